@@ -1,0 +1,101 @@
+"""Metric families as plain data, and the exposition renderer.
+
+Rendering is the hot path at scale (hundreds of thousands of samples per poll), so label text is
+escaped once per object (one :class:`LabelSet` per proxy/server row, shared by every family) and
+values stay the text HAProxy sent when no unit conversion is needed.  The straightforward
+``prometheus_client`` rendering of the same families is kept in :func:`to_client_families` so a
+test can prove both parse to the same samples.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+
+def escape_label_value(value: str) -> str:
+    if "\\" in value or '"' in value or "\n" in value:
+        value = value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    return value
+
+
+def escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+class LabelSet:
+    """Label pairs with their exposition text computed once."""
+
+    __slots__ = ("pairs", "text")
+
+    def __init__(self, pairs: tuple[tuple[str, str], ...]) -> None:
+        self.pairs = pairs
+        self.text = ",".join(f'{k}="{escape_label_value(v)}"' for k, v in pairs)
+
+    def extend(self, name: str, value: str) -> "LabelSet":
+        new = LabelSet.__new__(LabelSet)
+        new.pairs = self.pairs + ((name, value),)
+        extra = f'{name}="{escape_label_value(value)}"'
+        new.text = f"{self.text},{extra}" if self.text else extra
+        return new
+
+
+NO_LABELS = LabelSet(())
+
+
+class Family:
+    """One metric family: name, type, help and samples of (labels, value text)."""
+
+    __slots__ = ("name", "kind", "help", "samples")
+
+    def __init__(self, name: str, kind: str, help: str, samples: list[tuple[LabelSet, str]] | None = None):
+        self.name = name
+        self.kind = kind
+        self.help = help
+        self.samples: list[tuple[LabelSet, str]] = samples if samples is not None else []
+
+    def add(self, labels: LabelSet, value: str) -> None:
+        self.samples.append((labels, value))
+
+    def __repr__(self) -> str:
+        return f"Family({self.name!r}, {self.kind!r}, {len(self.samples)} samples)"
+
+
+def render_family(family: Family) -> str:
+    name = family.name
+    head = f"# HELP {name} {escape_help(family.help)}\n# TYPE {name} {family.kind}\n"
+    open_ = name + "{"
+    lines = [
+        f"{open_}{labels.text}}} {value}\n" if labels.text else f"{name} {value}\n"
+        for labels, value in family.samples
+    ]
+    return head + "".join(lines)
+
+
+def render(families: Iterable[Family]) -> str:
+    """Text exposition format 0.0.4 for the families (empty families are left out)."""
+    return "".join(render_family(f) for f in families if f.samples)
+
+
+def format_float(value: float) -> str:
+    """Prometheus text for a float: integers without a fraction, others as Python's repr."""
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
+def to_client_families(families: Iterable[Family]) -> Iterator[object]:
+    """The same families as prometheus_client metric objects (the reference rendering)."""
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    for fam in families:
+        if not fam.samples:
+            continue
+        label_names = [k for k, _ in fam.samples[0][0].pairs]
+        if fam.kind == "counter":
+            base = fam.name[:-6] if fam.name.endswith("_total") else fam.name
+            metric: object = CounterMetricFamily(base, fam.help, labels=label_names)
+        else:
+            metric = GaugeMetricFamily(fam.name, fam.help, labels=label_names)
+        for labels, value in fam.samples:
+            metric.add_metric([v for _, v in labels.pairs], float(value))  # type: ignore[attr-defined]
+        yield metric

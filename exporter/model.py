@@ -1,0 +1,309 @@
+"""Turn parsed ``show info`` and ``show stat`` records into metric families.
+
+Everything here is pure: records in, families out.  Empty cells produce no series (an empty cell
+means "no value", not zero), and cells that are not numbers are skipped and counted rather than
+breaking the exposition.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from exporter import naming
+from exporter.metrics import Family, LabelSet, NO_LABELS, format_float
+from exporter.parse_stat import BACKEND, FRONTEND, LISTENER, SERVER, StatTable
+
+SCOPE_OF_TYPE = {FRONTEND: "frontend", BACKEND: "backend", SERVER: "server", LISTENER: "listener"}
+_INT = re.compile(r"-?[0-9]{1,20}")
+_NAME_SAFE = re.compile(r"[^a-zA-Z0-9_]")
+
+
+@dataclass
+class ModelStats:
+    """What the model had to skip, so the exporter can say so in its own metrics."""
+
+    invalid_values: int = 0
+    duplicate_rows: int = 0
+    unknown_columns: list[str] = field(default_factory=list)
+
+
+def number_text(cell: str) -> str | None:
+    """The cell as exposition value text, or None when it is not an integer."""
+    if cell.isdigit() and cell.isascii():
+        return cell
+    if _INT.fullmatch(cell):
+        return cell
+    return None
+
+
+def scaled_text(cell: str, scale: float) -> str | None:
+    text = number_text(cell)
+    if text is None or scale == 1:
+        return text
+    if scale < 1:
+        return format_float(int(text) / round(1 / scale))
+    return str(int(text) * int(scale))
+
+
+# ---------------------------------------------------------------- show info
+
+def server_state(status: str) -> str | None:
+    """promex's server state for any status string HAProxy prints (reference sheet §1.4)."""
+    word = status.split(" ", 1)[0]
+    if word in ("MAINT", "DRAIN", "NOLB", "DOWN", "UP"):
+        return word
+    if status == "no check":
+        return "UP"
+    return None
+
+
+def proxy_state(status: str) -> str | None:
+    word = status.split(" ", 1)[0]
+    if word in ("UP", "OPEN", "FULL"):
+        return "UP"
+    if word in ("DOWN", "STOP", "PAUSED"):
+        return "DOWN"
+    return None
+
+
+def check_state(status: str) -> str | None:
+    """Check codes carry a ``* `` prefix while a check runs; INI/UNK/CHECKED are not in promex's set."""
+    code = status[2:] if status.startswith("* ") else status
+    return code if code in naming.CHECK_STATES else None
+
+
+def _state_set(family: Family, labels: LabelSet, states: tuple[str, ...], current: str | None) -> None:
+    for state in states:
+        family.add(labels.extend("state", state), "1" if state == current else "0")
+
+
+def info_families(info: dict[str, str], stats: ModelStats) -> list[Family]:
+    families: list[Family] = []
+    by_name: dict[str, Family] = {}
+    for metric in naming.INFO_METRICS:
+        cell = info.get(metric.field)
+        if cell is None or (metric.fallback_for and metric.fallback_for in info):
+            continue
+        value = scaled_text(cell.strip(), metric.scale)
+        if value is None:
+            stats.invalid_values += 1
+            continue
+        family = by_name.get(metric.name)
+        if family is None:
+            family = by_name[metric.name] = Family(metric.name, metric.kind, f"{metric.help} (show info {metric.field})")
+            families.append(family)
+        if not family.samples:
+            family.add(NO_LABELS, value)
+    version = info.get("Version") or info.get("Build info")
+    if version is not None:
+        labels = LabelSet((("version", version), ("release_date", info.get("Release_date", ""))))
+        families.append(Family("haproxy_process_build_info", naming.GAUGE,
+                               "HAProxy version and release date (show info Version, Release_date)",
+                               [(labels, "1")]))
+    if "node" in info or "description" in info:
+        labels = LabelSet((("node", info.get("node", "")), ("description", info.get("description", ""))))
+        families.append(Family("haproxy_process_info", naming.GAUGE,
+                               "HAProxy node name and description (show info node, description)",
+                               [(labels, "1")]))
+    tainted = info.get("Tainted")
+    if tainted is not None:
+        try:
+            families.append(Family("haproxy_process_tainted", naming.GAUGE,
+                                   "Tainted flags; non-zero when experimental or unsafe features were used "
+                                   "(show info Tainted)", [(NO_LABELS, str(int(tainted, 16)))]))
+        except ValueError:
+            stats.invalid_values += 1
+    return families
+
+
+# ---------------------------------------------------------------- show stat
+
+@dataclass
+class _Scope:
+    name: str
+    rows: list[list[str]]
+    labels: list[LabelSet]
+
+
+def _scopes(table: StatTable, stats: ModelStats) -> list[_Scope]:
+    scopes = []
+    for row_type, scope in SCOPE_OF_TYPE.items():
+        rows, labels, seen = [], [], set()
+        label_names = naming.SCOPE_LABELS[scope]
+        for row in table.rows[row_type]:
+            key = (row[0], row[1])
+            if key in seen:
+                stats.duplicate_rows += 1
+                continue
+            seen.add(key)
+            rows.append(row)
+            labels.append(LabelSet(tuple(zip(label_names, (row[0], row[1]) if len(label_names) == 2 else (row[0],)))))
+        scopes.append(_Scope(scope, rows, labels))
+    return scopes
+
+
+def _numeric_family(scope: _Scope, idx: int, name: str, kind: str, help: str, scale: float,
+                    stats: ModelStats) -> Family:
+    samples = []
+    add = samples.append
+    for row, labels in zip(scope.rows, scope.labels):
+        cell = row[idx]
+        if not cell:
+            continue
+        if scale == 1 and cell.isdigit() and cell.isascii():
+            add((labels, cell))
+            continue
+        value = scaled_text(cell, scale)
+        if value is None:
+            stats.invalid_values += 1
+            continue
+        add((labels, value))
+    return Family(name, kind, help, samples)
+
+
+def _unknown_column_metric(column: str) -> tuple[str, str, str]:
+    """Name, type and help for a column the naming table does not know (newer HAProxy, modules)."""
+    safe = _NAME_SAFE.sub("_", column).strip("_").lower() or "unnamed"
+    if column.startswith(naming.MODULE_PREFIXES):
+        if column in naming.MODULE_GAUGES:
+            return safe, naming.GAUGE, f"show stat module column {column}"
+        return f"{safe}_total", naming.COUNTER, f"show stat module counter {column}"
+    return safe, naming.GAUGE, f"show stat column {column} (not in the naming table; exported as a gauge)"
+
+
+def stat_families(table: StatTable, stats: ModelStats) -> list[Family]:
+    families: list[Family] = []
+    known = {m.column for m in naming.STAT_METRICS} | naming.TEXT_COLUMNS | {c for c, _ in naming.HTTP_RESPONSE_CODES}
+    unknown = [c for c in table.columns if c not in known and c]
+    stats.unknown_columns = [c for c in unknown if not c.startswith(naming.MODULE_PREFIXES)]
+    status_idx = table.column("status")
+    for scope in _scopes(table, stats):
+        if not scope.rows:
+            continue
+        for metric in naming.STAT_METRICS:
+            idx = table.column(metric.column)
+            if idx is None:
+                continue
+            families.append(_numeric_family(scope, idx, metric.name_for(scope.name), metric.kind,
+                                            f"{metric.help} (show stat {metric.column})", metric.scale, stats))
+        families.append(_http_responses(table, scope, stats))
+        if status_idx is not None:
+            families.append(_status_family(scope, status_idx))
+        for column, suffix in (("check_status", "check_status"), ("agent_status", "agent_status")):
+            idx = table.column(column)
+            if idx is not None and scope.name == "server":
+                families.append(_check_family(scope, idx, f"haproxy_server_{suffix}", column))
+        for column in unknown:
+            suffix, kind, help = _unknown_column_metric(column)
+            families.append(_numeric_family(scope, table.index[column], f"haproxy_{scope.name}_{suffix}",
+                                            kind, help, 1, stats))
+        families.append(_info_family(table, scope))
+        if scope.name == "backend":
+            families.extend(_aggregates(table, scope, stats))
+    return [f for f in families if f.samples]
+
+
+def _http_responses(table: StatTable, scope: _Scope, stats: ModelStats) -> Family:
+    family = Family(f"haproxy_{scope.name}_http_responses_total", naming.COUNTER,
+                    "Total number of HTTP responses by status class (show stat hrsp_1xx..hrsp_other)")
+    columns = [(table.column(col), code) for col, code in naming.HTTP_RESPONSE_CODES]
+    columns = [(idx, code) for idx, code in columns if idx is not None]
+    for row, labels in zip(scope.rows, scope.labels):
+        for idx, code in columns:
+            cell = row[idx]
+            if not cell:
+                continue
+            value = number_text(cell)
+            if value is None:
+                stats.invalid_values += 1
+                continue
+            family.add(labels.extend("code", code), value)
+    return family
+
+
+_STATUS = {
+    "server": (naming.SERVER_STATES, server_state),
+    "backend": (naming.PROXY_STATES, proxy_state),
+    "frontend": (naming.PROXY_STATES, proxy_state),
+    "listener": (naming.LISTENER_STATES, lambda s: s.split(" ", 1)[0] if s.split(" ", 1)[0] in naming.LISTENER_STATES else None),
+}
+
+
+def _status_family(scope: _Scope, idx: int) -> Family:
+    states, classify = _STATUS[scope.name]
+    family = Family(f"haproxy_{scope.name}_status", naming.GAUGE,
+                    f"Current status, one series per state, the current one 1 (show stat status; states "
+                    f"{', '.join(states)})")
+    for row, labels in zip(scope.rows, scope.labels):
+        if row[idx]:
+            _state_set(family, labels, states, classify(row[idx]))
+    return family
+
+
+def _check_family(scope: _Scope, idx: int, name: str, column: str) -> Family:
+    family = Family(name, naming.GAUGE,
+                    f"Result of the last check, one series per code, the current one 1 (show stat {column})")
+    for row, labels in zip(scope.rows, scope.labels):
+        if row[idx]:
+            _state_set(family, labels, naming.CHECK_STATES, check_state(row[idx]))
+    return family
+
+
+def _info_family(table: StatTable, scope: _Scope) -> Family:
+    pairs = [(table.column(col), label) for col, label in naming.INFO_LABELS[scope.name]]
+    pairs = [(idx, label) for idx, label in pairs if idx is not None]
+    family = Family(f"haproxy_{scope.name}_info", naming.GAUGE,
+                    f"Identity and settings of the {scope.name} as labels, value 1 (show stat "
+                    f"{', '.join(naming_col for naming_col, _ in naming.INFO_LABELS[scope.name])}); "
+                    "addr, cookie and algo are blank on a level user socket")
+    for row, labels in zip(scope.rows, scope.labels):
+        extra = labels
+        for idx, label in pairs:
+            extra = extra.extend(label, row[idx])
+        family.add(extra, "1")
+    return family
+
+
+def _aggregates(table: StatTable, scope: _Scope, stats: ModelStats) -> list[Family]:
+    """promex's agg_* backend gauges: how many servers are in each state.  The CLI always says 0
+    for these columns (only promex fills them), so they are computed from the server rows."""
+    status_idx, check_idx = table.column("status"), table.column("check_status")
+    server_counts: dict[str, dict[str, int]] = {}
+    check_counts: dict[str, dict[str, int]] = {}
+    for row in table.rows[SERVER]:
+        px = row[0]
+        if status_idx is not None:
+            state = server_state(row[status_idx])
+            if state:
+                bucket = server_counts.setdefault(px, {})
+                bucket[state] = bucket.get(state, 0) + 1
+        if check_idx is not None and row[check_idx]:
+            code = check_state(row[check_idx])
+            if code:
+                bucket = check_counts.setdefault(px, {})
+                bucket[code] = bucket.get(code, 0) + 1
+    out = []
+    for name, counts, states, help in (
+        ("agg_server_status", server_counts, naming.SERVER_STATES, "Number of servers in each state"),
+        ("agg_server_check_status", server_counts, naming.SERVER_STATES,
+         "Number of servers in each state (deprecated promex name, same as agg_server_status)"),
+        ("agg_check_status", check_counts, naming.CHECK_STATES, "Number of servers per last check result"),
+    ):
+        family = Family(f"haproxy_backend_{name}", naming.GAUGE, f"{help} (computed from the server rows)")
+        for row, labels in zip(scope.rows, scope.labels):
+            mine = counts.get(row[0], {})
+            for state in states:
+                family.add(labels.extend("state", state), str(mine.get(state, 0)))
+        out.append(family)
+    return out
+
+
+def build_families(info: dict[str, str] | None, table: StatTable | None) -> tuple[list[Family], ModelStats]:
+    stats = ModelStats()
+    families: list[Family] = []
+    if info is not None:
+        families.extend(info_families(info, stats))
+    if table is not None:
+        families.extend(stat_families(table, stats))
+    return families, stats

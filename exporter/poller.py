@@ -1,0 +1,219 @@
+"""The poll loop: fetch, parse, build and render one complete snapshot per interval, then swap it in.
+
+A poll either produces a whole new HAProxy part or none: any failure of ``show info`` or
+``show stat`` leaves the previous part in place (served until ``poll.max_age``) and sets
+``haproxy_up`` to 0.  Every failure is counted by command and reason and logged once per change
+of reason, not once per poll, so a long outage does not flood the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from exporter import __version__
+from exporter.address import parse_address
+from exporter.config import Config
+from exporter.errors import ParseError
+from exporter.metrics import Family, LabelSet, NO_LABELS, format_float, render
+from exporter.model import build_families
+from exporter.parse_info import parse_info
+from exporter.parse_stat import parse_stat
+from exporter.snapshot import DataPart, Part, Published, Store
+from exporter.transport import RuntimeClient, TransportError, TransportLimits
+
+log = logging.getLogger("exporter.poller")
+
+Fetch = Callable[[str], str]
+_UNREACHABLE = {"timeout", "connect_timeout", "no_socket", "refused", "permission", "connect"}
+
+
+@dataclass
+class PollState:
+    """Counters and last-poll facts behind the exporter's own metrics."""
+
+    polls: dict[str, int] = field(default_factory=lambda: {"success": 0, "failure": 0})
+    errors: dict[tuple[str, str], int] = field(default_factory=dict)
+    command_seconds: dict[str, float] = field(default_factory=dict)
+    command_ok: dict[str, bool] = field(default_factory=dict)
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    last_reason: dict[str, str | None] = field(default_factory=dict)
+    poll_seconds: float = 0.0
+    last_success: float | None = None
+    up: bool = False
+    invalid_values: int = 0
+
+
+def make_client(config: Config) -> RuntimeClient:
+    limits = TransportLimits(config.connect_timeout, config.timeout, config.max_response_bytes)
+    return RuntimeClient(parse_address(config.haproxy_address), limits)
+
+
+class Poller:
+    """Owns the schedule and the state; ``poll_once`` is the whole cycle, usable without a thread."""
+
+    def __init__(self, config: Config, store: Store, fetch: Fetch | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.store = store
+        self._fetch = fetch or make_client(config).run
+        self.clock = clock
+        self.state = PollState()
+        self._data: DataPart | None = None
+        self._wake = threading.Event()
+
+    # ------------------------------------------------------------------ one cycle
+
+    def _run_command(self, command: str, parse: Callable[[str], object], label: str | None = None) -> object | None:
+        """Fetch and parse one command, recording its duration and any error; None on failure."""
+        label = label or command
+        started = time.perf_counter()
+        reason: str | None = None
+        result: object | None = None
+        message = ""
+        try:
+            text = self._fetch(command)
+            fetched = time.perf_counter()
+            self.state.phase_seconds["fetch"] = self.state.phase_seconds.get("fetch", 0.0) + fetched - started
+            result = parse(text)
+            self.state.phase_seconds["parse"] = (
+                self.state.phase_seconds.get("parse", 0.0) + time.perf_counter() - fetched
+            )
+        except (TransportError, ParseError) as exc:
+            reason, message = exc.reason, str(exc)
+        except Exception as exc:  # a bug must not kill the loop; count it and say so
+            reason, message = "internal_error", f"{type(exc).__name__}: {exc}"
+            log.exception("unexpected error while running %r", command)
+        self.state.command_seconds[label] = time.perf_counter() - started
+        self.state.command_ok[label] = reason is None
+        self._note_result(label, reason, message)
+        return result
+
+    def _note_result(self, label: str, reason: str | None, message: str) -> None:
+        previous = self.state.last_reason.get(label)
+        if reason is not None:
+            key = (label, reason)
+            self.state.errors[key] = self.state.errors.get(key, 0) + 1
+            if reason != previous:
+                log.warning("%s failed (%s): %s", label, reason, message)
+            else:
+                log.debug("%s still failing (%s): %s", label, reason, message)
+        elif previous is not None:
+            log.info("%s works again after %s", label, previous)
+        self.state.last_reason[label] = reason
+
+    def extra_families(self) -> list[Family]:
+        """Hook for further sources (stick tables); failures there never fail the poll."""
+        return []
+
+    def poll_once(self) -> bool:
+        """Run one complete cycle and publish the result.  Returns whether HAProxy was read."""
+        started = time.perf_counter()
+        self.state.phase_seconds = {}
+        info = self._run_command("show info", parse_info)
+        if info is None and self.state.last_reason.get("show info") in _UNREACHABLE:
+            # HAProxy cannot be reached at all: do not wait a second time on the same socket.
+            table = None
+            self.state.command_ok["show stat"] = False
+        else:
+            table = self._run_command("show stat", parse_stat)
+        ok = info is not None and table is not None
+        if ok:
+            build_started = time.perf_counter()
+            families, stats = build_families(info, table)  # type: ignore[arg-type]
+            families.extend(self.extra_families())
+            self.state.invalid_values += stats.invalid_values
+            built = time.perf_counter()
+            text = render(families)
+            rendered = time.perf_counter()
+            part = Part.of(text)
+            done = time.perf_counter()
+            self.state.phase_seconds.update(
+                build=built - build_started, render=rendered - built, compress=done - rendered
+            )
+            self._data = DataPart(part, self.clock(), sum(len(f.samples) for f in families))
+            self.state.last_success = self._data.taken_at
+        self.state.up = ok
+        self.state.polls["success" if ok else "failure"] += 1
+        self.state.poll_seconds = time.perf_counter() - started
+        self.publish()
+        return ok
+
+    def publish(self) -> None:
+        self.store.publish(Published(self._data, Part.of(self.status_text(stale=False)),
+                                     Part.of(self.status_text(stale=True))))
+
+    # ------------------------------------------------------------------ own metrics
+
+    def status_families(self, stale: bool) -> list[Family]:
+        st = self.state
+        up = st.up and not stale
+        fams = [
+            Family("haproxy_up", "gauge", "1 if the last poll read show info and show stat, else 0",
+                   [(NO_LABELS, "1" if up else "0")]),
+            Family("haproxy_exporter_snapshot_stale", "gauge",
+                   "1 when HAProxy's series are withheld because the last good poll is older than poll.max_age",
+                   [(NO_LABELS, "1" if stale else "0")]),
+            Family("haproxy_exporter_poll_duration_seconds", "gauge", "Wall time of the last poll cycle",
+                   [(NO_LABELS, format_float(st.poll_seconds))]),
+            Family("haproxy_exporter_poll_phase_seconds", "gauge",
+                   "Wall time of the last poll cycle by phase (fetch, parse, build, render, compress)",
+                   [(LabelSet((("phase", k),)), format_float(v)) for k, v in st.phase_seconds.items()]),
+            Family("haproxy_exporter_command_duration_seconds", "gauge",
+                   "Wall time of the last run of each Runtime API command, parsing included",
+                   [(LabelSet((("command", k),)), format_float(v)) for k, v in st.command_seconds.items()]),
+            Family("haproxy_exporter_command_success", "gauge",
+                   "1 if the last run of the command succeeded, else 0",
+                   [(LabelSet((("command", k),)), "1" if v else "0") for k, v in st.command_ok.items()]),
+            Family("haproxy_exporter_command_errors_total", "counter",
+                   "Failed runs of Runtime API commands by reason",
+                   [(LabelSet((("command", c), ("reason", r))), str(n)) for (c, r), n in sorted(st.errors.items())]),
+            Family("haproxy_exporter_polls_total", "counter", "Poll cycles by result",
+                   [(LabelSet((("result", k),)), str(v)) for k, v in st.polls.items()]),
+            Family("haproxy_exporter_invalid_values_total", "counter",
+                   "Values HAProxy sent that were not numbers and were skipped",
+                   [(NO_LABELS, str(st.invalid_values))]),
+            Family("haproxy_exporter_build_info", "gauge", "Exporter version",
+                   [(LabelSet((("version", __version__), ("python_version", platform.python_version()))), "1")]),
+        ]
+        if st.last_success is not None:
+            fams.append(Family("haproxy_exporter_last_successful_poll_timestamp_seconds", "gauge",
+                               "Unix time of the last poll that read HAProxy",
+                               [(NO_LABELS, format_float(round(st.last_success, 3)))]))
+        if self._data is not None:
+            fams.append(Family("haproxy_exporter_snapshot_samples", "gauge",
+                               "Number of HAProxy samples in the latest good snapshot",
+                               [(NO_LABELS, str(self._data.samples))]))
+        return fams
+
+    def status_text(self, stale: bool) -> str:
+        return render(self.status_families(stale)) + process_metrics_text()
+
+    # ------------------------------------------------------------------ schedule
+
+    def run(self, stop: threading.Event) -> None:
+        """Poll every interval until ``stop`` is set; a slow poll delays the next, never stacks."""
+        next_at = time.monotonic()
+        while not stop.is_set():
+            try:
+                self.poll_once()
+            except Exception:  # the loop must outlive any bug
+                log.exception("poll cycle failed unexpectedly")
+            next_at += self.config.interval
+            now = time.monotonic()
+            if next_at < now:
+                next_at = now
+            stop.wait(next_at - now)
+
+
+def process_metrics_text() -> str:
+    """The exporter's own process_* metrics (memory, CPU, open fds) from prometheus_client."""
+    from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+
+    registry = CollectorRegistry(auto_describe=False)
+    ProcessCollector(registry=registry)
+    return generate_latest(registry).decode("utf-8")
