@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from support import HAProxy  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def fixtures() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture
+def haproxy_factory() -> Iterator:
+    """Start HAProxy processes from config templates; all are stopped after the test.
+
+    A short temp dir, not tmp_path: UNIX socket paths are limited to 107 bytes.
+    """
+    started: list[HAProxy] = []
+    base = Path(tempfile.mkdtemp(prefix="hrx"))
+
+    def make(template: str, nports: int = 6, start: bool = True) -> HAProxy:
+        workdir = base / f"h{len(started)}"
+        workdir.mkdir()
+        proxy = HAProxy(workdir, template, nports)
+        started.append(proxy)
+        return proxy.start() if start else proxy
+
+    yield make
+    for proxy in started:
+        proxy.stop()
+    shutil.rmtree(base, ignore_errors=True)

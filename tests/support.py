@@ -1,0 +1,142 @@
+"""Test support: a real HAProxy per test on a temp-dir socket and loopback ports.
+
+The direct socket reader here is deliberately independent of ``exporter.transport`` so tests
+compare the exporter with what HAProxy itself says, not with the exporter's own plumbing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+
+def haproxy_binary() -> str | None:
+    return shutil.which("haproxy") or next(
+        (p for p in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy") if os.access(p, os.X_OK)), None
+    )
+
+
+def require(binary: str | None, what: str) -> str:
+    """Skip locally when a real part is missing; in CI a missing part is a failure."""
+    if binary:
+        return binary
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is not installed; .ci/run should have installed it")
+    pytest.skip(f"{what} is not installed")
+
+
+def free_ports(count: int) -> list[int]:
+    socks, ports = [], []
+    for _ in range(count):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def raw_command(target: str | tuple[str, int], command: str, timeout: float = 5.0) -> str:
+    """Send one command the simplest way (what socat does) and return the whole answer."""
+    family = socket.AF_UNIX if isinstance(target, str) else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(target)
+        sock.sendall(command.encode() + b"\n")
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks).decode()
+
+
+def stat_rows(text: str) -> list[dict[str, str]]:
+    """``show stat`` as dicts keyed by header name (csv.DictReader; independent of the exporter)."""
+    header, _, body = text.partition("\n")
+    names = header[2:].rstrip(",").split(",")
+    reader = csv.reader(io.StringIO(body))
+    return [dict(zip(names, row)) for row in reader if row]
+
+
+class HAProxy:
+    """One HAProxy process from a config template; ``{admin}``, ``{user}``, ``{p0}``.. are filled in."""
+
+    def __init__(self, workdir: Path, template: str, nports: int = 6) -> None:
+        self.binary = require(haproxy_binary(), "haproxy")
+        self.dir = workdir
+        self.admin = str(workdir / "admin.sock")
+        self.user = str(workdir / "user.sock")
+        self.ports = free_ports(nports)
+        self.values = {"admin": self.admin, "user": self.user, "dir": str(workdir),
+                       **{f"p{i}": p for i, p in enumerate(self.ports)}}
+        self.cfg = workdir / "haproxy.cfg"
+        self.cfg.write_text(template.format(**self.values))
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = workdir / "haproxy.log"
+
+    def start(self, extra_args: tuple[str, ...] = ()) -> "HAProxy":
+        check = subprocess.run([self.binary, "-c", "-q", "-f", str(self.cfg)], capture_output=True, text=True)
+        assert check.returncode == 0, f"bad test config: {check.stderr}"
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen([self.binary, "-db", "-f", str(self.cfg), *extra_args],
+                                         stdout=log, stderr=log, cwd=self.dir)
+        wait_for(lambda: self._answers(), 10, f"haproxy did not open {self.admin}: {self.log.read_text()}")
+        return self
+
+    def _answers(self) -> bool:
+        try:
+            return raw_command(self.admin, "show info", 1).startswith("Name:")
+        except OSError:
+            return False
+
+    def cmd(self, command: str, sock: str | None = None) -> str:
+        return raw_command(sock or self.admin, command)
+
+    def stat(self) -> list[dict[str, str]]:
+        return stat_rows(self.cmd("show stat"))
+
+    def status_of(self, proxy: str, server: str) -> str:
+        for row in self.stat():
+            if row["pxname"] == proxy and row["svname"] == server:
+                return row["status"]
+        raise KeyError((proxy, server))
+
+    def get(self, port_index: int, path: str = "/") -> int:
+        url = f"http://127.0.0.1:{self.ports[port_index]}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                return resp.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGUSR1)  # soft stop
+            try:
+                self.proc.wait(3)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(3)
+        self.proc = None
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, message: str, step: float = 0.05) -> None:
+    """Bounded wait: poll ``predicate`` until true or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(step)
+    raise AssertionError(message)
