@@ -1,0 +1,43 @@
+import pytest
+
+from exporter.errors import ParseError
+from exporter.parse_info import parse_info
+from layouts import old_info
+
+
+@pytest.mark.parametrize("version", ["2.6.12", "3.2.0", "3.3.0"])
+def test_captures(fixtures, version):
+    text = (fixtures / version / "show-info.txt").read_text()
+    info = parse_info(text)
+    assert info["Name"] == "HAProxy"
+    assert info["Version"].startswith(version.rsplit(".", 1)[0])
+    # names with spaces and hyphens survive
+    assert "Unstoppable Jobs" in info and "Ulimit-n" in info
+    # one entry per non-empty line
+    assert len(info) == len([l for l in text.split("\n") if l])
+
+
+def test_values_with_colons_and_spaces(fixtures):
+    info = parse_info((fixtures / "2.6.12" / "show-info.txt").read_text())
+    assert info["Uptime"] == "0d 0h00m04s"
+    assert info["description"] == "capture test instance"
+
+
+@pytest.mark.parametrize("version", ["1.8", "2.0", "2.4"])
+def test_older_layouts(version):
+    info = parse_info(old_info(version))
+    assert "Version" in info
+    assert ("Nbthread" in info) == (version != "1.8")
+
+
+@pytest.mark.parametrize("text,reason", [
+    ("Permission denied\n", "permission_denied"),
+    ("Unknown command, but maybe one of the following ones is a better match:\n  help : x\n", "unknown_command"),
+    ("<html><body>503 Service Unavailable</body></html>\n", "unexpected_response"),
+    ("", "unexpected_response"),
+    ("Name: HAProxy\nVersion: 2.6\n<garbage line>\n", "malformed"),
+])
+def test_errors_and_garbage(text, reason):
+    with pytest.raises(ParseError) as err:
+        parse_info(text)
+    assert err.value.reason == reason
