@@ -17,6 +17,7 @@ from typing import Callable
 
 from exporter import __version__
 from exporter.address import parse_address
+from exporter.advice import advice
 from exporter.config import Config
 from exporter.errors import ParseError
 from exporter.metrics import Family, LabelSet, NO_LABELS, format_float, render
@@ -57,14 +58,29 @@ class Poller:
     """Owns the schedule and the state; ``poll_once`` is the whole cycle, usable without a thread."""
 
     def __init__(self, config: Config, store: Store, fetch: Fetch | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] | None = None) -> None:
         self.config = config
         self.store = store
         self._fetch = fetch or make_client(config).run
-        self.clock = clock
+        self.clock = clock  # None: time.time looked up per call, so freezegun can freeze it
         self.state = PollState()
         self._data: DataPart | None = None
         self._wake = threading.Event()
+        self.monotonic: Callable[[], float] = time.monotonic  # the schedule's clock; tests inject one
+        self._own_fetch = fetch is None
+
+    def reconfigure(self, config: Config) -> None:
+        """Take a reloaded config (SIGHUP): new address, limits and interval apply from the next poll.
+
+        Called from the main thread; one reference swap per attribute, read at the start of a poll.
+        """
+        if self._own_fetch:
+            self._fetch = make_client(config).run
+        self.store.max_age = config.max_age
+        self.config = config  # the new interval applies after the wait already under way
+
+    def now(self) -> float:
+        return self.clock() if self.clock is not None else time.time()
 
     # ------------------------------------------------------------------ one cycle
 
@@ -99,7 +115,7 @@ class Poller:
             key = (label, reason)
             self.state.errors[key] = self.state.errors.get(key, 0) + 1
             if reason != previous:
-                log.warning("%s failed (%s): %s", label, reason, message)
+                log.warning("%s failed (%s): %s; to fix: %s", label, reason, message, advice(reason))
             else:
                 log.debug("%s still failing (%s): %s", label, reason, message)
         elif previous is not None:
@@ -135,7 +151,7 @@ class Poller:
             self.state.phase_seconds.update(
                 build=built - build_started, render=rendered - built, compress=done - rendered
             )
-            self._data = DataPart(part, self.clock(), sum(len(f.samples) for f in families))
+            self._data = DataPart(part, self.now(), sum(len(f.samples) for f in families))
             self.state.last_success = self._data.taken_at
         self.state.up = ok
         self.state.polls["success" if ok else "failure"] += 1
@@ -197,14 +213,14 @@ class Poller:
 
     def run(self, stop: threading.Event) -> None:
         """Poll every interval until ``stop`` is set; a slow poll delays the next, never stacks."""
-        next_at = time.monotonic()
+        next_at = self.monotonic()
         while not stop.is_set():
             try:
                 self.poll_once()
             except Exception:  # the loop must outlive any bug
                 log.exception("poll cycle failed unexpectedly")
             next_at += self.config.interval
-            now = time.monotonic()
+            now = self.monotonic()
             if next_at < now:
                 next_at = now
             stop.wait(next_at - now)

@@ -137,6 +137,9 @@ def _strip_block_end(raw: bytes, command: str) -> str:
         return ""  # a command with nothing to say (e.g. no stick tables) answers a lone newline
     if not raw:
         raise TransportError("empty", f"empty answer to {command!r}: connection closed without data")
+    if raw.startswith((b"HTTP/", b"<")):
+        # An HTTP port or a web page: say so instead of calling it cut off or garbled.
+        raise TransportError("not_haproxy", f"answer to {command!r} is HTTP/HTML, not the Runtime API")
     if not raw.endswith(b"\n\n"):
         # Master CLI prompt mode or a cut stream: either way not a complete block.
         raise TransportError("truncated", f"answer to {command!r} was cut off (no closing blank line)")
