@@ -10,6 +10,7 @@ what HAProxy itself reports on its socket.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -164,8 +165,11 @@ def test_master_worker_reload_with_usr2(haproxy_factory) -> None:
     old_worker = info(hap)["Pid"]
     assert old_worker != str(hap.proc.pid), "with -W the socket is served by a worker, not the master"
 
-    os.kill(hap.proc.pid, __import__("signal").SIGUSR2)
-    wait_for(lambda: hap._answers() and info(hap)["Pid"] != old_worker, 10, "no new worker after USR2")
+    # The master handles USR2 only once its loop runs, which it logs; a signal sent earlier is lost.
+    wait_for(lambda: "Loading success" in hap.log.read_text(), 10, "the master did not finish loading")
+    os.kill(hap.proc.pid, signal.SIGUSR2)
+    wait_for(lambda: hap._answers() and info(hap)["Pid"] != old_worker, 10,
+             f"no new worker after USR2: {hap.log.read_text()}")
     got = exp.poll()
     assert_matches_haproxy(got, hap)
     assert value(got, "haproxy_process_pid") != value(first, "haproxy_process_pid")
