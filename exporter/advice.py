@@ -32,6 +32,10 @@ ADVICE: dict[str, str] = {
     "malformed_header": "HAProxy's answer did not parse: report it with the output of `echo 'show stat' | socat stdio <socket>`",
     "malformed_row": "a row did not match the header (cut or garbled answer): if it persists, report it with "
                      "the output of `echo 'show stat' | socat stdio <socket>`",
+    "bad_filter": "HAProxy refused a stick_tables filter (data type not stored in this table?): "
+                  "fix stick_tables[].filters",
+    "malformed_entry": "a stick-table line did not parse: if it persists, report it with the output of "
+                       "`echo 'show table <name>' | socat stdio <socket>`",
     "internal_error": "this is an exporter bug: please report it with the traceback logged above",
 }
 

@@ -25,6 +25,7 @@ from exporter.model import build_families
 from exporter.parse_info import parse_info
 from exporter.parse_stat import parse_stat
 from exporter.snapshot import DataPart, Part, Published, Store
+from exporter.sticktables import StickTableSource
 from exporter.transport import RuntimeClient, TransportError, TransportLimits
 
 log = logging.getLogger("exporter.poller")
@@ -66,6 +67,7 @@ class Poller:
         self.state = PollState()
         self._data: DataPart | None = None
         self._wake = threading.Event()
+        self._sticktables: StickTableSource | None = None
         self.monotonic: Callable[[], float] = time.monotonic  # the schedule's clock; tests inject one
         self._own_fetch = fetch is None
 
@@ -124,7 +126,12 @@ class Poller:
 
     def extra_families(self) -> list[Family]:
         """Hook for further sources (stick tables); failures there never fail the poll."""
-        return []
+        source = self._sticktables
+        if source is None or source.tables != self.config.stick_tables:  # first poll or reconfigured
+            source = self._sticktables = StickTableSource(self.config.stick_tables)
+        families = source.families(self._run_command)
+        self.state.invalid_values += source.last_invalid_values
+        return families
 
     def poll_once(self) -> bool:
         """Run one complete cycle and publish the result.  Returns whether HAProxy was read."""

@@ -1,0 +1,170 @@
+"""Parse ``show table`` (the summary) and ``show table <name>`` (a dump) into plain records.
+
+Pure functions, text in and records out (reference sheet §4).  A dump is a header line like the
+summary's, then one line per entry::
+
+    0x55bc28071e58: key=127.0.0.1 use=0 exp=599672 [shard=0] gpc0=7 conn_rate(10000)=7 server_key=-
+
+Values stay the text HAProxy sent (the renderer writes them unchanged); the model decides what is
+a number.  String keys are escaped by HAProxy (``\\ `` for a space, ``\\=``, ``\\\\``, ``\\t``,
+``\\xC3``…); :func:`key_text` turns them back into the key's real text for the ``key`` label.
+
+A dump taken on a ``level user`` socket has a second line
+``# contents not dumped due to insufficient privileges``: that raises
+:class:`~exporter.errors.ParseError` with reason ``permission_denied`` (not an empty table), so
+the poller counts it as an error of that command and the rest of the poll goes on.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Optional
+
+from exporter.errors import ParseError, error_reason, first_line
+
+_SUMMARY = re.compile(
+    r"# table: (?P<name>.+?), type: (?P<type>[a-z0-9]+), size:(?P<size>\d+), used:(?P<used>\d+)"
+)
+NOT_DUMPED = "# contents not dumped due to insufficient privileges"
+# One token of an entry line: a run of characters where an escaped space does not end the token.
+_TOKEN = re.compile(r"(?:\\.|[^\\ ])+")
+_KEY_ESCAPE = re.compile(r"\\(x[0-9A-Fa-f]{2}|.)")
+_SIMPLE_ESCAPES = {"t": b"\t", "n": b"\n", "r": b"\r", "e": b"\x1b"}
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """One ``# table:`` line: the table's name, key type, capacity and current number of entries."""
+
+    name: str
+    type: str
+    size: int
+    used: int
+
+
+@dataclass
+class Entry:
+    """One stored key.  ``data`` holds (name, period in ms or None, value text) in HAProxy's order."""
+
+    key: str  # as HAProxy printed it (escaped for string keys); see key_text()
+    use: int
+    exp: int
+    shard: Optional[int] = None
+    data: list[tuple[str, Optional[int], str]] = field(default_factory=list)
+
+    def value(self, name: str) -> Optional[str]:
+        """The value text of one data element (``gpc0``, ``http_req_rate``), or None if absent."""
+        for data_name, _, text in self.data:
+            if data_name == name:
+                return text
+        return None
+
+
+@dataclass
+class TableDump:
+    """A parsed ``show table <name>``: the header and every entry line."""
+
+    table: TableInfo
+    entries: list[Entry]
+
+
+def _parse_header(line: str) -> TableInfo | None:
+    m = _SUMMARY.match(line)
+    if m is None:
+        return None
+    return TableInfo(m.group("name"), m.group("type"), int(m.group("size")), int(m.group("used")))
+
+
+def _answer_error(text: str) -> ParseError:
+    """HAProxy answered an error text instead of data; classify it for the error metric."""
+    line = first_line(text)
+    if line.startswith("Filter entry #"):
+        return ParseError("bad_filter", f"HAProxy refused the filter: {line!r}")
+    return ParseError(error_reason(text), f"HAProxy answered {line!r}" if line else "empty answer")
+
+
+def parse_table_summary(text: str) -> list[TableInfo]:
+    """``show table`` → one record per table (an empty answer means no tables)."""
+    tables: list[TableInfo] = []
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line:
+            continue
+        info = _parse_header(line)
+        if info is None:
+            if not tables:
+                raise _answer_error(text)
+            raise ParseError("malformed_entry", f"show table: line {number} is not a table line: {line[:120]!r}")
+        tables.append(info)
+    return tables
+
+
+def parse_table_dump(text: str) -> TableDump:
+    """``show table <name> [filters]`` → header and entries; errors raise :class:`ParseError`."""
+    lines = text.split("\n")
+    header = _parse_header(lines[0]) if lines else None
+    if header is None:
+        raise _answer_error(text)
+    entries: list[Entry] = []
+    append = entries.append
+    for number, line in enumerate(lines[1:], 2):
+        if not line:
+            continue
+        if line[0] == "#":
+            if line.startswith(NOT_DUMPED):
+                raise ParseError(
+                    "permission_denied",
+                    f"table {header.name}: contents not dumped due to insufficient privileges "
+                    "(the socket needs level operator or admin)",
+                )
+            continue  # a comment line HAProxy may add in a later version; nothing to export
+        append(_parse_entry(line, number))
+    return TableDump(header, entries)
+
+
+def _parse_entry(line: str, number: int) -> Entry:
+    tokens = _TOKEN.findall(line) if "\\" in line else line.split(" ")
+    if len(tokens) < 2 or not tokens[0].endswith(":") or not tokens[1].startswith("key="):
+        raise ParseError("malformed_entry", f"show table: line {number} is not an entry: {line[:120]!r}")
+    entry = Entry(tokens[1][4:], 0, 0)
+    data = entry.data
+    for token in tokens[2:]:
+        name, sep, value = token.partition("=")
+        if not sep or not name:
+            if not token:
+                continue  # doubled space
+            raise ParseError("malformed_entry", f"show table: line {number}: no '=' in {token[:60]!r}")
+        if name[-1] == ")":
+            base, _, period = name[:-1].partition("(")
+            if not period.isdigit():
+                raise ParseError("malformed_entry", f"show table: line {number}: bad period in {token[:60]!r}")
+            data.append((base, int(period), value))
+        elif name == "use" or name == "exp" or name == "shard":
+            if not value.isdigit():
+                raise ParseError("malformed_entry", f"show table: line {number}: {name}={value[:20]!r}")
+            setattr(entry, name, int(value))
+        else:
+            data.append((name, None, value))
+    return entry
+
+
+def key_text(key: str, key_type: str) -> str:
+    """The label text of a key: string keys unescaped and decoded as UTF-8, other types as printed.
+
+    Bytes that are not UTF-8 come out as ``\\xNN`` (Python's backslashreplace), so the label stays
+    valid UTF-8; binary keys keep HAProxy's hex form, which is also what ``show table key`` takes.
+    """
+    if key_type != "string" or "\\" not in key:
+        return key
+    raw = bytearray()
+    pos = 0
+    for m in _KEY_ESCAPE.finditer(key):
+        raw += key[pos:m.start()].encode("utf-8")
+        code = m.group(1)
+        if len(code) == 3 and code[0] == "x":
+            raw.append(int(code[1:], 16))
+        else:
+            raw += _SIMPLE_ESCAPES.get(code) or code.encode("utf-8")
+        pos = m.end()
+    raw += key[pos:].encode("utf-8")
+    return raw.decode("utf-8", errors="backslashreplace")

@@ -1,0 +1,190 @@
+"""Turn parsed stick tables into metric families: pure, records in and families out.
+
+Two layers, because their cost differs by orders of magnitude:
+
+* every table, always: ``size``, ``used`` (promex names and labels) and a utilisation ratio;
+* entries, only for the tables named in the config, capped at ``max_entries`` per table.  Over
+  the cap the entries with the highest ``sort_by`` value are kept, and ``entries_seen`` /
+  ``entries_exported`` / ``entries_dropped`` say what happened, so a cut is never silent.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Optional, Sequence
+
+from exporter import sticktable_naming as naming
+from exporter.config import StickTableConfig
+from exporter.metrics import Family, LabelSet, format_float
+from exporter.parse_table import Entry, TableDump, TableInfo, key_text
+
+_METRIC_SAFE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+@dataclass
+class TableSelection:
+    """What the cap did to one table's dump."""
+
+    seen: int
+    kept: list[Entry]
+    sort_by: Optional[str]  # the data element used to rank (None: no ranking was needed or possible)
+    sort_missing: bool = False  # the configured sort_by is not stored in this table
+
+
+@dataclass
+class EntryStats:
+    """Facts the poller reports or logs: values that were not numbers, sort_by not stored."""
+
+    invalid_values: int = 0
+    sort_missing: list[str] = field(default_factory=list)
+
+
+def summary_families(tables: Sequence[TableInfo]) -> list[Family]:
+    """``haproxy_sticktable_size``/``used`` per table (labels ``name``, ``type``) and the ratio."""
+    size = Family(naming.TABLE_SIZE[0], "gauge", naming.TABLE_SIZE[1])
+    used = Family(naming.TABLE_USED[0], "gauge", naming.TABLE_USED[1])
+    ratio = Family(naming.TABLE_UTILIZATION[0], "gauge", naming.TABLE_UTILIZATION[1])
+    for table in tables:
+        labels = LabelSet((("name", table.name), ("type", table.type)))
+        size.add(labels, str(table.size))
+        used.add(labels, str(table.used))
+        if table.size > 0:
+            ratio.add(labels, format_float(table.used / table.size))
+    return [size, used, ratio]
+
+
+def _number(text: Optional[str]) -> int:
+    """Rank value of an element; entries without it rank last."""
+    if text is None:
+        return -1
+    try:
+        return int(text)
+    except ValueError:
+        return -1
+
+
+def default_sort_by(entries: Sequence[Entry]) -> Optional[str]:
+    """The element to rank by when the config names none (see DEFAULT_SORT_ORDER)."""
+    if not entries:
+        return None
+    stored = [name for name, _, value in entries[0].data if value.isdigit()]
+    for name in naming.DEFAULT_SORT_ORDER:
+        if name in stored:
+            return name
+    return stored[0] if stored else None
+
+
+def _rank_key(sort_by: str):  # type: ignore[no-untyped-def]
+    if sort_by == "use":
+        return lambda e: e.use
+    if sort_by == "exp":
+        return lambda e: e.exp
+    return lambda e: _number(e.value(sort_by))
+
+
+def select_entries(entries: list[Entry], max_entries: int, sort_by: Optional[str]) -> TableSelection:
+    """Keep at most ``max_entries``: those with the highest ``sort_by`` (ties keep HAProxy's order)."""
+    seen = len(entries)
+    if seen <= max_entries:
+        return TableSelection(seen, entries, None)
+    missing = False
+    if sort_by is not None and sort_by not in ("use", "exp") and entries[0].value(sort_by) is None:
+        missing = True  # ranked by a type the table does not store: fall back, and say so
+        sort_by = None
+    if sort_by is None:
+        sort_by = default_sort_by(entries)
+    if sort_by is None:
+        return TableSelection(seen, entries[:max_entries], None, missing)
+    kept = heapq.nlargest(max_entries, entries, key=_rank_key(sort_by))
+    return TableSelection(seen, kept, sort_by, missing)
+
+
+class _Families:
+    """Families by name, created on first use, in a stable order."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, Family] = {}
+
+    def get(self, name: str, help: str) -> Family:
+        fam = self.by_name.get(name)
+        if fam is None:
+            fam = self.by_name[name] = Family(name, "gauge", help)
+        return fam
+
+
+def _element_family(families: _Families, name: str, period: Optional[int]) -> Optional[tuple[Family, tuple[tuple[str, str], ...], str]]:
+    """Family, extra labels and kind for one data element, or None when it cannot be named."""
+    found = naming.element_type(name)
+    extra: tuple[tuple[str, str], ...] = ()
+    if found is None:
+        if not _METRIC_SAFE.fullmatch(name):
+            return None
+        # A data type newer than this table: export it under its own name rather than lose it.
+        kind = naming.RATE if period is not None else naming.NUMBER
+        fam = families.get(naming.PREFIX + name, f"Stick-table data type {name} (not in the naming table)")
+    else:
+        dtype, index = found
+        kind = dtype.kind
+        fam = families.get(dtype.metric, dtype.help)
+        if index is not None:
+            extra += (("index", index),)
+    if period is not None:
+        extra += (("period", naming.period_text(period)),)
+    return fam, extra, kind
+
+
+def entry_families(dumps: Iterable[tuple[StickTableConfig, TableDump]]) -> tuple[list[Family], EntryStats]:
+    """Per-entry series for the configured tables plus the seen/exported/dropped counts."""
+    families = _Families()
+    stats = EntryStats()
+    seen_f = families.get(*naming.ENTRIES_SEEN)
+    exported_f = families.get(*naming.ENTRIES_EXPORTED)
+    dropped_f = families.get(*naming.ENTRIES_DROPPED)
+    use_f = families.get(*naming.ENTRY_USE)
+    exp_f = families.get(*naming.ENTRY_EXPIRE)
+    for config, dump in dumps:
+        table = dump.table
+        chosen = select_entries(dump.entries, config.max_entries, config.sort_by)
+        if chosen.sort_missing:
+            stats.sort_missing.append(table.name)
+        table_labels = LabelSet((("table", table.name),))
+        seen_f.add(table_labels, str(chosen.seen))
+        exported_f.add(table_labels, str(len(chosen.kept)))
+        dropped_f.add(table_labels, str(chosen.seen - len(chosen.kept)))
+        stats.invalid_values += _add_entries(families, table, table_labels, chosen.kept)
+    return list(families.by_name.values()), stats
+
+
+def _add_entries(families: _Families, table: TableInfo, table_labels: LabelSet, entries: list[Entry]) -> int:
+    """Append every entry's series; returns how many values were not numbers and were skipped."""
+    use_add = families.by_name[naming.ENTRY_USE[0]].samples.append
+    exp_add = families.by_name[naming.ENTRY_EXPIRE[0]].samples.append
+    layout: dict[tuple[str, Optional[int]], Optional[tuple[Family, tuple[tuple[str, str], ...], str]]] = {}
+    invalid = 0
+    key_type = table.type
+    for entry in entries:
+        labels = table_labels.extend("key", key_text(entry.key, key_type))
+        use_add((labels, str(entry.use)))
+        exp_add((labels, format_float(entry.exp / 1000)))
+        for name, period, value in entry.data:
+            slot = (name, period)
+            if slot not in layout:
+                layout[slot] = _element_family(families, name, period)
+            found = layout[slot]
+            if found is None:
+                continue
+            fam, extra, kind = found
+            if kind == naming.SERVER:
+                if value != "-":
+                    fam.samples.append((labels.extend("server", value), "1"))
+                continue
+            if not (value.isdigit() or (value[:1] == "-" and value[1:].isdigit())) or not value.isascii():
+                invalid += 1
+                continue
+            row = labels
+            for label, label_value in extra:
+                row = row.extend(label, label_value)
+            fam.samples.append((row, value))
+    return invalid
