@@ -1,0 +1,37 @@
+"""The docs cannot drift from the code: generated metric tables and the example config."""
+
+from pathlib import Path
+
+import yaml
+
+from exporter import naming
+from exporter.config import SCHEMA, load_config
+from exporter.docs import BEGIN, END, metrics_markdown
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_readme_metric_tables_are_current():
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index(BEGIN): text.index(END) + len(END)] + "\n"
+    assert block == metrics_markdown(), "run: .venv/bin/python -m exporter.docs --write README.md"
+
+
+def test_example_config_is_valid_and_documents_every_key():
+    config = load_config(str(ROOT / "config.example.yaml"))
+    assert config.haproxy_address == "/run/haproxy/admin.sock"
+    data = yaml.safe_load((ROOT / "config.example.yaml").read_text())
+    flat = {f"{section}.{key}" for section, body in data.items() if isinstance(body, dict) for key in body}
+    assert set(SCHEMA) <= flat
+    assert "stick_tables" in data
+
+
+def test_naming_table_is_sound():
+    names = [(m.column, m.suffix) for m in naming.STAT_METRICS]
+    assert len({c for c, _ in names}) == len(names)
+    for m in naming.STAT_METRICS:
+        for scope in naming.SCOPES:
+            name = m.name_for(scope)
+            assert name.endswith("_total") == (m.kind == naming.COUNTER), name
+    for m in naming.INFO_METRICS:
+        assert m.name.endswith("_total") == (m.kind == naming.COUNTER), m.name
