@@ -1,0 +1,183 @@
+"""Stick-table families from parsed dumps, read back with prometheus_client's own parser."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.config import StickTableConfig
+from exporter.metrics import render
+from exporter.parse_table import TableInfo, parse_table_dump, parse_table_summary
+from exporter.sticktable_model import entry_families, select_entries, summary_families
+
+FIX = Path(__file__).parent.parent / "fixtures"
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
+def labels(**kw: str) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(kw.items()))
+
+
+def dump(name: str):  # type: ignore[no-untyped-def]
+    return parse_table_dump((FIX / name).read_text())
+
+
+def test_summary_families_promex_names() -> None:
+    tables = parse_table_summary((FIX / "2.6.12/sticktable-keys-summary.txt").read_text())
+    got = samples(render(summary_families(tables)))
+    assert got[("haproxy_sticktable_size", labels(name="t_str", type="string"))] == 1024
+    assert got[("haproxy_sticktable_used", labels(name="t_str", type="string"))] == 8
+    assert got[("haproxy_sticktable_used", labels(name="t_arr", type="ip"))] == 0
+    assert got[("haproxy_sticktable_utilization_ratio", labels(name="t_bin", type="binary"))] == 3 / 1024
+    assert len(got) == 15
+
+
+def test_summary_labels_match_the_promex_capture() -> None:
+    promex = samples("".join(line + "\n" for line in (FIX / "2.6.12/promex-metrics.txt").read_text().split("\n")
+                             if "sticktable" in line))
+    ours = samples(render(summary_families([TableInfo("fe_main", "ip", 102400, 1)])))
+    assert set(promex) <= set(ours)
+    assert all(ours[k] == v for k, v in promex.items())
+
+
+def test_entry_series_for_array_table() -> None:
+    fams, stats = entry_families([(StickTableConfig("fe_gpc"), dump("2.6.12/show-table-arrays.txt"))])
+    got = samples(render(fams))
+    k = {"table": "fe_gpc", "key": "127.0.0.1"}
+    expected = {
+        ("haproxy_sticktable_entry_server_id", labels(**k)): 0,
+        ("haproxy_sticktable_entry_conn_cur", labels(**k)): 0,
+        ("haproxy_sticktable_entry_http_req_cnt", labels(**k)): 3,
+        ("haproxy_sticktable_entry_http_fail_cnt", labels(**k)): 0,
+        ("haproxy_sticktable_entry_gpt", labels(index="0", **k)): 0,
+        ("haproxy_sticktable_entry_gpt", labels(index="1", **k)): 42,
+        ("haproxy_sticktable_entry_gpc", labels(index="0", **k)): 3,
+        ("haproxy_sticktable_entry_gpc", labels(index="1", **k)): 3,
+        ("haproxy_sticktable_entry_gpc_rate", labels(index="0", period="10s", **k)): 3,
+        ("haproxy_sticktable_entry_gpc_rate", labels(index="1", period="10s", **k)): 3,
+        ("haproxy_sticktable_entry_use", labels(**k)): 0,
+        ("haproxy_sticktable_entry_expire_seconds", labels(**k)): 59.994,
+        ("haproxy_sticktable_entries_seen", labels(table="fe_gpc")): 1,
+        ("haproxy_sticktable_entries_exported", labels(table="fe_gpc")): 1,
+        ("haproxy_sticktable_entries_dropped", labels(table="fe_gpc")): 0,
+    }
+    assert got == expected  # server_key=- (no server) gives no series
+    assert stats.invalid_values == 0
+
+
+def test_legacy_gpc0_and_rates_with_period() -> None:
+    fams, _ = entry_families([(StickTableConfig("fe_main"), dump("3.2.0/show-table-fe_main.txt"))])
+    got = samples(render(fams))
+    k = {"table": "fe_main", "key": "127.0.0.1"}
+    assert got[("haproxy_sticktable_entry_gpc", labels(index="0", **k))] == 7
+    assert got[("haproxy_sticktable_entry_http_req_rate", labels(period="10s", **k))] == 7
+    assert got[("haproxy_sticktable_entry_conn_rate", labels(period="10s", **k))] == 7
+    assert got[("haproxy_sticktable_entry_bytes_out_cnt", labels(**k))] == 1519
+
+
+def test_weird_string_keys_survive_the_exposition() -> None:
+    """Every key the parser decoded comes back unchanged through the exposition's label escaping."""
+    table = dump("2.6.12/sticktable-keys-t_str.txt")
+    fams, _ = entry_families([(StickTableConfig("t_str"), table)])
+    got = samples(render(fams))
+    keys = {dict(lab)["key"] for (name, lab) in got if name == "haproxy_sticktable_entry_gpc"}
+    assert keys == {"a b", 'a"b\\c', 'b"q}{', "café", "sp ace=eq\\bs", "tab\there", "x=y", "\\xff\\xfe"}
+    assert got[("haproxy_sticktable_entry_gpc", labels(table="t_str", key="x=y", index="0"))] == 6
+
+
+def test_server_key_info() -> None:
+    text = ("# table: be_app, type: ip, size:10, used:2\n"
+            "0x1: key=10.0.0.1 use=1 exp=500 server_id=2 server_key=srv2\n"
+            "0x2: key=10.0.0.2 use=0 exp=1500 server_id=0 server_key=-\n")
+    fams, _ = entry_families([(StickTableConfig("be_app"), parse_table_dump(text))])
+    got = samples(render(fams))
+    info = {k: v for k, v in got.items() if k[0] == "haproxy_sticktable_entry_server_key_info"}
+    assert info == {("haproxy_sticktable_entry_server_key_info",
+                     labels(table="be_app", key="10.0.0.1", server="srv2")): 1}
+    assert got[("haproxy_sticktable_entry_use", labels(table="be_app", key="10.0.0.1"))] == 1
+    assert got[("haproxy_sticktable_entry_expire_seconds", labels(table="be_app", key="10.0.0.2"))] == 1.5
+
+
+def test_unknown_type_kept_and_invalid_values_counted() -> None:
+    text = ("# table: t, type: integer, size:10, used:1\n"
+            "0x1: key=5 use=0 exp=0 gpc0=x future_cnt=4 future_rate(500)=2 Bad-Name=1 conn_cnt=3\n")
+    fams, stats = entry_families([(StickTableConfig("t"), parse_table_dump(text))])
+    got = samples(render(fams))
+    assert got[("haproxy_sticktable_entry_future_cnt", labels(table="t", key="5"))] == 4
+    assert got[("haproxy_sticktable_entry_future_rate", labels(table="t", key="5", period="500ms"))] == 2
+    assert got[("haproxy_sticktable_entry_conn_cnt", labels(table="t", key="5"))] == 3
+    assert not [k for k in got if k[0] == "haproxy_sticktable_entry_gpc"]
+    assert stats.invalid_values == 1
+
+
+def big_dump(n: int, ties: bool = False):  # type: ignore[no-untyped-def]
+    lines = [f"# table: big, type: integer, size:{n}, used:{n}"]
+    for i in range(n):
+        rate = 7 if ties else (i * 7919) % n  # a permutation of 0..n-1
+        lines.append(f"0x{i:x}: key={i} use=0 exp={i} conn_cur={i % 5} http_req_rate(10000)={rate}")
+    return parse_table_dump("\n".join(lines) + "\n")
+
+
+def test_cap_keeps_the_highest_and_counts_the_rest() -> None:
+    n, cap = 5000, 100
+    table = big_dump(n)
+    fams, _ = entry_families([(StickTableConfig("big", max_entries=cap, sort_by="http_req_rate"), table)])
+    got = samples(render(fams))
+    rates = [v for (name, _), v in got.items() if name == "haproxy_sticktable_entry_http_req_rate"]
+    assert sorted(rates) == list(range(n - cap, n))
+    assert got[("haproxy_sticktable_entries_seen", labels(table="big"))] == n
+    assert got[("haproxy_sticktable_entries_exported", labels(table="big"))] == cap
+    assert got[("haproxy_sticktable_entries_dropped", labels(table="big"))] == n - cap
+    series_per_entry = 4  # use, expire_seconds, conn_cur, http_req_rate
+    assert len([k for k in got if k[0].startswith("haproxy_sticktable_entry_")]) == cap * series_per_entry
+
+
+def test_default_sort_prefers_request_rate() -> None:
+    chosen = select_entries(big_dump(1000).entries, 10, None)
+    assert chosen.sort_by == "http_req_rate"
+    assert sorted(int(e.value("http_req_rate") or 0) for e in chosen.kept) == list(range(990, 1000))
+
+
+def test_sort_by_use_exp_and_ties_keep_haproxy_order() -> None:
+    entries = big_dump(300, ties=True).entries
+    assert [e.key for e in select_entries(entries, 3, "exp").kept] == ["299", "298", "297"]
+    assert [e.key for e in select_entries(entries, 3, "http_req_rate").kept] == ["0", "1", "2"]
+
+
+def test_sort_by_not_stored_falls_back_and_says_so() -> None:
+    entries = big_dump(50).entries
+    chosen = select_entries(entries, 5, "gpc0")
+    assert chosen.sort_missing and chosen.sort_by == "http_req_rate"
+    fams, stats = entry_families([(StickTableConfig("big", max_entries=5, sort_by="gpc0"), big_dump(50))])
+    assert stats.sort_missing == ["big"]
+    assert not select_entries(entries, 50, "gpc0").sort_missing  # under the cap nothing is ranked
+
+
+def test_tables_share_families() -> None:
+    a = parse_table_dump("# table: a, type: ip, size:9, used:1\n0x1: key=1.1.1.1 use=0 exp=1 gpc0=1\n")
+    b = parse_table_dump("# table: b, type: ip, size:9, used:1\n0x2: key=1.1.1.1 use=0 exp=1 gpc0=2\n")
+    fams, _ = entry_families([(StickTableConfig("a"), a), (StickTableConfig("b"), b)])
+    text = render(fams)
+    assert text.count("# TYPE haproxy_sticktable_entry_gpc gauge") == 1
+    got = samples(text)
+    assert got[("haproxy_sticktable_entry_gpc", labels(table="b", key="1.1.1.1", index="0"))] == 2
+
+
+def test_promtool_accepts_the_output() -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed")
+    tables = parse_table_summary((FIX / "2.6.12/sticktable-keys-summary.txt").read_text())
+    fams, _ = entry_families([(StickTableConfig("t_str"), dump("2.6.12/sticktable-keys-t_str.txt")),
+                              (StickTableConfig("fe_gpc"), dump("2.6.12/show-table-arrays.txt"))])
+    text = render(summary_families(tables) + fams)
+    result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
