@@ -1,0 +1,290 @@
+"""Generate haproxy-runtime-exporter.json (the Grafana dashboard) from the panel list below.
+
+Run ``python deploy/grafana/generate.py`` after editing; tests/deploy/test_grafana_dashboard.py
+fails when the committed JSON and this file disagree. Only the standard library is used.
+
+Template variables: ``datasource``, ``instance``, ``proxy`` (frontends and backends share HAProxy's
+proxy names, as in promex), ``server``. ``proxy`` and ``server`` use ``.*`` for "All" so that queries
+stay short with thousands of servers.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+OUT = Path(__file__).with_name("haproxy-runtime-exporter.json")
+DS = {"type": "prometheus", "uid": "${datasource}"}
+I = 'instance=~"$instance"'
+P = f'{I}, proxy=~"$proxy"'
+S = f'{P}, server=~"$server"'
+RI = "$__rate_interval"
+
+
+def target(expr: str, legend: str = "", ref: str = "A", table: bool = False) -> dict[str, Any]:
+    t: dict[str, Any] = {"datasource": DS, "expr": expr, "legendFormat": legend, "refId": ref}
+    if table:
+        t.update(format="table", instant=True, range=False)
+    return t
+
+
+def targets(*pairs: tuple[str, str]) -> list[dict[str, Any]]:
+    return [target(expr, legend, chr(ord("A") + n)) for n, (expr, legend) in enumerate(pairs)]
+
+
+def timeseries(title: str, desc: str, tgts: list[dict[str, Any]], unit: str = "short",
+               w: int = 8, stack: bool = False) -> dict[str, Any]:
+    custom: dict[str, Any] = {"drawStyle": "line", "lineWidth": 1, "fillOpacity": 10, "showPoints": "never"}
+    if stack:
+        custom["stacking"] = {"mode": "normal", "group": "A"}
+    return {"type": "timeseries", "title": title, "description": desc, "datasource": DS, "targets": tgts,
+            "gridPos": {"w": w, "h": 8},
+            "fieldConfig": {"defaults": {"unit": unit, "custom": custom}, "overrides": []},
+            "options": {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+                        "tooltip": {"mode": "multi", "sort": "desc"}}}
+
+
+def stat(title: str, desc: str, tgts: list[dict[str, Any]], unit: str = "short", w: int = 4,
+         mappings: list[dict[str, Any]] | None = None, text_mode: str = "auto",
+         steps: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"type": "stat", "title": title, "description": desc, "datasource": DS, "targets": tgts,
+            "gridPos": {"w": w, "h": 4},
+            "fieldConfig": {"defaults": {"unit": unit, "mappings": mappings or [],
+                                         "thresholds": {"mode": "absolute",
+                                                        "steps": steps or [{"color": "green", "value": None}]}},
+                            "overrides": []},
+            "options": {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                        "colorMode": "background", "graphMode": "none", "textMode": text_mode,
+                        "justifyMode": "auto", "orientation": "auto"}}
+
+
+def table(title: str, desc: str, expr: str, rename: dict[str, str], w: int = 12,
+          show_value: bool = False) -> dict[str, Any]:
+    """An instant query as a table; state-set queries (``== 1``) hide the constant value column."""
+    hidden = ["Time", "__name__", "job"] + ([] if show_value else ["Value"])
+    return {"type": "table", "title": title, "description": desc, "datasource": DS,
+            "targets": [target(expr, table=True)], "gridPos": {"w": w, "h": 8},
+            "fieldConfig": {"defaults": {}, "overrides": []}, "options": {"showHeader": True},
+            "transformations": [{"id": "organize", "options": {
+                "excludeByName": {name: True for name in hidden},
+                "renameByName": rename}}]}
+
+
+def row(title: str) -> dict[str, Any]:
+    return {"type": "row", "title": title, "collapsed": False, "panels": [], "gridPos": {"w": 24, "h": 1}}
+
+
+UP_DOWN = [{"type": "value", "options": {"0": {"text": "DOWN", "color": "red"},
+                                         "1": {"text": "UP", "color": "green"}}}]
+STALE = [{"type": "value", "options": {"0": {"text": "fresh", "color": "green"},
+                                       "1": {"text": "STALE", "color": "red"}}}]
+RED_ABOVE_0 = [{"color": "green", "value": None}, {"color": "red", "value": 1}]
+
+
+def panels() -> list[dict[str, Any]]:
+    return [
+        row("Overview"),
+        stat("HAProxy readable", "haproxy_up: 1 when the last poll read show info and show stat",
+             [target(f"haproxy_up{{{I}}}", "{{instance}}")], mappings=UP_DOWN),
+        stat("Uptime", "Seconds since the HAProxy worker started (changes on reload)",
+             [target(f"haproxy_process_uptime_seconds{{{I}}}", "{{instance}}")], unit="s"),
+        stat("Version", "HAProxy version (show info)",
+             [target(f"haproxy_process_build_info{{{I}}}", "{{version}}")], text_mode="name"),
+        stat("Current connections", "Connections open in the HAProxy process",
+             [target(f"haproxy_process_current_connections{{{I}}}", "{{instance}}")]),
+        stat("Backends without usable server", "Backends whose active and backup usable servers are both 0",
+             [target(f"sum by (instance) ((haproxy_backend_active_servers{{{I}}} + "
+                     f"haproxy_backend_backup_servers{{{I}}}) == bool 0)", "{{instance}}")], steps=RED_ABOVE_0),
+        stat("Servers DOWN", "Servers failing their health checks (MAINT and DRAIN are not counted)",
+             [target(f'sum by (instance) (haproxy_server_status{{{I}, state="DOWN"}})', "{{instance}}")],
+             steps=RED_ABOVE_0),
+        timeseries("Connections and requests", "Per second, whole process",
+                   targets((f"rate(haproxy_process_connections_total{{{I}}}[{RI}])", "connections {{instance}}"),
+                           (f"rate(haproxy_process_requests_total{{{I}}}[{RI}])", "requests {{instance}}")),
+                   unit="ops", w=12),
+        timeseries("Idle time", "Share of time the HAProxy threads were idle (low = CPU bound)",
+                   [target(f"haproxy_process_idle_time_percent{{{I}}}", "{{instance}}")], unit="percent", w=12),
+
+        row("Frontends"),
+        timeseries("Requests per second", "HTTP requests received by each frontend",
+                   [target(f"sum by (instance, proxy) (rate(haproxy_frontend_http_requests_total{{{P}}}[{RI}]))",
+                           "{{proxy}}")], unit="reqps"),
+        timeseries("Responses by code", "HTTP responses sent by the selected frontends, by class",
+                   [target(f"sum by (code) (rate(haproxy_frontend_http_responses_total{{{P}}}[{RI}]))",
+                           "{{code}}")], unit="reqps", stack=True),
+        timeseries("Current sessions", "Sessions open on each frontend",
+                   [target(f"haproxy_frontend_current_sessions{{{P}}}", "{{proxy}}")]),
+        timeseries("Traffic", "Bytes per second received from and sent to clients",
+                   targets((f"sum by (proxy) (rate(haproxy_frontend_bytes_in_total{{{P}}}[{RI}]))", "in {{proxy}}"),
+                           (f"sum by (proxy) (rate(haproxy_frontend_bytes_out_total{{{P}}}[{RI}]))", "out {{proxy}}")),
+                   unit="Bps"),
+        timeseries("Denied and bad requests", "Requests denied by rules and invalid requests, per second",
+                   targets((f"sum by (proxy) (rate(haproxy_frontend_requests_denied_total{{{P}}}[{RI}]))",
+                            "denied {{proxy}}"),
+                           (f"sum by (proxy) (rate(haproxy_frontend_request_errors_total{{{P}}}[{RI}]))",
+                            "errors {{proxy}}")), unit="reqps"),
+        table("Frontend status", "Current state of each frontend",
+              f"haproxy_frontend_status{{{P}}} == 1", {"instance": "Instance", "proxy": "Frontend",
+                                                           "state": "State"}, w=8),
+
+        row("Backends"),
+        table("Backend status", "Current state of each backend",
+              f"haproxy_backend_status{{{P}}} == 1", {"instance": "Instance", "proxy": "Backend",
+                                                          "state": "State"}, w=8),
+        timeseries("Usable servers", "Active and backup servers able to take traffic",
+                   targets((f"haproxy_backend_active_servers{{{P}}}", "active {{proxy}}"),
+                           (f"haproxy_backend_backup_servers{{{P}}}", "backup {{proxy}}"))),
+        timeseries("5xx ratio", "Share of 5xx among the backend's HTTP responses (alert above 5%)",
+                   [target(f'sum by (instance, proxy) (rate(haproxy_backend_http_responses_total{{{P}, code="5xx"}}[{RI}]))'
+                           f" / sum by (instance, proxy) (rate(haproxy_backend_http_responses_total{{{P}}}[{RI}]))",
+                           "{{proxy}}")], unit="percentunit"),
+        timeseries("Requests per second", "HTTP requests sent to each backend",
+                   [target(f"sum by (instance, proxy) (rate(haproxy_backend_http_requests_total{{{P}}}[{RI}]))",
+                           "{{proxy}}")], unit="reqps"),
+        timeseries("Queue", "Requests waiting for a free server slot (servers at maxconn)",
+                   [target(f"haproxy_backend_current_queue{{{P}}}", "{{proxy}}")]),
+        timeseries("Response time", "Average over the last 1024 requests: queue, connect, response, total",
+                   targets((f"haproxy_backend_queue_time_average_seconds{{{P}}}", "queue {{proxy}}"),
+                           (f"haproxy_backend_connect_time_average_seconds{{{P}}}", "connect {{proxy}}"),
+                           (f"haproxy_backend_response_time_average_seconds{{{P}}}", "response {{proxy}}"),
+                           (f"haproxy_backend_total_time_average_seconds{{{P}}}", "total {{proxy}}")), unit="s"),
+        timeseries("Errors", "Connection and response errors, retries and redispatches per second",
+                   targets((f"sum by (proxy) (rate(haproxy_backend_connection_errors_total{{{P}}}[{RI}]))",
+                            "connect {{proxy}}"),
+                           (f"sum by (proxy) (rate(haproxy_backend_response_errors_total{{{P}}}[{RI}]))",
+                            "response {{proxy}}"),
+                           (f"sum by (proxy) (rate(haproxy_backend_retry_warnings_total{{{P}}}[{RI}]))",
+                            "retry {{proxy}}"),
+                           (f"sum by (proxy) (rate(haproxy_backend_redispatch_warnings_total{{{P}}}[{RI}]))",
+                            "redispatch {{proxy}}")), unit="ops", w=24),
+
+        row("Servers"),
+        table("Server status", "Current state of each server (UP, DOWN, MAINT, DRAIN, NOLB)",
+              f"haproxy_server_status{{{S}}} == 1", {"instance": "Instance", "proxy": "Backend",
+                                                         "server": "Server", "state": "State"}),
+        table("Last health check", "Result of each server's last health check",
+              f"haproxy_server_check_status{{{S}}} == 1", {"instance": "Instance", "proxy": "Backend",
+                                                               "server": "Server", "state": "Check"}),
+        timeseries("Requests per second", "HTTP responses received from each server",
+                   [target(f"sum by (instance, proxy, server) (rate(haproxy_server_http_responses_total{{{S}}}[{RI}]))",
+                           "{{proxy}}/{{server}}")], unit="reqps"),
+        timeseries("Current sessions", "Sessions open to each server",
+                   [target(f"haproxy_server_current_sessions{{{S}}}", "{{proxy}}/{{server}}")]),
+        timeseries("Response time", "Average response time over the last 1024 requests",
+                   [target(f"haproxy_server_response_time_average_seconds{{{S}}}", "{{proxy}}/{{server}}")],
+                   unit="s"),
+        timeseries("Queue", "Requests waiting for this server",
+                   [target(f"haproxy_server_current_queue{{{S}}}", "{{proxy}}/{{server}}")]),
+        timeseries("Health check duration", "Duration of the last health check",
+                   [target(f"haproxy_server_check_duration_seconds{{{S}}}", "{{proxy}}/{{server}}")], unit="s"),
+        timeseries("Failed checks and transitions", "Failed health checks and UP to DOWN transitions per second",
+                   targets((f"rate(haproxy_server_check_failures_total{{{S}}}[{RI}])", "failed {{proxy}}/{{server}}"),
+                           (f"rate(haproxy_server_check_up_down_total{{{S}}}[{RI}])", "down {{proxy}}/{{server}}")),
+                   unit="ops"),
+
+        row("Stick tables"),
+        timeseries("Fill ratio", "Used entries / size (alert above 90%)",
+                   [target(f"haproxy_sticktable_used{{{I}}} / (haproxy_sticktable_size{{{I}}} > 0)", "{{name}}")],
+                   unit="percentunit", w=12),
+        timeseries("Entries", "Used entries and size of each table",
+                   targets((f"haproxy_sticktable_used{{{I}}}", "used {{name}}"),
+                           (f"haproxy_sticktable_size{{{I}}}", "size {{name}}")), w=12),
+
+        row("Exporter"),
+        stat("Snapshot", "STALE when the last good poll is older than poll.max_age (HAProxy data withheld)",
+             [target(f"haproxy_exporter_snapshot_stale{{{I}}}", "{{instance}}")], mappings=STALE),
+        stat("Age of last good poll", "Seconds since the exporter last read HAProxy",
+             [target(f"time() - haproxy_exporter_last_successful_poll_timestamp_seconds{{{I}}}", "{{instance}}")],
+             unit="s"),
+        stat("Samples", "HAProxy samples in the latest snapshot",
+             [target(f"haproxy_exporter_snapshot_samples{{{I}}}", "{{instance}}")]),
+        table("Command errors since start", "Failed Runtime API commands by reason (counter totals)",
+              f"haproxy_exporter_command_errors_total{{{I}}}", {"instance": "Instance", "command": "Command",
+                                                                "reason": "Reason", "Value": "Errors"},
+              show_value=True),
+        timeseries("Poll duration", "Wall time of the last poll and of each Runtime API command",
+                   targets((f"haproxy_exporter_poll_duration_seconds{{{I}}}", "poll {{instance}}"),
+                           (f"haproxy_exporter_command_duration_seconds{{{I}}}", "{{command}} {{instance}}")),
+                   unit="s"),
+        timeseries("Poll phases", "Where the last poll spent its time",
+                   [target(f"haproxy_exporter_poll_phase_seconds{{{I}}}", "{{phase}} {{instance}}")],
+                   unit="s", stack=True),
+        timeseries("Polls", "Poll cycles per second by result",
+                   [target(f"rate(haproxy_exporter_polls_total{{{I}}}[{RI}])", "{{result}} {{instance}}")],
+                   unit="ops"),
+        timeseries("Exporter memory", "The exporter's own resident memory",
+                   [target(f"process_resident_memory_bytes{{{I}}}", "{{instance}}")], unit="bytes", w=12),
+        timeseries("Exporter CPU", "The exporter's own CPU use, in cores",
+                   [target(f"rate(process_cpu_seconds_total{{{I}}}[{RI}])", "{{instance}}")], unit="percentunit",
+                   w=12),
+    ]
+
+
+def layout(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give ids and flow panels left to right, wrapping at 24 columns; rows start a new line."""
+    x = y = line_h = 0
+    for n, panel in enumerate(items, start=1):
+        panel["id"] = n
+        grid = panel["gridPos"]
+        if panel["type"] == "row" or x + grid["w"] > 24:
+            x, y, line_h = 0, y + line_h, 0
+        grid.update(x=x, y=y)
+        if panel["type"] == "row":
+            y += 1
+        else:
+            x += grid["w"]
+            line_h = max(line_h, grid["h"])
+    return items
+
+
+def query_var(name: str, label: str, query: str, all_value: str | None) -> dict[str, Any]:
+    var: dict[str, Any] = {"type": "query", "name": name, "label": label, "datasource": DS,
+                           "definition": query, "query": {"query": query, "refId": f"{name}-query"},
+                           "refresh": 2, "multi": True, "includeAll": True, "sort": 1,
+                           "current": {"selected": True, "text": ["All"], "value": ["$__all"]}}
+    if all_value is not None:
+        var["allValue"] = all_value
+    return var
+
+
+def dashboard() -> dict[str, Any]:
+    return {
+        "title": "HAProxy (runtime exporter)",
+        "uid": "haproxy-runtime-exporter",
+        "description": "HAProxy through haproxy-runtime-exporter (promex names): overview, frontends, "
+                       "backends, servers, stick tables and the exporter's own health.",
+        "tags": ["haproxy", "haproxy-runtime-exporter"],
+        "editable": True,
+        "graphTooltip": 1,
+        "schemaVersion": 38,
+        "version": 1,
+        "refresh": "30s",
+        "time": {"from": "now-1h", "to": "now"},
+        "timezone": "",
+        "links": [],
+        "annotations": {"list": [{"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+                                  "enable": True, "hide": True, "iconColor": "rgba(0, 211, 255, 1)",
+                                  "name": "Annotations & Alerts", "type": "dashboard"}]},
+        "templating": {"list": [
+            {"type": "datasource", "name": "datasource", "label": "Data source", "query": "prometheus",
+             "current": {}, "hide": 0, "refresh": 1},
+            query_var("instance", "Instance", "label_values(haproxy_up, instance)", None),
+            query_var("proxy", "Proxy",
+                      'label_values({__name__=~"haproxy_(frontend|backend)_status", instance=~"$instance"}, proxy)',
+                      ".*"),
+            query_var("server", "Server",
+                      'label_values(haproxy_server_status{instance=~"$instance", proxy=~"$proxy"}, server)', ".*"),
+        ]},
+        "panels": layout(panels()),
+    }
+
+
+def render() -> str:
+    return json.dumps(dashboard(), indent=2) + "\n"
+
+
+if __name__ == "__main__":
+    OUT.write_text(render())
+    sys.stdout.write(f"wrote {OUT}\n")

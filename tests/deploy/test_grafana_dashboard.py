@@ -1,0 +1,87 @@
+"""The Grafana dashboard JSON: generated from deploy/grafana/generate.py, well-formed, every query valid PromQL.
+
+Whether each query returns data is proven against a real Prometheus in tests/e2e; here promtool
+parses every expression (as a recording rule) so a typo fails fast without any server.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+import dashboard_queries as dq
+from support import require
+
+GENERATOR = dq.DASHBOARD.with_name("generate.py")
+BUILTINS = {"__rate_interval": "1m", "__interval": "15s", "__range": "1h", "datasource": "prometheus"}
+
+
+@pytest.fixture(scope="module")
+def dashboard() -> dict:
+    return dq.load()
+
+
+def test_committed_json_is_the_generator_output() -> None:
+    spec = importlib.util.spec_from_file_location("grafana_generate", GENERATOR)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    assert dq.DASHBOARD.read_text() == module.render(), "run: python deploy/grafana/generate.py"
+
+
+def test_sections_are_there(dashboard: dict) -> None:
+    rows = [p["title"] for p in dashboard["panels"] if p["type"] == "row"]
+    assert rows == ["Overview", "Frontends", "Backends", "Servers", "Stick tables", "Exporter"]
+
+
+def test_template_variables(dashboard: dict) -> None:
+    names = [v["name"] for v in dashboard["templating"]["list"]]
+    assert names == ["datasource", "instance", "proxy", "server"]
+    for variable in dq.query_variables(dashboard):
+        dq.parse_label_values(variable["definition"])  # raises on anything else
+        assert variable["query"]["query"] == variable["definition"]
+
+
+def test_every_panel_queries_through_the_datasource_variable(dashboard: dict) -> None:
+    for panel in dq.panels(dashboard):
+        if panel["type"] == "row":
+            continue
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
+
+
+def test_ids_unique_and_panels_do_not_overlap(dashboard: dict) -> None:
+    items = list(dq.panels(dashboard))
+    assert len({p["id"] for p in items}) == len(items)
+    cells: set[tuple[int, int]] = set()
+    for panel in items:
+        g = panel["gridPos"]
+        assert g["x"] + g["w"] <= 24, panel["title"]
+        mine = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
+        assert not cells & mine, f"{panel['title']} overlaps another panel"
+        cells |= mine
+
+
+def test_every_query_is_valid_promql(dashboard: dict, tmp_path: Path) -> None:
+    promtool = require(shutil.which("promtool"), "promtool (Debian package prometheus)")
+    values = {**BUILTINS, "instance": ".*", "proxy": ".*", "server": ".*"}
+    exprs = [dq.substitute(expr, values) for _, expr in dq.queries(dashboard)]
+    exprs += [dq.substitute(v["definition"], values).removeprefix("label_values(").rsplit(",", 1)[0]
+              for v in dq.query_variables(dashboard) if "," in v["definition"]]
+    rules = {"groups": [{"name": "dashboard", "rules": [{"record": f"dashboard:q{n}", "expr": e}
+                                                        for n, e in enumerate(exprs)]}]}
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules))
+    result = subprocess.run([promtool, "check", "rules", str(tmp_path / "rules.yml")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_substitute_refuses_unknown_variables() -> None:
+    with pytest.raises(KeyError):
+        dq.substitute('up{x=~"$nope"}', {})
+    assert dq.all_value({"allValue": None}, ["a.b", "c"]) == r"(a\.b|c)"
