@@ -55,10 +55,14 @@ def substitute(expr: str, values: dict[str, str]) -> str:
 
 
 def all_value(variable: dict[str, Any], options: list[str]) -> str:
-    """What Grafana sends for "All": allValue, else an alternation of the escaped options."""
+    """What Grafana sends for "All": allValue, else an alternation of the escaped options.
+
+    Like Grafana, regex metacharacters get a doubled backslash: the value lands inside a PromQL
+    string literal, where ``\\\\.`` reads as the regex ``\\.``.
+    """
     if variable.get("allValue"):
         return variable["allValue"]
-    return "(" + "|".join(re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", o) for o in options) + ")"
+    return "(" + "|".join(re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\\\1", o) for o in options) + ")"
 
 
 def resolve_variables(dashboard: dict[str, Any], label_values: Callable[[str | None, str], list[str]],

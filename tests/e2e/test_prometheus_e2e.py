@@ -1,0 +1,239 @@
+"""End to end: real HAProxy with traffic → exporter CLI → real Prometheus → dashboard queries and alerts.
+
+One stack per module, all on loopback: HAProxy (tests/e2e/e2e.cfg), the exporter as a subprocess of
+the real CLI, and Debian's `prometheus` scraping it every second with deploy/prometheus/alerts.yml
+loaded (every `for:` shortened to 1s in the copy). The exporter starts before HAProxy, as it may in
+real life, so its error counters exist. Then:
+
+* every template variable of the Grafana dashboard resolves to what HAProxy itself lists;
+* every dashboard query, variables substituted as Grafana would for "All", returns data;
+* every alert rule evaluates without error (rules API) and its expression runs (query API);
+* after origin B is shut down, HAProxy reports b1 DOWN, and the alerts for it fire — and the ones
+  that must not fire (other servers, HAProxyDown, HAProxyExporterDown) do not.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import yaml
+
+import dashboard_queries as dq
+from support import HAProxy, free_ports, require, stat_rows, wait_for
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
+CONFIG = Path(__file__).with_name("e2e.cfg")
+RATE_INTERVAL = "10s"  # Grafana's $__rate_interval for a 1s scrape interval is at least 4s; 10s is safe
+STICK_TABLE = ("fe_web", 10)  # name and size in e2e.cfg
+
+
+@dataclass
+class Stack:
+    haproxy: HAProxy
+    exporter_url: str
+    prometheus_url: str
+    instance: str
+    logs: dict[str, Path] = field(default_factory=dict)
+
+    def api(self, path: str, **params: str) -> Any:
+        url = f"{self.prometheus_url}/api/v1/{path}"
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        try:
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                body = json.load(resp)
+        except urllib.error.HTTPError as exc:  # Prometheus explains a bad query in the body
+            raise AssertionError(f"{url}: {exc.code} {exc.read().decode()[:500]}") from None
+        assert body["status"] == "success", body
+        return body["data"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        data = self.api("query", query=expr)
+        return data["result"] if data["resultType"] in ("vector", "matrix") else [data["result"]]
+
+    def firing(self) -> list[dict[str, str]]:
+        return [a["labels"] for a in self.api("alerts")["alerts"] if a["state"] == "firing"]
+
+
+def start_process(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen(args, stdout=out, stderr=out)
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def exporter_text(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return resp.read().decode()
+
+
+def rules_with_short_for(target: Path) -> None:
+    """Copy alerts.yml with every `for:` at 1s, so pending → firing takes one evaluation."""
+    rules = yaml.safe_load(ALERTS.read_text())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            if "alert" in rule:
+                rule["for"] = "1s"
+    target.write_text(yaml.safe_dump(rules, sort_keys=False))
+
+
+def traffic(haproxy: HAProxy, stop: threading.Event) -> None:
+    """Steady client requests on both routes until stopped (errors ignored: the stack may be stopping)."""
+    while not stop.wait(0.02):
+        for path in ("/", "/b"):
+            try:
+                haproxy.get(0, path)
+            except OSError:
+                pass
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    prometheus = require(shutil.which("prometheus"), "prometheus (Debian package prometheus)")
+    base = Path(tempfile.mkdtemp(prefix="hrxe2e"))  # short: UNIX socket paths are limited
+    (base / "haproxy").mkdir()
+    haproxy = HAProxy(base / "haproxy", CONFIG.read_text(), nports=3)
+    exporter_port, prometheus_port = free_ports(2)
+    exporter_url = f"http://127.0.0.1:{exporter_port}"
+    procs: list[subprocess.Popen[bytes]] = []
+    stop_traffic = threading.Event()
+    logs = {"exporter": base / "exporter.log", "prometheus": base / "prometheus.log", "haproxy": haproxy.log}
+    try:
+        procs.append(start_process(
+            [sys.executable, "-m", "exporter", "--haproxy.address", haproxy.admin,
+             "--web.listen-address", f"127.0.0.1:{exporter_port}", "--poll.interval", "500ms",
+             "--poll.max-age", "5s"], logs["exporter"]))
+        wait_for(lambda: http_ok(f"{exporter_url}/metrics") and "haproxy_exporter_command_errors_total{"
+                 in exporter_text(f"{exporter_url}/metrics"), 15, "exporter did not report the missing HAProxy")
+
+        haproxy.start()
+        name, size = STICK_TABLE
+        for n in range(1, size):  # + 127.0.0.1 from the traffic = size entries: full
+            haproxy.cmd(f"set table {name} key 10.0.0.{n} data.http_req_cnt 1")
+        worker = threading.Thread(target=traffic, args=(haproxy, stop_traffic), daemon=True)
+        worker.start()
+
+        rules_with_short_for(base / "alerts.yml")
+        (base / "prometheus.yml").write_text(yaml.safe_dump({
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(base / "alerts.yml")],
+            "scrape_configs": [{"job_name": "haproxy", "scrape_timeout": "1s",
+                                "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]}],
+        }))
+        procs.append(start_process(
+            [prometheus, f"--config.file={base / 'prometheus.yml'}", f"--storage.tsdb.path={base / 'data'}",
+             f"--web.listen-address=127.0.0.1:{prometheus_port}", "--log.level=warn"], logs["prometheus"]))
+        prometheus_url = f"http://127.0.0.1:{prometheus_port}"
+        wait_for(lambda: http_ok(f"{prometheus_url}/-/ready"), 30,
+                 f"prometheus not ready: {logs['prometheus'].read_text()[-2000:]}", step=0.2)
+        stack = Stack(haproxy, exporter_url, prometheus_url, f"127.0.0.1:{exporter_port}", logs)
+        # a few scrapes with HAProxy readable, so rate() over RATE_INTERVAL has two points
+        wait_for(lambda: bool(stack.query("count_over_time(haproxy_up[10s]) >= 4 and haproxy_up == 1")), 30,
+                 "prometheus did not collect 4 scrapes of a readable HAProxy", step=0.25)
+        yield stack
+    finally:
+        stop_traffic.set()
+        for proc in reversed(procs):
+            stop_process(proc)
+        haproxy.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def label_values(stack: Stack):
+    def fetch(selector: str | None, label: str) -> list[str]:
+        params = {"match[]": selector} if selector else {}
+        return sorted(stack.api(f"label/{label}/values", **params))
+    return fetch
+
+
+def resolved(stack: Stack) -> tuple[dict[str, str], dict[str, list[str]]]:
+    return dq.resolve_variables(dq.load(), label_values(stack),
+                                {"__rate_interval": RATE_INTERVAL, "__interval": "1s", "__range": "5m"})
+
+
+def test_template_variables_list_what_haproxy_lists(stack: Stack) -> None:
+    _, options = resolved(stack)
+    rows = stat_rows(stack.haproxy.cmd("show stat"))
+    assert options["instance"] == [stack.instance]
+    assert options["proxy"] == sorted({r["pxname"] for r in rows if r["svname"] in ("FRONTEND", "BACKEND")})
+    assert options["server"] == sorted({r["svname"] for r in rows if r["svname"] not in ("FRONTEND", "BACKEND")})
+
+
+def test_every_dashboard_query_returns_data(stack: Stack) -> None:
+    values, _ = resolved(stack)
+    queries = dq.queries(dq.load())
+    assert len(queries) > 40
+    empty = [(title, expr) for title, expr in queries if not stack.query(dq.substitute(expr, values))]
+    assert empty == [], f"queries without data: {empty}"
+
+
+def test_every_alert_rule_evaluates(stack: Stack) -> None:
+    expected = [r["alert"] for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"]]
+    wait_for(lambda: all(r.get("lastEvaluation", "").startswith("20") and r["health"] != "unknown"
+                         for g in stack.api("rules")["groups"] for r in g["rules"]), 10, "rules not evaluated yet")
+    loaded = {r["name"]: r for g in stack.api("rules")["groups"] for r in g["rules"]}
+    assert sorted(loaded) == sorted(expected)
+    assert {name: (r["health"], r.get("lastError")) for name, r in loaded.items() if r["health"] != "ok"} == {}
+    for rule in loaded.values():
+        stack.query(rule["query"])  # raises unless Prometheus answers status success
+
+
+def test_alerts_fire_for_a_server_taken_down(stack: Stack) -> None:
+    assert stack.haproxy.status_of("be_b", "b1") == "UP"
+    assert not [a for a in stack.firing() if a.get("proxy") == "be_b"]
+    stack.haproxy.cmd("shutdown frontend fe_origin_b")  # origin B stops listening: checks get refused
+    wait_for(lambda: stack.haproxy.status_of("be_b", "b1") == "DOWN", 10, "HAProxy did not mark b1 DOWN")
+
+    wanted = {
+        ("HAProxyServerDown", "be_b/b1"),
+        ("HAProxyBackendNoUsableServers", "be_b"),
+        ("HAProxyBackendHigh5xxRatio", "be_b"),
+        ("HAProxyStickTableFillingUp", STICK_TABLE[0]),
+    }
+
+    def key(alert: dict[str, str]) -> tuple[str, str]:
+        if "server" in alert:
+            return alert["alertname"], f"{alert['proxy']}/{alert['server']}"
+        return alert["alertname"], alert.get("proxy") or alert.get("name", "")
+
+    wait_for(lambda: wanted <= {key(a) for a in stack.firing()}, 30,
+             f"alerts did not all fire: {wanted - {key(a) for a in stack.firing()}}", step=0.25)
+    firing = {key(a) for a in stack.firing()}
+    up_servers = {f"be_app/{s}" for s in ("a1", "a2") if stack.haproxy.status_of("be_app", s) == "UP"}
+    assert up_servers == {"be_app/a1", "be_app/a2"}
+    assert not {("HAProxyServerDown", s) for s in up_servers} & firing
+    assert not {name for name, _ in firing} & {"HAProxyDown", "HAProxyExporterDown", "HAProxyExporterSnapshotStale"}
+    assert ("HAProxyBackendNoUsableServers", "be_app") not in firing
