@@ -15,6 +15,7 @@ real life, so its error counters exist. Then:
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -42,6 +43,11 @@ ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 CONFIG = Path(__file__).with_name("e2e.cfg")
 RATE_INTERVAL = "10s"  # Grafana's $__rate_interval for a 1s scrape interval is at least 4s; 10s is safe
 STICK_TABLE = ("fe_web", 10)  # name and size in e2e.cfg
+# Metrics alerts.yml uses that the exporter does not expose yet, with the reason. Remove an entry
+# as soon as the metric lands: until then its alert can never fire.
+PENDING_METRICS = {
+    "haproxy_exporter_config_last_reload_successful": "set by the SIGHUP config reload, not built yet",
+}
 
 
 @dataclass
@@ -209,6 +215,15 @@ def test_every_alert_rule_evaluates(stack: Stack) -> None:
     assert {name: (r["health"], r.get("lastError")) for name, r in loaded.items() if r["health"] != "ok"} == {}
     for rule in loaded.values():
         stack.query(rule["query"])  # raises unless Prometheus answers status success
+
+
+def test_alert_rules_use_only_metrics_the_exporter_exposes(stack: Stack) -> None:
+    """An alert on a name nobody exposes is silently never firing: every name must reach Prometheus."""
+    exprs = [r["expr"] for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"]]
+    used = {name for expr in exprs for name in re.findall(r"\b(haproxy_[a-z0-9_]+)", expr)}
+    seen = set(stack.api("label/__name__/values", **{"match[]": f'{{instance="{stack.instance}"}}'}))
+    assert used - seen - set(PENDING_METRICS) == set()
+    assert set(PENDING_METRICS) <= used, "PENDING_METRICS lists a name alerts.yml does not use"
 
 
 def test_alerts_fire_for_a_server_taken_down(stack: Stack) -> None:
