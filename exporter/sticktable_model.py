@@ -17,7 +17,7 @@ from typing import Iterable, Optional, Sequence
 
 from exporter import sticktable_naming as naming
 from exporter.config import StickTableConfig
-from exporter.metrics import Family, LabelSet, format_float
+from exporter.metrics import Family, LabelSet, escape_label_value, format_float
 from exporter.parse_table import Entry, TableDump, TableInfo, key_text
 
 _METRIC_SAFE = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -114,7 +114,11 @@ class _Families:
         return fam
 
 
-def _element_family(families: _Families, name: str, period: Optional[int]) -> Optional[tuple[Family, tuple[tuple[str, str], ...], str]]:
+# What one data element becomes: its family, the extra labels (pairs, escaped text) and its kind.
+Slot = tuple[Family, tuple[tuple[str, str], ...], str, str]
+
+
+def _element_family(families: _Families, name: str, period: str) -> Optional[Slot]:
     """Family, extra labels and kind for one data element, or None when it cannot be named."""
     found = naming.element_type(name)
     extra: tuple[tuple[str, str], ...] = ()
@@ -122,7 +126,7 @@ def _element_family(families: _Families, name: str, period: Optional[int]) -> Op
         if not _METRIC_SAFE.fullmatch(name):
             return None
         # A data type newer than this table: export it under its own name rather than lose it.
-        kind = naming.RATE if period is not None else naming.NUMBER
+        kind = naming.RATE if period else naming.NUMBER
         fam = families.get(naming.PREFIX + name, f"Stick-table data type {name} (not in the naming table)")
     else:
         dtype, index = found
@@ -130,9 +134,19 @@ def _element_family(families: _Families, name: str, period: Optional[int]) -> Op
         fam = families.get(dtype.metric, dtype.help)
         if index is not None:
             extra += (("index", index),)
-    if period is not None:
-        extra += (("period", naming.period_text(period)),)
-    return fam, extra, kind
+    if period:
+        extra += (("period", naming.period_text(int(period))),)
+    return fam, extra, ",".join(f'{k}="{escape_label_value(v)}"' for k, v in extra), kind
+
+
+def _with(labels: LabelSet, pairs: tuple[tuple[str, str], ...], text: str) -> LabelSet:
+    """``labels`` plus pairs whose exposition text is already made (once per table, not per sample)."""
+    if not pairs:
+        return labels
+    new = LabelSet.__new__(LabelSet)
+    new.pairs = labels.pairs + pairs
+    new.text = f"{labels.text},{text}"
+    return new
 
 
 def entry_families(dumps: Iterable[tuple[StickTableConfig, TableDump]]) -> tuple[list[Family], EntryStats]:
@@ -161,7 +175,7 @@ def _add_entries(families: _Families, table: TableInfo, table_labels: LabelSet, 
     """Append every entry's series; returns how many values were not numbers and were skipped."""
     use_add = families.by_name[naming.ENTRY_USE[0]].samples.append
     exp_add = families.by_name[naming.ENTRY_EXPIRE[0]].samples.append
-    layout: dict[tuple[str, Optional[int]], Optional[tuple[Family, tuple[tuple[str, str], ...], str]]] = {}
+    layout: dict[tuple[str, str], Optional[Slot]] = {}
     invalid = 0
     key_type = table.type
     for entry in entries:
@@ -169,22 +183,18 @@ def _add_entries(families: _Families, table: TableInfo, table_labels: LabelSet, 
         use_add((labels, str(entry.use)))
         exp_add((labels, format_float(entry.exp / 1000)))
         for name, period, value in entry.data:
-            slot = (name, period)
-            if slot not in layout:
-                layout[slot] = _element_family(families, name, period)
-            found = layout[slot]
-            if found is None:
+            slot = layout.get((name, period), False)
+            if slot is False:
+                slot = layout[(name, period)] = _element_family(families, name, period)
+            if slot is None:
                 continue
-            fam, extra, kind = found
+            fam, pairs, text, kind = slot
             if kind == naming.SERVER:
                 if value != "-":
                     fam.samples.append((labels.extend("server", value), "1"))
                 continue
-            if not (value.isdigit() or (value[:1] == "-" and value[1:].isdigit())) or not value.isascii():
+            if not (value.isdigit() and value.isascii()) and not (value[:1] == "-" and value[1:].isdigit()):
                 invalid += 1
                 continue
-            row = labels
-            for label, label_value in extra:
-                row = row.extend(label, label_value)
-            fam.samples.append((row, value))
+            fam.samples.append((_with(labels, pairs, text), value))
     return invalid

@@ -108,7 +108,7 @@ def test_server_key_info() -> None:
 
 def test_unknown_type_kept_and_invalid_values_counted() -> None:
     text = ("# table: t, type: integer, size:10, used:1\n"
-            "0x1: key=5 use=0 exp=0 gpc0=x future_cnt=4 future_rate(500)=2 Bad-Name=1 conn_cnt=3\n")
+            "0x1: key=5 use=0 exp=0 gpc0=x future_cnt=4 future_rate(500)=2 9bad=1 conn_cnt=3\n")
     fams, stats = entry_families([(StickTableConfig("t"), parse_table_dump(text))])
     got = samples(render(fams))
     assert got[("haproxy_sticktable_entry_future_cnt", labels(table="t", key="5"))] == 4

@@ -1,0 +1,153 @@
+"""Cost of exporting a big stick table: one real HAProxy, a table filled with N entries, full polls.
+
+Fills ``type ip`` table ``st_big`` (store gpc0,gpt0,conn_cnt,http_req_rate(10s)) with N entries by
+``set table`` commands pipelined with ``;`` on the admin socket (the exporter itself never writes),
+then runs complete poll cycles (show info + show stat + show table + show table st_big) for:
+
+* ``none``:    no stick_tables configured (baseline: summary only)
+* ``default``: the table configured with the default cap (max_entries 1000, ranked by http_req_rate)
+* ``lifted``:  the cap lifted (max_entries above N)
+
+and reports, per case, the median of the polls: wall and CPU seconds of the cycle, the poller's
+phases (fetch, parse, build, render, compress; build without the stick-table commands, which the
+poller times inside build), the ``show table st_big`` command time (fetch + parse), the
+exposition size (plain and gzip) and its sample count.  Loopback / UNIX socket only.
+
+    .venv/bin/python bench/sticktable_bench.py [--entries 100000] [--polls 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from exporter.config import build_config  # noqa: E402
+from exporter.poller import Poller  # noqa: E402
+from exporter.snapshot import Store  # noqa: E402
+
+CFG = """
+global
+    stats socket {sock} level admin
+    stats timeout 60s
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    http-request return status 200
+backend st_big
+    stick-table type ip size {size} expire 1h store gpc0,gpt0,conn_cnt,http_req_rate(10s)
+"""
+BATCH = 150  # commands per line: the whole line must fit in HAProxy's 16 kB buffer
+
+
+def send(sock_path: str, line: str) -> str:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(60)
+        s.connect(sock_path)
+        s.sendall(line.encode() + b"\n")
+        s.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := s.recv(1 << 20):
+            chunks.append(chunk)
+    return b"".join(chunks).decode()
+
+
+def fill(sock_path: str, n: int) -> float:
+    started = time.perf_counter()
+    base = int(ipaddress.IPv4Address("10.0.0.0"))
+    commands = [
+        f"set table st_big key {ipaddress.IPv4Address(base + i)} data.gpc0 {i % 997} "
+        f"data.conn_cnt {i} data.http_req_rate {(i * 7919) % 5000}"
+        for i in range(n)
+    ]
+    for start in range(0, n, BATCH):
+        answer = send(sock_path, ";".join(commands[start:start + BATCH]))
+        if answer.strip():
+            raise SystemExit(f"set table failed: {answer.strip()[:200]}")
+    return time.perf_counter() - started
+
+
+def run_case(sock_path: str, tables: list[dict], polls: int) -> dict[str, float]:
+    config = build_config({"haproxy": {"address": sock_path, "timeout": "60s"}, "stick_tables": tables})
+    store = Store(3600)
+    poller = Poller(config, store)
+    rows: list[dict[str, float]] = []
+    for _ in range(polls):
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        assert poller.poll_once(), "poll failed"
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        data = store._published.data  # type: ignore[union-attr]
+        phases = dict(poller.state.phase_seconds)
+        # The poller times extra_families() (stick-table fetch + parse + build) inside "build";
+        # take the stick-table commands out again so "build" is model building only.
+        table_io = sum(v for k, v in poller.state.command_seconds.items() if k.startswith("show table"))
+        phases["build"] = phases.get("build", 0.0) - table_io
+        row = {"wall": wall, "cpu": cpu, **phases,
+               "show_table_st_big": poller.state.command_seconds.get("show table st_big", 0.0),
+               "bytes": len(data.part.text), "gzip_bytes": len(data.part.gz), "samples": data.samples}
+        rows.append(row)
+    return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--polls", type=int, default=3)
+    args = parser.parse_args()
+    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    with tempfile.TemporaryDirectory(prefix="stb") as tmp:
+        sock = str(Path(tmp) / "admin.sock")
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        cfg = Path(tmp) / "haproxy.cfg"
+        cfg.write_text(CFG.format(sock=sock, port=port, size=args.entries * 2))
+        proc = subprocess.Popen([haproxy, "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            for _ in range(200):
+                if Path(sock).exists():
+                    break
+                time.sleep(0.05)
+            fill_s = fill(sock, args.entries)
+            summary = send(sock, "show table").strip()
+            dump_bytes = len(send(sock, "show table st_big"))
+            print(f"haproxy: {send(sock, 'show info').split('Version: ')[1].split(chr(10))[0]}; "
+                  f"filled {args.entries} entries in {fill_s:.1f}s; {summary}; dump {dump_bytes / 1e6:.1f} MB")
+            cases = {
+                "none": [],
+                "default": [{"name": "st_big"}],
+                "lifted": [{"name": "st_big", "max_entries": args.entries * 10}],
+            }
+            cols = ["wall", "cpu", "fetch", "parse", "build", "render", "compress", "show_table_st_big",
+                    "bytes", "gzip_bytes", "samples"]
+            print(f"median of {args.polls} full polls (seconds; sizes of the HAProxy part of /metrics)")
+            print(f"{'case':8} " + " ".join(f"{c:>17}" if c == "show_table_st_big" else f"{c:>10}" for c in cols))
+            for name, tables in cases.items():
+                r = run_case(sock, tables, args.polls)
+                cells = []
+                for c in cols:
+                    v = r.get(c, 0.0)
+                    width = 17 if c == "show_table_st_big" else 10
+                    cells.append(f"{int(v):>{width}}" if c in ("bytes", "gzip_bytes", "samples") else f"{v:>{width}.3f}")
+                print(f"{name:8} " + " ".join(cells))
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+if __name__ == "__main__":
+    main()
