@@ -84,3 +84,18 @@ def test_errors_start_with_the_key(section: object, key: str) -> None:
 def test_sort_by_accepts_what_the_dump_prints(sort_by: str) -> None:
     [table] = parse_stick_tables([{"name": "a", "sort_by": sort_by}])
     assert table.sort_by == sort_by
+
+
+def test_commented_example_in_config_example_is_valid() -> None:
+    """The example in config.example.yaml, uncommented, parses to what its comments say."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    text = (Path(__file__).resolve().parents[2] / "config.example.yaml").read_text()
+    block = text[text.index("# stick_tables:"):text.index("\nstick_tables:")]
+    example = yaml.safe_load(re.sub(r"^# ?", "", block, flags=re.M))
+    tables = build_config(example).stick_tables
+    assert tables == (StickTableConfig("fe_main", (("gpt0", "gt", 0),), 500, "http_req_rate"),
+                      StickTableConfig("be_app"))
