@@ -32,11 +32,31 @@ class LabelSet:
         self.text = ",".join(f'{k}="{escape_label_value(v)}"' for k, v in pairs)
 
     def extend(self, name: str, value: str) -> "LabelSet":
-        new = LabelSet.__new__(LabelSet)
-        new.pairs = self.pairs + ((name, value),)
-        extra = f'{name}="{escape_label_value(value)}"'
-        new.text = f"{self.text},{extra}" if self.text else extra
+        return self.plus(label_suffix((name, value)))
+
+    def plus(self, suffix: "LabelSuffix") -> "LabelSet":
+        """This set with more pairs whose text is already escaped.
+
+        State sets and response codes add the same few pairs to every row; making their text
+        once per family instead of once per sample is most of what keeps the model fast.
+        """
+        pairs, text = suffix
+        if not pairs:
+            return self
+        new = _new_label_set(LabelSet)
+        new.pairs = self.pairs + pairs
+        new.text = f"{self.text},{text}" if self.text else text
         return new
+
+
+# Extra pairs and their exposition text (``name="escaped value"``, comma-joined).
+LabelSuffix = tuple[tuple[tuple[str, str], ...], str]
+_new_label_set = object.__new__
+
+
+def label_suffix(*pairs: tuple[str, str]) -> LabelSuffix:
+    """``label_suffix(("code", "2xx"))``: the pairs plus their escaped text, for :meth:`LabelSet.plus`."""
+    return pairs, ",".join(f'{k}="{escape_label_value(v)}"' for k, v in pairs)
 
 
 NO_LABELS = LabelSet(())

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from exporter import naming
-from exporter.metrics import Family, LabelSet, NO_LABELS, format_float
+from exporter.metrics import Family, LabelSet, LabelSuffix, NO_LABELS, format_float, label_suffix
 from exporter.parse_stat import BACKEND, FRONTEND, LISTENER, SERVER, StatTable
 
 SCOPE_OF_TYPE = {FRONTEND: "frontend", BACKEND: "backend", SERVER: "server", LISTENER: "listener"}
@@ -73,9 +73,15 @@ def check_state(status: str) -> str | None:
     return code if code in naming.CHECK_STATES else None
 
 
-def _state_set(family: Family, labels: LabelSet, states: tuple[str, ...], current: str | None) -> None:
-    for state in states:
-        family.add(labels.extend("state", state), "1" if state == current else "0")
+def _state_suffixes(states: tuple[str, ...]) -> list[tuple[str, LabelSuffix]]:
+    return [(state, label_suffix(("state", state))) for state in states]
+
+
+def _state_set(family: Family, labels: LabelSet, suffixes: list[tuple[str, LabelSuffix]],
+               current: str | None) -> None:
+    add = family.samples.append
+    for state, suffix in suffixes:
+        add((labels.plus(suffix), "1" if state == current else "0"))
 
 
 def info_families(info: dict[str, str], stats: ModelStats) -> list[Family]:
@@ -124,6 +130,7 @@ class _Scope:
     name: str
     rows: list[list[str]]
     labels: list[LabelSet]
+    columns: list[tuple[str, ...]]  # the rows transposed: one tuple of cells per column
 
 
 def _scopes(table: StatTable, stats: ModelStats) -> list[_Scope]:
@@ -139,22 +146,30 @@ def _scopes(table: StatTable, stats: ModelStats) -> list[_Scope]:
             seen.add(key)
             rows.append(row)
             labels.append(LabelSet(tuple(zip(label_names, (row[0], row[1]) if len(label_names) == 2 else (row[0],)))))
-        scopes.append(_Scope(scope, rows, labels))
+        scopes.append(_Scope(scope, rows, labels, list(zip(*rows))))
     return scopes
 
 
 def _numeric_family(scope: _Scope, idx: int, name: str, kind: str, help: str, scale: float,
                     stats: ModelStats) -> Family:
+    cells = scope.columns[idx]
+    joined = "".join(cells)
+    if not joined:
+        return Family(name, kind, help, [])  # every cell empty: no series
+    if scale == 1 and joined.isdigit() and joined.isascii():
+        # Every non-empty cell is a plain unsigned integer (the common case, checked for the
+        # whole column at once): the text HAProxy sent is the exposition value.
+        return Family(name, kind, help, [(labels, cell) for labels, cell in zip(scope.labels, cells) if cell])
     samples = []
     add = samples.append
-    for row, labels in zip(scope.rows, scope.labels):
-        cell = row[idx]
+    memo: dict[str, str | None] = {}  # cells repeat a lot ("0", "-1"); convert each text once
+    for labels, cell in zip(scope.labels, cells):
         if not cell:
             continue
-        if scale == 1 and cell.isdigit() and cell.isascii():
-            add((labels, cell))
-            continue
-        value = scaled_text(cell, scale)
+        if cell in memo:
+            value = memo[cell]
+        else:
+            value = memo[cell] = scaled_text(cell, scale)
         if value is None:
             stats.invalid_values += 1
             continue
@@ -207,18 +222,19 @@ def stat_families(table: StatTable, stats: ModelStats) -> list[Family]:
 def _http_responses(table: StatTable, scope: _Scope, stats: ModelStats) -> Family:
     family = Family(f"haproxy_{scope.name}_http_responses_total", naming.COUNTER,
                     "Total number of HTTP responses by status class (show stat hrsp_1xx..hrsp_other)")
-    columns = [(table.column(col), code) for col, code in naming.HTTP_RESPONSE_CODES]
-    columns = [(idx, code) for idx, code in columns if idx is not None]
+    columns = [(table.column(col), label_suffix(("code", code))) for col, code in naming.HTTP_RESPONSE_CODES]
+    columns = [(idx, suffix) for idx, suffix in columns if idx is not None]
+    add = family.samples.append
     for row, labels in zip(scope.rows, scope.labels):
-        for idx, code in columns:
+        for idx, suffix in columns:
             cell = row[idx]
             if not cell:
                 continue
-            value = number_text(cell)
+            value = cell if cell.isdigit() and cell.isascii() else number_text(cell)
             if value is None:
                 stats.invalid_values += 1
                 continue
-            family.add(labels.extend("code", code), value)
+            add((labels.plus(suffix), value))
     return family
 
 
@@ -235,18 +251,20 @@ def _status_family(scope: _Scope, idx: int) -> Family:
     family = Family(f"haproxy_{scope.name}_status", naming.GAUGE,
                     f"Current status, one series per state, the current one 1 (show stat status; states "
                     f"{', '.join(states)})")
-    for row, labels in zip(scope.rows, scope.labels):
-        if row[idx]:
-            _state_set(family, labels, states, classify(row[idx]))
+    suffixes = _state_suffixes(states)
+    for status, labels in zip(scope.columns[idx], scope.labels):
+        if status:
+            _state_set(family, labels, suffixes, classify(status))
     return family
 
 
 def _check_family(scope: _Scope, idx: int, name: str, column: str) -> Family:
     family = Family(name, naming.GAUGE,
                     f"Result of the last check, one series per code, the current one 1 (show stat {column})")
-    for row, labels in zip(scope.rows, scope.labels):
-        if row[idx]:
-            _state_set(family, labels, naming.CHECK_STATES, check_state(row[idx]))
+    suffixes = _state_suffixes(naming.CHECK_STATES)
+    for status, labels in zip(scope.columns[idx], scope.labels):
+        if status:
+            _state_set(family, labels, suffixes, check_state(status))
     return family
 
 
@@ -257,11 +275,11 @@ def _info_family(table: StatTable, scope: _Scope) -> Family:
                     f"Identity and settings of the {scope.name} as labels, value 1 (show stat "
                     f"{', '.join(naming_col for naming_col, _ in naming.INFO_LABELS[scope.name])}); "
                     "addr, cookie and algo are blank on a level user socket")
-    for row, labels in zip(scope.rows, scope.labels):
-        extra = labels
-        for idx, label in pairs:
-            extra = extra.extend(label, row[idx])
-        family.add(extra, "1")
+    names = [label for _, label in pairs]
+    columns = [scope.columns[idx] for idx, _ in pairs]
+    add = family.samples.append
+    for labels, *cells in zip(scope.labels, *columns):
+        add((labels.plus(label_suffix(*zip(names, cells))), "1"))
     return family
 
 
@@ -284,17 +302,19 @@ def _aggregates(table: StatTable, scope: _Scope, stats: ModelStats) -> list[Fami
                 bucket = check_counts.setdefault(px, {})
                 bucket[code] = bucket.get(code, 0) + 1
     out = []
-    for name, counts, states, help in (
-        ("agg_server_status", server_counts, naming.SERVER_STATES, "Number of servers in each state"),
-        ("agg_server_check_status", server_counts, naming.SERVER_STATES,
+    server_suffixes, check_suffixes = _state_suffixes(naming.SERVER_STATES), _state_suffixes(naming.CHECK_STATES)
+    for name, counts, suffixes, help in (
+        ("agg_server_status", server_counts, server_suffixes, "Number of servers in each state"),
+        ("agg_server_check_status", server_counts, server_suffixes,
          "Number of servers in each state (deprecated promex name, same as agg_server_status)"),
-        ("agg_check_status", check_counts, naming.CHECK_STATES, "Number of servers per last check result"),
+        ("agg_check_status", check_counts, check_suffixes, "Number of servers per last check result"),
     ):
         family = Family(f"haproxy_backend_{name}", naming.GAUGE, f"{help} (computed from the server rows)")
+        add = family.samples.append
         for row, labels in zip(scope.rows, scope.labels):
             mine = counts.get(row[0], {})
-            for state in states:
-                family.add(labels.extend("state", state), str(mine.get(state, 0)))
+            for state, suffix in suffixes:
+                add((labels.plus(suffix), str(mine.get(state, 0))))
         out.append(family)
     return out
 
