@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import threading
 import time
-from typing import Any, NoReturn, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 from exporter import __version__
 from exporter.config import Config, ConfigError, load_config
+from exporter.reload import Settings, Signals, load_settings, reload_settings
+from exporter.webconfig import WebConfig
 
 log = logging.getLogger("exporter")
 
@@ -64,8 +65,11 @@ def _coerce(key: str, value: str) -> Any:
 
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
     args = build_parser().parse_args(argv)
-    overrides = {key: _coerce(key, getattr(args, key)) for key in FLAGS.values() if getattr(args, key) is not None}
-    return args, load_config(args.config_file, overrides)
+    return args, load_config(args.config_file, flag_overrides(args))
+
+
+def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {key: _coerce(key, getattr(args, key)) for key in FLAGS.values() if getattr(args, key) is not None}
 
 
 def setup_logging(level: str) -> None:
@@ -89,7 +93,13 @@ def run_once(config: Config) -> int:
     return 0 if ok else 1
 
 
-def serve(config: Config) -> int:
+def serve(config: Config, web: WebConfig | None = None,
+          reload: Callable[[], Settings] | None = None) -> int:
+    """Poll in a daemon thread and serve HTTP until SIGTERM/SIGINT; SIGHUP calls ``reload``.
+
+    The poller thread is a daemon and is not waited for long on stop: a poll blocked in a socket
+    read with a long haproxy.timeout must not delay the exit.
+    """
     from exporter.http import start_server
     from exporter.poller import Poller
     from exporter.snapshot import Store
@@ -103,38 +113,50 @@ def serve(config: Config) -> int:
         return thread.is_alive()
 
     try:
-        server = start_server(config, store, healthy)
+        server = start_server(config, store, healthy, web)
     except OSError as exc:
         sys.stderr.write(f"haproxy-runtime-exporter: web.listen_address: cannot listen on "
                          f"{config.listen_address}: {exc.strerror or exc}\n")
         return 2
 
-    def on_signal(signum: int, _frame: object) -> None:
-        log.info("received %s, stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    signals = Signals()
+    signals.stop = stop
+    signals.install()
     log.info("polling %s every %gs", config.haproxy_address, config.interval)
+    if web is not None:
+        log.info("web config %s: TLS %s, basic auth %s", web.path, "on" if web.context else "off",
+                 "on" if web.auth else "off")
     thread.start()
-    while not stop.wait(0.5):
-        pass
+    current = Settings(config, web)
+    while not stop.is_set():
+        signals.wake.wait(1.0)
+        signals.wake.clear()
+        if signals.reload_requested and not stop.is_set():
+            signals.reload_requested = False
+            new = reload_settings(reload, current) if reload is not None else None
+            if new is not None:
+                current = new
+                poller.reconfigure(new.config)
+                server.config, server.web = new.config, new.web
+                logging.getLogger().setLevel(new.config.log_level.upper())
+    log.info("received %s, stopping", signals.received[-1] if signals.received else "stop")
     server.shutdown()
     server.server_close()
-    thread.join(timeout=1.0)
+    thread.join(timeout=0.2)  # a poll blocked in a read is abandoned (daemon thread), not awaited
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args, config = parse_args(argv)
+        web = load_settings(lambda: config).web
     except ConfigError as exc:
         sys.stderr.write(f"haproxy-runtime-exporter: config error: {exc}\n")
         return 2
     setup_logging(config.log_level)
     if args.once:
         return run_once(config)
-    return serve(config)
+    return serve(config, web, lambda: load_settings(lambda: load_config(args.config_file, flag_overrides(args))))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from typing import Callable
 from exporter import __version__
 from exporter.config import Config, parse_listen_address
 from exporter.snapshot import Store
+from exporter.webconfig import WebConfig
 
 log = logging.getLogger("exporter.http")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -26,7 +27,7 @@ class ExporterHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], store: Store, config: Config,
-                 healthy: Callable[[], bool]) -> None:
+                 healthy: Callable[[], bool], web: WebConfig | None = None) -> None:
         host = address[0]
         if ":" in host:
             self.address_family = socket.AF_INET6
@@ -34,12 +35,31 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         self.store = store
         self.config = config
         self.healthy = healthy
+        self.web = web  # --web.config.file: TLS and basic auth; replaced whole on SIGHUP
+
+    def get_request(self) -> tuple[socket.socket, object]:
+        """Wrap accepted connections in TLS; the handshake runs in the request's own thread."""
+        sock, addr = super().get_request()
+        web = self.web
+        if web is not None and web.context is not None:
+            sock = web.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A failed TLS handshake or a client that went away: not worth a traceback on stderr.
+        log.debug("request from %s failed", client_address, exc_info=True)
 
 
 class Handler(BaseHTTPRequestHandler):
     server: ExporterHTTPServer
     protocol_version = "HTTP/1.1"
     server_version = f"haproxy-runtime-exporter/{__version__}"
+    timeout = 30  # seconds of client silence before the connection (and its thread) is dropped
+
+    def setup(self) -> None:
+        super().setup()
+        if hasattr(self.request, "do_handshake"):
+            self.request.do_handshake()
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         log.debug("%s %s", self.address_string(), format % args)
@@ -50,6 +70,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for key, value in (extra or {}).items():
             self.send_header(key, value)
+        self._web_headers()
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -57,7 +78,23 @@ class Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:  # noqa: N802 - stdlib naming
         self.do_GET()
 
+    def _web_headers(self) -> None:
+        web = self.server.web
+        for key, value in (web.headers if web is not None else {}).items():
+            self.send_header(key, value)
+
+    def _authorized(self) -> bool:
+        """Every path needs the credentials when basic_auth_users is set (as the exporter-toolkit)."""
+        web = self.server.web
+        if web is None or web.auth is None or web.auth.check(self.headers.get("Authorization")):
+            return True
+        self._send(401, b"Unauthorized\n", "text/plain",
+                   {"WWW-Authenticate": 'Basic realm="haproxy-runtime-exporter", charset="UTF-8"'})
+        return False
+
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        if not self._authorized():
+            return
         path = self.path.split("?", 1)[0]
         cfg = self.server.config
         if path == cfg.telemetry_path:
@@ -83,6 +120,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Vary", "Accept-Encoding")
         if gzip_ok:
             self.send_header("Content-Encoding", "gzip")
+        self._web_headers()
         self.end_headers()
         if self.command != "HEAD":
             for chunk in chunks:
@@ -101,9 +139,10 @@ def landing_page(config: Config) -> str:
     )
 
 
-def start_server(config: Config, store: Store, healthy: Callable[[], bool]) -> ExporterHTTPServer:
+def start_server(config: Config, store: Store, healthy: Callable[[], bool],
+                 web: WebConfig | None = None) -> ExporterHTTPServer:
     host, port = parse_listen_address(config.listen_address)
-    server = ExporterHTTPServer((host, port), store, config, healthy)
+    server = ExporterHTTPServer((host, port), store, config, healthy, web)
     thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
     thread.start()
     log.info("listening on %s, metrics at %s", config.listen_address, config.telemetry_path)
