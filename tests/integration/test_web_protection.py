@@ -1,0 +1,155 @@
+"""/metrics behind --web.config.file: real TLS clients, basic auth, client certificates.
+
+The server is the exporter's own HTTP server on a loopback port, serving a poll of a real HAProxy.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import socket
+import ssl
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Callable, Iterator
+
+import bcrypt
+import pytest
+
+from exporter.config import build_config
+from exporter.http import start_server
+from exporter.poller import Poller
+from exporter.snapshot import Store
+from exporter.webconfig import load_web_config
+from exposition import samples, value
+from support import free_ports
+from tlscerts import Certs, make_certs
+
+CFG = """
+global
+    stats socket {admin} mode 600 level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe_web
+    bind 127.0.0.1:{p0}
+    http-request return status 200 content-type text/plain string ok
+"""
+HASH = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(4)).decode()
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
+    return make_certs(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture
+def serve(haproxy_factory, tmp_path: Path) -> Iterator[Callable[[str | None], int]]:
+    """Start the exporter's HTTP server with the given web config text; returns its port."""
+    hap = haproxy_factory(CFG, nports=1)
+    servers = []
+
+    def start(web_yaml: str | None) -> int:
+        port = free_ports(1)[0]
+        config = build_config({"haproxy": {"address": hap.admin}, "web": {"listen_address": f"127.0.0.1:{port}"}})
+        store = Store(config.max_age)
+        assert Poller(config, store).poll_once()
+        web = None
+        if web_yaml is not None:
+            path = tmp_path / "web.yml"
+            path.write_text(web_yaml)
+            web = load_web_config(str(path))
+        servers.append(start_server(config, store, lambda: True, web))
+        return port
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def tls_yaml(certs: Certs, extra: str = "") -> str:
+    return f"tls_server_config:\n  cert_file: {certs.server_cert}\n  key_file: {certs.server_key}\n{extra}"
+
+
+def auth_yaml() -> str:
+    return f"basic_auth_users:\n  prometheus: '{HASH}'\n"
+
+
+def get(url: str, context: ssl.SSLContext | None = None, user: str | None = None,
+        password: str | None = None) -> tuple[int, dict[str, str], str]:
+    request = urllib.request.Request(url)
+    if user is not None:
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=5, context=context) as resp:
+            return resp.status, dict(resp.headers), resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read().decode()
+
+
+def client_context(ca: Path, cert: Path | None = None, key: Path | None = None) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(ca))
+    if cert is not None:
+        ctx.load_cert_chain(str(cert), str(key))
+    return ctx
+
+
+def test_default_serves_metrics_to_anyone_over_plain_http(serve) -> None:
+    port = serve(None)
+    status, _, body = get(f"http://127.0.0.1:{port}/metrics")
+    assert status == 200 and value(samples(body), "haproxy_up") == 1
+
+
+def test_tls_serves_the_configured_certificate(serve, certs: Certs) -> None:
+    port = serve(tls_yaml(certs))
+    status, _, body = get(f"https://127.0.0.1:{port}/metrics", client_context(certs.ca))
+    assert status == 200 and value(samples(body), "haproxy_up") == 1
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with client_context(certs.ca).wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            served = tls.getpeercert(binary_form=True)
+    assert served == ssl.PEM_cert_to_DER_cert(certs.server_cert.read_text())
+
+    with pytest.raises(urllib.error.URLError) as err:  # a client that trusts another CA refuses it
+        get(f"https://127.0.0.1:{port}/metrics", client_context(certs.other_ca))
+    assert isinstance(err.value.reason, ssl.SSLCertVerificationError)
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)  # plain HTTP: hung up on, no answer
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+        conn.request("GET", "/metrics")
+        conn.getresponse()
+    conn.close()
+
+
+def test_basic_auth_over_tls(serve, certs: Certs) -> None:
+    port = serve(tls_yaml(certs) + auth_yaml())
+    url, ctx = f"https://127.0.0.1:{port}/metrics", client_context(certs.ca)
+    for user, password in ((None, None), ("prometheus", "wrong"), ("admin", "s3cret"), ("prometheus", "")):
+        status, headers, body = get(url, ctx, user, password)
+        assert status == 401, (user, password)
+        assert headers["WWW-Authenticate"].startswith('Basic realm="haproxy-runtime-exporter"')
+        assert "haproxy_up" not in body
+    for path in ("/", "/healthz"):  # every path is protected, as with the exporter-toolkit
+        assert get(f"https://127.0.0.1:{port}{path}", ctx)[0] == 401
+    status, _, body = get(url, ctx, "prometheus", "s3cret")
+    assert status == 200 and value(samples(body), "haproxy_up") == 1
+
+
+def test_basic_auth_without_tls(serve) -> None:
+    port = serve(auth_yaml())
+    assert get(f"http://127.0.0.1:{port}/metrics")[0] == 401
+    assert get(f"http://127.0.0.1:{port}/metrics", None, "prometheus", "s3cret")[0] == 200
+
+
+def test_client_certificate_required(serve, certs: Certs) -> None:
+    port = serve(tls_yaml(certs, f"  client_ca_file: {certs.ca}\n  client_auth_type: RequireAndVerifyClientCert\n"))
+    url = f"https://127.0.0.1:{port}/metrics"
+    with pytest.raises((urllib.error.URLError, ssl.SSLError, ConnectionError)):
+        get(url, client_context(certs.ca))  # no client certificate: the handshake is refused
+    status, _, body = get(url, client_context(certs.ca, certs.client_cert, certs.client_key))
+    assert status == 200 and value(samples(body), "haproxy_up") == 1
