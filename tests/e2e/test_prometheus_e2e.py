@@ -136,6 +136,7 @@ def stack() -> Iterator[Stack]:
     exporter_url = f"http://127.0.0.1:{exporter_port}"
     procs: list[subprocess.Popen[bytes]] = []
     stop_traffic = threading.Event()
+    worker = threading.Thread(target=traffic, args=(haproxy, stop_traffic), daemon=True)
     logs = {"exporter": base / "exporter.log", "prometheus": base / "prometheus.log", "haproxy": haproxy.log}
     try:
         procs.append(start_process(
@@ -149,7 +150,6 @@ def stack() -> Iterator[Stack]:
         name, size = STICK_TABLE
         for n in range(1, size):  # + 127.0.0.1 from the traffic = size entries: full
             haproxy.cmd(f"set table {name} key 10.0.0.{n} data.http_req_cnt 1")
-        worker = threading.Thread(target=traffic, args=(haproxy, stop_traffic), daemon=True)
         worker.start()
 
         rules_with_short_for(base / "alerts.yml")
@@ -172,6 +172,8 @@ def stack() -> Iterator[Stack]:
         yield stack
     finally:
         stop_traffic.set()
+        if worker.is_alive():
+            worker.join(10)  # one request at most (5s timeout each)
         for proc in reversed(procs):
             stop_process(proc)
         haproxy.stop()
