@@ -1,0 +1,89 @@
+"""Every invalid config value, through the real CLI in a subprocess: one stderr line naming the key,
+exit status 2, no traceback, nothing on stdout."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str, user: int | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "exporter", *args]
+    if user is not None:
+        command = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *command]
+    return subprocess.run(command, capture_output=True, text=True, timeout=30, cwd=REPO)
+
+
+# (name, YAML file or None, extra flags, the key the line must name)
+CASES = [
+    ("unknown key", "haproxy:\n  adress: /run/haproxy.sock\n", [], "haproxy.adress: unknown key"),
+    ("unknown section", "hapoxy:\n  address: /x.sock\n", [], "hapoxy: unknown section"),
+    ("section not a mapping", "poll: 5\n", [], "poll: expected a mapping"),
+    ("wrong type list", "poll:\n  interval: [5]\n", [], "poll.interval: expected a duration"),
+    ("wrong type bool", "poll:\n  interval: true\n", [], "poll.interval: expected a duration"),
+    ("wrong type string for int", "haproxy:\n  max_response_bytes: lots\n", [], "haproxy.max_response_bytes:"),
+    ("negative interval", "poll:\n  interval: -5\n", [], "poll.interval: must be above zero"),
+    ("negative interval text", "poll:\n  interval: -5s\n", [], "poll.interval:"),
+    ("zero timeout", "haproxy:\n  timeout: 0s\n", [], "haproxy.timeout: must be above zero"),
+    ("negative interval flag", None, ["--poll.interval=-1s"], "poll.interval:"),
+    ("bad max_response_bytes flag", None, ["--haproxy.max-response-bytes=-3"], "haproxy.max_response_bytes:"),
+    ("max_age below interval", "poll:\n  interval: 10s\n  max_age: 5s\n", [], "poll.max_age: must be at least"),
+    ("bad address port", "haproxy:\n  address: ipv4@127.0.0.1:99999\n", [], "haproxy.address: bad port"),
+    ("bad address host", "haproxy:\n  address: ipv4@localhost:9999\n", [], "haproxy.address:"),
+    ("bad address prefix", None, ["--haproxy.address=tcp@127.0.0.1:1"], "haproxy.address: unknown address prefix"),
+    ("empty address", "haproxy:\n  address: ''\n", [], "haproxy.address:"),
+    ("bad listen address", None, ["--web.listen-address=nonsense"], "web.listen_address:"),
+    ("bad telemetry path", "web:\n  telemetry_path: metrics\n", [], "web.telemetry_path:"),
+    ("bad log level", None, ["--log.level=verbose"], "log.level:"),
+    ("bad yaml", "poll: [\n", [], "config.file: CONFIG is not valid YAML at line"),
+    ("yaml tabs", "poll:\n\tinterval: 5s\n", [], "config.file: CONFIG is not valid YAML"),
+    ("top level list", "- a\n", [], "(top level): expected a mapping"),
+    ("missing file", None, ["--config.file=/nonexistent/exporter.yml"], "config.file: cannot read /nonexistent"),
+    ("directory as file", None, ["--config.file=/tmp"], "config.file: cannot read /tmp"),
+    ("missing web config file", "web:\n  config_file: /nonexistent/web.yml\n", [], "web.config_file: cannot read"),
+    ("bad web config file", "web:\n  config_file: WEB\n", [], "web.config_file: WEB: basic_auth_users.bob:"),
+    ("unknown flag", None, ["--haproxy.adress=/x.sock"], "flag error: unrecognized arguments"),
+]
+
+
+@pytest.mark.parametrize("name,yaml_text,flags,expected", CASES, ids=[c[0] for c in CASES])
+def test_invalid_config_one_line_exit_2(tmp_path: Path, name: str, yaml_text: str | None, flags: list[str],
+                                        expected: str) -> None:
+    config = tmp_path / "exporter.yml"
+    web = tmp_path / "web.yml"
+    web.write_text("basic_auth_users:\n  bob: hunter2\n")
+    args = list(flags)
+    if yaml_text is not None:
+        config.write_text(yaml_text.replace("WEB", str(web)))
+        args = ["--config.file", str(config), *args]
+    result = run_cli(*args)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert lines[0].startswith("haproxy-runtime-exporter: ")
+    assert expected.replace("CONFIG", str(config)).replace("WEB", str(web)) in lines[0]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the CLI as another user")
+def test_config_file_without_read_permission() -> None:
+    with tempfile.TemporaryDirectory(prefix="hrxc") as d:  # /tmp/hrxc*: others may enter, unlike pytest's
+        os.chmod(d, 0o755)
+        config = Path(d) / "exporter.yml"
+        config.write_text("haproxy:\n  address: /nonexistent.sock\n")
+        os.chmod(config, 0o644)  # control: readable, so the CLI gets past the config (and fails to poll)
+        readable = run_cli("--once", "--config.file", str(config), user=65534)
+        assert readable.returncode == 1, readable.stderr
+        os.chmod(config, 0o600)  # root's file; the exporter runs as nobody
+        result = run_cli("--once", "--config.file", str(config), user=65534)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"haproxy-runtime-exporter: config error: config.file: cannot read {config}: Permission denied"]
