@@ -98,6 +98,10 @@ def render(families: Iterable[Family]) -> str:
 
 def format_float(value: float) -> str:
     """Prometheus text for a float: integers without a fraction, others as Python's repr."""
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
     if value == int(value) and abs(value) < 1e15:
         return str(int(value))
     return repr(value)
