@@ -82,14 +82,25 @@ def own_table() -> list[str]:
     return lines
 
 
-def extra_sections() -> list[str]:
-    """Tables contributed by optional modules (stick tables), when present."""
-    try:
-        from exporter import sticktable_naming
-    except ImportError:
-        return []
-    doc = getattr(sticktable_naming, "markdown_table", None)
-    return ["", "**Stick tables** (`show table`; see [docs/sticktables.md](docs/sticktables.md))", "", *doc()] if doc else []
+def sticktable_table() -> list[str]:
+    from exporter import sticktable_naming as st
+
+    lines = ["| metric | labels | from | promex |", "|---|---|---|---|"]
+    for name, _help in (st.TABLE_SIZE, st.TABLE_USED):
+        lines.append(f"| `{name}` | name, type | `show table` | yes |")
+    lines.append(f"| `{st.TABLE_UTILIZATION[0]}` | name, type | used / size | ours |")
+    for name, help in (st.ENTRIES_SEEN, st.ENTRIES_EXPORTED, st.ENTRIES_DROPPED, st.ENTRY_USE, st.ENTRY_EXPIRE):
+        labels = "table" if "entries_" in name else "table, key"
+        lines.append(f"| `{name}` | {labels} | {help} | ours |")
+    seen = set()
+    for dtype in st.DATA_TYPES.values():
+        if dtype.metric in seen:
+            continue
+        seen.add(dtype.metric)
+        labels = {st.NUMBER: "table, key", st.RATE: "table, key, period", st.ARRAY: "table, key, index",
+                  st.ARRAY_RATE: "table, key, index, period", st.SERVER: "table, key, server"}[dtype.kind]
+        lines.append(f"| `{dtype.metric}` | {labels} | {dtype.help} | ours |")
+    return lines
 
 
 def metrics_markdown() -> str:
@@ -101,7 +112,8 @@ def metrics_markdown() -> str:
         "", *stat_table(), "",
         "**State sets, computed and info metrics**", "", *special_table(), "",
         "**`show info`** (no labels)", "", *info_table(),
-        *extra_sections(), "",
+        "", "**Stick tables** (`show table`; entries only for the tables named in `stick_tables`, see "
+        "[docs/sticktables.md](docs/sticktables.md); all gauges)", "", *sticktable_table(), "",
         "**The exporter's own metrics**", "", *own_table(),
         END,
     ]
