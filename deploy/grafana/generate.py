@@ -241,7 +241,7 @@ def layout(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def query_var(name: str, label: str, query: str, all_value: str | None) -> dict[str, Any]:
     var: dict[str, Any] = {"type": "query", "name": name, "label": label, "datasource": DS,
-                           "definition": query, "query": {"query": query, "refId": f"{name}-query"},
+                           "definition": query, "query": query,  # string form: every Grafana version reads it
                            "refresh": 2, "multi": True, "includeAll": True, "sort": 1,
                            "current": {"selected": True, "text": ["All"], "value": ["$__all"]}}
     if all_value is not None:

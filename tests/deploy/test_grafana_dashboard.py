@@ -43,7 +43,7 @@ def test_template_variables(dashboard: dict) -> None:
     assert names == ["datasource", "instance", "proxy", "server"]
     for variable in dq.query_variables(dashboard):
         dq.parse_label_values(variable["definition"])  # raises on anything else
-        assert variable["query"]["query"] == variable["definition"]
+        assert variable["query"] == variable["definition"]
 
 
 def test_every_panel_queries_through_the_datasource_variable(dashboard: dict) -> None:
