@@ -1,0 +1,151 @@
+"""Read-only by construction: what the exporter sends to an admin-level socket, byte for byte.
+
+A recording relay sits between the exporter and the real HAProxy admin socket and keeps every
+byte each connection sent.  A whole poll (info, stat, stick-table summary and dumps with filters)
+must consist only of the read-only ``show`` commands; and the transport's allowlist must refuse
+anything else before a socket is even opened.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from exporter.config import build_config
+from exporter.poller import Poller
+from exporter.snapshot import Store
+from exporter.transport import CommandRefused, RuntimeClient, TransportLimits, check_command
+from exporter.address import parse_address
+from exposition import samples, value
+
+CFG = """
+global
+    stats socket {admin} mode 600 level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe_main
+    bind 127.0.0.1:{p0}
+    stick-table type ip size 100 expire 10m store gpc0,conn_rate(10s),http_req_cnt
+    http-request track-sc0 src
+    http-request return status 200 content-type text/plain string ok
+backend be_other
+    stick-table type string len 32 size 10 store gpt0
+"""
+READ_ONLY = {"show info", "show stat", "show table"}
+
+
+class RecordingRelay:
+    """A UNIX socket that forwards each connection to ``upstream`` and records what the client sent."""
+
+    def __init__(self, path: str, upstream: str) -> None:
+        self.path, self.upstream = path, upstream
+        self.sent: list[bytes] = []
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.bind(path)
+        self._sock.listen(8)
+        self._sock.settimeout(0.05)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._sock.accept()
+            except OSError:
+                continue
+            with client:
+                client.settimeout(5)
+                data = b""
+                while chunk := client.recv(65536):  # the exporter half-closes after its command
+                    data += chunk
+                self.sent.append(data)
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as up:
+                    up.settimeout(5)
+                    up.connect(self.upstream)
+                    up.sendall(data)
+                    up.shutdown(socket.SHUT_WR)
+                    while chunk := up.recv(65536):
+                        client.sendall(chunk)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._sock.close()
+
+
+@pytest.fixture
+def relay(haproxy_factory) -> Iterator[tuple[RecordingRelay, object]]:
+    hap = haproxy_factory(CFG, nports=1)
+    for _ in range(3):
+        assert hap.get(0) == 200  # an entry in fe_main's table
+    hap.cmd("set table be_other key alpha data.gpt0 5")  # setup through the admin socket, not the exporter
+    rec = RecordingRelay(str(Path(hap.admin).with_name("relay.sock")), hap.admin)
+    yield rec, hap
+    rec.close()
+
+
+def test_a_whole_poll_sends_only_read_only_show_commands(relay) -> None:
+    rec, hap = relay
+    config = build_config({
+        "haproxy": {"address": rec.path},
+        "stick_tables": [{"name": "fe_main", "filters": ["data.http_req_cnt gt 0", "data.gpc0 ge 0"]},
+                         {"name": "be_other"}],
+    })
+    store = Store(config.max_age)
+    poller = Poller(config, store)
+    assert poller.poll_once()
+    assert poller.poll_once()
+    got = samples(b"".join(p.text for p in store.parts()).decode())
+    assert value(got, "haproxy_up") == 1
+    assert [k for k in got if "sticktable" in k[0] or "stick_table" in k[0]], "stick tables were not polled"
+
+    assert rec.sent, "nothing went through the relay"
+    commands = [raw.decode() for raw in rec.sent]
+    for raw in commands:
+        # One line per connection, nothing after it, no command separator, no second line.
+        assert raw.endswith("\n") and raw.count("\n") == 1 and ";" not in raw, repr(raw)
+        line = raw[:-1]
+        assert line.startswith("show "), repr(raw)
+        assert line in READ_ONLY or line.startswith("show table "), repr(raw)
+    assert {c[:-1] for c in commands} >= {"show info", "show stat", "show table",
+                                           "show table fe_main data.http_req_cnt gt 0 data.gpc0 ge 0",
+                                           "show table be_other"}
+    # And HAProxy's state is as the setup left it: the exporter changed nothing.
+    assert "gpt0=5" in hap.cmd("show table be_other")
+
+
+REFUSED = [
+    "set server be/s1 state maint", "clear counters", "clear counters all", "clear table fe_main",
+    "disable server be/s1", "enable frontend fe", "shutdown sessions server be/s1", "shutdown frontend fe",
+    "set table fe_main key 1.2.3.4 data.gpc0 1", "add acl /x 1.2.3.4", "del map /x k", "set maxconn global 1",
+    "show info;clear counters", "show stat; disable server be/s1", "show info\nclear counters",
+    "show info\n", "show info\r\nclear counters", "show stat\x00clear counters", "show info ",
+    " show info", "SHOW INFO", "show sess", "show env", "show table fe_main key 1.2.3.4",
+    "show table fe_main data.gpc0 gt 0;clear table fe_main", "show table fe_main\nclear table fe_main",
+    "show table fe_main data.gpc0 gt 0 data.gpc0 gt 0 data.gpc0 gt 0 data.gpc0 gt 0 data.gpc0 gt 0",
+    "show table fe main", "show table fe\\;x", "@1 show info", "@@1 clear counters", "prompt", "quit", "expert-mode on", "",
+]
+
+
+@pytest.mark.parametrize("command", REFUSED)
+def test_anything_else_is_refused_before_reaching_a_socket(tmp_path: Path, command: str) -> None:
+    with pytest.raises(CommandRefused):
+        check_command(command)
+    # Through the client too: a listening socket that records connections sees none.
+    path = str(tmp_path / "s.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(path)
+        listener.listen(1)
+        listener.settimeout(0)
+        with pytest.raises(CommandRefused):
+            RuntimeClient(parse_address(path), TransportLimits(1, 1)).run(command)
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody connected
