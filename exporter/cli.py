@@ -134,6 +134,8 @@ def serve(config: Config, web: WebConfig | None = None,
         if signals.reload_requested and not stop.is_set():
             signals.reload_requested = False
             new = reload_settings(reload, current) if reload is not None else None
+            if reload is not None:
+                poller.note_config_reload(new is not None)
             if new is not None:
                 current = new
                 poller.reconfigure(new.config)

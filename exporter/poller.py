@@ -49,6 +49,7 @@ class PollState:
     last_success: float | None = None
     up: bool = False
     invalid_values: int = 0
+    config_reload_ok: bool = True  # no reload yet counts as success, as in Prometheus's own metric
 
 
 def make_client(config: Config) -> RuntimeClient:
@@ -179,6 +180,10 @@ class Poller:
 
     # ------------------------------------------------------------------ own metrics
 
+    def note_config_reload(self, ok: bool) -> None:
+        """Record whether a SIGHUP reload was accepted (alerts.yml: HAProxyExporterConfigReloadFailed)."""
+        self.state.config_reload_ok = ok
+
     def status_families(self, stale: bool) -> list[Family]:
         st = self.state
         up = st.up and not stale
@@ -214,6 +219,9 @@ class Poller:
             fams.append(Family("haproxy_exporter_last_successful_poll_timestamp_seconds", "gauge",
                                "Unix time of the last poll that read HAProxy",
                                [(NO_LABELS, format_float(round(st.last_success, 3)))]))
+        fams.append(Family("haproxy_exporter_config_last_reload_successful", "gauge",
+                           "0 if the last config reload (SIGHUP) was refused and the previous config is "
+                           "still in use, else 1", [(NO_LABELS, "1" if st.config_reload_ok else "0")]))
         if self._data is not None:
             fams.append(Family("haproxy_exporter_snapshot_samples", "gauge",
                                "Number of HAProxy samples in the latest good snapshot",
