@@ -80,6 +80,8 @@ UP_DOWN = [{"type": "value", "options": {"0": {"text": "DOWN", "color": "red"},
                                          "1": {"text": "UP", "color": "green"}}}]
 STALE = [{"type": "value", "options": {"0": {"text": "fresh", "color": "green"},
                                        "1": {"text": "STALE", "color": "red"}}}]
+RELOAD = [{"type": "value", "options": {"0": {"text": "FAILED", "color": "red"},
+                                        "1": {"text": "OK", "color": "green"}}}]
 RED_ABOVE_0 = [{"color": "green", "value": None}, {"color": "red", "value": 1}]
 
 
@@ -200,10 +202,13 @@ def panels() -> list[dict[str, Any]]:
              unit="s"),
         stat("Samples", "HAProxy samples in the latest snapshot",
              [target(f"haproxy_exporter_snapshot_samples{{{I}}}", "{{instance}}")]),
+        stat("Config reload", "FAILED when the last SIGHUP reload was refused (old config still in use)",
+             [target(f"haproxy_exporter_config_last_reload_successful{{{I}}}", "{{instance}}")],
+             mappings=RELOAD),
         table("Command errors since start", "Failed Runtime API commands by reason (counter totals)",
               f"haproxy_exporter_command_errors_total{{{I}}}", {"instance": "Instance", "command": "Command",
                                                                 "reason": "Reason", "Value": "Errors"},
-              show_value=True),
+              w=8, show_value=True),
         timeseries("Poll duration", "Wall time of the last poll and of each Runtime API command",
                    targets((f"haproxy_exporter_poll_duration_seconds{{{I}}}", "poll {{instance}}"),
                            (f"haproxy_exporter_command_duration_seconds{{{I}}}", "{{command}} {{instance}}")),
