@@ -189,3 +189,18 @@ def test_every_reason_has_advice() -> None:
     produced |= set(re.findall(r'return "([a-z_]+)"', (root / "errors.py").read_text()))
     assert produced, "the pattern must find the reasons"
     assert produced - set(ADVICE) == set()
+
+
+def test_a_bug_is_counted_logged_with_traceback_and_the_loop_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    def fetch(command: str) -> str:
+        raise RuntimeError("boom")  # stands for any bug below the poller
+
+    config = build_config({"poll": {"interval": "1s", "max_age": "10s"}})
+    store = Store(config.max_age)
+    poller = Poller(config, store, fetch=fetch, clock=Clock())
+    with caplog.at_level(logging.WARNING, logger="exporter.poller"):
+        assert poller.poll_once() is False
+    got = exposition(store, poller.clock())
+    assert value(got, "haproxy_exporter_command_errors_total", command="show info", reason="internal_error") == 1
+    assert any(r.exc_info for r in caplog.records), "the traceback must be logged"
+    assert ADVICE["internal_error"] in caplog.text
