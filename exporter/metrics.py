@@ -12,8 +12,13 @@ from __future__ import annotations
 from typing import Iterable, Iterator
 
 
+def clean_label_text(value: str) -> bool:
+    """True when the text needs no escaping as a label value (callers check whole columns at once)."""
+    return not ("\\" in value or '"' in value or "\n" in value)
+
+
 def escape_label_value(value: str) -> str:
-    if "\\" in value or '"' in value or "\n" in value:
+    if "\\" in value or '"' in value or "\n" in value:  # clean_label_text, inlined: called per label
         value = value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
     return value
 

@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass, field
 
 from exporter import naming
-from exporter.metrics import Family, LabelSet, LabelSuffix, NO_LABELS, format_float, label_suffix
+from exporter.metrics import (Family, LabelSet, LabelSuffix, NO_LABELS, clean_label_text, format_float,
+                              label_suffix)
 from exporter.parse_stat import BACKEND, FRONTEND, LISTENER, SERVER, StatTable
 
 SCOPE_OF_TYPE = {FRONTEND: "frontend", BACKEND: "backend", SERVER: "server", LISTENER: "listener"}
@@ -136,8 +137,7 @@ class _Scope:
 def _scopes(table: StatTable, stats: ModelStats) -> list[_Scope]:
     scopes = []
     for row_type, scope in SCOPE_OF_TYPE.items():
-        rows, labels, seen = [], [], set()
-        label_names = naming.SCOPE_LABELS[scope]
+        rows, seen = [], set()
         for row in table.rows[row_type]:
             key = (row[0], row[1])
             if key in seen:
@@ -145,9 +145,18 @@ def _scopes(table: StatTable, stats: ModelStats) -> list[_Scope]:
                 continue
             seen.add(key)
             rows.append(row)
-            labels.append(LabelSet(tuple(zip(label_names, (row[0], row[1]) if len(label_names) == 2 else (row[0],)))))
-        scopes.append(_Scope(scope, rows, labels, list(zip(*rows))))
+        columns = list(zip(*rows))
+        scopes.append(_Scope(scope, rows, _row_labels(columns, naming.SCOPE_LABELS[scope]), columns))
     return scopes
+
+
+def _row_labels(columns: list[tuple[str, ...]], names: tuple[str, ...]) -> list[LabelSet]:
+    """The identifying labels of every row (pxname, and svname where the scope has two labels)."""
+    keys = list(zip(*columns[: len(names)]))
+    if all(clean_label_text("".join(column)) for column in columns[: len(names)]):
+        template = ",".join(f'{name}="{{}}"' for name in names)  # nothing to escape: format once per row
+        return [NO_LABELS.plus((tuple(zip(names, key)), template.format(*key))) for key in keys]
+    return [LabelSet(tuple(zip(names, key))) for key in keys]
 
 
 def _numeric_family(scope: _Scope, idx: int, name: str, kind: str, help: str, scale: float,
@@ -278,6 +287,12 @@ def _info_family(table: StatTable, scope: _Scope) -> Family:
     names = [label for _, label in pairs]
     columns = [scope.columns[idx] for idx, _ in pairs]
     add = family.samples.append
+    if all(clean_label_text("".join(column)) for column in columns):
+        # Nothing to escape anywhere (the usual case): one format call per row, not one escape per cell.
+        template = ",".join(f'{name}="{{}}"' for name in names)
+        for labels, *cells in zip(scope.labels, *columns):
+            add((labels.plus((tuple(zip(names, cells)), template.format(*cells))), "1"))
+        return family
     for labels, *cells in zip(scope.labels, *columns):
         add((labels.plus(label_suffix(*zip(names, cells))), "1"))
     return family

@@ -15,6 +15,14 @@ import time
 from dataclasses import dataclass
 
 
+# zlib level for the stored gzip copy.  The exposition is so repetitive that level 3 already
+# compresses it about 21:1; measured on 44.5 MB (1000 backends x 10 servers) level 3 takes
+# 0.10 s for 2.07 MB where level 6 takes 0.26 s for 1.89 MB and level 9 2 s for 1.82 MB.
+# The compression runs once per poll, so its CPU time is paid every interval whether or not
+# anyone asks for gzip; 9% more bytes on a scrape is the cheaper side of that trade.
+GZIP_LEVEL = 3
+
+
 @dataclass(frozen=True)
 class Part:
     """One rendered piece of the exposition, plain and as a standalone gzip member.
@@ -27,7 +35,7 @@ class Part:
     gz: bytes
 
     @classmethod
-    def of(cls, text: str, level: int = 6) -> "Part":
+    def of(cls, text: str, level: int = GZIP_LEVEL) -> "Part":
         raw = text.encode("utf-8")
         return cls(raw, gzip.compress(raw, compresslevel=level, mtime=0))
 
