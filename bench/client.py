@@ -1,0 +1,102 @@
+"""A minimal HTTP/1.1 client for timing /metrics, the same for all three exporters.
+
+It sends one request with ``Connection: close`` and reads into a preallocated buffer until the
+server closes, so the time is request to last byte and the client does no parsing while the
+clock runs (urllib would decode chunks and headers in Python, adding its own cost to the
+peers' and our figures alike).
+"""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class Scrape:
+    seconds: float
+    wire_bytes: int  # everything received: status line, headers and body as sent
+    raw: bytes | None = None  # kept only when asked for (decoding, sample counting)
+
+
+def scrape(port: int, use_gzip: bool, keep: bool = False, path: str = "/metrics",
+           buffer: bytearray | None = None, timeout: float = 300.0) -> Scrape:
+    accept = "Accept-Encoding: gzip\r\n" if use_gzip else ""
+    request = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{accept}"
+               "Connection: close\r\n\r\n").encode()
+    buf = buffer if buffer is not None else bytearray(64 << 20)
+    view = memoryview(buf)
+    size = 0
+    started = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(request)
+        while True:
+            if size == len(buf):  # grow (rare: only the first scrape of a large body)
+                buf.extend(bytes(len(buf)))
+                view = memoryview(buf)
+            got = sock.recv_into(view[size:], 4 << 20)
+            if not got:
+                break
+            size += got
+    seconds = time.perf_counter() - started
+    raw = bytes(view[:size]) if keep else None
+    view.release()
+    return Scrape(seconds, size, raw)
+
+
+def concurrent(port: int, use_gzip: bool, count: int, buffers: list[bytearray]) -> list[float]:
+    """``count`` scrapes started together (a barrier); each one's own time."""
+    times = [0.0] * count
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def one(i: int) -> None:
+        try:
+            barrier.wait()
+            times[i] = scrape(port, use_gzip, buffer=buffers[i]).seconds
+        except BaseException as exc:  # reported by the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return times
+
+
+def decode(raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers (lower-case names) and the decoded body (dechunked, gunzipped)."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = _dechunk(body)
+    if headers.get("content-encoding", "").lower() == "gzip":
+        body = gzip.decompress(body)
+    return status, headers, body
+
+
+def _dechunk(data: bytes) -> bytes:
+    out, pos = [], 0
+    while True:
+        end = data.index(b"\r\n", pos)
+        size = int(data[pos:end].split(b";")[0], 16)
+        if size == 0:
+            return b"".join(out)
+        out.append(data[end + 2:end + 2 + size])
+        pos = end + 2 + size + 2
+
+
+def count_samples(body: bytes) -> int:
+    """Sample lines: every non-empty line that is not a comment."""
+    return sum(1 for line in body.split(b"\n") if line and not line.startswith(b"#"))

@@ -1,0 +1,267 @@
+"""Performance at scale, side by side: our exporter, HAProxy's built-in exporter, the Go exporter.
+
+One run, on this machine, per size B x S: generate an HAProxy config of B backends x S servers
+(loopback only, no checks), start HAProxy (admin stats socket + a frontend serving promex),
+measure our poll cycle in-process (CPU and wall per phase), then measure each exporter's
+``/metrics`` in turn on the same HAProxy: latency median and p95 over repeated scrapes (plain and
+gzip), bytes on the wire, samples, three concurrent scrapes, resident memory, CPU per scrape.
+
+The exporters are measured one at a time and ours is stopped before the peers are measured, so
+our background poll loop never steals CPU from a peer's scrape on this 2-core machine.  Results go
+to stdout and to bench/results/ (markdown + JSON).  Every wait and every loop is bounded.
+
+    .venv/bin/python bench/scale.py                     # 10x10, 1000x10 and 2000x25
+    .venv/bin/python bench/scale.py --sizes 1000x10 --repeat 21
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import client, report  # noqa: E402
+from bench.genconfig import haproxy_config  # noqa: E402
+from bench.pollcost import measure as measure_poll  # noqa: E402
+from bench.procs import Child, free_port, wait_until  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+GO_EXPORTER = "/usr/bin/prometheus-haproxy-exporter"
+INTERVALS = (1, 2, 5, 10, 15, 30, 60)
+TARGETS = ("ours", "promex", "go")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    b, _, s = text.lower().partition("x")
+    return int(b), int(s)
+
+
+def choose_interval(poll_wall: float) -> int:
+    """The smallest round interval at least 5x one poll cycle: the loop stays below ~20% of a core."""
+    return next((i for i in INTERVALS if i >= 5 * poll_wall), INTERVALS[-1])
+
+
+def series(port: int, use_gzip: bool, repeat: int, budget: float, buf: bytearray) -> list[float]:
+    """Sequential scrapes: ``repeat`` of them, fewer (at least 3) if ``budget`` seconds run out."""
+    times: list[float] = []
+    started = time.monotonic()
+    while len(times) < repeat and (len(times) < 3 or time.monotonic() - started < budget):
+        times.append(client.scrape(port, use_gzip, buffer=buf).seconds)
+    return times
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+def own_status(body: bytes) -> dict:
+    """Our exporter's own poll figures from its exposition (wall seconds)."""
+    phases, duration = {}, None
+    for line in body.decode().splitlines():
+        if line.startswith('haproxy_exporter_poll_phase_seconds{phase="'):
+            name = line.split('"')[1]
+            phases[name] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("haproxy_exporter_poll_duration_seconds "):
+            duration = float(line.rsplit(" ", 1)[1])
+    return {"phase_wall": phases, "duration_wall": duration}
+
+
+def measure_target(name: str, port: int, proc: Child, args: argparse.Namespace) -> dict:
+    buffers = [bytearray(64 << 20) for _ in range(args.concurrency)]
+    check = client.scrape(port, False, keep=True, buffer=buffers[0])  # also the warm-up
+    status, headers, body = client.decode(check.raw or b"")
+    if status != 200:
+        raise RuntimeError(f"{name}: /metrics answered {status}")
+    gz_check = client.scrape(port, True, keep=True, buffer=buffers[0])
+    _, gz_headers, gz_body = client.decode(gz_check.raw or b"")
+    result: dict = {
+        "samples": client.count_samples(body),
+        "body_bytes": len(body),
+        "wire_plain": check.wire_bytes,
+        "wire_gzip": gz_check.wire_bytes,
+        "gzip_served": gz_headers.get("content-encoding") == "gzip",
+        "gzip_samples": client.count_samples(gz_body),
+    }
+    del body, gz_body, check, gz_check
+    cpu_before = proc.cpu_seconds()
+    plain = series(port, False, args.repeat, args.budget, buffers[0])
+    cpu_plain = (proc.cpu_seconds() - cpu_before) / len(plain)
+    gz = series(port, True, args.repeat, args.budget, buffers[0])
+    result.update(
+        plain=plain, gzip=gz,
+        plain_median=statistics.median(plain), plain_p95=p95(plain),
+        gzip_median=statistics.median(gz), gzip_p95=p95(gz),
+        cpu_per_plain_scrape=cpu_plain,
+        concurrent_plain=[client.concurrent(port, False, args.concurrency, buffers) for _ in range(args.rounds)],
+        concurrent_gzip=[client.concurrent(port, True, args.concurrency, buffers) for _ in range(args.rounds)],
+        rss_kib=proc.status_kib("VmRSS"), hwm_kib=proc.status_kib("VmHWM"),
+    )
+    if name == "ours":
+        result["own"] = own_status(client.decode(client.scrape(port, False, keep=True).raw or b"")[2])
+    return result
+
+
+def start_ours(sock: str, interval: int, workdir: Path) -> tuple[Child, int]:
+    port = free_port()
+    proc = Child("ours", [sys.executable, "-m", "exporter", f"--haproxy.address={sock}",
+                          f"--web.listen-address=127.0.0.1:{port}", f"--poll.interval={interval}s",
+                          f"--poll.max-age={max(30, 4 * interval)}s", "--haproxy.timeout=60s",
+                          "--log.level=warning"], workdir / "ours.log", cwd=ROOT)
+    wait_until(lambda: proc.alive() and _status(port) == 200, 300, "our exporter's first poll")
+    return proc, port
+
+
+def _status(port: int) -> int:
+    raw = client.scrape(port, True, keep=True).raw or b""
+    return int(raw.split(b" ", 2)[1]) if raw else 0
+
+
+def start_go(sock: str, workdir: Path) -> tuple[Child, int]:
+    port = free_port()
+    proc = Child("go", [GO_EXPORTER, f"--haproxy.scrape-uri=unix:{sock}",
+                        f"--web.listen-address=127.0.0.1:{port}", "--haproxy.timeout=60s"],
+                 workdir / "go.log")
+    wait_until(lambda: proc.alive() and client.scrape(port, False, path="/").wire_bytes > 0, 30,
+               "Go exporter")
+    return proc, port
+
+
+def show_stat_figures(sock: str) -> dict:
+    """How long HAProxy itself takes to answer ``show stat`` (read the simplest way, 3 times)."""
+    import socket as sk
+    times, size = [], 0
+    for _ in range(3):
+        started = time.perf_counter()
+        with sk.socket(sk.AF_UNIX) as s:
+            s.connect(sock)
+            s.sendall(b"show stat\n")
+            chunks = []
+            while chunk := s.recv(1 << 20):
+                chunks.append(chunk)
+        times.append(time.perf_counter() - started)
+        size = sum(map(len, chunks))
+        rows = b"".join(chunks).count(b"\n") - 2
+    return {"median_seconds": statistics.median(times), "bytes": size, "rows": rows}
+
+
+def run_size(backends: int, servers: int, args: argparse.Namespace, workdir: Path) -> dict:
+    sock = str(workdir / "admin.sock")
+    promex_port = free_port()
+    cfg = workdir / "haproxy.cfg"
+    cfg.write_text(haproxy_config(backends, servers, sock, promex_port, free_port()))
+    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    subprocess.run([haproxy, "-c", "-q", "-f", str(cfg)], check=True)
+    out: dict = {"size": f"{backends}x{servers}", "backends": backends, "servers": servers, "targets": {}}
+    children: list[Child] = []
+    try:
+        hap = Child("haproxy", [haproxy, "-db", "-f", str(cfg)], workdir / "haproxy.log", cwd=workdir)
+        children.append(hap)
+        wait_until(lambda: hap.alive() and os.path.exists(sock) and show_stat_figures(sock)["bytes"] > 0, 120,
+                   "HAProxy")
+        out["show_stat"] = show_stat_figures(sock)
+        print(f"[{out['size']}] show stat: {out['show_stat']}", flush=True)
+        out["poll"] = measure_poll(sock, args.poll_runs)
+        print(f"[{out['size']}] poll cycle: cpu {out['poll']['cpu_total']:.3f}s wall "
+              f"{out['poll']['wall_total']:.3f}s {out['poll']['cpu']}", flush=True)
+        interval = args.interval or choose_interval(out["poll"]["poll_once_wall"])
+        out["interval"] = interval
+        for name in args.targets:
+            if name == "ours":
+                proc, port = start_ours(sock, interval, workdir)
+            elif name == "go":
+                proc, port = start_go(sock, workdir)
+            else:
+                proc, port = hap, promex_port
+            if proc is not hap:
+                children.append(proc)
+            print(f"[{out['size']}] measuring {name} ...", flush=True)
+            out["targets"][name] = measure_target(name, port, proc, args)
+            if proc is not hap:
+                proc.stop()
+            if not hap.alive():
+                raise RuntimeError("HAProxy exited during the run; see " + str(workdir / "haproxy.log"))
+    finally:
+        for child in reversed(children):
+            child.stop()
+    return out
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "unknown")
+    mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    return {"nproc": os.cpu_count(), "cpu": cpu, "ram_gib": round(mem_kib / 1024 / 1024, 1),
+            "load_avg": os.getloadavg()}
+
+
+def versions() -> dict:
+    def first_line(argv: list[str]) -> str:
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+            return (done.stdout or done.stderr).splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "unavailable"
+    from exporter import __version__
+    import prometheus_client  # noqa: F401  (version below)
+    from importlib.metadata import version
+    commit = first_line(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    return {
+        "exporter": f"{__version__} (git {commit})",
+        "python": platform.python_version(),
+        "prometheus_client": version("prometheus_client"),
+        "haproxy": first_line([shutil.which("haproxy") or "/usr/sbin/haproxy", "-v"]),
+        "go_exporter": first_line([GO_EXPORTER, "--version"]),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10x10,1000x10,2000x25", help="comma-separated BxS (default: %(default)s)")
+    parser.add_argument("--targets", default=",".join(TARGETS), help="subset of ours,promex,go")
+    parser.add_argument("--repeat", type=int, default=15, help="sequential scrapes per series")
+    parser.add_argument("--budget", type=float, default=60.0, help="seconds per series (at least 3 scrapes)")
+    parser.add_argument("--concurrency", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of concurrent scrapes")
+    parser.add_argument("--poll-runs", type=int, default=5, help="in-process poll cycles measured")
+    parser.add_argument("--interval", type=int, default=0, help="our poll interval (default: 5x a poll cycle)")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    args = parser.parse_args(argv)
+    args.targets = [t for t in args.targets.split(",") if t]
+    if "go" in args.targets and not os.access(GO_EXPORTER, os.X_OK):
+        parser.error(f"{GO_EXPORTER} is not installed (apt-get install prometheus-haproxy-exporter)")
+    command = "  ".join([".venv/bin/python bench/scale.py", *(argv if argv is not None else sys.argv[1:])]).strip()
+    results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": command,
+               "machine": machine(), "versions": versions(), "sizes": []}
+    workdir = Path(tempfile.mkdtemp(prefix="hrxbench"))  # short: UNIX socket paths are limited
+    started = time.monotonic()
+    try:
+        for size in args.sizes.split(","):
+            backends, servers = parse_size(size)
+            results["sizes"].append(run_size(backends, servers, args, workdir))
+            text = report.size_table(results["sizes"][-1])
+            print(text, flush=True)
+    finally:
+        results["machine"]["load_avg_end"] = os.getloadavg()
+        results["seconds"] = round(time.monotonic() - started, 1)
+        if results["sizes"]:
+            md, js = report.write(results, Path(args.out))
+            print(f"wrote {md} and {js}")
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
