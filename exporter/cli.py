@@ -15,6 +15,7 @@ from exporter.reload import Settings, Signals, load_settings, reload_settings
 from exporter.webconfig import WebConfig
 
 log = logging.getLogger("exporter")
+SWITCH_INTERVAL = 0.001  # seconds; see serve()
 
 # flag → dotted config key (the same keys the YAML file uses)
 FLAGS = {
@@ -106,6 +107,10 @@ def serve(config: Config, web: WebConfig | None = None,
 
     store = Store(config.max_age)
     poller = Poller(config, store)
+    # Scrapes share the interpreter lock with the poll thread.  The default 5 ms switch interval
+    # lets a poll keep a scrape's thread waiting 5 ms at every lock hand-over (a large body is
+    # sent in several chunks); 1 ms keeps scrapes during a poll close to scrapes between polls.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     stop = threading.Event()
     thread = threading.Thread(target=poller.run, args=(stop,), name="poller", daemon=True)
 
@@ -119,8 +124,7 @@ def serve(config: Config, web: WebConfig | None = None,
                          f"{config.listen_address}: {exc.strerror or exc}\n")
         return 2
 
-    signals = Signals()
-    signals.stop = stop
+    signals = Signals(stop)
     signals.install()
     log.info("polling %s every %gs", config.haproxy_address, config.interval)
     if web is not None:

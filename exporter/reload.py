@@ -60,8 +60,8 @@ def reload_settings(load: Callable[[], Settings], current: Settings) -> Settings
 class Signals:
     """Flags set by SIGTERM/SIGINT (stop) and SIGHUP (reload), and one event to wake the main loop."""
 
-    def __init__(self) -> None:
-        self.stop = threading.Event()
+    def __init__(self, stop: threading.Event | None = None) -> None:
+        self.stop = stop or threading.Event()
         self.wake = threading.Event()
         self.reload_requested = False
         self.received: list[str] = []

@@ -87,3 +87,24 @@ def test_every_poll_hanging_still_polls_once_per_interval() -> None:
     starts, poller = run_schedule({n: 0.6 for n in range(100)}, polls=10)
     assert starts == [float(n) for n in range(10)]
     assert poller.state.errors == {("show info", "timeout"): 10}
+
+
+def test_a_reloaded_interval_applies_from_the_next_poll() -> None:
+    """SIGHUP's reconfigure() swaps the config between polls; the loop reads the new interval."""
+    clock = FakeTime()
+    starts: list[float] = []
+    faster = build_config({"poll": {"interval": 0.5, "max_age": 60}})
+
+    def fetch(command: str) -> str:
+        if command == "show info":
+            starts.append(clock.now)
+            if len(starts) == 3:
+                poller.reconfigure(faster)  # as the main loop does on SIGHUP, here mid-poll
+        return ANSWERS[command]
+
+    config = build_config({"poll": {"interval": 1.0, "max_age": 60}})
+    poller = Poller(config, Store(config.max_age), fetch=fetch, clock=clock)
+    poller.monotonic = clock
+    poller.run(FakeStop(clock, starts, 6))
+    assert [s - starts[0] for s in starts] == [0, 1, 2, 2.5, 3, 3.5]
+    assert poller.store.max_age == 60
