@@ -68,7 +68,6 @@ class Poller:
         self.clock = clock  # None: time.time looked up per call, so freezegun can freeze it
         self.state = PollState()
         self._data: DataPart | None = None
-        self._wake = threading.Event()
         self._sticktables: StickTableSource | None = None
         self.monotonic: Callable[[], float] = time.monotonic  # the schedule's clock; tests inject one
         self._own_fetch = fetch is None
@@ -81,7 +80,15 @@ class Poller:
         if self._own_fetch:
             self._fetch = make_client(config).run
         self.store.max_age = config.max_age
+        self._forget_removed_tables(config)
         self.config = config  # the new interval applies after the wait already under way
+
+    def _forget_removed_tables(self, config: Config) -> None:
+        """Per-command gauges of a table dropped from the config would otherwise stay forever."""
+        keep = {f"show table {t.name}" for t in config.stick_tables}
+        for per_command in (self.state.command_seconds, self.state.command_ok, self.state.last_reason):
+            for label in [k for k in per_command if k.startswith("show table ") and k not in keep]:
+                del per_command[label]
 
     def now(self) -> float:
         return self.clock() if self.clock is not None else time.time()

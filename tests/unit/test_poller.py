@@ -63,3 +63,23 @@ def test_newer_version_capture(fixtures):
     got = served(store)
     assert value(got, "haproxy_frontend_res_bytes_out_total", proxy="fe_main") is not None
     assert value(got, "haproxy_process_patterns_added_total") is not None
+
+
+def test_reconfigure_forgets_commands_of_removed_tables(fixtures):
+    from exporter.config import build_config
+
+    answers = {
+        "show info": (fixtures / "2.6.12" / "show-info.txt").read_text(),
+        "show stat": (fixtures / "2.6.12" / "show-stat.csv").read_text(),
+        "show table": (fixtures / "2.6.12" / "show-table.txt").read_text(),
+        "show table fe_main": (fixtures / "2.6.12" / "show-table-fe_main.txt").read_text(),
+    }
+    store = Store(30)
+    poller = Poller(build_config({"stick_tables": [{"name": "fe_main"}]}), store, fetch=lambda c: answers[c])
+    assert poller.poll_once()
+    assert value(served(store), "haproxy_exporter_command_success", command="show table fe_main") == 1
+    poller.reconfigure(build_config({}))
+    assert poller.poll_once()
+    got = served(store)
+    assert value(got, "haproxy_exporter_command_success", command="show table fe_main") is None
+    assert value(got, "haproxy_exporter_command_success", command="show table") == 1
