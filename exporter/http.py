@@ -55,6 +55,9 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = f"haproxy-runtime-exporter/{__version__}"
     timeout = 30  # seconds of client silence before the connection (and its thread) is dropped
+    # Headers, the HAProxy part and the status part are separate writes; without TCP_NODELAY the
+    # small last write can wait for the ACK of the large one (Nagle).  Go's net/http sets it too.
+    disable_nagle_algorithm = True
 
     def setup(self) -> None:
         super().setup()
