@@ -3,7 +3,9 @@
 It sends one request with ``Connection: close`` and reads into a preallocated buffer until the
 server closes, so the time is request to last byte and the client does no parsing while the
 clock runs (urllib would decode chunks and headers in Python, adding its own cost to the
-peers' and our figures alike).
+peers' and our figures alike).  Reads are 64 KiB, as common HTTP clients read: on this loopback
+a 44.5 MB body arrived in ~19 ms with 64 KiB reads and ~29 ms with 4 MiB reads (the data stays
+in cache), from the same minimal server.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+
+
+READ_SIZE = 64 << 10
 
 
 @dataclass
@@ -37,7 +42,7 @@ def scrape(port: int, use_gzip: bool, keep: bool = False, path: str = "/metrics"
             if size == len(buf):  # grow (rare: only the first scrape of a large body)
                 buf.extend(bytes(len(buf)))
                 view = memoryview(buf)
-            got = sock.recv_into(view[size:], 4 << 20)
+            got = sock.recv_into(view[size:], READ_SIZE)
             if not got:
                 break
             size += got

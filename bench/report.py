@@ -95,6 +95,15 @@ def size_table(size: dict) -> str:
             lines += ["", "The running exporter's own last poll (wall, from haproxy_exporter_poll_*): "
                       + ", ".join(f"{k} {_ms(v)}" for k, v in own["phase_wall"].items())
                       + f"; total {_ms(own['duration_wall'])}."]
+    floor = size.get("floor")
+    if floor:
+        lines += ["", "Floor for concurrent transfers on this machine: a minimal socket server (bench/floor.py, "
+                      "no HTTP parsing, no poll loop) sending the same number of bytes:", "",
+                  "| bytes | single median | single p95 | 3 concurrent, slowest ÷ single median (each round) |",
+                  "|---|---|---|---|"]
+        for mode, f in floor.items():
+            lines.append(f"| {_mb(f['bytes'])} ({mode}) | {_ms(f['median'])} | {_ms(f['p95'])} | "
+                         + ", ".join(f"{max(r) / f['median']:.2f}×" for r in f["concurrent"]) + " |")
     checks = target_checks(size)
     if size["size"] != "1000x10":  # the issue sets the targets at 1000 x 10; elsewhere only the interval
         checks = [c for c in checks if c[0].startswith("poll cycle inside")]

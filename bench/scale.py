@@ -129,6 +129,26 @@ def _status(port: int) -> int:
     return int(raw.split(b" ", 2)[1]) if raw else 0
 
 
+def measure_floor(ours: dict, args: argparse.Namespace, workdir: Path) -> dict:
+    """A minimal socket server sending as many bytes as ours did, plain and gzip (bench/floor.py)."""
+    out = {}
+    buffers = [bytearray(64 << 20) for _ in range(args.concurrency)]
+    for mode, size in (("plain", ours["wire_plain"]), ("gzip", ours["wire_gzip"])):
+        port = free_port()
+        proc = Child("floor", [sys.executable, str(Path(__file__).with_name("floor.py")), str(port), str(size)],
+                     workdir / "floor.log")
+        try:
+            wait_until(lambda: proc.alive() and client.scrape(port, False, buffer=buffers[0]).wire_bytes > 0, 30,
+                       "floor server")
+            single = series(port, False, args.repeat, args.budget, buffers[0])
+            rounds = [client.concurrent(port, False, args.concurrency, buffers) for _ in range(args.rounds)]
+        finally:
+            proc.stop()
+        out[mode] = {"bytes": size, "median": statistics.median(single), "p95": p95(single),
+                     "concurrent": rounds}
+    return out
+
+
 def start_go(sock: str, workdir: Path) -> tuple[Child, int]:
     port = free_port()
     proc = Child("go", [GO_EXPORTER, f"--haproxy.scrape-uri=unix:{sock}",
@@ -193,6 +213,8 @@ def run_size(backends: int, servers: int, args: argparse.Namespace, workdir: Pat
                 proc.stop()
             if not hap.alive():
                 raise RuntimeError("HAProxy exited during the run; see " + str(workdir / "haproxy.log"))
+        if "ours" in out["targets"] and args.floor:
+            out["floor"] = measure_floor(out["targets"]["ours"], args, workdir)
     finally:
         for child in reversed(children):
             child.stop()
@@ -237,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of concurrent scrapes")
     parser.add_argument("--poll-runs", type=int, default=5, help="in-process poll cycles measured")
     parser.add_argument("--interval", type=int, default=0, help="our poll interval (default: 5x a poll cycle)")
+    parser.add_argument("--no-floor", dest="floor", action="store_false",
+                        help="skip the minimal-server reference for concurrent transfers")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args(argv)
     args.targets = [t for t in args.targets.split(",") if t]
