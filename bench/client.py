@@ -39,10 +39,11 @@ def scrape(port: int, use_gzip: bool, keep: bool = False, path: str = "/metrics"
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(request)
         while True:
-            if size == len(buf):  # grow (rare: only the first scrape of a large body)
+            if size == len(buf):  # grow (only the untimed first scrape of a large body)
+                view.release()
                 buf.extend(bytes(len(buf)))
                 view = memoryview(buf)
-            got = sock.recv_into(view[size:], READ_SIZE)
+            got = sock.recv_into(view[size:], min(READ_SIZE, len(buf) - size))
             if not got:
                 break
             size += got

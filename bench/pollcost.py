@@ -15,7 +15,7 @@ from typing import Callable
 
 from exporter.config import Config
 from exporter.gcpause import gc_paused
-from exporter.metrics import render
+from exporter.metrics import render_bytes
 from exporter.model import build_families
 from exporter.parse_info import parse_info
 from exporter.parse_stat import parse_stat
@@ -44,9 +44,10 @@ def one_split(config: Config) -> tuple[dict[str, float], dict[str, float], int, 
         table = _timed(cpu, wall, "parse", lambda: parse_stat(stat_text))  # type: ignore[arg-type]
         families, _ = _timed(cpu, wall, "build", lambda: build_families(info, table))  # type: ignore
         samples = sum(len(f.samples) for f in families)
-        text = _timed(cpu, wall, "render", lambda: render(families))
+        del table
+        raw = _timed(cpu, wall, "render", lambda: render_bytes(families))
         del families
-        part = _timed(cpu, wall, "compress", lambda: Part.of(text))  # type: ignore[arg-type]
+        part = _timed(cpu, wall, "compress", lambda: Part.of(raw))  # type: ignore[arg-type]
     return cpu, wall, samples, len(part.text), len(part.gz)  # type: ignore[attr-defined]
 
 

@@ -80,11 +80,12 @@ def own_status(body: bytes) -> dict:
 
 
 def measure_target(name: str, port: int, proc: Child, args: argparse.Namespace) -> dict:
-    buffers = [bytearray(64 << 20) for _ in range(args.concurrency)]
-    check = client.scrape(port, False, keep=True, buffer=buffers[0])  # also the warm-up
+    check = client.scrape(port, False, keep=True, buffer=bytearray(1 << 20))  # also the warm-up
     status, headers, body = client.decode(check.raw or b"")
     if status != 200:
         raise RuntimeError(f"{name}: /metrics answered {status}")
+    # Buffers with room to spare, so no timed scrape ever grows one.
+    buffers = [bytearray(check.wire_bytes + check.wire_bytes // 4 + (1 << 20)) for _ in range(args.concurrency)]
     gz_check = client.scrape(port, True, keep=True, buffer=buffers[0])
     _, gz_headers, gz_body = client.decode(gz_check.raw or b"")
     result: dict = {
@@ -132,7 +133,7 @@ def _status(port: int) -> int:
 def measure_floor(ours: dict, args: argparse.Namespace, workdir: Path) -> dict:
     """A minimal socket server sending as many bytes as ours did, plain and gzip (bench/floor.py)."""
     out = {}
-    buffers = [bytearray(64 << 20) for _ in range(args.concurrency)]
+    buffers = [bytearray(ours["wire_plain"] + (1 << 20)) for _ in range(args.concurrency)]
     for mode, size in (("plain", ours["wire_plain"]), ("gzip", ours["wire_gzip"])):
         port = free_port()
         proc = Child("floor", [sys.executable, str(Path(__file__).with_name("floor.py")), str(port), str(size)],

@@ -21,7 +21,7 @@ from exporter.advice import advice
 from exporter.config import Config
 from exporter.errors import ParseError
 from exporter.gcpause import gc_paused
-from exporter.metrics import Family, LabelSet, NO_LABELS, format_float, render
+from exporter.metrics import Family, LabelSet, NO_LABELS, format_float, render, render_bytes
 from exporter.model import build_families
 from exporter.parse_info import parse_info
 from exporter.parse_stat import parse_stat
@@ -163,17 +163,20 @@ class Poller:
             extra = self.extra_families()
             build_started = time.perf_counter()
             families, stats = build_families(info, table)  # type: ignore[arg-type]
-            families.extend(extra)
+            del table  # at scale the rows, the families and the text each take hundreds of MB:
+            families.extend(extra)  # each is dropped as soon as the next step has what it needs
             self.state.invalid_values += stats.invalid_values
+            samples = sum(len(f.samples) for f in families)
             built = time.perf_counter()
-            text = render(families)
+            raw = render_bytes(families)
+            del families
             rendered = time.perf_counter()
-            part = Part.of(text)
+            part = Part.of(raw)
             done = time.perf_counter()
             self.state.phase_seconds.update(
                 build=built - build_started, render=rendered - built, compress=done - rendered
             )
-            self._data = DataPart(part, self.now(), sum(len(f.samples) for f in families))
+            self._data = DataPart(part, self.now(), samples)
             self.state.last_success = self._data.taken_at
         self.state.up = ok
         self.state.polls["success" if ok else "failure"] += 1

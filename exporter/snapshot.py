@@ -35,8 +35,8 @@ class Part:
     gz: bytes
 
     @classmethod
-    def of(cls, text: str, level: int = GZIP_LEVEL) -> "Part":
-        raw = text.encode("utf-8")
+    def of(cls, text: str | bytes, level: int = GZIP_LEVEL) -> "Part":
+        raw = text if isinstance(text, bytes) else text.encode("utf-8")
         return cls(raw, gzip.compress(raw, compresslevel=level, mtime=0))
 
 
