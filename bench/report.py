@@ -90,6 +90,10 @@ def size_table(size: dict) -> str:
                          f"{_ms(poll['poll_once_phase_wall'].get(phase))} |")
         lines.append(f"| **total** | **{_ms(poll['cpu_total'])}** | **{_ms(poll['wall_total'])}** | "
                      f"whole poll_once: {_ms(poll['poll_once_cpu'])} CPU, {_ms(poll['poll_once_wall'])} wall |")
+        if "cold_cpu_total" in poll:
+            lines += ["", f"The first poll after start (no label objects to reuse yet) took "
+                          f"{_ms(poll['cold_cpu_total'])} CPU: "
+                          + ", ".join(f"{k} {_ms(v)}" for k, v in poll["cold_cpu"].items()) + "."]
         own = size["targets"].get("ours", {}).get("own")
         if own and own.get("duration_wall") is not None:
             lines += ["", "The running exporter's own last poll (wall, from haproxy_exporter_poll_*): "

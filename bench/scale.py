@@ -49,8 +49,8 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def choose_interval(poll_wall: float) -> int:
-    """The smallest round interval at least 5x one poll cycle: the loop stays below ~20% of a core."""
-    return next((i for i in INTERVALS if i >= 5 * poll_wall), INTERVALS[-1])
+    """The smallest round interval at least 4x one poll cycle: the loop stays below ~25% of a core."""
+    return next((i for i in INTERVALS if i >= 4 * poll_wall), INTERVALS[-1])
 
 
 def series(port: int, use_gzip: bool, repeat: int, budget: float, buf: bytearray) -> list[float]:

@@ -30,11 +30,12 @@ def escape_help(text: str) -> str:
 class LabelSet:
     """Label pairs with their exposition text computed once."""
 
-    __slots__ = ("pairs", "text")
+    __slots__ = ("pairs", "text", "_variants")
 
     def __init__(self, pairs: tuple[tuple[str, str], ...]) -> None:
         self.pairs = pairs
         self.text = ",".join(f'{k}="{escape_label_value(v)}"' for k, v in pairs)
+        self._variants: dict[LabelVariants, tuple[LabelSet, ...]] | None = None
 
     def extend(self, name: str, value: str) -> "LabelSet":
         return self.plus(label_suffix((name, value)))
@@ -51,7 +52,37 @@ class LabelSet:
         new = _new_label_set(LabelSet)
         new.pairs = self.pairs + pairs
         new.text = f"{self.text},{text}" if self.text else text
+        new._variants = None
         return new
+
+    def variants(self, group: "LabelVariants") -> "tuple[LabelSet, ...]":
+        """This set plus each suffix of ``group``, made once and then kept with this set.
+
+        A state set needs the same 2 to 16 variants of a row every poll.  When the row's own set
+        is kept from one poll to the next (``model.LabelCache``), so are its variants, and a poll
+        makes no label objects at all for rows it has seen before.
+        """
+        cache = self._variants
+        if cache is None:
+            cache = self._variants = {}
+        found = cache.get(group)
+        if found is None:
+            found = cache[group] = tuple(self.plus(suffix) for suffix in group.suffixes)
+        return found
+
+
+class LabelVariants:
+    """A fixed list of one-label suffixes (the states of a state set, the response classes).
+
+    Made once per process and compared by identity, so looking a group up is cheap.
+    """
+
+    __slots__ = ("name", "values", "suffixes")
+
+    def __init__(self, name: str, values: tuple[str, ...]) -> None:
+        self.name = name
+        self.values = values
+        self.suffixes = tuple(label_suffix((name, value)) for value in values)
 
 
 # Extra pairs and their exposition text (``name="escaped value"``, comma-joined).

@@ -22,7 +22,7 @@ from exporter.config import Config
 from exporter.errors import ParseError
 from exporter.gcpause import gc_paused
 from exporter.metrics import Family, LabelSet, NO_LABELS, format_float, render, render_bytes
-from exporter.model import build_families
+from exporter.model import LabelCache, build_families
 from exporter.parse_info import parse_info
 from exporter.parse_stat import parse_stat
 from exporter.snapshot import DataPart, Part, Published, Store
@@ -68,6 +68,7 @@ class Poller:
         self.clock = clock  # None: time.time looked up per call, so freezegun can freeze it
         self.state = PollState()
         self._data: DataPart | None = None
+        self._labels = LabelCache()  # row label objects reused from poll to poll (model.LabelCache)
         self._sticktables: StickTableSource | None = None
         self.monotonic: Callable[[], float] = time.monotonic  # the schedule's clock; tests inject one
         self._own_fetch = fetch is None
@@ -162,7 +163,7 @@ class Poller:
             # stick tables fetch and parse here, timed by their own commands, not as "build"
             extra = self.extra_families()
             build_started = time.perf_counter()
-            families, stats = build_families(info, table)  # type: ignore[arg-type]
+            families, stats = build_families(info, table, self._labels)  # type: ignore[arg-type]
             del table  # at scale the rows, the families and the text each take hundreds of MB:
             families.extend(extra)  # each is dropped as soon as the next step has what it needs
             self.state.invalid_values += stats.invalid_values

@@ -1,0 +1,37 @@
+"""Label objects reused from poll to poll change nothing in the output, and removed rows are forgotten."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from exporter.metrics import render
+from exporter.model import LabelCache, build_families
+from exporter.parse_info import parse_info
+from exporter.parse_stat import parse_stat
+from synthetic import synthetic_show_stat
+
+INFO = parse_info((Path(__file__).parent.parent / "fixtures" / "2.6.12" / "show-info.txt").read_text())
+
+
+def test_a_kept_cache_renders_exactly_what_a_fresh_build_renders():
+    cache = LabelCache()
+    # Polls whose rows change: other values and statuses (seed), servers added and removed (sizes).
+    polls = [(40, 8, 1), (40, 8, 2), (40, 12, 3), (25, 8, 4), (40, 8, 1)]
+    for backends, servers, seed in polls:
+        table_text = synthetic_show_stat(backends, servers, seed=seed)
+        fresh, _ = build_families(INFO, parse_stat(table_text))
+        kept, _ = build_families(INFO, parse_stat(table_text), cache)
+        assert render(kept) == render(fresh), (backends, servers, seed)
+        table = parse_stat(table_text)
+        assert len(cache) == sum(len(rows) for rows in table.rows.values())  # only this poll's rows
+
+
+def test_the_cache_reuses_the_label_objects_of_rows_seen_before():
+    cache = LabelCache()
+    table_text = synthetic_show_stat(10, 5, seed=1)
+    first, _ = build_families(INFO, parse_stat(table_text), cache)
+    second, _ = build_families(INFO, parse_stat(synthetic_show_stat(10, 5, seed=2)), cache)
+    by_name = {f.name: f for f in first}
+    status = next(f for f in second if f.name == "haproxy_server_status")
+    before = {labels.text: labels for labels, _ in by_name["haproxy_server_status"].samples}
+    assert all(before[labels.text] is labels for labels, _ in status.samples)
