@@ -137,10 +137,12 @@ def target_checks(size: dict) -> list[tuple[str, str, bool]]:
                     worst <= 2 * ours[f"{mode}_median"]))
     if poll and "go" in ts:
         go = ts["go"]["plain_median"]
-        out.append(("poll cycle CPU ≤ 1/2 of one Go scrape", f"{_ms(poll['cpu_total'])} CPU "
-                    f"(poll_once {_ms(poll['poll_once_cpu'])}) vs Go {_ms(go)} ({_ratio(poll['cpu_total'], go)}; "
-                    f"Go's own CPU per scrape {_ms(ts['go']['cpu_per_plain_scrape'])})",
-                    max(poll["cpu_total"], poll["poll_once_cpu"]) * 2 <= go))
+        # The real loop's poll_once is the figure; the phase split replays it as a diagnostic.
+        cpu = poll["poll_once_cpu"]
+        out.append(("one poll cycle's CPU ≤ 1/2 of one Go scrape",
+                    f"Poller.poll_once {_ms(cpu)} CPU (phase split {_ms(poll['cpu_total'])}) vs Go scrape "
+                    f"{_ms(go)} ({_ratio(cpu, go)}); Go's own CPU per scrape {_ms(ts['go']['cpu_per_plain_scrape'])} "
+                    f"({_ratio(cpu, ts['go']['cpu_per_plain_scrape'])})", cpu * 2 <= go))
     if "go" in ts:
         out.append(("resident memory below Go's", f"{_mb(ours['rss_kib'] * 1024)} vs {_mb(ts['go']['rss_kib'] * 1024)} "
                     f"(peak {_mb(ours['hwm_kib'] * 1024)} vs {_mb(ts['go']['hwm_kib'] * 1024)})",

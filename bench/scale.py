@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=60.0, help="seconds per series (at least 3 scrapes)")
     parser.add_argument("--concurrency", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3, help="rounds of concurrent scrapes")
-    parser.add_argument("--poll-runs", type=int, default=5, help="in-process poll cycles measured")
+    parser.add_argument("--poll-runs", type=int, default=9, help="in-process poll cycles measured")
     parser.add_argument("--interval", type=int, default=0, help="our poll interval (default: 5x a poll cycle)")
     parser.add_argument("--no-floor", dest="floor", action="store_false",
                         help="skip the minimal-server reference for concurrent transfers")
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     args.targets = [t for t in args.targets.split(",") if t]
     if "go" in args.targets and not os.access(GO_EXPORTER, os.X_OK):
         parser.error(f"{GO_EXPORTER} is not installed (apt-get install prometheus-haproxy-exporter)")
-    command = "  ".join([".venv/bin/python bench/scale.py", *(argv if argv is not None else sys.argv[1:])]).strip()
+    command = " ".join([".venv/bin/python bench/scale.py", *(argv if argv is not None else sys.argv[1:])])
     results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": command,
                "machine": machine(), "versions": versions(), "sizes": []}
     workdir = Path(tempfile.mkdtemp(prefix="hrxbench"))  # short: UNIX socket paths are limited
