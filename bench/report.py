@@ -174,7 +174,7 @@ def markdown(results: dict) -> str:
         "a time; ours is stopped before the peers are measured.",
         "",
     ]
-    return "\n".join(head) + "\n".join(size_table(s) for s in results["sizes"])
+    return "\n".join(head) + "\n" + "\n".join(size_table(s) for s in results["sizes"])
 
 
 def write(results: dict, outdir: Path) -> tuple[Path, Path]:
