@@ -184,18 +184,21 @@ def build_config(data: Mapping[str, Any] | None, overrides: Mapping[str, Any] | 
     return config
 
 
+def read_yaml(path: str, key: str) -> Any:
+    """Load a YAML file; an unreadable file or bad YAML is one ConfigError line naming ``key``."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot read {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
+        raise ConfigError(f"{key}: {path} is not valid YAML{where}: {problem}") from None
+
+
 def load_config(path: str | None, overrides: Mapping[str, Any] | None = None) -> Config:
     """Read and validate a YAML file (or none), then apply overrides."""
-    data: Any = None
-    if path is not None:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                data = yaml.safe_load(fh)
-        except OSError as exc:
-            raise ConfigError(f"config.file: cannot read {path}: {exc.strerror or exc}") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
-            raise ConfigError(f"config.file: {path} is not valid YAML{where}: {problem}") from None
+    data = read_yaml(path, "config.file") if path is not None else None
     return build_config(data, overrides, source=path)

@@ -8,7 +8,7 @@ breaking the exposition.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from exporter import naming
@@ -32,8 +32,6 @@ class ModelStats:
     """What the model had to skip, so the exporter can say so in its own metrics."""
 
     invalid_values: int = 0
-    duplicate_rows: int = 0
-    unknown_columns: list[str] = field(default_factory=list)
 
 
 def number_text(cell: str) -> str | None:
@@ -177,14 +175,13 @@ class LabelCache:
         return list(current.values())
 
 
-def _scopes(table: StatTable, stats: ModelStats, cache: LabelCache | None = None) -> list[_Scope]:
+def _scopes(table: StatTable, cache: LabelCache | None = None) -> list[_Scope]:
     scopes = []
     for row_type, scope in SCOPE_OF_TYPE.items():
         rows, seen = [], set()
         for row in table.rows[row_type]:
             key = (row[0], row[1])
-            if key in seen:
-                stats.duplicate_rows += 1
+            if key in seen:  # one series per name: a repeated row would make a duplicate sample
                 continue
             seen.add(key)
             rows.append(row)
@@ -248,9 +245,8 @@ def stat_families(table: StatTable, stats: ModelStats, cache: LabelCache | None 
     families: list[Family] = []
     known = {m.column for m in naming.STAT_METRICS} | naming.TEXT_COLUMNS | {c for c, _ in naming.HTTP_RESPONSE_CODES}
     unknown = [c for c in table.columns if c not in known and c]
-    stats.unknown_columns = [c for c in unknown if not c.startswith(naming.MODULE_PREFIXES)]
     status_idx = table.column("status")
-    for scope in _scopes(table, stats, cache):
+    for scope in _scopes(table, cache):
         if not scope.rows:
             continue
         for metric in naming.STAT_METRICS:

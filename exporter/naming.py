@@ -303,8 +303,3 @@ INFO_METRICS: tuple[InfoMetric, ...] = (
     _i("PatternsFreed", "patterns_freed_total", C, "Total number of ACL/map entries freed", promex=False),
     _i("NbThreadGroups", "thread_groups", G, "Number of thread groups", promex=False),
 )
-
-# show info fields carried by info metrics or not worth a series of their own.
-INFO_TEXT_FIELDS = frozenset(
-    {"Name", "Version", "Release_date", "Uptime", "node", "description", "Build info", "Tainted"}
-)

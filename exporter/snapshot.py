@@ -10,7 +10,6 @@ served (with ``haproxy_up 0``) until it is older than ``max_age``, then only the
 from __future__ import annotations
 
 import gzip
-import threading
 import time
 from dataclasses import dataclass
 
@@ -62,14 +61,10 @@ class Store:
     def __init__(self, max_age: float) -> None:
         self.max_age = max_age
         self._published: Published | None = None
-        self._ready = threading.Event()
 
     def publish(self, published: Published) -> None:
         self._published = published  # a single reference swap: atomic for readers
-        self._ready.set()
 
-    def wait_ready(self, timeout: float) -> bool:
-        return self._ready.wait(timeout)
 
     def parts(self, now: float | None = None) -> list[Part]:
         """What ``/metrics`` serves right now: data + status, or only status when data is stale."""

@@ -156,8 +156,8 @@ def entry_families(dumps: Iterable[tuple[StickTableConfig, TableDump]]) -> tuple
     seen_f = families.get(*naming.ENTRIES_SEEN)
     exported_f = families.get(*naming.ENTRIES_EXPORTED)
     dropped_f = families.get(*naming.ENTRIES_DROPPED)
-    use_f = families.get(*naming.ENTRY_USE)
-    exp_f = families.get(*naming.ENTRY_EXPIRE)
+    families.get(*naming.ENTRY_USE)  # made before the data types (so listed first); _add_entries fills them
+    families.get(*naming.ENTRY_EXPIRE)
     for config, dump in dumps:
         table = dump.table
         chosen = select_entries(dump.entries, config.max_entries, config.sort_by)

@@ -30,9 +30,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-import yaml
 
-from exporter.config import ConfigError
+from exporter.config import ConfigError, read_yaml
 
 KEY = "web.config_file"
 _CLIENT_AUTH = {
@@ -236,16 +235,7 @@ def _users(path: str, data: Mapping[str, Any]) -> dict[str, bytes]:
 
 def load_web_config(path: str) -> WebConfig:
     """Read and validate the file; raise :class:`ConfigError` with one line naming the key."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except OSError as exc:
-        raise ConfigError(f"{KEY}: cannot read {path}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
-        raise ConfigError(f"{KEY}: {path} is not valid YAML{where}: {problem}") from None
+    data = read_yaml(path, KEY)
     top = _mapping(path, "(top level)", data)
     for key in top:
         if key not in _TOP_KEYS:
