@@ -21,6 +21,18 @@ from typing import Callable
 import pytest
 
 
+# The start of most test configs: an admin socket and HTTP defaults.  Add proxies after it.
+ADMIN_HTTP_HEAD = """
+global
+    stats socket {admin} mode 600 level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+"""
+
+
 def haproxy_binary() -> str | None:
     return shutil.which("haproxy") or next(
         (p for p in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy") if os.access(p, os.X_OK)), None

@@ -20,17 +20,10 @@ import pytest
 
 from exposition import samples, value
 from fakesocket import FakeSocket, Hang
-from support import free_ports, raw_command, wait_for
+from support import ADMIN_HTTP_HEAD, free_ports, raw_command, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-CFG = """
-global
-    stats socket {admin} mode 600 level admin
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
+CFG = ADMIN_HTTP_HEAD + """
 frontend fe_web
     bind 127.0.0.1:{p0}
     http-request return status 200 content-type text/plain string ok

@@ -17,15 +17,9 @@ from exporter.config import Config
 from exporter.http import ExporterHTTPServer
 from exporter.poller import Poller
 from exporter.snapshot import Store
+from support import ADMIN_HTTP_HEAD
 
-CFG = """
-global
-    stats socket {admin} mode 600 level admin
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
+CFG = ADMIN_HTTP_HEAD + """
 frontend fe
     bind 127.0.0.1:{p0}
     default_backend be

@@ -21,19 +21,9 @@ from exporter.config import build_config
 from exporter.poller import Poller
 from exporter.snapshot import Store
 from exposition import samples, value
-from support import HAProxy, raw_command, stat_rows, wait_for
+from support import ADMIN_HTTP_HEAD, HAProxy, raw_command, stat_rows, wait_for
 
-CFG = """
-global
-    stats socket {admin} mode 600 level admin
-    stats timeout 10s
-
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-
+CFG = ADMIN_HTTP_HEAD + """
 frontend fe_web
     bind 127.0.0.1:{p0}
     http-request return status 200 content-type text/plain string ok

@@ -21,15 +21,9 @@ from exporter.snapshot import Store
 from exporter.transport import CommandRefused, RuntimeClient, TransportLimits, check_command
 from exporter.address import parse_address
 from exposition import samples, value
+from support import ADMIN_HTTP_HEAD
 
-CFG = """
-global
-    stats socket {admin} mode 600 level admin
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
+CFG = ADMIN_HTTP_HEAD + """
 frontend fe_main
     bind 127.0.0.1:{p0}
     stick-table type ip size 100 expire 10m store gpc0,conn_rate(10s),http_req_cnt

@@ -15,16 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from support import free_ports, wait_for
+from support import ADMIN_HTTP_HEAD, free_ports, wait_for
 
-MINIMAL_CFG = """
-global
-    stats socket {admin} mode 600 level admin
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
+MINIMAL_CFG = ADMIN_HTTP_HEAD + """
 frontend fe
     bind 127.0.0.1:{p0}
     http-request return status 200

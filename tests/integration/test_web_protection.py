@@ -23,17 +23,10 @@ from exporter.poller import Poller
 from exporter.snapshot import Store
 from exporter.webconfig import load_web_config
 from exposition import samples, value
-from support import free_ports
+from support import ADMIN_HTTP_HEAD, free_ports
 from tlscerts import Certs, make_certs
 
-CFG = """
-global
-    stats socket {admin} mode 600 level admin
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
+CFG = ADMIN_HTTP_HEAD + """
 frontend fe_web
     bind 127.0.0.1:{p0}
     http-request return status 200 content-type text/plain string ok

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from prometheus_client.parser import text_string_to_metric_families
+from exposition import samples
 
 from exporter.errors import ParseError
 from exporter.metrics import Family, LabelSet, render
@@ -101,13 +101,8 @@ def test_key_text_never_raises_and_is_valid_utf8(key: str, key_type: str) -> Non
 # ---------------------------------------------------------------- exposition round trip
 
 def read_back(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    out: dict = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            key = (s.name, tuple(sorted(s.labels.items())))
-            assert key not in out, f"duplicate series {key}"
-            out[key] = float(s.value)  # the parser returns ints for integer text; Prometheus reads float64
-    return out
+    # the parser returns ints for integer text; Prometheus reads float64
+    return {key: float(v) for key, v in samples(text).items()}
 
 
 def expected(families: list[Family]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
