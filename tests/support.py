@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -31,6 +32,26 @@ defaults
     timeout client 5s
     timeout server 5s
 """
+
+
+# Runs the real CLI as another user.  Everything is imported while still root and only then are
+# privileges dropped, so the test does not depend on the checkout and the virtualenv being
+# readable by that user (a clone under a mode-700 temp dir is not); what the CLI opens after
+# the drop (config file, stats socket) is checked with that user's rights.
+_AS_USER = """
+import os, sys
+import exporter.cli, exporter.poller, exporter.snapshot, exporter.http, exporter.sticktables
+import prometheus_client, prometheus_client.process_collector
+uid = int(sys.argv.pop(1))
+os.setgroups([]); os.setgid(uid); os.setuid(uid)
+sys.exit(exporter.cli.main(sys.argv[1:]))
+"""
+
+
+def run_cli_as(uid: int, args: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
+    """``python -m exporter ARGS`` as ``uid`` (the test must run as root)."""
+    return subprocess.run([sys.executable, "-c", _AS_USER, str(uid), *args],
+                          capture_output=True, text=True, timeout=30, **kwargs)
 
 
 def haproxy_binary() -> str | None:

@@ -21,7 +21,7 @@ from exporter.config import build_config
 from exporter.poller import Poller
 from exporter.snapshot import Store
 from exposition import samples, value
-from support import ADMIN_HTTP_HEAD, HAProxy, raw_command, stat_rows, wait_for
+from support import ADMIN_HTTP_HEAD, HAProxy, run_cli_as, raw_command, stat_rows, wait_for
 
 CFG = ADMIN_HTTP_HEAD + """
 frontend fe_web
@@ -183,11 +183,7 @@ def test_socket_file_deleted_then_recreated_by_reload(haproxy_factory) -> None:
 
 
 def _as_nobody(args: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-         sys.executable, "-m", "exporter", *args],
-        capture_output=True, text=True, timeout=30, cwd=REPO,
-    )
+    return run_cli_as(65534, args, cwd=REPO)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the exporter as another user")

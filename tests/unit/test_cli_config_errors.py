@@ -11,14 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from support import run_cli_as
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args: str, user: int | None = None) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "exporter", *args]
     if user is not None:
-        command = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *command]
-    return subprocess.run(command, capture_output=True, text=True, timeout=30, cwd=REPO)
+        return run_cli_as(user, list(args), cwd=REPO)
+    return subprocess.run([sys.executable, "-m", "exporter", *args],
+                          capture_output=True, text=True, timeout=30, cwd=REPO)
 
 
 # (name, YAML file or None, extra flags, the key the line must name)
