@@ -56,7 +56,7 @@ def one_split(config: Config, cache: LabelCache) -> tuple[dict[str, float], dict
         clock.start("build")
         families, _ = build_families(info, table, cache)
         del table
-        samples = sum(len(f.samples) for f in families)
+        samples = sum(len(f.values) for f in families)
         clock.stop()
         clock.start("render")
         raw = render_bytes(families)

@@ -9,7 +9,7 @@ test can prove both parse to the same samples.
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 
 def clean_label_text(value: str) -> bool:
@@ -35,7 +35,8 @@ class LabelSet:
     def __init__(self, pairs: tuple[tuple[str, str], ...]) -> None:
         self.pairs = pairs
         self.text = ",".join(f'{k}="{escape_label_value(v)}"' for k, v in pairs)
-        self._variants: dict[LabelVariants, tuple[LabelSet, ...]] | None = None
+        # Kept with the set: variants by group (LabelVariants) and derived sets by key (str).
+        self._variants: dict[object, object] | None = None
 
     def extend(self, name: str, value: str) -> "LabelSet":
         return self.plus(label_suffix((name, value)))
@@ -71,6 +72,23 @@ class LabelSet:
         return found
 
 
+    def derived(self, key: str, cells: tuple[str, ...], make: "Callable[[tuple[str, ...]], LabelSuffix]") -> "LabelSet":
+        """This set plus ``make(cells)``, kept with this set under ``key`` while ``cells`` stay the same.
+
+        For labels taken from a row's own text cells (``haproxy_server_info``'s addr, mode...):
+        they rarely change, so a kept row makes its suffix once, not once per poll; one entry per key.
+        """
+        cache = self._variants
+        if cache is None:
+            cache = self._variants = {}
+        found = cache.get(key)
+        if found is not None and found[0] == cells:
+            return found[1]
+        made = self.plus(make(cells))
+        cache[key] = (cells, made)
+        return made
+
+
 class LabelVariants:
     """A fixed list of one-label suffixes (the states of a state set, the response classes).
 
@@ -99,43 +117,105 @@ NO_LABELS = LabelSet(())
 
 
 class Family:
-    """One metric family: name, type, help and samples of (labels, value text)."""
+    """One metric family: name, type, help, and its samples as two parallel columns.
 
-    __slots__ = ("name", "kind", "help", "samples")
+    Labels and values are kept as columns, not as (labels, value) pairs, because at scale most
+    families are one ``show stat`` column: the model hands over the scope's shared list of row
+    label sets and the column of cell texts as they are, and the renderer interleaves them with
+    list operations that run in C.  No object is made per sample on that path.
+    """
 
-    def __init__(self, name: str, kind: str, help: str, samples: list[tuple[LabelSet, str]] | None = None):
+    __slots__ = ("name", "kind", "help", "labels", "values")
+
+    def __init__(self, name: str, kind: str, help: str, samples: Iterable[tuple[LabelSet, str]] = ()):
         self.name = name
         self.kind = kind
         self.help = help
-        self.samples: list[tuple[LabelSet, str]] = samples if samples is not None else []
+        self.labels: Sequence[LabelSet] = []
+        self.values: Sequence[str] = []
+        for labels, value in samples:
+            self.labels.append(labels)  # type: ignore[attr-defined]
+            self.values.append(value)  # type: ignore[attr-defined]
+
+    @classmethod
+    def of_columns(cls, name: str, kind: str, help: str, labels: Sequence[LabelSet],
+                   values: Sequence[str]) -> "Family":
+        """A family over parallel columns, taken as they are, not copied.
+
+        Pass tuples when a column is shared with other families (the model shares each scope's
+        row labels with every family of that scope): ``add`` then fails instead of changing them all.
+        """
+        if len(labels) != len(values):
+            raise ValueError(f"{name}: {len(labels)} label sets for {len(values)} values")
+        family = cls(name, kind, help)
+        family.labels, family.values = labels, values
+        return family
 
     def add(self, labels: LabelSet, value: str) -> None:
-        self.samples.append((labels, value))
+        self.labels.append(labels)  # type: ignore[attr-defined]
+        self.values.append(value)  # type: ignore[attr-defined]
+
+    def extend(self, labels: Iterable[LabelSet], values: Iterable[str]) -> None:
+        self.labels.extend(labels)  # type: ignore[attr-defined]
+        self.values.extend(values)  # type: ignore[attr-defined]
+
+    @property
+    def samples(self) -> list[tuple[LabelSet, str]]:
+        """(labels, value) pairs: a copy, for tests and the reference rendering."""
+        return list(zip(self.labels, self.values))
+
+    def __len__(self) -> int:
+        return len(self.values)
 
     def __repr__(self) -> str:
-        return f"Family({self.name!r}, {self.kind!r}, {len(self.samples)} samples)"
+        return f"Family({self.name!r}, {self.kind!r}, {len(self.values)} samples)"
 
 
-def render_family(family: Family) -> str:
+TextMemo = dict[int, tuple[Sequence[LabelSet], list[str]]]
+
+
+def _label_texts(labels: Sequence[LabelSet], memo: TextMemo | None) -> list[str]:
+    """Label texts of a column, made once per column object: most families of a scope share it."""
+    if memo is None:
+        return [ls.text for ls in labels]
+    found = memo.get(id(labels))
+    if found is None or found[0] is not labels:
+        found = memo[id(labels)] = (labels, [ls.text for ls in labels])  # keeps labels alive: ids stay unique
+    return found[1]
+
+
+def render_family(family: Family, memo: TextMemo | None = None) -> str:
     name = family.name
+    values = family.values
+    count = len(values)
+    if not count:
+        return ""
     head = f"# HELP {name} {escape_help(family.help)}\n# TYPE {name} {family.kind}\n"
-    open_ = name + "{"
-    lines = [
-        f"{open_}{labels.text}}} {value}\n" if labels.text else f"{name} {value}\n"
-        for labels, value in family.samples
-    ]
-    return head + "".join(lines)
+    texts = _label_texts(family.labels, memo)
+    if not all(texts):  # a sample without labels (process-wide figures): written one by one
+        return head + "".join(f"{name}{{{text}}} {value}\n" if text else f"{name} {value}\n"
+                              for text, value in zip(texts, values))
+    # name{labels} value\n for every sample, as one join over [sep, labels, "} ", value] * count:
+    # the slices are filled in C, so a sample costs no Python-level work at all.
+    parts = ["\n" + name + "{", "", "} ", ""] * count
+    parts[0] = head + name + "{"
+    parts[1::4] = texts
+    parts[3::4] = values
+    parts.append("\n")
+    return "".join(parts)
 
 
 def render(families: Iterable[Family]) -> str:
     """Text exposition format 0.0.4 for the families (empty families are left out)."""
-    return "".join(render_family(f) for f in families if f.samples)
+    memo: TextMemo = {}
+    return "".join(render_family(f, memo) for f in families)
 
 
 def render_bytes(families: Iterable[Family]) -> bytes:
     """:func:`render` as UTF-8, encoded family by family: the whole text never exists as both a
     str and bytes (at 2000 backends x 25 servers that is 200 MB less at the poll's peak)."""
-    return b"".join(render_family(f).encode("utf-8") for f in families if f.samples)
+    memo: TextMemo = {}
+    return b"".join(render_family(f, memo).encode("utf-8") for f in families)
 
 
 def format_float(value: float) -> str:
@@ -154,14 +234,14 @@ def to_client_families(families: Iterable[Family]) -> Iterator[object]:
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
     for fam in families:
-        if not fam.samples:
+        if not fam.values:
             continue
-        label_names = [k for k, _ in fam.samples[0][0].pairs]
+        label_names = [k for k, _ in fam.labels[0].pairs]
         if fam.kind == "counter":
             base = fam.name[:-6] if fam.name.endswith("_total") else fam.name
             metric: object = CounterMetricFamily(base, fam.help, labels=label_names)
         else:
             metric = GaugeMetricFamily(fam.name, fam.help, labels=label_names)
-        for labels, value in fam.samples:
+        for labels, value in zip(fam.labels, fam.values):
             metric.add_metric([v for _, v in labels.pairs], float(value))  # type: ignore[attr-defined]
         yield metric

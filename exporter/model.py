@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from collections import Counter
+from itertools import compress
 from typing import Callable
 
 from exporter import naming
-from exporter.metrics import (Family, LabelSet, LabelVariants, NO_LABELS, clean_label_text, format_float,
-                              label_suffix)
+from exporter.metrics import (Family, LabelSet, LabelSuffix, LabelVariants, NO_LABELS, clean_label_text,
+                              format_float, label_suffix)
 from exporter.parse_stat import BACKEND, FRONTEND, LISTENER, SERVER, StatTable
 
 SCOPE_OF_TYPE = {FRONTEND: "frontend", BACKEND: "backend", SERVER: "server", LISTENER: "listener"}
@@ -92,11 +94,13 @@ def _state_sets(family: Family, scope: _Scope, idx: int, group: LabelVariants,
                 classify: Callable[[str], str | None]) -> Family:
     """One series per state for every row with a non-empty cell; the current state is 1."""
     values = _state_values(group.values)
-    add_all = family.samples.extend
-    for status, labels in zip(scope.columns[idx], scope.labels):
+    statuses = scope.columns[idx]
+    chosen = {status: values.get(classify(status), values[None]) for status in set(statuses) if status}
+    add_labels, add_values = family.labels.extend, family.values.extend  # type: ignore[attr-defined]
+    for status, labels in zip(statuses, scope.labels):
         if status:
-            current = classify(status)
-            add_all(zip(labels.variants(group), values.get(current, values[None])))
+            add_labels(labels.variants(group))
+            add_values(chosen[status])
     return family
 
 
@@ -115,7 +119,7 @@ def info_families(info: dict[str, str], stats: ModelStats) -> list[Family]:
         if family is None:
             family = by_name[metric.name] = Family(metric.name, metric.kind, f"{metric.help} (show info {metric.field})")
             families.append(family)
-        if not family.samples:
+        if not family.values:
             family.add(NO_LABELS, value)
     version = info.get("Version") or info.get("Build info")
     if version is not None:
@@ -145,7 +149,7 @@ def info_families(info: dict[str, str], stats: ModelStats) -> list[Family]:
 class _Scope:
     name: str
     rows: list[list[str]]
-    labels: list[LabelSet]
+    labels: tuple[LabelSet, ...]  # shared by the scope's families as their label column: never changed
     columns: list[tuple[str, ...]]  # the rows transposed: one tuple of cells per column
 
 
@@ -166,34 +170,42 @@ class LabelCache:
         """Rows kept (those of the latest poll)."""
         return sum(len(rows) for rows in self._rows.values())
 
-    def row_labels(self, scope: str, keys: list[tuple[str, ...]], names: tuple[str, ...]) -> list[LabelSet]:
+    def row_labels(self, scope: str, keys: list[tuple[str, ...]], names: tuple[str, ...]) -> tuple[LabelSet, ...]:
         previous = self._rows.get(scope, {})
         missing = [key for key in keys if key not in previous]
         made = dict(zip(missing, _make_row_labels(missing, names)))
         current = {key: previous.get(key) or made[key] for key in keys}
         self._rows[scope] = current
-        return list(current.values())
+        return tuple(current.values())
 
 
 def _scopes(table: StatTable, cache: LabelCache | None = None) -> list[_Scope]:
     scopes = []
     for row_type, scope in SCOPE_OF_TYPE.items():
-        rows, seen = [], set()
-        for row in table.rows[row_type]:
-            key = (row[0], row[1])
-            if key in seen:  # one series per name: a repeated row would make a duplicate sample
-                continue
-            seen.add(key)
-            rows.append(row)
+        rows = table.rows[row_type]
         columns = list(zip(*rows))
+        if columns and len(set(zip(columns[0], columns[1]))) != len(rows):
+            rows = _first_of_each_name(rows)  # a repeated row would make duplicate samples
+            columns = list(zip(*rows))
         names = naming.SCOPE_LABELS[scope]
         keys = list(zip(*columns[: len(names)]))  # pxname, and svname where the scope has two labels
         if cache is not None:
             labels = cache.row_labels(scope, keys, names)
         else:
-            labels = _make_row_labels(keys, names)
+            labels = tuple(_make_row_labels(keys, names))
         scopes.append(_Scope(scope, rows, labels, columns))
     return scopes
+
+
+def _first_of_each_name(rows: list[list[str]]) -> list[list[str]]:
+    """One row per (pxname, svname): one series per name."""
+    kept, seen = [], set()
+    for row in rows:
+        key = (row[0], row[1])
+        if key not in seen:
+            seen.add(key)
+            kept.append(row)
+    return kept
 
 
 def _make_row_labels(keys: list[tuple[str, ...]], names: tuple[str, ...]) -> list[LabelSet]:
@@ -209,26 +221,24 @@ def _numeric_family(scope: _Scope, idx: int, name: str, kind: str, help: str, sc
     cells = scope.columns[idx]
     joined = "".join(cells)
     if not joined:
-        return Family(name, kind, help, [])  # every cell empty: no series
+        return Family(name, kind, help)  # every cell empty: no series
     if scale == 1 and joined.isdigit() and joined.isascii():
         # Every non-empty cell is a plain unsigned integer (the common case, checked for the
-        # whole column at once): the text HAProxy sent is the exposition value.
-        return Family(name, kind, help, [(labels, cell) for labels, cell in zip(scope.labels, cells) if cell])
-    samples = []
-    add = samples.append
-    memo: dict[str, str | None] = {}  # cells repeat a lot ("0", "-1"); convert each text once
-    for labels, cell in zip(scope.labels, cells):
-        if not cell:
-            continue
-        if cell in memo:
-            value = memo[cell]
-        else:
-            value = memo[cell] = scaled_text(cell, scale)
-        if value is None:
-            stats.invalid_values += 1
-            continue
-        add((labels, value))
-    return Family(name, kind, help, samples)
+        # whole column at once): the text HAProxy sent is the exposition value, and the column
+        # itself is the family's value column.
+        values = cells
+    else:
+        # Cells repeat a lot ("0", "-1"): convert each distinct text once, then map the column
+        # through the conversions in C.  Empty and invalid cells both become "" and are dropped below.
+        converted = {cell: scaled_text(cell, scale) for cell in set(cells)}
+        invalid = [cell for cell, value in converted.items() if value is None and cell]
+        if invalid:
+            stats.invalid_values += sum(map(cells.count, invalid))
+        converted = {cell: value or "" for cell, value in converted.items()}
+        values = tuple(map(converted.__getitem__, cells))
+    if "" not in values:
+        return Family.of_columns(name, kind, help, scope.labels, values)
+    return Family.of_columns(name, kind, help, tuple(compress(scope.labels, values)), tuple(filter(None, values)))
 
 
 def _unknown_column_metric(column: str) -> tuple[str, str, str]:
@@ -269,18 +279,32 @@ def stat_families(table: StatTable, stats: ModelStats, cache: LabelCache | None 
         families.append(_info_family(table, scope))
         if scope.name == "backend":
             families.extend(_aggregates(table, scope, stats))
-    return [f for f in families if f.samples]
+    return [f for f in families if f.values]
 
 
 def _http_responses(table: StatTable, scope: _Scope, stats: ModelStats) -> Family:
-    family = Family(f"haproxy_{scope.name}_http_responses_total", naming.COUNTER,
-                    "Total number of HTTP responses by status class (show stat hrsp_1xx..hrsp_other)")
-    columns = [(table.column(col), pos) for pos, (col, _) in enumerate(naming.HTTP_RESPONSE_CODES)]
-    columns = [(idx, pos) for idx, pos in columns if idx is not None]
-    add = family.samples.append
+    name = f"haproxy_{scope.name}_http_responses_total"
+    help = "Total number of HTTP responses by status class (show stat hrsp_1xx..hrsp_other)"
+    present = [(table.column(col), pos) for pos, (col, _) in enumerate(naming.HTTP_RESPONSE_CODES)]
+    present = [(idx, pos) for idx, pos in present if idx is not None]
+    columns = [scope.columns[idx] for idx, _ in present]
+    masks = {tuple(map(bool, column)) for column in columns}
+    if len(masks) == 1 and all(cells.isdigit() and cells.isascii() for cells in map("".join, columns) if cells):
+        # The usual case: every HTTP row has all its classes as plain integers, TCP rows none.
+        # The family is then the rows' code variants and the columns interleaved row by row.
+        mask = masks.pop()
+        rows = scope.labels if all(mask) else tuple(compress(scope.labels, mask))
+        positions = [pos for _, pos in present]
+        labels = [variants[pos] for variants in map(_code_variants, rows) for pos in positions]
+        values: list[str] = [""] * len(labels)
+        for offset, column in enumerate(columns):
+            values[offset::len(columns)] = column if all(mask) else compress(column, mask)
+        return Family.of_columns(name, naming.COUNTER, help, labels, values)
+    family = Family(name, naming.COUNTER, help)
+    add = family.add
     for row, labels in zip(scope.rows, scope.labels):
         variants = None  # made on the first non-empty cell: TCP rows have none
-        for idx, pos in columns:
+        for idx, pos in present:
             cell = row[idx]
             if not cell:
                 continue
@@ -290,8 +314,12 @@ def _http_responses(table: StatTable, scope: _Scope, stats: ModelStats) -> Famil
                 continue
             if variants is None:
                 variants = labels.variants(_CODES)
-            add((variants[pos], value))
+            add(variants[pos], value)
     return family
+
+
+def _code_variants(labels: LabelSet) -> tuple[LabelSet, ...]:
+    return labels.variants(_CODES)
 
 
 _STATUS: dict[str, tuple[LabelVariants, Callable[[str], str | None]]] = {
@@ -325,15 +353,21 @@ def _info_family(table: StatTable, scope: _Scope) -> Family:
                     "addr, cookie and algo are blank on a level user socket")
     names = [label for _, label in pairs]
     columns = [scope.columns[idx] for idx, _ in pairs]
-    add = family.samples.append
+    add = family.add
     if all(clean_label_text("".join(column)) for column in columns):
         # Nothing to escape anywhere (the usual case): one format call per row, not one escape per cell.
         template = ",".join(f'{name}="{{}}"' for name in names)
-        for labels, *cells in zip(scope.labels, *columns):
-            add((labels.plus((tuple(zip(names, cells)), template.format(*cells))), "1"))
+
+        def make(cells: tuple[str, ...]) -> LabelSuffix:
+            return tuple(zip(names, cells)), template.format(*cells)
+
+        key = family.name  # the info labels of a row are kept with the row until they change
+        rows = zip(*columns) if columns else [()] * len(scope.labels)
+        family.extend([labels.derived(key, cells, make) for labels, cells in zip(scope.labels, rows)],
+                      ("1",) * len(scope.labels))
         return family
     for labels, *cells in zip(scope.labels, *columns):
-        add((labels.plus(label_suffix(*zip(names, cells))), "1"))
+        add(labels.plus(label_suffix(*zip(names, cells))), "1")
     return family
 
 
@@ -341,20 +375,10 @@ def _aggregates(table: StatTable, scope: _Scope, stats: ModelStats) -> list[Fami
     """promex's agg_* backend gauges: how many servers are in each state.  The CLI always says 0
     for these columns (only promex fills them), so they are computed from the server rows."""
     status_idx, check_idx = table.column("status"), table.column("check_status")
-    server_counts: dict[str, dict[str, int]] = {}
-    check_counts: dict[str, dict[str, int]] = {}
-    for row in table.rows[SERVER]:
-        px = row[0]
-        if status_idx is not None:
-            state = server_state(row[status_idx])
-            if state:
-                bucket = server_counts.setdefault(px, {})
-                bucket[state] = bucket.get(state, 0) + 1
-        if check_idx is not None and row[check_idx]:
-            code = check_state(row[check_idx])
-            if code:
-                bucket = check_counts.setdefault(px, {})
-                bucket[code] = bucket.get(code, 0) + 1
+    rows = table.rows[SERVER]
+    proxies = [row[0] for row in rows]
+    server_counts = _count_by_proxy(proxies, rows, status_idx, server_state)
+    check_counts = _count_by_proxy(proxies, rows, check_idx, check_state)
     out = []
     for name, counts, group, help in (
         ("agg_server_status", server_counts, _SERVER_STATES, "Number of servers in each state"),
@@ -363,12 +387,35 @@ def _aggregates(table: StatTable, scope: _Scope, stats: ModelStats) -> list[Fami
         ("agg_check_status", check_counts, _CHECK_STATES, "Number of servers per last check result"),
     ):
         family = Family(f"haproxy_backend_{name}", naming.GAUGE, f"{help} (computed from the server rows)")
-        add_all = family.samples.extend
+        texts: dict[tuple[tuple[str, int], ...], list[str]] = {}  # most backends share a count pattern
         for row, labels in zip(scope.rows, scope.labels):
             mine = counts.get(row[0], {})
-            add_all(zip(labels.variants(group), [str(mine.get(state, 0)) for state in group.values]))
+            pattern = tuple(mine.items())
+            values = texts.get(pattern)
+            if values is None:
+                values = texts[pattern] = [str(mine.get(state, 0)) for state in group.values]
+            family.extend(labels.variants(group), values)
         out.append(family)
     return out
+
+
+def _count_by_proxy(proxies: list[str], rows: list[list[str]], idx: int | None,
+                    classify: Callable[[str], str | None]) -> dict[str, dict[str, int]]:
+    """{proxy: {state: servers}} over the raw server rows, classifying each distinct text once."""
+    counts: dict[str, dict[str, int]] = {}
+    if idx is None:
+        return counts
+    states = {}
+    for (proxy, cell), n in Counter(zip(proxies, [row[idx] for row in rows])).items():
+        if not cell:
+            continue
+        if cell not in states:
+            states[cell] = classify(cell)
+        state = states[cell]
+        if state:
+            bucket = counts.setdefault(proxy, {})
+            bucket[state] = bucket.get(state, 0) + n
+    return counts
 
 
 def build_families(info: dict[str, str] | None, table: StatTable | None,

@@ -167,7 +167,7 @@ class Poller:
             del table  # at scale the rows, the families and the text each take hundreds of MB:
             families.extend(extra)  # each is dropped as soon as the next step has what it needs
             self.state.invalid_values += stats.invalid_values
-            samples = sum(len(f.samples) for f in families)
+            samples = sum(len(f.values) for f in families)
             built = time.perf_counter()
             raw = render_bytes(families)
             del families

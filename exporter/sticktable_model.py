@@ -173,15 +173,15 @@ def entry_families(dumps: Iterable[tuple[StickTableConfig, TableDump]]) -> tuple
 
 def _add_entries(families: _Families, table: TableInfo, table_labels: LabelSet, entries: list[Entry]) -> int:
     """Append every entry's series; returns how many values were not numbers and were skipped."""
-    use_add = families.by_name[naming.ENTRY_USE[0]].samples.append
-    exp_add = families.by_name[naming.ENTRY_EXPIRE[0]].samples.append
+    use_add = families.by_name[naming.ENTRY_USE[0]].add
+    exp_add = families.by_name[naming.ENTRY_EXPIRE[0]].add
     layout: dict[tuple[str, str], Optional[Slot]] = {}
     invalid = 0
     key_type = table.type
     for entry in entries:
         labels = table_labels.extend("key", key_text(entry.key, key_type))
-        use_add((labels, str(entry.use)))
-        exp_add((labels, format_float(entry.exp / 1000)))
+        use_add(labels, str(entry.use))
+        exp_add(labels, format_float(entry.exp / 1000))
         for name, period, value in entry.data:
             slot = layout.get((name, period), False)
             if slot is False:
@@ -191,10 +191,10 @@ def _add_entries(families: _Families, table: TableInfo, table_labels: LabelSet, 
             fam, pairs, text, kind = slot
             if kind == naming.SERVER:
                 if value != "-":
-                    fam.samples.append((labels.extend("server", value), "1"))
+                    fam.add(labels.extend("server", value), "1")
                 continue
             if not (value.isdigit() and value.isascii()) and not (value[:1] == "-" and value[1:].isdigit()):
                 invalid += 1
                 continue
-            fam.samples.append((_with(labels, pairs, text), value))
+            fam.add(_with(labels, pairs, text), value)
     return invalid

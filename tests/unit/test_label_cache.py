@@ -35,3 +35,18 @@ def test_the_cache_reuses_the_label_objects_of_rows_seen_before():
     status = next(f for f in second if f.name == "haproxy_server_status")
     before = {labels.text: labels for labels, _ in by_name["haproxy_server_status"].samples}
     assert all(before[labels.text] is labels for labels, _ in status.samples)
+
+
+def test_info_labels_kept_with_a_row_follow_its_cells_when_they_change():
+    """A server's addr (or mode, cookie...) can change while its name stays: the kept row must not
+    keep serving the old info labels."""
+    cache = LabelCache()
+    before_text = synthetic_show_stat(10, 5, seed=1)
+    after_text = before_text.replace(",127.0.0.", ",127.0.9.")
+    assert after_text != before_text
+    build_families(INFO, parse_stat(before_text), cache)
+    kept, _ = build_families(INFO, parse_stat(after_text), cache)
+    fresh, _ = build_families(INFO, parse_stat(after_text))
+    text = render(kept)
+    assert text == render(fresh)
+    assert 'addr="127.0.9.' in text and 'addr="127.0.0.' not in text
