@@ -25,7 +25,7 @@ from exporter.metrics import Family, LabelSet, NO_LABELS, format_float, render, 
 from exporter.model import LabelCache, build_families
 from exporter.parse_info import parse_info
 from exporter.parse_stat import parse_stat
-from exporter.snapshot import DataPart, Part, Published, Store
+from exporter.snapshot import GZIP_ENGINE, DataPart, Part, Published, Store
 from exporter.sticktables import StickTableSource
 from exporter.transport import RuntimeClient, TransportError, TransportLimits
 
@@ -223,8 +223,9 @@ class Poller:
             Family("haproxy_exporter_invalid_values_total", "counter",
                    "Values HAProxy sent that were not numbers and were skipped",
                    [(NO_LABELS, str(st.invalid_values))]),
-            Family("haproxy_exporter_build_info", "gauge", "Exporter version",
-                   [(LabelSet((("version", __version__), ("python_version", platform.python_version()))), "1")]),
+            Family("haproxy_exporter_build_info", "gauge", "Exporter version, Python version and gzip engine",
+                   [(LabelSet((("version", __version__), ("python_version", platform.python_version()),
+                               ("gzip", GZIP_ENGINE))), "1")]),
         ]
         if st.last_success is not None:
             fams.append(Family("haproxy_exporter_last_successful_poll_timestamp_seconds", "gauge",
