@@ -85,8 +85,8 @@ def measure_target(name: str, port: int, proc: Child, args: argparse.Namespace) 
     if status != 200:
         raise RuntimeError(f"{name}: /metrics answered {status}")
     # Buffers with room to spare, so no timed scrape ever grows one.
-    buffers = [bytearray(check.wire_bytes + check.wire_bytes // 4 + (1 << 20)) for _ in range(args.concurrency)]
-    gz_check = client.scrape(port, True, keep=True, buffer=buffers[0])
+    buf = bytearray(check.wire_bytes + check.wire_bytes // 4 + (1 << 20))
+    gz_check = client.scrape(port, True, keep=True, buffer=buf)
     _, gz_headers, gz_body = client.decode(gz_check.raw or b"")
     result: dict = {
         "samples": client.count_samples(body),
@@ -98,16 +98,16 @@ def measure_target(name: str, port: int, proc: Child, args: argparse.Namespace) 
     }
     del body, gz_body, check, gz_check
     cpu_before = proc.cpu_seconds()
-    plain = series(port, False, args.repeat, args.budget, buffers[0])
+    plain = series(port, False, args.repeat, args.budget, buf)
     cpu_plain = (proc.cpu_seconds() - cpu_before) / len(plain)
-    gz = series(port, True, args.repeat, args.budget, buffers[0])
+    gz = series(port, True, args.repeat, args.budget, buf)
     result.update(
         plain=plain, gzip=gz,
         plain_median=statistics.median(plain), plain_p95=p95(plain),
         gzip_median=statistics.median(gz), gzip_p95=p95(gz),
         cpu_per_plain_scrape=cpu_plain,
-        concurrent_plain=[client.concurrent(port, False, args.concurrency, buffers) for _ in range(args.rounds)],
-        concurrent_gzip=[client.concurrent(port, True, args.concurrency, buffers) for _ in range(args.rounds)],
+        concurrent_plain=client.concurrent(port, False, args.concurrency, args.rounds, len(buf)),
+        concurrent_gzip=client.concurrent(port, True, args.concurrency, args.rounds, len(buf)),
         rss_kib=proc.status_kib("VmRSS"), hwm_kib=proc.status_kib("VmHWM"),
     )
     if name == "ours":
@@ -133,16 +133,16 @@ def _status(port: int) -> int:
 def measure_floor(ours: dict, args: argparse.Namespace, workdir: Path) -> dict:
     """A minimal socket server sending as many bytes as ours did, plain and gzip (bench/floor.py)."""
     out = {}
-    buffers = [bytearray(ours["wire_plain"] + (1 << 20)) for _ in range(args.concurrency)]
+    buf = bytearray(ours["wire_plain"] + (1 << 20))
     for mode, size in (("plain", ours["wire_plain"]), ("gzip", ours["wire_gzip"])):
         port = free_port()
         proc = Child("floor", [sys.executable, str(Path(__file__).with_name("floor.py")), str(port), str(size)],
                      workdir / "floor.log")
         try:
-            wait_until(lambda: proc.alive() and client.scrape(port, False, buffer=buffers[0]).wire_bytes > 0, 30,
+            wait_until(lambda: proc.alive() and client.scrape(port, False, buffer=buf).wire_bytes > 0, 30,
                        "floor server")
-            single = series(port, False, args.repeat, args.budget, buffers[0])
-            rounds = [client.concurrent(port, False, args.concurrency, buffers) for _ in range(args.rounds)]
+            single = series(port, False, args.repeat, args.budget, buf)
+            rounds = client.concurrent(port, False, args.concurrency, args.rounds, len(buf))
         finally:
             proc.stop()
         out[mode] = {"bytes": size, "median": statistics.median(single), "p95": p95(single),

@@ -22,6 +22,9 @@ log = logging.getLogger("exporter.http")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
+WRITE_SLICE = 1 << 20
+
+
 class ExporterHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -126,8 +129,13 @@ class Handler(BaseHTTPRequestHandler):
         self._web_headers()
         self.end_headers()
         if self.command != "HEAD":
+            write = self.wfile.write
             for chunk in chunks:
-                self.wfile.write(chunk)
+                # Large bodies go out in 1 MiB slices (memoryviews: no copy).  On this loopback a
+                # 44.5 MB body took ~15 ms in 1 MiB writes and ~23 ms as one write (BENCHMARKS.md).
+                with memoryview(chunk) as view:
+                    for start in range(0, len(view), WRITE_SLICE):
+                        write(view[start:start + WRITE_SLICE])
 
 
 def landing_page(config: Config) -> str:
