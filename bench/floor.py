@@ -1,9 +1,9 @@
 """The floor for concurrent transfers on this machine: a minimal server sending N fixed bytes.
 
 Run as its own process (``python bench/floor.py PORT SIZE``) so it has its own interpreter lock.
-It does nothing but accept, read the request and send a prepared response from a new thread per
-connection, in 1 MiB writes as our exporter sends a body, so its three-concurrent-scrapes ratio
-shows what sharing the cores between three transfers of that size costs, whatever the server.
+It does nothing but accept, read the request and ``sendall`` a prepared response from a new
+thread per connection, so its three-concurrent-scrapes ratio shows what sharing the cores
+between three transfers of that size costs, whatever the server.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import os
 import socket
 import sys
 import threading
-
-SLICE = 1 << 20  # as exporter.http.WRITE_SLICE
 
 
 def main() -> None:
@@ -27,9 +25,7 @@ def main() -> None:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn.recv(65536)
             conn.sendall(head)
-            with memoryview(body) as view:
-                for start in range(0, size, SLICE):
-                    conn.sendall(view[start:start + SLICE])
+            conn.sendall(body)
 
     while True:
         conn, _ = server.accept()
