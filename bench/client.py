@@ -55,8 +55,11 @@ def scrape(port: int, use_gzip: bool, keep: bool = False, path: str = "/metrics"
 
 
 def concurrent(port: int, use_gzip: bool, count: int, rounds: int, size_hint: int = 64 << 20,
-               timeout: float = 600.0) -> list[list[float]]:
+               spacing: float = 0.0, timeout: float = 600.0) -> list[list[float]]:
     """``rounds`` times, ``count`` scrapes started together; each one's own time, per round.
+
+    Rounds start ``spacing`` seconds after the previous one ended (as bench/scale.py spaces its
+    sequential scrapes, so rounds sample every phase of our poll cycle).
 
     Each of the ``count`` clients is its own process (forked once, reused for every round and
     released together by a barrier), as separate Prometheus servers would be: client threads in
@@ -68,7 +71,7 @@ def concurrent(port: int, use_gzip: bool, count: int, rounds: int, size_hint: in
     barrier = ctx.Barrier(count)
     results = ctx.Queue()
     workers = [ctx.Process(target=_scrape_rounds, args=(i, port, use_gzip, rounds, size_hint, barrier,
-                                                        results, timeout), daemon=True)
+                                                        results, spacing, timeout), daemon=True)
                for i in range(count)]
     for w in workers:
         w.start()
@@ -90,11 +93,13 @@ def concurrent(port: int, use_gzip: bool, count: int, rounds: int, size_hint: in
 
 def _scrape_rounds(worker: int, port: int, use_gzip: bool, rounds: int, size_hint: int,
                    barrier: "multiprocessing.synchronize.Barrier", results: "multiprocessing.Queue",
-                   timeout: float) -> None:
+                   spacing: float, timeout: float) -> None:
     buffer = bytearray(size_hint)
     try:
         scrape(port, use_gzip, buffer=buffer, timeout=timeout)  # warm: the buffer's pages, the connection path
         for round_ in range(rounds):
+            barrier.wait(timeout=timeout)  # all done with the previous round
+            time.sleep(spacing)
             barrier.wait(timeout=timeout)
             results.put((worker, round_, scrape(port, use_gzip, buffer=buffer, timeout=timeout).seconds, ""))
     except BaseException as exc:  # reported by the parent, which waits for every answer

@@ -85,7 +85,9 @@ def size_table(size: dict) -> str:
     st = size.get("show_stat")
     if st:
         lines.append(f"`show stat` itself: {st['rows']:,} rows, {_mb(st['bytes'])}, {_ms(st['median_seconds'])} "
-                     f"(median of 3). Our poll interval for this size: {size.get('interval')} s.")
+                     f"(median of 3). Our poll interval for this size: {size.get('interval')} s; timed scrapes "
+                     f"{size.get('spacing', 0):.2f} s apart and concurrent rounds {size.get('round_spacing', 0):.2f} s "
+                     "apart, so both sample every phase of our poll cycle.")
         lines.append("")
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label, shown, ratios in rows(size):

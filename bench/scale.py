@@ -53,13 +53,28 @@ def choose_interval(poll_wall: float) -> int:
     return next((i for i in INTERVALS if i >= 4 * poll_wall), INTERVALS[-1])
 
 
-def series(port: int, use_gzip: bool, repeat: int, budget: float, buf: bytearray) -> list[float]:
-    """Sequential scrapes: ``repeat`` of them, fewer (at least 3) if ``budget`` seconds run out."""
+def series(port: int, use_gzip: bool, repeat: int, budget: float, buf: bytearray, spacing: float) -> list[float]:
+    """Sequential scrapes: ``repeat`` of them, fewer (at least 3) if ``budget`` seconds run out,
+    ``spacing`` seconds apart (see :func:`spacing_for`)."""
     times: list[float] = []
     started = time.monotonic()
     while len(times) < repeat and (len(times) < 3 or time.monotonic() - started < budget):
+        if times:
+            time.sleep(spacing)
         times.append(client.scrape(port, use_gzip, buffer=buf).seconds)
     return times
+
+
+def spacing_for(interval: float, repeat: int) -> float:
+    """Pause between timed scrapes, the same for all three exporters at one size.
+
+    Our exporter polls in the background, and a scrape that arrives during a poll shares the
+    cores and the interpreter lock with it.  Back-to-back scrapes would all land in one part of
+    the poll cycle (21 plain scrapes at 1000x10 take ~0.4 s of a 2 s interval), so a series would
+    say either "never during a poll" or "mostly during a poll" by chance.  Spread over two
+    intervals, the scrapes sample every phase of the cycle, as Prometheus' scrapes do.
+    """
+    return 2 * interval / repeat
 
 
 def p95(values: list[float]) -> float:
@@ -98,16 +113,16 @@ def measure_target(name: str, port: int, proc: Child, args: argparse.Namespace) 
     }
     del body, gz_body, check, gz_check
     cpu_before = proc.cpu_seconds()
-    plain = series(port, False, args.repeat, args.budget, buf)
+    plain = series(port, False, args.repeat, args.budget, buf, args.spacing)
     cpu_plain = (proc.cpu_seconds() - cpu_before) / len(plain)
-    gz = series(port, True, args.repeat, args.budget, buf)
+    gz = series(port, True, args.repeat, args.budget, buf, args.spacing)
     result.update(
         plain=plain, gzip=gz,
         plain_median=statistics.median(plain), plain_p95=p95(plain),
         gzip_median=statistics.median(gz), gzip_p95=p95(gz),
         cpu_per_plain_scrape=cpu_plain,
-        concurrent_plain=client.concurrent(port, False, args.concurrency, args.rounds, len(buf)),
-        concurrent_gzip=client.concurrent(port, True, args.concurrency, args.rounds, len(buf)),
+        concurrent_plain=client.concurrent(port, False, args.concurrency, args.rounds, len(buf), args.round_spacing),
+        concurrent_gzip=client.concurrent(port, True, args.concurrency, args.rounds, len(buf), args.round_spacing),
         rss_kib=proc.status_kib("VmRSS"), hwm_kib=proc.status_kib("VmHWM"),
     )
     if name == "ours":
@@ -141,8 +156,8 @@ def measure_floor(ours: dict, args: argparse.Namespace, workdir: Path) -> dict:
         try:
             wait_until(lambda: proc.alive() and client.scrape(port, False, buffer=buf).wire_bytes > 0, 30,
                        "floor server")
-            single = series(port, False, args.repeat, args.budget, buf)
-            rounds = client.concurrent(port, False, args.concurrency, args.rounds, len(buf))
+            single = series(port, False, args.repeat, args.budget, buf, args.spacing)
+            rounds = client.concurrent(port, False, args.concurrency, args.rounds, len(buf), args.round_spacing)
         finally:
             proc.stop()
         out[mode] = {"bytes": size, "median": statistics.median(single), "p95": p95(single),
@@ -199,6 +214,8 @@ def run_size(backends: int, servers: int, args: argparse.Namespace, workdir: Pat
               f"{out['poll']['wall_total']:.3f}s {out['poll']['cpu']}", flush=True)
         interval = args.interval or choose_interval(out["poll"]["poll_once_wall"])
         out["interval"] = interval
+        args.spacing = out["spacing"] = spacing_for(interval, args.repeat)
+        args.round_spacing = out["round_spacing"] = spacing_for(interval, args.rounds)
         for name in args.targets:
             if name == "ours":
                 proc, port = start_ours(sock, interval, workdir)
