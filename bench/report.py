@@ -49,6 +49,15 @@ def rows(size: dict) -> list[tuple[str, dict[str, str], dict[str, str]]]:
     def conc(mode: str, stat=_slowest_median):
         return lambda t: stat(t, mode) / t[f"{mode}_median"]
 
+    def concurrency_rows(mode: str) -> list[tuple[str, dict[str, str], dict[str, str]]]:
+        return [
+            row(f"3 concurrent {mode}, each (worst round)", lambda t: max(t[f"concurrent_{mode}"], key=max),
+                lambda v: " / ".join(_ms(x) for x in v), ratio=False),
+            *(row(f"3 concurrent {mode}, slowest ÷ own single median ({which} round)", conc(mode, stat),
+                  lambda v: f"{v:.2f}×", ratio=False)
+              for which, stat in (("median", _slowest_median), ("worst", _worst_concurrent))),
+        ]
+
     out = [
         row("samples exported", lambda t: t["samples"], lambda v: f"{v:,}"),
         row("/metrics plain, median", lambda t: t["plain_median"], _ms),
@@ -58,18 +67,8 @@ def rows(size: dict) -> list[tuple[str, dict[str, str], dict[str, str]]]:
         row("bytes on the wire, plain", lambda t: t["wire_plain"], _mb),
         row("bytes on the wire, gzip asked", lambda t: t["wire_gzip"], _mb),
         row("gzip served", lambda t: t["gzip_served"], lambda v: "yes" if v else "no", ratio=False),
-        row("3 concurrent plain, each (worst round)",
-            lambda t: max(t["concurrent_plain"], key=max), lambda v: " / ".join(_ms(x) for x in v), ratio=False),
-        row("3 concurrent plain, slowest ÷ own single median (median round)", conc("plain"), lambda v: f"{v:.2f}×",
-            ratio=False),
-        row("3 concurrent plain, slowest ÷ own single median (worst round)", conc("plain", _worst_concurrent),
-            lambda v: f"{v:.2f}×", ratio=False),
-        row("3 concurrent gzip, each (worst round)",
-            lambda t: max(t["concurrent_gzip"], key=max), lambda v: " / ".join(_ms(x) for x in v), ratio=False),
-        row("3 concurrent gzip, slowest ÷ own single median (median round)", conc("gzip"), lambda v: f"{v:.2f}×",
-            ratio=False),
-        row("3 concurrent gzip, slowest ÷ own single median (worst round)", conc("gzip", _worst_concurrent),
-            lambda v: f"{v:.2f}×", ratio=False),
+        *concurrency_rows("plain"),
+        *concurrency_rows("gzip"),
         row("resident memory VmRSS (promex: HAProxy's)", lambda t: t["rss_kib"] * 1024, _mb),
         row("peak resident VmHWM (promex: HAProxy's)", lambda t: t["hwm_kib"] * 1024, _mb),
         row("process CPU per plain scrape (ours: incl. poll loop)", lambda t: t["cpu_per_plain_scrape"], _ms),
@@ -182,7 +181,8 @@ def markdown(results: dict) -> str:
         f"Machine: {m['nproc']} cores, {m['cpu']}, {m['ram_gib']} GiB RAM; load average at start "
         f"{', '.join(f'{x:.2f}' for x in m['load_avg'])}, at end "
         f"{', '.join(f'{x:.2f}' for x in m.get('load_avg_end', ()))}.",
-        f"Versions: exporter {v['exporter']}, Python {v['python']}, prometheus_client {v['prometheus_client']}; "
+        f"Versions: exporter {v['exporter']}, Python {v['python']}, prometheus_client {v['prometheus_client']}, "
+        f"isal {v.get('isal', '?')}; "
         f"{v['haproxy']}; {v['go_exporter']}.",
         f"Command: `{results['command']}` ({results.get('seconds', '?')} s).",
         "",

@@ -17,7 +17,6 @@ to stdout and to bench/results/ (markdown + JSON).  Every wait and every loop is
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -239,6 +238,15 @@ def run_size(backends: int, servers: int, args: argparse.Namespace, workdir: Pat
     return out
 
 
+def _installed(package: str) -> bool:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        version(package)
+    except PackageNotFoundError:
+        return False
+    return True
+
+
 def machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "unknown")
@@ -255,13 +263,13 @@ def versions() -> dict:
         except (OSError, IndexError, subprocess.TimeoutExpired):
             return "unavailable"
     from exporter import __version__
-    import prometheus_client  # noqa: F401  (version below)
     from importlib.metadata import version
     commit = first_line(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
     return {
         "exporter": f"{__version__} (git {commit})",
         "python": platform.python_version(),
         "prometheus_client": version("prometheus_client"),
+        "isal": version("isal") if _installed("isal") else "not installed (gzip by zlib)",
         "haproxy": first_line([shutil.which("haproxy") or "/usr/sbin/haproxy", "-v"]),
         "go_exporter": first_line([GO_EXPORTER, "--version"]),
     }

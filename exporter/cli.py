@@ -6,7 +6,6 @@ import argparse
 import logging
 import sys
 import threading
-import time
 from typing import Any, Callable, NoReturn, Sequence
 
 from exporter import __version__

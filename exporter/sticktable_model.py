@@ -139,16 +139,6 @@ def _element_family(families: _Families, name: str, period: str) -> Optional[Slo
     return fam, extra, ",".join(f'{k}="{escape_label_value(v)}"' for k, v in extra), kind
 
 
-def _with(labels: LabelSet, pairs: tuple[tuple[str, str], ...], text: str) -> LabelSet:
-    """``labels`` plus pairs whose exposition text is already made (once per table, not per sample)."""
-    if not pairs:
-        return labels
-    new = LabelSet.__new__(LabelSet)
-    new.pairs = labels.pairs + pairs
-    new.text = f"{labels.text},{text}"
-    return new
-
-
 def entry_families(dumps: Iterable[tuple[StickTableConfig, TableDump]]) -> tuple[list[Family], EntryStats]:
     """Per-entry series for the configured tables plus the seen/exported/dropped counts."""
     families = _Families()
@@ -196,5 +186,5 @@ def _add_entries(families: _Families, table: TableInfo, table_labels: LabelSet, 
             if not (value.isdigit() and value.isascii()) and not (value[:1] == "-" and value[1:].isdigit()):
                 invalid += 1
                 continue
-            fam.add(_with(labels, pairs, text), value)
+            fam.add(labels.plus((pairs, text)), value)
     return invalid

@@ -17,12 +17,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -34,7 +32,7 @@ import pytest
 import yaml
 
 import dashboard_queries as dq
-from support import HAProxy, free_ports, require, stat_rows, wait_for
+from support import HAProxy, free_ports, require, stat_rows, stop_process, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -79,16 +77,6 @@ class Stack:
 def start_process(args: list[str], log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         return subprocess.Popen(args, stdout=out, stderr=out)
-
-
-def stop_process(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 def http_ok(url: str) -> bool:

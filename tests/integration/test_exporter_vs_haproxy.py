@@ -7,7 +7,6 @@ exported value to lie between the two readings; unchanged cells must match exact
 
 from __future__ import annotations
 
-import pytest
 
 from exporter import naming
 from exporter.config import build_config

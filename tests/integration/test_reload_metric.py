@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from support import ADMIN_HTTP_HEAD, free_ports, wait_for
+from support import ADMIN_HTTP_HEAD, free_ports, stop_process, wait_for
 
 MINIMAL_CFG = ADMIN_HTTP_HEAD + """
 frontend fe
@@ -62,9 +62,4 @@ def test_reload_metric_tracks_sighup(haproxy_factory, tmp_path: Path) -> None:
         proc.send_signal(signal.SIGHUP)
         wait_for(lambda: metric(url, name) == "1", 10, "a good reload did not restore the metric")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc)
