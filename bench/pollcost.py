@@ -13,13 +13,14 @@ import statistics
 import time
 
 from exporter.config import Config
-from exporter.gcpause import gc_paused
-from exporter.metrics import render_bytes
-from exporter.model import LabelCache, build_families
-from exporter.parse_info import parse_info
-from exporter.parse_stat import parse_stat
-from exporter.poller import Poller, make_client
-from exporter.snapshot import Part, Store
+from exporter.poll.gcpause import gc_paused
+from exporter.exposition.render import render_bytes
+from exporter.sources.stat.model import LabelCache, build_families
+from exporter.sources.info.parse import parse_info
+from exporter.sources.stat.parse import parse_stat
+from exporter.poll.poller import Poller, make_client
+from exporter.exposition.gzip import Part
+from exporter.poll.snapshot import Store
 
 PHASES = ("fetch", "parse", "build", "render", "compress")
 

@@ -32,8 +32,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from exporter.config import build_config  # noqa: E402
-from exporter.poller import Poller  # noqa: E402
-from exporter.snapshot import Store  # noqa: E402
+from exporter.poll.poller import Poller  # noqa: E402
+from exporter.poll.snapshot import Store  # noqa: E402
 
 CFG = """
 global

@@ -9,9 +9,10 @@ import threading
 from typing import Any, Callable, NoReturn, Sequence
 
 from exporter import __version__
-from exporter.config import Config, ConfigError, load_config
+from exporter.config import Config, load_config
+from exporter.validation import ConfigError
 from exporter.reload import Settings, Signals, load_settings, reload_settings
-from exporter.webconfig import WebConfig
+from exporter.web.config import WebConfig
 
 log = logging.getLogger("exporter")
 SWITCH_INTERVAL = 0.001  # seconds; see serve()
@@ -82,8 +83,8 @@ def setup_logging(level: str) -> None:
 
 
 def run_once(config: Config) -> int:
-    from exporter.poller import Poller
-    from exporter.snapshot import Store
+    from exporter.poll.poller import Poller
+    from exporter.poll.snapshot import Store
 
     store = Store(config.max_age)
     ok = Poller(config, store).poll_once()
@@ -100,9 +101,9 @@ def serve(config: Config, web: WebConfig | None = None,
     The poller thread is a daemon and is not waited for long on stop: a poll blocked in a socket
     read with a long haproxy.timeout must not delay the exit.
     """
-    from exporter.http import start_server
-    from exporter.poller import Poller
-    from exporter.snapshot import Store
+    from exporter.web.server import start_server
+    from exporter.poll.poller import Poller
+    from exporter.poll.snapshot import Store
 
     store = Store(config.max_age)
     poller = Poller(config, store)

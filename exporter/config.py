@@ -6,27 +6,12 @@ CLI can print one line and exit 2 (no traceback at 3 a.m.).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
-import yaml
-
-from exporter.address import AddressError, parse_address
-
-
-class ConfigError(ValueError):
-    """A config value is wrong; the message starts with the key."""
-
-
-@dataclass(frozen=True)
-class StickTableConfig:
-    """Per-table options for exporting entries (``show table <name>``)."""
-
-    name: str
-    filters: tuple[tuple[str, str, int], ...] = ()
-    max_entries: int = 1000
-    sort_by: str | None = None
+from exporter.runtime.address import AddressError, parse_address
+from exporter.sources.sticktables.config import StickTableConfig, parse_stick_tables
+from exporter.validation import ConfigError, parse_duration, positive_int, read_yaml, string
 
 
 @dataclass(frozen=True)
@@ -46,39 +31,8 @@ class Config:
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
-_DURATION = re.compile(r"(?P<num>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)?")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_duration(key: str, value: Any) -> float:
-    """Seconds from ``5``, ``2.5``, ``"500ms"``, ``"15s"``, ``"1m"``; must be above zero."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{key}: expected a duration like 5s or 500ms, got {value!r}")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION.fullmatch(value.strip())):
-        seconds = float(m.group("num")) * _UNITS[m.group("unit")]
-    else:
-        raise ConfigError(f"{key}: expected a duration like 5s or 500ms, got {value!r}")
-    if not seconds > 0:
-        raise ConfigError(f"{key}: must be above zero, got {value!r}")
-    return seconds
-
-
-def _positive_int(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"{key}: expected a positive whole number, got {value!r}")
-    return value
-
-
-def _string(key: str, value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{key}: expected a non-empty string, got {value!r}")
-    return value
-
-
 def _address(key: str, value: Any) -> str:
-    text = _string(key, value)
+    text = string(key, value)
     try:
         parse_address(text)
     except AddressError as exc:
@@ -97,7 +51,7 @@ def parse_listen_address(text: str) -> tuple[str, int]:
 
 
 def _listen(key: str, value: Any) -> str:
-    text = _string(key, value)
+    text = string(key, value)
     try:
         parse_listen_address(text)
     except ValueError as exc:
@@ -106,7 +60,7 @@ def _listen(key: str, value: Any) -> str:
 
 
 def _path(key: str, value: Any) -> str:
-    text = _string(key, value)
+    text = string(key, value)
     if not text.startswith("/") or text == "/":
         raise ConfigError(f"{key}: expected a path like /metrics, got {value!r}")
     return text
@@ -119,7 +73,7 @@ def _log_level(key: str, value: Any) -> str:
 
 
 def _optional_file(key: str, value: Any) -> str | None:
-    return None if value is None else _string(key, value)
+    return None if value is None else string(key, value)
 
 
 # section.key → (Config field, validator).  Flags use the same keys.
@@ -127,7 +81,7 @@ SCHEMA: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "haproxy.address": ("haproxy_address", _address),
     "haproxy.connect_timeout": ("connect_timeout", parse_duration),
     "haproxy.timeout": ("timeout", parse_duration),
-    "haproxy.max_response_bytes": ("max_response_bytes", _positive_int),
+    "haproxy.max_response_bytes": ("max_response_bytes", positive_int),
     "poll.interval": ("interval", parse_duration),
     "poll.max_age": ("max_age", parse_duration),
     "web.listen_address": ("listen_address", _listen),
@@ -170,8 +124,6 @@ def build_config(data: Mapping[str, Any] | None, overrides: Mapping[str, Any] | 
     values: dict[str, Any] = {}
     for key, value in flat.items():
         if key == "stick_tables":
-            from exporter.sticktable_config import parse_stick_tables
-
             values["stick_tables"] = parse_stick_tables(value)
             continue
         attr, check = SCHEMA[key]
@@ -182,20 +134,6 @@ def build_config(data: Mapping[str, Any] | None, overrides: Mapping[str, Any] | 
             f"poll.max_age: must be at least poll.interval ({config.interval:g}s), got {config.max_age:g}s"
         )
     return config
-
-
-def read_yaml(path: str, key: str) -> Any:
-    """Load a YAML file; an unreadable file or bad YAML is one ConfigError line naming ``key``."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
-    except OSError as exc:
-        raise ConfigError(f"{key}: cannot read {path}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
-        raise ConfigError(f"{key}: {path} is not valid YAML{where}: {problem}") from None
 
 
 def load_config(path: str | None, overrides: Mapping[str, Any] | None = None) -> Config:

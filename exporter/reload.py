@@ -14,8 +14,9 @@ import threading
 from dataclasses import dataclass, fields
 from typing import Callable
 
-from exporter.config import Config, ConfigError
-from exporter.webconfig import WebConfig, load_web_config
+from exporter.config import Config
+from exporter.validation import ConfigError
+from exporter.web.config import WebConfig, load_web_config
 
 log = logging.getLogger("exporter.reload")
 

@@ -1,6 +1,6 @@
 """Test support: a real HAProxy per test on a temp-dir socket and loopback ports.
 
-The direct socket reader here is deliberately independent of ``exporter.transport`` so tests
+The direct socket reader here is deliberately independent of ``exporter.runtime.client`` so tests
 compare the exporter with what HAProxy itself says, not with the exporter's own plumbing.
 """
 
@@ -40,7 +40,7 @@ defaults
 # the drop (config file, stats socket) is checked with that user's rights.
 _AS_USER = """
 import os, sys
-import exporter.cli, exporter.poller, exporter.snapshot, exporter.http, exporter.sticktables
+import exporter.cli, exporter.poll.poller, exporter.poll.snapshot, exporter.web.server, exporter.sources.sticktables.source
 import prometheus_client, prometheus_client.process_collector
 uid = int(sys.argv.pop(1))
 os.setgroups([]); os.setgid(uid); os.setuid(uid)

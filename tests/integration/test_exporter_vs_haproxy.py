@@ -8,10 +8,12 @@ exported value to lie between the two readings; unchanged cells must match exact
 from __future__ import annotations
 
 
-from exporter import naming
+from exporter.sources import values
+from exporter.sources.info import naming as info_naming
+from exporter.sources.stat import naming
 from exporter.config import build_config
-from exporter.poller import Poller
-from exporter.snapshot import Store
+from exporter.poll.poller import Poller
+from exporter.poll.snapshot import Store
 from exposition import samples, value
 from integration.conftest import EXPECTED_STATUS
 from support import stat_rows
@@ -56,7 +58,7 @@ def test_every_stat_value_equals_show_stat(states_haproxy):
             if cell == "" and after[key].get(metric.column, "") == "":
                 assert exported is None, (key, metric.column)
                 continue
-            scale = 0.001 if metric.scale == naming.MS else 1
+            scale = 0.001 if metric.scale == values.MS else 1
             assert exported is not None, (key, metric.column)
             assert between(exported, cell, after[key][metric.column], scale), (key, metric.column, exported, cell)
             compared += 1
@@ -103,12 +105,12 @@ def test_every_info_field_equals_show_info(states_haproxy):
     after = info()
     got = samples(text)
     compared = 0
-    for metric in naming.INFO_METRICS:
+    for metric in info_naming.INFO_METRICS:
         if metric.field not in before or (metric.fallback_for and metric.fallback_for in before):
             continue
         exported = value(got, metric.name)
         lo, hi = sorted((int(before[metric.field]), int(after[metric.field])))
-        scale = 0.001 if metric.scale == naming.MS else metric.scale
+        scale = 0.001 if metric.scale == values.MS else metric.scale
         assert lo * scale - 1e-9 <= exported <= hi * scale + 1e-9, metric.field
         compared += 1
     assert compared > 50

@@ -12,11 +12,11 @@ import gzip
 import threading
 import urllib.request
 
-from exporter import snapshot
+from exporter.exposition import gzip as gzip_engines
 from exporter.config import Config
-from exporter.http import ExporterHTTPServer
-from exporter.poller import Poller
-from exporter.snapshot import Store
+from exporter.web.server import ExporterHTTPServer
+from exporter.poll.poller import Poller
+from exporter.poll.snapshot import Store
 from support import ADMIN_HTTP_HEAD
 
 CFG = ADMIN_HTTP_HEAD + """
@@ -38,14 +38,14 @@ def scrape(port: int) -> tuple[dict[str, str], bytes]:
 def test_scrapes_serve_the_stored_gzip_and_never_compress(haproxy_factory, monkeypatch):
     hap = haproxy_factory(CFG, nports=2)
     calls = []
-    real_compress = snapshot.GZIP_ENGINES[snapshot.GZIP_ENGINE]
+    real_compress = gzip_engines.GZIP_ENGINES[gzip_engines.GZIP_ENGINE]
 
     def counting_compress(data: bytes) -> bytes:
         calls.append(threading.current_thread().name)
         return real_compress(data)
 
-    for engine in snapshot.GZIP_ENGINES:  # every engine counts, whichever is in use
-        monkeypatch.setitem(snapshot.GZIP_ENGINES, engine, counting_compress)
+    for engine in gzip_engines.GZIP_ENGINES:  # every engine counts, whichever is in use
+        monkeypatch.setitem(gzip_engines.GZIP_ENGINES, engine, counting_compress)
     config = Config(haproxy_address=hap.admin)
     store = Store(config.max_age)
     poller = Poller(config, store)

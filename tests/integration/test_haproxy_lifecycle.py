@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from exporter.config import build_config
-from exporter.poller import Poller
-from exporter.snapshot import Store
+from exporter.poll.poller import Poller
+from exporter.poll.snapshot import Store
 from exposition import samples, value
 from support import ADMIN_HTTP_HEAD, HAProxy, run_cli_as, raw_command, stat_rows, wait_for
 

@@ -16,10 +16,10 @@ from typing import Iterator
 import pytest
 
 from exporter.config import build_config
-from exporter.poller import Poller
-from exporter.snapshot import Store
-from exporter.transport import CommandRefused, RuntimeClient, TransportLimits, check_command
-from exporter.address import parse_address
+from exporter.poll.poller import Poller
+from exporter.poll.snapshot import Store
+from exporter.runtime.client import CommandRefused, RuntimeClient, TransportLimits, check_command
+from exporter.runtime.address import parse_address
 from exposition import samples, value
 from support import ADMIN_HTTP_HEAD
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from freezegun import freeze_time
 
 from exporter.config import build_config
-from exporter.poller import Poller
-from exporter.snapshot import Store
+from exporter.poll.poller import Poller
+from exporter.poll.snapshot import Store
 from exposition import samples, value
 from support import ADMIN_HTTP_HEAD
 

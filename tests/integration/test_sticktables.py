@@ -19,8 +19,8 @@ import socket
 import pytest
 
 from exporter.config import build_config
-from exporter.poller import Poller, make_client
-from exporter.snapshot import Store
+from exporter.poll.poller import Poller, make_client
+from exporter.poll.snapshot import Store
 from exposition import samples, value
 from support import raw_command
 

@@ -18,10 +18,10 @@ import bcrypt
 import pytest
 
 from exporter.config import build_config
-from exporter.http import start_server
-from exporter.poller import Poller
-from exporter.snapshot import Store
-from exporter.webconfig import load_web_config
+from exporter.web.server import start_server
+from exporter.poll.poller import Poller
+from exporter.poll.snapshot import Store
+from exporter.web.config import load_web_config
 from exposition import samples, value
 from support import ADMIN_HTTP_HEAD, free_ports
 from tlscerts import Certs, make_certs

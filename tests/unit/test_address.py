@@ -2,7 +2,7 @@ import socket
 
 import pytest
 
-from exporter.address import AddressError, parse_address
+from exporter.runtime.address import AddressError, parse_address
 
 
 @pytest.mark.parametrize("text,family,target", [

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import yaml
 
-from exporter import naming
+from exporter.sources.info import naming as info_naming
+from exporter.sources.stat import naming
 from exporter.config import SCHEMA, load_config
 from exporter.docs import BEGIN, END, metrics_markdown
 
@@ -33,5 +34,5 @@ def test_naming_table_is_sound():
         for scope in naming.SCOPES:
             name = m.name_for(scope)
             assert name.endswith("_total") == (m.kind == naming.COUNTER), name
-    for m in naming.INFO_METRICS:
+    for m in info_naming.INFO_METRICS:
         assert m.name.endswith("_total") == (m.kind == naming.COUNTER), m.name

@@ -17,10 +17,10 @@ from typing import Iterator
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.advice import ADVICE
+from exporter.runtime.advice import ADVICE
 from exporter.config import build_config
-from exporter.poller import Poller
-from exporter.snapshot import Store
+from exporter.poll.poller import Poller
+from exporter.poll.snapshot import Store
 
 from fakesocket import Cut, FakeSocket, Hang
 
@@ -108,7 +108,7 @@ def test_bad_answer_keeps_last_good_snapshot_counts_and_explains(
     fake.answers[command] = answer  # type: ignore[assignment]
 
     clock.now += 1
-    with caplog.at_level(logging.INFO, logger="exporter.poller"):
+    with caplog.at_level(logging.INFO, logger="exporter.poll.poller"):
         assert poller.poll_once() is False  # no exception escapes
         poller.poll_once()  # the same fault again: counted again, not logged again
 
@@ -136,7 +136,7 @@ def test_bad_answer_keeps_last_good_snapshot_counts_and_explains(
     # It recovers on the next poll, and says so once.
     fake.answers.update(GOOD)
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="exporter.poller"):
+    with caplog.at_level(logging.INFO, logger="exporter.poll.poller"):
         assert poller.poll_once()
     assert value(exposition(store, clock.now), "haproxy_up") == 1
     assert any("works again" in r.getMessage() for r in caplog.records)
@@ -184,9 +184,9 @@ def test_every_reason_has_advice() -> None:
     import re
 
     root = Path(__file__).parent.parent.parent / "exporter"
-    source = "".join(p.read_text() for p in root.glob("*.py"))
+    source = "".join(p.read_text() for p in root.rglob("*.py"))
     produced = set(re.findall(r'(?:TransportError|ParseError)\(\s*"([a-z_]+)"', source))
-    produced |= set(re.findall(r'return "([a-z_]+)"', (root / "errors.py").read_text()))
+    produced |= set(re.findall(r'return "([a-z_]+)"', (root / "runtime" / "errors.py").read_text()))
     assert produced, "the pattern must find the reasons"
     assert produced - set(ADVICE) == set()
 
@@ -198,7 +198,7 @@ def test_a_bug_is_counted_logged_with_traceback_and_the_loop_goes_on(caplog: pyt
     config = build_config({"poll": {"interval": "1s", "max_age": "10s"}})
     store = Store(config.max_age)
     poller = Poller(config, store, fetch=fetch, clock=Clock())
-    with caplog.at_level(logging.WARNING, logger="exporter.poller"):
+    with caplog.at_level(logging.WARNING, logger="exporter.poll.poller"):
         assert poller.poll_once() is False
     got = exposition(store, poller.clock())
     assert value(got, "haproxy_exporter_command_errors_total", command="show info", reason="internal_error") == 1

@@ -16,16 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from exposition import samples
 
-from exporter.errors import ParseError
-from exporter.metrics import Family, LabelSet, render
-from exporter.model import build_families
-from exporter.parse_info import parse_info
-from exporter.parse_stat import parse_stat
+from exporter.runtime.errors import ParseError
+from exporter.exposition.families import Family, LabelSet
+from exporter.exposition.render import render
+from exporter.sources.stat.model import build_families
+from exporter.sources.info.parse import parse_info
+from exporter.sources.stat.parse import parse_stat
 
-try:
-    from exporter import parse_table
-except ImportError:  # written by another change; its fuzzing joins in once it exists
-    parse_table = None  # type: ignore[assignment]
+from exporter.sources.sticktables import parse as parse_table
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "faults"
 INFO_TEXT = (FIXTURES / "show-info.txt").read_text()[:-1]
@@ -82,7 +80,6 @@ TABLE_TEXT = (
 )
 
 
-@pytest.mark.skipif(parse_table is None, reason="exporter/parse_table.py not written yet")
 @FAST
 @given(st.one_of(NOISY, mutated(TABLE_TEXT), NOISY.map(lambda t: "# table: t, type: string, size:1, used:1\n" + t)))
 def test_parse_table_raises_only_parse_error(text: str) -> None:
@@ -90,7 +87,6 @@ def test_parse_table_raises_only_parse_error(text: str) -> None:
     only_parse_errors(parse_table.parse_table_dump, text)
 
 
-@pytest.mark.skipif(parse_table is None, reason="exporter/parse_table.py not written yet")
 @FAST
 @given(NOISY, st.sampled_from(["string", "ip", "ipv6", "integer", "binary"]))
 def test_key_text_never_raises_and_is_valid_utf8(key: str, key_type: str) -> None:
@@ -124,7 +120,7 @@ def same(a: dict, b: dict) -> bool:
 @given(st.lists(st.tuples(LABEL_TEXT, LABEL_TEXT), min_size=1, max_size=5),
        st.lists(st.one_of(st.integers(-2**63, 2**64), st.floats(allow_nan=True)), min_size=1, max_size=5))
 def test_label_values_survive_the_round_trip(values: list[tuple[str, str]], numbers: list[float]) -> None:
-    from exporter.metrics import format_float
+    from exporter.exposition.families import format_float
 
     fam = Family("haproxy_fuzz_total", "counter", 'help with "quotes", \\ and\nnewline')
     for i, (a, b) in enumerate(values):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exporter.metrics import render
-from exporter.model import LabelCache, build_families
-from exporter.parse_info import parse_info
-from exporter.parse_stat import parse_stat
+from exporter.exposition.render import render
+from exporter.sources.stat.model import LabelCache, build_families
+from exporter.sources.info.parse import parse_info
+from exporter.sources.stat.parse import parse_stat
 from synthetic import synthetic_show_stat
 
 INFO = parse_info((Path(__file__).parent.parent / "fixtures" / "2.6.12" / "show-info.txt").read_text())

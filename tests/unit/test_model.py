@@ -6,11 +6,13 @@ import math
 
 import pytest
 
-from exporter import naming
-from exporter.metrics import render
-from exporter.model import build_families
-from exporter.parse_info import parse_info
-from exporter.parse_stat import parse_stat
+from exporter.sources import values
+from exporter.sources.info import naming as info_naming
+from exporter.sources.stat import naming
+from exporter.exposition.render import render
+from exporter.sources.stat.model import build_families
+from exporter.sources.info.parse import parse_info
+from exporter.sources.stat.parse import parse_stat
 from exposition import samples, types, value
 from layouts import old_info, old_stat
 
@@ -52,7 +54,7 @@ def test_every_mapped_cell_is_exported_with_its_value(fixtures, version):
             if cell == "":
                 assert exported is None, (metric.column, labels)  # empty cell: no series, not NaN
                 continue
-            expected = int(cell) / 1000 if metric.scale == naming.MS else int(cell)
+            expected = int(cell) / 1000 if metric.scale == values.MS else int(cell)
             assert exported == pytest.approx(expected, abs=1e-12), (metric.column, labels)
             checked += 1
         for column, code in naming.HTTP_RESPONSE_CODES:
@@ -161,7 +163,7 @@ def test_show_info_fields(fixtures, version):
     info_text = (fixtures / version / "show-info.txt").read_text()
     info = parse_info(info_text)
     got = samples(exposition(info_text, None)[0])
-    for metric in naming.INFO_METRICS:
+    for metric in info_naming.INFO_METRICS:
         if metric.field not in info or (metric.fallback_for and metric.fallback_for in info):
             continue
         name = metric.name

@@ -1,7 +1,7 @@
 import pytest
 
-from exporter.errors import ParseError
-from exporter.parse_info import parse_info
+from exporter.runtime.errors import ParseError
+from exporter.sources.info.parse import parse_info
 from layouts import old_info
 
 

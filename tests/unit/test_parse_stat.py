@@ -3,8 +3,8 @@ import io
 
 import pytest
 
-from exporter.errors import ParseError
-from exporter.parse_stat import BACKEND, FRONTEND, LISTENER, SERVER, parse_stat
+from exporter.runtime.errors import ParseError
+from exporter.sources.stat.parse import BACKEND, FRONTEND, LISTENER, SERVER, parse_stat
 from layouts import STAT_WIDTH, old_stat
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter.errors import ParseError
-from exporter.parse_table import TableInfo, key_text, parse_table_dump, parse_table_summary
+from exporter.runtime.errors import ParseError
+from exporter.sources.sticktables.parse import TableInfo, key_text, parse_table_dump, parse_table_summary
 
 FIX = Path(__file__).parent.parent / "fixtures"
 VERSIONS = ("2.6.12", "3.2.0", "3.3.0")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 from exporter.config import Config
-from exporter.poller import Poller
-from exporter.snapshot import Store
+from exporter.poll.poller import Poller
+from exporter.poll.snapshot import Store
 from exposition import samples, value
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import ConfigError, build_config, load_config
+from exporter.config import build_config, load_config
+from exporter.validation import ConfigError
 from exporter.reload import Settings, Signals, load_settings, reload_settings
 
 

@@ -19,10 +19,11 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.metrics import Family, render, render_bytes, to_client_families
-from exporter.model import build_families
-from exporter.parse_info import parse_info
-from exporter.parse_stat import SERVER, parse_stat
+from exporter.exposition.families import Family
+from exporter.exposition.render import render, render_bytes, to_client_families
+from exporter.sources.stat.model import build_families
+from exporter.sources.info.parse import parse_info
+from exporter.sources.stat.parse import SERVER, parse_stat
 from support import require
 from synthetic import CHECK_CODES, SERVER_STATUSES, synthetic_show_stat
 

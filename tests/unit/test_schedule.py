@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from exporter.config import build_config
-from exporter.poller import Poller
-from exporter.snapshot import Store
-from exporter.transport import TransportError
+from exporter.poll.poller import Poller
+from exporter.poll.snapshot import Store
+from exporter.runtime.client import TransportError
 
 FAULTS = Path(__file__).parent.parent / "fixtures" / "faults"
 ANSWERS = {"show info": (FAULTS / "show-info.txt").read_text()[:-1],

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter import snapshot
-from exporter.snapshot import Part
+from exporter.exposition import gzip as snapshot
+from exporter.exposition.gzip import Part
 
 EXPOSITION = (Path(__file__).parent.parent / "fixtures" / "2.6.12" / "promex-metrics.txt")
 

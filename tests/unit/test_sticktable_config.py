@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.config import ConfigError, StickTableConfig, build_config
-from exporter.sticktable_config import DEFAULT_MAX_ENTRIES, dump_command, parse_stick_tables
-from exporter.transport import check_command
+from exporter.config import build_config
+from exporter.sources.sticktables.config import StickTableConfig
+from exporter.validation import ConfigError
+from exporter.sources.sticktables.config import DEFAULT_MAX_ENTRIES, dump_command, parse_stick_tables
+from exporter.runtime.client import check_command
 
 
 def test_full_section() -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.config import StickTableConfig
-from exporter.metrics import render
-from exporter.parse_table import TableInfo, parse_table_dump, parse_table_summary
-from exporter.sticktable_model import entry_families, select_entries, summary_families
+from exporter.sources.sticktables.config import StickTableConfig
+from exporter.exposition.render import render
+from exporter.sources.sticktables.parse import TableInfo, parse_table_dump, parse_table_summary
+from exporter.sources.sticktables.model import entry_families, select_entries, summary_families
 
 FIX = Path(__file__).parent.parent / "fixtures"
 

@@ -3,8 +3,8 @@ import threading
 
 import pytest
 
-from exporter.address import parse_address
-from exporter.transport import CommandRefused, RuntimeClient, TransportError, TransportLimits, check_command
+from exporter.runtime.address import parse_address
+from exporter.runtime.client import CommandRefused, RuntimeClient, TransportError, TransportLimits, check_command
 
 
 @pytest.mark.parametrize("command", [

@@ -9,8 +9,8 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from exporter.config import ConfigError
-from exporter.webconfig import BasicAuth, load_web_config
+from exporter.validation import ConfigError
+from exporter.web.config import BasicAuth, load_web_config
 from tlscerts import Certs, make_certs
 
 HASH = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(4)).decode()  # cost 4: fast tests, same code path

@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 from typing import Callable, Optional, Sequence
 
-from exporter.config import StickTableConfig
-from exporter.metrics import Family
-from exporter.parse_table import TableDump, parse_table_dump, parse_table_summary
-from exporter.sticktable_config import dump_command
-from exporter.sticktable_model import entry_families, summary_families
+from exporter.sources.sticktables.config import StickTableConfig
+from exporter.exposition.families import Family
+from exporter.sources.sticktables.parse import TableDump, parse_table_dump, parse_table_summary
+from exporter.sources.sticktables.config import dump_command
+from exporter.sources.sticktables.model import entry_families, summary_families
 
-log = logging.getLogger("exporter.sticktables")
+log = logging.getLogger("exporter.sources.sticktables.source")
 
 Run = Callable[..., Optional[object]]  # Poller._run_command(command, parse, label)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 
-from exporter.errors import ParseError, error_reason, first_line
+from exporter.runtime.errors import ParseError, error_reason, first_line
 
 # The ``type`` column codes (reference sheet §1.2).
 FRONTEND, BACKEND, SERVER, LISTENER = "0", "1", "2", "3"

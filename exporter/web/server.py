@@ -15,10 +15,10 @@ from typing import Callable
 
 from exporter import __version__
 from exporter.config import Config, parse_listen_address
-from exporter.snapshot import Store
-from exporter.webconfig import WebConfig
+from exporter.poll.snapshot import Store
+from exporter.web.config import WebConfig
 
-log = logging.getLogger("exporter.http")
+log = logging.getLogger("exporter.web.server")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 

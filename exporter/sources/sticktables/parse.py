@@ -11,7 +11,7 @@ a number.  String keys are escaped by HAProxy (``\\ `` for a space, ``\\=``, ``\
 
 A dump taken on a ``level user`` socket has a second line
 ``# contents not dumped due to insufficient privileges``: that raises
-:class:`~exporter.errors.ParseError` with reason ``permission_denied`` (not an empty table), so
+:class:`~exporter.runtime.errors.ParseError` with reason ``permission_denied`` (not an empty table), so
 the poller counts it as an error of that command and the rest of the poll goes on.
 """
 
@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from exporter.errors import ParseError, error_reason, first_line
+from exporter.runtime.errors import ParseError, error_reason, first_line
 
 _SUMMARY = re.compile(
     r"# table: (?P<name>.+?), type: (?P<type>[a-z0-9]+), size:(?P<size>\d+), used:(?P<used>\d+)"

@@ -16,20 +16,33 @@ typo cannot turn into a silent "no entries" at runtime.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
-from exporter.config import ConfigError, StickTableConfig
-from exporter.sticktable_naming import (
+from exporter.validation import ConfigError
+from exporter.sources.sticktables.naming import (
     ARRAY, ARRAY_RATE, DATA_TYPES, FILTER_OPERATORS, FILTER_TYPES, MAX_FILTERS, element_type,
 )
 
-DEFAULT_MAX_ENTRIES = StickTableConfig.max_entries
-# The transport's allowlist accepts exactly these names (exporter.transport._TABLE_NAME).
+# The transport's allowlist accepts exactly these names (exporter.runtime.client._TABLE_NAME).
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.:/-]{1,256}")
 _FILTER = re.compile(r"data\.(?P<type>[a-z0-9_]+(?:\[\d{1,3}\])?)\s+(?P<op>[a-z]+)\s+(?P<value>-?\d+)")
 _INDEXED = re.compile(r"(?P<base>[a-z_]+)\[(?P<index>\d{1,3})\]")
 _INT64 = (-(2**63), 2**63 - 1)
 _KEYS = ("name", "filters", "max_entries", "sort_by")
+
+
+@dataclass(frozen=True)
+class StickTableConfig:
+    """Per-table options for exporting entries (``show table <name>``)."""
+
+    name: str
+    filters: tuple[tuple[str, str, int], ...] = ()
+    max_entries: int = 1000
+    sort_by: str | None = None
+
+
+DEFAULT_MAX_ENTRIES = StickTableConfig.max_entries
 
 
 def _filter(key: str, value: Any) -> tuple[str, str, int]:

@@ -14,7 +14,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-from exporter.address import Address
+from exporter.runtime.address import Address
 
 # Every command the exporter may ever send.  Anything else is refused before a socket is opened,
 # so no bug or config value can make the exporter change HAProxy's state.

@@ -15,10 +15,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
-from exporter import sticktable_naming as naming
-from exporter.config import StickTableConfig
-from exporter.metrics import Family, LabelSet, escape_label_value, format_float
-from exporter.parse_table import Entry, TableDump, TableInfo, key_text
+from exporter.sources.sticktables import naming
+from exporter.sources.sticktables.config import StickTableConfig
+from exporter.exposition.families import Family, LabelSet, escape_label_value, format_float
+from exporter.sources.sticktables.parse import Entry, TableDump, TableInfo, key_text
 
 _METRIC_SAFE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 
-from exporter.config import ConfigError, read_yaml
+from exporter.validation import ConfigError, read_yaml
 
 KEY = "web.config_file"
 _CLIENT_AUTH = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from exporter.errors import ParseError, error_reason, first_line
+from exporter.runtime.errors import ParseError, error_reason, first_line
 
 _LINE = re.compile(r"([A-Za-z][A-Za-z0-9_ -]{0,63}): ?(.*)")
 

@@ -1,4 +1,4 @@
-"""Turn parsed ``show info`` and ``show stat`` records into metric families.
+"""Turn a parsed ``show stat`` table into metric families.
 
 Everything here is pure: records in, families out.  Empty cells produce no series (an empty cell
 means "no value", not zero), and cells that are not numbers are skipped and counted rather than
@@ -13,13 +13,14 @@ from collections import Counter
 from itertools import compress
 from typing import Callable
 
-from exporter import naming
-from exporter.metrics import (Family, LabelSet, LabelSuffix, LabelVariants, NO_LABELS, clean_label_text,
-                              format_float, label_suffix)
-from exporter.parse_stat import BACKEND, FRONTEND, LISTENER, SERVER, StatTable
+from exporter.exposition.families import (NO_LABELS, Family, LabelSet, LabelSuffix, LabelVariants,
+                                          clean_label_text, label_suffix)
+from exporter.sources.info.model import info_families
+from exporter.sources.stat import naming
+from exporter.sources.stat.parse import BACKEND, FRONTEND, LISTENER, SERVER, StatTable
+from exporter.sources.values import COUNTER, GAUGE, ModelStats, number_text, scaled_text
 
 SCOPE_OF_TYPE = {FRONTEND: "frontend", BACKEND: "backend", SERVER: "server", LISTENER: "listener"}
-_INT = re.compile(r"-?[0-9]{1,20}")
 # The label variants rows need every poll (state sets, response classes): see LabelSet.variants.
 _SERVER_STATES = LabelVariants("state", naming.SERVER_STATES)
 _PROXY_STATES = LabelVariants("state", naming.PROXY_STATES)
@@ -29,32 +30,7 @@ _CODES = LabelVariants("code", tuple(code for _, code in naming.HTTP_RESPONSE_CO
 _NAME_SAFE = re.compile(r"[^a-zA-Z0-9_]")
 
 
-@dataclass
-class ModelStats:
-    """What the model had to skip, so the exporter can say so in its own metrics."""
-
-    invalid_values: int = 0
-
-
-def number_text(cell: str) -> str | None:
-    """The cell as exposition value text, or None when it is not an integer."""
-    if cell.isdigit() and cell.isascii():
-        return cell
-    if _INT.fullmatch(cell):
-        return cell
-    return None
-
-
-def scaled_text(cell: str, scale: float) -> str | None:
-    text = number_text(cell)
-    if text is None or scale == 1:
-        return text
-    if scale < 1:
-        return format_float(int(text) / round(1 / scale))
-    return str(int(text) * int(scale))
-
-
-# ---------------------------------------------------------------- show info
+# ---------------------------------------------------------------- states
 
 def server_state(status: str) -> str | None:
     """promex's server state for any status string HAProxy prints (reference sheet §1.4)."""
@@ -103,44 +79,6 @@ def _state_sets(family: Family, scope: _Scope, idx: int, group: LabelVariants,
             add_values(chosen[status])
     return family
 
-
-def info_families(info: dict[str, str], stats: ModelStats) -> list[Family]:
-    families: list[Family] = []
-    by_name: dict[str, Family] = {}
-    for metric in naming.INFO_METRICS:
-        cell = info.get(metric.field)
-        if cell is None or (metric.fallback_for and metric.fallback_for in info):
-            continue
-        value = scaled_text(cell.strip(), metric.scale)
-        if value is None:
-            stats.invalid_values += 1
-            continue
-        family = by_name.get(metric.name)
-        if family is None:
-            family = by_name[metric.name] = Family(metric.name, metric.kind, f"{metric.help} (show info {metric.field})")
-            families.append(family)
-        if not family.values:
-            family.add(NO_LABELS, value)
-    version = info.get("Version") or info.get("Build info")
-    if version is not None:
-        labels = LabelSet((("version", version), ("release_date", info.get("Release_date", ""))))
-        families.append(Family("haproxy_process_build_info", naming.GAUGE,
-                               "HAProxy version and release date (show info Version, Release_date)",
-                               [(labels, "1")]))
-    if "node" in info or "description" in info:
-        labels = LabelSet((("node", info.get("node", "")), ("description", info.get("description", ""))))
-        families.append(Family("haproxy_process_info", naming.GAUGE,
-                               "HAProxy node name and description (show info node, description)",
-                               [(labels, "1")]))
-    tainted = info.get("Tainted")
-    if tainted is not None:
-        try:
-            families.append(Family("haproxy_process_tainted", naming.GAUGE,
-                                   "Tainted flags; non-zero when experimental or unsafe features were used "
-                                   "(show info Tainted)", [(NO_LABELS, str(int(tainted, 16)))]))
-        except ValueError:
-            stats.invalid_values += 1
-    return families
 
 
 # ---------------------------------------------------------------- show stat
@@ -256,9 +194,9 @@ def _unknown_column_metric(column: str) -> tuple[str, str, str]:
     safe = _NAME_SAFE.sub("_", column).strip("_").lower() or "unnamed"
     if column.startswith(naming.MODULE_PREFIXES):
         if column in naming.MODULE_GAUGES:
-            return safe, naming.GAUGE, f"show stat module column {column}"
-        return f"{safe}_total", naming.COUNTER, f"show stat module counter {column}"
-    return safe, naming.GAUGE, f"show stat column {column} (not in the naming table; exported as a gauge)"
+            return safe, GAUGE, f"show stat module column {column}"
+        return f"{safe}_total", COUNTER, f"show stat module counter {column}"
+    return safe, GAUGE, f"show stat column {column} (not in the naming table; exported as a gauge)"
 
 
 def stat_families(table: StatTable, stats: ModelStats, cache: LabelCache | None = None) -> list[Family]:
@@ -309,8 +247,8 @@ def _http_responses(table: StatTable, scope: _Scope, stats: ModelStats) -> Famil
         values: list[str] = [""] * len(labels)
         for offset, column in enumerate(columns):
             values[offset::len(columns)] = column if all(mask) else compress(column, mask)
-        return Family.of_columns(name, naming.COUNTER, help, labels, values)
-    family = Family(name, naming.COUNTER, help)
+        return Family.of_columns(name, COUNTER, help, labels, values)
+    family = Family(name, COUNTER, help)
     add = family.add
     for row, labels in zip(scope.rows, scope.labels):
         variants = None  # made on the first non-empty cell: TCP rows have none
@@ -342,14 +280,14 @@ _STATUS: dict[str, tuple[LabelVariants, Callable[[str], str | None]]] = {
 
 def _status_family(scope: _Scope, idx: int) -> Family:
     group, classify = _STATUS[scope.name]
-    family = Family(f"haproxy_{scope.name}_status", naming.GAUGE,
+    family = Family(f"haproxy_{scope.name}_status", GAUGE,
                     f"Current status, one series per state, the current one 1 (show stat status; states "
                     f"{', '.join(group.values)})")
     return _state_sets(family, scope, idx, group, classify)
 
 
 def _check_family(scope: _Scope, idx: int, name: str, column: str) -> Family:
-    family = Family(name, naming.GAUGE,
+    family = Family(name, GAUGE,
                     f"Result of the last check, one series per code, the current one 1 (show stat {column})")
     return _state_sets(family, scope, idx, _CHECK_STATES, check_state)
 
@@ -357,7 +295,7 @@ def _check_family(scope: _Scope, idx: int, name: str, column: str) -> Family:
 def _info_family(table: StatTable, scope: _Scope) -> Family:
     pairs = [(table.column(col), label) for col, label in naming.INFO_LABELS[scope.name]]
     pairs = [(idx, label) for idx, label in pairs if idx is not None]
-    family = Family(f"haproxy_{scope.name}_info", naming.GAUGE,
+    family = Family(f"haproxy_{scope.name}_info", GAUGE,
                     f"Identity and settings of the {scope.name} as labels, value 1 (show stat "
                     f"{', '.join(naming_col for naming_col, _ in naming.INFO_LABELS[scope.name])}); "
                     "addr, cookie and algo are blank on a level user socket")
@@ -396,7 +334,7 @@ def _aggregates(table: StatTable, scope: _Scope, stats: ModelStats) -> list[Fami
          "Number of servers in each state (deprecated promex name, same as agg_server_status)"),
         ("agg_check_status", check_counts, _CHECK_STATES, "Number of servers per last check result"),
     ):
-        family = Family(f"haproxy_backend_{name}", naming.GAUGE, f"{help} (computed from the server rows)")
+        family = Family(f"haproxy_backend_{name}", GAUGE, f"{help} (computed from the server rows)")
         texts: dict[tuple[tuple[str, int], ...], list[str]] = {}  # most backends share a count pattern
         for row, labels in zip(scope.rows, scope.labels):
             mine = counts.get(row[0], {})

@@ -16,20 +16,22 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from exporter import __version__
-from exporter.address import parse_address
-from exporter.advice import advice
+from exporter.runtime.address import parse_address
+from exporter.runtime.advice import advice
 from exporter.config import Config
-from exporter.errors import ParseError
-from exporter.gcpause import gc_paused
-from exporter.metrics import Family, LabelSet, NO_LABELS, format_float, render, render_bytes
-from exporter.model import LabelCache, build_families
-from exporter.parse_info import parse_info
-from exporter.parse_stat import parse_stat
-from exporter.snapshot import GZIP_ENGINE, DataPart, Part, Published, Store
-from exporter.sticktables import StickTableSource
-from exporter.transport import RuntimeClient, TransportError, TransportLimits
+from exporter.runtime.errors import ParseError
+from exporter.poll.gcpause import gc_paused
+from exporter.exposition.families import NO_LABELS, Family, LabelSet, format_float
+from exporter.exposition.render import render, render_bytes
+from exporter.sources.stat.model import LabelCache, build_families
+from exporter.sources.info.parse import parse_info
+from exporter.sources.stat.parse import parse_stat
+from exporter.exposition.gzip import GZIP_ENGINE, Part
+from exporter.poll.snapshot import DataPart, Published, Store
+from exporter.sources.sticktables.source import StickTableSource
+from exporter.runtime.client import RuntimeClient, TransportError, TransportLimits
 
-log = logging.getLogger("exporter.poller")
+log = logging.getLogger("exporter.poll.poller")
 
 Fetch = Callable[[str], str]
 _UNREACHABLE = {"timeout", "connect_timeout", "no_socket", "refused", "permission", "connect"}

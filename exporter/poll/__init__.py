@@ -1,0 +1,1 @@
+"""The poll: schedule, one complete snapshot per cycle, atomic swap and staleness."""

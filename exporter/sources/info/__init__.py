@@ -1,0 +1,1 @@
+"""``show info``: the process-wide figures under ``haproxy_process_*``."""

@@ -1,0 +1,46 @@
+"""Turn a parsed ``show info`` into ``haproxy_process_*`` families: pure, record in and families out."""
+
+from __future__ import annotations
+
+from exporter.exposition.families import NO_LABELS, Family, LabelSet
+from exporter.sources.info import naming
+from exporter.sources.values import GAUGE, ModelStats, scaled_text
+
+
+def info_families(info: dict[str, str], stats: ModelStats) -> list[Family]:
+    families: list[Family] = []
+    by_name: dict[str, Family] = {}
+    for metric in naming.INFO_METRICS:
+        cell = info.get(metric.field)
+        if cell is None or (metric.fallback_for and metric.fallback_for in info):
+            continue
+        value = scaled_text(cell.strip(), metric.scale)
+        if value is None:
+            stats.invalid_values += 1
+            continue
+        family = by_name.get(metric.name)
+        if family is None:
+            family = by_name[metric.name] = Family(metric.name, metric.kind, f"{metric.help} (show info {metric.field})")
+            families.append(family)
+        if not family.values:
+            family.add(NO_LABELS, value)
+    version = info.get("Version") or info.get("Build info")
+    if version is not None:
+        labels = LabelSet((("version", version), ("release_date", info.get("Release_date", ""))))
+        families.append(Family("haproxy_process_build_info", GAUGE,
+                               "HAProxy version and release date (show info Version, Release_date)",
+                               [(labels, "1")]))
+    if "node" in info or "description" in info:
+        labels = LabelSet((("node", info.get("node", "")), ("description", info.get("description", ""))))
+        families.append(Family("haproxy_process_info", GAUGE,
+                               "HAProxy node name and description (show info node, description)",
+                               [(labels, "1")]))
+    tainted = info.get("Tainted")
+    if tainted is not None:
+        try:
+            families.append(Family("haproxy_process_tainted", GAUGE,
+                                   "Tainted flags; non-zero when experimental or unsafe features were used "
+                                   "(show info Tainted)", [(NO_LABELS, str(int(tainted, 16)))]))
+        except ValueError:
+            stats.invalid_values += 1
+    return families

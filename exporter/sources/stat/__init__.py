@@ -1,0 +1,1 @@
+"""``show stat``: frontends, backends, servers and listeners under promex's names."""

@@ -1,0 +1,1 @@
+"""The HTTP side: serves prepared bytes, with TLS and basic auth from --web.config.file."""
