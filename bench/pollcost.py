@@ -18,7 +18,8 @@ from exporter.exposition.render import render_bytes
 from exporter.sources.stat.model import LabelCache, build_families
 from exporter.sources.info.parse import parse_info
 from exporter.sources.stat.parse import parse_stat
-from exporter.poll.poller import Poller, make_client
+from exporter.poll.poller import Poller
+from exporter.poll.target import make_client
 from exporter.exposition.gzip import Part
 from exporter.poll.snapshot import Store
 
@@ -44,7 +45,7 @@ class _Clock:
 
 def one_split(config: Config, cache: LabelCache) -> tuple[dict[str, float], dict[str, float], int, int, int]:
     """One cycle as Poller._poll_cycle runs it, including where it frees what (freeing costs too)."""
-    client = make_client(config)
+    client = make_client(config.poll_targets()[0])
     clock = _Clock()
     with gc_paused():
         clock.start("fetch")

@@ -10,8 +10,8 @@ from typing import Any, Callable, NoReturn, Sequence
 
 from exporter import __version__
 from exporter.config import Config, load_config
-from exporter.validation import ConfigError
 from exporter.reload import Settings, Signals, load_settings, reload_settings
+from exporter.validation import ConfigError
 from exporter.web.config import WebConfig
 
 log = logging.getLogger("exporter")
@@ -25,6 +25,8 @@ FLAGS = {
     "--haproxy.max-response-bytes": "haproxy.max_response_bytes",
     "--poll.interval": "poll.interval",
     "--poll.max-age": "poll.max_age",
+    "--poll.concurrency": "poll.concurrency",
+    "--haproxy.mode": "haproxy.mode",
     "--web.listen-address": "web.listen_address",
     "--web.telemetry-path": "web.telemetry_path",
     "--web.config.file": "web.config_file",
@@ -56,7 +58,7 @@ def build_parser() -> OneLineParser:
 
 
 def _coerce(key: str, value: str) -> Any:
-    if key == "haproxy.max_response_bytes":
+    if key in ("haproxy.max_response_bytes", "poll.concurrency"):
         try:
             return int(value)
         except ValueError:
@@ -83,13 +85,22 @@ def setup_logging(level: str) -> None:
 
 
 def run_once(config: Config) -> int:
+    """Poll every target once and print what would be served (each target under a comment line
+    when there are several: each block is a valid exposition on its own)."""
     from exporter.poll.poller import Poller
     from exporter.poll.snapshot import Store
 
     store = Store(config.max_age)
     ok = Poller(config, store).poll_once()
-    for part in store.parts():
-        sys.stdout.buffer.write(part.text)
+    out = sys.stdout.buffer
+    if config.multi_target:
+        for target in config.targets:
+            out.write(f"# target {target.name}\n".encode())
+            for part in store.probe(target.name) or []:
+                out.write(part.text)
+    else:
+        for part in store.parts():
+            out.write(part.text)
     sys.stdout.flush()
     return 0 if ok else 1
 
@@ -101,9 +112,9 @@ def serve(config: Config, web: WebConfig | None = None,
     The poller thread is a daemon and is not waited for long on stop: a poll blocked in a socket
     read with a long haproxy.timeout must not delay the exit.
     """
-    from exporter.web.server import start_server
     from exporter.poll.poller import Poller
     from exporter.poll.snapshot import Store
+    from exporter.web.server import start_server
 
     store = Store(config.max_age)
     poller = Poller(config, store)
@@ -115,7 +126,7 @@ def serve(config: Config, web: WebConfig | None = None,
     thread = threading.Thread(target=poller.run, args=(stop,), name="poller", daemon=True)
 
     def healthy() -> bool:
-        return thread.is_alive()
+        return thread.is_alive() and poller.healthy()
 
     try:
         server = start_server(config, store, healthy, web)

@@ -6,31 +6,70 @@ CLI can print one line and exit 2 (no traceback at 3 a.m.).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 from exporter.runtime.address import AddressError, parse_address
-from exporter.sources.sticktables.config import StickTableConfig, parse_stick_tables
+from exporter.sources.registry import config_sections
 from exporter.validation import ConfigError, parse_duration, positive_int, read_yaml, string
+
+MODES = ("auto", "worker", "master")
+DEFAULT_ADDRESS = "/run/haproxy/admin.sock"
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    """One HAProxy to read: its socket and the ``haproxy.*`` settings for it.
+
+    ``mode`` says what the socket is: a worker's stats socket, the master CLI (``-S``), or
+    ``auto``: found out from the answers (a master answers ``show info`` with "Unknown command").
+    """
+
+    name: str
+    address: str = DEFAULT_ADDRESS
+    mode: str = "auto"
+    connect_timeout: float = 2.0
+    timeout: float = 5.0
+    max_response_bytes: int = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class Config:
-    haproxy_address: str = "/run/haproxy/admin.sock"
+    haproxy_address: str = DEFAULT_ADDRESS
+    haproxy_mode: str = "auto"
     connect_timeout: float = 2.0
     timeout: float = 5.0
     max_response_bytes: int = 256 * 1024 * 1024
     interval: float = 5.0
     max_age: float = 30.0
+    concurrency: int = 8
     listen_address: str = ":9101"
     telemetry_path: str = "/metrics"
     web_config_file: str | None = None
     log_level: str = "info"
-    stick_tables: tuple[StickTableConfig, ...] = ()
+    targets: tuple[TargetConfig, ...] = ()  # ``targets:``; none means the one HAProxy of ``haproxy.*``
+    sections: Mapping[str, Any] = field(default_factory=dict)  # each source's own section, validated
     source: str | None = field(default=None, compare=False)
+
+    @property
+    def multi_target(self) -> bool:
+        return bool(self.targets)
+
+    def poll_targets(self) -> tuple[TargetConfig, ...]:
+        """The HAProxys to poll: the ``targets:`` list, or the single one of ``haproxy.*``."""
+        if self.targets:
+            return self.targets
+        return (TargetConfig("", self.haproxy_address, self.haproxy_mode, self.connect_timeout, self.timeout,
+                             self.max_response_bytes),)
+
+    def section(self, key: str) -> Any:
+        """A source's validated config section (its default when the file has none)."""
+        return self.sections.get(key)
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+_TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 def _address(key: str, value: Any) -> str:
     text = string(key, value)
     try:
@@ -76,29 +115,41 @@ def _optional_file(key: str, value: Any) -> str | None:
     return None if value is None else string(key, value)
 
 
+def _mode(key: str, value: Any) -> str:
+    if value not in MODES:
+        raise ConfigError(f"{key}: expected one of {', '.join(MODES)}, got {value!r}")
+    return str(value)
+
+
 # section.key → (Config field, validator).  Flags use the same keys.
 SCHEMA: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "haproxy.address": ("haproxy_address", _address),
+    "haproxy.mode": ("haproxy_mode", _mode),
     "haproxy.connect_timeout": ("connect_timeout", parse_duration),
     "haproxy.timeout": ("timeout", parse_duration),
     "haproxy.max_response_bytes": ("max_response_bytes", positive_int),
     "poll.interval": ("interval", parse_duration),
     "poll.max_age": ("max_age", parse_duration),
+    "poll.concurrency": ("concurrency", positive_int),
     "web.listen_address": ("listen_address", _listen),
     "web.telemetry_path": ("telemetry_path", _path),
     "web.config_file": ("web_config_file", _optional_file),
     "log.level": ("log_level", _log_level),
 }
-SECTIONS = {"haproxy", "poll", "web", "log", "stick_tables"}
+CORE_SECTIONS = ("haproxy", "poll", "web", "log")
+# haproxy.* key → TargetConfig field: what a ``targets:`` entry may set for itself.
+TARGET_KEYS = {"address": "address", "mode": "mode", "connect_timeout": "connect_timeout",
+               "timeout": "timeout", "max_response_bytes": "max_response_bytes"}
 
 
-def _flatten(data: Mapping[str, Any]) -> dict[str, Any]:
+def _flatten(data: Mapping[str, Any], sections: Mapping[str, Any]) -> dict[str, Any]:
+    known = (*CORE_SECTIONS, "targets", *sections)
     flat: dict[str, Any] = {}
     for section, body in data.items():
-        if not isinstance(section, str) or section not in SECTIONS:
-            raise ConfigError(f"{section}: unknown section (known: {', '.join(sorted(SECTIONS))})")
-        if section == "stick_tables":
-            flat[section] = body
+        if not isinstance(section, str) or section not in known:
+            raise ConfigError(f"{section}: unknown section (known: {', '.join(sorted(known))})")
+        if section not in CORE_SECTIONS:
+            flat[section] = body  # a list or a source's own section, validated as a whole
             continue
         if body is None:
             continue
@@ -119,21 +170,59 @@ def build_config(data: Mapping[str, Any] | None, overrides: Mapping[str, Any] | 
         data = {}
     if not isinstance(data, Mapping):
         raise ConfigError(f"(top level): expected a mapping of sections, got {type(data).__name__}")
-    flat = _flatten(data)
+    parsers = config_sections()
+    flat = _flatten(data, parsers)
     flat.update({k: v for k, v in (overrides or {}).items() if v is not None})
     values: dict[str, Any] = {}
+    sections = {key: parse(None) for key, parse in parsers.items()}
+    targets = flat.pop("targets", None)
     for key, value in flat.items():
-        if key == "stick_tables":
-            values["stick_tables"] = parse_stick_tables(value)
+        if key in parsers:
+            sections[key] = parsers[key](value)
             continue
         attr, check = SCHEMA[key]
         values[attr] = check(key, value)
-    config = replace(Config(), source=source, **values)
+    config = replace(Config(), source=source, sections=sections, **values)
+    if targets is not None:
+        if "haproxy.address" in flat:
+            raise ConfigError("haproxy.address: not used when targets is set; give each target its address")
+        config = replace(config, targets=_targets(targets, config))
     if config.max_age < config.interval:
         raise ConfigError(
             f"poll.max_age: must be at least poll.interval ({config.interval:g}s), got {config.max_age:g}s"
         )
     return config
+
+
+def _targets(value: Any, defaults: Config) -> tuple[TargetConfig, ...]:
+    """The ``targets:`` list: each entry a name, an address and any haproxy.* key for itself."""
+    if not isinstance(value, list) or not value:
+        raise ConfigError("targets: expected a list like [{name: edge1, address: unix@/run/haproxy/admin.sock}]")
+    base = defaults.poll_targets()[0]
+    targets: list[TargetConfig] = []
+    for pos, item in enumerate(value):
+        key = f"targets[{pos}]"
+        if not isinstance(item, Mapping):
+            raise ConfigError(f"{key}: expected a mapping with name and address, got {item!r}")
+        name = item.get("name")
+        if not isinstance(name, str) or not _TARGET_NAME.fullmatch(name):
+            raise ConfigError(f"{key}.name: expected a name of letters, digits and _ . : - (what /probe?target= "
+                              f"takes), got {name!r}")
+        if any(t.name == name for t in targets):
+            raise ConfigError(f"{key}.name: target {name!r} is listed twice")
+        if "address" not in item:
+            raise ConfigError(f"{key}.address: required")
+        settings: dict[str, Any] = {}
+        for option, option_value in item.items():
+            if option == "name":
+                continue
+            if option not in TARGET_KEYS:
+                raise ConfigError(f"{key}.{option}: unknown key (known: name, {', '.join(TARGET_KEYS)})")
+            _, check = SCHEMA[f"haproxy.{option}"]
+            settings[TARGET_KEYS[option]] = check(f"{key}.{option}", option_value)
+        targets.append(replace(base, name=name, **settings))
+    return tuple(targets)
+
 
 
 def load_config(path: str | None, overrides: Mapping[str, Any] | None = None) -> Config:

@@ -7,7 +7,7 @@ values stay the text HAProxy sent when no unit conversion is needed.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence, cast
 
 
 def clean_label_text(value: str) -> bool:
@@ -30,7 +30,7 @@ class LabelSet:
         self.pairs = pairs
         self.text = ",".join(f'{k}="{escape_label_value(v)}"' for k, v in pairs)
         # Kept with the set: variants by group (LabelVariants) and derived sets by key (str).
-        self._variants: dict[object, object] | None = None
+        self._variants: dict[Any, Any] | None = None  # LabelVariants → variants, key → (cells, set)
 
     def extend(self, name: str, value: str) -> "LabelSet":
         return self.plus(label_suffix((name, value)))
@@ -63,7 +63,7 @@ class LabelSet:
         found = cache.get(group)
         if found is None:
             found = cache[group] = tuple(self.plus(suffix) for suffix in group.suffixes)
-        return found
+        return cast("tuple[LabelSet, ...]", found)
 
 
     def derived(self, key: str, cells: tuple[str, ...], make: "Callable[[tuple[str, ...]], LabelSuffix]") -> "LabelSet":
@@ -77,7 +77,7 @@ class LabelSet:
             cache = self._variants = {}
         found = cache.get(key)
         if found is not None and found[0] == cells:
-            return found[1]
+            return cast(LabelSet, found[1])
         made = self.plus(make(cells))
         cache[key] = (cells, made)
         return made
@@ -108,6 +108,7 @@ def label_suffix(*pairs: tuple[str, str]) -> LabelSuffix:
 
 
 NO_LABELS = LabelSet(())
+NO_SUFFIX: LabelSuffix = ((), "")
 
 
 class Family:
@@ -128,8 +129,8 @@ class Family:
         self.labels: Sequence[LabelSet] = []
         self.values: Sequence[str] = []
         for labels, value in samples:
-            self.labels.append(labels)  # type: ignore[attr-defined]
-            self.values.append(value)  # type: ignore[attr-defined]
+            self.labels.append(labels)
+            self.values.append(value)
 
     @classmethod
     def of_columns(cls, name: str, kind: str, help: str, labels: Sequence[LabelSet],

@@ -1,27 +1,40 @@
-"""Published expositions and their atomic swap.
+"""Published expositions and their atomic swap, per target.
 
-The poll loop renders each complete snapshot once, compresses it once, and publishes it by
-replacing one reference; ``/metrics`` only ever reads that reference, so a scrape never waits on
-HAProxy, never sees half a poll, and costs no rendering.  HAProxy's series and the exporter's
-own status lines are separate parts: after a failed poll the last good HAProxy part is still
-served (with ``haproxy_up 0``) until it is older than ``max_age``, then only the status part is.
+The poll renders each complete snapshot once, compresses it once, and publishes it by replacing
+one reference; a scrape only ever reads references, so it never waits on HAProxy, never sees half
+a poll, and costs no rendering.  HAProxy's series and the exporter's own status lines are
+separate parts: after a failed poll the last good HAProxy part is still served (with
+``haproxy_up 0``) until it is older than ``max_age``, then only the status part is.
+
+Ages are measured on the monotonic clock, so a wall-clock step (NTP, a VM resumed) can neither
+make a dead HAProxy's data look fresh nor expire good data early.  The only part made at scrape
+time is the exporter's own process figures (memory, CPU, open files), which must describe the
+moment of the scrape; it is small and kept for a second.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from exporter.exposition.gzip import Part
+
+DEFAULT_TARGET = ""  # the single HAProxy of a config without ``targets:``
+
+
+def _monotonic() -> float:
+    return time.monotonic()  # looked up per call, so freezegun can move it
 
 
 @dataclass(frozen=True)
 class DataPart:
-    """HAProxy's series from one successful poll, with the wall time it was taken."""
+    """HAProxy's series from one successful poll, with when it was taken (wall and monotonic)."""
 
     part: Part
     taken_at: float
     samples: int
+    taken_mono: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -31,27 +44,77 @@ class Published:
     status_stale: Part  # exporter status once ``data`` is too old (haproxy_up 0, stale 1)
 
 
+class LivePart:
+    """A part rendered on demand and kept for ``ttl`` seconds (the exporter's process figures)."""
+
+    def __init__(self, render: Callable[[], str], ttl: float = 1.0,
+                 monotonic: Callable[[], float] = _monotonic) -> None:
+        self._render = render
+        self._ttl = ttl
+        self._monotonic = monotonic
+        self._cached: tuple[float, Part] | None = None
+
+    def __call__(self) -> Part:
+        now = self._monotonic()
+        cached = self._cached
+        if cached is None or now - cached[0] >= self._ttl:
+            cached = self._cached = (now, Part.of(self._render()))
+        return cached[1]
+
+
 class Store:
-    """Holds the latest :class:`Published`; readers never block writers."""
+    """The latest :class:`Published` of every target; readers never block writers.
 
-    def __init__(self, max_age: float) -> None:
+    ``/metrics`` serves the default target, or with several targets the ``overview`` (the
+    exporter's own view of all of them); ``/probe?target=`` serves one target.
+    """
+
+    def __init__(self, max_age: float, monotonic: Callable[[], float] = _monotonic,
+                 live: Callable[[], Part] | None = None) -> None:
         self.max_age = max_age
-        self._published: Published | None = None
+        self.monotonic = monotonic
+        self.live = live  # a part made at scrape time, appended to every answer
+        self._targets: dict[str, Published] = {}
+        self._overview: Part | None = None
 
-    def publish(self, published: Published) -> None:
-        self._published = published  # a single reference swap: atomic for readers
+    def publish(self, published: Published, target: str = DEFAULT_TARGET) -> None:
+        # One new dict per publish: a reader holding the old one sees a consistent set.
+        self._targets = {**self._targets, target: published}
 
+    def publish_overview(self, part: Part | None) -> None:
+        self._overview = part
+
+    def forget(self, target: str) -> None:
+        """Drop a target that left the config."""
+        self._targets = {k: v for k, v in self._targets.items() if k != target}
 
     def parts(self, now: float | None = None) -> list[Part]:
-        """What ``/metrics`` serves right now: data + status, or only status when data is stale."""
-        pub = self._published
-        if pub is None:
-            return []
-        now = time.time() if now is None else now
-        if pub.data is not None and now - pub.data.taken_at <= self.max_age:
+        """What ``/metrics`` serves right now (empty before the first poll completed)."""
+        if self._overview is not None:
+            return self._with_live([self._overview])
+        published = self._targets.get(DEFAULT_TARGET)
+        return self._with_live(self._fresh(published, now)) if published is not None else []
+
+    def probe(self, target: str, now: float | None = None) -> list[Part] | None:
+        """What ``/probe?target=`` serves: None for a name no poll has published."""
+        published = self._targets.get(target)
+        if published is None:
+            return None
+        return self._with_live(self._fresh(published, now))
+
+    def _fresh(self, pub: Published, now: float | None) -> list[Part]:
+        now = self.monotonic() if now is None else now
+        if pub.data is not None and now - pub.data.taken_mono <= self.max_age:
             return [pub.data.part, pub.status]
         return [pub.status_stale]
 
+    def _with_live(self, parts: list[Part]) -> list[Part]:
+        return parts + [self.live()] if self.live is not None and parts else parts
+
     @property
     def published(self) -> Published | None:
-        return self._published
+        """The default target's latest publication."""
+        return self._targets.get(DEFAULT_TARGET)
+
+    def target_names(self) -> list[str]:
+        return list(self._targets)

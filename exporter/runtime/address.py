@@ -23,7 +23,8 @@ class Address:
     def __str__(self) -> str:
         if self.family == socket.AF_UNIX:
             return f"unix@{self.target}"
-        host, port = self.target  # type: ignore[misc]
+        assert isinstance(self.target, tuple)
+        host, port = self.target
         if self.family == socket.AF_INET6:
             return f"ipv6@[{host}]:{port}"
         return f"ipv4@{host}:{port}"

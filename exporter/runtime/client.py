@@ -13,20 +13,12 @@ import re
 import socket
 import time
 from dataclasses import dataclass
+from typing import Iterable
 
 from exporter.runtime.address import Address
 
-# Every command the exporter may ever send.  Anything else is refused before a socket is opened,
-# so no bug or config value can make the exporter change HAProxy's state.
-_TABLE_NAME = r"[A-Za-z0-9_.:/-]{1,256}"
-_FILTER = r" data\.[a-z0-9_]{1,32}(?:\[\d{1,3}\])? (?:eq|ne|le|ge|lt|gt) -?\d{1,19}"
-_ALLOWED = (
-    re.compile(r"show info"),
-    re.compile(r"show stat"),
-    re.compile(r"show table"),
-    re.compile(rf"show table {_TABLE_NAME}(?:{_FILTER}){{0,4}}"),
-)
-
+# The master CLI's routing prefix: ``@!<pid> `` reaches one worker, old ones included.
+_ROUTE = re.compile(r"@!\d{1,10} ")
 DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 
 
@@ -42,11 +34,28 @@ class TransportError(Exception):
         self.reason = reason
 
 
-def check_command(command: str) -> str:
-    """Return ``command`` if it is an allowed read-only command, else raise :class:`CommandRefused`."""
-    if any(rx.fullmatch(command) for rx in _ALLOWED):
-        return command
-    raise CommandRefused(f"refusing to send {command!r}: only read-only show commands are allowed")
+class Allowlist:
+    """Every command the exporter may ever send, from the sources' declarations.
+
+    Anything else is refused before a socket is opened, so no bug or config value can make the
+    exporter change HAProxy's state.  Only ``show`` commands can be declared at all, optionally
+    behind a master CLI routing prefix (``@!<pid> ``).
+    """
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self.patterns = tuple(patterns)
+        for pattern in self.patterns:
+            if not pattern.startswith("show "):
+                raise ValueError(f"only read-only show commands can be allowed, not {pattern!r}")
+        self._regex = re.compile("|".join(f"(?:{p})" for p in self.patterns))
+
+    def check(self, command: str) -> str:
+        """Return ``command`` if allowed, else raise :class:`CommandRefused`."""
+        route = _ROUTE.match(command)
+        body = command[route.end():] if route else command
+        if self._regex.fullmatch(body) and "\n" not in command and ";" not in command:
+            return command
+        raise CommandRefused(f"refusing to send {command!r}: only read-only show commands are allowed")
 
 
 @dataclass(frozen=True)
@@ -59,15 +68,15 @@ class TransportLimits:
 class RuntimeClient:
     """Sends one command per connection and returns HAProxy's answer without the closing blank line."""
 
-    def __init__(self, address: Address, limits: TransportLimits | None = None, prefix: str = "") -> None:
+    def __init__(self, address: Address, allowlist: Allowlist, limits: TransportLimits | None = None) -> None:
         self.address = address
+        self.allowlist = allowlist
         self.limits = limits or TransportLimits()
-        # For the master CLI: "@1 " routes the command to the current worker.
-        self.prefix = prefix
 
     def run(self, command: str) -> str:
-        check_command(command)
-        raw = self._exchange((self.prefix + command + "\n").encode())
+        """Send one command (``@!<pid> `` in front routes it through a master CLI) and read the answer."""
+        self.allowlist.check(command)
+        raw = self._exchange((command + "\n").encode())
         return _strip_block_end(raw, command)
 
     def _connect(self) -> socket.socket:

@@ -30,7 +30,6 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-
 from exporter.validation import ConfigError, read_yaml
 
 KEY = "web.config_file"
@@ -215,7 +214,7 @@ def ssl_context(path: str, tls: TLSSettings) -> ssl.SSLContext:
             ctx.load_verify_locations(tls.client_ca_file)
         except (ssl.SSLError, OSError) as exc:
             raise _error(path, f"{where}.client_ca_file", f"cannot load: {exc}") from None
-    ctx.verify_mode = tls.verify_mode
+    ctx.verify_mode = ssl.VerifyMode(tls.verify_mode)
     return ctx
 
 

@@ -15,10 +15,11 @@ from typing import Iterator
 
 import pytest
 
+from exporter.sources.registry import allowlist
 from exporter.config import build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
-from exporter.runtime.client import CommandRefused, RuntimeClient, TransportLimits, check_command
+from exporter.runtime.client import CommandRefused, RuntimeClient, TransportLimits
 from exporter.runtime.address import parse_address
 from exposition import samples, value
 from support import ADMIN_HTTP_HEAD
@@ -132,7 +133,7 @@ REFUSED = [
 @pytest.mark.parametrize("command", REFUSED)
 def test_anything_else_is_refused_before_reaching_a_socket(tmp_path: Path, command: str) -> None:
     with pytest.raises(CommandRefused):
-        check_command(command)
+        allowlist().check(command)
     # Through the client too: a listening socket that records connections sees none.
     path = str(tmp_path / "s.sock")
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
@@ -140,6 +141,6 @@ def test_anything_else_is_refused_before_reaching_a_socket(tmp_path: Path, comma
         listener.listen(1)
         listener.settimeout(0)
         with pytest.raises(CommandRefused):
-            RuntimeClient(parse_address(path), TransportLimits(1, 1)).run(command)
+            RuntimeClient(parse_address(path), allowlist(), TransportLimits(1, 1)).run(command)
         with pytest.raises(BlockingIOError):
             listener.accept()  # nobody connected

@@ -19,7 +19,8 @@ import socket
 import pytest
 
 from exporter.config import build_config
-from exporter.poll.poller import Poller, make_client
+from exporter.poll.poller import Poller
+from exporter.poll.target import make_client
 from exporter.poll.snapshot import Store
 from exposition import samples, value
 from support import raw_command
@@ -307,7 +308,7 @@ def test_only_show_commands_are_sent(tables_haproxy) -> None:
     hap = tables_haproxy
     sent: list[str] = []
     config = build_config({"haproxy": {"address": hap.admin}})
-    client = make_client(config)
+    client = make_client(config.poll_targets()[0])
 
     def recording(command: str) -> str:
         sent.append(command)

@@ -108,7 +108,7 @@ def test_bad_answer_keeps_last_good_snapshot_counts_and_explains(
     fake.answers[command] = answer  # type: ignore[assignment]
 
     clock.now += 1
-    with caplog.at_level(logging.INFO, logger="exporter.poll.poller"):
+    with caplog.at_level(logging.INFO, logger="exporter.poll"):
         assert poller.poll_once() is False  # no exception escapes
         poller.poll_once()  # the same fault again: counted again, not logged again
 
@@ -136,7 +136,7 @@ def test_bad_answer_keeps_last_good_snapshot_counts_and_explains(
     # It recovers on the next poll, and says so once.
     fake.answers.update(GOOD)
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="exporter.poll.poller"):
+    with caplog.at_level(logging.INFO, logger="exporter.poll"):
         assert poller.poll_once()
     assert value(exposition(store, clock.now), "haproxy_up") == 1
     assert any("works again" in r.getMessage() for r in caplog.records)
@@ -198,9 +198,9 @@ def test_a_bug_is_counted_logged_with_traceback_and_the_loop_goes_on(caplog: pyt
     config = build_config({"poll": {"interval": "1s", "max_age": "10s"}})
     store = Store(config.max_age)
     poller = Poller(config, store, fetch=fetch, clock=Clock())
-    with caplog.at_level(logging.WARNING, logger="exporter.poll.poller"):
+    with caplog.at_level(logging.WARNING, logger="exporter.poll"):
         assert poller.poll_once() is False
-    got = exposition(store, poller.clock())
+    got = exposition(store, poller.monotonic())
     assert value(got, "haproxy_exporter_command_errors_total", command="show info", reason="internal_error") == 1
     assert any(r.exc_info for r in caplog.records), "the traceback must be logged"
     assert ADVICE["internal_error"] in caplog.text

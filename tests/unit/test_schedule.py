@@ -71,7 +71,7 @@ def test_hang_shorter_than_interval_keeps_the_schedule() -> None:
     starts, poller = run_schedule({1: 0.5, 2: 0.9}, polls=5)
     assert starts == [0, 1, 2, 3, 4]
     assert poller.state.polls == {"success": 3, "failure": 2}
-    assert poller.state.errors == {("show info", "timeout"): 2}
+    assert poller.state.commands.errors == {("show info", "timeout"): 2}
 
 
 def test_hang_longer_than_interval_delays_the_next_poll_without_stacking() -> None:
@@ -86,7 +86,7 @@ def test_every_poll_hanging_still_polls_once_per_interval() -> None:
     """Over a bounded run of 10 fake seconds with every poll hanging, ten attempts start."""
     starts, poller = run_schedule({n: 0.6 for n in range(100)}, polls=10)
     assert starts == [float(n) for n in range(10)]
-    assert poller.state.errors == {("show info", "timeout"): 10}
+    assert poller.state.commands.errors == {("show info", "timeout"): 10}
 
 
 def test_a_reloaded_interval_applies_from_the_next_poll() -> None:

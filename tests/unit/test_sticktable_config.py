@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from exporter.sources.registry import allowlist
 from exporter.config import build_config
 from exporter.sources.sticktables.config import StickTableConfig
 from exporter.validation import ConfigError
 from exporter.sources.sticktables.config import DEFAULT_MAX_ENTRIES, dump_command, parse_stick_tables
-from exporter.runtime.client import check_command
 
 
 def test_full_section() -> None:
@@ -18,7 +18,7 @@ def test_full_section() -> None:
         {"name": "peers/st_src"},
         "be_app",
     ]})
-    assert config.stick_tables == (
+    assert config.section("stick_tables") == (
         StickTableConfig("fe_main", (("gpt0", "gt", 0), ("http_req_rate", "ge", -5)), 50, "http_req_rate"),
         StickTableConfig("peers/st_src", (), DEFAULT_MAX_ENTRIES, None),
         StickTableConfig("be_app", (), DEFAULT_MAX_ENTRIES, None),
@@ -27,8 +27,8 @@ def test_full_section() -> None:
 
 
 def test_absent_or_empty() -> None:
-    assert build_config({}).stick_tables == ()
-    assert build_config({"stick_tables": None}).stick_tables == ()
+    assert build_config({}).section("stick_tables") == ()
+    assert build_config({"stick_tables": None}).section("stick_tables") == ()
     assert parse_stick_tables([]) == ()
 
 
@@ -42,7 +42,7 @@ def test_absent_or_empty() -> None:
 def test_valid_filters_pass_the_transport_allowlist(filters: object) -> None:
     [table] = parse_stick_tables([{"name": "t.x:y-z/w_1", "filters": filters}])
     command = dump_command(table)
-    assert check_command(command) == command
+    assert allowlist().check(command) == command
     assert command.startswith("show table t.x:y-z/w_1 data.")
 
 
@@ -98,6 +98,6 @@ def test_commented_example_in_config_example_is_valid() -> None:
     text = (Path(__file__).resolve().parents[2] / "config.example.yaml").read_text()
     block = text[text.index("# stick_tables:"):text.index("\nstick_tables:")]
     example = yaml.safe_load(re.sub(r"^# ?", "", block, flags=re.M))
-    tables = build_config(example).stick_tables
+    tables = build_config(example).section("stick_tables")
     assert tables == (StickTableConfig("fe_main", (("gpt0", "gt", 0),), 500, "http_req_rate"),
                       StickTableConfig("be_app"))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from exporter.exposition.families import NO_LABELS, Family, LabelSet
+from exporter.exposition.families import NO_LABELS, NO_SUFFIX, Family, LabelSet, LabelSuffix
 from exporter.sources.info import naming
 from exporter.sources.values import GAUGE, ModelStats, scaled_text
 
 
-def info_families(info: dict[str, str], stats: ModelStats) -> list[Family]:
+def info_families(info: dict[str, str], stats: ModelStats, extra: LabelSuffix = NO_SUFFIX) -> list[Family]:
+    """Every known numeric field, then build info, node/description and taint; ``extra`` labels every series."""
+    base = NO_LABELS.plus(extra)
     families: list[Family] = []
     by_name: dict[str, Family] = {}
     for metric in naming.INFO_METRICS:
@@ -23,15 +25,15 @@ def info_families(info: dict[str, str], stats: ModelStats) -> list[Family]:
             family = by_name[metric.name] = Family(metric.name, metric.kind, f"{metric.help} (show info {metric.field})")
             families.append(family)
         if not family.values:
-            family.add(NO_LABELS, value)
+            family.add(base, value)
     version = info.get("Version") or info.get("Build info")
     if version is not None:
-        labels = LabelSet((("version", version), ("release_date", info.get("Release_date", ""))))
+        labels = LabelSet((("version", version), ("release_date", info.get("Release_date", "")))).plus(extra)
         families.append(Family("haproxy_process_build_info", GAUGE,
                                "HAProxy version and release date (show info Version, Release_date)",
                                [(labels, "1")]))
     if "node" in info or "description" in info:
-        labels = LabelSet((("node", info.get("node", "")), ("description", info.get("description", ""))))
+        labels = LabelSet((("node", info.get("node", "")), ("description", info.get("description", "")))).plus(extra)
         families.append(Family("haproxy_process_info", GAUGE,
                                "HAProxy node name and description (show info node, description)",
                                [(labels, "1")]))
@@ -40,7 +42,7 @@ def info_families(info: dict[str, str], stats: ModelStats) -> list[Family]:
         try:
             families.append(Family("haproxy_process_tainted", GAUGE,
                                    "Tainted flags; non-zero when experimental or unsafe features were used "
-                                   "(show info Tainted)", [(NO_LABELS, str(int(tainted, 16)))]))
+                                   "(show info Tainted)", [(base, str(int(tainted, 16)))]))
         except ValueError:
             stats.invalid_values += 1
     return families

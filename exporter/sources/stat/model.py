@@ -8,13 +8,21 @@ breaking the exposition.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from collections import Counter
+from dataclasses import dataclass
 from itertools import compress
 from typing import Callable
 
-from exporter.exposition.families import (NO_LABELS, Family, LabelSet, LabelSuffix, LabelVariants,
-                                          clean_label_text, label_suffix)
+from exporter.exposition.families import (
+    NO_LABELS,
+    NO_SUFFIX,
+    Family,
+    LabelSet,
+    LabelSuffix,
+    LabelVariants,
+    clean_label_text,
+    label_suffix,
+)
 from exporter.sources.info.model import info_families
 from exporter.sources.stat import naming
 from exporter.sources.stat.parse import BACKEND, FRONTEND, LISTENER, SERVER, StatTable
@@ -101,7 +109,8 @@ class LabelCache:
     kept, so removed servers are forgotten one poll later.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, extra: LabelSuffix = NO_SUFFIX) -> None:
+        self.extra = extra  # labels after the row's own on every set (an old worker's ``worker``)
         self._rows: dict[str, dict[tuple[str, ...], LabelSet]] = {}
 
     def __len__(self) -> int:
@@ -111,13 +120,13 @@ class LabelCache:
     def row_labels(self, scope: str, keys: list[tuple[str, ...]], names: tuple[str, ...]) -> tuple[LabelSet, ...]:
         previous = self._rows.get(scope, {})
         missing = [key for key in keys if key not in previous]
-        made = dict(zip(missing, _make_row_labels(missing, names)))
+        made = dict(zip(missing, _make_row_labels(missing, names, self.extra)))
         current = {key: previous.get(key) or made[key] for key in keys}
         self._rows[scope] = current
         return tuple(current.values())
 
 
-def _scopes(table: StatTable, cache: LabelCache | None = None) -> list[_Scope]:
+def _scopes(table: StatTable, cache: LabelCache) -> list[_Scope]:
     scopes = []
     for row_type, scope in SCOPE_OF_TYPE.items():
         rows = table.rows[row_type]
@@ -127,10 +136,7 @@ def _scopes(table: StatTable, cache: LabelCache | None = None) -> list[_Scope]:
             columns = _transpose(rows)
         names = naming.SCOPE_LABELS[scope]
         keys = list(zip(*columns[: len(names)]))  # pxname, and svname where the scope has two labels
-        if cache is not None:
-            labels = cache.row_labels(scope, keys, names)
-        else:
-            labels = tuple(_make_row_labels(keys, names))
+        labels = cache.row_labels(scope, keys, names)
         scopes.append(_Scope(scope, rows, labels, columns))
     return scopes
 
@@ -156,12 +162,16 @@ def _first_of_each_name(rows: list[list[str]]) -> list[list[str]]:
     return kept
 
 
-def _make_row_labels(keys: list[tuple[str, ...]], names: tuple[str, ...]) -> list[LabelSet]:
-    """The identifying label set of every row."""
+def _make_row_labels(keys: list[tuple[str, ...]], names: tuple[str, ...],
+                     extra: LabelSuffix = NO_SUFFIX) -> list[LabelSet]:
+    """The identifying label set of every row, followed by the ``extra`` pairs."""
+    pairs, text = extra
     if clean_label_text("".join(map("".join, keys))):
-        template = ",".join(f'{name}="{{}}"' for name in names)  # nothing to escape: format once per row
-        return [NO_LABELS.plus((tuple(zip(names, key)), template.format(*key))) for key in keys]
-    return [LabelSet(tuple(zip(names, key))) for key in keys]
+        # Nothing to escape: format once per row.
+        after = [text.replace("{", "{{").replace("}", "}}")] if text else []
+        template = ",".join([f'{name}="{{}}"' for name in names] + after)
+        return [NO_LABELS.plus((tuple(zip(names, key)) + pairs, template.format(*key))) for key in keys]
+    return [LabelSet(tuple(zip(names, key)) + pairs) for key in keys]
 
 
 def _numeric_family(scope: _Scope, idx: int, name: str, kind: str, help: str, scale: float,
@@ -182,8 +192,8 @@ def _numeric_family(scope: _Scope, idx: int, name: str, kind: str, help: str, sc
         invalid = [cell for cell, value in converted.items() if value is None and cell]
         if invalid:
             stats.invalid_values += sum(map(cells.count, invalid))
-        converted = {cell: value or "" for cell, value in converted.items()}
-        values = tuple(map(converted.__getitem__, cells))
+        texts = {cell: value or "" for cell, value in converted.items()}
+        values = tuple(map(texts.__getitem__, cells))
     if "" not in values:
         return Family.of_columns(name, kind, help, scope.labels, values)
     return Family.of_columns(name, kind, help, tuple(compress(scope.labels, values)), tuple(filter(None, values)))
@@ -200,6 +210,8 @@ def _unknown_column_metric(column: str) -> tuple[str, str, str]:
 
 
 def stat_families(table: StatTable, stats: ModelStats, cache: LabelCache | None = None) -> list[Family]:
+    """Every family of one ``show stat``; pass the same ``cache`` every poll to reuse label objects."""
+    cache = cache if cache is not None else LabelCache()
     families: list[Family] = []
     known = {m.column for m in naming.STAT_METRICS} | naming.TEXT_COLUMNS | {c for c, _ in naming.HTTP_RESPONSE_CODES}
     unknown = [c for c in table.columns if c not in known and c]
@@ -233,8 +245,8 @@ def stat_families(table: StatTable, stats: ModelStats, cache: LabelCache | None 
 def _http_responses(table: StatTable, scope: _Scope, stats: ModelStats) -> Family:
     name = f"haproxy_{scope.name}_http_responses_total"
     help = "Total number of HTTP responses by status class (show stat hrsp_1xx..hrsp_other)"
-    present = [(table.column(col), pos) for pos, (col, _) in enumerate(naming.HTTP_RESPONSE_CODES)]
-    present = [(idx, pos) for idx, pos in present if idx is not None]
+    present = [(idx, pos) for pos, (col, _) in enumerate(naming.HTTP_RESPONSE_CODES)
+               if (idx := table.column(col)) is not None]
     columns = [scope.columns[idx] for idx, _ in present]
     masks = {tuple(map(bool, column)) for column in columns}
     if len(masks) == 1 and all(cells.isdigit() and cells.isascii() for cells in map("".join, columns) if cells):
@@ -250,8 +262,8 @@ def _http_responses(table: StatTable, scope: _Scope, stats: ModelStats) -> Famil
         return Family.of_columns(name, COUNTER, help, labels, values)
     family = Family(name, COUNTER, help)
     add = family.add
-    for row, labels in zip(scope.rows, scope.labels):
-        variants = None  # made on the first non-empty cell: TCP rows have none
+    for row, row_labels in zip(scope.rows, scope.labels):
+        variants: tuple[LabelSet, ...] | None = None  # made on the first non-empty cell: TCP rows have none
         for idx, pos in present:
             cell = row[idx]
             if not cell:
@@ -261,7 +273,7 @@ def _http_responses(table: StatTable, scope: _Scope, stats: ModelStats) -> Famil
                 stats.invalid_values += 1
                 continue
             if variants is None:
-                variants = labels.variants(_CODES)
+                variants = row_labels.variants(_CODES)
             add(variants[pos], value)
     return family
 
@@ -293,8 +305,7 @@ def _check_family(scope: _Scope, idx: int, name: str, column: str) -> Family:
 
 
 def _info_family(table: StatTable, scope: _Scope) -> Family:
-    pairs = [(table.column(col), label) for col, label in naming.INFO_LABELS[scope.name]]
-    pairs = [(idx, label) for idx, label in pairs if idx is not None]
+    pairs = [(idx, label) for col, label in naming.INFO_LABELS[scope.name] if (idx := table.column(col)) is not None]
     family = Family(f"haproxy_{scope.name}_info", GAUGE,
                     f"Identity and settings of the {scope.name} as labels, value 1 (show stat "
                     f"{', '.join(naming_col for naming_col, _ in naming.INFO_LABELS[scope.name])}); "

@@ -19,13 +19,22 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.validation import ConfigError
 from exporter.sources.sticktables.naming import (
-    ARRAY, ARRAY_RATE, DATA_TYPES, FILTER_OPERATORS, FILTER_TYPES, MAX_FILTERS, element_type,
+    ARRAY,
+    ARRAY_RATE,
+    DATA_TYPES,
+    FILTER_OPERATORS,
+    FILTER_TYPES,
+    MAX_FILTERS,
+    element_type,
 )
+from exporter.validation import ConfigError
 
-# The transport's allowlist accepts exactly these names (exporter.runtime.client._TABLE_NAME).
-_TABLE_NAME = re.compile(r"[A-Za-z0-9_.:/-]{1,256}")
+# What a table name and a filter look like, for the config check here and for the commands the
+# source declares (its allowlist entries): the same patterns, so a valid config is always sendable.
+TABLE_NAME_PATTERN = r"[A-Za-z0-9_.:/-]{1,256}"
+FILTER_PATTERN = r" data\.[a-z0-9_]{1,32}(?:\[\d{1,3}\])? (?:eq|ne|le|ge|lt|gt) -?\d{1,19}"
+_TABLE_NAME = re.compile(TABLE_NAME_PATTERN)
 _FILTER = re.compile(r"data\.(?P<type>[a-z0-9_]+(?:\[\d{1,3}\])?)\s+(?P<op>[a-z]+)\s+(?P<value>-?\d+)")
 _INDEXED = re.compile(r"(?P<base>[a-z_]+)\[(?P<index>\d{1,3})\]")
 _INT64 = (-(2**63), 2**63 - 1)

@@ -15,9 +15,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
+from exporter.exposition.families import Family, LabelSet, escape_label_value, format_float
 from exporter.sources.sticktables import naming
 from exporter.sources.sticktables.config import StickTableConfig
-from exporter.exposition.families import Family, LabelSet, escape_label_value, format_float
 from exporter.sources.sticktables.parse import Entry, TableDump, TableInfo, key_text
 
 _METRIC_SAFE = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -173,8 +173,9 @@ def _add_entries(families: _Families, table: TableInfo, table_labels: LabelSet, 
         use_add(labels, str(entry.use))
         exp_add(labels, format_float(entry.exp / 1000))
         for name, period, value in entry.data:
-            slot = layout.get((name, period), False)
-            if slot is False:
+            if (name, period) in layout:
+                slot = layout[(name, period)]
+            else:
                 slot = layout[(name, period)] = _element_family(families, name, period)
             if slot is None:
                 continue

@@ -1,54 +1,71 @@
-"""The stick-table source for the poller: which commands to run, and families from their answers.
+"""The stick-table source: sizes of every table, entries of the tables named in the config.
 
 Runs ``show table`` (always, cheap: one line per table) and ``show table <name> [filters]`` for
-each configured table, each through the poller's ``run`` so durations and errors are recorded per
-command (label ``show table <name>``).  A table that fails (no such table, a level-user socket,
-a filter HAProxy refuses) loses only its own entry series; everything else is still exported.
+each configured table, each recorded as its own command (label ``show table <name>``).  A table
+that fails (no such table, a level-user socket, a filter HAProxy refuses) loses only its own entry
+series; everything else is still exported.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Callable, Optional, Sequence
+from typing import Any, Mapping, Sequence
 
-from exporter.sources.sticktables.config import StickTableConfig
 from exporter.exposition.families import Family
-from exporter.sources.sticktables.parse import TableDump, parse_table_dump, parse_table_summary
-from exporter.sources.sticktables.config import dump_command
+from exporter.sources.base import Command, Source
+from exporter.sources.sticktables.config import (
+    FILTER_PATTERN,
+    TABLE_NAME_PATTERN,
+    StickTableConfig,
+    dump_command,
+    parse_stick_tables,
+)
 from exporter.sources.sticktables.model import entry_families, summary_families
+from exporter.sources.sticktables.parse import TableDump, parse_table_dump, parse_table_summary
+from exporter.sources.values import ModelStats
 
-log = logging.getLogger("exporter.sources.sticktables.source")
+log = logging.getLogger("exporter.sources.sticktables")
+SUMMARY = "show table"
 
-Run = Callable[..., Optional[object]]  # Poller._run_command(command, parse, label)
+
+def dump_label(table: StickTableConfig) -> str:
+    """The command's name in metrics: the table, without its filters."""
+    return f"show table {table.name}"
 
 
-class StickTableSource:
-    """Holds what must persist between polls (which warnings were already logged)."""
+class StickTableSource(Source):
+    name = "sticktables"
+    allowed = (r"show table", rf"show table {TABLE_NAME_PATTERN}(?:{FILTER_PATTERN}){{0,4}}")
+    level = "operator"  # the summary works at level user; entries need operator
+    config_key = "stick_tables"
 
-    def __init__(self, tables: Sequence[StickTableConfig]) -> None:
-        self.tables = tuple(tables)
+    def __init__(self, options: Any = None, **kwargs: Any) -> None:
+        super().__init__(options or (), **kwargs)
+        self.tables: tuple[StickTableConfig, ...] = tuple(self.options)
         self._warned_sort: set[str] = set()
-        self.last_invalid_values = 0  # values of the last poll that were not numbers (skipped)
 
-    def families(self, run: Run) -> list[Family]:
-        summary = run("show table", parse_table_summary)
-        families: list[Family] = summary_families(summary) if isinstance(summary, list) else []
-        dumps: list[tuple[StickTableConfig, TableDump]] = []
-        for table in self.tables:
-            dump = run(dump_command(table), parse_table_dump, f"show table {table.name}")
-            if isinstance(dump, TableDump):
-                dumps.append((table, dump))
-        self.last_invalid_values = 0
-        if self.tables:
-            try:
-                entries, stats = entry_families(dumps)
-            except Exception:  # a bug here must cost the entry series, not the poll
-                log.exception("building stick-table entry series failed")
-                return families
-            families.extend(entries)
-            self.last_invalid_values = stats.invalid_values
-            for name in stats.sort_missing:
-                if name not in self._warned_sort:
-                    self._warned_sort.add(name)
-                    log.warning("stick table %s does not store sort_by data; ranking by the default order", name)
-        return families
+    @staticmethod
+    def parse_config(value: Any) -> tuple[StickTableConfig, ...]:
+        return parse_stick_tables(value)
+
+    def commands(self) -> Sequence[Command]:
+        dumps = [Command(dump_command(t), parse_table_dump, dump_label(t)) for t in self.tables]
+        return [Command(SUMMARY, parse_table_summary), *dumps]
+
+    def build(self, answers: Mapping[str, Any], stats: ModelStats) -> list[Family]:
+        summary = answers.get(SUMMARY)
+        families: list[Family] = summary_families(summary) if summary is not None else []
+        if not self.tables:
+            return families
+        dumps = [(t, answers[dump_label(t)]) for t in self.tables if isinstance(answers.get(dump_label(t)), TableDump)]
+        try:
+            entries, entry_stats = entry_families(dumps)
+        except Exception:  # a bug here must cost the entry series, not the rest of the source
+            log.exception("building stick-table entry series failed")
+            return families
+        stats.invalid_values += entry_stats.invalid_values
+        for name in entry_stats.sort_missing:
+            if name not in self._warned_sort:
+                self._warned_sort.add(name)
+                log.warning("stick table %s does not store sort_by data; ranking by the default order", name)
+        return families + entries

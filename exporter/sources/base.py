@@ -1,0 +1,68 @@
+"""What a source is: the read-only commands it sends, what its failure means, and a pure build.
+
+The poller runs every source the same way (timing, errors by reason, logging once per change,
+per-source success and duration), so a source only says *what* to ask and *how* to turn the
+answers into families.  A source instance lives as long as the HAProxy process it reads, so it
+may keep caches between polls (label objects, warnings already given).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Mapping, Sequence
+
+from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix
+from exporter.sources.values import ModelStats
+
+
+@dataclass(frozen=True)
+class Command:
+    """One Runtime API command: the text sent, how to parse the answer, and its name in metrics.
+
+    ``label`` defaults to the text; it differs when the text carries per-config details that must
+    not become label values of their own (stick-table filters).
+    """
+
+    text: str
+    parse: Callable[[str], Any]
+    label: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.label or self.text
+
+
+class Source:
+    """One kind of Runtime API data.  Subclasses set the class attributes and the two methods.
+
+    ``allowed`` are the regular expressions of every command the source may ever send; the client's
+    allowlist is built from the registered sources' declarations, so no other command can reach the
+    socket.  ``required`` sources decide ``haproxy_up``: if one fails, nothing is published.
+    ``level`` is the lowest socket level the source's data needs (said once in the log when the
+    socket is below it).  ``old_workers``: also read from old workers still draining after a reload.
+    ``extra`` are labels added to every series (old workers' ``worker`` label); sources that read
+    old workers must honour it.
+    """
+
+    name: ClassVar[str]
+    allowed: ClassVar[tuple[str, ...]]
+    required: ClassVar[bool] = False
+    level: ClassVar[str] = "user"
+    old_workers: ClassVar[bool] = False
+    config_key: ClassVar[str | None] = None  # its own config section, parsed by parse_config
+
+    def __init__(self, options: Any = None, extra: LabelSuffix = NO_SUFFIX) -> None:
+        self.options = options
+        self.extra = extra
+
+    @staticmethod
+    def parse_config(value: Any) -> Any:
+        """The validated value of the source's config section (raise ConfigError naming the key)."""
+        return None
+
+    def commands(self) -> Sequence[Command]:
+        raise NotImplementedError
+
+    def build(self, answers: Mapping[str, Any], stats: ModelStats) -> list[Family]:
+        """Families from the parsed answers, keyed by command name; a failed command is absent."""
+        raise NotImplementedError

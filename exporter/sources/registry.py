@@ -1,0 +1,32 @@
+"""The registered sources.  Adding a kind of data is one module and one line here.
+
+Worker sources are read from every HAProxy worker (through the master CLI from each of them);
+master sources only from a master CLI.  Their families appear in this order.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from exporter.runtime.client import Allowlist
+from exporter.sources.base import Source
+from exporter.sources.info.source import InfoSource
+from exporter.sources.stat.source import StatSource
+from exporter.sources.sticktables.source import StickTableSource
+
+WORKER_SOURCES: tuple[type[Source], ...] = (
+    InfoSource,
+    StatSource,
+    StickTableSource,
+)
+MASTER_SOURCES: tuple[type[Source], ...] = ()
+
+
+def allowlist() -> Allowlist:
+    """Every command any registered source declares; the client refuses all others."""
+    return Allowlist(pattern for source in (*WORKER_SOURCES, *MASTER_SOURCES) for pattern in source.allowed)
+
+
+def config_sections() -> dict[str, Callable[[Any], Any]]:
+    """Config section name → the source's parser for it."""
+    return {s.config_key: s.parse_config for s in (*WORKER_SOURCES, *MASTER_SOURCES) if s.config_key}
