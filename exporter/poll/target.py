@@ -17,7 +17,7 @@ import time
 from typing import Any, Callable, Mapping
 
 from exporter.config import Config, TargetConfig
-from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix
+from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix, label_suffix
 from exporter.exposition.gzip import Part
 from exporter.exposition.render import render, render_bytes
 from exporter.poll.gcpause import gc_paused
@@ -29,6 +29,10 @@ from exporter.runtime.advice import advice
 from exporter.runtime.client import RuntimeClient, TransportError, TransportLimits
 from exporter.runtime.errors import ParseError
 from exporter.sources.base import Command, Source
+from exporter.sources.info.source import SHOW_INFO
+from exporter.sources.proc.model import roles
+from exporter.sources.proc.parse import Proc, ProcList
+from exporter.sources.proc.source import SHOW_PROC, ProcSource
 from exporter.sources.registry import WORKER_SOURCES, allowlist
 from exporter.sources.values import ModelStats
 
@@ -38,6 +42,8 @@ Fetch = Callable[[str], str]
 # Reasons that mean the socket cannot be reached at all: the rest of the cycle is not attempted,
 # so a dead HAProxy costs one connect timeout per cycle, not one per command.
 UNREACHABLE = frozenset({"timeout", "connect_timeout", "no_socket", "refused", "permission", "connect"})
+SHOW_CLI_LEVEL = "show cli level"
+LEVELS = {"user": 0, "operator": 1, "admin": 2}
 
 
 def make_client(target: TargetConfig) -> RuntimeClient:
@@ -56,7 +62,11 @@ class Runner:
         self.sent = 0
 
     def run(self, command: Command, stats: CommandStats, route: str = "", quiet: bool = False) -> Any | None:
-        """Fetch and parse one command; None on failure (recorded in ``stats``)."""
+        """Fetch and parse one command; None on failure (recorded in ``stats``).
+
+        ``quiet`` (old workers): durations add up and success needs every run of the cycle to
+        succeed, as ``stats`` sums over several processes; failures are logged at debug level only.
+        """
         label = command.name
         started = time.perf_counter()
         reason: str | None = None
@@ -74,10 +84,23 @@ class Runner:
         except Exception as exc:  # a bug must not kill the loop; count it and say so
             reason, message = "internal_error", f"{type(exc).__name__}: {exc}"
             log.exception("%sunexpected error while running %r", self.where, route + command.text)
-        stats.seconds[label] = time.perf_counter() - started
-        stats.ok[label] = reason is None
+        took = time.perf_counter() - started
+        stats.seconds[label] = stats.seconds.get(label, 0.0) + took if quiet else took
+        stats.ok[label] = (reason is None and stats.ok.get(label, True)) if quiet else reason is None
         self._note(label, reason, message, stats, quiet)
         return result
+
+    def probe(self, command: Command) -> Any:
+        """Ask the socket something about itself: the parsed answer, or the error; nothing recorded."""
+        self.sent += 1
+        try:
+            return command.parse(self.fetch(command.text))
+        except (TransportError, ParseError) as exc:
+            log.debug("%sprobe %r: %s", self.where, command.text, exc)
+            return exc
+        except Exception as exc:  # a probe must never break the cycle
+            log.exception("%sunexpected error while probing %r", self.where, command.text)
+            return exc
 
     def _note(self, label: str, reason: str | None, message: str, stats: CommandStats, quiet: bool) -> None:
         previous = stats.last_reason.get(label)
@@ -105,7 +128,7 @@ class Process:
         self.old = old
         self.config = config
         self.sources: list[Source] = [
-            cls(config.section(cls.config_key) if cls.config_key else None, extra=extra)
+            cls(config.section(cls.config_key) if cls.config_key else None, extra=extra, old=old)
             for cls in sorted(WORKER_SOURCES, key=lambda s: not s.required)
             if cls.old_workers or not old
         ]
@@ -179,7 +202,13 @@ class Process:
 
 
 class TargetPoller:
-    """Polls one target and publishes its snapshot in the store under the target's name."""
+    """Polls one target and publishes its snapshot in the store under the target's name.
+
+    A target is a worker's stats socket or a master CLI.  Through a master, every worker is read
+    with ``@!<pid>`` routing: the current worker under exactly the names and labels a worker
+    socket gives, old workers still draining after a reload under the same names with a
+    ``worker="<pid>"`` label and only what adds up across processes (docs/master-worker.md).
+    """
 
     def __init__(self, target: TargetConfig, config: Config, store: Store, fetch: Fetch | None = None,
                  wall: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic,
@@ -196,7 +225,11 @@ class TargetPoller:
         self._fetch = fetch or make_client(target).run
         self._pending: tuple[TargetConfig, Config] | None = None
         self._data: DataPart | None = None
-        self._process = Process(config)
+        self._process = Process(config)  # the worker behind a worker socket
+        self._workers: dict[tuple[int, bool], Process] = {}  # through a master: by (pid, old)
+        self._master = ProcSource()
+        self.kind: str | None = None if target.mode == "auto" else target.mode
+        self._level_checked = False
 
     @property
     def name(self) -> str:
@@ -211,11 +244,15 @@ class TargetPoller:
         if pending is None:
             return
         target, config = pending
-        if target != self.target and self._fixed_fetch is None:
-            self._fetch = make_client(target).run
+        if target != self.target:
+            if self._fixed_fetch is None:
+                self._fetch = make_client(target).run
+            self.kind = None if target.mode == "auto" else target.mode
+            self._level_checked = False
         if config.sections != self.config.sections:
             self._process = Process(config)
-            self.state.commands.keep_only(self._process.command_names())
+            self._workers = {}
+            self.state.commands.keep_only(self._process.command_names() | {SHOW_PROC.name})
         self.target, self.config = target, config
 
     # ------------------------------------------------------------------ one cycle
@@ -232,9 +269,8 @@ class TargetPoller:
         st.phase_seconds = {}
         st.source_seconds, st.source_ok = {}, {}
         runner = Runner(self._fetch, st, self.name)
-        answers, ok = self._process.read(runner, st.commands, st.source_seconds, st.source_ok)
-        if ok:
-            ok = self._publish_data(answers)
+        kind = self._detect(runner)
+        ok = self._master_cycle(runner) if kind == "master" else self._worker_cycle(runner)
         st.up = ok
         st.polls["success" if ok else "failure"] += 1
         st.poll_seconds = time.perf_counter() - started
@@ -243,17 +279,110 @@ class TargetPoller:
         self.publish()
         return ok
 
-    def _publish_data(self, answers: Mapping[str, Mapping[str, Any]]) -> bool:
+    def _detect(self, runner: Runner) -> str | None:
+        """What the socket is: a master CLI answers ``show proc``, a worker says it does not know it.
+
+        Asked once (and again after the socket changed its answer), quietly: the question is
+        not one of the target's commands.  Until it is known, the target is read as a worker.
+        """
+        if self.kind is None:
+            answer = runner.probe(SHOW_PROC)
+            if isinstance(answer, ProcList):
+                self.kind = "master"
+                log.info("%s%s is a master CLI: reading every worker through it", _where(self.name),
+                         self.target.address)
+            elif isinstance(answer, ParseError) and answer.reason == "unknown_command":
+                self.kind = "worker"
+        if self.kind is not None and not self._level_checked:
+            self._check_level(runner)
+        return self.kind
+
+    def _check_level(self, runner: Runner) -> None:
+        """Say once when the socket's level is below what a configured source needs."""
+        answer = runner.probe(Command(SHOW_CLI_LEVEL, str.strip))
+        if not isinstance(answer, str):
+            return  # old HAProxy, or not reachable now: nothing to say
+        self._level_checked = True
+        level = answer if answer in LEVELS else "admin"
+        for source in self._process.sources:
+            if LEVELS[level] < LEVELS[source.needed_level()]:
+                via = " (a master CLI passes its level on to the workers)" if self.kind == "master" else ""
+                log.warning("%sthe socket is at level %s%s: the %s source needs %s, so part of it is refused "
+                            "(counted as permission_denied)", _where(self.name), level, via, source.name,
+                            source.needed_level())
+
+    def _worker_cycle(self, runner: Runner) -> bool:
+        st = self.state
+        answers, ok = self._process.read(runner, st.commands, st.source_seconds, st.source_ok)
+        if not ok:
+            if self.kind == "worker" and st.commands.last_reason.get(SHOW_INFO) == "unknown_command":
+                self.kind = None  # the socket no longer knows show info: look again next cycle
+            return False
+        return self._publish_data(lambda stats: self._process.build(answers, stats, st.source_seconds, st.source_ok))
+
+    def _master_cycle(self, runner: Runner) -> bool:
+        st = self.state
+        started = time.perf_counter()
+        listing = runner.run(SHOW_PROC, st.commands)
+        st.source_seconds[ProcSource.name] = time.perf_counter() - started
+        st.source_ok[ProcSource.name] = listing is not None
+        if listing is None:
+            if st.commands.last_reason.get(SHOW_PROC.name) == "unknown_command":
+                self.kind = None
+            return False
+        current, old = roles(listing)
+        processes = self._worker_processes(current, old)
+        ok = bool(current)
+        if not current:
+            log.warning("%sthe master lists no worker: nothing to read", _where(self.name))
+        reads: list[tuple[Process, Mapping[str, Mapping[str, Any]]]] = []
+        for process in processes[: len(current)]:
+            answers, read_ok = process.read(runner, st.commands, st.source_seconds, st.source_ok)
+            ok = ok and read_ok
+            reads.append((process, answers))
+        if not ok:
+            return False
+        old_stats = CommandStats(last_reason=st.old_commands.last_reason)
+        for process in processes[len(current):]:
+            answers, read_ok = process.read(runner, old_stats, None, None)
+            if read_ok:  # an old worker that left meanwhile simply has no series this time
+                reads.append((process, answers))
+        _merge_old(st.old_commands, old_stats)
+
+        def build(stats: ModelStats) -> list[Family]:
+            families: list[Family] = []
+            for process, answers in reads:
+                timings = st.source_seconds if not process.old else None
+                okays = st.source_ok if not process.old else None
+                families = merge_families(families, process.build(answers, stats, timings, okays))
+            return families + self._master.build({SHOW_PROC.name: listing}, stats)
+
+        return self._publish_data(build)
+
+    def _worker_processes(self, current: list[Proc], old: list[Proc]) -> list[Process]:
+        """A reader per worker, current ones first, kept from poll to poll (label caches)."""
+        several = len(current) > 1  # before 2.5 (nbproc): tell the current processes apart
+        wanted: list[tuple[tuple[int, bool], LabelSuffix]] = [
+            ((p.pid, False), label_suffix(("process", str(p.relative or n + 1))) if several else NO_SUFFIX)
+            for n, p in enumerate(current)
+        ] + [((p.pid, True), label_suffix(("worker", str(p.pid)))) for p in old]
+        kept = {key: self._workers.get(key) or Process(self.config, f"@!{key[0]} ", extra, old=key[1])
+                for key, extra in wanted}
+        self._workers = kept
+        return list(kept.values())
+
+    def _publish_data(self, build: Callable[[ModelStats], list[Family]]) -> bool:
         st = self.state
         build_started = time.perf_counter()
         stats = ModelStats()
         try:
-            families = self._process.build(answers, stats, st.source_seconds, st.source_ok)
+            families = build(stats)
         except Exception:
             log.exception("%sbuilding the series failed; keeping the last snapshot", _where(self.name))
             return False
-        del answers  # at scale the rows, the families and the text each take hundreds of MB:
-        st.invalid_values += stats.invalid_values  # each is dropped as soon as the next step has what it needs
+        # At scale the rows, the families and the text each take hundreds of MB: each is dropped
+        # as soon as the next step has what it needs.
+        st.invalid_values += stats.invalid_values
         samples = sum(len(f.values) for f in families)
         built = time.perf_counter()
         raw = render_bytes(families)
@@ -280,7 +409,35 @@ class TargetPoller:
     def cycle_bound(self) -> float:
         """How long one cycle may take at most: every command it sends waiting out both timeouts."""
         per_command = self.target.connect_timeout + self.target.timeout
-        return per_command * max(1, self.state.commands_per_cycle, len(self._process.command_names()))
+        return per_command * max(1, self.state.commands_per_cycle, len(self._process.command_names()) + 2)
+
+
+def merge_families(first: list[Family], more: list[Family]) -> list[Family]:
+    """``first`` with ``more`` added: samples of a family already there join it (one HELP/TYPE
+    per name), new families follow in their order."""
+    if not first:
+        return more
+    position = {f.name: i for i, f in enumerate(first)}
+    merged = list(first)
+    for family in more:
+        at = position.get(family.name)
+        if at is None:
+            position[family.name] = len(merged)
+            merged.append(family)
+        else:
+            base = merged[at]
+            merged[at] = Family.of_columns(base.name, base.kind, base.help, [*base.labels, *family.labels],
+                                           [*base.values, *family.values])
+    return merged
+
+
+def _merge_old(total: CommandStats, cycle: CommandStats) -> None:
+    """The old workers' figures of one cycle, summed over them: durations added, success only
+    if all succeeded; counters accumulate."""
+    for key, count in cycle.errors.items():
+        total.errors[key] = total.errors.get(key, 0) + count
+    total.seconds = dict(cycle.seconds)
+    total.ok = dict(cycle.ok)
 
 
 def _where(name: str) -> str:

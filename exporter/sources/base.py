@@ -40,8 +40,9 @@ class Source:
     socket.  ``required`` sources decide ``haproxy_up``: if one fails, nothing is published.
     ``level`` is the lowest socket level the source's data needs (said once in the log when the
     socket is below it).  ``old_workers``: also read from old workers still draining after a reload.
-    ``extra`` are labels added to every series (old workers' ``worker`` label); sources that read
-    old workers must honour it.
+    A source built for an old worker (``old``) gets ``extra`` labels for every series (the
+    ``worker`` label) and keeps only what adds up across processes (counters, current levels), so
+    a plain ``sum`` over the workers stays true.
     """
 
     name: ClassVar[str]
@@ -51,14 +52,19 @@ class Source:
     old_workers: ClassVar[bool] = False
     config_key: ClassVar[str | None] = None  # its own config section, parsed by parse_config
 
-    def __init__(self, options: Any = None, extra: LabelSuffix = NO_SUFFIX) -> None:
+    def __init__(self, options: Any = None, extra: LabelSuffix = NO_SUFFIX, old: bool = False) -> None:
         self.options = options
         self.extra = extra
+        self.old = old
 
     @staticmethod
     def parse_config(value: Any) -> Any:
         """The validated value of the source's config section (raise ConfigError naming the key)."""
         return None
+
+    def needed_level(self) -> str:
+        """The socket level this source's configured data needs (stick-table contents: operator)."""
+        return self.level
 
     def commands(self) -> Sequence[Command]:
         raise NotImplementedError

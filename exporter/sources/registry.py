@@ -11,6 +11,7 @@ from typing import Any, Callable
 from exporter.runtime.client import Allowlist
 from exporter.sources.base import Source
 from exporter.sources.info.source import InfoSource
+from exporter.sources.proc.source import ProcSource
 from exporter.sources.stat.source import StatSource
 from exporter.sources.sticktables.source import StickTableSource
 
@@ -19,12 +20,20 @@ WORKER_SOURCES: tuple[type[Source], ...] = (
     StatSource,
     StickTableSource,
 )
-MASTER_SOURCES: tuple[type[Source], ...] = ()
+MASTER_SOURCES: tuple[type[Source], ...] = (
+    ProcSource,
+)
+
+
+# The poll's own question to a socket when it first meets it: the session's level, so a source that
+# needs more (stick-table contents need operator) is said once in the log.
+PROBES = (r"show cli level",)
 
 
 def allowlist() -> Allowlist:
-    """Every command any registered source declares; the client refuses all others."""
-    return Allowlist(pattern for source in (*WORKER_SOURCES, *MASTER_SOURCES) for pattern in source.allowed)
+    """Every command any registered source declares, and the probes; the client refuses all others."""
+    declared = [pattern for source in (*WORKER_SOURCES, *MASTER_SOURCES) for pattern in source.allowed]
+    return Allowlist([*declared, *PROBES])
 
 
 def config_sections() -> dict[str, Callable[[Any], Any]]:

@@ -33,7 +33,8 @@ frontend fe_main
 backend be_other
     stick-table type string len 32 size 10 store gpt0
 """
-READ_ONLY = {"show info", "show stat", "show table"}
+# The sources' commands, and the probes the poll asks a socket it meets first (master CLI? level?).
+READ_ONLY = {"show info", "show stat", "show table", "show proc", "show cli level"}
 
 
 class RecordingRelay:
@@ -127,6 +128,8 @@ REFUSED = [
     "show table fe_main data.gpc0 gt 0;clear table fe_main", "show table fe_main\nclear table fe_main",
     "show table fe_main data.gpc0 gt 0 data.gpc0 gt 0 data.gpc0 gt 0 data.gpc0 gt 0 data.gpc0 gt 0",
     "show table fe main", "show table fe\\;x", "@1 show info", "@@1 clear counters", "prompt", "quit", "expert-mode on", "",
+    "@!123 clear counters", "@!123 show info;clear counters", "@!12 @!13 show info", "@!x show info", "@! show info",
+    "@!123  show info", "@master show proc", "@@!123 show info",
 ]
 
 

@@ -316,5 +316,6 @@ def test_only_show_commands_are_sent(tables_haproxy) -> None:
 
     ok, _, _ = poll(hap.admin, [{"name": t, "filters": ["data.gpc0 ge 0"]} for t in ("fe_web", "st_int")], recording)
     assert ok
-    assert sent == ["show info", "show stat", "show table", "show table fe_web data.gpc0 ge 0",
-                    "show table st_int data.gpc0 ge 0"]
+    # First what the socket is (a master CLI would answer show proc) and its level, then the poll.
+    assert sent == ["show proc", "show cli level", "show info", "show stat", "show table",
+                    "show table fe_web data.gpc0 ge 0", "show table st_int data.gpc0 ge 0"]

@@ -145,6 +145,7 @@ def test_bad_answer_keeps_last_good_snapshot_counts_and_explains(
 def test_unreachable_socket_is_not_asked_twice_per_poll(fake: FakeSocket) -> None:
     """A hang on show info ends the poll: show stat is not sent to wait out a second timeout."""
     poller, _ = make_poller(fake.path, Clock())
+    assert poller.poll_once()  # the first poll also asks what the socket is (show proc, show cli level)
     fake.answers["show info"] = Hang()
     fake.commands.clear()
     assert poller.poll_once() is False

@@ -20,6 +20,7 @@ FAULTS = Path(__file__).parent.parent / "fixtures" / "faults"
 ANSWERS = {"show info": (FAULTS / "show-info.txt").read_text()[:-1],
            "show stat": (FAULTS / "show-stat.csv").read_text()[:-1],
            "show table": ""}  # no stick tables
+UNKNOWN = "Unknown command, but maybe one of the following ones is a better match:\n"  # a worker to show proc
 
 
 class FakeTime:
@@ -51,6 +52,8 @@ def run_schedule(hangs: dict[int, float], polls: int, interval: float = 1.0) -> 
     starts: list[float] = []
 
     def fetch(command: str) -> str:
+        if command not in ANSWERS:
+            return UNKNOWN  # the first poll's probes (is it a master CLI?), answered at once
         if command == "show info":
             starts.append(clock.now)
             hang = hangs.get(len(starts) - 1)
@@ -58,7 +61,7 @@ def run_schedule(hangs: dict[int, float], polls: int, interval: float = 1.0) -> 
                 clock.now += hang
                 raise TransportError("timeout", "no complete answer")
         clock.now += 0.01
-        return ANSWERS[command]
+        return ANSWERS.get(command, UNKNOWN)
 
     config = build_config({"poll": {"interval": interval, "max_age": 60}})
     poller = Poller(config, Store(config.max_age), fetch=fetch, clock=clock)
@@ -100,7 +103,7 @@ def test_a_reloaded_interval_applies_from_the_next_poll() -> None:
             starts.append(clock.now)
             if len(starts) == 3:
                 poller.reconfigure(faster)  # as the main loop does on SIGHUP, here mid-poll
-        return ANSWERS[command]
+        return ANSWERS.get(command, UNKNOWN)
 
     config = build_config({"poll": {"interval": 1.0, "max_age": 60}})
     poller = Poller(config, Store(config.max_age), fetch=fetch, clock=clock)

@@ -7,10 +7,13 @@ from typing import Any, Mapping, Sequence
 from exporter.exposition.families import Family
 from exporter.sources.base import Command, Source
 from exporter.sources.info.model import info_families
+from exporter.sources.info.naming import INFO_METRICS
 from exporter.sources.info.parse import parse_info
-from exporter.sources.values import ModelStats
+from exporter.sources.values import COUNTER, ModelStats
 
 SHOW_INFO = "show info"
+# What an old worker contributes: its counters and the levels that add up across processes.
+ADDITIVE = frozenset(m.name for m in INFO_METRICS if m.additive)
 
 
 class InfoSource(Source):
@@ -23,4 +26,7 @@ class InfoSource(Source):
         return (Command(SHOW_INFO, parse_info),)
 
     def build(self, answers: Mapping[str, Any], stats: ModelStats) -> list[Family]:
-        return info_families(answers[SHOW_INFO], stats, self.extra)
+        families = info_families(answers[SHOW_INFO], stats, self.extra)
+        if self.old:
+            return [f for f in families if f.kind == COUNTER or f.name in ADDITIVE]
+        return families

@@ -26,6 +26,7 @@ class StatMetric:
     scale: float = 1
     names: Mapping[str, str] = field(default_factory=dict)
     promex: bool = True
+    additive: bool = False  # a gauge whose values add up across processes (old workers keep it)
 
     def name_for(self, scope: str) -> str:
         return f"haproxy_{scope}_{self.names.get(scope, self.suffix)}"
@@ -38,9 +39,9 @@ def _s(column: str, suffix: str, kind: str, help: str, **kw: object) -> StatMetr
 C, G = COUNTER, GAUGE
 
 STAT_METRICS: tuple[StatMetric, ...] = (
-    _s("qcur", "current_queue", G, "Current number of queued requests"),
+    _s("qcur", "current_queue", G, "Current number of queued requests", additive=True),
     _s("qmax", "max_queue", G, "Highest number of queued requests since the worker started"),
-    _s("scur", "current_sessions", G, "Current number of sessions"),
+    _s("scur", "current_sessions", G, "Current number of sessions", additive=True),
     _s("smax", "max_sessions", G, "Highest number of concurrent sessions since the worker started"),
     _s("slim", "limit_sessions", G, "Configured session limit (maxconn; fullconn for backends)"),
     _s("stot", "sessions_total", C, "Total number of sessions"),
@@ -65,7 +66,7 @@ STAT_METRICS: tuple[StatMetric, ...] = (
     _s("qlimit", "queue_limit", G, "Configured queue limit (maxqueue)"),
     _s("throttle", "current_throttle", G, "Current slowstart throttle in percent"),
     _s("lbtot", "loadbalanced_total", C, "Total number of times selected by load balancing"),
-    _s("rate", "current_session_rate", G, "Sessions per second over the last second"),
+    _s("rate", "current_session_rate", G, "Sessions per second over the last second", additive=True),
     _s("rate_lim", "limit_session_rate", G, "Configured limit on new sessions per second"),
     _s("rate_max", "max_session_rate", G, "Highest sessions per second since the worker started"),
     _s("check_code", "check_code", G, "Layer 5-7 code of the last health check (e.g. HTTP status)"),
@@ -73,7 +74,7 @@ STAT_METRICS: tuple[StatMetric, ...] = (
     _s("hanafail", "check_analyze_failures_total", C, "Total number of failed checks caused by 'observe'",
        promex=False),
     _s("req_rate", "http_requests_rate_current", G, "HTTP requests per second over the last second",
-       promex=False),
+       promex=False, additive=True),
     _s("req_rate_max", "http_requests_rate_max", G, "Highest HTTP requests per second since the worker started"),
     _s("req_tot", "http_requests_total", C, "Total number of HTTP requests"),
     _s("cli_abrt", "client_aborts_total", C, "Total number of transfers aborted by the client"),
@@ -99,7 +100,7 @@ STAT_METRICS: tuple[StatMetric, ...] = (
     _s("agent_fall", "agent_fall", G, "Consecutive failed agent checks needed to go DOWN", promex=False),
     _s("agent_health", "agent_health", G, "Agent check level (0..rise+fall-1)", promex=False),
     _s("conn_rate", "connections_rate_current", G, "Connections per second over the last second",
-       promex=False),
+       promex=False, additive=True),
     _s("conn_rate_max", "connections_rate_max", G, "Highest connections per second since the worker started"),
     _s("conn_tot", "connections_total", C, "Total number of accepted connections"),
     _s("intercepted", "intercepted_requests_total", C, "Total number of intercepted HTTP requests"),
@@ -110,17 +111,17 @@ STAT_METRICS: tuple[StatMetric, ...] = (
     _s("reuse", "connection_reuses_total", C, "Total number of connection reuses"),
     _s("cache_lookups", "http_cache_lookups_total", C, "Total number of HTTP cache lookups"),
     _s("cache_hits", "http_cache_hits_total", C, "Total number of HTTP cache hits"),
-    _s("srv_icur", "idle_connections_current", G, "Current number of idle reusable connections"),
+    _s("srv_icur", "idle_connections_current", G, "Current number of idle reusable connections", additive=True),
     _s("src_ilim", "idle_connections_limit", G, "Limit on idle connections (pool-max-conn)"),
     _s("qtime_max", "max_queue_time_seconds", G, "Longest time in queue observed", scale=MS),
     _s("ctime_max", "max_connect_time_seconds", G, "Longest connect time observed", scale=MS),
     _s("rtime_max", "max_response_time_seconds", G, "Longest response time observed", scale=MS),
     _s("ttime_max", "max_total_time_seconds", G, "Longest total session time observed", scale=MS),
     _s("eint", "internal_errors_total", C, "Total number of internal errors"),
-    _s("idle_conn_cur", "unsafe_idle_connections_current", G, "Current number of unsafe idle connections"),
-    _s("safe_conn_cur", "safe_idle_connections_current", G, "Current number of safe idle connections"),
-    _s("used_conn_cur", "used_connections_current", G, "Current number of connections in use"),
-    _s("need_conn_est", "need_connections_current", G, "Estimated number of connections needed"),
+    _s("idle_conn_cur", "unsafe_idle_connections_current", G, "Current number of unsafe idle connections", additive=True),
+    _s("safe_conn_cur", "safe_idle_connections_current", G, "Current number of safe idle connections", additive=True),
+    _s("used_conn_cur", "used_connections_current", G, "Current number of connections in use", additive=True),
+    _s("need_conn_est", "need_connections_current", G, "Estimated number of connections needed", additive=True),
     _s("uweight", "uweight", G, "User-set weight (backends: sum over servers)"),
     _s("sess_other", "other_sessions_total", C, "Total number of non-HTTP sessions", promex=False),
     _s("h1sess", "h1_sessions_total", C, "Total number of HTTP/1 sessions", promex=False),
@@ -130,7 +131,7 @@ STAT_METRICS: tuple[StatMetric, ...] = (
     _s("h1req", "h1_requests_total", C, "Total number of HTTP/1 requests", promex=False),
     _s("h2req", "h2_requests_total", C, "Total number of HTTP/2 requests", promex=False),
     _s("h3req", "h3_requests_total", C, "Total number of HTTP/3 requests", promex=False),
-    _s("priv_idle_cur", "private_idle_connections_current", G, "Current number of private idle connections"),
+    _s("priv_idle_cur", "private_idle_connections_current", G, "Current number of private idle connections", additive=True),
     _s("reqbin", "req_bytes_in_total", C, "Total request bytes received from clients"),
     _s("reqbout", "req_bytes_out_total", C, "Total request bytes sent to servers"),
     _s("resbin", "res_bytes_in_total", C, "Total response bytes received from servers"),

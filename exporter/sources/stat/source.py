@@ -7,10 +7,17 @@ from typing import Any, Mapping, Sequence
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix
 from exporter.sources.base import Command, Source
 from exporter.sources.stat.model import LabelCache, stat_families
+from exporter.sources.stat.naming import MODULE_GAUGES, SCOPES, STAT_METRICS
 from exporter.sources.stat.parse import parse_stat
-from exporter.sources.values import ModelStats
+from exporter.sources.values import COUNTER, ModelStats
 
 SHOW_STAT = "show stat"
+# What an old worker contributes: its counters and the levels that add up across processes
+# (sessions, queues, connections, current rates; module counters' open connections and streams).
+ADDITIVE = frozenset(
+    {m.name_for(scope) for m in STAT_METRICS if m.additive for scope in SCOPES}
+    | {f"haproxy_{scope}_{column}" for column in MODULE_GAUGES for scope in SCOPES}
+)
 
 
 class StatSource(Source):
@@ -19,12 +26,15 @@ class StatSource(Source):
     required = True
     old_workers = True
 
-    def __init__(self, options: Any = None, extra: LabelSuffix = NO_SUFFIX) -> None:
-        super().__init__(options, extra)
+    def __init__(self, options: Any = None, extra: LabelSuffix = NO_SUFFIX, old: bool = False) -> None:
+        super().__init__(options, extra, old)
         self.labels = LabelCache(extra)  # row label objects reused from poll to poll
 
     def commands(self) -> Sequence[Command]:
         return (Command(SHOW_STAT, parse_stat),)
 
     def build(self, answers: Mapping[str, Any], stats: ModelStats) -> list[Family]:
-        return stat_families(answers[SHOW_STAT], stats, self.labels)
+        families = stat_families(answers[SHOW_STAT], stats, self.labels)
+        if self.old:
+            return [f for f in families if f.kind == COUNTER or f.name in ADDITIVE]
+        return families

@@ -48,6 +48,9 @@ class StickTableSource(Source):
     def parse_config(value: Any) -> tuple[StickTableConfig, ...]:
         return parse_stick_tables(value)
 
+    def needed_level(self) -> str:
+        return self.level if self.tables else "user"  # the summary alone works at level user
+
     def commands(self) -> Sequence[Command]:
         dumps = [Command(dump_command(t), parse_table_dump, dump_label(t)) for t in self.tables]
         return [Command(SUMMARY, parse_table_summary), *dumps]

@@ -1,0 +1,1 @@
+"""``show proc`` on a master CLI: the master and its workers, current and old."""
