@@ -10,6 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import haproxies  # noqa: E402
 from support import HAProxy  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -29,10 +30,10 @@ def haproxy_factory() -> Iterator:
     started: list[HAProxy] = []
     base = Path(tempfile.mkdtemp(prefix="hrx"))
 
-    def make(template: str, nports: int = 6, start: bool = True) -> HAProxy:
+    def make(template: str, nports: int = 6, start: bool = True, binary: str | None = None) -> HAProxy:
         workdir = base / f"h{len(started)}"
         workdir.mkdir()
-        proxy = HAProxy(workdir, template, nports)
+        proxy = HAProxy(workdir, template, nports, binary)
         started.append(proxy)
         return proxy.start() if start else proxy
 
@@ -40,3 +41,9 @@ def haproxy_factory() -> Iterator:
     for proxy in started:
         proxy.stop()
     shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(params=haproxies.params())
+def haproxy_bin(request: pytest.FixtureRequest) -> haproxies.Binary:
+    """Each HAProxy binary of the machine in turn (tests/haproxies.py); missing ones skip, saying why."""
+    return request.param

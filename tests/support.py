@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -106,11 +107,12 @@ def stat_rows(text: str) -> list[dict[str, str]]:
 class HAProxy:
     """One HAProxy process from a config template; ``{admin}``, ``{user}``, ``{p0}``.. are filled in."""
 
-    def __init__(self, workdir: Path, template: str, nports: int = 6) -> None:
-        self.binary = require(haproxy_binary(), "haproxy")
+    def __init__(self, workdir: Path, template: str, nports: int = 6, binary: str | None = None) -> None:
+        self.binary = binary or require(haproxy_binary(), "haproxy")
         self.dir = workdir
         self.admin = str(workdir / "admin.sock")
         self.user = str(workdir / "user.sock")
+        self.master = str(workdir / "master.sock")  # the master CLI, when started with start_master()
         self.ports = free_ports(nports)
         self.values = {"admin": self.admin, "user": self.user, "dir": str(workdir),
                        **{f"p{i}": p for i, p in enumerate(self.ports)}}
@@ -127,6 +129,41 @@ class HAProxy:
                                          stdout=log, stderr=log, cwd=self.dir)
         wait_for(lambda: self._answers(), 10, f"haproxy did not open {self.admin}: {self.log.read_text()}")
         return self
+
+    def start_master(self) -> "HAProxy":
+        """Master-worker mode with a master CLI (``-W -S``), ready to take a reload (SIGUSR2)."""
+        self.start(("-W", "-S", self.master))
+        # The master handles USR2 only once its loop runs, which it logs; a signal sent earlier is lost.
+        wait_for(lambda: "Loading success" in self.log.read_text(), 10, "the master did not finish loading")
+        wait_for(lambda: bool(self._worker_pids()), 10, "the master CLI does not answer")  # it opens just after
+        return self
+
+    def workers(self) -> tuple[list[str], list[str]]:
+        """(current, old) worker pids as the master lists them (the test's own reading of show proc)."""
+        text = raw_command(self.master, "show proc")
+        section, current, old = "", [], []
+        for line in text.split("\n")[2:]:
+            if line.startswith("#"):
+                section = line
+            elif line.strip():
+                (current if section == "# workers" else old if section == "# old workers" else []).append(line.split()[0])
+        return current, old
+
+    def reload(self) -> str:
+        """SIGUSR2 to the master; returns the new current worker's pid once the master lists it."""
+        assert self.proc is not None
+        before = self._worker_pids()
+        os.kill(self.proc.pid, signal.SIGUSR2)
+        wait_for(lambda: bool(self._worker_pids() - before) and self._answers(), 15,
+                 f"no new worker after SIGUSR2: {self.log.read_text()}")
+        return (self._worker_pids() - before).pop()
+
+    def _worker_pids(self) -> set[str]:
+        try:
+            current, old = self.workers()
+        except OSError:
+            return set()  # the master CLI is briefly away while the master re-executes itself
+        return set(current) | set(old)
 
     def _answers(self) -> bool:
         try:
@@ -184,3 +221,77 @@ def wait_for(predicate: Callable[[], bool], timeout: float, message: str, step: 
             return
         time.sleep(step)
     raise AssertionError(message)
+
+
+class SlowBackend:
+    """An HTTP server that sends every response at a steady pace, and logs when each byte left.
+
+    It stands for a long download (a big file, a stream) held open through a reload; ``sent``
+    holds (monotonic time, total body bytes sent so far), the real traffic a test compares with.
+    """
+
+    def __init__(self, chunk: int = 20_000, chunks: int = 100, delay: float = 0.05) -> None:
+        self.chunk, self.chunks, self.delay = chunk, chunks, delay
+        self.size = chunk * chunks
+        self.sent: list[tuple[float, int]] = []
+        self._total = 0
+        self._lock = threading.Lock()
+        self._sock = socket.socket()
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self._sock.settimeout(0.2)
+        self.port = self._sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._respond, args=(conn,), daemon=True).start()
+
+    def _respond(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(10)
+            try:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                             b"Content-Length: %d\r\nConnection: close\r\n\r\n" % self.size)
+                for _ in range(self.chunks):
+                    if self._stop.is_set():
+                        return
+                    conn.sendall(b"x" * self.chunk)
+                    with self._lock:
+                        self._total += self.chunk
+                        self.sent.append((time.monotonic(), self._total))
+                    time.sleep(self.delay)
+            except OSError:
+                return
+
+    def bytes_between(self, start: float, end: float) -> int:
+        """Body bytes sent in the monotonic interval [start, end]."""
+        with self._lock:
+            before = max((n for t, n in self.sent if t < start), default=0)
+            upto = max((n for t, n in self.sent if t <= end), default=0)
+        return upto - before
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self._sock.close()
+
+
+def download(port: int, path: str = "/") -> threading.Thread:
+    """Fetch a URL to the end in a thread (the client of a long download)."""
+    def run() -> None:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=60) as resp:
+            while resp.read(65536):
+                pass
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread

@@ -42,6 +42,9 @@ Fetch = Callable[[str], str]
 # Reasons that mean the socket cannot be reached at all: the rest of the cycle is not attempted,
 # so a dead HAProxy costs one connect timeout per cycle, not one per command.
 UNREACHABLE = frozenset({"timeout", "connect_timeout", "no_socket", "refused", "permission", "connect"})
+# A master CLI's passing failures while it re-executes itself on a reload: tried again shortly.
+TRANSIENT = frozenset({"io", "refused", "no_socket", "truncated", "empty"})
+MASTER_RETRIES = (0.1, 0.3, 0.9)
 SHOW_CLI_LEVEL = "show cli level"
 LEVELS = {"user": 0, "operator": 1, "admin": 2}
 
@@ -53,13 +56,21 @@ def make_client(target: TargetConfig) -> RuntimeClient:
 
 class Runner:
     """Sends one target's commands, recording each: duration, success, errors by reason, one log
-    line per change of reason."""
+    line per change of reason.
 
-    def __init__(self, fetch: Fetch, state: PollState, name: str) -> None:
+    ``retries`` are the pauses before trying a command again after a transient failure: a master
+    CLI re-executes itself on every reload and refuses or resets connections for a moment (10 to
+    40 ms seen with a small config), which must not read as HAProxy being down.
+    """
+
+    def __init__(self, fetch: Fetch, state: PollState, name: str, retries: tuple[float, ...] = (),
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.fetch = fetch
         self.state = state
         self.where = _where(name)
         self.sent = 0
+        self.retries = retries
+        self.sleep = sleep
 
     def run(self, command: Command, stats: CommandStats, route: str = "", quiet: bool = False) -> Any | None:
         """Fetch and parse one command; None on failure (recorded in ``stats``).
@@ -69,26 +80,35 @@ class Runner:
         """
         label = command.name
         started = time.perf_counter()
-        reason: str | None = None
-        message = ""
-        result = None
+        result, reason, message = self._attempt(command, route)
+        for pause in self.retries if not quiet else ():  # an old worker may just have left: no retry
+            if reason not in TRANSIENT:
+                break
+            log.debug("%s%s failed (%s), trying again in %gs: %s", self.where, label, reason, pause, message)
+            self.sleep(pause)
+            result, reason, message = self._attempt(command, route)
+        took = time.perf_counter() - started
+        stats.seconds[label] = stats.seconds.get(label, 0.0) + took if quiet else took
+        stats.ok[label] = (reason is None and stats.ok.get(label, True)) if quiet else reason is None
+        self._note(label, reason, message, stats, quiet)
+        return result
+
+    def _attempt(self, command: Command, route: str) -> tuple[Any, str | None, str]:
+        """One fetch and parse: (result, None, "") or (None, reason, message)."""
         self.sent += 1
+        started = time.perf_counter()
         try:
             text = self.fetch(route + command.text)
             fetched = time.perf_counter()
             self.state.add_phase("fetch", fetched - started)
             result = command.parse(text)
             self.state.add_phase("parse", time.perf_counter() - fetched)
+            return result, None, ""
         except (TransportError, ParseError) as exc:
-            reason, message = exc.reason, str(exc)
+            return None, exc.reason, str(exc)
         except Exception as exc:  # a bug must not kill the loop; count it and say so
-            reason, message = "internal_error", f"{type(exc).__name__}: {exc}"
             log.exception("%sunexpected error while running %r", self.where, route + command.text)
-        took = time.perf_counter() - started
-        stats.seconds[label] = stats.seconds.get(label, 0.0) + took if quiet else took
-        stats.ok[label] = (reason is None and stats.ok.get(label, True)) if quiet else reason is None
-        self._note(label, reason, message, stats, quiet)
-        return result
+            return None, "internal_error", f"{type(exc).__name__}: {exc}"
 
     def probe(self, command: Command) -> Any:
         """Ask the socket something about itself: the parsed answer, or the error; nothing recorded."""
@@ -221,6 +241,7 @@ class TargetPoller:
         self.monotonic = monotonic
         self.created_mono = monotonic()  # /healthz counts a target that never completed a cycle from here
         self.reload_ok = reload_ok
+        self.sleep: Callable[[float], None] = time.sleep  # the pause between retries; tests replace it
         self._fixed_fetch = fetch  # tests inject one fake for every command
         self._fetch = fetch or make_client(target).run
         self._pending: tuple[TargetConfig, Config] | None = None
@@ -268,8 +289,9 @@ class TargetPoller:
         started = time.perf_counter()
         st.phase_seconds = {}
         st.source_seconds, st.source_ok = {}, {}
-        runner = Runner(self._fetch, st, self.name)
+        runner = Runner(self._fetch, st, self.name, sleep=self.sleep)
         kind = self._detect(runner)
+        runner.retries = MASTER_RETRIES if kind == "master" else ()
         ok = self._master_cycle(runner) if kind == "master" else self._worker_cycle(runner)
         st.up = ok
         st.polls["success" if ok else "failure"] += 1

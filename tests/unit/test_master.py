@@ -213,3 +213,43 @@ def test_a_master_at_level_user_says_once_what_it_costs(caplog: pytest.LogCaptur
         poller.poll_once()
     said = [r.getMessage() for r in caplog.records if "level user" in r.getMessage()]
     assert len(said) == 1 and "sticktables" in said[0] and "master CLI" in said[0], said
+
+
+def test_a_master_cli_away_for_a_moment_during_a_reload_is_tried_again() -> None:
+    """The master re-executes itself on every reload and refuses connections for a few ms."""
+    fetch = master_fetch("2.6.12")
+    refusals = {"count": 0}
+
+    def reloading(command: str) -> str:
+        if command.startswith("@!") and refusals["count"] < 2:
+            refusals["count"] += 1
+            raise TransportError("refused", "connection refused")
+        return fetch(command)
+
+    store = Store(30)
+    poller = Poller(build_config({"haproxy": {"address": "/m.sock"}}), store, fetch=reloading)
+    pauses: list[float] = []
+    poller.targets[""].sleep = pauses.append
+    assert poller.poll_once()
+    assert pauses == [0.1, 0.3]
+    got = samples(b"".join(p.text for p in store.parts()).decode())
+    assert value(got, "haproxy_up") == 1
+    assert not [k for k in got if k[0] == "haproxy_exporter_command_errors_total"]
+
+
+def test_a_master_cli_that_stays_away_fails_the_poll_after_a_bounded_wait() -> None:
+    def gone(command: str) -> str:
+        if command == "show proc" and gone.known:  # type: ignore[attr-defined]
+            raise TransportError("refused", "connection refused")
+        gone.known = True  # type: ignore[attr-defined]
+        return master_fetch("2.6.12")(command)
+
+    gone.known = False  # type: ignore[attr-defined]
+    store = Store(30)
+    poller = Poller(build_config({"haproxy": {"address": "/m.sock"}}), store, fetch=gone)
+    pauses: list[float] = []
+    poller.targets[""].sleep = pauses.append
+    assert not poller.poll_once()  # detected as a master by the probe, then refused
+    assert sum(pauses) < 2
+    got = samples(b"".join(p.text for p in store.parts()).decode())
+    assert value(got, "haproxy_exporter_command_errors_total", command="show proc", reason="refused") == 1

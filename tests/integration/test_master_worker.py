@@ -1,0 +1,149 @@
+"""A real master-worker HAProxy (``-W -S``) of every version, read through its master CLI.
+
+A reload while a client holds a long download: the old worker appears (under ``worker=<pid>``),
+its traffic is counted, and it disappears when its last connection ends.  A reload with a broken
+config shows in ``haproxy_master_failed_reloads``.  The master going away gives ``haproxy_up 0``
+and one clear log line.  The oracle is what the master itself answers, read by the test.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from typing import Iterator
+
+import pytest
+
+from exporter.config import build_config
+from exporter.poll.poller import Poller
+from exporter.poll.snapshot import Store
+from exposition import samples, value
+from support import SlowBackend, download, raw_command, stat_rows, wait_for
+
+CFG = """
+global
+    stats socket {admin} mode 600 level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 30s
+    timeout server 30s
+    option contstats
+frontend fe_dl
+    bind 127.0.0.1:{p0}
+    default_backend be_dl
+backend be_dl
+    server dl1 127.0.0.1:{p1}
+"""
+
+
+@pytest.fixture
+def backend() -> Iterator[SlowBackend]:
+    slow = SlowBackend(chunk=20_000, chunks=60, delay=0.05)  # 1.2 MB over about 3 s
+    yield slow
+    slow.close()
+
+
+def start(haproxy_factory, haproxy_bin, backend: SlowBackend):
+    hap = haproxy_factory(CFG.replace("{p1}", str(backend.port)), nports=1, start=False, binary=haproxy_bin.path)
+    return hap.start_master()
+
+
+def master_says(hap, text: str) -> bool:
+    """The master lists ``text`` in show proc (its CLI is briefly away while it re-executes)."""
+    try:
+        return text in raw_command(hap.master, "show proc")
+    except OSError:
+        return False
+
+
+class Exporter:
+    """The exporter's poll of the master socket, read back as a dict of samples."""
+
+    def __init__(self, address: str) -> None:
+        self.store = Store(30)
+        self.poller = Poller(build_config({"haproxy": {"address": address}}), self.store)
+
+    def poll(self) -> dict:
+        self.poller.poll_once()
+        return samples(b"".join(p.text for p in self.store.parts()).decode())
+
+
+def workers_in(got: dict) -> set[str]:
+    return {dict(labels)["worker"] for name, labels in got if "worker" in dict(labels)
+            and not name.startswith(("haproxy_master", "haproxy_exporter"))}
+
+
+def test_an_old_worker_is_read_while_it_drains_then_forgotten(haproxy_factory, haproxy_bin, backend) -> None:
+    hap = start(haproxy_factory, haproxy_bin, backend)
+    exp = Exporter(hap.master)
+    got = exp.poll()
+    assert value(got, "haproxy_up") == 1
+    assert value(got, "haproxy_master_current_workers") == 1 and value(got, "haproxy_master_old_workers") == 0
+    assert workers_in(got) == set()
+
+    client = download(hap.ports[0])
+    wait_for(lambda: backend.sent, 5, "the download did not start")
+    [old] = hap.workers()[0]
+    new = hap.reload()
+    assert hap.workers() == ([new], [old]), "the old worker must still be serving the download"
+
+    before = stat_rows(raw_command(hap.master, f"@!{old} show stat"))
+    got = exp.poll()
+    after = stat_rows(raw_command(hap.master, f"@!{old} show stat"))
+    assert value(got, "haproxy_up") == 1
+    assert value(got, "haproxy_master_old_workers") == 1
+    assert value(got, "haproxy_master_worker_info", worker=old, role="old", version=haproxy_bin.version) == 1
+    assert workers_in(got) == {old}
+    # The old worker's own counters, between two readings the test takes around the poll.
+    for row_before, row_after in zip(before, after):
+        if row_before["svname"] == "FRONTEND":
+            got_sessions = value(got, "haproxy_frontend_sessions_total", proxy="fe_dl", worker=old)
+            assert int(row_before["stot"]) <= got_sessions <= int(row_after["stot"])
+            assert value(got, "haproxy_frontend_current_sessions", proxy="fe_dl", worker=old) == 1
+    # The current worker keeps today's labels: no worker label, and its state sets alone.
+    assert value(got, "haproxy_frontend_status", proxy="fe_dl", state="UP") == 1
+    assert value(got, "haproxy_frontend_status", proxy="fe_dl", state="UP", worker=old) is None
+    assert value(got, "haproxy_process_pid") == int(new)
+
+    client.join(30)
+    assert not client.is_alive(), "the download did not finish"
+    wait_for(lambda: hap.workers()[1] == [], 10, "the old worker did not leave after its last connection")
+    got = exp.poll()
+    assert value(got, "haproxy_master_old_workers") == 0
+    assert workers_in(got) == set()
+    assert value(got, "haproxy_up") == 1
+
+
+def test_a_failed_reload_is_counted_and_the_serving_worker_still_read(haproxy_factory, haproxy_bin, backend) -> None:
+    hap = start(haproxy_factory, haproxy_bin, backend)
+    exp = Exporter(hap.master)
+    assert value(exp.poll(), "haproxy_master_failed_reloads") == 0
+    [serving] = hap.workers()[0]
+    hap.cfg.write_text(hap.cfg.read_text() + "\nthis is not a keyword\n")
+    hap.proc.send_signal(signal.SIGUSR2)
+    wait_for(lambda: master_says(hap, "[failed: 1]"), 15, "the broken reload was not counted")
+    got = exp.poll()
+    assert value(got, "haproxy_master_failed_reloads") == 1
+    assert value(got, "haproxy_up") == 1
+    assert value(got, "haproxy_master_current_workers") == 1
+    assert value(got, "haproxy_process_pid") == int(serving)  # still the worker that serves
+    assert value(got, "haproxy_frontend_status", proxy="fe_dl", state="UP") == 1
+    assert hap.get(0) in (200, 503)  # and HAProxy still answers on its frontend
+
+
+def test_the_master_going_away_is_haproxy_down_with_one_clear_line(haproxy_factory, haproxy_bin, backend,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    hap = start(haproxy_factory, haproxy_bin, backend)
+    exp = Exporter(hap.master)
+    assert value(exp.poll(), "haproxy_up") == 1
+    hap.stop()
+    with caplog.at_level(logging.WARNING, logger="exporter.poll"):
+        got = exp.poll()
+        exp.poll()
+    assert value(got, "haproxy_up") == 0
+    reasons = {dict(labels)["reason"] for name, labels in got if name == "haproxy_exporter_command_errors_total"
+               and dict(labels)["command"] == "show proc"}
+    assert reasons & {"refused", "no_socket"}, reasons
+    lines = [r.getMessage() for r in caplog.records if "show proc failed" in r.getMessage()]
+    assert len(lines) == 1 and "HAProxy is running" in lines[0], lines
