@@ -1,7 +1,8 @@
 """End to end: real HAProxy with traffic → exporter CLI → real Prometheus → dashboard queries and alerts.
 
-One stack per module, all on loopback: HAProxy (tests/e2e/e2e.cfg), the exporter as a subprocess of
-the real CLI, and Debian's `prometheus` scraping it every second with deploy/prometheus/alerts.yml
+One stack per module, all on loopback: HAProxy (tests/e2e/e2e.cfg) in master-worker mode, the exporter
+as a subprocess of the real CLI reading its master CLI (so the dashboard's "Master and workers" row has
+data), and Debian's `prometheus` scraping it every second with deploy/prometheus/alerts.yml
 loaded (every `for:` shortened to 1s in the copy). The exporter starts before HAProxy, as it may in
 real life, so its error counters exist. Then:
 
@@ -126,13 +127,13 @@ def stack() -> Iterator[Stack]:
     logs = {"exporter": base / "exporter.log", "prometheus": base / "prometheus.log", "haproxy": haproxy.log}
     try:
         procs.append(start_process(
-            [sys.executable, "-m", "exporter", "--haproxy.address", haproxy.admin,
+            [sys.executable, "-m", "exporter", "--haproxy.address", haproxy.master,
              "--web.listen-address", f"127.0.0.1:{exporter_port}", "--poll.interval", "500ms",
              "--poll.max-age", "5s"], logs["exporter"]))
         wait_for(lambda: http_ok(f"{exporter_url}/metrics") and "haproxy_exporter_command_errors_total{"
                  in exporter_text(f"{exporter_url}/metrics"), 15, "exporter did not report the missing HAProxy")
 
-        haproxy.start()
+        haproxy.start_master()  # master-worker, read through its master CLI (as on Debian)
         name, size = STICK_TABLE
         for n in range(1, size):  # + 127.0.0.1 from the traffic = size entries: full
             haproxy.cmd(f"set table {name} key 10.0.0.{n} data.http_req_cnt 1")
