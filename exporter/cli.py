@@ -26,6 +26,7 @@ FLAGS = {
     "--poll.interval": "poll.interval",
     "--poll.max-age": "poll.max_age",
     "--poll.concurrency": "poll.concurrency",
+    "--poll.max-series": "poll.max_series",
     "--haproxy.mode": "haproxy.mode",
     "--web.listen-address": "web.listen_address",
     "--web.telemetry-path": "web.telemetry_path",
@@ -58,7 +59,7 @@ def build_parser() -> OneLineParser:
 
 
 def _coerce(key: str, value: str) -> Any:
-    if key in ("haproxy.max_response_bytes", "poll.concurrency"):
+    if key in ("haproxy.max_response_bytes", "poll.concurrency", "poll.max_series"):
         try:
             return int(value)
         except ValueError:

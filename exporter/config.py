@@ -44,6 +44,7 @@ class Config:
     interval: float = 5.0
     max_age: float = 30.0
     concurrency: int = 8
+    max_series: int = 5_000_000
     listen_address: str = ":9101"
     telemetry_path: str = "/metrics"
     web_config_file: str | None = None
@@ -131,6 +132,7 @@ SCHEMA: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "poll.interval": ("interval", parse_duration),
     "poll.max_age": ("max_age", parse_duration),
     "poll.concurrency": ("concurrency", positive_int),
+    "poll.max_series": ("max_series", positive_int),
     "web.listen_address": ("listen_address", _listen),
     "web.telemetry_path": ("telemetry_path", _path),
     "web.config_file": ("web_config_file", _optional_file),

@@ -45,6 +45,7 @@ class PollState:
     up: bool = False
     invalid_values: int = 0
     samples: int | None = None
+    ignored: dict[tuple[str, str], int] = field(default_factory=dict)  # last poll: (what, reason) → count
     commands_per_cycle: int = 0  # commands the last cycle sent, to bound how long a cycle may take
 
     def add_phase(self, phase: str, seconds: float) -> None:

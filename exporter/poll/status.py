@@ -81,6 +81,10 @@ def target_families(st: PollState, stale: bool, reload_ok: bool) -> list[Family]
         Family("haproxy_exporter_invalid_values_total", "counter",
                "Values HAProxy sent that were not numbers and were skipped",
                [(NO_LABELS, str(st.invalid_values))]),
+        Family("haproxy_exporter_ignored_fields", "gauge",
+               "Parts of HAProxy's answers skipped by the last poll, as they cannot become series: a repeated "
+               "column, two columns naming one metric, rows of an unknown type",
+               [(LabelSet((("what", w), ("reason", r))), str(n)) for (w, r), n in sorted(st.ignored.items())]),
         build_info(),
     ]
     if st.last_success is not None:

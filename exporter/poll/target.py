@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 from exporter.config import Config, TargetConfig
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix, label_suffix
 from exporter.exposition.gzip import Part
-from exporter.exposition.render import render, render_bytes
+from exporter.exposition.render import Dropped, render, render_bytes
 from exporter.poll.gcpause import gc_paused
 from exporter.poll.snapshot import DataPart, Published, Store
 from exporter.poll.state import CommandStats, PollState
@@ -28,12 +28,13 @@ from exporter.runtime.address import parse_address
 from exporter.runtime.advice import advice
 from exporter.runtime.client import RuntimeClient, TransportError, TransportLimits
 from exporter.runtime.errors import ParseError
-from exporter.sources.base import Command, Source
+from exporter.sources.base import Command, Limits, Source
 from exporter.sources.info.source import SHOW_INFO
 from exporter.sources.proc.model import roles
 from exporter.sources.proc.parse import Proc, ProcList
 from exporter.sources.proc.source import SHOW_PROC, ProcSource
 from exporter.sources.registry import WORKER_SOURCES, allowlist
+from exporter.sources.stat.source import SHOW_STAT
 from exporter.sources.values import ModelStats
 
 log = logging.getLogger("exporter.poll")
@@ -147,8 +148,9 @@ class Process:
         self.route = route
         self.old = old
         self.config = config
+        limits = Limits(config.max_series)
         self.sources: list[Source] = [
-            cls(config.section(cls.config_key) if cls.config_key else None, extra=extra, old=old)
+            cls(config.section(cls.config_key) if cls.config_key else None, extra=extra, old=old, limits=limits)
             for cls in sorted(WORKER_SOURCES, key=lambda s: not s.required)
             if cls.old_workers or not old
         ]
@@ -251,6 +253,7 @@ class TargetPoller:
         self._master = ProcSource()
         self.kind: str | None = None if target.mode == "auto" else target.mode
         self._level_checked = False
+        self._said_ignored: set[tuple[str, str]] = set()
 
     @property
     def name(self) -> str:
@@ -270,7 +273,7 @@ class TargetPoller:
                 self._fetch = make_client(target).run
             self.kind = None if target.mode == "auto" else target.mode
             self._level_checked = False
-        if config.sections != self.config.sections:
+        if (config.sections, config.max_series) != (self.config.sections, self.config.max_series):
             self._process = Process(config)
             self._workers = {}
             self.state.commands.keep_only(self._process.command_names() | {SHOW_PROC.name})
@@ -405,10 +408,22 @@ class TargetPoller:
         # At scale the rows, the families and the text each take hundreds of MB: each is dropped
         # as soon as the next step has what it needs.
         st.invalid_values += stats.invalid_values
+        self._note_ignored(stats)
         samples = sum(len(f.values) for f in families)
+        if samples > self.config.max_series:
+            self._refuse(SHOW_STAT, "too_many_series",
+                         f"the poll built {samples} series, more than poll.max_series ({self.config.max_series})")
+            return False
         built = time.perf_counter()
-        raw = render_bytes(families)
+        dropped = Dropped()
+        raw = render_bytes(families, dropped)
         del families
+        if dropped.families or dropped.series:  # the guard caught what must never reach the page
+            for what, count in (("family", dropped.families), ("series", dropped.series)):
+                if count:
+                    stats.ignore(what, "duplicate", ", ".join(dropped.examples), count)
+            self._note_ignored(stats)
+            samples -= dropped.samples
         rendered = time.perf_counter()
         part = Part.of(raw)
         done = time.perf_counter()
@@ -417,6 +432,26 @@ class TargetPoller:
         st.last_success = self._data.taken_at
         st.samples = samples
         return True
+
+    def _refuse(self, label: str, reason: str, message: str) -> None:
+        """Count a poll refused after its commands succeeded, as a failure of the command behind it."""
+        commands = self.state.commands
+        commands.errors[(label, reason)] = commands.errors.get((label, reason), 0) + 1
+        commands.ok[label] = False
+        if commands.last_reason.get(label) != reason:
+            log.warning("%s%s refused (%s): %s; to fix: %s", _where(self.name), label, reason, message, advice(reason))
+        commands.last_reason[label] = reason
+
+    def _note_ignored(self, stats: ModelStats) -> None:
+        """What could not become series (repeated columns, unknown row types): a gauge per poll, a
+        log line the first time each kind is seen."""
+        self.state.ignored = dict(stats.ignored)
+        for key, example in stats.examples.items():
+            if key not in self._said_ignored:
+                self._said_ignored.add(key)
+                what, reason = key
+                log.warning("%sskipping a %s of HAProxy's answer (%s): %s; the rest is exported",
+                            _where(self.name), what, reason, example)
 
     def publish(self) -> None:
         self.store.publish(Published(self._data, Part.of(self.status_text(stale=False)),

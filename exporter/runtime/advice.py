@@ -36,6 +36,8 @@ ADVICE: dict[str, str] = {
                   "fix stick_tables[].filters",
     "malformed_entry": "a stick-table line did not parse: if it persists, report it with the output of "
                        "`echo 'show table <name>' | socat stdio <socket>`",
+    "too_many_series": "HAProxy sent more than poll.max_series series: raise it if this installation is really "
+                       "that large, else check what answers on haproxy.address",
     "internal_error": "this is an exporter bug: please report it with the traceback logged above",
 }
 

@@ -16,6 +16,16 @@ from exporter.sources.values import ModelStats
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Bounds on what one poll may hold, from the config (``poll.max_series``)."""
+
+    max_series: int = 5_000_000
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True)
 class Command:
     """One Runtime API command: the text sent, how to parse the answer, and its name in metrics.
 
@@ -52,10 +62,12 @@ class Source:
     old_workers: ClassVar[bool] = False
     config_key: ClassVar[str | None] = None  # its own config section, parsed by parse_config
 
-    def __init__(self, options: Any = None, extra: LabelSuffix = NO_SUFFIX, old: bool = False) -> None:
+    def __init__(self, options: Any = None, extra: LabelSuffix = NO_SUFFIX, old: bool = False,
+                 limits: Limits = DEFAULT_LIMITS) -> None:
         self.options = options
         self.extra = extra
         self.old = old
+        self.limits = limits
 
     @staticmethod
     def parse_config(value: Any) -> Any:

@@ -6,7 +6,7 @@ Shared by the sources whose answers are tables of numbers (``show info``, ``show
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from exporter.exposition.families import format_float
 
@@ -21,9 +21,21 @@ _INT = re.compile(r"-?[0-9]{1,20}")
 
 @dataclass
 class ModelStats:
-    """What the model had to skip, so the exporter can say so in its own metrics."""
+    """What the model had to skip, so the exporter can say so in its own metrics and log.
+
+    ``ignored`` counts what HAProxy sent that cannot become series without breaking the exposition
+    (a repeated column, two columns that name one metric, a row of an unknown type), by
+    (what, reason); ``examples`` keeps one instance of each for the log line.
+    """
 
     invalid_values: int = 0
+    ignored: dict[tuple[str, str], int] = field(default_factory=dict)
+    examples: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def ignore(self, what: str, reason: str, example: str, count: int = 1) -> None:
+        key = (what, reason)
+        self.ignored[key] = self.ignored.get(key, 0) + count
+        self.examples.setdefault(key, example)
 
 
 def number_text(cell: str) -> str | None:

@@ -199,6 +199,46 @@ def _numeric_family(scope: _Scope, idx: int, name: str, kind: str, help: str, sc
     return Family.of_columns(name, kind, help, tuple(compress(scope.labels, values)), tuple(filter(None, values)))
 
 
+# A column name that can become part of a metric name; anything else (2.8.0 names one "(null)") is
+# not a column of data and is skipped quietly.
+_COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,127}")
+_KNOWN_COLUMNS = ({m.column for m in naming.STAT_METRICS} | naming.TEXT_COLUMNS
+                  | {c for c, _ in naming.HTTP_RESPONSE_CODES})
+# Every name suffix the known columns and derived families take, in any scope.
+_TAKEN_SUFFIXES = frozenset(
+    {m.suffix for m in naming.STAT_METRICS} | {n for m in naming.STAT_METRICS for n in m.names.values()}
+    | {"http_responses_total", "status", "check_status", "agent_status", "info", "agg_server_status",
+       "agg_server_check_status", "agg_check_status"}
+)
+
+
+def _extra_columns(table: StatTable, stats: ModelStats) -> dict[str, tuple[str, str, str]]:
+    """Columns the naming table does not know, each once, with the metric it becomes.
+
+    A repeated column name is read once (its first position); a column whose metric name another
+    column already takes is skipped: either would put a second family of one name on the page.
+    """
+    chosen: dict[str, tuple[str, str, str]] = {}
+    taken = set(_TAKEN_SUFFIXES)
+    seen: set[str] = set()
+    for column in table.columns:
+        if not _COLUMN_NAME.fullmatch(column):
+            continue
+        if column in seen:
+            stats.ignore("column", "duplicate", column)
+            continue
+        seen.add(column)
+        if column in _KNOWN_COLUMNS:
+            continue
+        metric = _unknown_column_metric(column)
+        if metric[0] in taken:
+            stats.ignore("column", "name_collision", f"{column} (as {metric[0]})")
+            continue
+        taken.add(metric[0])
+        chosen[column] = metric
+    return chosen
+
+
 def _unknown_column_metric(column: str) -> tuple[str, str, str]:
     """Name, type and help for a column the naming table does not know (newer HAProxy, modules)."""
     safe = _NAME_SAFE.sub("_", column).strip("_").lower() or "unnamed"
@@ -213,8 +253,9 @@ def stat_families(table: StatTable, stats: ModelStats, cache: LabelCache | None 
     """Every family of one ``show stat``; pass the same ``cache`` every poll to reuse label objects."""
     cache = cache if cache is not None else LabelCache()
     families: list[Family] = []
-    known = {m.column for m in naming.STAT_METRICS} | naming.TEXT_COLUMNS | {c for c, _ in naming.HTTP_RESPONSE_CODES}
-    unknown = [c for c in table.columns if c not in known and c]
+    unknown = _extra_columns(table, stats)
+    for kind, rows in table.unknown_types.items():
+        stats.ignore("row", "unknown_type", f"type {kind!r}", rows)
     status_idx = table.column("status")
     for scope in _scopes(table, cache):
         if not scope.rows:
@@ -232,8 +273,7 @@ def stat_families(table: StatTable, stats: ModelStats, cache: LabelCache | None 
             idx = table.column(column)
             if idx is not None and scope.name == "server":
                 families.append(_check_family(scope, idx, f"haproxy_server_{suffix}", column))
-        for column in unknown:
-            suffix, kind, help = _unknown_column_metric(column)
+        for column, (suffix, kind, help) in unknown.items():
             families.append(_numeric_family(scope, table.index[column], f"haproxy_{scope.name}_{suffix}",
                                             kind, help, 1, stats))
         families.append(_info_family(table, scope))

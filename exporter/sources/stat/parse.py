@@ -19,11 +19,16 @@ _REQUIRED = ("pxname", "svname")
 
 @dataclass
 class StatTable:
-    """The rows of one ``show stat``, grouped by object type, as raw cell text."""
+    """The rows of one ``show stat``, grouped by object type, as raw cell text.
+
+    ``index`` maps each column name to its first position: a repeated name is read once.
+    ``unknown_types`` counts rows of a type this version of the exporter does not know (skipped).
+    """
 
     columns: list[str]
     index: dict[str, int]
     rows: dict[str, list[list[str]]] = field(default_factory=lambda: {t: [] for t in ROW_TYPES})
+    unknown_types: dict[str, int] = field(default_factory=dict)
 
     def column(self, name: str) -> int | None:
         return self.index.get(name)
@@ -47,11 +52,14 @@ def parse_header(line: str) -> list[str]:
     return names
 
 
-def parse_stat(text: str) -> StatTable:
+def parse_stat(text: str, max_cells: int | None = None) -> StatTable:
     """Return every row of the answer, or raise :class:`ParseError` for the whole answer.
 
     A row whose cell count differs from the header's means a cut or garbled stream; rejecting
-    the whole answer keeps a half-read table from ever being published.
+    the whole answer keeps a half-read table from ever being published.  A row of a type newer
+    than this parser is skipped and counted, not a reason to reject the answer.  ``max_cells``
+    bounds rows x columns: a socket that sends millions of proxies is refused while reading,
+    before the rows take memory (``too_many_series``).
     """
     lines = text.split("\n")
     if not lines or not lines[0].startswith("# "):
@@ -64,6 +72,9 @@ def parse_stat(text: str) -> StatTable:
     table = StatTable(columns=columns, index=index)
     type_idx = index.get("type")
     body = [line for line in lines[1:] if line]
+    if max_cells is not None and len(body) * width > max_cells:
+        raise ParseError("too_many_series", f"show stat: {len(body)} rows of {width} columns is more than "
+                                            f"{max_cells} values (raise poll.max_series if this is real)")
     try:
         for row in csv.reader(body, strict=True):
             if row and row[-1] == "":
@@ -76,7 +87,8 @@ def parse_stat(text: str) -> StatTable:
             kind = _row_type(row, type_idx)
             bucket = table.rows.get(kind)
             if bucket is None:
-                raise ParseError("malformed_row", f"show stat: unknown row type {kind!r}")
+                table.unknown_types[kind] = table.unknown_types.get(kind, 0) + 1
+                continue
             bucket.append(row)
     except csv.Error as exc:
         raise ParseError("malformed_row", f"show stat: bad CSV: {exc}") from None

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Mapping, Sequence
 
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix
-from exporter.sources.base import Command, Source
+from exporter.sources.base import DEFAULT_LIMITS, Command, Limits, Source
 from exporter.sources.stat.model import LabelCache, stat_families
 from exporter.sources.stat.naming import MODULE_GAUGES, SCOPES, STAT_METRICS
 from exporter.sources.stat.parse import parse_stat
@@ -26,12 +27,15 @@ class StatSource(Source):
     required = True
     old_workers = True
 
-    def __init__(self, options: Any = None, extra: LabelSuffix = NO_SUFFIX, old: bool = False) -> None:
-        super().__init__(options, extra, old)
+    def __init__(self, options: Any = None, extra: LabelSuffix = NO_SUFFIX, old: bool = False,
+                 limits: Limits = DEFAULT_LIMITS) -> None:
+        super().__init__(options, extra, old, limits)
         self.labels = LabelCache(extra)  # row label objects reused from poll to poll
 
     def commands(self) -> Sequence[Command]:
-        return (Command(SHOW_STAT, parse_stat),)
+        # rows x columns is refused while reading when above the series cap: the rows are what
+        # would take the memory, long before the series are counted.
+        return (Command(SHOW_STAT, partial(parse_stat, max_cells=self.limits.max_series)),)
 
     def build(self, answers: Mapping[str, Any], stats: ModelStats) -> list[Family]:
         families = stat_families(answers[SHOW_STAT], stats, self.labels)
