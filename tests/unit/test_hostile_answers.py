@@ -44,9 +44,9 @@ def fake() -> Iterator[FakeSocket]:
         yield server
 
 
-def poller_for(path: str, **poll: object) -> tuple[Poller, Store]:
-    config = build_config({"haproxy": {"address": path, "timeout": "2s", "mode": "worker"},
-                           "poll": {"interval": "1s", "max_age": "10s", **poll}})
+def poller_for(path: str, timeout: str = "2s", **haproxy: object) -> tuple[Poller, Store]:
+    config = build_config({"haproxy": {"address": path, "timeout": timeout, "mode": "worker", **haproxy},
+                           "poll": {"interval": "1s", "max_age": "10s"}})
     store = Store(config.max_age)
     return Poller(config, store), store
 
@@ -132,13 +132,13 @@ def endless_proxies(count: int):
     return send
 
 
-@pytest.mark.parametrize("proxies, reason", [
-    (200_000, "too_many_series"),  # 55 MB: read, then refused before the rows are made (27 M cells > 5 M)
-    (1_000_000, "too_large"),  # 270 MB: the read itself stops at haproxy.max_response_bytes
+@pytest.mark.parametrize("proxies, cap, reason", [
+    (200_000, 100 << 20, "too_many_series"),  # 55 MB read, refused before the rows are made (27 M cells > 5 M)
+    (1_000_000, 20 << 20, "too_large"),  # 270 MB sent: the read itself stops at haproxy.max_response_bytes
 ])
-def test_millions_of_proxies_are_refused_and_the_last_snapshot_stays(fake: FakeSocket, proxies: int,
+def test_millions_of_proxies_are_refused_and_the_last_snapshot_stays(fake: FakeSocket, proxies: int, cap: int,
                                                                      reason: str) -> None:
-    poller, store = poller_for(fake.path)
+    poller, store = poller_for(fake.path, timeout="60s", max_response_bytes=cap)
     assert poller.poll_once()
     good = store.published.data
     fake.answers["show stat"] = endless_proxies(proxies)
