@@ -117,6 +117,8 @@ def serve(config: Config, web: WebConfig | None = None,
     from exporter.poll.snapshot import Store
     from exporter.web.server import start_server
 
+    signals = Signals()
+    signals.block()  # before any thread starts: they all inherit the mask (see Signals)
     store = Store(config.max_age)
     poller = Poller(config, store)
     # Scrapes share the interpreter lock with the poll thread.  The default 5 ms switch interval
@@ -136,27 +138,23 @@ def serve(config: Config, web: WebConfig | None = None,
                          f"{config.listen_address}: {exc.strerror or exc}\n")
         return 2
 
-    signals = Signals(stop)
-    signals.install()
-    log.info("polling %s every %gs", config.haproxy_address, config.interval)
+    targets = ", ".join(t.name or t.address for t in config.poll_targets())
+    log.info("polling %s every %gs", targets, config.interval)
     if web is not None:
         log.info("web config %s: TLS %s, basic auth %s", web.path, "on" if web.context else "off",
                  "on" if web.auth else "off")
     thread.start()
     current = Settings(config, web)
-    while not stop.is_set():
-        signals.wake.wait(1.0)
-        signals.wake.clear()
-        if signals.reload_requested and not stop.is_set():
-            signals.reload_requested = False
-            new = reload_settings(reload, current) if reload is not None else None
-            if reload is not None:
-                poller.note_config_reload(new is not None)
+    while (event := signals.wait(1.0)) != "stop":
+        if event == "reload" and reload is not None:
+            new = reload_settings(reload, current)
+            poller.note_config_reload(new is not None)
             if new is not None:
                 current = new
                 poller.reconfigure(new.config)
                 server.config, server.web = new.config, new.web
                 logging.getLogger().setLevel(new.config.log_level.upper())
+    stop.set()
     log.info("received %s, stopping", signals.received[-1] if signals.received else "stop")
     server.shutdown()
     server.server_close()

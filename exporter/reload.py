@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
 from dataclasses import dataclass, fields
 from typing import Callable
 
@@ -59,25 +58,33 @@ def reload_settings(load: Callable[[], Settings], current: Settings) -> Settings
 
 
 class Signals:
-    """Flags set by SIGTERM/SIGINT (stop) and SIGHUP (reload), and one event to wake the main loop."""
+    """SIGTERM/SIGINT (stop) and SIGHUP (reload), taken by waiting for them, not by handlers.
 
-    def __init__(self, stop: threading.Event | None = None) -> None:
-        self.stop = stop or threading.Event()
-        self.wake = threading.Event()
-        self.reload_requested = False
+    :meth:`block` runs before any thread starts, so every thread inherits the blocked mask and the
+    kernel keeps the signals pending until the main loop takes them with ``sigtimedwait``.  No
+    Python code runs inside a signal handler at all: a signal can never interrupt the main loop
+    while it holds a lock (a SIGHUP handler calling ``Event.set()`` could deadlock it), and a burst
+    of SIGHUPs is one pending signal, not nested handlers.
+    """
+
+    WATCHED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+    def __init__(self) -> None:
         self.received: list[str] = []
 
-    def install(self) -> None:
-        signal.signal(signal.SIGTERM, self._on_stop)
-        signal.signal(signal.SIGINT, self._on_stop)
-        signal.signal(signal.SIGHUP, self._on_hup)
+    def block(self) -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, self.WATCHED)
 
-    def _on_stop(self, signum: int, _frame: object) -> None:
-        self.received.append(signal.Signals(signum).name)
-        self.stop.set()
-        self.wake.set()
+    def unblock(self) -> None:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, self.WATCHED)
 
-    def _on_hup(self, signum: int, _frame: object) -> None:
-        self.received.append(signal.Signals(signum).name)
-        self.reload_requested = True
-        self.wake.set()
+    def wait(self, timeout: float) -> str | None:
+        """"stop", "reload" or None (nothing within ``timeout``); a stop wins over reloads pending with it."""
+        info = signal.sigtimedwait(self.WATCHED, timeout)
+        if info is None:
+            return None
+        got = {info.si_signo}
+        while (more := signal.sigtimedwait(self.WATCHED, 0)) is not None:  # take whatever else is pending
+            got.add(more.si_signo)
+        self.received.extend(signal.Signals(s).name for s in sorted(got))
+        return "stop" if got & {signal.SIGTERM, signal.SIGINT} else "reload"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Callable
 
 from exporter.config import Config, TargetConfig
@@ -37,12 +37,14 @@ def _monotonic() -> float:
 class Poller:
     """Owns the targets and their schedule; ``poll_once`` polls every target once, usable without threads.
 
-    ``fetch`` replaces the socket for every target (tests); ``clock`` is one fake clock for tests,
-    read both as wall time and as the monotonic clock of ages and the schedule.
+    ``fetch`` replaces the socket for every target, ``fetch_for`` gives each target its own (tests);
+    ``clock`` is one fake clock for tests, read both as wall time and as the monotonic clock of
+    ages and the schedule.
     """
 
     def __init__(self, config: Config, store: Store, fetch: Fetch | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None,
+                 fetch_for: Callable[[TargetConfig], Fetch] | None = None) -> None:
         self.config = config
         self.store = store
         self.wall: Callable[[], float] = clock or _wall
@@ -51,7 +53,9 @@ class Poller:
             store.monotonic = clock
         if store.live is None:
             store.live = LivePart(process_metrics_text)
-        self._fetch = fetch
+        if fetch_for is None and fetch is not None:
+            fetch_for = lambda target: fetch  # noqa: E731 - one fake for every target
+        self._fetch_for = fetch_for
         self.config_reload_ok = True  # no reload yet counts as success, as in Prometheus's own metric
         self.targets: dict[str, TargetPoller] = {}
         self._sync_targets(config)
@@ -59,7 +63,8 @@ class Poller:
     # ------------------------------------------------------------------ targets
 
     def _new_target(self, target: TargetConfig, config: Config) -> TargetPoller:
-        return TargetPoller(target, config, self.store, self._fetch, wall=lambda: self.wall(),
+        fetch = self._fetch_for(target) if self._fetch_for is not None else None
+        return TargetPoller(target, config, self.store, fetch, wall=lambda: self.wall(),
                             monotonic=lambda: self.monotonic(), reload_ok=lambda: self.config_reload_ok)
 
     def _sync_targets(self, config: Config) -> None:
@@ -102,12 +107,31 @@ class Poller:
         """Poll every target once (concurrently when there are several).  True if all were read."""
         targets = list(self.targets.values())
         if len(targets) == 1:
-            ok = self._poll(targets[0])
-        else:
-            with ThreadPoolExecutor(max_workers=min(self.config.concurrency, len(targets)),
-                                    thread_name_prefix="poll") as pool:
-                ok = all(pool.map(self._poll, targets))
-        return ok
+            return self._poll(targets[0])
+        results: dict[str, bool] = {}
+        queue = list(reversed(targets))
+        lock = threading.Lock()
+
+        def work() -> None:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    target = queue.pop()
+                results[target.name] = self._poll(target)
+
+        workers = [self._spawn(work, f"poll {n}") for n in range(min(self.config.concurrency, len(targets)))]
+        for worker in workers:
+            worker.join()
+        return all(results.get(t.name, False) for t in targets)
+
+    @staticmethod
+    def _spawn(work: Callable[[], object], name: str) -> threading.Thread:
+        """A daemon thread, not a ThreadPoolExecutor's: the interpreter joins an executor's threads
+        at exit, so a poll hung until its timeouts would hold up SIGTERM; these are abandoned."""
+        thread = threading.Thread(target=work, name=name, daemon=True)
+        thread.start()
+        return thread
 
     def _poll(self, target: TargetPoller) -> bool:
         try:
@@ -130,14 +154,13 @@ class Poller:
     def run(self, stop: threading.Event) -> None:
         """Poll every target every interval until ``stop`` is set.
 
-        One target polls in this thread; several poll on a pool of ``poll.concurrency`` threads,
-        each target at most once at a time.
+        One target polls in this thread; several poll in threads of their own, at most
+        ``poll.concurrency`` at a time, each target at most once at a time.
         """
         if len(self.targets) == 1 and not self.config.multi_target:
             self._run_inline(stop)
-            return
-        with ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix="poll") as pool:
-            self._run_pool(stop, pool)
+        else:
+            self._run_concurrent(stop)
 
     def _run_inline(self, stop: threading.Event) -> None:
         next_at = self.monotonic()
@@ -150,23 +173,24 @@ class Poller:
                 next_at = now
             stop.wait(next_at - now)
 
-    def _run_pool(self, stop: threading.Event, pool: ThreadPoolExecutor) -> None:
+    def _run_concurrent(self, stop: threading.Event) -> None:
         due: dict[str, float] = {}
-        running: dict[str, Future[bool]] = {}
+        running: dict[str, threading.Thread] = {}
         while not stop.is_set():
             now = self.monotonic()
             targets = self.targets
-            for name in [n for n, f in running.items() if f.done()]:
+            for name in [n for n, thread in running.items() if not thread.is_alive()]:
                 del running[name]
             for name in list(due):
                 if name not in targets:
                     del due[name]
-            for name, target in targets.items():
-                next_at = due.setdefault(name, now)
-                if name not in running and next_at <= now:
-                    running[name] = pool.submit(self._poll, target)
-                    # the next slot counts from this one; a late cycle starts the next at once
-                    due[name] = max(next_at + self.config.interval, now)
+            waiting = sorted((due.setdefault(name, now), name) for name in targets if name not in running)
+            for next_at, name in waiting:  # the most overdue first, while threads are free
+                if next_at > now or len(running) >= self.config.concurrency:
+                    break
+                running[name] = self._spawn(partial(self._poll, targets[name]), f"poll {name}")
+                # the next slot counts from this one; a late cycle starts the next at once
+                due[name] = max(next_at + self.config.interval, now)
             idle_due = [at for name, at in due.items() if name not in running]
             wait = min(idle_due, default=now + self.config.interval) - now
             if running:

@@ -44,17 +44,21 @@ def test_a_bad_web_config_file_fails_the_whole_load(tmp_path: Path) -> None:
         load_settings(lambda: load_config(str(config)))
 
 
-def test_handlers_only_set_flags() -> None:
+def test_signals_are_waited_for_not_handled() -> None:
+    """Blocked, then taken by sigtimedwait: a burst of SIGHUPs is one reload, a SIGTERM always a stop."""
     signals = Signals()
-    previous = {s: signal.getsignal(s) for s in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)}
+    previous = {s: signal.getsignal(s) for s in Signals.WATCHED}
+    signals.block()
     try:
-        signals.install()
+        assert signals.wait(0.01) is None
+        for _ in range(200):  # a storm: the kernel keeps one pending SIGHUP, nothing nests
+            os.kill(os.getpid(), signal.SIGHUP)
+        assert signals.wait(5) == "reload"
+        assert signals.wait(0.01) is None
         os.kill(os.getpid(), signal.SIGHUP)
-        assert signals.wake.wait(5) and signals.reload_requested and not signals.stop.is_set()
-        signals.wake.clear()
         os.kill(os.getpid(), signal.SIGTERM)
-        assert signals.wake.wait(5) and signals.stop.is_set()
-        assert signals.received == ["SIGHUP", "SIGTERM"]
+        assert signals.wait(5) == "stop"  # a stop pending with a reload wins
+        assert signals.received == ["SIGHUP", "SIGHUP", "SIGTERM"]
+        assert {signal.getsignal(s) for s in Signals.WATCHED} == set(previous.values())  # no handler installed
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        signals.unblock()
