@@ -20,8 +20,13 @@ _DURATION = re.compile(r"(?P<num>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)?")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
+# The longest duration any key takes: a day.  Longer ones are mistakes (1e10s, .inf) that would
+# otherwise pass here and fail later inside a socket or timer call.
+MAX_DURATION = 86_400.0
+
+
 def parse_duration(key: str, value: Any) -> float:
-    """Seconds from ``5``, ``2.5``, ``"500ms"``, ``"15s"``, ``"1m"``; must be above zero."""
+    """Seconds from ``5``, ``2.5``, ``"500ms"``, ``"15s"``, ``"1m"``; above zero, at most a day."""
     if isinstance(value, bool):
         raise ConfigError(f"{key}: expected a duration like 5s or 500ms, got {value!r}")
     if isinstance(value, (int, float)):
@@ -32,6 +37,8 @@ def parse_duration(key: str, value: Any) -> float:
         raise ConfigError(f"{key}: expected a duration like 5s or 500ms, got {value!r}")
     if not seconds > 0:
         raise ConfigError(f"{key}: must be above zero, got {value!r}")
+    if not seconds <= MAX_DURATION:
+        raise ConfigError(f"{key}: must be at most 24h, got {value!r}")
     return seconds
 
 
