@@ -12,6 +12,7 @@ Usage: ``.venv/bin/python bench/masterworker.py [--size 1000x10] [--polls 5]``
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import shutil
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         def fetch() -> None:
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{fe}/", timeout=300).read()
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 pass  # cut when the run ends: the download only has to outlive the polls
 
         download = threading.Thread(target=fetch, daemon=True)
