@@ -22,10 +22,11 @@ def fixtures() -> Path:
 
 
 @pytest.fixture
-def haproxy_factory() -> Iterator:
+def haproxy_factory(haproxy_bin: haproxies.Binary) -> Iterator:
     """Start HAProxy processes from config templates; all are stopped after the test.
 
-    A short temp dir, not tmp_path: UNIX socket paths are limited to 107 bytes.
+    Every test that starts HAProxy this way runs once per HAProxy binary of the machine
+    (``haproxy_bin``).  A short temp dir, not tmp_path: UNIX socket paths are limited to 107 bytes.
     """
     started: list[HAProxy] = []
     base = Path(tempfile.mkdtemp(prefix="hrx"))
@@ -33,7 +34,7 @@ def haproxy_factory() -> Iterator:
     def make(template: str, nports: int = 6, start: bool = True, binary: str | None = None) -> HAProxy:
         workdir = base / f"h{len(started)}"
         workdir.mkdir()
-        proxy = HAProxy(workdir, template, nports, binary)
+        proxy = HAProxy(workdir, template, nports, binary or haproxy_bin.path)
         started.append(proxy)
         return proxy.start() if start else proxy
 
