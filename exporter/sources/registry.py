@@ -12,6 +12,7 @@ from exporter.runtime.client import Allowlist
 from exporter.sources.base import Source
 from exporter.sources.info.source import InfoSource
 from exporter.sources.proc.source import ProcSource
+from exporter.sources.resolvers.source import ResolversSource
 from exporter.sources.stat.source import StatSource
 from exporter.sources.sticktables.source import StickTableSource
 
@@ -19,6 +20,7 @@ WORKER_SOURCES: tuple[type[Source], ...] = (
     InfoSource,
     StatSource,
     StickTableSource,
+    ResolversSource,
 )
 MASTER_SOURCES: tuple[type[Source], ...] = (
     ProcSource,

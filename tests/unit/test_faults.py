@@ -27,7 +27,7 @@ from fakesocket import Cut, FakeSocket, Hang
 FAULTS = Path(__file__).parent.parent / "fixtures" / "faults"
 INFO = (FAULTS / "show-info.txt").read_bytes()
 STAT = (FAULTS / "show-stat.csv").read_bytes()
-GOOD = {"show info": INFO, "show stat": STAT, "show table": b"\n"}  # show table: no stick tables
+GOOD = {"show info": INFO, "show stat": STAT, "show table": b"\n", "show resolvers": b"\n"}  # no tables, no resolvers
 MAX_AGE = 10.0
 
 

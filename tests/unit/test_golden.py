@@ -55,7 +55,8 @@ def rendered(case: str) -> bytes:
     answers = {command: (FIXTURES / version / name).read_text() if name else ""
                for command, name in files.items()}
     store = Store(30)
-    poller = Poller(build_config({"stick_tables": tables}), store, fetch=answers.__getitem__)
+    unknown = "Unknown command, but maybe one of the following ones is a better match:\n"  # as an older HAProxy
+    poller = Poller(build_config({"stick_tables": tables}), store, fetch=lambda c: answers.get(c, unknown))
     assert poller.poll_once(), case
     assert store.published is not None and store.published.data is not None
     return store.published.data.part.text

@@ -34,7 +34,7 @@ from support import require
 FAULTS = Path(__file__).parent.parent / "fixtures" / "faults"
 INFO = (FAULTS / "show-info.txt").read_bytes()
 STAT = (FAULTS / "show-stat.csv").read_text()
-GOOD = {"show info": INFO, "show stat": STAT.encode(), "show table": b"\n"}
+GOOD = {"show info": INFO, "show stat": STAT.encode(), "show table": b"\n", "show resolvers": b"\n"}
 
 
 @pytest.fixture

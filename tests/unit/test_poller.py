@@ -14,7 +14,7 @@ def captured(fixtures, version="2.6.12"):
     answers = {
         "show info": (fixtures / version / "show-info.txt").read_text(),
         "show stat": (fixtures / version / "show-stat.csv").read_text(),
-        "show table": "",
+        "show table": "", "show resolvers": "",
     }
     return lambda command: answers[command] if command in answers else ""
 

@@ -19,7 +19,7 @@ from exporter.runtime.client import TransportError
 FAULTS = Path(__file__).parent.parent / "fixtures" / "faults"
 ANSWERS = {"show info": (FAULTS / "show-info.txt").read_text()[:-1],
            "show stat": (FAULTS / "show-stat.csv").read_text()[:-1],
-           "show table": ""}  # no stick tables
+           "show table": "", "show resolvers": ""}  # no stick tables, no resolvers
 UNKNOWN = "Unknown command, but maybe one of the following ones is a better match:\n"  # a worker to show proc
 
 

@@ -22,7 +22,7 @@ UNKNOWN = "Unknown command, but maybe one of the following ones is a better matc
 
 def answers(version: str) -> dict[str, str]:
     return {"show info": (FIXTURES / version / "show-info.txt").read_text(),
-            "show stat": (FIXTURES / version / "show-stat.csv").read_text(), "show table": ""}
+            "show stat": (FIXTURES / version / "show-stat.csv").read_text(), "show table": "", "show resolvers": ""}
 
 
 def text(parts) -> str:

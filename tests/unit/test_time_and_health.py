@@ -21,7 +21,7 @@ from exposition import samples, value
 
 FAULTS = Path(__file__).parent.parent / "fixtures" / "faults"
 ANSWERS = {"show info": (FAULTS / "show-info.txt").read_text()[:-1],
-           "show stat": (FAULTS / "show-stat.csv").read_text()[:-1], "show table": ""}
+           "show stat": (FAULTS / "show-stat.csv").read_text()[:-1], "show table": "", "show resolvers": ""}
 UNKNOWN = "Unknown command\n"
 
 

@@ -1,0 +1,1 @@
+"""``show resolvers``: DNS resolution counters per resolvers section and nameserver."""
