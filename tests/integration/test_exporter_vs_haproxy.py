@@ -122,7 +122,10 @@ def test_every_info_field_equals_show_info(states_haproxy):
         compared += 1
     assert compared > 50
     assert value(got, "haproxy_process_build_info", version=before["Version"], release_date=before["Release_date"]) == 1
-    assert value(got, "haproxy_process_info", node="itest-node", description="") == 1
+    # The description as the config writes it (states.cfg), read back from HAProxy's CSV quoting.
+    assert value(got, "haproxy_process_info", node="itest-node", description='quotes "here", commas') == 1
+    assert value(got, "haproxy_process_description", desc='quotes "here", commas') == 1
+    assert value(got, "haproxy_process_node", node="itest-node") == 1
     assert value(got, "haproxy_up") == 1
 
 

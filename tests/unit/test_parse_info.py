@@ -41,3 +41,11 @@ def test_errors_and_garbage(text, reason):
     with pytest.raises(ParseError) as err:
         parse_info(text)
     assert err.value.reason == reason
+
+
+def test_text_fields_written_csv_quoted_are_read_back() -> None:
+    """HAProxy quotes a text field holding a comma or a quote, doubling the inner quotes."""
+    info = parse_info('Name: HAProxy\nVersion: 3.4.0\ndescription: "quotes ""here"", commas"\nnode: plain\n')
+    assert info["description"] == 'quotes "here", commas'
+    assert info["node"] == "plain"
+    assert parse_info('Name: HAProxy\ndescription: ""\n')["description"] == ""

@@ -37,6 +37,13 @@ def info_families(info: dict[str, str], stats: ModelStats, extra: LabelSuffix = 
         families.append(Family("haproxy_process_info", GAUGE,
                                "HAProxy node name and description (show info node, description)",
                                [(labels, "1")]))
+    # promex 3.1's names for the same two fields, one info metric each (the description only when set).
+    if "node" in info:
+        families.append(Family("haproxy_process_node", GAUGE, "Node name (show info node)",
+                               [(LabelSet((("node", info["node"]),)).plus(extra), "1")]))
+    if info.get("description"):
+        families.append(Family("haproxy_process_description", GAUGE, "Node description (show info description)",
+                               [(LabelSet((("desc", info["description"]),)).plus(extra), "1")]))
     tainted = info.get("Tainted")
     if tainted is not None:
         try:

@@ -112,6 +112,9 @@ INFO_METRICS: tuple[InfoMetric, ...] = (
        "Total number of debug commands issued (anything above 0 is unsafe)", promex=False),
     _i("CumRecvLogs", "recv_logs_total", C, "Total number of log messages received by log-forward"),
     _i("TotalWarnings", "warnings_total", C, "Total number of warnings issued", promex=False),
+    # promex 3.2's name for the same field, a counter without _total: typed gauge here, as Prometheus
+    # tooling rejects that combination (see failed_resolutions).
+    _i("TotalWarnings", "total_warnings", G, "Total number of warnings issued (promex's name)"),
     _i("MaxconnReached", "maxconn_reached_total", C, "Total number of times maxconn was reached", promex=False),
     _i("BootTime_ms", "boot_time_seconds", G, "Time taken to parse the config and start", scale=MS,
        promex=False),
@@ -122,5 +125,5 @@ INFO_METRICS: tuple[InfoMetric, ...] = (
        "Total number of blocked-traffic warnings", promex=False),
     _i("PatternsAdded", "patterns_added_total", C, "Total number of ACL/map entries added", promex=False),
     _i("PatternsFreed", "patterns_freed_total", C, "Total number of ACL/map entries freed", promex=False),
-    _i("NbThreadGroups", "thread_groups", G, "Number of thread groups", promex=False),
+    _i("NbThreadGroups", "nb_thread_groups", G, "Number of thread groups"),
 )

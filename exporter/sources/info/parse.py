@@ -9,6 +9,14 @@ from exporter.runtime.errors import ParseError, error_reason, first_line
 _LINE = re.compile(r"([A-Za-z][A-Za-z0-9_ -]{0,63}): ?(.*)")
 
 
+def _unquoted(value: str) -> str:
+    """HAProxy writes a text field CSV-quoted when it holds a comma or a quote:
+    ``"quotes ""here"", commas"`` is ``quotes "here", commas``."""
+    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        return value[1:-1].replace('""', '"')
+    return value
+
+
 def parse_info(text: str) -> dict[str, str]:
     """Return the fields in HAProxy's order.  Raise :class:`ParseError` on anything else.
 
@@ -24,7 +32,7 @@ def parse_info(text: str) -> dict[str, str]:
             if not fields:
                 raise ParseError(error_reason(text), f"show info answered {first_line(text)!r}")
             raise ParseError("malformed", f"show info: unexpected line {first_line(line)!r}")
-        fields[match.group(1)] = match.group(2)
+        fields[match.group(1)] = _unquoted(match.group(2))
     if "Name" not in fields and "Version" not in fields:
         raise ParseError(error_reason(text), f"show info answered {first_line(text)!r}")
     return fields
