@@ -19,7 +19,7 @@ from exporter.sources.stat.model import LabelCache, build_families
 from exporter.sources.info.parse import parse_info
 from exporter.sources.stat.parse import parse_stat
 from exporter.poll.poller import Poller
-from exporter.poll.target import make_client
+from exporter.poll.process import make_client
 from exporter.exposition.gzip import Part
 from exporter.poll.snapshot import Store
 

@@ -17,10 +17,11 @@ from exporter.config import Config, TargetConfig
 from exporter.exposition.families import Family
 from exporter.exposition.gzip import Part
 from exporter.exposition.render import render
+from exporter.poll.process import Fetch
 from exporter.poll.snapshot import LivePart, Store
 from exporter.poll.state import PollState
 from exporter.poll.status import overview_families, process_metrics_text
-from exporter.poll.target import Fetch, TargetPoller
+from exporter.poll.target import TargetPoller
 
 log = logging.getLogger("exporter.poll")
 _RUNNING_CHECK = 0.05  # seconds between looks at running polls while some are in flight

@@ -20,7 +20,7 @@ import pytest
 
 from exporter.config import build_config
 from exporter.poll.poller import Poller
-from exporter.poll.target import make_client
+from exporter.poll.process import make_client
 from exporter.poll.snapshot import Store
 from exposition import samples, value
 from support import raw_command

@@ -1,0 +1,230 @@
+"""Reading one HAProxy process: the runner that sends and records commands, and a process's sources.
+
+A worker's own stats socket is one process; through a master CLI each worker is one, reached with
+its ``@!<pid>`` routing prefix.  The :class:`Runner` records every command the same way whatever
+the source (duration, success, errors by reason, one log line per change of reason); a
+:class:`Process` holds the sources of one process with their caches and runs them in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable, Mapping
+
+from exporter.config import Config, TargetConfig
+from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix
+from exporter.poll.state import CommandStats, PollState
+from exporter.runtime.address import parse_address
+from exporter.runtime.advice import advice
+from exporter.runtime.client import RuntimeClient, TransportError, TransportLimits
+from exporter.runtime.errors import ParseError
+from exporter.sources.base import Command, Limits, Source
+from exporter.sources.registry import WORKER_SOURCES, allowlist
+from exporter.sources.values import ModelStats
+
+log = logging.getLogger("exporter.poll")
+
+Fetch = Callable[[str], str]
+# Reasons that mean the socket cannot be reached at all: the rest of the cycle is not attempted,
+# so a dead HAProxy costs one connect timeout per cycle, not one per command.
+UNREACHABLE = frozenset({"timeout", "connect_timeout", "no_socket", "refused", "permission", "connect"})
+# A master CLI's passing failures while it re-executes itself on a reload: tried again shortly.
+TRANSIENT = frozenset({"io", "refused", "no_socket", "truncated", "empty"})
+
+
+def make_client(target: TargetConfig) -> RuntimeClient:
+    limits = TransportLimits(target.connect_timeout, target.timeout, target.max_response_bytes)
+    return RuntimeClient(parse_address(target.address), allowlist(), limits)
+
+
+class Runner:
+    """Sends one target's commands, recording each: duration, success, errors by reason, one log
+    line per change of reason.
+
+    ``retries`` are the pauses before trying a command again after a transient failure: a master
+    CLI re-executes itself on every reload and refuses or resets connections for a moment (10 to
+    40 ms seen with a small config), which must not read as HAProxy being down.
+    """
+
+    def __init__(self, fetch: Fetch, state: PollState, name: str, retries: tuple[float, ...] = (),
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.fetch = fetch
+        self.state = state
+        self.where = where(name)
+        self.sent = 0
+        self.retries = retries
+        self.sleep = sleep
+
+    def run(self, command: Command, stats: CommandStats, route: str = "", quiet: bool = False) -> Any | None:
+        """Fetch and parse one command; None on failure (recorded in ``stats``).
+
+        ``quiet`` (old workers): durations add up and success needs every run of the cycle to
+        succeed, as ``stats`` sums over several processes; failures are logged at debug level only.
+        """
+        label = command.name
+        started = time.perf_counter()
+        result, reason, message = self._attempt(command, route)
+        for pause in self.retries if not quiet else ():  # an old worker may just have left: no retry
+            if reason not in TRANSIENT:
+                break
+            log.debug("%s%s failed (%s), trying again in %gs: %s", self.where, label, reason, pause, message)
+            self.sleep(pause)
+            result, reason, message = self._attempt(command, route)
+        took = time.perf_counter() - started
+        stats.seconds[label] = stats.seconds.get(label, 0.0) + took if quiet else took
+        stats.ok[label] = (reason is None and stats.ok.get(label, True)) if quiet else reason is None
+        self._note(label, reason, message, stats, quiet)
+        return result
+
+    def _attempt(self, command: Command, route: str) -> tuple[Any, str | None, str]:
+        """One fetch and parse: (result, None, "") or (None, reason, message)."""
+        self.sent += 1
+        started = time.perf_counter()
+        try:
+            text = self.fetch(route + command.text)
+            fetched = time.perf_counter()
+            self.state.add_phase("fetch", fetched - started)
+            result = command.parse(text)
+            self.state.add_phase("parse", time.perf_counter() - fetched)
+            return result, None, ""
+        except (TransportError, ParseError) as exc:
+            return None, exc.reason, str(exc)
+        except Exception as exc:  # a bug must not kill the loop; count it and say so
+            log.exception("%sunexpected error while running %r", self.where, route + command.text)
+            return None, "internal_error", f"{type(exc).__name__}: {exc}"
+
+    def probe(self, command: Command) -> Any:
+        """Ask the socket something about itself: the parsed answer, or the error; nothing recorded."""
+        self.sent += 1
+        try:
+            return command.parse(self.fetch(command.text))
+        except (TransportError, ParseError) as exc:
+            log.debug("%sprobe %r: %s", self.where, command.text, exc)
+            return exc
+        except Exception as exc:  # a probe must never break the cycle
+            log.exception("%sunexpected error while probing %r", self.where, command.text)
+            return exc
+
+    def _note(self, label: str, reason: str | None, message: str, stats: CommandStats, quiet: bool) -> None:
+        previous = stats.last_reason.get(label)
+        if reason is not None:
+            key = (label, reason)
+            stats.errors[key] = stats.errors.get(key, 0) + 1
+            if reason != previous and not quiet:
+                log.warning("%s%s failed (%s): %s; to fix: %s", self.where, label, reason, message, advice(reason))
+            else:
+                log.debug("%s%s failed (%s): %s", self.where, label, reason, message)
+        elif previous is not None and not quiet:
+            log.info("%s%s works again after %s", self.where, label, previous)
+        stats.last_reason[label] = reason
+
+
+class Process:
+    """One HAProxy process behind the target's socket, with its sources (and their caches).
+
+    ``route`` is the master CLI prefix that reaches it (empty on a worker's own socket); ``extra``
+    labels every series it produces (an old worker's ``worker`` label).
+    """
+
+    def __init__(self, config: Config, route: str = "", extra: LabelSuffix = NO_SUFFIX, old: bool = False) -> None:
+        self.route = route
+        self.old = old
+        self.config = config
+        limits = Limits(config.max_series)
+        self.sources: list[Source] = [
+            cls(config.section(cls.config_key) if cls.config_key else None, extra=extra, old=old, limits=limits)
+            for cls in sorted(WORKER_SOURCES, key=lambda s: not s.required)
+            if cls.old_workers or not old
+        ]
+
+    def read(self, runner: Runner, stats: CommandStats, timings: dict[str, float] | None,
+             okays: dict[str, bool] | None) -> tuple[dict[str, dict[str, Any]], bool]:
+        """Every source's answers by command name, and whether every required source was answered.
+
+        Required sources run first.  Once one fails, the others are not run (nothing would be
+        published); once the socket is unreachable, nothing more is sent this cycle.
+        """
+        answers: dict[str, dict[str, Any]] = {}
+        required_ok = True
+        unreachable = False
+        for source in self.sources:
+            if not source.required and not required_ok:
+                if okays is not None:
+                    okays[source.name] = False
+                continue
+            started = time.perf_counter()
+            got: dict[str, Any] = {}
+            commands = source.commands()
+            for command in commands:
+                if unreachable:
+                    stats.ok[command.name] = False
+                    continue
+                result = runner.run(command, stats, self.route, quiet=self.old)
+                if result is not None:
+                    got[command.name] = result
+                elif stats.last_reason.get(command.name) in UNREACHABLE:
+                    unreachable = True
+            complete = len(got) == len(commands)
+            if source.required and not complete:
+                required_ok = False
+            if timings is not None and okays is not None:
+                timings[source.name] = time.perf_counter() - started
+                okays[source.name] = complete
+            answers[source.name] = got
+        return answers, required_ok
+
+    def build(self, answers: Mapping[str, Mapping[str, Any]], stats: ModelStats,
+              timings: dict[str, float] | None, okays: dict[str, bool] | None) -> list[Family]:
+        """The families of every source that was read, in the registry's order.
+
+        A required source that fails to build fails the cycle (raises); any other loses only its
+        own series, logged with the traceback, and its success gauge says so.
+        """
+        families: list[Family] = []
+        for source in self.sources:
+            got = answers.get(source.name)
+            if got is None or (source.required and len(got) != len(source.commands())):
+                continue
+            started = time.perf_counter()
+            try:
+                built = source.build(got, stats)
+            except Exception:
+                if okays is not None:
+                    okays[source.name] = False
+                if source.required:
+                    raise
+                log.exception("building the %s series failed", source.name)
+                continue
+            finally:
+                if timings is not None:
+                    timings[source.name] = timings.get(source.name, 0.0) + time.perf_counter() - started
+            families.extend(built)
+        return families
+
+    def command_names(self) -> set[str]:
+        return {command.name for source in self.sources for command in source.commands()}
+
+
+def merge_families(first: list[Family], more: list[Family]) -> list[Family]:
+    """``first`` with ``more`` added: samples of a family already there join it (one HELP/TYPE
+    per name), new families follow in their order."""
+    if not first:
+        return more
+    position = {f.name: i for i, f in enumerate(first)}
+    merged = list(first)
+    for family in more:
+        at = position.get(family.name)
+        if at is None:
+            position[family.name] = len(merged)
+            merged.append(family)
+        else:
+            base = merged[at]
+            merged[at] = Family.of_columns(base.name, base.kind, base.help, [*base.labels, *family.labels],
+                                           [*base.values, *family.values])
+    return merged
+
+
+def where(name: str) -> str:
+    """The log prefix that names the target when there are several."""
+    return f"target {name}: " if name else ""
