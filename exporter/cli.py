@@ -31,6 +31,13 @@ FLAGS = {
     "--web.listen-address": "web.listen_address",
     "--web.telemetry-path": "web.telemetry_path",
     "--web.config.file": "web.config_file",
+    "--web.max-connections": "web.max_connections",
+    "--web.listen-backlog": "web.listen_backlog",
+    "--web.read-header-timeout": "web.read_header_timeout",
+    "--web.idle-timeout": "web.idle_timeout",
+    "--web.write-stall-timeout": "web.write_stall_timeout",
+    "--web.write-timeout": "web.write_timeout",
+    "--web.tls-handshake-timeout": "web.tls_handshake_timeout",
     "--log.level": "log.level",
 }
 
@@ -58,8 +65,12 @@ def build_parser() -> OneLineParser:
     return parser
 
 
+INT_KEYS = {"haproxy.max_response_bytes", "poll.concurrency", "poll.max_series", "web.max_connections",
+            "web.listen_backlog"}
+
+
 def _coerce(key: str, value: str) -> Any:
-    if key in ("haproxy.max_response_bytes", "poll.concurrency", "poll.max_series"):
+    if key in INT_KEYS:
         try:
             return int(value)
         except ValueError:
@@ -113,12 +124,14 @@ def serve(config: Config, web: WebConfig | None = None,
     The poller thread is a daemon and is not waited for long on stop: a poll blocked in a socket
     read with a long haproxy.timeout must not delay the exit.
     """
+    from exporter.web.limits import raise_fd_limit
     from exporter.poll.poller import Poller
     from exporter.poll.snapshot import Store
     from exporter.web.server import start_server
 
     signals = Signals()
     signals.block()  # before any thread starts: they all inherit the mask (see Signals)
+    raise_fd_limit()  # as Go's runtime does: the unit's LimitNOFILE= hard limit is what applies
     store = Store(config.max_age)
     poller = Poller(config, store)
     # Scrapes share the interpreter lock with the poll thread.  The default 5 ms switch interval

@@ -48,6 +48,14 @@ class Config:
     listen_address: str = ":9101"
     telemetry_path: str = "/metrics"
     web_config_file: str | None = None
+    # Serving limits (docs/reliability.md, "Serving limits"): every one bounds what a client can hold.
+    max_connections: int = 4096
+    listen_backlog: int = 4096
+    read_header_timeout: float = 10.0
+    idle_timeout: float = 120.0
+    write_stall_timeout: float = 30.0
+    write_timeout: float = 600.0
+    tls_handshake_timeout: float = 10.0
     log_level: str = "info"
     targets: tuple[TargetConfig, ...] = ()  # ``targets:``; none means the one HAProxy of ``haproxy.*``
     sections: Mapping[str, Any] = field(default_factory=dict)  # each source's own section, validated
@@ -136,6 +144,13 @@ SCHEMA: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "web.listen_address": ("listen_address", _listen),
     "web.telemetry_path": ("telemetry_path", _path),
     "web.config_file": ("web_config_file", _optional_file),
+    "web.max_connections": ("max_connections", positive_int),
+    "web.listen_backlog": ("listen_backlog", positive_int),
+    "web.read_header_timeout": ("read_header_timeout", parse_duration),
+    "web.idle_timeout": ("idle_timeout", parse_duration),
+    "web.write_stall_timeout": ("write_stall_timeout", parse_duration),
+    "web.write_timeout": ("write_timeout", parse_duration),
+    "web.tls_handshake_timeout": ("tls_handshake_timeout", parse_duration),
     "log.level": ("log_level", _log_level),
 }
 CORE_SECTIONS = ("haproxy", "poll", "web", "log")
@@ -189,6 +204,9 @@ def build_config(data: Mapping[str, Any] | None, overrides: Mapping[str, Any] | 
         if "haproxy.address" in flat:
             raise ConfigError("haproxy.address: not used when targets is set; give each target its address")
         config = replace(config, targets=_targets(targets, config))
+    if config.write_timeout < config.write_stall_timeout:
+        raise ConfigError(f"web.write_timeout: must be at least web.write_stall_timeout "
+                          f"({config.write_stall_timeout:g}s), got {config.write_timeout:g}s")
     if config.max_age < config.interval:
         raise ConfigError(
             f"poll.max_age: must be at least poll.interval ({config.interval:g}s), got {config.max_age:g}s"

@@ -48,3 +48,9 @@ def make_certs(directory: Path) -> Certs:
     d = directory
     return Certs(d, d / "ca.crt", d / "server.crt", d / "server.key", d / "client.crt", d / "client.key",
                  d / "other.crt")
+
+
+def make_leaf(certs: Certs, name: str) -> tuple[Path, Path]:
+    """Another server certificate for 127.0.0.1 from the same CA (a renewal): (cert, key)."""
+    _leaf(certs.dir, name, "subjectAltName=IP:127.0.0.1,DNS:localhost")
+    return certs.dir / f"{name}.crt", certs.dir / f"{name}.key"

@@ -101,12 +101,30 @@ class BasicAuth:
             self._dummy = bcrypt.hashpw(os.urandom(16).hex().encode(), bcrypt.gensalt(rounds))
         return self._dummy
 
-    def check(self, header: str | None) -> bool:
+    def _digest(self, header: str | None) -> tuple[bytes, str, str] | None:
         credentials = _basic_credentials(header)
         if credentials is None:
-            return False
+            return None
         user, password = credentials
-        digest = hmac.new(self._key, user.encode() + b"\0" + password.encode(), hashlib.sha256).digest()
+        return hmac.new(self._key, user.encode() + b"\0" + password.encode(), hashlib.sha256).digest(), user, password
+
+    def cached(self, header: str | None) -> bool | None:
+        """The verdict without bcrypt: known credentials or a header that is not Basic auth at
+        all; None when only bcrypt can tell (the HTTP side then runs :meth:`check` off its loop)."""
+        found = self._digest(header)
+        if found is None:
+            return False
+        with self._lock:
+            verdict = self._cache.get(found[0])
+            if verdict is not None:
+                self._cache.move_to_end(found[0])
+            return verdict
+
+    def check(self, header: str | None) -> bool:
+        found = self._digest(header)
+        if found is None:
+            return False
+        digest, user, password = found
         with self._lock:
             cached = self._cache.get(digest)
             if cached is not None:

@@ -1,156 +1,333 @@
 """HTTP side: serve the latest published exposition, a landing page and a health check.
 
-Handlers only read the store's current reference and write bytes, so concurrent scrapes run in
-parallel threads and never touch HAProxy.
+One asyncio event loop in its own thread serves every connection; a connection costs a few
+objects and a timer, not a thread, so thousands of idle or slow clients hold little memory and
+no scheduler time.  Handlers only read the store's current reference and hand its bytes to the
+socket, so scrapes never touch HAProxy and never render.
+
+What bounds a client (docs/reliability.md, "Serving limits"): ``web.max_connections`` (beyond
+it a new connection gets a short 503 and is closed), the timers of exporter/web/protocol.py,
+the listen backlog, the TLS handshake timeout, and the descriptor reserve of
+exporter/web/limits.py (accepting pauses near the open file limit and on EMFILE, with one log
+line per episode, so the poll of HAProxy always has descriptors).
 """
 
 from __future__ import annotations
 
-import html
+import asyncio
+import concurrent.futures
 import logging
 import socket
+import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
-from exporter import __version__
 from exporter.config import Config, parse_listen_address
 from exporter.poll.snapshot import Store
-from exporter.web.config import WebConfig
+from exporter.web import limits
+from exporter.web.config import BasicAuth, WebConfig
+from exporter.web.protocol import Connection
+from exporter.web.routes import CONTENT_TYPE, Handler, Request, Response, dispatch, landing_page, route_table
+from exporter.web.tls import ReloadingContext
+
+__all__ = ["CONTENT_TYPE", "Server", "landing_page", "start_server"]
 
 log = logging.getLogger("exporter.web.server")
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+ACCEPT_BATCH = 64  # accepts per wake-up, so a burst of connects does not starve open connections
+ACCEPT_BACKOFF = 1.0  # seconds accepting pauses on EMFILE/ENFILE or near the descriptor limit
+_REFUSED_BODY = b"too many connections (web.max_connections)\n"
+REFUSED = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+           b"Content-Length: %d\r\nRetry-After: 1\r\nConnection: close\r\n\r\n%s" % (len(_REFUSED_BODY), _REFUSED_BODY))
+_TLS_SHUTDOWN = {"ssl_shutdown_timeout": 5.0} if sys.version_info >= (3, 11) else {}
 
 
-class ExporterHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class Episode:
+    """A condition logged when it starts and when it ends, not once per event (EMFILE at every
+    accept would otherwise be thousands of lines a second)."""
 
-    def __init__(self, address: tuple[str, int], store: Store, config: Config,
-                 healthy: Callable[[], bool], web: WebConfig | None = None) -> None:
-        host = address[0]
-        if ":" in host:
-            self.address_family = socket.AF_INET6
-        super().__init__(address, Handler)
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.active = False
+        self.count = 0  # events over the server's life
+
+    def hit(self, message: str, *args: object) -> None:
+        self.count += 1
+        if not self.active:
+            self.active = True
+            log.warning(message, *args)
+
+    def clear(self, message: str, *args: object) -> None:
+        if self.active:
+            self.active = False
+            log.info(message, *args)
+
+
+class Server:
+    """The listening socket, the accept loop and all connections, on one event loop thread.
+
+    ``config`` and ``web`` may be replaced from another thread (SIGHUP); the loop reads them per
+    connection and per request, so timeouts, limits, paths, TLS and users apply to new requests.
+    """
+
+    def __init__(self, config: Config, store: Store, healthy: Callable[[], bool],
+                 web: WebConfig | None = None) -> None:
         self.store = store
-        self.config = config
         self.healthy = healthy
-        self.web = web  # --web.config.file: TLS and basic auth; replaced whole on SIGHUP
+        self._config = config
+        self.web = web
+        self.loop = asyncio.new_event_loop()
+        self.loop.set_exception_handler(self._loop_exception)
+        self.connections: set[Connection] = set()  # from accept (TLS handshakes included) to close
+        self._setups: set[asyncio.Task] = set()
+        self._routes: tuple[Config, dict[str, Handler]] | None = None
+        self._tls: tuple[WebConfig, ReloadingContext] | None = None
+        self._auth_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self.counts: dict[str, int] = {}  # client misbehaviour by kind (see note)
+        self._listening = False
+        self._resume: asyncio.TimerHandle | None = None
+        self.fd_episode = Episode("fds")
+        self.cap_episode = Episode("max_connections")
+        self.listener = self._listen(config)
+        self.server_address = self.listener.getsockname()[:2]
+        self._thread = threading.Thread(target=self._run, name="http", daemon=True)
 
-    def get_request(self) -> tuple[socket.socket, object]:
-        """Wrap accepted connections in TLS; the handshake runs in the request's own thread."""
-        sock, addr = super().get_request()
+    # -- settings from the main thread ------------------------------------------------------
+
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    @config.setter
+    def config(self, new: Config) -> None:
+        old, self._config = self._config, new
+        if new.listen_backlog != old.listen_backlog and self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self._relisten, new.listen_backlog)
+
+    def _relisten(self, backlog: int) -> None:
+        """Linux applies a new backlog to a listening socket on a second listen()."""
+        if self.listener.fileno() >= 0:
+            self.listener.listen(backlog)
+
+    # -- start and stop ----------------------------------------------------------------------
+
+    @staticmethod
+    def _listen(config: Config) -> socket.socket:
+        host, port = parse_listen_address(config.listen_address)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(config.listen_backlog)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self._start_accepting()
+        try:
+            self.loop.run_forever()
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        """After the loop stopped: end what is left (cancelled setups) and close the loop."""
+        pending = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self.loop.close()
+
+    def shutdown(self) -> None:
+        """Stop accepting, drop every connection and stop the loop; returns within ~2 s."""
+        if self._thread.is_alive():
+            try:
+                self.loop.call_soon_threadsafe(self._stop)
+            except RuntimeError:  # the loop is already closed
+                pass
+            self._thread.join(timeout=2.0)
+        if self._auth_pool is not None:
+            self._auth_pool.shutdown(wait=False, cancel_futures=True)
+
+    def server_close(self) -> None:
+        self.listener.close()
+
+    def _stop(self) -> None:
+        self._stop_accepting()
+        self.listener.close()
+        for task in list(self._setups):
+            task.cancel()
+        for conn in list(self.connections):
+            conn.abort()
+        self.loop.call_soon(self.loop.stop)  # after the aborts' connection_lost callbacks
+
+    # -- accepting ---------------------------------------------------------------------------
+
+    def _start_accepting(self) -> None:
+        self._resume = None
+        if not self._listening and self.listener.fileno() >= 0:
+            self.loop.add_reader(self.listener.fileno(), self._accept)
+            self._listening = True
+
+    def _stop_accepting(self) -> None:
+        if self._listening:
+            self.loop.remove_reader(self.listener.fileno())
+            self._listening = False
+
+    def _back_off(self) -> None:
+        """Pause accepting (the kernel keeps new connects in the backlog) for a while, or until
+        a connection closes and gives a descriptor back."""
+        self._stop_accepting()
+        if self._resume is None:
+            self._resume = self.loop.call_later(ACCEPT_BACKOFF, self._start_accepting)
+
+    def _accept(self) -> None:
+        for _ in range(ACCEPT_BATCH):
+            if not self._listening:  # the last one paused accepting
+                return
+            try:
+                sock, _peer = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in limits.RESOURCE_ERRNOS:
+                    self.fd_episode.hit("cannot accept connections: %s (open file limit %d); accepting "
+                                        "pauses and resumes as descriptors free up", exc.strerror, limits.fd_limit())
+                    self._back_off()
+                    return
+                if exc.errno in limits.TRANSIENT_ERRNOS:
+                    continue
+                log.error("accept failed: %s", exc)
+                self._back_off()
+                return
+            self._admit(sock)
+
+    def _admit(self, sock: socket.socket) -> None:
+        limit = limits.fd_limit()
+        reserve = min(limits.FD_RESERVE, limit // 4)
+        fd = sock.fileno()
+        if limits.within_reserve(fd, limit, reserve):
+            self.fd_episode.hit("open files near the limit (descriptor %d of %d, %d kept for polling "
+                                "HAProxy): accepting pauses until connections close", fd, limit, reserve)
+            self._refuse(sock, polite=False)
+            self._back_off()
+            return
+        if self.fd_episode.active and limits.open_fds(fd + 1) < limit - 2 * reserve:
+            self.fd_episode.clear("accepting connections again (%d of %d descriptors open)",
+                                  limits.open_fds(fd + 1), limit)
         web = self.web
-        if web is not None and web.context is not None:
-            sock = web.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        return sock, addr
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        # A failed TLS handshake or a client that went away: not worth a traceback on stderr.
-        log.debug("request from %s failed", client_address, exc_info=True)
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: ExporterHTTPServer
-    protocol_version = "HTTP/1.1"
-    server_version = f"haproxy-runtime-exporter/{__version__}"
-    timeout = 30  # seconds of client silence before the connection (and its thread) is dropped
-    # Headers, the HAProxy part and the status part are separate writes; without TCP_NODELAY the
-    # small last write can wait for the ACK of the large one (Nagle).  Go's net/http sets it too.
-    disable_nagle_algorithm = True
-
-    def setup(self) -> None:
-        super().setup()
-        if hasattr(self.request, "do_handshake"):
-            self.request.do_handshake()
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
-        log.debug("%s %s", self.address_string(), format % args)
-
-    def _send(self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for key, value in (extra or {}).items():
-            self.send_header(key, value)
-        self._web_headers()
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def do_HEAD(self) -> None:  # noqa: N802 - stdlib naming
-        self.do_GET()
-
-    def _web_headers(self) -> None:
-        web = self.server.web
-        for key, value in (web.headers if web is not None else {}).items():
-            self.send_header(key, value)
-
-    def _authorized(self) -> bool:
-        """Every path needs the credentials when basic_auth_users is set (as the exporter-toolkit)."""
-        web = self.server.web
-        if web is None or web.auth is None or web.auth.check(self.headers.get("Authorization")):
-            return True
-        self._send(401, b"Unauthorized\n", "text/plain",
-                   {"WWW-Authenticate": 'Basic realm="haproxy-runtime-exporter", charset="UTF-8"'})
-        return False
-
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-        if not self._authorized():
+        tls = web is not None and web.tls is not None and web.context is not None
+        open_now = len(self.connections)
+        cap = self._config.max_connections
+        if open_now >= cap:
+            self.cap_episode.hit("web.max_connections (%d) reached: new connections get 503 until "
+                                 "some close", cap)
+            self._refuse(sock, polite=not tls)
             return
-        path = self.path.split("?", 1)[0]
-        cfg = self.server.config
-        if path == cfg.telemetry_path:
-            self._metrics()
-        elif path == "/":
-            self._send(200, landing_page(cfg).encode(), "text/html; charset=utf-8")
-        elif path in ("/healthz", "/-/healthy"):
-            ok = self.server.healthy()
-            self._send(200 if ok else 503, b"OK\n" if ok else b"poll loop not running\n", "text/plain")
+        if open_now < cap - max(1, cap // 10):
+            self.cap_episode.clear("below web.max_connections (%d) again", cap)
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            sock.close()
+            return
+        conn = Connection(self, tls)
+        self.connections.add(conn)  # counted from now on, through the TLS handshake
+        task = self.loop.create_task(self._setup(sock, conn, self._tls_context(web) if tls else None))
+        self._setups.add(task)
+        task.add_done_callback(self._setups.discard)
+
+    @staticmethod
+    def _refuse(sock: socket.socket, polite: bool) -> None:
+        """Close at once; on plain HTTP say why first.  What the client already sent is read
+        first, so the close is a FIN and the 503 is not destroyed by a reset."""
+        try:
+            sock.setblocking(False)
+            if polite:
+                try:
+                    sock.recv(65536)
+                except OSError:
+                    pass
+                sock.send(REFUSED)
+        except OSError:
+            pass
+        finally:
+            sock.close()
+
+    async def _setup(self, sock: socket.socket, conn: Connection, context) -> None:  # noqa: ANN001
+        """Make the transport (after the TLS handshake, bounded by web.tls_handshake_timeout)."""
+        try:
+            if context is None:
+                await self.loop.connect_accepted_socket(lambda: conn, sock)
+            else:
+                await self.loop.connect_accepted_socket(
+                    lambda: conn, sock, ssl=context,
+                    ssl_handshake_timeout=self._config.tls_handshake_timeout, **_TLS_SHUTDOWN)
+        except (OSError, asyncio.TimeoutError) as exc:  # ssl.SSLError is an OSError
+            # asyncio has closed the transport and with it the socket
+            self.note("tls_handshake_failed" if context is not None else "setup_failed",
+                      str(exc) or type(exc).__name__, "")
+            conn.release()
+
+    def _tls_context(self, web: WebConfig):  # noqa: ANN201 - ssl.SSLContext
+        """The context for a new connection: web's own, swapped when its files change."""
+        if self._tls is None or self._tls[0] is not web:
+            assert web.tls is not None and web.context is not None
+            self._tls = (web, ReloadingContext(web.path, web.tls, web.context))
+        return self._tls[1].context()
+
+    # -- connections -------------------------------------------------------------------------
+
+    def detached(self, conn: Connection) -> None:
+        """A connection ended (or never started): its descriptor is free, accept again."""
+        self.connections.discard(conn)
+        if not self._listening and self._resume is not None and self.listener.fileno() >= 0:
+            self._resume.cancel()
+            self._start_accepting()
+
+    def respond(self, request: Request, authorized: bool) -> Response:
+        config = self._config
+        if self._routes is None or self._routes[0] is not config:
+            self._routes = (config, route_table(config, self.store, self.healthy))
+        return dispatch(request, self._routes[1], authorized)
+
+    def check_password(self, auth: BasicAuth, header: str | None) -> asyncio.Future:
+        """bcrypt in a small thread pool: tens of milliseconds that must not stall every client."""
+        if self._auth_pool is None:
+            self._auth_pool = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="bcrypt")
+        return self.loop.run_in_executor(self._auth_pool, auth.check, header)
+
+    def note(self, kind: str, detail: str, peer: str) -> None:
+        """Count client misbehaviour; the first of each kind is logged at info, the rest at debug."""
+        detail = detail if len(detail) <= 200 else detail[:200] + "..."  # client bytes, bounded
+        seen = self.counts.get(kind, 0)
+        self.counts[kind] = seen + 1
+        if seen == 0:
+            log.info("%s from %s: %s (further ones are logged at debug level)", kind, peer or "a client", detail)
         else:
-            self._send(404, b"not found\n", "text/plain")
+            log.debug("%s from %s: %s", kind, peer or "a client", detail)
 
-    def _metrics(self) -> None:
-        parts = self.server.store.parts()
-        if not parts:
-            self._send(503, b"no poll has completed yet\n", "text/plain", {"Retry-After": "1"})
+    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        """asyncio reports a client's failed transport here; one of each kind is enough."""
+        exc = context.get("exception")
+        if isinstance(exc, OSError):
+            self.note("transport_error", f"{context.get('message')}: {exc}", "")
             return
-        gzip_ok = "gzip" in (self.headers.get("Accept-Encoding") or "")
-        chunks = [p.gz if gzip_ok else p.text for p in parts]
-        self.send_response(200)
-        self.send_header("Content-Type", CONTENT_TYPE)
-        self.send_header("Content-Length", str(sum(len(c) for c in chunks)))
-        self.send_header("Vary", "Accept-Encoding")
-        if gzip_ok:
-            self.send_header("Content-Encoding", "gzip")
-        self._web_headers()
-        self.end_headers()
-        if self.command != "HEAD":
-            for chunk in chunks:
-                # One write per part: a poll running in the other thread makes every hand-over of
-                # the interpreter lock wait up to the switch interval, so fewer writes are faster
-                # under load (44.5 MB as 1 MiB writes beside a busy thread: 71 ms; as one: 40 ms).
-                self.wfile.write(chunk)
-
-
-def landing_page(config: Config) -> str:
-    path = html.escape(config.telemetry_path)
-    return (
-        "<!doctype html><html><head><title>HAProxy Runtime Exporter</title></head><body>"
-        f"<h1>HAProxy Runtime Exporter {__version__}</h1>"
-        f"<p>Reading <code>{html.escape(config.haproxy_address)}</code> every {config.interval:g}s.</p>"
-        f'<ul><li><a href="{path}">{path}</a>: metrics</li>'
-        '<li><a href="/healthz">/healthz</a>: health of the poll loop</li></ul>'
-        "</body></html>\n"
-    )
+        log.error("HTTP event loop: %s", context.get("message"), exc_info=exc)
 
 
 def start_server(config: Config, store: Store, healthy: Callable[[], bool],
-                 web: WebConfig | None = None) -> ExporterHTTPServer:
-    host, port = parse_listen_address(config.listen_address)
-    server = ExporterHTTPServer((host, port), store, config, healthy, web)
-    thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
-    thread.start()
+                 web: WebConfig | None = None) -> Server:
+    """Listen (an OSError if the address cannot be had) and serve from a new thread."""
+    server = Server(config, store, healthy, web)
+    server.start()
     log.info("listening on %s, metrics at %s", config.listen_address, config.telemetry_path)
     return server
-

@@ -13,8 +13,10 @@ import threading
 import urllib.request
 
 from exporter.exposition import gzip as gzip_engines
+from dataclasses import replace
+
 from exporter.config import Config
-from exporter.web.server import ExporterHTTPServer
+from exporter.web.server import start_server
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
 from support import ADMIN_HTTP_HEAD
@@ -53,9 +55,7 @@ def test_scrapes_serve_the_stored_gzip_and_never_compress(haproxy_factory, monke
     per_poll = len(calls)
     assert per_poll >= 1
 
-    server = ExporterHTTPServer(("127.0.0.1", 0), store, config, lambda: True)
-    thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
-    thread.start()
+    server = start_server(replace(config, listen_address="127.0.0.1:0"), store, lambda: True)
     try:
         port = server.server_address[1]
         bodies = [scrape(port) for _ in range(5)]

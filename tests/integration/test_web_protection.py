@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import base64
 import http.client
+import os
+import shutil
 import socket
 import ssl
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -23,8 +26,8 @@ from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
 from exporter.web.config import load_web_config
 from exposition import samples, value
-from support import ADMIN_HTTP_HEAD, free_ports
-from tlscerts import Certs, make_certs
+from support import ADMIN_HTTP_HEAD, free_ports, wait_for
+from tlscerts import Certs, make_certs, make_leaf
 
 CFG = ADMIN_HTTP_HEAD + """
 frontend fe_web
@@ -45,9 +48,10 @@ def serve(haproxy_factory, tmp_path: Path) -> Iterator[Callable[[str | None], in
     hap = haproxy_factory(CFG, nports=1)
     servers = []
 
-    def start(web_yaml: str | None) -> int:
+    def start(web_yaml: str | None, **limits: object) -> int:
         port = free_ports(1)[0]
-        config = build_config({"haproxy": {"address": hap.admin}, "web": {"listen_address": f"127.0.0.1:{port}"}})
+        config = build_config({"haproxy": {"address": hap.admin},
+                               "web": {"listen_address": f"127.0.0.1:{port}", **limits}})
         store = Store(config.max_age)
         assert Poller(config, store).poll_once()
         web = None
@@ -57,6 +61,8 @@ def serve(haproxy_factory, tmp_path: Path) -> Iterator[Callable[[str | None], in
             web = load_web_config(str(path))
         servers.append(start_server(config, store, lambda: True, web))
         return port
+
+    start.servers = servers  # type: ignore[attr-defined]
 
     yield start
     for server in servers:
@@ -145,4 +151,69 @@ def test_client_certificate_required(serve, certs: Certs) -> None:
     with pytest.raises((urllib.error.URLError, ssl.SSLError, ConnectionError)):
         get(url, client_context(certs.ca))  # no client certificate: the handshake is refused
     status, _, body = get(url, client_context(certs.ca, certs.client_cert, certs.client_key))
+    assert status == 200 and value(samples(body), "haproxy_up") == 1
+
+
+def served_certificate(port: int, ca: Path) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with client_context(ca).wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            return tls.getpeercert(binary_form=True)
+
+
+def der(cert: Path) -> bytes:
+    return ssl.PEM_cert_to_DER_cert(cert.read_text())
+
+
+def replace_file(target: Path, source: Path) -> None:
+    """As renewal tools do: write a new file beside it, then rename it over the old one."""
+    tmp = target.with_suffix(".new")
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+
+
+def test_tls_files_are_reloaded_when_they_change(serve, certs: Certs, tmp_path: Path,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    live = tmp_path / "live"
+    live.mkdir()
+    cert, key = live / "tls.crt", live / "tls.key"
+    shutil.copyfile(certs.server_cert, cert)
+    shutil.copyfile(certs.server_key, key)
+    port = serve(f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n")
+    assert served_certificate(port, certs.ca) == der(certs.server_cert)
+
+    renewed_cert, renewed_key = make_leaf(certs, "renewed")
+    replace_file(key, renewed_key)
+    replace_file(cert, renewed_cert)  # no SIGHUP: the next connections get the renewed pair
+    wait_for(lambda: served_certificate(port, certs.ca) == der(renewed_cert), 10, "renewed certificate not served")
+    status, _, body = get(f"https://127.0.0.1:{port}/metrics", client_context(certs.ca))
+    assert status == 200 and value(samples(body), "haproxy_up") == 1
+
+    caplog.clear()
+    replace_file(cert, certs.server_cert)  # a pair that does not match: keep serving the last good one
+    deadline = time.monotonic() + 3  # several checks (one a second) on new connections
+    while time.monotonic() < deadline:
+        assert served_certificate(port, certs.ca) == der(renewed_cert)
+        time.sleep(0.2)
+    refusals = [r for r in caplog.records if "cannot be loaded" in r.getMessage()]
+    assert len(refusals) == 1 and refusals[0].levelname == "ERROR"  # said once, not per connection
+
+    replace_file(key, certs.server_key)  # the pair matches again
+    wait_for(lambda: served_certificate(port, certs.ca) == der(certs.server_cert), 10, "fixed pair not loaded")
+
+
+def test_tls_handshake_timeout_frees_the_connection(serve, certs: Certs) -> None:
+    port = serve(tls_yaml(certs), tls_handshake_timeout="0.5s")
+    server = serve.servers[-1]
+    silent = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(50)]  # never say hello
+    try:
+        wait_for(lambda: len(server.connections) == 50, 10, "connections not taken")
+        for sock in silent:
+            sock.settimeout(10)
+            assert sock.recv(100) == b""  # closed by the server at the handshake deadline
+        wait_for(lambda: len(server.connections) == 0, 10, "timed-out handshakes still held")
+        assert server.counts["tls_handshake_failed"] == 50
+    finally:
+        for sock in silent:
+            sock.close()
+    status, _, body = get(f"https://127.0.0.1:{port}/metrics", client_context(certs.ca))
     assert status == 200 and value(samples(body), "haproxy_up") == 1

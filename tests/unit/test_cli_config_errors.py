@@ -57,6 +57,15 @@ CASES = [
     ("missing web config file", "web:\n  config_file: /nonexistent/web.yml\n", [], "web.config_file: cannot read"),
     ("bad web config file", "web:\n  config_file: WEB\n", [], "web.config_file: WEB: basic_auth_users.bob:"),
     ("unknown flag", None, ["--haproxy.adress=/x.sock"], "flag error: unrecognized arguments"),
+    ("zero max_connections", "web:\n  max_connections: 0\n", [], "web.max_connections: expected a positive whole number"),
+    ("bad max_connections flag", None, ["--web.max-connections=lots"], "web.max_connections: expected a positive"),
+    ("bad listen_backlog", "web:\n  listen_backlog: -1\n", [], "web.listen_backlog: expected a positive"),
+    ("negative header timeout flag", None, ["--web.read-header-timeout=-1s"], "web.read_header_timeout:"),
+    ("zero idle timeout", "web:\n  idle_timeout: 0\n", [], "web.idle_timeout: must be above zero"),
+    ("bad stall timeout", None, ["--web.write-stall-timeout=soon"], "web.write_stall_timeout: expected a duration"),
+    ("write_timeout below the stall timeout", "web:\n  write_stall_timeout: 1m\n  write_timeout: 30s\n", [],
+     "web.write_timeout: must be at least web.write_stall_timeout"),
+    ("bad tls handshake timeout", "web:\n  tls_handshake_timeout: [1]\n", [], "web.tls_handshake_timeout: expected"),
 ]
 
 

@@ -1,0 +1,442 @@
+"""One client connection: h11 parses requests strictly, the protocol owns every timer and the send.
+
+Why a Protocol of our own rather than asyncio streams: a scrape's body (44 MB at 1000 x 10) must
+go out without being copied into a user-space buffer (asyncio's transport copies whatever the
+socket does not take at once), while a slow client must neither be cut off nor make us hold the
+whole body twice.  So the body is handed to the transport a slice at a time and the next slice
+waits for ``resume_writing``; the write buffer's high-water mark is 0, so at most one slice is
+ever copied.  Timers are plain loop timers, one per connection at a time:
+
+* the request head must be complete within ``web.read_header_timeout`` of its first byte (of
+  the connection, for the first request): a drip of bytes does not extend it;
+* between requests a keep-alive connection may stay silent for ``web.idle_timeout``;
+* a response is checked every ``_SEND_CHECK`` seconds for progress (bytes taken by the client:
+  the transport's buffer and the kernel's unacknowledged bytes shrinking); none for
+  ``web.write_stall_timeout`` aborts it, as does ``web.write_timeout`` for the whole response.
+
+Reading is paused while a response is sent, so a client cannot make us buffer requests it
+pipelines behind a slow one, and h11 bounds an incomplete head to ``MAX_HEAD_BYTES``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import fcntl
+import http
+import re
+import struct
+import termios
+import time
+from email.utils import formatdate
+from typing import TYPE_CHECKING, Iterator, Sequence
+
+import h11
+
+from exporter import __version__
+from exporter.web.routes import ALLOWED_METHODS, Request, Response, text
+
+if TYPE_CHECKING:  # the server imports this module; only its type is needed here
+    from exporter.web.server import Server
+
+MAX_HEAD_BYTES = 16 * 1024  # request line and headers; beyond it, 431 and close
+SLICE = 256 * 1024  # bytes handed to the transport per write (see the module docstring)
+_SEND_CHECK = 1.0  # seconds between progress checks of a response being sent
+SERVER_HEADER = f"haproxy-runtime-exporter/{__version__}"
+_CLOSE_AFTER = {400, 408, 413, 431, 505}  # the request stream cannot be trusted after these
+# method SP request-target SP HTTP-version: checked as soon as the first line is complete, so an
+# HTTP/0.9 request ("GET /metrics" and nothing else) is refused at once, not at the head deadline.
+_REQUEST_LINE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ [^\x00-\x20\x7f]+ HTTP/[0-9]\.[0-9]\r?\n")
+
+
+class Phase(enum.Enum):
+    HEAD = "reading a request head"
+    IDLE = "idle between requests"
+    RESPOND = "sending a response"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class BadRequest(Exception):
+    """A request the protocol layer refuses; ``status`` is sent and the connection closed."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+_date_cache: list = [0, ""]
+
+
+def http_date(now: float | None = None) -> str:
+    """The Date header, formatted at most once a second."""
+    second = int(time.time() if now is None else now)
+    if _date_cache[0] != second:
+        _date_cache[0], _date_cache[1] = second, formatdate(second, usegmt=True)
+    return _date_cache[1]
+
+
+def pieces(chunks: Sequence[bytes], size: int = SLICE) -> Iterator[bytes | memoryview]:
+    """The chunks as writes of at most ``size`` bytes: large chunks sliced without copying,
+    consecutive small ones joined (a header block and a small status part: one write)."""
+    pending: list[bytes] = []
+    pending_len = 0
+    for chunk in chunks:
+        if len(chunk) < size:
+            pending.append(chunk)
+            pending_len += len(chunk)
+            if pending_len >= size:
+                yield b"".join(pending)
+                pending, pending_len = [], 0
+            continue
+        if pending:
+            yield b"".join(pending)
+            pending, pending_len = [], 0
+        view = memoryview(chunk)
+        for offset in range(0, len(view), size):
+            yield view[offset:offset + size]
+    if pending:
+        yield b"".join(pending)
+
+
+def _unsent_in_kernel(fd: int) -> int:
+    """Bytes in the socket's send queue the client has not acknowledged (Linux TIOCOUTQ), 0 if unknown."""
+    try:
+        return struct.unpack("i", fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+    except (OSError, ValueError):
+        return 0
+
+
+def request_of(event: h11.Request) -> Request:
+    """A :class:`Request` from h11's event, or :class:`BadRequest` for what h11 lets through."""
+    if event.http_version not in (b"1.0", b"1.1"):
+        raise BadRequest(505, f"HTTP version {event.http_version.decode('ascii', 'replace')}")
+    headers: dict[str, str] = {}
+    hosts = 0
+    for name, value in event.headers:
+        key = name.decode("ascii")
+        hosts += key == "host"
+        text_value = value.decode("latin-1")
+        headers[key] = f"{headers[key]}, {text_value}" if key in headers else text_value
+    if hosts > 1:
+        raise BadRequest(400, "more than one Host header")
+    target = event.target.decode("ascii", "replace")
+    if target.startswith("/"):
+        path, _, query = target.partition("?")
+    elif target.lower().startswith(("http://", "https://")):  # absolute form (RFC 9112 §3.2.2)
+        rest = target.split("://", 1)[1]
+        slash = rest.find("/")
+        path, _, query = (rest[slash:] if slash >= 0 else "/").partition("?")
+    else:
+        raise BadRequest(400, "request target is not a path")
+    method = event.method.decode("ascii")
+    size = len(event.method) + len(event.target) + 12 + sum(len(n) + len(v) + 4 for n, v in event.headers)
+    if size > MAX_HEAD_BYTES:  # h11 bounds only an incomplete head; a complete one arrives whole
+        raise BadRequest(431, f"request head of {size} bytes")
+    has_body = "transfer-encoding" in headers or headers.get("content-length", "0") != "0"
+    if has_body and method in ALLOWED_METHODS:
+        raise BadRequest(400, f"{method} with a body (Content-Length or Transfer-Encoding)")
+    return Request(method, path, query, headers)
+
+
+class Connection(asyncio.Protocol):
+    """The life of one accepted connection, from its first byte to its close."""
+
+    def __init__(self, server: Server, tls: bool) -> None:
+        self.server = server
+        self.tls = tls
+        self.loop = server.loop
+        self.transport: asyncio.Transport | None = None
+        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
+        self.phase = Phase.HEAD
+        self.peer = "?"
+        self._timer: asyncio.TimerHandle | None = None
+        self._released = False
+        self._head_bytes = 0
+        self._line_checked = False
+        # sending
+        self._pieces: Iterator[bytes | memoryview] | None = None
+        self._paused = False
+        self._close_after = False
+        self._handed = 0
+        self._pending = 0
+        self._last_progress = 0.0
+        self._send_deadline = 0.0
+        self._fd = -1
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        # Plain TCP: paused as soon as the socket leaves bytes over, resumed once they are out, so
+        # at most one slice is ever copied.  TLS: asyncio's SSL transport pauses at size >= high
+        # (not >) and holds encrypted bytes, so it gets one slice of room.
+        transport.set_write_buffer_limits(high=SLICE if self.tls else 0, low=0)
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        sock = transport.get_extra_info("socket")
+        self._fd = sock.fileno() if sock is not None else -1
+        self._begin_head()  # the first head's deadline runs from the connection's start
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.phase = Phase.CLOSED
+        self._cancel_timer()
+        self._pieces = None
+        self.release()
+
+    def release(self) -> None:
+        """Give the connection's slot back to the server, exactly once."""
+        if not self._released:
+            self._released = True
+            self.server.detached(self)
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- timers ------------------------------------------------------------------------------
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _arm(self, delay: float, callback) -> None:  # noqa: ANN001 - a bound method
+        self._cancel_timer()
+        self._timer = self.loop.call_later(delay, callback)
+
+    def _begin_head(self) -> None:
+        self.phase = Phase.HEAD
+        self._head_bytes = 0
+        self._line_checked = False
+        self._arm(self.server.config.read_header_timeout, self._head_timeout)
+
+    def _head_timeout(self) -> None:
+        self._timer = None
+        if self.phase is not Phase.HEAD:
+            return
+        started = self._head_bytes > 0
+        self.server.note("header_timeout", f"request head not complete within "
+                         f"{self.server.config.read_header_timeout:g}s", self.peer)
+        if started:  # someone is there to read why
+            self._write_error(408, "request head not complete in time\n")
+        self._close()
+
+    def _idle_timeout(self) -> None:
+        self._timer = None
+        if self.phase is Phase.IDLE:
+            self._close()
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self.phase in (Phase.CLOSING, Phase.CLOSED):
+            return
+        if self.phase is Phase.IDLE:
+            self._begin_head()
+        if self.phase is Phase.HEAD:
+            self._head_bytes += len(data)
+        self.h11.receive_data(data)
+        if self.phase is Phase.HEAD:
+            self._next_request()
+
+    def eof_received(self) -> bool:
+        if self.phase in (Phase.HEAD, Phase.IDLE):
+            self.h11.receive_data(b"")
+            self._next_request()
+        # On plain TCP keep our side open so the answer to a request sent before the EOF goes out.
+        return not self.tls and self.phase is Phase.RESPOND
+
+    def _next_request(self) -> None:
+        """Take the next complete request from h11's buffer, if there is one, and answer it."""
+        try:
+            event = self.h11.next_event()
+            if event is h11.NEED_DATA:
+                self._check_first_line()
+                return
+            if isinstance(event, h11.ConnectionClosed):
+                self._close()
+                return
+            if not isinstance(event, h11.Request):
+                raise BadRequest(400, f"unexpected {type(event).__name__}")
+            request = request_of(event)
+            if request.method in ALLOWED_METHODS:  # no body (refused above): the end of the message
+                end = self.h11.next_event()
+                if not isinstance(end, h11.EndOfMessage):
+                    raise BadRequest(400, "request body")
+        except h11.RemoteProtocolError as exc:
+            if self.h11.their_state is h11.ERROR and "peer unexpectedly closed" in str(exc):
+                self._close()  # gone in the middle of a head: nobody to answer
+                return
+            self._reject(exc.error_status_hint or 400, str(exc))
+            return
+        except BadRequest as exc:
+            self._reject(exc.status, str(exc))
+            return
+        self._answer(request, body_pending=request.method not in ALLOWED_METHODS
+                     and self.h11.their_state is not h11.DONE)
+
+    def _check_first_line(self) -> None:
+        """While the head is incomplete: once its first line is, it must be an HTTP/1.x one."""
+        if self._line_checked:
+            return
+        buffered = self.h11.trailing_data[0].lstrip(b"\r\n")  # at most MAX_HEAD_BYTES
+        end = buffered.find(b"\n")
+        if end < 0:
+            return
+        self._line_checked = True
+        if not _REQUEST_LINE.fullmatch(buffered, 0, end + 1):
+            raise BadRequest(400, "not an HTTP/1.x request line")
+
+    def _reject(self, status: int, reason: str) -> None:
+        self.server.note("bad_request", f"{status} {reason}", self.peer)
+        self._write_error(status, f"{http.HTTPStatus(status).phrase}\n")
+        self._close()
+
+    # -- answering ---------------------------------------------------------------------------
+
+    def _answer(self, request: Request, body_pending: bool) -> None:
+        """Check credentials (bcrypt off the loop when they are not cached), then respond."""
+        assert self.transport is not None
+        self.phase = Phase.RESPOND
+        self.transport.pause_reading()
+        web = self.server.web
+        auth = web.auth if web is not None else None
+        header = request.headers.get("authorization")
+        verdict = True if auth is None else auth.cached(header)
+        if verdict is not None:
+            self._respond(request, body_pending, verdict)
+            return
+        self._arm(self.server.config.write_stall_timeout, self._auth_timeout)
+        future = self.server.check_password(auth, header)
+        future.add_done_callback(lambda done: self._after_auth(request, body_pending, done))
+
+    def _after_auth(self, request: Request, body_pending: bool, done: asyncio.Future) -> None:
+        if self.phase is not Phase.RESPOND or self._pieces is not None or done.cancelled():
+            return  # closed meanwhile (timeout, shutdown)
+        self._respond(request, body_pending, done.exception() is None and bool(done.result()))
+
+    def _auth_timeout(self) -> None:
+        self._timer = None
+        if self.phase is Phase.RESPOND and self._pieces is None:
+            self.server.note("auth_timeout", "password check queued too long", self.peer)
+            self._close()
+
+    def _respond(self, request: Request, body_pending: bool, authorized: bool) -> None:
+        response = self.server.respond(request, authorized)
+        close = body_pending or response.status in _CLOSE_AFTER
+        self._start_response(request.method == "HEAD", response, close)
+
+    def _headers(self, response: Response, close: bool) -> list[tuple[str, str]]:
+        headers = [("Date", http_date()), ("Server", SERVER_HEADER), *response.headers,
+                   ("Content-Length", str(response.length))]
+        web = self.server.web
+        if web is not None:
+            headers.extend(web.headers.items())
+        if close:
+            headers.append(("Connection", "close"))
+        return headers
+
+    def _start_response(self, head_only: bool, response: Response, close: bool) -> None:
+        head = self.h11.send(h11.Response(status_code=response.status, headers=self._headers(response, close),
+                                          reason=http.HTTPStatus(response.status).phrase.encode()))
+        body: Sequence[bytes] = () if head_only else [c for c in response.body if c]
+        for chunk in body:
+            self.h11.send_with_data_passthrough(h11.Data(data=chunk))  # framing bookkeeping, no copy
+        self.h11.send(h11.EndOfMessage())
+        self._close_after = close or self.h11.our_state is h11.MUST_CLOSE
+        self._pieces = pieces([head, *body])
+        now = self.loop.time()
+        config = self.server.config
+        self._send_deadline = now + config.write_timeout
+        self._last_progress, self._handed, self._pending = now, 0, 0
+        self._arm(min(_SEND_CHECK, config.write_stall_timeout / 4), self._check_send)
+        self._pump()
+
+    def _pump(self) -> None:
+        """Hand slices to the transport until it holds bytes the socket did not take (paused)."""
+        transport = self.transport
+        while self._pieces is not None and not self._paused:
+            if transport is None or transport.is_closing():
+                return
+            piece = next(self._pieces, None)
+            if piece is None:
+                self._pieces = None
+                self._sent()
+                return
+            self._handed += len(piece)
+            self._last_progress = self.loop.time()
+            transport.write(piece)
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._last_progress = self.loop.time()
+        if self.phase is Phase.RESPOND:
+            self._pump()
+
+    def _check_send(self) -> None:
+        """Progress-based send policy: a reader that keeps reading is never cut off."""
+        self._timer = None
+        if self.phase not in (Phase.RESPOND, Phase.CLOSING) or self.transport is None:
+            return
+        now = self.loop.time()
+        pending = self.transport.get_write_buffer_size() + (_unsent_in_kernel(self._fd) if self._fd >= 0 else 0)
+        if pending < self._pending:
+            self._last_progress = now
+        self._pending = pending
+        config = self.server.config
+        if now - self._last_progress >= config.write_stall_timeout:
+            self.server.note("write_stalled", f"client took no byte for {config.write_stall_timeout:g}s", self.peer)
+            self.abort()
+            return
+        if now >= self._send_deadline:
+            self.server.note("write_timeout", f"response not sent within {config.write_timeout:g}s", self.peer)
+            self.abort()
+            return
+        self._arm(min(_SEND_CHECK, config.write_stall_timeout / 4), self._check_send)
+
+    def _sent(self) -> None:
+        """Every byte of the response is in the kernel: next request, or close."""
+        if self._close_after:
+            # Not from inside resume_writing: closing there makes asyncio's transport (3.11) call
+            # connection_lost twice, so the close waits for the next loop iteration.
+            self.loop.call_soon(self._close)
+            return
+        self._cancel_timer()
+        self.h11.start_next_cycle()
+        self.phase = Phase.IDLE
+        self._arm(self.server.config.idle_timeout, self._idle_timeout)
+        assert self.transport is not None
+        self.transport.resume_reading()
+        if self.h11.trailing_data[0]:  # a pipelined request already here
+            self._begin_head()
+            self._next_request()
+
+    def _write_error(self, status: int, body: str) -> None:
+        """A short error answer written directly: h11 may be in its ERROR state already."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        response = text(status, body)
+        headers = self._headers(response, close=True)
+        head = f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n" + \
+            "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
+        transport.write(head.encode("latin-1") + b"".join(response.body))
+
+    def _close(self) -> None:
+        """Close after what was written has gone out; the send policy still watches the flush."""
+        if self.phase in (Phase.CLOSING, Phase.CLOSED):
+            return
+        self.phase = Phase.CLOSING
+        transport = self.transport
+        if transport is None:
+            return
+        transport.close()
+        config = self.server.config
+        self._last_progress = self.loop.time()
+        self._send_deadline = self.loop.time() + config.write_stall_timeout
+        self._arm(min(_SEND_CHECK, config.write_stall_timeout / 4), self._check_send)

@@ -1,0 +1,111 @@
+"""What each path answers: a small table from path to handler, each returning prepared bytes.
+
+Handlers never touch HAProxy and never render: ``/metrics`` hands back the parts the poll
+published (opaque bytes, plain or gzip), and the small pages are a few hundred bytes.  The
+protocol layer (exporter/web/protocol.py) does the HTTP framing and the sending.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+from exporter import __version__
+from exporter.config import Config
+from exporter.exposition.gzip import Part
+from exporter.poll.snapshot import Store
+from exporter.web.negotiate import wants_gzip
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+TEXT = "text/plain; charset=utf-8"
+ALLOWED_METHODS = ("GET", "HEAD")
+AUTH_CHALLENGE = 'Basic realm="haproxy-runtime-exporter", charset="UTF-8"'
+
+
+@dataclass(frozen=True)
+class Request:
+    """A parsed request head; header names are lower case, a repeated header keeps the last value
+    except for the ones that are lists (joined with ", ", RFC 9110 §5.3)."""
+
+    method: str
+    path: str
+    query: str
+    headers: Mapping[str, str]
+
+
+@dataclass
+class Response:
+    """Status, headers (without framing ones) and the body as chunks sent in order, never copied."""
+
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: Sequence[bytes] = ()
+
+    @property
+    def length(self) -> int:
+        return sum(len(chunk) for chunk in self.body)
+
+
+Handler = Callable[[Request], Response]
+
+
+def text(status: int, body: str, extra: Sequence[tuple[str, str]] = ()) -> Response:
+    return Response(status, [("Content-Type", TEXT), *extra], [body.encode()])
+
+
+def parts_response(parts: Sequence[Part] | None, request: Request,
+                   unavailable: str = "no poll has completed yet\n") -> Response:
+    """An exposition from published parts: the gzip members when the client accepts gzip.
+
+    ``None`` or no parts is a 503 with Retry-After (nothing to serve yet).  Meant for every
+    route that serves parts (``/metrics`` now, a per-target route later).
+    """
+    if not parts:
+        return text(503, unavailable, [("Retry-After", "1")])
+    gz = wants_gzip(request.headers.get("accept-encoding"))
+    headers = [("Content-Type", CONTENT_TYPE), ("Vary", "Accept-Encoding")]
+    if gz:
+        headers.append(("Content-Encoding", "gzip"))
+    return Response(200, headers, [p.gz if gz else p.text for p in parts])
+
+
+def landing_page(config: Config) -> str:
+    path = html.escape(config.telemetry_path)
+    return (
+        "<!doctype html><html><head><title>HAProxy Runtime Exporter</title></head><body>"
+        f"<h1>HAProxy Runtime Exporter {__version__}</h1>"
+        f"<p>Reading <code>{html.escape(config.haproxy_address)}</code> every {config.interval:g}s.</p>"
+        f'<ul><li><a href="{path}">{path}</a>: metrics</li>'
+        '<li><a href="/healthz">/healthz</a>: health of the poll loop</li></ul>'
+        "</body></html>\n"
+    )
+
+
+def route_table(config: Config, store: Store, healthy: Callable[[], bool]) -> dict[str, Handler]:
+    """Path → handler for ``config``.  Add a route here; every route gets auth, the method check
+    (GET and HEAD) and the web config's headers from the protocol layer."""
+
+    def metrics(request: Request) -> Response:
+        return parts_response(store.parts(), request)
+
+    def landing(_request: Request) -> Response:
+        return Response(200, [("Content-Type", "text/html; charset=utf-8")], [landing_page(config).encode()])
+
+    def health(_request: Request) -> Response:
+        ok = healthy()
+        return text(200 if ok else 503, "OK\n" if ok else "poll loop not running\n")
+
+    return {config.telemetry_path: metrics, "/": landing, "/healthz": health, "/-/healthy": health}
+
+
+def dispatch(request: Request, table: Mapping[str, Handler], authorized: bool) -> Response:
+    """Auth on every path (as the exporter-toolkit), then the path (404), then the method (405)."""
+    if not authorized:
+        return text(401, "Unauthorized\n", [("WWW-Authenticate", AUTH_CHALLENGE)])
+    handler = table.get(request.path)
+    if handler is None:
+        return text(404, "not found\n")
+    if request.method not in ALLOWED_METHODS:
+        return text(405, "method not allowed\n", [("Allow", ", ".join(ALLOWED_METHODS))])
+    return handler(request)

@@ -1,0 +1,213 @@
+"""What a client can hold, and for how long: the limits of docs/reliability.md ("Serving limits").
+
+The server is the exporter's own, in this process, with the limits set small in its config; the
+scrapes that must still be answered read a poll of a real HAProxy.  Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Callable, Iterator
+
+import pytest
+
+from exporter.config import build_config
+from exporter.exposition.gzip import Part
+from exporter.poll.poller import Poller
+from exporter.poll.snapshot import DataPart, Published, Store
+from exporter.web.server import Server, start_server
+from exposition import samples, value
+from httpraw import connect, exchange, get, read_all
+from support import ADMIN_HTTP_HEAD, wait_for
+
+CFG = ADMIN_HTTP_HEAD + """
+frontend fe_web
+    bind 127.0.0.1:{p0}
+    http-request return status 200 content-type text/plain string ok
+"""
+BIG = 8 * 1024 * 1024  # a synthetic body large enough that a throttled reader needs seconds
+
+
+@pytest.fixture
+def served(haproxy_factory) -> Iterator[Callable[..., Server]]:
+    """Start the server with ``web.*`` overrides; ``big=True`` serves a synthetic 8 MiB part
+    instead of the real poll (for the send policy, where HAProxy's few kilobytes are too small)."""
+    servers: list[Server] = []
+    hap = None
+
+    def start(big: bool = False, **web: object) -> Server:
+        nonlocal hap
+        if hap is None:
+            hap = haproxy_factory(CFG, nports=1)
+        config = build_config({"haproxy": {"address": hap.admin},
+                               "web": {"listen_address": "127.0.0.1:0", **web}})
+        store = Store(config.max_age)
+        if big:
+            line = b'synthetic_metric{label="abcdefghijklmnopqrstuvwxyz"} 12345678\n'
+            body = line * (BIG // len(line) + 1)
+            store.publish(Published(DataPart(Part.of(body), time.time(), 0), Part.of(b"up 1\n"), Part.of(b"up 0\n")))
+        else:
+            assert Poller(config, store).poll_once()
+        servers.append(start_server(config, store, lambda: True))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def scrape_ok(port: int) -> None:
+    answer = exchange(port, get(), wait=10)
+    assert answer.status == 200, answer.raw[:200]
+    assert value(samples(answer.body.decode()), "haproxy_up") == 1
+
+
+def throttled_socket(port: int, rcvbuf: int = 16384) -> socket.socket:
+    """A client whose small receive buffer makes the server wait on it (set before connecting)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", port))
+    return sock
+
+
+def read_slowly(sock: socket.socket, pause: float, limit_seconds: float) -> tuple[bytes, bool]:
+    """Read 16 KiB, sleep ``pause``, until the server closes; gives up after ``limit_seconds``."""
+    chunks, deadline = [], time.monotonic() + limit_seconds
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(16384)
+        except ConnectionResetError:
+            return b"".join(chunks), True
+        if not chunk:
+            return b"".join(chunks), True
+        chunks.append(chunk)
+        time.sleep(pause)
+    return b"".join(chunks), False
+
+
+def test_idle_and_half_open_connections_do_not_stop_a_scrape(served) -> None:
+    server = served(read_header_timeout="60s")
+    port = server.server_address[1]
+    idle = [connect(port) for _ in range(400)]
+    half = [connect(port) for _ in range(400)]
+    try:
+        for sock in half:
+            sock.sendall(b"GET /metr")  # half a request line
+        wait_for(lambda: len(server.connections) >= 800, 20, "the server did not take every connection")
+        scrape_ok(port)  # with 800 connections held, one thread per connection would be 800 threads
+        assert len(server.connections) >= 800  # still held: nothing was dropped to make room
+    finally:
+        for sock in idle + half:
+            sock.close()
+    wait_for(lambda: len(server.connections) == 0, 20, "closed connections still held")
+    scrape_ok(port)
+
+
+def test_simultaneous_connects_are_all_answered(served) -> None:
+    """300 connects at once fit the listen backlog (socketserver's 5 made most of them wait)."""
+    server = served()
+    port = server.server_address[1]
+    socks = [connect(port, timeout=10) for _ in range(300)]
+    try:
+        for sock in socks:
+            sock.sendall(get("/healthz"))
+        answers = [read_all(sock, 10) for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+    assert [a.status for a in answers] == [200] * 300
+
+
+def test_a_header_drip_is_cut_at_the_deadline(served) -> None:
+    server = served(read_header_timeout="1s")
+    request = get()
+    with connect(server.server_address[1]) as sock:
+        sock.setblocking(False)
+        answer, sent = b"", 0
+        for byte in request:  # one byte every 0.1 s: the whole head would take ~5 s
+            try:
+                sock.send(bytes([byte]))
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            sent += 1
+            time.sleep(0.1)
+            try:
+                answer += sock.recv(4096)
+            except BlockingIOError:
+                continue
+            if answer:
+                break
+        sock.setblocking(True)
+        rest = read_all(sock, 5)
+    assert (answer + rest.raw).startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert rest.closed
+    assert sent < len(request)  # cut while still dripping, although every byte came within 0.1 s
+    assert server.counts["header_timeout"] == 1
+
+
+def test_idle_keep_alive_connections_are_closed_after_the_idle_timeout(served) -> None:
+    server = served(idle_timeout="0.5s")
+    with connect(server.server_address[1]) as sock:
+        sock.sendall(get("/healthz", close=False))
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 OK")
+        answer = read_all(sock, 10)
+    assert answer.closed and answer.raw == b""  # closed quietly, nothing more sent
+
+
+def test_a_slow_reader_that_keeps_reading_gets_the_whole_body(served) -> None:
+    """The stall timeout (0.5 s) is far shorter than the transfer (seconds): progress counts, not
+    the total time, so the reader is never cut off."""
+    server = served(big=True, write_stall_timeout="0.5s", write_timeout="60s")
+    with throttled_socket(server.server_address[1]) as sock:
+        sock.sendall(get())
+        started = time.monotonic()
+        raw, closed = read_slowly(sock, 0.01, 60)
+        took = time.monotonic() - started
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    assert length > BIG and len(body) == length and closed
+    assert body.endswith(b"up 1\n")
+    assert took > 4 * 0.5, "the reader was not slow enough to show anything"
+    assert "write_stalled" not in server.counts
+
+
+def test_a_reader_that_stops_reading_is_cut_after_the_stall_timeout(served) -> None:
+    server = served(big=True, write_stall_timeout="0.5s")
+    with throttled_socket(server.server_address[1]) as sock:
+        sock.sendall(get())
+        assert sock.recv(100).startswith(b"HTTP/1.1 200 OK")  # then it reads nothing more
+        wait_for(lambda: server.counts.get("write_stalled") == 1, 10, "a stalled send was not cut")
+        wait_for(lambda: len(server.connections) == 0, 10, "the stalled connection is still held")
+    scrape_ok(served().server_address[1])  # the server (a second one: same HAProxy) serves on
+
+
+def test_write_timeout_bounds_the_whole_response(served) -> None:
+    server = served(big=True, write_stall_timeout="0.5s", write_timeout="1s")
+    with throttled_socket(server.server_address[1]) as sock:
+        sock.sendall(get())
+        raw, closed = read_slowly(sock, 0.01, 30)
+    assert closed
+    assert len(raw) < BIG  # cut before the end
+    assert server.counts.get("write_timeout") == 1 and "write_stalled" not in server.counts
+
+
+def test_connections_beyond_the_cap_get_503_at_once(served) -> None:
+    server = served(max_connections=4)
+    port = server.server_address[1]
+    held = [connect(port) for _ in range(4)]
+    try:
+        wait_for(lambda: len(server.connections) == 4, 10, "the server did not take 4 connections")
+        refused = exchange(port, get(), wait=10)
+        assert refused.status == 503 and refused.closed
+        assert refused.headers["retry-after"] == "1"
+        assert server.cap_episode.count == 1
+        held.pop().close()
+        wait_for(lambda: len(server.connections) == 3, 10, "a closed connection still counts")
+        scrape_ok(port)
+    finally:
+        for sock in held:
+            sock.close()
