@@ -220,6 +220,7 @@ def ssl_context(path: str, tls: TLSSettings) -> ssl.SSLContext:
     """A server context for ``tls``; a key that does not match or a bad file is a ConfigError."""
     where = "tls_server_config"
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.options |= ssl.OP_NO_RENEGOTIATION  # a client cannot restart the handshake mid-response
     ctx.minimum_version = tls.min_version
     if tls.max_version is not None:
         ctx.maximum_version = tls.max_version

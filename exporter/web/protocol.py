@@ -25,6 +25,7 @@ import enum
 import fcntl
 import http
 import re
+import ssl
 import struct
 import termios
 import time
@@ -35,6 +36,7 @@ import h11
 
 from exporter import __version__
 from exporter.web.routes import ALLOWED_METHODS, Request, Response, text
+from exporter.web.tls import TLSLayer
 
 if TYPE_CHECKING:  # the server imports this module; only its type is needed here
     from exporter.web.server import Server
@@ -50,6 +52,7 @@ _REQUEST_LINE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ [^\x00-\x20\x7f]+ HTTP
 
 
 class Phase(enum.Enum):
+    HANDSHAKE = "TLS handshake"
     HEAD = "reading a request head"
     IDLE = "idle between requests"
     RESPOND = "sending a response"
@@ -142,9 +145,9 @@ def request_of(event: h11.Request) -> Request:
 class Connection(asyncio.Protocol):
     """The life of one accepted connection, from its first byte to its close."""
 
-    def __init__(self, server: Server, tls: bool) -> None:
+    def __init__(self, server: Server, context: ssl.SSLContext | None) -> None:
         self.server = server
-        self.tls = tls
+        self.tls = TLSLayer(context) if context is not None else None
         self.loop = server.loop
         self.transport: asyncio.Transport | None = None
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
@@ -169,15 +172,18 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        # Plain TCP: paused as soon as the socket leaves bytes over, resumed once they are out, so
-        # at most one slice is ever copied.  TLS: asyncio's SSL transport pauses at size >= high
-        # (not >) and holds encrypted bytes, so it gets one slice of room.
-        transport.set_write_buffer_limits(high=SLICE if self.tls else 0, low=0)
+        # Paused as soon as the socket leaves bytes over, resumed once they are out: at most one
+        # slice (its ciphertext, with TLS) is ever copied into the transport's buffer.
+        transport.set_write_buffer_limits(high=0, low=0)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         sock = transport.get_extra_info("socket")
         self._fd = sock.fileno() if sock is not None else -1
-        self._begin_head()  # the first head's deadline runs from the connection's start
+        if self.tls is not None:
+            self.phase = Phase.HANDSHAKE
+            self._arm(self.server.config.tls_handshake_timeout, self._handshake_timeout)
+        else:
+            self._begin_head()  # the first head's deadline runs from the connection's start
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.phase = Phase.CLOSED
@@ -223,6 +229,13 @@ class Connection(asyncio.Protocol):
             self._write_error(408, "request head not complete in time\n")
         self._close()
 
+    def _handshake_timeout(self) -> None:
+        self._timer = None
+        if self.phase is Phase.HANDSHAKE:
+            self.server.note("tls_handshake_failed", f"no handshake within "
+                             f"{self.server.config.tls_handshake_timeout:g}s", self.peer)
+            self.abort()
+
     def _idle_timeout(self) -> None:
         self._timer = None
         if self.phase is Phase.IDLE:
@@ -231,6 +244,38 @@ class Connection(asyncio.Protocol):
     # -- reading -----------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        if self.phase in (Phase.CLOSING, Phase.CLOSED):
+            return
+        if self.tls is not None:
+            self._tls_received(data)
+            return
+        self._plain_received(data)
+
+    def _tls_received(self, data: bytes) -> None:
+        assert self.tls is not None and self.transport is not None
+        try:
+            if self.phase is Phase.HANDSHAKE:
+                out, done = self.tls.handshake(data)
+                if out:
+                    self.transport.write(out)
+                if not done:
+                    return
+                self._begin_head()  # the head's deadline runs from the end of the handshake
+                data = b""
+            plain, out, closed = self.tls.receive(data)
+        except ssl.SSLError as exc:
+            self.server.note("tls_handshake_failed" if self.phase is Phase.HANDSHAKE else "tls_error",
+                             str(exc), self.peer)
+            self.abort()
+            return
+        if out:
+            self.transport.write(out)
+        if plain:
+            self._plain_received(plain)
+        if closed and self.phase in (Phase.HEAD, Phase.IDLE):
+            self._end_of_input()
+
+    def _plain_received(self, data: bytes) -> None:
         if self.phase in (Phase.CLOSING, Phase.CLOSED):
             return
         if self.phase is Phase.IDLE:
@@ -242,11 +287,16 @@ class Connection(asyncio.Protocol):
             self._next_request()
 
     def eof_received(self) -> bool:
+        if self.phase is Phase.HANDSHAKE:
+            return False
         if self.phase in (Phase.HEAD, Phase.IDLE):
-            self.h11.receive_data(b"")
-            self._next_request()
-        # On plain TCP keep our side open so the answer to a request sent before the EOF goes out.
-        return not self.tls and self.phase is Phase.RESPOND
+            self._end_of_input()
+        # Keep our side open so the answer to a request sent before the EOF goes out.
+        return self.phase is Phase.RESPOND
+
+    def _end_of_input(self) -> None:
+        self.h11.receive_data(b"")
+        self._next_request()
 
     def _next_request(self) -> None:
         """Take the next complete request from h11's buffer, if there is one, and answer it."""
@@ -367,7 +417,12 @@ class Connection(asyncio.Protocol):
                 return
             self._handed += len(piece)
             self._last_progress = self.loop.time()
-            transport.write(piece)
+            try:
+                transport.write(piece if self.tls is None else self.tls.encrypt(piece))
+            except ssl.SSLError as exc:  # renegotiation is off (web/config.py); nothing else is expected
+                self.server.note("tls_error", str(exc), self.peer)
+                self.abort()
+                return
 
     def pause_writing(self) -> None:
         self._paused = True
@@ -425,7 +480,8 @@ class Connection(asyncio.Protocol):
         headers = self._headers(response, close=True)
         head = f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n" + \
             "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
-        transport.write(head.encode("latin-1") + b"".join(response.body))
+        data = head.encode("latin-1") + b"".join(response.body)
+        transport.write(data if self.tls is None else self.tls.encrypt(data))
 
     def _close(self) -> None:
         """Close after what was written has gone out; the send policy still watches the flush."""
@@ -435,6 +491,8 @@ class Connection(asyncio.Protocol):
         transport = self.transport
         if transport is None:
             return
+        if self.tls is not None and self.tls.established and not transport.is_closing():
+            transport.write(self.tls.close_notify())
         transport.close()
         config = self.server.config
         self._last_progress = self.loop.time()

@@ -18,7 +18,6 @@ import asyncio
 import concurrent.futures
 import logging
 import socket
-import sys
 import threading
 from typing import Callable
 
@@ -38,7 +37,6 @@ ACCEPT_BACKOFF = 1.0  # seconds accepting pauses on EMFILE/ENFILE or near the de
 _REFUSED_BODY = b"too many connections (web.max_connections)\n"
 REFUSED = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
            b"Content-Length: %d\r\nRetry-After: 1\r\nConnection: close\r\n\r\n%s" % (len(_REFUSED_BODY), _REFUSED_BODY))
-_TLS_SHUTDOWN = {"ssl_shutdown_timeout": 5.0} if sys.version_info >= (3, 11) else {}
 
 
 class Episode:
@@ -186,7 +184,17 @@ class Server:
         a connection closes and gives a descriptor back."""
         self._stop_accepting()
         if self._resume is None:
-            self._resume = self.loop.call_later(ACCEPT_BACKOFF, self._start_accepting)
+            self._resume = self.loop.call_later(ACCEPT_BACKOFF, self._retry_accepting)
+
+    def _retry_accepting(self) -> None:
+        """After a back-off: accept again only if descriptors are free now, so the clients waiting
+        in the backlog are not taken one by one just to be refused."""
+        self._resume = None
+        limit = limits.fd_limit()
+        if limits.open_fds(0) >= limit - min(limits.FD_RESERVE, limit // 4):
+            self._resume = self.loop.call_later(ACCEPT_BACKOFF, self._retry_accepting)
+            return
+        self._start_accepting()
 
     def _accept(self) -> None:
         for _ in range(ACCEPT_BATCH):
@@ -239,9 +247,9 @@ class Server:
         except OSError:
             sock.close()
             return
-        conn = Connection(self, tls)
+        conn = Connection(self, self._tls_context(web) if tls else None)
         self.connections.add(conn)  # counted from now on, through the TLS handshake
-        task = self.loop.create_task(self._setup(sock, conn, self._tls_context(web) if tls else None))
+        task = self.loop.create_task(self._setup(sock, conn))
         self._setups.add(task)
         task.add_done_callback(self._setups.discard)
 
@@ -262,19 +270,12 @@ class Server:
         finally:
             sock.close()
 
-    async def _setup(self, sock: socket.socket, conn: Connection, context) -> None:  # noqa: ANN001
-        """Make the transport (after the TLS handshake, bounded by web.tls_handshake_timeout)."""
+    async def _setup(self, sock: socket.socket, conn: Connection) -> None:
+        """Make the transport; a TLS handshake is then the connection's own business."""
         try:
-            if context is None:
-                await self.loop.connect_accepted_socket(lambda: conn, sock)
-            else:
-                await self.loop.connect_accepted_socket(
-                    lambda: conn, sock, ssl=context,
-                    ssl_handshake_timeout=self._config.tls_handshake_timeout, **_TLS_SHUTDOWN)
-        except (OSError, asyncio.TimeoutError) as exc:  # ssl.SSLError is an OSError
-            # asyncio has closed the transport and with it the socket
-            self.note("tls_handshake_failed" if context is not None else "setup_failed",
-                      str(exc) or type(exc).__name__, "")
+            await self.loop.connect_accepted_socket(lambda: conn, sock)
+        except OSError as exc:  # asyncio has closed the transport and with it the socket
+            self.note("setup_failed", str(exc) or type(exc).__name__, "")
             conn.release()
 
     def _tls_context(self, web: WebConfig):  # noqa: ANN201 - ssl.SSLContext
