@@ -39,12 +39,14 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, step: f
 class Child:
     """One child process with its output in a log file."""
 
-    def __init__(self, name: str, argv: Sequence[str], log: Path, cwd: Path | None = None) -> None:
+    def __init__(self, name: str, argv: Sequence[str], log: Path, cwd: Path | None = None,
+                 preexec: Callable[[], None] | None = None) -> None:
         self.name = name
         self.argv = list(argv)
         self.log = log
         with open(log, "ab") as out:
-            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
+                                         preexec_fn=preexec)
 
     @property
     def pid(self) -> int:

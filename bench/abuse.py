@@ -1,0 +1,472 @@
+"""The HTTP server under abuse: the real CLI in front of a generated HAProxy, and hostile clients.
+
+Reproduces the figures of issue 11 ("Production-grade serving") on this machine, each scenario
+against a fresh ``python -m exporter`` reading a B x S HAProxy (bench/genconfig.py, 1000 x 10 by
+default, 44.5 MB of plain text per scrape):
+
+* burst     N clients connect at the same instant and ask for gzip /metrics: how many are answered
+* halfopen  N connections send half a request line and hold it: scrapes meanwhile, and how soon
+            after they all close at once scrapes are back to normal
+* idle      N idle connections: resident memory against the idle exporter's
+* drip      N connections send one header byte every few seconds: when they are cut
+* tls       N TCP connections to the TLS port that never handshake: a TLS scrape meanwhile
+* slow      one client reads the plain body at a fixed rate (256 KiB/s): does it get all of it
+* fdlimit   the exporter at a 1,024 descriptor limit with 1,020 idle clients: do polls go on,
+            and how much CPU does it use
+
+Only loopback; every loop is bounded; every child is stopped in a ``finally``.  Figures go to
+stdout and to bench/results/abuse-<time>.json.
+
+    .venv/bin/python bench/abuse.py                       # everything (~5 minutes, slow: ~3)
+    .venv/bin/python bench/abuse.py --scenarios burst,halfopen --size 1000x10
+    .venv/bin/python bench/abuse.py --root /path/to/other/checkout   # the same, another version
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import selectors
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import client  # noqa: E402
+from bench.genconfig import haproxy_config  # noqa: E402
+from bench.procs import Child, free_port, wait_until  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ("burst", "halfopen", "idle", "drip", "tls", "slow", "fdlimit")
+HALF_LINE = b"GET /metr"
+
+
+# -- the exporter ---------------------------------------------------------------------------
+
+class Exporter:
+    """``python -m exporter`` from ``root`` on a free port, until ``stop``."""
+
+    def __init__(self, root: Path, sock: str, workdir: Path, extra: list[str] | None = None,
+                 preexec: Callable[[], None] | None = None, tls_ca: Path | None = None) -> None:
+        self.port = free_port()
+        self.tls_ca = tls_ca
+        argv = [sys.executable, "-m", "exporter", f"--haproxy.address={sock}",
+                f"--web.listen-address=127.0.0.1:{self.port}", "--poll.interval=2s",
+                "--haproxy.timeout=60s", "--log.level=info", *(extra or [])]
+        self.log = workdir / f"exporter-{self.port}.log"
+        self.child = Child("exporter", argv, self.log, cwd=root, preexec=preexec)
+        wait_until(lambda: self.child.alive() and self.status() == 200, 120, "the exporter's first poll")
+
+    def status(self) -> int:
+        if self.tls_ca is not None:
+            return tls_scrape(self.port, self.tls_ca)[0]
+        raw = client.scrape(self.port, True, keep=True, timeout=30).raw or b""
+        return int(raw.split(b" ", 2)[1]) if raw.startswith(b"HTTP/") else 0
+
+    def proc(self, field: str) -> int:
+        for line in Path(f"/proc/{self.child.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+        raise KeyError(field)
+
+    def fds(self) -> int:
+        return len(os.listdir(f"/proc/{self.child.pid}/fd"))
+
+    def sample(self) -> dict:
+        return {"rss_mib": round(self.proc("VmRSS") / 1024, 1), "threads": self.proc("Threads"), "fds": self.fds()}
+
+    def stop(self) -> None:
+        self.child.stop()
+
+
+def tls_scrape(port: int, ca: Path, timeout: float = 30.0) -> tuple[int, float]:
+    import ssl
+    ctx = ssl.create_default_context(cafile=str(ca))
+    started = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
+            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n")
+            head = sock.recv(65536)
+            while sock.recv(1 << 20):
+                pass
+    return (int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0), time.perf_counter() - started
+
+
+# -- clients ----------------------------------------------------------------------------------
+
+def open_connections(port: int, count: int, first: bytes = b"", timeout: float = 30.0) -> list[socket.socket]:
+    socks = []
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if first:
+            sock.sendall(first)
+        socks.append(sock)
+    return socks
+
+
+def close_all(socks: list[socket.socket]) -> None:
+    for sock in socks:
+        sock.close()
+    socks.clear()
+
+
+def scrapes(port: int, count: int, use_gzip: bool, buf: bytearray) -> list[float]:
+    return [client.scrape(port, use_gzip, buffer=buf, timeout=60).seconds for _ in range(count)]
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    sock.setblocking(False)
+    try:
+        return sock.recv(65536) == b"" or closed_by_server(sock)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.setblocking(True)
+
+
+def burst(port: int, count: int, limit: float) -> dict:
+    """``count`` non-blocking connects issued back to back, then every client sends a gzip
+    scrape and reads to the end; answered = a complete response within ``limit`` seconds."""
+    request = b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
+    sel = selectors.DefaultSelector()
+    state: dict[socket.socket, dict] = {}
+    started = time.monotonic()
+    for _ in range(count):
+        sock = socket.socket()
+        sock.setblocking(False)
+        sock.connect_ex(("127.0.0.1", port))
+        state[sock] = {"sent": False, "got": 0, "head": b"", "done": None}
+        sel.register(sock, selectors.EVENT_WRITE)
+    try:
+        while time.monotonic() - started < limit and any(s["done"] is None for s in state.values()):
+            for key, _mask in sel.select(timeout=0.5):
+                sock, st = key.fileobj, state[key.fileobj]
+                if not st["sent"]:
+                    try:
+                        sock.send(request)
+                    except OSError:
+                        st["done"] = -1.0
+                        sel.unregister(sock)
+                        continue
+                    st["sent"] = True
+                    sel.modify(sock, selectors.EVENT_READ)
+                    continue
+                try:
+                    chunk = sock.recv(1 << 20)
+                except OSError:
+                    chunk = b""
+                if len(st["head"]) < 12:
+                    st["head"] += chunk[:12]
+                st["got"] += len(chunk)
+                if not chunk:
+                    st["done"] = time.monotonic() - started if st["head"].startswith(b"HTTP/1.1 200") else -1.0
+                    sel.unregister(sock)
+    finally:
+        for sock in state:
+            sock.close()
+        sel.close()
+    times = [s["done"] for s in state.values() if s["done"] is not None and s["done"] >= 0]
+    return {"clients": count, "answered": len(times), "limit_s": limit,
+            "last_answer_s": round(max(times), 2) if times else None,
+            "median_answer_s": round(statistics.median(times), 2) if times else None}
+
+
+# -- scenarios -------------------------------------------------------------------------------
+
+def run_burst(exp: Exporter, args: argparse.Namespace) -> dict:
+    return burst(exp.port, args.burst, 20.0)
+
+
+def run_halfopen(exp: Exporter, args: argparse.Namespace) -> dict:
+    buf = bytearray(64 << 20)
+    base_plain = statistics.median(scrapes(exp.port, 5, False, buf))
+    base_gzip = statistics.median(scrapes(exp.port, 5, True, buf))
+    opened = time.monotonic()
+    held = open_connections(exp.port, args.halfopen, HALF_LINE)
+    accepted_s = wait_until(lambda: exp.fds() >= args.halfopen, 60, "the exporter to take every connection",
+                            step=0.02)
+    open_s = time.monotonic() - opened
+    during = exp.sample()
+    plain = scrapes(exp.port, 3, False, buf)
+    gz = scrapes(exp.port, 3, True, buf)
+    still = sum(not closed_by_server(s) for s in held)
+    closed_at = time.monotonic()
+    close_all(held)
+    after = []
+    while time.monotonic() - closed_at < 3.0:
+        seconds = client.scrape(exp.port, False, buffer=buf, timeout=60).seconds
+        after.append((round(time.monotonic() - closed_at, 3), round(seconds, 4)))
+    normal = next((t for t, s in after if s <= 2 * base_plain), None)
+    return {"connections": args.halfopen, "opened_and_accepted_in_s": round(open_s, 2),
+            "accepted_after_last_connect_s": round(accepted_s, 2), "still_held_after_scrapes": still,
+            "exporter_while_held": during, "baseline_plain_ms": round(base_plain * 1000, 1),
+            "baseline_gzip_ms": round(base_gzip * 1000, 1),
+            "held_plain_ms": [round(x * 1000, 1) for x in plain], "held_gzip_ms": [round(x * 1000, 1) for x in gz],
+            "after_close": after[:12], "back_to_normal_s": normal}
+
+
+def run_idle(exp: Exporter, args: argparse.Namespace) -> dict:
+    time.sleep(1)
+    idle = exp.sample()
+    held = open_connections(exp.port, args.idle)
+    wait_until(lambda: exp.fds() >= args.idle, 60, "the exporter to take every connection", step=0.02)
+    time.sleep(1)
+    with_conns = exp.sample()
+    close_all(held)
+    return {"connections": args.idle, "idle": idle, "with_connections": with_conns,
+            "rss_ratio": round(with_conns["rss_mib"] / idle["rss_mib"], 3),
+            "kib_per_connection": round((with_conns["rss_mib"] - idle["rss_mib"]) * 1024 / args.idle, 1)}
+
+
+def run_drip(exp: Exporter, args: argparse.Namespace) -> dict:
+    request = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: " + b"d" * 200 + b"\r\n\r\n"
+    held = open_connections(exp.port, args.drip)
+    started = time.monotonic()
+    cut_at: dict[int, float] = {}
+    sent, peak_threads = 0, 0
+    try:
+        while len(cut_at) < len(held) and time.monotonic() - started < args.drip_for and sent < len(request):
+            for i, sock in enumerate(held):
+                if i in cut_at:
+                    continue
+                try:
+                    sock.send(request[sent:sent + 1])
+                except OSError:
+                    cut_at[i] = time.monotonic() - started
+            sent += 1
+            peak_threads = max(peak_threads, exp.proc("Threads"))
+            step_end = time.monotonic() + args.drip_every
+            while time.monotonic() < step_end:
+                for i, sock in enumerate(held):
+                    if i not in cut_at and closed_by_server(sock):
+                        cut_at[i] = time.monotonic() - started
+                time.sleep(0.1)
+    finally:
+        close_all(held)
+    cuts = sorted(cut_at.values())
+    return {"connections": args.drip, "byte_every_s": args.drip_every, "bytes_sent_each": sent,
+            "cut": len(cuts), "first_cut_s": round(cuts[0], 1) if cuts else None,
+            "last_cut_s": round(cuts[-1], 1) if cuts else None, "peak_threads": peak_threads}
+
+
+def run_tls(exp: Exporter, args: argparse.Namespace) -> dict:
+    assert exp.tls_ca is not None
+    base = statistics.median(tls_scrape(exp.port, exp.tls_ca)[1] for _ in range(3))
+    started = time.monotonic()
+    held = open_connections(exp.port, args.tls)
+    wait_until(lambda: exp.fds() >= args.tls, 30, "the exporter to take every connection", step=0.02)
+    during = exp.sample()
+    status, seconds = tls_scrape(exp.port, exp.tls_ca)
+    cut: list[float] = []
+    try:
+        while len(cut) < len(held) and time.monotonic() - started < 30:
+            time.sleep(0.25)
+            for sock in held:
+                if sock.fileno() >= 0 and closed_by_server(sock):
+                    cut.append(time.monotonic() - started)
+                    sock.close()
+    finally:
+        close_all(held)
+    return {"connections": args.tls, "exporter_while_held": during, "tls_scrape_status": status,
+            "tls_gzip_scrape_ms": round(seconds * 1000, 1), "tls_gzip_baseline_ms": round(base * 1000, 1),
+            "dropped": len(cut), "dropped_by_s": round(max(cut), 1) if cut else None}
+
+
+def run_slow(exp: Exporter, args: argparse.Namespace) -> dict:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+    sock.settimeout(120)
+    sock.connect(("127.0.0.1", exp.port))
+    sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    started, got, head, error = time.monotonic(), 0, b"", ""
+    limit = args.slow_limit
+    try:
+        while time.monotonic() - started < limit:
+            chunk = sock.recv(16 << 10)
+            if not chunk:
+                break
+            if len(head) < 4096:
+                head += chunk[:4096]
+            got += len(chunk)
+            ahead = got / args.slow_rate - (time.monotonic() - started)
+            if ahead > 0:
+                time.sleep(ahead)
+    except OSError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    finally:
+        sock.close()
+    took = time.monotonic() - started
+    header, _, _ = head.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":")[1]) for line in header.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    body = got - len(header) - 4
+    return {"rate_kib_s": args.slow_rate // 1024, "content_length": length, "body_received": body,
+            "complete": body == length and length > 0, "seconds": round(took, 1), "error": error}
+
+
+def run_fdlimit(exp: Exporter, args: argparse.Namespace) -> dict:
+    def metrics() -> str:
+        return client.decode(client.scrape(exp.port, True, keep=True, timeout=60).raw or b"")[2].decode()
+
+    def counter(text: str, line_start: str) -> float:
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(line_start))
+
+    cpu0, t0 = exp.child.cpu_seconds(), time.monotonic()
+    time.sleep(args.fdlimit_hold)
+    quiet = 100 * (exp.child.cpu_seconds() - cpu0) / (time.monotonic() - t0)
+    before = metrics()
+    held = open_connections(exp.port, args.fdlimit_clients, timeout=60)
+    time.sleep(1)
+    cpu0, t0 = exp.child.cpu_seconds(), time.monotonic()
+    time.sleep(args.fdlimit_hold)
+    cpu, wall = exp.child.cpu_seconds() - cpu0, time.monotonic() - t0
+    sample = exp.sample()
+    waiting = sum(not closed_by_server(s) for s in held)
+    for sock in held[:100]:
+        sock.close()
+    after = metrics()
+    close_all(held)
+    ok = 'haproxy_exporter_polls_total{result="success"}'
+    bad = 'haproxy_exporter_polls_total{result="failure"}'
+    log = exp.log.read_text()
+    return {"fd_limit": 1024, "clients": args.fdlimit_clients, "hold_s": round(wall, 1),
+            "cpu_percent": round(100 * cpu / wall, 1), "cpu_percent_without_clients": round(quiet, 1),
+            "exporter": sample,
+            "polls_ok_during": counter(after, ok) - counter(before, ok),
+            "polls_failed_during": counter(after, bad) - counter(before, bad),
+            "internal_errors": after.count('reason="internal_error"'),
+            "haproxy_up": counter(after, "haproxy_up "), "clients_open_not_refused": waiting,
+            "log_lines_about_fds": log.count("open files near the limit") + log.count("cannot accept connections")}
+
+
+# -- main ------------------------------------------------------------------------------------
+
+def raise_own_fd_limit(need: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(need, soft), hard), hard))
+
+
+def make_tls(workdir: Path) -> tuple[Path, Path]:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from tlscerts import make_certs
+    certs = make_certs(workdir / "certs")
+    web = workdir / "web.yml"
+    web.write_text(f"tls_server_config:\n  cert_file: {certs.server_cert}\n  key_file: {certs.server_key}\n")
+    return web, certs.ca
+
+
+def summary(name: str, r: dict) -> str:
+    if name == "burst":
+        return f"burst: {r['answered']}/{r['clients']} simultaneous gzip scrapes answered within {r['limit_s']:g}s " \
+               f"(median {r['median_answer_s']}s, last {r['last_answer_s']}s)"
+    if name == "halfopen":
+        return (f"halfopen: {r['connections']} half-open connections (opened and accepted in "
+                f"{r['opened_and_accepted_in_s']}s, {r['still_held_after_scrapes']} still held "
+                f"after the scrapes; exporter {r['exporter_while_held']}); scrapes meanwhile plain "
+                f"{r['held_plain_ms']} ms, gzip {r['held_gzip_ms']} ms (idle: {r['baseline_plain_ms']} / "
+                f"{r['baseline_gzip_ms']} ms); after they all closed: a plain scrape within 2x idle at "
+                f"{r['back_to_normal_s']}s")
+    if name == "idle":
+        return (f"idle: {r['connections']} idle connections: RSS {r['idle']['rss_mib']} -> "
+                f"{r['with_connections']['rss_mib']} MiB ({r['rss_ratio']}x, {r['kib_per_connection']} KiB each), "
+                f"threads {r['idle']['threads']} -> {r['with_connections']['threads']}")
+    if name == "drip":
+        return (f"drip: {r['connections']} connections, one byte every {r['byte_every_s']:g}s: {r['cut']} cut "
+                f"between {r['first_cut_s']}s and {r['last_cut_s']}s; peak threads {r['peak_threads']}")
+    if name == "tls":
+        return (f"tls: {r['connections']} connections that never handshake (exporter {r['exporter_while_held']}): "
+                f"TLS gzip scrape meanwhile {r['tls_scrape_status']} in {r['tls_gzip_scrape_ms']} ms (alone "
+                f"{r['tls_gzip_baseline_ms']} ms); {r['dropped']} dropped by {r['dropped_by_s']}s")
+    if name == "slow":
+        return (f"slow: a {r['rate_kib_s']} KiB/s reader got {r['body_received']:,} of {r['content_length']:,} "
+                f"bytes in {r['seconds']}s ({'complete' if r['complete'] else 'CUT OFF'}) {r['error']}")
+    if name == "fdlimit":
+        return (f"fdlimit: at {r['fd_limit']} fds with {r['clients']} idle clients for {r['hold_s']}s: CPU "
+                f"{r['cpu_percent']}% (without clients {r['cpu_percent_without_clients']}%: the polls), polls ok {r['polls_ok_during']:g}, failed {r['polls_failed_during']:g}, "
+                f"internal_error {r['internal_errors']}, haproxy_up {r['haproxy_up']:g}, {r['clients_open_not_refused']} "
+                f"clients waiting (not refused), {r['log_lines_about_fds']} log line(s); exporter {r['exporter']}")
+    return f"{name}: {r}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size", default="1000x10")
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS))
+    ap.add_argument("--root", default=str(ROOT), help="checkout whose exporter is run (default: this one)")
+    ap.add_argument("--burst", type=int, default=300)
+    ap.add_argument("--halfopen", type=int, default=3000)
+    ap.add_argument("--idle", type=int, default=3000)
+    ap.add_argument("--drip", type=int, default=300)
+    ap.add_argument("--drip-every", type=float, default=2.0, help="seconds between bytes")
+    ap.add_argument("--drip-for", type=float, default=30.0, help="give up dripping after this long")
+    ap.add_argument("--tls", type=int, default=1000)
+    ap.add_argument("--slow-rate", type=int, default=256 * 1024, help="bytes per second")
+    ap.add_argument("--slow-limit", type=float, default=600.0, help="give up reading after this long")
+    ap.add_argument("--fdlimit-clients", type=int, default=1020)
+    ap.add_argument("--fdlimit-hold", type=float, default=6.0)
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    args = ap.parse_args(argv)
+    chosen = [s for s in args.scenarios.split(",") if s]
+    unknown = set(chosen) - set(SCENARIOS)
+    if unknown:
+        ap.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    raise_own_fd_limit(2 * max(args.halfopen, args.idle, args.tls, args.fdlimit_clients) + 256)
+    root = Path(args.root).resolve()
+    backends, servers = (int(x) for x in args.size.lower().split("x"))
+    workdir = Path(tempfile.mkdtemp(prefix="hrxabuse"))
+    sock = str(workdir / "admin.sock")
+    cfg = workdir / "haproxy.cfg"
+    cfg.write_text(haproxy_config(backends, servers, sock, free_port(), free_port()))
+    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    subprocess.run([haproxy, "-c", "-q", "-f", str(cfg)], check=True)
+    commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip() or "unknown"
+    results: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "size": args.size,
+                     "root": str(root), "commit": commit, "load_avg": os.getloadavg(), "scenarios": {}}
+    hap = Child("haproxy", [haproxy, "-db", "-f", str(cfg)], workdir / "haproxy.log", cwd=workdir)
+    try:
+        wait_until(lambda: hap.alive() and os.path.exists(sock), 60, "HAProxy")
+        for name in chosen:
+            extra, preexec, ca = [], None, None
+            if name == "tls":
+                web, ca = make_tls(workdir)
+                extra = [f"--web.config.file={web}"]
+            if name == "fdlimit":
+                def preexec() -> None:
+                    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+            print(f"[{name}] starting the exporter ...", flush=True)
+            exp = Exporter(root, sock, workdir, extra, preexec, ca)
+            try:
+                result = globals()[f"run_{name}"](exp, args)
+                result["exporter_alive"] = exp.child.alive()
+            finally:
+                exp.stop()
+            results["scenarios"][name] = result
+            print(summary(name, result), flush=True)
+    finally:
+        hap.stop()
+        results["load_avg_end"] = os.getloadavg()
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"abuse-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+        path.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"wrote {path}")
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
