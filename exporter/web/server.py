@@ -73,6 +73,8 @@ class Server:
         self.healthy = healthy
         self._config = config
         self.web = web
+        self.listener = self._listen(config)  # first: an address in use must not leave a loop behind
+        self.server_address = self.listener.getsockname()[:2]
         self.loop = asyncio.new_event_loop()
         self.loop.set_exception_handler(self._loop_exception)
         self.connections: set[Connection] = set()  # from accept (TLS handshakes included) to close
@@ -85,8 +87,6 @@ class Server:
         self._resume: asyncio.TimerHandle | None = None
         self.fd_episode = Episode("fds")
         self.cap_episode = Episode("max_connections")
-        self.listener = self._listen(config)
-        self.server_address = self.listener.getsockname()[:2]
         self._thread = threading.Thread(target=self._run, name="http", daemon=True)
 
     # -- settings from the main thread ------------------------------------------------------
