@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import time
+from dataclasses import replace
 from typing import Callable, Iterator
 
 import pytest
@@ -157,7 +158,17 @@ def test_idle_keep_alive_connections_are_closed_after_the_idle_timeout(served) -
     assert answer.closed and answer.raw == b""  # closed quietly, nothing more sent
 
 
-def test_a_slow_reader_that_keeps_reading_gets_the_whole_body(served) -> None:
+@pytest.fixture(params=["direct", "transport"])
+def send_path(request, monkeypatch) -> str:
+    """Both ways a body goes out: written on the connection's own descriptor, or (without a spare
+    descriptor) through asyncio's transport in slices."""
+    if request.param == "transport":
+        from exporter.web.protocol import Connection
+        monkeypatch.setattr(Connection, "_start_direct", lambda self: False)
+    return request.param
+
+
+def test_a_slow_reader_that_keeps_reading_gets_the_whole_body(served, send_path: str) -> None:
     """The stall timeout (0.5 s) is far shorter than the transfer (seconds): progress counts, not
     the total time, so the reader is never cut off."""
     server = served(big=True, write_stall_timeout="0.5s", write_timeout="60s")
@@ -175,7 +186,7 @@ def test_a_slow_reader_that_keeps_reading_gets_the_whole_body(served) -> None:
     assert "write_stalled" not in server.counts
 
 
-def test_a_reader_that_stops_reading_is_cut_after_the_stall_timeout(served) -> None:
+def test_a_reader_that_stops_reading_is_cut_after_the_stall_timeout(served, send_path: str) -> None:
     server = served(big=True, write_stall_timeout="0.5s")
     with throttled_socket(server.server_address[1]) as sock:
         sock.sendall(get())
@@ -185,7 +196,7 @@ def test_a_reader_that_stops_reading_is_cut_after_the_stall_timeout(served) -> N
     scrape_ok(served().server_address[1])  # the server (a second one: same HAProxy) serves on
 
 
-def test_write_timeout_bounds_the_whole_response(served) -> None:
+def test_write_timeout_bounds_the_whole_response(served, send_path: str) -> None:
     server = served(big=True, write_stall_timeout="0.5s", write_timeout="1s")
     with throttled_socket(server.server_address[1]) as sock:
         sock.sendall(get())
@@ -211,3 +222,18 @@ def test_connections_beyond_the_cap_get_503_at_once(served) -> None:
     finally:
         for sock in held:
             sock.close()
+
+
+def test_new_limits_apply_without_a_restart(served) -> None:
+    """cli.py sets ``server.config`` after a SIGHUP: the next connections get the new limits."""
+    server = served()
+    port = server.server_address[1]
+    held = connect(port)
+    try:
+        wait_for(lambda: len(server.connections) == 1, 10, "connection not taken")
+        server.config = replace(server.config, max_connections=1, listen_backlog=64)
+        assert exchange(port, get(), wait=10).status == 503
+    finally:
+        held.close()
+    wait_for(lambda: len(server.connections) == 0, 10, "closed connection still counted")
+    scrape_ok(port)
