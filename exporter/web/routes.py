@@ -10,11 +10,13 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
+from urllib.parse import parse_qs
 
 from exporter import __version__
 from exporter.config import Config
 from exporter.exposition.gzip import Part
 from exporter.poll.snapshot import Store
+from exporter.runtime.address import AddressError, parse_address
 from exporter.web.negotiate import wants_gzip
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -72,14 +74,50 @@ def parts_response(parts: Sequence[Part] | None, request: Request,
 
 def landing_page(config: Config) -> str:
     path = html.escape(config.telemetry_path)
+    if config.multi_target:
+        reading = "".join(f'<li><a href="/probe?target={html.escape(t.name)}">{html.escape(t.name)}</a>: '
+                          f"<code>{html.escape(t.address)}</code></li>" for t in config.targets)
+        what = f"<p>Reading {len(config.targets)} targets every {config.interval:g}s:</p><ul>{reading}</ul>"
+        metrics = "the exporter's own view of every target"
+    else:
+        what = f"<p>Reading <code>{html.escape(config.haproxy_address)}</code> every {config.interval:g}s.</p>"
+        metrics = "metrics"
     return (
         "<!doctype html><html><head><title>HAProxy Runtime Exporter</title></head><body>"
-        f"<h1>HAProxy Runtime Exporter {__version__}</h1>"
-        f"<p>Reading <code>{html.escape(config.haproxy_address)}</code> every {config.interval:g}s.</p>"
-        f'<ul><li><a href="{path}">{path}</a>: metrics</li>'
+        f"<h1>HAProxy Runtime Exporter {__version__}</h1>{what}"
+        f'<ul><li><a href="{path}">{path}</a>: {metrics}</li>'
         '<li><a href="/healthz">/healthz</a>: health of the poll loop</li></ul>'
         "</body></html>\n"
     )
+
+
+def looks_like_an_address(name: str) -> bool:
+    """A ``target`` that names a socket rather than a configured target: refused, never connected to."""
+    if "/" in name or "@" in name or name.startswith("["):
+        return True
+    try:
+        parse_address(name)
+    except AddressError:
+        return False
+    return ":" in name
+
+
+def probe(request: Request, store: Store, config: Config) -> Response:
+    """``/probe?target=<name>``: one configured target's page (Prometheus's multi-target pattern).
+
+    Only configured names are served: a missing ``target`` or one that reads as an address is 400,
+    any other unknown name 404, so nothing in a URL can make the exporter connect anywhere.
+    """
+    wanted = parse_qs(request.query, keep_blank_values=True).get("target")
+    if not wanted or len(wanted) != 1 or not wanted[0]:
+        return text(400, "probe needs exactly one target=<name> of the exporter's targets\n")
+    name = wanted[0]
+    known = {t.name for t in config.targets}
+    if name not in known:
+        if looks_like_an_address(name):
+            return text(400, "target must be the name of a configured target, not an address\n")
+        return text(404, "no such target\n")
+    return parts_response(store.probe(name), request)
 
 
 def route_table(config: Config, store: Store, healthy: Callable[[], bool]) -> dict[str, Handler]:
@@ -96,7 +134,11 @@ def route_table(config: Config, store: Store, healthy: Callable[[], bool]) -> di
         ok = healthy()
         return text(200 if ok else 503, "OK\n" if ok else "poll loop not running\n")
 
-    return {config.telemetry_path: metrics, "/": landing, "/healthz": health, "/-/healthy": health}
+    def probe_target(request: Request) -> Response:
+        return probe(request, store, config)
+
+    return {config.telemetry_path: metrics, "/probe": probe_target, "/": landing, "/healthz": health,
+            "/-/healthy": health}
 
 
 def dispatch(request: Request, table: Mapping[str, Handler], authorized: bool) -> Response:
