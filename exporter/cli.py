@@ -124,9 +124,9 @@ def serve(config: Config, web: WebConfig | None = None,
     The poller thread is a daemon and is not waited for long on stop: a poll blocked in a socket
     read with a long haproxy.timeout must not delay the exit.
     """
-    from exporter.web.limits import raise_fd_limit
     from exporter.poll.poller import Poller
     from exporter.poll.snapshot import Store
+    from exporter.web.limits import raise_fd_limit
     from exporter.web.server import start_server
 
     signals = Signals()

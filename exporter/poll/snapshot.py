@@ -34,7 +34,7 @@ class DataPart:
     part: Part
     taken_at: float
     samples: int
-    taken_mono: float = 0.0
+    taken_mono: float
 
 
 @dataclass(frozen=True)

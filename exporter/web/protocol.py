@@ -35,7 +35,7 @@ import struct
 import termios
 import time
 from email.utils import formatdate
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import h11
 
@@ -74,15 +74,9 @@ class BadRequest(Exception):
         self.status = status
 
 
-_date_cache: list = [0, ""]
-
-
 def http_date(now: float | None = None) -> str:
-    """The Date header, formatted at most once a second."""
-    second = int(time.time() if now is None else now)
-    if _date_cache[0] != second:
-        _date_cache[0], _date_cache[1] = second, formatdate(second, usegmt=True)
-    return _date_cache[1]
+    """The Date header."""
+    return formatdate(int(time.time() if now is None else now), usegmt=True)
 
 
 def pieces(chunks: Sequence[bytes], size: int = SLICE, join_below: int = SLICE) -> Iterator[bytes | memoryview]:
@@ -111,7 +105,8 @@ def pieces(chunks: Sequence[bytes], size: int = SLICE, join_below: int = SLICE) 
 def _unsent_in_kernel(fd: int) -> int:
     """Bytes in the socket's send queue the client has not acknowledged (Linux TIOCOUTQ), 0 if unknown."""
     try:
-        return struct.unpack("i", fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+        queued: int = struct.unpack("i", fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+        return queued
     except (OSError, ValueError):
         return 0
 
@@ -219,7 +214,7 @@ class Connection(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
 
-    def _arm(self, delay: float, callback) -> None:  # noqa: ANN001 - a bound method
+    def _arm(self, delay: float, callback: Callable[[], object]) -> None:
         self._cancel_timer()
         self._timer = self.loop.call_later(delay, callback)
 
@@ -370,10 +365,11 @@ class Connection(asyncio.Protocol):
             self._respond(request, body_pending, verdict)
             return
         self._arm(self.server.config.write_stall_timeout, self._auth_timeout)
+        assert auth is not None  # a cached verdict answered the None case
         future = self.server.check_password(auth, header)
         future.add_done_callback(lambda done: self._after_auth(request, body_pending, done))
 
-    def _after_auth(self, request: Request, body_pending: bool, done: asyncio.Future) -> None:
+    def _after_auth(self, request: Request, body_pending: bool, done: asyncio.Future[bool]) -> None:
         if self.phase is not Phase.RESPOND or self._pieces is not None or done.cancelled():
             return  # closed meanwhile (timeout, shutdown)
         self._respond(request, body_pending, done.exception() is None and bool(done.result()))

@@ -18,8 +18,9 @@ import asyncio
 import concurrent.futures
 import logging
 import socket
+import ssl
 import threading
-from typing import Callable
+from typing import Any, Callable
 
 from exporter.config import Config, parse_listen_address
 from exporter.poll.snapshot import Store
@@ -78,7 +79,7 @@ class Server:
         self.loop = asyncio.new_event_loop()
         self.loop.set_exception_handler(self._loop_exception)
         self.connections: set[Connection] = set()  # from accept (TLS handshakes included) to close
-        self._setups: set[asyncio.Task] = set()
+        self._setups: set[asyncio.Task[None]] = set()
         self._routes: tuple[Config, dict[str, Handler]] | None = None
         self._tls: tuple[WebConfig, ReloadingContext] | None = None
         self._auth_pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -278,10 +279,10 @@ class Server:
             self.note("setup_failed", str(exc) or type(exc).__name__, "")
             conn.release()
 
-    def _tls_context(self, web: WebConfig):  # noqa: ANN201 - ssl.SSLContext
+    def _tls_context(self, web: WebConfig | None) -> ssl.SSLContext:
         """The context for a new connection: web's own, swapped when its files change."""
         if self._tls is None or self._tls[0] is not web:
-            assert web.tls is not None and web.context is not None
+            assert web is not None and web.tls is not None and web.context is not None
             self._tls = (web, ReloadingContext(web.path, web.tls, web.context))
         return self._tls[1].context()
 
@@ -300,7 +301,7 @@ class Server:
             self._routes = (config, route_table(config, self.store, self.healthy))
         return dispatch(request, self._routes[1], authorized)
 
-    def check_password(self, auth: BasicAuth, header: str | None) -> asyncio.Future:
+    def check_password(self, auth: BasicAuth, header: str | None) -> asyncio.Future[bool]:
         """bcrypt in a small thread pool: tens of milliseconds that must not stall every client."""
         if self._auth_pool is None:
             self._auth_pool = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="bcrypt")
@@ -316,7 +317,7 @@ class Server:
         else:
             log.debug("%s from %s: %s", kind, peer or "a client", detail)
 
-    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         """asyncio reports a client's failed transport here; one of each kind is enough."""
         exc = context.get("exception")
         if isinstance(exc, OSError):

@@ -47,7 +47,8 @@ def served(haproxy_factory) -> Iterator[Callable[..., Server]]:
         if big:
             line = b'synthetic_metric{label="abcdefghijklmnopqrstuvwxyz"} 12345678\n'
             body = line * (BIG // len(line) + 1)
-            store.publish(Published(DataPart(Part.of(body), time.time(), 0), Part.of(b"up 1\n"), Part.of(b"up 0\n")))
+            store.publish(Published(DataPart(Part.of(body), time.time(), 0, time.monotonic()), Part.of(b"up 1\n"),
+                                    Part.of(b"up 0\n")))
         else:
             assert Poller(config, store).poll_once()
         servers.append(start_server(config, store, lambda: True))
