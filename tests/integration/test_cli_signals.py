@@ -164,3 +164,41 @@ def test_outage_on_metrics_stale_data_withdrawn_then_recovery(haproxy_factory, w
     assert value(back, "haproxy_process_pid") == pid_of(hap) != value(first, "haproxy_process_pid")
     assert value(back, "haproxy_exporter_snapshot_stale") == 0
     assert exp.proc.poll() is None
+
+
+def test_a_sighup_storm_while_scraping_neither_deadlocks_nor_kills(haproxy_factory, workdir, exporters) -> None:
+    """Hundreds of SIGHUPs as fast as they can be sent while a client scrapes in a loop: the
+    process answers throughout, reloads (one pending SIGHUP at a time) and still stops on SIGTERM."""
+    import os
+    import threading
+
+    hap = haproxy_factory(CFG, nports=1)
+    config = workdir / "exporter.yml"
+    config.write_text(f"haproxy:\n  address: {hap.admin}\npoll:\n  interval: 100ms\n")
+    exp = Exporter(workdir, "--config.file", str(config))
+    exporters.append(exp)
+    exp.wait_metrics(lambda got: value(got, "haproxy_up") == 1, "the exporter did not come up")
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def scrape_loop() -> None:
+        while not stop.is_set():
+            if exp.scrape() is None:
+                failures.append("a scrape failed")
+
+    scraper = threading.Thread(target=scrape_loop, daemon=True)
+    scraper.start()
+    try:
+        for _ in range(500):
+            os.kill(exp.proc.pid, signal.SIGHUP)
+    finally:
+        stop.set()
+        scraper.join(30)
+    assert exp.proc.poll() is None, f"the process died:\n{exp.stderr}"
+    got = exp.wait_metrics(lambda got: value(got, "haproxy_up") == 1, "no answer after the storm")
+    assert value(got, "haproxy_exporter_config_last_reload_successful") == 1
+    assert failures == []
+    assert exp.stderr.count("config reloaded") >= 1
+    exp.proc.send_signal(signal.SIGTERM)
+    assert exp.proc.wait(30) == 0, exp.stderr  # generous: only a deadlock would reach it
+    assert "Traceback" not in exp.stderr and "RecursionError" not in exp.stderr

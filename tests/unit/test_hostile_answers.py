@@ -194,3 +194,26 @@ def test_stick_table_keys_that_read_the_same_make_one_series() -> None:
     assert dropped.series >= 1
     samples(text)  # one series per key text: parses without a duplicate
     promtool_accepts(text)
+
+
+def test_a_reload_that_changes_the_address_mid_poll_never_mixes_two_haproxys() -> None:
+    """SIGHUP's reconfigure() arrives while show info is being answered: the cycle under way
+    finishes on the socket it started with; the next one uses the new address."""
+    base = Path(tempfile.mkdtemp(prefix="hrxr"))
+    with FakeSocket(base / "a.sock", GOOD) as first, FakeSocket(base / "b.sock", GOOD) as second:
+        poller, store = poller_for(first.path)
+        moved = build_config({"haproxy": {"address": second.path, "timeout": "2s", "mode": "worker"},
+                              "poll": {"interval": "1s", "max_age": "10s"}})
+
+        def info_then_reload(conn: socket.socket) -> None:
+            poller.reconfigure(moved)  # as the main loop does on SIGHUP, here in the middle of the cycle
+            conn.sendall(INFO)
+
+        def data(fake: FakeSocket) -> list[str]:  # what the poll read, without the probes of a new socket
+            return [c for c in fake.commands if c in ("show info", "show stat")]
+
+        first.answers["show info"] = info_then_reload
+        assert poller.poll_once()
+        assert data(first) == ["show info", "show stat"] and data(second) == []
+        assert poller.poll_once()
+        assert data(second) == ["show info", "show stat"] and data(first) == ["show info", "show stat"]
