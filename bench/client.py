@@ -17,7 +17,6 @@ import socket
 import time
 from dataclasses import dataclass
 
-
 READ_SIZE = 64 << 10
 
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import client  # noqa: E402
 from bench.genconfig import haproxy_config  # noqa: E402
-from bench.procs import Child, free_port, wait_until  # noqa: E402
+from bench.procs import Child, free_port, wait_until, write_results  # noqa: E402
 from bench.scale import GO_EXPORTER, machine, versions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,12 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for proc, _ in haps:
             proc.stop()
-        results["machine"]["load_avg_end"] = __import__("os").getloadavg()
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / f"fleet-{time.strftime('%Y%m%d-%H%M%S')}.json"
-        path.write_text(json.dumps(results, indent=2))
-        print("wrote", path)
+        write_results(results, args.out, "fleet")
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import os
 import shutil
 import signal
@@ -29,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.genconfig import haproxy_config  # noqa: E402
-from bench.procs import Child, free_port, wait_until  # noqa: E402
+from bench.procs import Child, free_port, wait_until, write_results  # noqa: E402
 from bench.scale import machine, versions  # noqa: E402
 from exporter.config import build_config  # noqa: E402
 from exporter.poll.poller import Poller  # noqa: E402
@@ -146,11 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop.set()
         hap.stop()
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / f"masterworker-{time.strftime('%Y%m%d-%H%M%S')}.json"
-        path.write_text(json.dumps(results, indent=2))
-        print("wrote", path)
+        write_results(results, args.out, "masterworker")
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
 

@@ -13,15 +13,15 @@ import statistics
 import time
 
 from exporter.config import Config
-from exporter.poll.gcpause import gc_paused
+from exporter.exposition.gzip import Part
 from exporter.exposition.render import render_bytes
-from exporter.sources.stat.model import LabelCache, build_families
-from exporter.sources.info.parse import parse_info
-from exporter.sources.stat.parse import parse_stat
+from exporter.poll.gcpause import gc_paused
 from exporter.poll.poller import Poller
 from exporter.poll.process import make_client
-from exporter.exposition.gzip import Part
 from exporter.poll.snapshot import Store
+from exporter.sources.info.parse import parse_info
+from exporter.sources.stat.model import LabelCache, build_families
+from exporter.sources.stat.parse import parse_stat
 
 PHASES = ("fetch", "parse", "build", "render", "compress")
 

@@ -75,3 +75,16 @@ class Child:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+
+
+def write_results(results: dict, outdir: str, name: str) -> Path:
+    """``<outdir>/<name>-<time>.json``, the machine's load at the end included; returns the path."""
+    import json
+
+    results.setdefault("machine", {})["load_avg_end"] = os.getloadavg()
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(results, indent=2))
+    print("wrote", path)
+    return path

@@ -262,8 +262,9 @@ def versions() -> dict:
             return (done.stdout or done.stderr).splitlines()[0]
         except (OSError, IndexError, subprocess.TimeoutExpired):
             return "unavailable"
-    from exporter import __version__
     from importlib.metadata import version
+
+    from exporter import __version__
     commit = first_line(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
     return {
         "exporter": f"{__version__} (git {commit})",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import shutil
 import signal
 import socket
@@ -21,7 +22,6 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-
 
 # The start of most test configs: an admin socket and HTTP defaults.  Add proxies after it.
 ADMIN_HTTP_HEAD = """
@@ -295,3 +295,18 @@ def download(port: int, path: str = "/") -> threading.Thread:
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread
+
+
+def resolver_counters(text: str) -> dict[tuple[str, str, str], int]:
+    """``show resolvers`` read here, independently of the exporter: {(section, nameserver, promex
+    name): value}; ``snd_error`` is the one counter whose promex name differs (``send_error``)."""
+    found: dict[tuple[str, str, str], int] = {}
+    section = nameserver = ""
+    for line in text.split("\n"):
+        if line.startswith("Resolvers section "):
+            section = line.split(" ", 2)[2]
+        elif line.startswith(" nameserver "):
+            nameserver = line[len(" nameserver "):-1]
+        elif (m := re.fullmatch(r"  (\w+):\s+(\d+)", line)):
+            found[(section, nameserver, {"snd_error": "send_error"}.get(m.group(1), m.group(1)))] = int(m.group(2))
+    return found

@@ -4,13 +4,12 @@ the poll."""
 
 from __future__ import annotations
 
-import re
+from exposition import samples, value
+from support import resolver_counters, wait_for
 
 from exporter.config import build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
-from exposition import samples, value
-from support import wait_for
 
 CFG = """
 global
@@ -32,26 +31,14 @@ backend be_dns
 """
 
 
-def counters(text: str) -> dict[tuple[str, str, str], int]:
-    found, section, nameserver = {}, None, None
-    for line in text.split("\n"):
-        if line.startswith("Resolvers section "):
-            section = line.split(" ", 2)[2]
-        elif line.startswith(" nameserver "):
-            nameserver = line[len(" nameserver "):-1]
-        elif (m := re.fullmatch(r"  (\w+):\s+(\d+)", line)):
-            found[(section, nameserver, {"snd_error": "send_error"}.get(m.group(1), m.group(1)))] = int(m.group(2))
-    return found
-
-
 def test_resolver_counters_equal_show_resolvers(haproxy_factory) -> None:
     hap = haproxy_factory(CFG, nports=2)
-    wait_for(lambda: counters(hap.cmd("show resolvers")).get(("dns1", "ns1", "sent"), 0) > 0, 10,
+    wait_for(lambda: resolver_counters(hap.cmd("show resolvers")).get(("dns1", "ns1", "sent"), 0) > 0, 10,
              "HAProxy sent no DNS query")
     store = Store(30)
-    before = counters(hap.cmd("show resolvers"))
+    before = resolver_counters(hap.cmd("show resolvers"))
     assert Poller(build_config({"haproxy": {"address": hap.admin}}), store).poll_once()
-    after = counters(hap.cmd("show resolvers"))
+    after = resolver_counters(hap.cmd("show resolvers"))
     got = samples(b"".join(p.text for p in store.parts()).decode())
     checked = 0
     for (section, nameserver, name), low in before.items():

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
+from exposition import samples, types, value
+from support import resolver_counters
 
 from exporter.exposition.render import render
 from exporter.runtime.errors import ParseError
 from exporter.sources.resolvers.model import resolver_families
 from exporter.sources.resolvers.parse import parse_resolvers
 from exporter.sources.values import ModelStats
-from exposition import samples, types, value
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 
@@ -29,19 +29,11 @@ def test_every_nameserver_and_counter(version: str) -> None:
     assert ("dns1", "ns1") in counters and ("dns1", "ns2") in counters
     out = render(resolver_families(counters, ModelStats()))
     got = samples(out)
-    # Compare with the capture read line by line here: every "  name: value" under its nameserver.
-    section = nameserver = None
-    checked = 0
-    for line in text.split("\n"):
-        if line.startswith("Resolvers section "):
-            section = line.split(" ", 2)[2]
-        elif line.startswith(" nameserver "):
-            nameserver = line[len(" nameserver "):-1]
-        elif (m := re.fullmatch(r"  (\w+):\s+(\d+)", line)):
-            name = {"snd_error": "send_error"}.get(m.group(1), m.group(1))
-            assert value(got, f"haproxy_resolver_{name}", resolver=section, nameserver=nameserver) == int(m.group(2))
-            checked += 1
-    assert checked >= 30
+    # Compare with the capture read line by line by the test's own reader.
+    expected = resolver_counters(text)
+    for (section, nameserver, name), count in expected.items():
+        assert value(got, f"haproxy_resolver_{name}", resolver=section, nameserver=nameserver) == count
+    assert len(expected) >= 30
     assert set(types(out).values()) == {"gauge"}  # promex's type for all of them
 
 
