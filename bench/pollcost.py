@@ -20,7 +20,9 @@ from exporter.poll.poller import Poller
 from exporter.poll.process import make_client
 from exporter.poll.snapshot import Store
 from exporter.sources.info.parse import parse_info
-from exporter.sources.stat.model import LabelCache, build_families
+from exporter.sources.info.model import info_families
+from exporter.sources.stat.model import LabelCache, stat_families
+from exporter.sources.values import ModelStats
 from exporter.sources.stat.parse import parse_stat
 
 PHASES = ("fetch", "parse", "build", "render", "compress")
@@ -56,7 +58,8 @@ def one_split(config: Config, cache: LabelCache) -> tuple[dict[str, float], dict
         del stat_text
         clock.stop()
         clock.start("build")
-        families, _ = build_families(info, table, cache)
+        stats = ModelStats()
+        families = info_families(info, stats) + stat_families(table, stats, cache)
         del table
         samples = sum(len(f.values) for f in families)
         clock.stop()

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from models import build_families
 from exposition import samples
 
 from exporter.runtime.errors import ParseError
 from exporter.exposition.families import Family, LabelSet
 from exporter.exposition.render import render
-from exporter.sources.stat.model import build_families
 from exporter.sources.info.parse import parse_info
 from exporter.sources.stat.parse import parse_stat
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from exporter.exposition.render import render
-from exporter.sources.stat.model import LabelCache, build_families
+from exporter.sources.stat.model import LabelCache
+from models import build_families
 from exporter.sources.info.parse import parse_info
 from exporter.sources.stat.parse import parse_stat
 from synthetic import synthetic_show_stat

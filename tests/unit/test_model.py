@@ -10,9 +10,9 @@ from exporter.sources import values
 from exporter.sources.info import naming as info_naming
 from exporter.sources.stat import naming
 from exporter.exposition.render import render
-from exporter.sources.stat.model import build_families
 from exporter.sources.info.parse import parse_info
 from exporter.sources.stat.parse import parse_stat
+from models import build_families
 from exposition import samples, types, value
 from layouts import old_info, old_stat
 
@@ -230,3 +230,14 @@ def test_drop_in_names_and_types_match_promex(fixtures):
         assert name in ours, name
         assert ours[name] == kind, name
     assert ours["haproxy_process_failed_resolutions"] == "gauge"
+
+
+def test_two_frontend_rows_of_one_name_make_one_series_each() -> None:
+    """Found by fuzzing: frontends are named by pxname alone, so a second type-0 row of the same
+    proxy (whatever its svname) must not make a second series, nor a column of the wrong length."""
+    header = "# pxname,svname,qcur,scur,type,\n"
+    text = header + "fe,FRONTEND,1,5,0,\nfe,OTHER,2,6,0,\n"
+    families, _ = build_families(None, parse_stat(text))
+    got = samples(render(families))
+    assert value(got, "haproxy_frontend_current_queue", proxy="fe") == 1  # the first row
+    assert value(got, "haproxy_frontend_current_sessions", proxy="fe") == 5

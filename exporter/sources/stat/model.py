@@ -23,7 +23,6 @@ from exporter.exposition.families import (
     clean_label_text,
     label_suffix,
 )
-from exporter.sources.info.model import info_families
 from exporter.sources.stat import naming
 from exporter.sources.stat.parse import BACKEND, FRONTEND, LISTENER, SERVER, StatTable
 from exporter.sources.values import COUNTER, GAUGE, ModelStats, number_text, scaled_text
@@ -131,11 +130,14 @@ def _scopes(table: StatTable, cache: LabelCache) -> list[_Scope]:
     for row_type, scope in SCOPE_OF_TYPE.items():
         rows = table.rows[row_type]
         columns = _transpose(rows)
-        if columns and len(set(zip(columns[0], columns[1]))) != len(rows):
-            rows = _first_of_each_name(rows)  # a repeated row would make duplicate samples
-            columns = _transpose(rows)
         names = naming.SCOPE_LABELS[scope]
-        keys = list(zip(*columns[: len(names)]))  # pxname, and svname where the scope has two labels
+        width = len(names)  # pxname, and svname where the scope has two labels
+        if columns and len(set(zip(*columns[:width]))) != len(rows):
+            # Two rows of one name (a frontend's name appears once; a repeated or garbled row)
+            # would make duplicate samples: one row per name, the first.
+            rows = _first_of_each_name(rows, width)
+            columns = _transpose(rows)
+        keys = list(zip(*columns[:width]))
         labels = cache.row_labels(scope, keys, names)
         scopes.append(_Scope(scope, rows, labels, columns))
     return scopes
@@ -151,11 +153,11 @@ def _transpose(rows: list[list[str]]) -> list[tuple[str, ...]]:
     return [column for column in zip(*rows)]
 
 
-def _first_of_each_name(rows: list[list[str]]) -> list[list[str]]:
-    """One row per (pxname, svname): one series per name."""
+def _first_of_each_name(rows: list[list[str]], width: int) -> list[list[str]]:
+    """One row per name (its first ``width`` cells): one series per name."""
     kept, seen = [], set()
     for row in rows:
-        key = (row[0], row[1])
+        key = tuple(row[:width])
         if key not in seen:
             seen.add(key)
             kept.append(row)
@@ -415,15 +417,3 @@ def _count_by_proxy(proxies: list[str], rows: list[list[str]], idx: int | None,
             bucket = counts.setdefault(proxy, {})
             bucket[state] = bucket.get(state, 0) + n
     return counts
-
-
-def build_families(info: dict[str, str] | None, table: StatTable | None,
-                   cache: LabelCache | None = None) -> tuple[list[Family], ModelStats]:
-    """The families for one poll; pass the same ``cache`` every poll to reuse label objects."""
-    stats = ModelStats()
-    families: list[Family] = []
-    if info is not None:
-        families.extend(info_families(info, stats))
-    if table is not None:
-        families.extend(stat_families(table, stats, cache))
-    return families, stats
