@@ -24,11 +24,14 @@ def escape_label_value(value: str) -> str:
 class LabelSet:
     """Label pairs with their exposition text computed once."""
 
-    __slots__ = ("pairs", "text", "_variants")
+    __slots__ = ("pairs", "text", "_variants", "root")
 
     def __init__(self, pairs: tuple[tuple[str, str], ...]) -> None:
         self.pairs = pairs
         self.text = ",".join(f'{k}="{escape_label_value(v)}"' for k, v in pairs)
+        # The row's own set this one was made from (itself for a row's set): it tells which
+        # samples of a family belong to a row (servers in maintenance, see Family.maint_from).
+        self.root: LabelSet = self
         # Kept with the set: variants by group (LabelVariants) and derived sets by key (str).
         self._variants: dict[Any, Any] | None = None  # LabelVariants → variants, key → (cells, set)
 
@@ -48,6 +51,7 @@ class LabelSet:
         new.pairs = self.pairs + pairs
         new.text = f"{self.text},{text}" if self.text else text
         new._variants = None
+        new.root = self.root if self.pairs else new
         return new
 
     def variants(self, group: "LabelVariants") -> "tuple[LabelSet, ...]":
@@ -120,12 +124,18 @@ class Family:
     list operations that run in C.  No object is made per sample on that path.
     """
 
-    __slots__ = ("name", "kind", "help", "labels", "values")
+    __slots__ = ("name", "kind", "help", "labels", "values", "maint_from", "extra")
 
     def __init__(self, name: str, kind: str, help: str, samples: Iterable[tuple[LabelSet, str]] = ()):
         self.name = name
         self.kind = kind
         self.help = help
+        # Samples from this index on are of servers in maintenance, and none before it (the model
+        # puts them last), so promex's ``no-maint`` is a prefix of the family.  None: no such samples.
+        self.maint_from: int | None = None
+        # One of promex's "extra counters" (a stats module's column, ``mod`` label): served on a
+        # promex-style query only with ``extra-counters``.
+        self.extra = False
         self.labels: Sequence[LabelSet] = []
         self.values: Sequence[str] = []
         for labels, value in samples:

@@ -67,8 +67,10 @@ def test_module_columns_are_exported_by_name(fixtures):
     stat_text = (fixtures / "2.6.12" / "show-stat.csv").read_text()
     got = samples(exposition(None, stat_text)[0])
     fe = next(r for r in csv_rows(stat_text) if r["svname"] == "FRONTEND")
-    assert value(got, "haproxy_frontend_h1_bytes_in_total", proxy="fe_main") == int(fe["h1_bytes_in"])
-    assert value(got, "haproxy_frontend_h1_open_connections", proxy="fe_main") == int(fe["h1_open_connections"])
+    # With promex's extra counters' mod label (the module's name: the column's prefix)
+    assert value(got, "haproxy_frontend_h1_bytes_in_total", proxy="fe_main", mod="h1") == int(fe["h1_bytes_in"])
+    assert value(got, "haproxy_frontend_h1_open_connections", proxy="fe_main", mod="h1") == int(
+        fe["h1_open_connections"])
 
 
 def test_unknown_future_column_becomes_a_gauge_by_name():

@@ -8,10 +8,11 @@ breaking the exposition.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
 from itertools import compress
-from typing import Callable
+from typing import Callable, Sequence
 
 from exporter.exposition.families import (
     NO_LABELS,
@@ -96,6 +97,7 @@ class _Scope:
     rows: list[list[str]]
     labels: tuple[LabelSet, ...]  # shared by the scope's families as their label column: never changed
     columns: list[tuple[str, ...]]  # the rows transposed: one tuple of cells per column
+    maint: frozenset[LabelSet] | None = None  # the row sets of servers in maintenance (the last rows)
 
 
 class LabelCache:
@@ -127,8 +129,12 @@ class LabelCache:
 
 def _scopes(table: StatTable, cache: LabelCache) -> list[_Scope]:
     scopes = []
+    status_idx = table.column("status")
     for row_type, scope in SCOPE_OF_TYPE.items():
         rows = table.rows[row_type]
+        maint = 0
+        if row_type == SERVER and status_idx is not None:
+            rows, maint = _maintenance_last(rows, status_idx)
         columns = _transpose(rows)
         names = naming.SCOPE_LABELS[scope]
         width = len(names)  # pxname, and svname where the scope has two labels
@@ -139,8 +145,37 @@ def _scopes(table: StatTable, cache: LabelCache) -> list[_Scope]:
             columns = _transpose(rows)
         keys = list(zip(*columns[:width]))
         labels = cache.row_labels(scope, keys, names)
-        scopes.append(_Scope(scope, rows, labels, columns))
+        scopes.append(_Scope(scope, rows, labels, columns, frozenset(labels[len(labels) - maint:]) if maint else None))
     return scopes
+
+
+def _maintenance_last(rows: list[list[str]], status_idx: int) -> tuple[list[list[str]], int]:
+    """The server rows with those in maintenance last (in their order), and how many those are.
+
+    Every family is built in row order, so each family's samples of servers in maintenance are
+    then a tail of it: promex's ``no-maint`` serves the family without its tail (Family.maint_from).
+    A status of MAINT, ``MAINT (via ...)`` or ``MAINT (resolution)`` is promex's SRV_ADMF_MAINT.
+    """
+    maint = [row for row in rows if row[status_idx].startswith("MAINT")]
+    if not maint:
+        return rows, 0
+    return [row for row in rows if not row[status_idx].startswith("MAINT")] + maint, len(maint)
+
+
+def _mark_maintenance(families: list[Family], scope: _Scope) -> None:
+    """Where each family's samples of servers in maintenance start (they are its tail)."""
+    maint = scope.maint
+    if not maint:
+        return
+    for family in families:
+        start = _tail_start(family.labels, maint)
+        if start < len(family.labels):
+            family.maint_from = start
+
+
+def _tail_start(labels: Sequence[LabelSet], rows: frozenset[LabelSet]) -> int:
+    """The first index whose set was made from one of ``rows``, those being a tail of ``labels``."""
+    return bisect_left(range(len(labels)), True, key=lambda i: labels[i].root in rows)
 
 
 def _transpose(rows: list[list[str]]) -> list[tuple[str, ...]]:
@@ -214,13 +249,13 @@ _TAKEN_SUFFIXES = frozenset(
 )
 
 
-def _extra_columns(table: StatTable, stats: ModelStats) -> dict[str, tuple[str, str, str]]:
+def _extra_columns(table: StatTable, stats: ModelStats) -> dict[str, tuple[str, str, str, str]]:
     """Columns the naming table does not know, each once, with the metric it becomes.
 
     A repeated column name is read once (its first position); a column whose metric name another
     column already takes is skipped: either would put a second family of one name on the page.
     """
-    chosen: dict[str, tuple[str, str, str]] = {}
+    chosen: dict[str, tuple[str, str, str, str]] = {}
     taken = set(_TAKEN_SUFFIXES)
     seen: set[str] = set()
     for column in table.columns:
@@ -241,14 +276,16 @@ def _extra_columns(table: StatTable, stats: ModelStats) -> dict[str, tuple[str, 
     return chosen
 
 
-def _unknown_column_metric(column: str) -> tuple[str, str, str]:
-    """Name, type and help for a column the naming table does not know (newer HAProxy, modules)."""
+def _unknown_column_metric(column: str) -> tuple[str, str, str, str]:
+    """Name, type, help and stats module (or "") for a column the naming table does not know
+    (newer HAProxy, modules)."""
     safe = _NAME_SAFE.sub("_", column).strip("_").lower() or "unnamed"
     if column.startswith(naming.MODULE_PREFIXES):
+        module = column.split("_", 1)[0]
         if column in naming.MODULE_GAUGES:
-            return safe, GAUGE, f"show stat module column {column}"
-        return f"{safe}_total", COUNTER, f"show stat module counter {column}"
-    return safe, GAUGE, f"show stat column {column} (not in the naming table; exported as a gauge)"
+            return safe, GAUGE, f"show stat module column {column}", module
+        return f"{safe}_total", COUNTER, f"show stat module counter {column}", module
+    return safe, GAUGE, f"show stat column {column} (not in the naming table; exported as a gauge)", ""
 
 
 def stat_families(table: StatTable, stats: ModelStats, cache: LabelCache | None = None) -> list[Family]:
@@ -262,10 +299,13 @@ def stat_families(table: StatTable, stats: ModelStats, cache: LabelCache | None 
     for scope in _scopes(table, cache):
         if not scope.rows:
             continue
+        first = len(families)
         for metric in naming.STAT_METRICS:
             idx = table.column(metric.column)
             if idx is None:
                 continue
+            if metric.column == "agent_code" and scope.name == "server":
+                idx = _agent_codes(table, scope, idx)
             families.append(_numeric_family(scope, idx, metric.name_for(scope.name), metric.kind,
                                             f"{metric.help} (show stat {metric.column})", metric.scale, stats))
         families.append(_http_responses(table, scope, stats))
@@ -275,13 +315,42 @@ def stat_families(table: StatTable, stats: ModelStats, cache: LabelCache | None 
             idx = table.column(column)
             if idx is not None and scope.name == "server":
                 families.append(_check_family(scope, idx, f"haproxy_server_{suffix}", column))
-        for column, (suffix, kind, help) in unknown.items():
-            families.append(_numeric_family(scope, table.index[column], f"haproxy_{scope.name}_{suffix}",
-                                            kind, help, 1, stats))
+        for column, (suffix, kind, help, module) in unknown.items():
+            family = _numeric_family(scope, table.index[column], f"haproxy_{scope.name}_{suffix}", kind, help, 1,
+                                     stats)
+            families.append(_module_family(family, module) if module else family)
         families.append(_info_family(table, scope))
         if scope.name == "backend":
             families.extend(_aggregates(table, scope, stats))
+        _mark_maintenance(families[first:], scope)
     return [f for f in families if f.values]
+
+
+def _agent_codes(table: StatTable, scope: _Scope, idx: int) -> int:
+    """The column of agent codes as promex has them: 0 for a server whose agent check runs but has
+    no code yet (an empty cell beside a non-empty agent_status), none where no agent check runs.
+    Returns the index of the column to read (added to the scope's columns when it differs)."""
+    status_idx = table.column("agent_status")
+    if status_idx is None:
+        return idx
+    codes, statuses = scope.columns[idx], scope.columns[status_idx]
+    filled = tuple(code or ("0" if status else "") for code, status in zip(codes, statuses))
+    if filled == codes:
+        return idx
+    scope.columns.append(filled)
+    return len(scope.columns) - 1
+
+
+_MODULES = {prefix[:-1]: LabelVariants("mod", (prefix[:-1],)) for prefix in naming.MODULE_PREFIXES}
+
+
+def _module_family(family: Family, module: str) -> Family:
+    """A stats module's column as promex's extra counters have it: a ``mod`` label after the row's."""
+    group = _MODULES[module]
+    made = Family.of_columns(family.name, family.kind, family.help,
+                             tuple(labels.variants(group)[0] for labels in family.labels), family.values)
+    made.extra = True
+    return made
 
 
 def _http_responses(table: StatTable, scope: _Scope, stats: ModelStats) -> Family:
