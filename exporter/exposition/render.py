@@ -30,13 +30,20 @@ def _label_texts(labels: Sequence[LabelSet], memo: TextMemo | None) -> list[str]
 
 
 def render_family(family: Family, memo: TextMemo | None = None) -> str:
-    name = family.name
-    values = family.values
+    if not family.values:
+        return ""
+    return _lines(family.name, _head(family), _label_texts(family.labels, memo), family.values)
+
+
+def _head(family: Family) -> str:
+    return f"# HELP {family.name} {escape_help(family.help)}\n# TYPE {family.name} {family.kind}\n"
+
+
+def _lines(name: str, head: str, texts: Sequence[str], values: Sequence[str]) -> str:
+    """``head`` then ``name{labels} value`` for every sample."""
     count = len(values)
     if not count:
-        return ""
-    head = f"# HELP {name} {escape_help(family.help)}\n# TYPE {name} {family.kind}\n"
-    texts = _label_texts(family.labels, memo)
+        return head
     if not all(texts):  # a sample without labels (process-wide figures): written one by one
         return head + "".join(f"{name}{{{text}}} {value}\n" if text else f"{name} {value}\n"
                               for text, value in zip(texts, values))
@@ -75,9 +82,26 @@ class Dropped:
             self.examples.append(f"{what} {name}")
 
 
+@dataclass(frozen=True)
+class Piece:
+    """One family's text (or the tail of it with its servers in maintenance): what a filtered
+    scrape picks from.  The pieces of a poll, concatenated in order, are the whole page."""
+
+    name: str
+    text: bytes
+    maint: bool = False  # samples of servers in maintenance, following the family's other samples
+    extra: bool = False  # one of promex's extra counters (Family.extra)
+
+
 def render_bytes(families: Iterable[Family], dropped: Dropped | None = None) -> bytes:
-    """:func:`render` as UTF-8, encoded family by family: the whole text never exists as both a
-    str and bytes (at 2000 backends x 25 servers that is 200 MB less at the poll's peak).
+    """:func:`render` as UTF-8 (the whole page of :func:`render_pieces`)."""
+    return b"".join(piece.text for piece in render_pieces(families, dropped))
+
+
+def render_pieces(families: Iterable[Family], dropped: Dropped | None = None) -> list[Piece]:
+    """:func:`render` as UTF-8 pieces, one per family (two for a family with servers in
+    maintenance), encoded family by family: the whole text never exists as both a str and bytes
+    (at 2000 backends x 25 servers that is 200 MB less at the poll's peak).
 
     The page this makes can never hold a family name twice or a series twice (Prometheus and
     promtool reject both): a later family of a name already written, and a later sample whose
@@ -88,7 +112,7 @@ def render_bytes(families: Iterable[Family], dropped: Dropped | None = None) -> 
     unique: dict[int, bool] = {}
     names: set[str] = set()
     dropped = dropped if dropped is not None else Dropped()
-    out: list[bytes] = []
+    out: list[Piece] = []
     for family in families:
         if not family.values:
             continue
@@ -102,19 +126,34 @@ def render_bytes(families: Iterable[Family], dropped: Dropped | None = None) -> 
         if ok is None:
             ok = unique[key] = len(set(texts)) == len(texts)
         if not ok:
-            family = _first_of_each(family, texts, dropped)
-        out.append(render_family(family, memo).encode("utf-8"))
-    return b"".join(out)
+            family, texts = _first_of_each(family, texts, dropped)
+        out.extend(_pieces(family, texts))
+    return out
 
 
-def _first_of_each(family: Family, texts: list[str], dropped: Dropped) -> Family:
-    """The family with each label set once (the first sample of it)."""
+def _pieces(family: Family, texts: Sequence[str]) -> list[Piece]:
+    name, head, values, cut = family.name, _head(family), family.values, family.maint_from
+    if cut is None:
+        return [Piece(name, _lines(name, head, texts, values).encode("utf-8"), extra=family.extra)]
+    # The header goes with the first samples; when every sample is of a server in maintenance, with those.
+    main = _lines(name, head, texts[:cut], values[:cut]) if cut else ""
+    tail = _lines(name, "" if cut else head, texts[cut:], values[cut:])
+    return [Piece(name, main.encode("utf-8"), extra=family.extra),
+            Piece(name, tail.encode("utf-8"), maint=True, extra=family.extra)]
+
+
+def _first_of_each(family: Family, texts: list[str], dropped: Dropped) -> tuple[Family, list[str]]:
+    """The family with each label set once (the first sample of it), and its label texts."""
     seen: set[str] = set()
     keep = [not (text in seen or seen.add(text)) for text in texts]  # type: ignore[func-returns-value]
     labels = [ls for ls, k in zip(family.labels, keep) if k]
     values = [v for v, k in zip(family.values, keep) if k]
     dropped.note("series", len(texts) - len(labels), family.name, len(texts) - len(labels))
-    return Family.of_columns(family.name, family.kind, family.help, labels, values)
+    made = Family.of_columns(family.name, family.kind, family.help, labels, values)
+    made.extra = family.extra
+    if family.maint_from is not None:
+        made.maint_from = sum(keep[: family.maint_from])
+    return made, [t for t, k in zip(texts, keep) if k]
 
 
 def to_client_families(families: Iterable[Family]) -> Iterator[object]:

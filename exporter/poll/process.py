@@ -219,10 +219,22 @@ def merge_families(first: list[Family], more: list[Family]) -> list[Family]:
             position[family.name] = len(merged)
             merged.append(family)
         else:
-            base = merged[at]
-            merged[at] = Family.of_columns(base.name, base.kind, base.help, [*base.labels, *family.labels],
-                                           [*base.values, *family.values])
+            merged[at] = _joined(merged[at], family)
     return merged
+
+
+def _joined(base: Family, more: Family) -> Family:
+    """One family with the samples of both, those of servers in maintenance still last."""
+    cut_base = len(base.values) if base.maint_from is None else base.maint_from
+    cut_more = len(more.values) if more.maint_from is None else more.maint_from
+    joined = Family.of_columns(
+        base.name, base.kind, base.help,
+        [*base.labels[:cut_base], *more.labels[:cut_more], *base.labels[cut_base:], *more.labels[cut_more:]],
+        [*base.values[:cut_base], *more.values[:cut_more], *base.values[cut_base:], *more.values[cut_more:]])
+    joined.extra = base.extra
+    if base.maint_from is not None or more.maint_from is not None:
+        joined.maint_from = cut_base + cut_more
+    return joined
 
 
 def where(name: str) -> str:

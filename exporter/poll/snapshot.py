@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from exporter.exposition.gzip import Part
+from exporter.exposition.gzip import Body, Part
 
 DEFAULT_TARGET = ""  # the single HAProxy of a config without ``targets:``
 
@@ -31,7 +31,7 @@ def _monotonic() -> float:
 class DataPart:
     """HAProxy's series from one successful poll, with when it was taken (wall and monotonic)."""
 
-    part: Part
+    part: Body
     taken_at: float
     samples: int
     taken_mono: float

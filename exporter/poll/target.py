@@ -18,8 +18,8 @@ from typing import Any, Callable, Mapping
 
 from exporter.config import Config, TargetConfig
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix, label_suffix
-from exporter.exposition.gzip import Part
-from exporter.exposition.render import Dropped, render, render_bytes
+from exporter.exposition.gzip import Body, Part
+from exporter.exposition.render import Dropped, render, render_pieces
 from exporter.poll.gcpause import gc_paused
 from exporter.poll.process import Fetch, Process, Runner, make_client, merge_families, where
 from exporter.poll.snapshot import DataPart, Published, Store
@@ -235,7 +235,7 @@ class TargetPoller:
             return False
         built = time.perf_counter()
         dropped = Dropped()
-        raw = render_bytes(families, dropped)
+        pieces = render_pieces(families, dropped)
         del families
         if dropped.families or dropped.series:  # the guard caught what must never reach the page
             for what, count in (("family", dropped.families), ("series", dropped.series)):
@@ -244,7 +244,8 @@ class TargetPoller:
             self._note_ignored(stats)
             samples -= dropped.samples
         rendered = time.perf_counter()
-        part = Part.of(raw)
+        part = Body.of_pieces(pieces)
+        del pieces
         done = time.perf_counter()
         st.phase_seconds.update(build=built - build_started, render=rendered - built, compress=done - rendered)
         self._data = DataPart(part, self.wall(), samples, self.monotonic())

@@ -35,7 +35,7 @@ import struct
 import termios
 import time
 from email.utils import formatdate
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence, cast
 
 import h11
 
@@ -79,10 +79,10 @@ def http_date(now: float | None = None) -> str:
     return formatdate(int(time.time() if now is None else now), usegmt=True)
 
 
-def pieces(chunks: Sequence[bytes], size: int = SLICE, join_below: int = SLICE) -> Iterator[bytes | memoryview]:
+def pieces(chunks: Sequence[bytes | memoryview], size: int = SLICE, join_below: int = SLICE) -> Iterator[bytes | memoryview]:
     """The chunks as writes of at most ``size`` bytes: large chunks sliced without copying,
     consecutive ones under ``join_below`` joined (a header block and a small status part: one write)."""
-    pending: list[bytes] = []
+    pending: list[bytes | memoryview] = []
     pending_len = 0
     for chunk in chunks:
         if len(chunk) < join_below:
@@ -398,9 +398,10 @@ class Connection(asyncio.Protocol):
     def _start_response(self, head_only: bool, response: Response, close: bool) -> None:
         head = self.h11.send(h11.Response(status_code=response.status, headers=self._headers(response, close),
                                           reason=http.HTTPStatus(response.status).phrase.encode()))
-        body: Sequence[bytes] = () if head_only else [c for c in response.body if c]
+        body: Sequence[bytes | memoryview] = () if head_only else [c for c in response.body if c]
         for chunk in body:
-            self.h11.send_with_data_passthrough(h11.Data(data=chunk))  # framing bookkeeping, no copy
+            # framing bookkeeping, no copy (h11 only takes the length of a passed-through chunk)
+            self.h11.send_with_data_passthrough(h11.Data(data=cast(bytes, chunk)))
         self.h11.send(h11.EndOfMessage())
         self._close_after = close or self.h11.our_state is h11.MUST_CLOSE
         now = self.loop.time()

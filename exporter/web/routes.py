@@ -17,6 +17,7 @@ from exporter.config import Config
 from exporter.exposition.gzip import Part
 from exporter.poll.snapshot import Store
 from exporter.runtime.address import AddressError, parse_address
+from exporter.web import promex_query
 from exporter.web.negotiate import wants_gzip
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -42,7 +43,7 @@ class Response:
 
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
-    body: Sequence[bytes] = ()
+    body: Sequence[bytes | memoryview] = ()
 
     @property
     def length(self) -> int:
@@ -58,18 +59,24 @@ def text(status: int, body: str, extra: Sequence[tuple[str, str]] = ()) -> Respo
 
 def parts_response(parts: Sequence[Part] | None, request: Request,
                    unavailable: str = "no poll has completed yet\n") -> Response:
-    """An exposition from published parts: the gzip members when the client accepts gzip.
+    """An exposition from published parts: the gzip members when the client accepts gzip, and
+    only the pieces promex's query parameters select (exporter/web/promex_query.py).
 
-    ``None`` or no parts is a 503 with Retry-After (nothing to serve yet).  Meant for every
-    route that serves parts (``/metrics`` now, a per-target route later).
+    ``None`` or no parts is a 503 with Retry-After (nothing to serve yet); a query promex
+    refuses is a 400.  Meant for every route that serves parts (``/metrics``, ``/probe``).
     """
+    try:
+        selection = promex_query.parse(request.query)
+    except promex_query.QueryError as exc:
+        return text(400, f"bad query: {exc}\n")
     if not parts:
         return text(503, unavailable, [("Retry-After", "1")])
     gz = wants_gzip(request.headers.get("accept-encoding"))
     headers = [("Content-Type", CONTENT_TYPE), ("Vary", "Accept-Encoding")]
     if gz:
         headers.append(("Content-Encoding", "gzip"))
-    return Response(200, headers, [p.gz if gz else p.text for p in parts])
+    keep = selection.keeps if selection is not None else None
+    return Response(200, headers, [chunk for part in parts for chunk in part.chunks(gz, keep)])
 
 
 def landing_page(config: Config) -> str:

@@ -12,6 +12,7 @@ import re
 import socket
 import threading
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.config import build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
+from exporter.web.routes import Request, parts_response
 from integration.conftest import STATES_CFG
 from support import wait_for
 
@@ -36,6 +38,9 @@ frontend fe_promex
 
 backend be_slow
     server slow1 127.0.0.1:{p5}
+
+backend be_agent
+    server ag1 127.0.0.1:{p1} agent-check agent-port {p2} agent-inter 300ms
 """
 WINDOW = 1024  # HAProxy's TIME_STATS_SAMPLES
 SEEN: dict[str, set[str]] = {}  # difference row → versions where it was seen (across parametrized runs)
@@ -201,9 +206,68 @@ def test_ours_against_promex_on_the_same_haproxy(haproxy_factory, haproxy_bin, o
     assert 0.004 < slow < 1.0, f"5 ms responses must read as about 0.005 s, got {slow}"  # the unit, again
 
 
+# promex's query parameters, each version's set (promex_parse_uri): 2.6 and 2.8 know scope and no-maint.
+QUERIES = ["scope=server", "scope=frontend&scope=backend", "scope=global", "scope=listener", "scope=",
+           "scope=server&no-maint", "no-maint", "scope=sticktable"]
+QUERIES_3 = ["metrics=haproxy_server_status,haproxy_backend_bytes_in_total,haproxy_process_nbthread",
+             "scope=server&metrics=-haproxy_server_status", "scope=resolver"]
+REFUSED = ["scope=bogus", "scope", "scope=server=1"]
+OWN = ("haproxy_up", "haproxy_exporter_", "process_")  # the exporter's own: always served
+
+
+def test_promex_query_parameters_select_what_promex_selects(haproxy_factory, haproxy_bin, origin: int) -> None:
+    hap = haproxy_factory(CFG.replace("{p5}", str(origin)), nports=5)
+    wait_for(lambda: "MAINT" in hap.cmd("show stat") and "L7OK" in hap.cmd("show stat"), 15, "checks did not settle")
+    store = Store(30)
+    poller = Poller(build_config({"haproxy": {"address": hap.admin}}), store)
+    assert poller.poll_once()
+
+    def promex(query: str) -> tuple[int, Page | None]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{hap.ports[4]}/metrics?{query}", timeout=10) as resp:
+                return resp.status, Page(resp.read().decode())
+        except urllib.error.HTTPError as exc:
+            return exc.code, None
+
+    def ours(query: str) -> tuple[int, Page | None]:
+        response = parts_response(store.parts(), Request("GET", "/metrics", query, {}))
+        body = b"".join(response.body)
+        return response.status, Page(body.decode()) if response.status == 200 else None
+
+    major = int(haproxy_bin.version.split(".")[0])
+    for query in REFUSED:
+        assert promex(query)[0] == ours(query)[0] == 400, query
+    _, full = promex("scope=*")
+    assert full is not None
+    table = documented()
+    for query in QUERIES + (QUERIES_3 if major >= 3 else []):
+        status, theirs = promex(query)
+        got_status, mine = ours(query)
+        assert status == got_status == 200 and theirs is not None and mine is not None, query
+        mine_haproxy = {n for n in mine.types if not n.startswith(OWN)}
+        # every family promex selects, we select (or it is a documented difference of names)
+        missing = [n for n in theirs.with_values() if n not in mine.types and table.get(n) != "missing"]
+        assert missing == [], f"{query}: promex serves, we do not: {missing}"
+        # nothing promex knows and left out
+        extra = sorted(n for n in mine_haproxy if n in full.types and n not in theirs.types)
+        assert extra == [], f"{query}: we serve what promex leaves out: {extra}"
+        # the servers are promex's servers (no-maint)
+        def servers(page: Page) -> set[tuple[str, str]]:
+            return {(dict(l).get("proxy", ""), dict(l).get("server", "")) for n, by in page.samples.items()
+                    if n.startswith("haproxy_server_") for l in by}
+        assert servers(mine) == servers(theirs), query
+    _, maintless = ours("no-maint")
+    assert maintless is not None and ("be_app", "maint1") not in {
+        (dict(l)["proxy"], dict(l)["server"]) for l in maintless.samples.get("haproxy_server_weight", {})}
+    _, everything = ours("")
+    assert everything is not None and ("be_app", "maint1") in {
+        (dict(l)["proxy"], dict(l)["server"]) for l in everything.samples.get("haproxy_server_weight", {})}
+
+
 def test_every_documented_difference_is_real() -> None:
     """Runs after the side-by-side runs above (same module): a row nobody saw is stale."""
     if not SEEN:
         pytest.skip("the side-by-side test did not run (no HAProxy with promex here)")
     stale = [name for name in documented() if name not in SEEN]
     assert stale == [], f"rows of docs/promex-differences.md no version showed: {stale}"
+

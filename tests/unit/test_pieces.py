@@ -1,0 +1,107 @@
+"""The page as pieces (exporter/exposition/gzip.py Body): any selection of pieces is a valid page
+and a valid gzip stream, and equals what the captured ``show stat`` says it must hold.
+
+The oracle is the capture itself, read here with the csv module: which servers are in
+maintenance, which proxy each family's name belongs to.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.exposition.gzip import Body
+from exporter.web.promex_query import parse
+from unit.test_golden import CASES, FIXTURES, rendered
+
+
+def published(case: str) -> Body:
+    from exporter.config import build_config
+    from exporter.poll.poller import Poller
+    from exporter.poll.snapshot import Store
+
+    version, files, tables = CASES[case]
+    answers = {c: (FIXTURES / version / n).read_text() if n else "" for c, n in files.items()}
+    store = Store(30)
+    poller = Poller(build_config({"stick_tables": tables}), store,
+                    fetch=lambda c: answers.get(c, "Unknown command, but maybe one of the following ones is a better match:\n"))
+    assert poller.poll_once()
+    assert store.published is not None and store.published.data is not None
+    return store.published.data.part
+
+
+def samples(text: bytes) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
+    return {(s.name, tuple(sorted(s.labels.items())), s.value)
+            for f in text_string_to_metric_families(text.decode()) for s in f.samples}
+
+
+def maint_servers(case: str) -> set[tuple[str, str]]:
+    version, files, _ = CASES[case]
+    text = (FIXTURES / version / files["show stat"]).read_text().lstrip("# ")
+    return {(r["pxname"], r["svname"]) for r in csv.DictReader(io.StringIO(text))
+            if r["type"] == "2" and r["status"].startswith("MAINT")}
+
+
+def served(body: Body, query: str, gz: bool) -> bytes:
+    selection = parse(query)
+    chunks = body.chunks(gz, selection.keeps if selection else None)
+    data = b"".join(chunks)
+    return gzip.decompress(data) if gz else data
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_pieces_make_the_whole_page(case: str) -> None:
+    body = published(case)
+    assert body.text == rendered(case)
+    assert gzip.decompress(body.gz) == body.text
+    assert served(body, "scope=*&extra-counters", gz=True) == served(body, "scope=*&extra-counters", gz=False) == body.text
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("query,prefixes", [
+    ("scope=server", ("haproxy_server_",)),
+    ("scope=frontend&scope=backend", ("haproxy_frontend_", "haproxy_backend_")),
+    ("scope=global", ("haproxy_process_",)),
+    ("scope=sticktable&scope=listener", ("haproxy_sticktable_", "haproxy_listener_")),
+    ("scope=", ()),
+])
+def test_a_scope_serves_exactly_its_families(case: str, query: str, prefixes: tuple[str, ...]) -> None:
+    body = published(case)
+    whole = samples(body.text)
+    # promex mode: no module counters (their column names carry the module: h1_, h2_, ssl_ ...)
+    want = {s for s in whole if s[0].startswith(prefixes) and not any(k == "mod" for k, _ in s[1])}
+    for gz in (False, True):
+        assert samples(served(body, query, gz)) == want, (query, gz)
+
+
+@pytest.mark.parametrize("case", ["2.6.12", "2.6.12-user", "3.2.0", "3.3.0"])  # the captures with servers in MAINT
+def test_no_maint_leaves_out_exactly_the_servers_in_maintenance(case: str) -> None:
+    body = published(case)
+    maint = maint_servers(case)
+    assert maint, "the capture has servers in maintenance"
+    whole = samples(served(body, "scope=*&extra-counters", gz=False))
+    assert whole == samples(body.text)
+
+    def of_maint(s: tuple[str, tuple[tuple[str, str], ...], float]) -> bool:
+        labels = dict(s[1])
+        return s[0].startswith("haproxy_server_") and (labels.get("proxy"), labels.get("server")) in maint
+    assert any(map(of_maint, whole))
+    want = {s for s in whole if not of_maint(s)}
+    for gz in (False, True):
+        assert samples(served(body, "no-maint&extra-counters", gz)) == want
+
+
+@pytest.mark.parametrize("case", ["2.6.12", "3.2.0"])
+def test_metrics_filter_keeps_the_named_families(case: str) -> None:
+    body = published(case)
+    whole = samples(body.text)
+    names = {"haproxy_server_status", "haproxy_backend_bytes_in_total", "haproxy_process_nbthread"}
+    got = samples(served(body, "metrics=" + ",".join(sorted(names)), gz=True))
+    assert got == {s for s in whole if s[0] in names} and {s[0] for s in got} == names
+    got = samples(served(body, "scope=server&metrics=-haproxy_server_status", gz=True))
+    assert {s[0] for s in got} == {s[0] for s in whole if s[0].startswith("haproxy_server_")
+                                   and not any(k == "mod" for k, _ in s[1])} - {"haproxy_server_status"}
