@@ -46,6 +46,10 @@ def sandwich(hap, address):
     return before, samples(text), after, text
 
 
+# Set back to 0 while a check runs (seen on 3.4 in CI: 200, then 0 in our read, then 200 again).
+RESET_BY_A_RUNNING_CHECK = frozenset({"check_code", "check_duration", "agent_code", "agent_duration"})
+
+
 def test_every_stat_value_equals_show_stat(states_haproxy):
     before, got, after, _ = sandwich(states_haproxy, states_haproxy.admin)
     compared = 0
@@ -60,6 +64,8 @@ def test_every_stat_value_equals_show_stat(states_haproxy):
                 continue
             scale = 0.001 if metric.scale == values.MS else 1
             assert exported is not None, (key, metric.column)
+            if metric.column in RESET_BY_A_RUNNING_CHECK and exported == 0:
+                continue  # a check started between the reads (every 300 ms here): HAProxy 3.4 shows 0 meanwhile
             assert between(exported, cell, after[key][metric.column], scale), (key, metric.column, exported, cell)
             compared += 1
         for column, code in naming.HTTP_RESPONSE_CODES:
