@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from exporter.config import build_config
+from exporter.exposition.gzip import Body
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
 
@@ -51,6 +52,11 @@ CASES = {
 
 
 def rendered(case: str) -> bytes:
+    return published(case).text
+
+
+def published(case: str) -> Body:
+    """The page one poll of the captured answers publishes (its pieces too)."""
     version, files, tables = CASES[case]
     answers = {command: (FIXTURES / version / name).read_text() if name else ""
                for command, name in files.items()}
@@ -59,7 +65,7 @@ def rendered(case: str) -> bytes:
     poller = Poller(build_config({"stick_tables": tables}), store, fetch=lambda c: answers.get(c, unknown))
     assert poller.poll_once(), case
     assert store.published is not None and store.published.data is not None
-    return store.published.data.part.text
+    return store.published.data.part
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

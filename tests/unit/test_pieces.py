@@ -16,22 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.exposition.gzip import Body
 from exporter.web.promex_query import parse
-from unit.test_golden import CASES, FIXTURES, rendered
-
-
-def published(case: str) -> Body:
-    from exporter.config import build_config
-    from exporter.poll.poller import Poller
-    from exporter.poll.snapshot import Store
-
-    version, files, tables = CASES[case]
-    answers = {c: (FIXTURES / version / n).read_text() if n else "" for c, n in files.items()}
-    store = Store(30)
-    poller = Poller(build_config({"stick_tables": tables}), store,
-                    fetch=lambda c: answers.get(c, "Unknown command, but maybe one of the following ones is a better match:\n"))
-    assert poller.poll_once()
-    assert store.published is not None and store.published.data is not None
-    return store.published.data.part
+from unit.test_golden import CASES, FIXTURES, published, rendered
 
 
 def samples(text: bytes) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
