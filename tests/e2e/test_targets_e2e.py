@@ -76,6 +76,9 @@ def test_prometheus_scrapes_two_haproxys_through_one_exporter() -> None:
             [status] = stack.query(f'haproxy_frontend_status{{instance="{name}", proxy="fe_{name}", state="UP"}}')
             assert status["value"][1] == "1"
             assert not stack.query(f'haproxy_frontend_status{{instance="{name}", proxy!="fe_{name}"}}')
+        # The exporter's own job is a separate scrape loop: its first scrape can come after the targets'.
+        wait_for(lambda: len(stack.query('haproxy_up{job="haproxy-exporter"}')) == 2, 30,
+                 "prometheus did not scrape the exporter's own page", step=0.25)
         own = stack.query('haproxy_up{job="haproxy-exporter"}')
         assert {r["metric"]["target"] for r in own} == {"edge1", "edge2"}  # the exporter's own overview
     finally:
