@@ -40,16 +40,17 @@ class Poller:
 
     ``fetch`` replaces the socket for every target, ``fetch_for`` gives each target its own (tests);
     ``clock`` is one fake clock for tests, read both as wall time and as the monotonic clock of
-    ages and the schedule.
+    ages and the schedule; ``monotonic`` fakes the monotonic clock alone (freezegun moves the wall).
     """
 
     def __init__(self, config: Config, store: Store, fetch: Fetch | None = None,
                  clock: Callable[[], float] | None = None,
-                 fetch_for: Callable[[TargetConfig], Fetch] | None = None) -> None:
+                 fetch_for: Callable[[TargetConfig], Fetch] | None = None,
+                 monotonic: Callable[[], float] | None = None) -> None:
         self.config = config
         self.store = store
         self.wall: Callable[[], float] = clock or _wall
-        self.monotonic: Callable[[], float] = clock or _monotonic
+        self.monotonic: Callable[[], float] = clock or monotonic or _monotonic
         if clock is not None:
             store.monotonic = clock
         if store.live is None:

@@ -38,8 +38,8 @@ def setup(fetch=None) -> tuple[Poller, Store, Monotonic]:
                            "haproxy": {"timeout": "2s", "connect_timeout": "1s"}})
     mono = Monotonic()
     store = Store(config.max_age, monotonic=mono)
-    poller = Poller(config, store, fetch=fetch or (lambda c: ANSWERS.get(c, UNKNOWN)))
-    poller.monotonic = mono
+    # The fake monotonic clock from the start: a target counts its first cycle's age from its creation.
+    poller = Poller(config, store, fetch=fetch or (lambda c: ANSWERS.get(c, UNKNOWN)), monotonic=mono)
     return poller, store, mono
 
 
