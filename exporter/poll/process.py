@@ -56,11 +56,14 @@ class Runner:
         self.retries = retries
         self.sleep = sleep
 
-    def run(self, command: Command, stats: CommandStats, route: str = "", quiet: bool = False) -> Any | None:
+    def run(self, command: Command, stats: CommandStats, route: str = "", quiet: bool = False,
+            add: bool = False) -> Any | None:
         """Fetch and parse one command; None on failure (recorded in ``stats``).
 
         ``quiet`` (old workers): durations add up and success needs every run of the cycle to
         succeed, as ``stats`` sums over several processes; failures are logged at debug level only.
+        ``add``: not the first command of this label in the cycle (one per certificate): its
+        duration and success join the label's, and a failure is logged when its reason is new.
         """
         label = command.name
         started = time.perf_counter()
@@ -72,9 +75,11 @@ class Runner:
             self.sleep(pause)
             result, reason, message = self._attempt(command, route)
         took = time.perf_counter() - started
-        stats.seconds[label] = stats.seconds.get(label, 0.0) + took if quiet else took
-        stats.ok[label] = (reason is None and stats.ok.get(label, True)) if quiet else reason is None
-        self._note(label, reason, message, stats, quiet)
+        joined = quiet or add
+        stats.seconds[label] = stats.seconds.get(label, 0.0) + took if joined else took
+        stats.ok[label] = (reason is None and stats.ok.get(label, True)) if joined else reason is None
+        if not (add and reason is None):  # a later success of the label must not read as "works again"
+            self._note(label, reason, message, stats, quiet)
         return result
 
     def _attempt(self, command: Command, route: str) -> tuple[Any, str | None, str]:
@@ -154,18 +159,9 @@ class Process:
                     okays[source.name] = False
                 continue
             started = time.perf_counter()
-            got: dict[str, Any] = {}
-            commands = source.commands()
-            for command in commands:
-                if unreachable:
-                    stats.ok[command.name] = False
-                    continue
-                result = runner.run(command, stats, self.route, quiet=self.old)
-                if result is not None:
-                    got[command.name] = result
-                elif stats.last_reason.get(command.name) in UNREACHABLE:
-                    unreachable = True
-            complete = len(got) == len(commands)
+            asker = _Asker(runner, stats, self.route, self.old, unreachable)
+            got, complete = source.read(asker.ask)
+            unreachable = asker.unreachable
             if source.required and not complete:
                 required_ok = False
             if timings is not None and okays is not None:
@@ -204,6 +200,26 @@ class Process:
 
     def command_names(self) -> set[str]:
         return {command.name for source in self.sources for command in source.commands()}
+
+
+class _Asker:
+    """One source's way to the socket in a cycle: each command through the runner, none once the
+    socket is unreachable, and repeated labels joined (``Runner.run(add=True)``)."""
+
+    def __init__(self, runner: Runner, stats: CommandStats, route: str, quiet: bool, unreachable: bool) -> None:
+        self.runner, self.stats, self.route, self.quiet = runner, stats, route, quiet
+        self.unreachable = unreachable
+        self._asked: set[str] = set()
+
+    def ask(self, command: Command) -> Any | None:
+        if self.unreachable:
+            self.stats.ok[command.name] = False
+            return None
+        result = self.runner.run(command, self.stats, self.route, quiet=self.quiet, add=command.name in self._asked)
+        self._asked.add(command.name)
+        if result is None and self.stats.last_reason.get(command.name) in UNREACHABLE:
+            self.unreachable = True
+        return result
 
 
 def merge_families(first: list[Family], more: list[Family]) -> list[Family]:

@@ -42,6 +42,9 @@ class Command:
         return self.label or self.text
 
 
+Ask = Callable[[Command], Any]  # runs one command (recorded by the poller): its parsed answer, or None
+
+
 class Source:
     """One kind of Runtime API data.  Subclasses set the class attributes and the two methods.
 
@@ -80,6 +83,22 @@ class Source:
 
     def commands(self) -> Sequence[Command]:
         raise NotImplementedError
+
+    def read(self, ask: Ask) -> tuple[dict[str, Any], bool]:
+        """The answers by command name, and whether every command was answered.
+
+        Runs :meth:`commands` in order.  A source whose commands depend on earlier answers (a
+        listing, then one command per item it lists) overrides this; every command still goes
+        through ``ask``, so it is timed, counted and checked against the allowlist like any other,
+        and commands sharing a label add up in that label's figures.
+        """
+        got: dict[str, Any] = {}
+        commands = self.commands()
+        for command in commands:
+            result = ask(command)
+            if result is not None:
+                got[command.name] = result
+        return got, len(got) == len(commands)
 
     def build(self, answers: Mapping[str, Any], stats: ModelStats) -> list[Family]:
         """Families from the parsed answers, keyed by command name; a failed command is absent."""
