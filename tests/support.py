@@ -49,6 +49,11 @@ sys.exit(exporter.cli.main(sys.argv[1:]))
 """
 
 
+# What an HAProxy without stick tables, resolvers or certificates answers to the optional sources'
+# commands: the unit tests' fake sockets add these, so a new source adds its line here, once.
+EMPTY_ANSWERS = {"show table": "", "show resolvers": "", "show ssl cert": "# filename\n"}
+
+
 def run_cli_as(uid: int, args: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
     """``python -m exporter ARGS`` as ``uid`` (the test must run as root)."""
     return subprocess.run([sys.executable, "-c", _AS_USER, str(uid), *args],

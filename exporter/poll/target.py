@@ -148,12 +148,12 @@ class TargetPoller:
             return  # old HAProxy, or not reachable now: nothing to say
         self._level_checked = True
         level = answer if answer in LEVELS else "admin"
-        for source in self._process.sources:
-            if LEVELS[level] < LEVELS[source.needed_level()]:
-                via = " (a master CLI passes its level on to the workers)" if self.kind == "master" else ""
-                log.warning("%sthe socket is at level %s%s: the %s source needs %s, so part of it is refused "
-                            "(counted as permission_denied)", where(self.name), level, via, source.name,
-                            source.needed_level())
+        short = [f"{s.name} needs {s.needed_level()}" for s in self._process.sources
+                 if LEVELS[level] < LEVELS[s.needed_level()]]
+        if short:  # one line for all of them
+            via = " (a master CLI passes its level on to the workers)" if self.kind == "master" else ""
+            log.warning("%sthe socket is at level %s%s: %s, so part of it is refused (counted as permission_denied)",
+                        where(self.name), level, via, ", ".join(short))
 
     def _worker_cycle(self, runner: Runner) -> bool:
         st = self.state

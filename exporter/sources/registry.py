@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 from exporter.runtime.client import Allowlist
 from exporter.sources.base import Source
+from exporter.sources.certificates.source import CertificateSource
 from exporter.sources.info.source import InfoSource
 from exporter.sources.proc.source import ProcSource
 from exporter.sources.resolvers.source import ResolversSource
@@ -21,6 +22,7 @@ WORKER_SOURCES: tuple[type[Source], ...] = (
     StatSource,
     StickTableSource,
     ResolversSource,
+    CertificateSource,
 )
 MASTER_SOURCES: tuple[type[Source], ...] = (
     ProcSource,

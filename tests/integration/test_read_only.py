@@ -23,6 +23,7 @@ from exporter.runtime.client import CommandRefused, RuntimeClient, TransportLimi
 from exporter.runtime.address import parse_address
 from exposition import samples, value
 from support import ADMIN_HTTP_HEAD
+from tlscerts import make_certs
 
 CFG = ADMIN_HTTP_HEAD + """
 frontend fe_main
@@ -30,11 +31,15 @@ frontend fe_main
     stick-table type ip size 100 expire 10m store gpc0,conn_rate(10s),http_req_cnt
     http-request track-sc0 src
     http-request return status 200 content-type text/plain string ok
+frontend fe_tls
+    bind 127.0.0.1:{p1} ssl crt CERTFILE
+    http-request return status 200
 backend be_other
     stick-table type string len 32 size 10 store gpt0
 """
 # The sources' commands, and the probes the poll asks a socket it meets first (master CLI? level?).
-READ_ONLY = {"show info", "show stat", "show table", "show resolvers", "show proc", "show cli level"}
+READ_ONLY = {"show info", "show stat", "show table", "show resolvers", "show ssl cert", "show proc", "show cli level"}
+PER_ITEM = ("show table ", "show ssl cert ")  # a configured table, a listed certificate
 
 
 class RecordingRelay:
@@ -78,8 +83,11 @@ class RecordingRelay:
 
 
 @pytest.fixture
-def relay(haproxy_factory) -> Iterator[tuple[RecordingRelay, object]]:
-    hap = haproxy_factory(CFG, nports=1)
+def relay(haproxy_factory, tmp_path: Path) -> Iterator[tuple[RecordingRelay, object]]:
+    certs = make_certs(tmp_path / "certs")
+    pem = tmp_path / "certs" / "server.pem"
+    pem.write_text(certs.server_cert.read_text() + certs.server_key.read_text())
+    hap = haproxy_factory(CFG.replace("CERTFILE", str(pem)), nports=2)
     for _ in range(3):
         assert hap.get(0) == 200  # an entry in fe_main's table
     hap.cmd("set table be_other key alpha data.gpt0 5")  # setup through the admin socket, not the exporter
@@ -88,7 +96,7 @@ def relay(haproxy_factory) -> Iterator[tuple[RecordingRelay, object]]:
     rec.close()
 
 
-def test_a_whole_poll_sends_only_read_only_show_commands(relay) -> None:
+def test_a_whole_poll_sends_only_read_only_show_commands(relay, tmp_path: Path) -> None:
     rec, hap = relay
     config = build_config({
         "haproxy": {"address": rec.path},
@@ -110,10 +118,11 @@ def test_a_whole_poll_sends_only_read_only_show_commands(relay) -> None:
         assert raw.endswith("\n") and raw.count("\n") == 1 and ";" not in raw, repr(raw)
         line = raw[:-1]
         assert line.startswith("show "), repr(raw)
-        assert line in READ_ONLY or line.startswith("show table "), repr(raw)
+        assert line in READ_ONLY or line.startswith(PER_ITEM), repr(raw)
     assert {c[:-1] for c in commands} >= {"show info", "show stat", "show table",
                                            "show table fe_main data.http_req_cnt gt 0 data.gpc0 ge 0",
-                                           "show table be_other"}
+                                           "show table be_other", "show ssl cert",
+                                           f"show ssl cert {tmp_path / 'certs' / 'server.pem'}"}
     # And HAProxy's state is as the setup left it: the exporter changed nothing.
     assert "gpt0=5" in hap.cmd("show table be_other")
 
@@ -130,6 +139,9 @@ REFUSED = [
     "show table fe main", "show table fe\\;x", "@1 show info", "@@1 clear counters", "prompt", "quit", "expert-mode on", "",
     "@!123 clear counters", "@!123 show info;clear counters", "@!12 @!13 show info", "@!x show info", "@! show info",
     "@!123  show info", "@master show proc", "@@!123 show info",
+    "set ssl cert /x.pem", "commit ssl cert /x.pem", "abort ssl cert /x.pem", "new ssl cert /x.pem", "del ssl cert /x.pem",
+    "show ssl cert */x.pem", "show ssl cert /x.pem;commit ssl cert /x.pem", "show ssl cert /x.pem /y.pem",
+    "show ssl cert /x.pem\ncommit ssl cert /x.pem", "show ssl cert ",
 ]
 
 

@@ -15,19 +15,19 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from fakesocket import Cut, FakeSocket, Hang
 from prometheus_client.parser import text_string_to_metric_families
+from support import EMPTY_ANSWERS
 
-from exporter.runtime.advice import ADVICE
 from exporter.config import build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
-
-from fakesocket import Cut, FakeSocket, Hang
+from exporter.runtime.advice import ADVICE
 
 FAULTS = Path(__file__).parent.parent / "fixtures" / "faults"
 INFO = (FAULTS / "show-info.txt").read_bytes()
 STAT = (FAULTS / "show-stat.csv").read_bytes()
-GOOD = {"show info": INFO, "show stat": STAT, "show table": b"\n", "show resolvers": b"\n"}  # no tables, no resolvers
+GOOD = {"show info": INFO, "show stat": STAT, **{c: a.encode() + b"\n" for c, a in EMPTY_ANSWERS.items()}}
 MAX_AGE = 10.0
 
 

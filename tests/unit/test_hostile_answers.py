@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from exposition import samples, value
+from fakesocket import FakeSocket
+from support import EMPTY_ANSWERS, require
 
 from exporter.config import build_config
 from exporter.exposition.families import Family, LabelSet
@@ -27,14 +30,11 @@ from exporter.poll.snapshot import Store
 from exporter.sources.sticktables.config import StickTableConfig
 from exporter.sources.sticktables.model import entry_families
 from exporter.sources.sticktables.parse import parse_table_dump
-from exposition import samples, value
-from fakesocket import FakeSocket
-from support import require
 
 FAULTS = Path(__file__).parent.parent / "fixtures" / "faults"
 INFO = (FAULTS / "show-info.txt").read_bytes()
 STAT = (FAULTS / "show-stat.csv").read_text()
-GOOD = {"show info": INFO, "show stat": STAT.encode(), "show table": b"\n", "show resolvers": b"\n"}
+GOOD = {"show info": INFO, "show stat": STAT.encode(), **{c: a.encode() + b"\n" for c, a in EMPTY_ANSWERS.items()}}
 
 
 @pytest.fixture

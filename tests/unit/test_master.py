@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 
 import pytest
+from exposition import samples, types, value
+from support import EMPTY_ANSWERS, stat_rows
 
 from exporter.config import build_config
 from exporter.poll.poller import Poller
@@ -20,8 +22,6 @@ from exporter.poll.snapshot import Store
 from exporter.runtime.client import TransportError
 from exporter.sources.proc.model import roles
 from exporter.sources.proc.parse import parse_proc
-from exposition import samples, types, value
-from support import stat_rows
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 VERSIONS = ["2.6.12", "2.8.25", "3.2.0", "3.4.0"]
@@ -47,15 +47,15 @@ def master_fetch(version: str, proc_file: str = "show-proc.txt", gone: set[str] 
             return (base / proc_file).read_text()
         if command == "show cli level":
             return (base / "show-cli-level.txt").read_text()
-        route = re.fullmatch(r"@!(\d+) (show info|show stat|show table|show resolvers)", command)
+        route = re.fullmatch(r"@!(\d+) (show info|show stat|show table|show resolvers|show ssl cert)", command)
         if route is None:
             return UNKNOWN
         pid, what = route.groups()
         if pid in gone:
             raise TransportError("truncated", (base / "gone-worker-show-info.txt").read_text())
         role = "current" if pid == current else "old" if pid == old else None
-        if role is None or what in ("show table", "show resolvers"):
-            return "" if role else UNKNOWN  # the captures' config has no tables, no resolvers
+        if role is None or what in EMPTY_ANSWERS:
+            return EMPTY_ANSWERS[what] if role else UNKNOWN  # the captures' config has no tables, no resolvers
         return (base / f"{role}-{what.replace(' ', '-')}{'.txt' if what == 'show info' else '.csv'}").read_text()
 
     fetch.sent = sent  # type: ignore[attr-defined]
@@ -101,7 +101,7 @@ def worker_socket_exposition(version: str) -> str:
     """The same current worker read through its own stats socket (no master)."""
     base = FIXTURES / version / "master"
     answers = {"show info": (base / "current-show-info.txt").read_text(),
-               "show stat": (base / "current-show-stat.csv").read_text(), "show table": "", "show resolvers": ""}
+               "show stat": (base / "current-show-stat.csv").read_text(), **EMPTY_ANSWERS}
     store = Store(30)
     assert Poller(build_config({}), store, fetch=lambda c: answers.get(c, UNKNOWN)).poll_once()
     return store.published.data.part.text.decode()
@@ -197,6 +197,7 @@ def test_only_routed_read_only_commands_reach_the_workers() -> None:
     assert fetch.sent == ["show proc", "show cli level", "show proc",
                           f"@!{current} show info", f"@!{current} show stat", f"@!{current} show table",
                           f"@!{current} show table fe_dl", f"@!{current} show resolvers",
+                          f"@!{current} show ssl cert",
                           f"@!{old} show info", f"@!{old} show stat"]
 
 

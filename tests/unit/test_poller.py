@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import logging
 
+from exposition import samples, value
+from support import EMPTY_ANSWERS
+
 from exporter.config import Config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
-from exposition import samples, value
 
 
 def captured(fixtures, version="2.6.12"):
     answers = {
         "show info": (fixtures / version / "show-info.txt").read_text(),
         "show stat": (fixtures / version / "show-stat.csv").read_text(),
-        "show table": "", "show resolvers": "",
+        **EMPTY_ANSWERS,
     }
     return lambda command: answers[command] if command in answers else ""
 

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from support import EMPTY_ANSWERS
 
 from exporter.config import build_config
 from exporter.poll.poller import Poller
@@ -19,7 +20,7 @@ from exporter.runtime.client import TransportError
 FAULTS = Path(__file__).parent.parent / "fixtures" / "faults"
 ANSWERS = {"show info": (FAULTS / "show-info.txt").read_text()[:-1],
            "show stat": (FAULTS / "show-stat.csv").read_text()[:-1],
-           "show table": "", "show resolvers": ""}  # no stick tables, no resolvers
+           **EMPTY_ANSWERS}
 UNKNOWN = "Unknown command, but maybe one of the following ones is a better match:\n"  # a worker to show proc
 
 

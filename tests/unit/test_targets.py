@@ -7,14 +7,14 @@ import threading
 from pathlib import Path
 
 import pytest
+from exposition import samples, value
+from support import EMPTY_ANSWERS, wait_for
 
 from exporter.config import TargetConfig, build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
 from exporter.runtime.client import TransportError
 from exporter.validation import ConfigError
-from exposition import samples, value
-from support import wait_for
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 UNKNOWN = "Unknown command, but maybe one of the following ones is a better match:\n"
@@ -22,7 +22,7 @@ UNKNOWN = "Unknown command, but maybe one of the following ones is a better matc
 
 def answers(version: str) -> dict[str, str]:
     return {"show info": (FIXTURES / version / "show-info.txt").read_text(),
-            "show stat": (FIXTURES / version / "show-stat.csv").read_text(), "show table": "", "show resolvers": ""}
+            "show stat": (FIXTURES / version / "show-stat.csv").read_text(), **EMPTY_ANSWERS}
 
 
 def text(parts) -> str:

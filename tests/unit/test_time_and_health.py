@@ -11,17 +11,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from exposition import samples, value
 from freezegun import freeze_time
+from support import EMPTY_ANSWERS
 
 from exporter.config import build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
 from exporter.runtime.client import TransportError
-from exposition import samples, value
 
 FAULTS = Path(__file__).parent.parent / "fixtures" / "faults"
 ANSWERS = {"show info": (FAULTS / "show-info.txt").read_text()[:-1],
-           "show stat": (FAULTS / "show-stat.csv").read_text()[:-1], "show table": "", "show resolvers": ""}
+           "show stat": (FAULTS / "show-stat.csv").read_text()[:-1], **EMPTY_ANSWERS}
 UNKNOWN = "Unknown command\n"
 
 
