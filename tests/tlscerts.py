@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,3 +55,18 @@ def make_leaf(certs: Certs, name: str) -> tuple[Path, Path]:
     """Another server certificate for 127.0.0.1 from the same CA (a renewal): (cert, key)."""
     _leaf(certs.dir, name, "subjectAltName=IP:127.0.0.1,DNS:localhost")
     return certs.dir / f"{name}.crt", certs.dir / f"{name}.key"
+
+
+def self_signed_pem(path: Path, name: str, days: int) -> Path:
+    """A self-signed certificate for ``name`` valid ``days`` and its key, in one PEM file as HAProxy's
+    ``crt`` takes it (nothing else beside it: a ``crt`` directory loads every file in it)."""
+    require(shutil.which("openssl"), "openssl")
+    work = Path(tempfile.mkdtemp(prefix="hrxcrt"))
+    try:
+        _run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", str(days),
+             "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}", "-keyout", "key.pem", "-out", "crt.pem",
+             cwd=work)
+        path.write_text((work / "crt.pem").read_text() + (work / "key.pem").read_text())
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return path

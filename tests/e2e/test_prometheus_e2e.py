@@ -26,6 +26,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -34,6 +35,7 @@ import yaml
 
 import dashboard_queries as dq
 from support import HAProxy, free_ports, require, stat_rows, stop_process, wait_for
+from tlscerts import self_signed_pem
 
 pytestmark = pytest.mark.e2e
 
@@ -42,6 +44,7 @@ ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 CONFIG = Path(__file__).with_name("e2e.cfg")
 RATE_INTERVAL = "10s"  # Grafana's $__rate_interval for a 1s scrape interval is at least 4s; 10s is safe
 STICK_TABLE = ("fe_web", 10)  # name and size in e2e.cfg
+CERT_DAYS = 10  # the TLS frontend's certificate: inside HAProxyCertificateExpiringSoon's 14 days
 # Metrics alerts.yml uses that the exporter does not expose yet, with the reason. Remove an entry
 # as soon as the metric lands: until then its alert can never fire.
 PENDING_METRICS: dict[str, str] = {}
@@ -118,7 +121,8 @@ def stack() -> Iterator[Stack]:
     prometheus = require(shutil.which("prometheus"), "prometheus (Debian package prometheus)")
     base = Path(tempfile.mkdtemp(prefix="hrxe2e"))  # short: UNIX socket paths are limited
     (base / "haproxy").mkdir()
-    haproxy = HAProxy(base / "haproxy", CONFIG.read_text(), nports=3)
+    cert = self_signed_pem(base / "expiring.pem", "expiring.example", CERT_DAYS)
+    haproxy = HAProxy(base / "haproxy", CONFIG.read_text().replace("CERTFILE", str(cert)), nports=4)
     exporter_port, prometheus_port = free_ports(2)
     exporter_url = f"http://127.0.0.1:{exporter_port}"
     procs: list[subprocess.Popen[bytes]] = []
@@ -241,3 +245,16 @@ def test_alerts_fire_for_a_server_taken_down(stack: Stack) -> None:
     assert not {("HAProxyServerDown", s) for s in up_servers} & firing
     assert not {name for name, _ in firing} & {"HAProxyDown", "HAProxyExporterDown", "HAProxyExporterSnapshotStale"}
     assert ("HAProxyBackendNoUsableServers", "be_app") not in firing
+
+
+def test_certificate_alert_fires_for_a_certificate_expiring_in_ten_days(stack: Stack) -> None:
+    """The TLS frontend's certificate (made by the fixture, 10 days) reaches Prometheus through the
+    master CLI and HAProxyCertificateExpiringSoon fires for it, with its file as label."""
+    [file] = [line for line in stack.haproxy.cmd("show ssl cert").splitlines() if line.endswith("expiring.pem")]
+    wait_for(lambda: ("HAProxyCertificateExpiringSoon", file) in {(a["alertname"], a.get("file")) for a in stack.firing()},
+             30, f"the certificate alert did not fire: {stack.firing()}", step=0.25)
+    [series] = stack.query(f'haproxy_ssl_certificate_not_after_timestamp_seconds{{file="{file}"}}')
+    out = subprocess.run(["openssl", "x509", "-enddate", "-noout", "-in", file], check=True, capture_output=True,
+                         text=True, timeout=60).stdout  # openssl's reading of the file: the oracle
+    when = datetime.strptime(" ".join(out.strip().removeprefix("notAfter=").split()), "%b %d %H:%M:%S %Y GMT")
+    assert float(series["value"][1]) == when.replace(tzinfo=timezone.utc).timestamp()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 from exposition import samples, value
 from support import ADMIN_HTTP_HEAD, require
+from tlscerts import self_signed_pem
 
 from exporter.config import build_config
 from exporter.poll.poller import Poller
@@ -28,18 +28,6 @@ frontend fe_tls
     bind 127.0.0.1:{p0} ssl crt CERTS/soon.pem crt-list CERTS/list.txt crt CERTS/dir/
     http-request return status 200
 """
-
-
-def make_cert(path: Path, name: str, days: int) -> None:
-    """A self-signed certificate and its key in one PEM file (nothing else beside it: a ``crt``
-    directory loads every file in it)."""
-    work = Path(tempfile.mkdtemp(prefix="hrxcrt"))
-    key, crt = work / "key.pem", work / "crt.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-days", str(days), "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}",
-                    "-keyout", str(key), "-out", str(crt)], check=True, capture_output=True, timeout=60)
-    path.write_text(crt.read_text() + key.read_text())
-    shutil.rmtree(work)
 
 
 def not_after(path: Path) -> int:
@@ -55,10 +43,10 @@ def certs(tmp_path: Path) -> Path:
     require(shutil.which("openssl"), "openssl")
     d = tmp_path / "c"
     (d / "dir").mkdir(parents=True)
-    make_cert(d / "soon.pem", "soon.example", 10)
-    make_cert(d / "listed.pem", "listed.example", 90)
-    make_cert(d / "dir" / "indir.pem", "indir.example", 400)
-    make_cert(d / "renewed.pem", "soon.example", 365)
+    self_signed_pem(d / "soon.pem", "soon.example", 10)
+    self_signed_pem(d / "listed.pem", "listed.example", 90)
+    self_signed_pem(d / "dir" / "indir.pem", "indir.example", 400)
+    self_signed_pem(d / "renewed.pem", "soon.example", 365)
     (d / "list.txt").write_text(f"{d}/listed.pem\n")
     return d
 
