@@ -200,6 +200,15 @@ def panels() -> list[dict[str, Any]]:
                    targets((f"haproxy_sticktable_used{{{I}}}", "used {{name}}"),
                            (f"haproxy_sticktable_size{{{I}}}", "size {{name}}")), w=12),
 
+        row("TLS certificates"),
+        stat("Expiring within 14 days", "Certificates HAProxy loaded that expire in less than 14 days (the alert's "
+             "threshold; read from show ssl cert every certificates.refresh_interval, needs level operator)",
+             [target(f"count(haproxy_ssl_certificate_not_after_timestamp_seconds{{{I}}} - time() < 14 * 86400) "
+                     "or vector(0)", "")], steps=RED_ABOVE_0),
+        table("Certificates by days left", "Days until each certificate's notAfter, soonest first",
+              f"sort((haproxy_ssl_certificate_not_after_timestamp_seconds{{{I}}} - time()) / 86400)",
+              {"instance": "Instance", "file": "File", "Value": "Days left"}, w=20, show_value=True),
+
         row("Master and workers"),
         stat("Failed reloads", "Reloads that failed since the last successful one: the new config did not load "
              "(haproxy_master_failed_reloads; needs the exporter on the master CLI)",
