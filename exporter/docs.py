@@ -105,6 +105,21 @@ def sticktable_table() -> list[str]:
     return lines
 
 
+def runtime_table() -> list[str]:
+    """The sources beyond info, stat and stick tables (docs/sources.md), from their naming tables."""
+    from exporter.sources.certificates import naming as certs
+    from exporter.sources.resolvers import naming as resolvers
+
+    lines = ["| metric | labels | from | promex |", "|---|---|---|---|"]
+    for suffix, help in resolvers.COUNTERS.values():
+        lines.append(f"| `{resolvers.PREFIX}{suffix}` | {', '.join(resolvers.LABELS)} | {help} (`show resolvers`) | yes (3.0+) |")
+    for name, help in (certs.NOT_AFTER, certs.NOT_BEFORE, certs.USED):
+        lines.append(f"| `{name}` | {certs.FILE_LABEL} | {help} | ours |")
+    info_labels = ", ".join((certs.FILE_LABEL, *(label for label, _ in certs.INFO_LABELS)))
+    lines.append(f"| `{certs.INFO[0]}` | {info_labels} | {certs.INFO[1]} | ours |")
+    return lines
+
+
 def metrics_markdown() -> str:
     parts = [
         BEGIN,
@@ -116,6 +131,8 @@ def metrics_markdown() -> str:
         "**`show info`** (no labels)", "", *info_table(),
         "", "**Stick tables** (`show table`; entries only for the tables named in `stick_tables`, see "
         "[docs/sticktables.md](docs/sticktables.md); all gauges)", "", *sticktable_table(), "",
+        "**More of the Runtime API** (resolvers; TLS certificates, operator level, read every "
+        "`certificates.refresh_interval`; see [docs/sources.md](docs/sources.md); all gauges)", "", *runtime_table(), "",
         "**The exporter's own metrics**", "", *own_table(),
         END,
     ]

@@ -200,3 +200,18 @@ def test_config_defaults_and_values() -> None:
     assert build_config({}).section("certificates") == CertificatesConfig(True, 300.0, 200)
     assert build_config({"certificates": {"refresh_interval": "1h", "max_per_poll": 50}}).section(
         "certificates") == CertificatesConfig(True, 3600.0, 50)
+
+
+def test_kept_families_render_what_a_cold_build_renders() -> None:
+    """Between refreshes the families are reused; after any change they are rebuilt: either way the
+    page is what a source built from nothing renders for the same answers."""
+    fake, warm = FakeSocket(), source(refresh_interval=60.0, max_per_poll=2)
+    with freeze_time("2026-12-02 10:00:00") as clock:
+        for step in range(8):
+            if step == 5:
+                fake.files.remove("/etc/haproxy/certs/chain.pem")
+            answers, _ = warm.read(fake.ask)
+            cold = CertificateSource(CertificatesConfig())
+            assert render(warm.build(answers, ModelStats())) == render(cold.build(answers, ModelStats())), step
+            clock.tick(30)
+        assert "chain.pem" not in render(warm.build(answers, ModelStats()))

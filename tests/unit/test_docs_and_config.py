@@ -25,6 +25,7 @@ def test_example_config_is_valid_and_documents_every_key():
     flat = {f"{section}.{key}" for section, body in data.items() if isinstance(body, dict) for key in body}
     assert set(SCHEMA) <= flat
     assert "stick_tables" in data
+    assert config.section("certificates") == config.section("certificates").__class__()  # the defaults, written out
 
 
 def test_naming_table_is_sound():

@@ -56,6 +56,8 @@ class CertificateSource(Source):
         self._known: dict[str, Certificate] = {}
         self._read_at: dict[str, float] = {}
         self._labels: dict[Certificate, Labels] = {}
+        self._served: tuple[Certificate, ...] = ()  # what read() answers: a new tuple only after a change
+        self._built: tuple[tuple[Certificate, ...], list[Family], int] | None = None  # (for, families, invalid)
         self._unsendable: tuple[str, ...] = ()  # listed names no command can carry (a space in the name)
 
     @staticmethod
@@ -90,7 +92,10 @@ class CertificateSource(Source):
                 ok = False
             else:
                 self._known[file] = cert
-        return {ANSWER: tuple(self._known[f] for f in self._files if f in self._known)}, ok
+        served = tuple(self._known[f] for f in self._files if f in self._known)
+        if served != self._served:
+            self._served = served
+        return {ANSWER: self._served}, ok
 
     def _listed(self, files: tuple[str, ...], now: float) -> None:
         self._files = tuple(f for f in files if _SENDABLE.fullmatch(f))
@@ -116,8 +121,15 @@ class CertificateSource(Source):
             stats.ignore("certificate", "unsendable_name", repr(self._unsendable[0]), len(self._unsendable))
         if certs is None:
             return []
+        if self._built is not None and self._built[0] is certs:  # nothing changed since: the same families
+            stats.invalid_values += self._built[2]
+            return list(self._built[1])
         kept = {c: self._labels[c] for c in certs if c in self._labels}
         self._labels = kept  # only the certificates still served
-        return certificate_families(certs, stats, self.extra, kept)
+        own = ModelStats()
+        families = certificate_families(certs, own, self.extra, kept)
+        self._built = (certs, families, own.invalid_values)
+        stats.invalid_values += own.invalid_values
+        return list(families)
 
 

@@ -1,0 +1,144 @@
+"""The certificates source at scale: 10,000 certificates on one real HAProxy beside B x S servers.
+
+HAProxy 2.6 (Debian's) loads N certificate files from one ``crt`` directory (D distinct
+self-signed certificates made with openssl, copied to N files: HAProxy keeps one entry per file)
+and the servers of bench/genconfig.py.  The real ``Poller.poll_once`` runs in this process:
+
+* with ``certificates.enabled: false`` (the poll of show info and show stat alone);
+* with the source on, from cold: the polls of one whole refresh (the list, then at most
+  ``max_per_poll`` certificates per poll until all are read), and then the polls between two
+  refreshes (nothing due: the last answers are served).
+
+Reported: median CPU and wall per poll in each phase, what the source adds to a poll, how many
+polls and how much CPU one refresh of all certificates takes, and HAProxy's own CPU for it.
+
+Usage: ``.venv/bin/python bench/certificates.py [--certs 10000] [--size 1000x10] [--polls 5]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.genconfig import haproxy_config  # noqa: E402
+from bench.procs import Child, free_port, wait_until, write_results  # noqa: E402
+from bench.scale import machine, versions  # noqa: E402
+from exporter.config import build_config  # noqa: E402
+from exporter.poll.poller import Poller  # noqa: E402
+from exporter.poll.snapshot import Store  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_certs(directory: Path, count: int, distinct: int) -> None:
+    directory.mkdir()
+    work = Path(tempfile.mkdtemp(prefix="hrxcb"))
+    pems = []
+    for n in range(distinct):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-days", str(30 + n), "-subj", f"/CN=site{n}.example", "-addext",
+                        f"subjectAltName=DNS:site{n}.example,DNS:www.site{n}.example",
+                        "-keyout", str(work / "k"), "-out", str(work / "c")], check=True, capture_output=True, timeout=60)
+        pems.append((work / "c").read_text() + (work / "k").read_text())
+    for n in range(count):
+        (directory / f"site{n:05d}.pem").write_text(pems[n % distinct])
+    shutil.rmtree(work)
+
+
+def timed(poller: Poller, hap: Child) -> tuple[float, float, float]:
+    """CPU and wall of one poll in this process, and HAProxy's CPU meanwhile."""
+    h, c, w = hap.cpu_seconds(), time.process_time(), time.perf_counter()
+    if not poller.poll_once():
+        raise RuntimeError("poll failed")
+    return time.process_time() - c, time.perf_counter() - w, hap.cpu_seconds() - h
+
+
+def poller(address: str, certificates: dict) -> tuple[Poller, Store]:
+    config = build_config({"haproxy": {"address": address, "timeout": "120s"}, "certificates": certificates})
+    store = Store(config.max_age)
+    return Poller(config, store), store
+
+
+def medians(runs: list[tuple[float, float, float]]) -> dict:
+    return {"cpu_seconds": statistics.median(r[0] for r in runs), "wall_seconds": statistics.median(r[1] for r in runs),
+            "haproxy_cpu_seconds": statistics.median(r[2] for r in runs), "polls": len(runs)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--certs", type=int, default=10_000)
+    parser.add_argument("--distinct", type=int, default=50)
+    parser.add_argument("--size", default="1000x10")
+    parser.add_argument("--polls", type=int, default=5)
+    parser.add_argument("--max-per-poll", type=int, default=200)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    args = parser.parse_args(argv)
+    backends, servers = (int(x) for x in args.size.split("x"))
+    workdir = Path(tempfile.mkdtemp(prefix="hrxcertb"))
+    started = time.perf_counter()
+    make_certs(workdir / "certs", args.certs, args.distinct)
+    print(f"{args.certs} certificate files in {time.perf_counter() - started:.1f}s", flush=True)
+    admin = str(workdir / "admin.sock")
+    cfg = haproxy_config(backends, servers, admin, free_port(), free_port())
+    cfg += f"\nfrontend fe_tls\n    bind 127.0.0.1:{free_port()} ssl crt {workdir / 'certs'}/\n" \
+           "    http-request return status 200\n"
+    (workdir / "haproxy.cfg").write_text(cfg)
+    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    hap = Child("haproxy", [haproxy, "-db", "-f", str(workdir / "haproxy.cfg")], workdir / "haproxy.log")
+    results: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                     "command": " ".join([".venv/bin/python bench/certificates.py", *(argv or sys.argv[1:])]),
+                     "machine": machine(), "versions": versions(), "size": args.size, "certs": args.certs,
+                     "max_per_poll": args.max_per_poll}
+    try:
+        results["haproxy_start_seconds"] = wait_until(lambda: os.path.exists(admin), 600, "HAProxy", step=0.5)
+        off, _ = poller(admin, {"enabled": False})
+        off.poll_once()  # cold: label caches
+        results["disabled"] = medians([timed(off, hap) for _ in range(args.polls)])
+        print("disabled:", results["disabled"], flush=True)
+
+        on, store = poller(admin, {"refresh_interval": "1h", "max_per_poll": args.max_per_poll})
+        on.poll_once()  # cold: label caches, the list and the first certificates
+        refresh = [timed(on, hap)]
+        target = on.targets[""]
+        while target.state.source_ok.get("certificates") and (
+                "haproxy_ssl_certificate_used" not in (page := b"".join(p.text for p in store.parts()).decode())
+                or page.count("haproxy_ssl_certificate_used{") < args.certs):
+            refresh.append(timed(on, hap))
+            if len(refresh) > args.certs // args.max_per_poll + 5:
+                raise RuntimeError("the refresh does not end")
+        results["refreshing"] = medians(refresh)
+        results["refresh_polls"] = len(refresh) + 1
+        results["refresh_cpu_seconds_total"] = sum(r[0] for r in refresh)
+        results["refresh_haproxy_cpu_seconds_total"] = sum(r[2] for r in refresh)
+        detail = target.state.commands.seconds.get("show ssl cert <file>", 0.0)
+        results["detail_commands_wall_seconds_last_poll"] = detail
+        print("refreshing:", results["refreshing"], "polls", results["refresh_polls"], flush=True)
+        results["between_refreshes"] = medians([timed(on, hap) for _ in range(args.polls)])
+        print("between refreshes:", results["between_refreshes"], flush=True)
+        data = store.published.data  # type: ignore[union-attr]
+        results["samples"] = data.samples
+        results["plain_bytes"] = len(data.part.text)
+        for phase in ("refreshing", "between_refreshes"):
+            results[f"{phase}_added_cpu_seconds"] = results[phase]["cpu_seconds"] - results["disabled"]["cpu_seconds"]
+            results[f"{phase}_added_wall_seconds"] = results[phase]["wall_seconds"] - results["disabled"]["wall_seconds"]
+        for key in ("refreshing_added_cpu_seconds", "refreshing_added_wall_seconds", "between_refreshes_added_cpu_seconds",
+                    "between_refreshes_added_wall_seconds", "refresh_cpu_seconds_total"):
+            print(f"{key}: {results[key]:.4f}")
+    finally:
+        hap.stop()
+        write_results(results, args.out, "certificates")
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
