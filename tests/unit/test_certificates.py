@@ -161,7 +161,7 @@ def test_read_once_per_refresh_spread_over_polls() -> None:
         fake.files.remove("/etc/haproxy/certs/many.pem")
         answers, _ = certs.read(fake.ask)
         assert fake.sent[0] == LIST.text and len(fake.sent) == 3
-        assert "/etc/haproxy/certs/many.pem" not in {c.file for c in answers["certificates"]}
+        assert "/etc/haproxy/certs/many.pem" not in {c.file for _, c in answers["certificates"]}
 
 
 def test_a_refused_list_is_tried_again_after_a_minute_not_every_poll() -> None:

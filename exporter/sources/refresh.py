@@ -1,0 +1,100 @@
+"""Data read on a schedule of its own: a list, then one command per listed item.
+
+Certificates and OCSP responses change a few times a day or a year, and there can be thousands,
+each one a command.  So the list is read once per refresh interval, each item once per interval
+too, at most ``max_per_poll`` items in one poll (the rest in the following polls), and between
+reads the last answers are served.  A poll thus waits for at most ``max_per_poll`` short commands,
+whatever the number of items.  An item that fails to be read keeps its last answer and is tried
+again at the next refresh; a failed list is tried again after a minute (or the interval, if
+shorter); an item no longer listed goes.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, TypeVar
+
+from exporter.sources.base import Ask, Command
+
+T = TypeVar("T")
+LIST_RETRY = 60.0
+
+
+@dataclass(frozen=True)
+class Schedule:
+    refresh_interval: float
+    max_per_poll: int
+
+
+def _monotonic() -> float:
+    return time.monotonic()  # looked up per call, so freezegun can move it
+
+
+class Refreshed(Generic[T]):
+    """The list and the items' answers of one process, and when each is due.
+
+    ``key`` names a listed item (the text its command carries); ``sendable`` is what a key must
+    look like to be sent: others are kept aside (``unsendable``), never sent.  :meth:`read` answers
+    the same tuple object for as long as nothing changed, so a source can keep what it built from it.
+    """
+
+    def __init__(self, list_command: Command, item_command: Callable[[str], Command], key: Callable[[Any], str],
+                 sendable: re.Pattern[str]) -> None:
+        self.list_command = list_command
+        self.item_command = item_command
+        self.key = key
+        self.sendable = sendable
+        self.clock: Callable[[], float] = _monotonic
+        self.unsendable: tuple[Any, ...] = ()
+        self._listed: tuple[Any, ...] | None = None
+        self._list_at = float("-inf")
+        self._known: dict[str, T] = {}
+        self._read_at: dict[str, float] = {}
+        self._served: tuple[tuple[Any, T], ...] = ()
+
+    def read(self, ask: Ask, schedule: Schedule) -> tuple[tuple[tuple[Any, T], ...] | None, bool]:
+        """(listed item, its answer) for every item answered so far, or None before any list; and
+        whether every command sent this poll succeeded."""
+        now = self.clock()
+        ok = True
+        if now >= self._list_at:
+            listed = ask(self.list_command)
+            if listed is None:
+                ok = False
+                self._list_at = now + min(LIST_RETRY, schedule.refresh_interval)
+            else:
+                self._take_list(listed, now, schedule)
+        if self._listed is None:
+            return None, False
+        for item in self._due(now, schedule):
+            key = self.key(item)
+            answer = ask(self.item_command(key))
+            self._read_at[key] = now
+            if answer is None:
+                ok = False
+            else:
+                self._known[key] = answer
+        served = tuple((item, self._known[self.key(item)]) for item in self._listed if self.key(item) in self._known)
+        if served != self._served:
+            self._served = served
+        return self._served, ok
+
+    def _take_list(self, listed: tuple[Any, ...], now: float, schedule: Schedule) -> None:
+        self._listed = tuple(i for i in listed if self.sendable.fullmatch(self.key(i)))
+        self.unsendable = tuple(i for i in listed if not self.sendable.fullmatch(self.key(i)))
+        self._list_at = now + schedule.refresh_interval
+        keys = {self.key(i) for i in self._listed}
+        for gone in set(self._known) - keys:
+            del self._known[gone]
+        for gone in set(self._read_at) - keys:
+            del self._read_at[gone]
+
+    def _due(self, now: float, schedule: Schedule) -> list[Any]:
+        """Never read first, then the longest unread; at most max_per_poll."""
+        assert self._listed is not None
+        due = [i for i in self._listed
+               if self.key(i) not in self._read_at or now - self._read_at[self.key(i)] >= schedule.refresh_interval]
+        due.sort(key=lambda i: self._read_at.get(self.key(i), float("-inf")))
+        return due[: schedule.max_per_poll]
