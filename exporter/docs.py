@@ -108,6 +108,7 @@ def sticktable_table() -> list[str]:
 def runtime_table() -> list[str]:
     """The sources beyond info, stat and stick tables (docs/sources.md), from their naming tables."""
     from exporter.sources.certificates import naming as certs
+    from exporter.sources.ocsp import naming as ocsp
     from exporter.sources.resolvers import naming as resolvers
 
     lines = ["| metric | labels | from | promex |", "|---|---|---|---|"]
@@ -117,6 +118,9 @@ def runtime_table() -> list[str]:
         lines.append(f"| `{name}` | {certs.FILE_LABEL} | {help} | ours |")
     info_labels = ", ".join((certs.FILE_LABEL, *(label for label, _ in certs.INFO_LABELS)))
     lines.append(f"| `{certs.INFO[0]}` | {info_labels} | {certs.INFO[1]} | ours |")
+    for name, help in (ocsp.NEXT_UPDATE, ocsp.THIS_UPDATE, ocsp.REVOKED_AT):
+        lines.append(f"| `{name}` | {', '.join(ocsp.LABELS)} | {help} (`show ssl ocsp-response`) | ours |")
+    lines.append(f"| `{ocsp.STATUS[0]}` | {', '.join((*ocsp.LABELS, 'state'))} | {ocsp.STATUS[1]} | ours |")
     return lines
 
 
@@ -131,8 +135,9 @@ def metrics_markdown() -> str:
         "**`show info`** (no labels)", "", *info_table(),
         "", "**Stick tables** (`show table`; entries only for the tables named in `stick_tables`, see "
         "[docs/sticktables.md](docs/sticktables.md); all gauges)", "", *sticktable_table(), "",
-        "**More of the Runtime API** (resolvers; TLS certificates, operator level, read every "
-        "`certificates.refresh_interval`; see [docs/sources.md](docs/sources.md); all gauges)", "", *runtime_table(), "",
+        "**More of the Runtime API** (resolvers; TLS certificates, operator level, and stapled OCSP "
+        "responses, read every `certificates.refresh_interval` / `ocsp.refresh_interval`; see "
+        "[docs/sources.md](docs/sources.md); all gauges)", "", *runtime_table(), "",
         "**The exporter's own metrics**", "", *own_table(),
         END,
     ]

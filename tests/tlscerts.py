@@ -70,3 +70,45 @@ def self_signed_pem(path: Path, name: str, days: int) -> Path:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return path
+
+
+def ocsp_stapled(directory: Path, names: dict[str, str], days: int = 3) -> dict[str, Path]:
+    """A CA, a certificate per name signed by it, and an OCSP response for each as HAProxy loads it
+    beside the certificate (``<file>.ocsp``, with the issuer in ``<file>.issuer``).
+
+    ``names`` maps a name to its status in the CA's index: ``good`` or ``revoked``.  The responses
+    say so, valid ``days`` from now (openssl's own OCSP responder code signs them).
+    """
+    require(shutil.which("openssl"), "openssl")
+    directory.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="hrxocsp"))
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
+    try:
+        _run("req", "-x509", *ec, "-days", "100", "-subj", "/CN=Test OCSP CA", "-keyout", "ca.key", "-out", "ca.crt",
+             cwd=work)
+        index = []
+        for name, status in names.items():
+            _run("req", *ec, "-subj", f"/CN={name}", "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=work)
+            (work / f"{name}.ext").write_text(f"subjectAltName=DNS:{name}\n")
+            _run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                 "-days", "30", "-extfile", f"{name}.ext", "-out", f"{name}.crt", cwd=work)
+            serial = subprocess.run(["openssl", "x509", "-in", f"{name}.crt", "-noout", "-serial"], cwd=work,
+                                    check=True, capture_output=True, text=True, timeout=30).stdout.split("=")[1].strip()
+            expiry = "491231235959Z"
+            if status == "revoked":
+                index.append(f"R\t{expiry}\t261201000000Z,keyCompromise\t{serial}\tunknown\t/CN={name}")
+            else:
+                index.append(f"V\t{expiry}\t\t{serial}\tunknown\t/CN={name}")
+        (work / "index.txt").write_text("\n".join(index) + "\n")
+        out = {}
+        for name in names:
+            pem = directory / f"{name}.pem"
+            pem.write_text((work / f"{name}.crt").read_text() + (work / f"{name}.key").read_text())
+            shutil.copy(work / "ca.crt", directory / f"{name}.pem.issuer")
+            _run("ocsp", "-index", "index.txt", "-rsigner", "ca.crt", "-rkey", "ca.key", "-CA", "ca.crt", "-issuer",
+                 "ca.crt", "-cert", f"{name}.crt", "-respout", str(directory / f"{name}.pem.ocsp"), "-ndays", str(days),
+                 "-noverify", cwd=work)
+            out[name] = pem
+        return out
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

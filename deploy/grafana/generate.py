@@ -207,7 +207,13 @@ def panels() -> list[dict[str, Any]]:
                      "or vector(0)", "")], steps=RED_ABOVE_0),
         table("Certificates by days left", "Days until each certificate's notAfter, soonest first",
               f"sort((haproxy_ssl_certificate_not_after_timestamp_seconds{{{I}}} - time()) / 86400)",
-              {"instance": "Instance", "file": "File", "Value": "Days left"}, w=20, show_value=True),
+              {"instance": "Instance", "file": "File", "Value": "Days left"}, w=10, show_value=True),
+        table("Stapled OCSP responses", "Hours until each stapled OCSP response's Next Update, soonest first "
+              "(alert below a day), and the certificate's status in it",
+              f"sort((haproxy_ssl_ocsp_response_next_update_timestamp_seconds{{{I}}} - time()) / 3600) "
+              f"* on (instance, serial, file) group_left (state) (haproxy_ssl_ocsp_response_status{{{I}}} == 1)",
+              {"instance": "Instance", "file": "File", "serial": "Serial", "state": "Status", "Value": "Hours left"},
+              w=10, show_value=True),
 
         row("Master and workers"),
         stat("Failed reloads", "Reloads that failed since the last successful one: the new config did not load "

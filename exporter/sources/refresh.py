@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Generic, TypeVar
 
 from exporter.sources.base import Ask, Command
+from exporter.validation import ConfigError, parse_duration, positive_int
 
 T = TypeVar("T")
 LIST_RETRY = 60.0
@@ -24,8 +25,35 @@ LIST_RETRY = 60.0
 
 @dataclass(frozen=True)
 class Schedule:
-    refresh_interval: float
-    max_per_poll: int
+    """A refreshed source's config section: ``{enabled, refresh_interval, max_per_poll}``."""
+
+    enabled: bool = True
+    refresh_interval: float = 300.0
+    max_per_poll: int = 200
+
+
+def parse_schedule(section: str, value: Any) -> Schedule:
+    """The validated section; every mistake is one ConfigError naming the key."""
+    if value is None:
+        return Schedule()
+    if not isinstance(value, dict):
+        raise ConfigError(f"{section}: expected a mapping like {{enabled: true, refresh_interval: 5m}}, "
+                          f"got {type(value).__name__}")
+    known = ("enabled", "refresh_interval", "max_per_poll")
+    for key in value:
+        if key not in known:
+            raise ConfigError(f"{section}.{key}: unknown key (known: {', '.join(known)})")
+    enabled = value.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"{section}.enabled: expected true or false, got {enabled!r}")
+    default = Schedule()
+    refresh = value.get("refresh_interval")
+    most = value.get("max_per_poll")
+    return Schedule(
+        enabled=enabled,
+        refresh_interval=default.refresh_interval if refresh is None else parse_duration(
+            f"{section}.refresh_interval", refresh),
+        max_per_poll=default.max_per_poll if most is None else positive_int(f"{section}.max_per_poll", most))
 
 
 def _monotonic() -> float:

@@ -35,7 +35,7 @@ import yaml
 
 import dashboard_queries as dq
 from support import HAProxy, free_ports, require, stat_rows, stop_process, wait_for
-from tlscerts import self_signed_pem
+from tlscerts import ocsp_stapled, self_signed_pem
 
 pytestmark = pytest.mark.e2e
 
@@ -122,7 +122,9 @@ def stack() -> Iterator[Stack]:
     base = Path(tempfile.mkdtemp(prefix="hrxe2e"))  # short: UNIX socket paths are limited
     (base / "haproxy").mkdir()
     cert = self_signed_pem(base / "expiring.pem", "expiring.example", CERT_DAYS)
-    haproxy = HAProxy(base / "haproxy", CONFIG.read_text().replace("CERTFILE", str(cert)), nports=4)
+    stapled = ocsp_stapled(base / "ocsp", {"stapled.example": "good"})["stapled.example"]
+    haproxy = HAProxy(base / "haproxy", CONFIG.read_text().replace("CERTFILE", str(cert)).replace(
+        "OCSPFILE", str(stapled)), nports=4)
     exporter_port, prometheus_port = free_ports(2)
     exporter_url = f"http://127.0.0.1:{exporter_port}"
     procs: list[subprocess.Popen[bytes]] = []

@@ -38,8 +38,9 @@ backend be_other
     stick-table type string len 32 size 10 store gpt0
 """
 # The sources' commands, and the probes the poll asks a socket it meets first (master CLI? level?).
-READ_ONLY = {"show info", "show stat", "show table", "show resolvers", "show ssl cert", "show proc", "show cli level"}
-PER_ITEM = ("show table ", "show ssl cert ")  # a configured table, a listed certificate
+READ_ONLY = {"show info", "show stat", "show table", "show resolvers", "show ssl cert", "show ssl ocsp-response",
+             "show proc", "show cli level"}
+PER_ITEM = ("show table ", "show ssl cert ", "show ssl ocsp-response ")  # a configured table, a listed item
 
 
 class RecordingRelay:
@@ -142,6 +143,8 @@ REFUSED = [
     "set ssl cert /x.pem", "commit ssl cert /x.pem", "abort ssl cert /x.pem", "new ssl cert /x.pem", "del ssl cert /x.pem",
     "show ssl cert */x.pem", "show ssl cert /x.pem;commit ssl cert /x.pem", "show ssl cert /x.pem /y.pem",
     "show ssl cert /x.pem\ncommit ssl cert /x.pem", "show ssl cert ",
+    "update ssl ocsp-response /x.pem", "set ssl ocsp-response abc", "show ssl ocsp-response /x.pem",
+    "show ssl ocsp-response base64 ab", "show ssl ocsp-response ab;set ssl ocsp-response ab",
 ]
 
 

@@ -16,7 +16,7 @@ from exporter.sources.base import Ask, Command, Source
 from exporter.sources.certificates.config import CertificatesConfig, parse_certificates
 from exporter.sources.certificates.model import Labels, certificate_families
 from exporter.sources.certificates.parse import Certificate, parse_cert, parse_cert_list
-from exporter.sources.refresh import Refreshed, Schedule
+from exporter.sources.refresh import Refreshed
 from exporter.sources.values import ModelStats
 
 # What a certificate name may be to be sent: no space, ';' or '#' (the CLI would split or cut it),
@@ -58,7 +58,7 @@ class CertificateSource(Source):
     def read(self, ask: Ask) -> tuple[dict[str, Any], bool]:
         if not self.config.enabled:
             return {}, True
-        served, ok = self.refreshed.read(ask, Schedule(self.config.refresh_interval, self.config.max_per_poll))
+        served, ok = self.refreshed.read(ask, self.config)
         return ({ANSWER: served} if served is not None else {}), ok
 
     def build(self, answers: Mapping[str, Any], stats: ModelStats) -> list[Family]:

@@ -1,0 +1,82 @@
+"""Parse ``show ssl ocsp-response`` (the responses' IDs) and ``show ssl ocsp-response <id>``::
+
+    # Certificate IDs
+    Certificate ID key : 304d3009...0654
+    Certificate path : /etc/haproxy/certs/site.pem          (2.8+)
+     Certificate ID:
+       Issuer Name Hash: BF34...
+       Issuer Key Hash: 8B18...
+       Serial Number: 695D698D3AD1ABE0CF05B6D9C6CFE5AA682E0654
+
+    OCSP Response Data:
+        ...
+        Cert Status: revoked
+        Revocation Time: Dec  1 00:00:00 2026 GMT
+        This Update: Dec  2 14:23:04 2026 GMT
+        Next Update: Dec  5 14:23:04 2026 GMT
+
+The detail is OpenSSL's text of the whole response, then of the certificate: only the first single
+response's lines are read.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from exporter.runtime.errors import ParseError, error_reason, first_line
+from exporter.sources.certificates.parse import asn1_time
+
+_KEY = re.compile(r"Certificate ID key : ([0-9a-fA-F]+)")
+_PATH = re.compile(r"Certificate path : (.+)")
+_SERIAL = re.compile(r"\s+Serial Number: ([0-9A-Fa-f]+)")
+_FIELD = re.compile(r"\s*(Cert Status|This Update|Next Update|Produced At|Revocation Time|OCSP Response Status): (.*)")
+
+
+@dataclass(frozen=True)
+class OcspId:
+    """One stapled response as the list shows it: its key (what the detail command takes)."""
+
+    key: str
+    path: str = ""  # 2.8+: the certificate it is stapled for
+    serial: str = ""  # the certificate's serial number
+
+
+@dataclass(frozen=True)
+class OcspResponse:
+    status: str  # good, revoked, unknown
+    this_update: int | None
+    next_update: int | None
+    produced_at: int | None
+    revoked_at: int | None
+
+
+def parse_ocsp_list(text: str) -> tuple[OcspId, ...]:
+    lines = [line for line in text.split("\n") if line.strip()]
+    if lines and lines[0] != "# Certificate IDs":
+        raise ParseError(error_reason(text), f"show ssl ocsp-response answered {first_line(text)!r}")
+    found: list[OcspId] = []
+    for line in lines[1:]:
+        if (m := _KEY.fullmatch(line)) is not None:
+            found.append(OcspId(m.group(1).lower()))
+        elif found and (m := _PATH.fullmatch(line)) is not None:
+            found[-1] = OcspId(found[-1].key, m.group(1).strip(), found[-1].serial)
+        elif found and (m := _SERIAL.fullmatch(line)) is not None and not found[-1].serial:
+            found[-1] = OcspId(found[-1].key, found[-1].path, m.group(1).upper())
+    return tuple(found)
+
+
+def parse_ocsp_response(text: str) -> OcspResponse:
+    fields: dict[str, str] = {}
+    for line in text.split("\n"):
+        if line.startswith("Certificate:"):
+            break  # the certificate's own text follows the response
+        m = _FIELD.fullmatch(line.rstrip())
+        if m is not None:
+            fields.setdefault(m.group(1), m.group(2).strip())
+    if "Cert Status" not in fields:
+        raise ParseError(error_reason(text), f"show ssl ocsp-response <id> answered {first_line(text)!r}")
+    return OcspResponse(status=fields["Cert Status"].lower(), this_update=asn1_time(fields.get("This Update", "")),
+                        next_update=asn1_time(fields.get("Next Update", "")),
+                        produced_at=asn1_time(fields.get("Produced At", "")),
+                        revoked_at=asn1_time(fields.get("Revocation Time", "")))
