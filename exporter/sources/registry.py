@@ -12,6 +12,7 @@ from exporter.runtime.client import Allowlist
 from exporter.sources.base import Source
 from exporter.sources.certificates.source import CertificateSource
 from exporter.sources.info.source import InfoSource
+from exporter.sources.peers.source import PeersSource
 from exporter.sources.proc.source import ProcSource
 from exporter.sources.resolvers.source import ResolversSource
 from exporter.sources.stat.source import StatSource
@@ -23,6 +24,7 @@ WORKER_SOURCES: tuple[type[Source], ...] = (
     StickTableSource,
     ResolversSource,
     CertificateSource,
+    PeersSource,
 )
 MASTER_SOURCES: tuple[type[Source], ...] = (
     ProcSource,

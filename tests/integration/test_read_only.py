@@ -38,7 +38,8 @@ backend be_other
     stick-table type string len 32 size 10 store gpt0
 """
 # The sources' commands, and the probes the poll asks a socket it meets first (master CLI? level?).
-READ_ONLY = {"show info", "show stat", "show table", "show resolvers", "show ssl cert", "show proc", "show cli level"}
+READ_ONLY = {"show info", "show stat", "show table", "show resolvers", "show ssl cert", "show peers", "show proc",
+             "show cli level"}
 PER_ITEM = ("show table ", "show ssl cert ")  # a configured table, a listed certificate
 
 

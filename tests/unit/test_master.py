@@ -47,7 +47,7 @@ def master_fetch(version: str, proc_file: str = "show-proc.txt", gone: set[str] 
             return (base / proc_file).read_text()
         if command == "show cli level":
             return (base / "show-cli-level.txt").read_text()
-        route = re.fullmatch(r"@!(\d+) (show info|show stat|show table|show resolvers|show ssl cert)", command)
+        route = re.fullmatch(r"@!(\d+) (show info|show stat|show table|show resolvers|show ssl cert|show peers)", command)
         if route is None:
             return UNKNOWN
         pid, what = route.groups()
@@ -197,7 +197,7 @@ def test_only_routed_read_only_commands_reach_the_workers() -> None:
     assert fetch.sent == ["show proc", "show cli level", "show proc",
                           f"@!{current} show info", f"@!{current} show stat", f"@!{current} show table",
                           f"@!{current} show table fe_dl", f"@!{current} show resolvers",
-                          f"@!{current} show ssl cert",
+                          f"@!{current} show ssl cert", f"@!{current} show peers",
                           f"@!{old} show info", f"@!{old} show stat"]
 
 
