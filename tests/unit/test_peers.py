@@ -169,3 +169,13 @@ def test_promtool_accepts_the_output() -> None:
         text = exported((FIXTURES / version / "show-peers.txt").read_text())
         result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
         assert result.returncode == 0 and not result.stdout.strip(), version + result.stdout + result.stderr
+
+
+def test_without_the_session_word_the_session_s_own_fields_say_it() -> None:
+    """``id=p1(remote)``: the session's line (``appctx:... st0=``) is there only for a session."""
+    text = (PEER_A + "  0x2: id=p1(remote) addr=127.0.0.1:1 last_status=ESTA\n        reconnect=2s confirm=0\n"
+            "        flags=0x0 appctx:0x5 st0=7 st1=0\n"
+            "  0x3: id=p2(remote) addr=127.0.0.1:2 last_status=ESTA\n        reconnect=2s confirm=0\n        flags=0x0\n")
+    got = samples(exported(text))
+    assert value(got, "haproxy_peer_connected", peers="s1", peer="p1") == 1
+    assert value(got, "haproxy_peer_connected", peers="s1", peer="p2") == 0  # ESTA, but the session is gone

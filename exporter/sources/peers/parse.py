@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from exporter.runtime.errors import ParseError, error_reason, first_line
 
 _SECTION = re.compile(r"\S+: \[[^\]]*\] (.*)")
-_PEER = re.compile(r"  \S+: id=(.+?)\((local|remote),(active|inactive)\)(.*)")
+_PEER = re.compile(r"  \S+: id=(.+?)\((local|remote)(?:,(active|inactive))?\)(.*)")
 _FIELD = re.compile(r"([a-z][a-z0-9_]*)=(\S*)")
 _CONTINUED = re.compile(r"\s{4,}[a-z][a-z0-9_]*=")  # an indented line starting with key=value
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?")
@@ -36,8 +36,15 @@ class Peer:
     section: str
     name: str
     local: bool
-    active: bool  # HAProxy has a session for it (connecting or established)
+    session: str | None  # "active" when HAProxy has a session for it (connecting or established)
     fields: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        """Whether HAProxy has a session for the peer.  Without the ``(remote,active)`` word (not
+        in the captured versions; kept for older ones), the session's own fields say it (``st0=``
+        is printed only for a session)."""
+        return self.session == "active" if self.session is not None else "st0" in self.fields
 
 
 def _fields(text: str, into: dict[str, str]) -> None:
@@ -55,7 +62,7 @@ def parse_peers(text: str) -> list[Peer]:
         if not line.strip():
             continue
         if (m := _PEER.fullmatch(line)) is not None and section is not None:
-            current = Peer(section, m.group(1), m.group(2) == "local", m.group(3) == "active")
+            current = Peer(section, m.group(1), m.group(2) == "local", m.group(3))
             _fields(m.group(4), current.fields)
             peers.append(current)
         elif line[0] != " " and (m := _SECTION.fullmatch(line)) is not None:

@@ -17,6 +17,7 @@ SHOW_PEERS = Command("show peers", parse_peers)
 class PeersSource(Source):
     name = "peers"
     allowed = (r"show peers",)
+    level = "user"  # HAProxy checks no level for show peers (2.6, 2.8, 3.2, 3.4 answer a level-user socket alike)
 
     def commands(self) -> Sequence[Command]:
         return (SHOW_PEERS,)
