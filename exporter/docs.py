@@ -108,6 +108,7 @@ def sticktable_table() -> list[str]:
 def runtime_table() -> list[str]:
     """The sources beyond info, stat and stick tables (docs/sources.md), from their naming tables."""
     from exporter.sources.certificates import naming as certs
+    from exporter.sources.peers import naming as peers
     from exporter.sources.resolvers import naming as resolvers
 
     lines = ["| metric | labels | from | promex |", "|---|---|---|---|"]
@@ -117,6 +118,12 @@ def runtime_table() -> list[str]:
         lines.append(f"| `{name}` | {certs.FILE_LABEL} | {help} | ours |")
     info_labels = ", ".join((certs.FILE_LABEL, *(label for label, _ in certs.INFO_LABELS)))
     lines.append(f"| `{certs.INFO[0]}` | {info_labels} | {certs.INFO[1]} | ours |")
+    peer_labels = ", ".join(peers.LABELS)
+    for key, (suffix, help) in peers.GAUGES.items():
+        labels = f"{peer_labels}, {peers.STATUS_LABEL}" if key == "status" else peer_labels
+        lines.append(f"| `{peers.PREFIX}{suffix}` | {labels} | {help} | ours |")
+    for field, (suffix, help) in peers.COUNTERS.items():
+        lines.append(f"| `{peers.PREFIX}{suffix}` | {peer_labels} | {help} (`show peers {field}`; counter) | ours |")
     return lines
 
 
@@ -132,7 +139,8 @@ def metrics_markdown() -> str:
         "", "**Stick tables** (`show table`; entries only for the tables named in `stick_tables`, see "
         "[docs/sticktables.md](docs/sticktables.md); all gauges)", "", *sticktable_table(), "",
         "**More of the Runtime API** (resolvers; TLS certificates, operator level, read every "
-        "`certificates.refresh_interval`; see [docs/sources.md](docs/sources.md); all gauges)", "", *runtime_table(), "",
+        "`certificates.refresh_interval`; peers; see [docs/sources.md](docs/sources.md); gauges but the "
+        "peers' `_total` counters)", "", *runtime_table(), "",
         "**The exporter's own metrics**", "", *own_table(),
         END,
     ]

@@ -11,24 +11,15 @@ from exporter.sources.peers import naming
 from exporter.sources.peers.parse import Peer, duration_seconds
 from exporter.sources.values import COUNTER, GAUGE, ModelStats, number_text
 
-_STATUSES = LabelVariants("status", naming.STATUSES)
+_STATUSES = LabelVariants(naming.STATUS_LABEL, naming.STATUSES)
 _NEVER = "<NEVER>"
 
 
 def _families() -> dict[str, Family]:
     """The source's families, keyed by what fills them (a counter's show peers field)."""
-    p = naming.PREFIX
-    families = {
-        "connected": Family(p + "connected", GAUGE,
-                            "1 when the session with the peer is established (show peers: active, last_status ESTA), else 0"),
-        "status": Family(p + "status", GAUGE,
-                         "Last status of the session with the peer, one series per status (show peers last_status)"),
-        "last_hdshk": Family(p + "last_handshake_seconds", GAUGE,
-                             "Seconds since the last handshake with the peer, attempted or successful; with status "
-                             "ESTA, since the session was established (show peers last_hdshk, to HAProxy's precision)"),
-    }
+    families = {key: Family(naming.PREFIX + suffix, GAUGE, help) for key, (suffix, help) in naming.GAUGES.items()}
     for field, (suffix, help) in naming.COUNTERS.items():
-        families[field] = Family(p + suffix, COUNTER, f"{help} (show peers {field})")
+        families[field] = Family(naming.PREFIX + suffix, COUNTER, f"{help} (show peers {field})")
     return families
 
 

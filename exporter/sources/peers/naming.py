@@ -6,6 +6,7 @@ from __future__ import annotations
 
 PREFIX = "haproxy_peer_"
 LABELS = ("peers", "peer")
+STATUS_LABEL = "status"  # haproxy_peer_status's state set
 
 # Every last_status HAProxy prints (statuscode_str in src/peers.c, the same from 2.0 to 3.4), in
 # the order of their codes: NONE (never tried), CONN (100, connecting), HSHK (110, TCP connected,
@@ -16,6 +17,15 @@ STATUSES = ("NONE", "CONN", "HSHK", "ESTA", "RETR", "PROT", "VERS", "NAME", "UNK
 # takes as "active and established" (src/peers.c, __process_running_peer_sync).  ESTA alone is not
 # enough: it stays after the session ends, until the next connect attempt sets CONN.
 ESTABLISHED = "ESTA"
+
+# The gauges: what fills them → (suffix, help).
+GAUGES: dict[str, tuple[str, str]] = {
+    "connected": ("connected", "1 when the session with the peer is established (show peers: active, last_status ESTA), else 0"),
+    "status": ("status", "Last status of the session with the peer, one series per status (show peers last_status)"),
+    "last_hdshk": ("last_handshake_seconds",
+                   "Seconds since the last handshake with the peer, attempted or successful; with status ESTA, since "
+                   "the session was established (show peers last_hdshk, to HAProxy's precision)"),
+}
 
 # show peers counter → (suffix, help).  Each only goes up while the process lives.
 COUNTERS: dict[str, tuple[str, str]] = {
