@@ -109,6 +109,7 @@ def runtime_table() -> list[str]:
     """The sources beyond info, stat and stick tables (docs/sources.md), from their naming tables."""
     from exporter.sources.certificates import naming as certs
     from exporter.sources.ocsp import naming as ocsp
+    from exporter.sources.peers import naming as peers
     from exporter.sources.resolvers import naming as resolvers
 
     lines = ["| metric | labels | from | promex |", "|---|---|---|---|"]
@@ -121,6 +122,12 @@ def runtime_table() -> list[str]:
     for name, help in (ocsp.NEXT_UPDATE, ocsp.THIS_UPDATE, ocsp.REVOKED_AT):
         lines.append(f"| `{name}` | {', '.join(ocsp.LABELS)} | {help} (`show ssl ocsp-response`) | ours |")
     lines.append(f"| `{ocsp.STATUS[0]}` | {', '.join((*ocsp.LABELS, 'state'))} | {ocsp.STATUS[1]} | ours |")
+    peer_labels = ", ".join(peers.LABELS)
+    for key, (suffix, help) in peers.GAUGES.items():
+        labels = f"{peer_labels}, {peers.STATUS_LABEL}" if key == "status" else peer_labels
+        lines.append(f"| `{peers.PREFIX}{suffix}` | {labels} | {help} | ours |")
+    for field, (suffix, help) in peers.COUNTERS.items():
+        lines.append(f"| `{peers.PREFIX}{suffix}` | {peer_labels} | {help} (`show peers {field}`; counter) | ours |")
     return lines
 
 
@@ -136,8 +143,8 @@ def metrics_markdown() -> str:
         "", "**Stick tables** (`show table`; entries only for the tables named in `stick_tables`, see "
         "[docs/sticktables.md](docs/sticktables.md); all gauges)", "", *sticktable_table(), "",
         "**More of the Runtime API** (resolvers; TLS certificates, operator level, and stapled OCSP "
-        "responses, read every `certificates.refresh_interval` / `ocsp.refresh_interval`; see "
-        "[docs/sources.md](docs/sources.md); all gauges)", "", *runtime_table(), "",
+        "responses, read every `certificates.refresh_interval` / `ocsp.refresh_interval`; peers; see "
+        "[docs/sources.md](docs/sources.md); gauges but the peers' `_total` counters)", "", *runtime_table(), "",
         "**The exporter's own metrics**", "", *own_table(),
         END,
     ]

@@ -49,10 +49,10 @@ sys.exit(exporter.cli.main(sys.argv[1:]))
 """
 
 
-# What an HAProxy without stick tables, resolvers or certificates answers to the optional sources'
-# commands: the unit tests' fake sockets add these, so a new source adds its line here, once.
+# What an HAProxy without stick tables, resolvers, certificates, OCSP responses or peers answers to
+# the optional sources' commands: the unit tests' fake sockets add these, so a new source adds its line here, once.
 EMPTY_ANSWERS = {"show table": "", "show resolvers": "", "show ssl cert": "# filename\n",
-                 "show ssl ocsp-response": "# Certificate IDs\n"}
+                 "show ssl ocsp-response": "# Certificate IDs\n", "show peers": ""}
 
 
 def run_cli_as(uid: int, args: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
@@ -316,3 +316,30 @@ def resolver_counters(text: str) -> dict[tuple[str, str, str], int]:
         elif (m := re.fullmatch(r"  (\w+):\s+(\d+)", line)):
             found[(section, nameserver, {"snd_error": "send_error"}.get(m.group(1), m.group(1)))] = int(m.group(2))
     return found
+
+
+def peer_links(text: str) -> dict[tuple[str, str], dict[str, str]]:
+    """``show peers`` read here, independently of the exporter: {(section, remote peer): the
+    ``key=value`` words of the peer's first two lines, plus ``role`` (local/remote) and ``session``
+    (active/inactive)}.  Only remote peers: the local one is the process itself."""
+    found: dict[tuple[str, str], dict[str, str]] = {}
+    section, current, lines_left = "", None, 0
+    for line in text.split("\n"):
+        if (head := re.match(r"0x[0-9a-f]+: \[.*?\] id=(\S+) ", line)):
+            section, current = head.group(1), None
+        elif (peer := re.match(r"  0x[0-9a-f]+: id=(\S+?)\((local|remote),(active|inactive)\) (.*)", line)):
+            name, role, session, rest = peer.groups()
+            current = {"role": role, "session": session, **dict(re.findall(r"(\w+)=(\S+)", rest))}
+            lines_left = 1
+            if role == "remote":
+                found[(section, name)] = current
+        elif current is not None and lines_left:
+            current.update(re.findall(r"(\w+)=(\S+)", line))  # reconnect=... new_conn=... coll=...
+            lines_left -= 1
+    return found
+
+
+def haproxy_seconds(text: str) -> int:
+    """HAProxy's ``human_time`` (``4s``, ``1m2s``, ``2h5m``, ``3d1h``) in seconds, for the tests."""
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([dhms])", text))

@@ -265,6 +265,22 @@ def panels() -> list[dict[str, Any]]:
         timeseries("Exporter CPU", "The exporter's own CPU use, in cores",
                    [target(f"rate(process_cpu_seconds_total{{{I}}}[{RI}])", "{{instance}}")], unit="percentunit",
                    w=12),
+
+        row("Peers"),
+        stat("Peer links down", "Remote peers without an established session (alert after 5 minutes): "
+             "their stick-table updates are not replicated",
+             [target(f"sum by (instance) (haproxy_peer_connected{{{I}}} == bool 0)", "{{instance}}")],
+             steps=RED_ABOVE_0),
+        table("Peer status", "Last status of each remote peer's session: ESTA established, CONN connecting, "
+              "HSHK handshaking, others refused (show peers last_status)",
+              f"haproxy_peer_status{{{I}}} == 1", {"instance": "Instance", "peers": "Peers section", "peer": "Peer",
+                                                   "status": "Status"}, w=8),
+        timeseries("Reconnects", "New connections to each peer per second (a steady rate: the link flaps)",
+                   [target(f"sum by (instance, peers, peer) (rate(haproxy_peer_new_connections_total{{{I}}}[{RI}]))",
+                           "{{peers}}/{{peer}}")], unit="ops", w=6),
+        timeseries("Since last handshake", "Seconds since the last handshake with each peer; while connected, "
+                   "the session's age",
+                   [target(f"haproxy_peer_last_handshake_seconds{{{I}}}", "{{peers}}/{{peer}}")], unit="s", w=6),
     ]
 
 
@@ -300,7 +316,7 @@ def dashboard() -> dict[str, Any]:
         "title": "HAProxy (runtime exporter)",
         "uid": "haproxy-runtime-exporter",
         "description": "HAProxy through haproxy-runtime-exporter (promex names): overview, frontends, "
-                       "backends, servers, stick tables and the exporter's own health.",
+                       "backends, servers, stick tables, the exporter's own health and peers.",
         "tags": ["haproxy", "haproxy-runtime-exporter"],
         "editable": True,
         "graphTooltip": 1,

@@ -13,6 +13,7 @@ from exporter.sources.base import Source
 from exporter.sources.certificates.source import CertificateSource
 from exporter.sources.info.source import InfoSource
 from exporter.sources.ocsp.source import OcspSource
+from exporter.sources.peers.source import PeersSource
 from exporter.sources.proc.source import ProcSource
 from exporter.sources.resolvers.source import ResolversSource
 from exporter.sources.stat.source import StatSource
@@ -25,6 +26,7 @@ WORKER_SOURCES: tuple[type[Source], ...] = (
     ResolversSource,
     CertificateSource,
     OcspSource,
+    PeersSource,
 )
 MASTER_SOURCES: tuple[type[Source], ...] = (
     ProcSource,

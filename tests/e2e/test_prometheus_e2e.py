@@ -124,7 +124,7 @@ def stack() -> Iterator[Stack]:
     cert = self_signed_pem(base / "expiring.pem", "expiring.example", CERT_DAYS)
     stapled = ocsp_stapled(base / "ocsp", {"stapled.example": "good"})["stapled.example"]
     haproxy = HAProxy(base / "haproxy", CONFIG.read_text().replace("CERTFILE", str(cert)).replace(
-        "OCSPFILE", str(stapled)), nports=4)
+        "OCSPFILE", str(stapled)), nports=6)
     exporter_port, prometheus_port = free_ports(2)
     exporter_url = f"http://127.0.0.1:{exporter_port}"
     procs: list[subprocess.Popen[bytes]] = []
@@ -232,11 +232,14 @@ def test_alerts_fire_for_a_server_taken_down(stack: Stack) -> None:
         ("HAProxyBackendNoUsableServers", "be_b"),
         ("HAProxyBackendHigh5xxRatio", "be_b"),
         ("HAProxyStickTableFillingUp", STICK_TABLE[0]),
+        ("HAProxyPeerLinkDown", "mesh/lb2"),  # e2e.cfg's peer that never answers
     }
 
     def key(alert: dict[str, str]) -> tuple[str, str]:
         if "server" in alert:
             return alert["alertname"], f"{alert['proxy']}/{alert['server']}"
+        if "peer" in alert:
+            return alert["alertname"], f"{alert['peers']}/{alert['peer']}"
         return alert["alertname"], alert.get("proxy") or alert.get("name", "")
 
     wait_for(lambda: wanted <= {key(a) for a in stack.firing()}, 30,

@@ -1,0 +1,1 @@
+"""``show peers``: the state of every stick-table replication link, per peers section and peer."""
