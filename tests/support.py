@@ -49,10 +49,12 @@ sys.exit(exporter.cli.main(sys.argv[1:]))
 """
 
 
-# What an HAProxy without stick tables, resolvers or certificates answers to the optional sources'
-# commands: the unit tests' fake sockets add these, so a new source adds its line here, once.
+# What an HAProxy without stick tables, resolvers, certificates, OCSP responses, maps or ACLs answers
+# to the optional sources' commands: the unit tests' fake sockets add these, so a new source adds its
+# line here, once.
 EMPTY_ANSWERS = {"show table": "", "show resolvers": "", "show ssl cert": "# filename\n",
-                 "show ssl ocsp-response": "# Certificate IDs\n"}
+                 "show ssl ocsp-response": "# Certificate IDs\n",
+                 "show map": "# id (file) description\n", "show acl": "# id (file) description\n"}
 
 
 def run_cli_as(uid: int, args: list[str], **kwargs) -> subprocess.CompletedProcess[str]:

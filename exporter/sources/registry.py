@@ -12,6 +12,7 @@ from exporter.runtime.client import Allowlist
 from exporter.sources.base import Source
 from exporter.sources.certificates.source import CertificateSource
 from exporter.sources.info.source import InfoSource
+from exporter.sources.maps.source import MapsSource
 from exporter.sources.ocsp.source import OcspSource
 from exporter.sources.proc.source import ProcSource
 from exporter.sources.resolvers.source import ResolversSource
@@ -25,6 +26,7 @@ WORKER_SOURCES: tuple[type[Source], ...] = (
     ResolversSource,
     CertificateSource,
     OcspSource,
+    MapsSource,
 )
 MASTER_SOURCES: tuple[type[Source], ...] = (
     ProcSource,

@@ -39,7 +39,7 @@ backend be_other
 """
 # The sources' commands, and the probes the poll asks a socket it meets first (master CLI? level?).
 READ_ONLY = {"show info", "show stat", "show table", "show resolvers", "show ssl cert", "show ssl ocsp-response",
-             "show proc", "show cli level"}
+             "show map", "show acl", "show proc", "show cli level"}
 PER_ITEM = ("show table ", "show ssl cert ", "show ssl ocsp-response ")  # a configured table, a listed item
 
 
