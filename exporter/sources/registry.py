@@ -11,6 +11,7 @@ from typing import Any, Callable
 from exporter.runtime.client import Allowlist
 from exporter.sources.base import Source
 from exporter.sources.certificates.source import CertificateSource
+from exporter.sources.errors.source import ErrorsSource
 from exporter.sources.info.source import InfoSource
 from exporter.sources.maps.source import MapsSource
 from exporter.sources.ocsp.source import OcspSource
@@ -27,6 +28,7 @@ WORKER_SOURCES: tuple[type[Source], ...] = (
     CertificateSource,
     OcspSource,
     MapsSource,
+    ErrorsSource,
 )
 MASTER_SOURCES: tuple[type[Source], ...] = (
     ProcSource,

@@ -39,7 +39,7 @@ backend be_other
 """
 # The sources' commands, and the probes the poll asks a socket it meets first (master CLI? level?).
 READ_ONLY = {"show info", "show stat", "show table", "show resolvers", "show ssl cert", "show ssl ocsp-response",
-             "show map", "show acl", "show proc", "show cli level"}
+             "show map", "show acl", "show errors", "show proc", "show cli level"}
 PER_ITEM = ("show table ", "show ssl cert ", "show ssl ocsp-response ")  # a configured table, a listed item
 
 
@@ -103,6 +103,7 @@ def test_a_whole_poll_sends_only_read_only_show_commands(relay, tmp_path: Path) 
         "haproxy": {"address": rec.path},
         "stick_tables": [{"name": "fe_main", "filters": ["data.http_req_cnt gt 0", "data.gpc0 ge 0"]},
                          {"name": "be_other"}],
+        "errors": {"enabled": True},  # every source on, the ones off by default too
     })
     store = Store(config.max_age)
     poller = Poller(config, store)
@@ -120,7 +121,7 @@ def test_a_whole_poll_sends_only_read_only_show_commands(relay, tmp_path: Path) 
         line = raw[:-1]
         assert line.startswith("show "), repr(raw)
         assert line in READ_ONLY or line.startswith(PER_ITEM), repr(raw)
-    assert {c[:-1] for c in commands} >= {"show info", "show stat", "show table",
+    assert {c[:-1] for c in commands} >= {"show info", "show stat", "show table", "show map", "show acl", "show errors",
                                            "show table fe_main data.http_req_cnt gt 0 data.gpc0 ge 0",
                                            "show table be_other", "show ssl cert",
                                            f"show ssl cert {tmp_path / 'certs' / 'server.pem'}"}
