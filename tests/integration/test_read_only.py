@@ -146,6 +146,10 @@ REFUSED = [
     "show ssl cert /x.pem\ncommit ssl cert /x.pem", "show ssl cert ",
     "update ssl ocsp-response /x.pem", "set ssl ocsp-response abc", "show ssl ocsp-response /x.pem",
     "show ssl ocsp-response base64 ab", "show ssl ocsp-response ab;set ssl ocsp-response ab",
+    # the maps source reads the listings only, the errors source the whole dump only
+    "show map #1", "show map /x.map", "show acl #0", "show acl /x.acl 1.2.3.4", "show map ", "clear map /x.map",
+    "add map /x.map k v", "set map /x.map k v", "prepare map /x.map", "commit map @1 /x.map", "clear acl #0",
+    "show errors fe_web", "show errors -1 response", "show errors;clear counters",
 ]
 
 
