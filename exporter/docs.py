@@ -108,6 +108,8 @@ def sticktable_table() -> list[str]:
 def runtime_table() -> list[str]:
     """The sources beyond info, stat and stick tables (docs/sources.md), from their naming tables."""
     from exporter.sources.certificates import naming as certs
+    from exporter.sources.errors import naming as errors
+    from exporter.sources.maps import naming as maps
     from exporter.sources.ocsp import naming as ocsp
     from exporter.sources.peers import naming as peers
     from exporter.sources.resolvers import naming as resolvers
@@ -128,6 +130,13 @@ def runtime_table() -> list[str]:
         lines.append(f"| `{peers.PREFIX}{suffix}` | {labels} | {help} | ours |")
     for field, (suffix, help) in peers.COUNTERS.items():
         lines.append(f"| `{peers.PREFIX}{suffix}` | {peer_labels} | {help} (`show peers {field}`; counter) | ours |")
+    for name, help in (maps.MAP_ENTRIES, maps.ACL_ENTRIES):
+        lines.append(f"| `{name}` | {maps.LABEL} | {help} | ours |")
+    for name, help in (maps.INLINE_LISTS, maps.INLINE_ENTRIES):
+        lines.append(f"| `{name}` | | {help} (`show acl`) | ours |")
+    lines.append(f"| `{errors.CAPTURED[0]}` | | {errors.CAPTURED[1]} (off by default: `errors.enabled`; counter) | ours |")
+    for name, help in errors.LAST.values():
+        lines.append(f"| `{name}` | {errors.LABEL} | {help} (off by default) | ours |")
     return lines
 
 
@@ -143,7 +152,8 @@ def metrics_markdown() -> str:
         "", "**Stick tables** (`show table`; entries only for the tables named in `stick_tables`, see "
         "[docs/sticktables.md](docs/sticktables.md); all gauges)", "", *sticktable_table(), "",
         "**More of the Runtime API** (resolvers; TLS certificates, operator level, and stapled OCSP "
-        "responses, read every `certificates.refresh_interval` / `ocsp.refresh_interval`; peers; see "
+        "responses, read every `certificates.refresh_interval` / `ocsp.refresh_interval`; peers; maps and ACLs; "
+        "captured errors; see "
         "[docs/sources.md](docs/sources.md); gauges but the peers' `_total` counters)", "", *runtime_table(), "",
         "**The exporter's own metrics**", "", *own_table(),
         END,

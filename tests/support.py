@@ -49,10 +49,12 @@ sys.exit(exporter.cli.main(sys.argv[1:]))
 """
 
 
-# What an HAProxy without stick tables, resolvers, certificates, OCSP responses or peers answers to
-# the optional sources' commands: the unit tests' fake sockets add these, so a new source adds its line here, once.
+# What an HAProxy without stick tables, resolvers, certificates, OCSP responses, peers, maps or ACLs
+# answers to the optional sources' commands: the unit tests' fake sockets add these, so a new source
+# adds its line here, once.
 EMPTY_ANSWERS = {"show table": "", "show resolvers": "", "show ssl cert": "# filename\n",
-                 "show ssl ocsp-response": "# Certificate IDs\n", "show peers": ""}
+                 "show ssl ocsp-response": "# Certificate IDs\n", "show peers": "",
+                 "show map": "# id (file) description\n", "show acl": "# id (file) description\n"}
 
 
 def run_cli_as(uid: int, args: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
@@ -75,6 +77,15 @@ def require(binary: str | None, what: str) -> str:
         pytest.fail(f"{what} is not installed; .ci/run should have installed it")
     pytest.skip(f"{what} is not installed")
 
+
+
+def promtool_check_metrics(text: str) -> list[str]:
+    """What ``promtool check metrics`` (Prometheus's own linter) says is wrong with a page; skips
+    locally without promtool.  Counters without _total (promex's gauges) are not problems here."""
+    promtool = require(shutil.which("promtool"), "promtool (Debian package prometheus)")
+    result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+    return [line for line in (result.stdout + result.stderr).splitlines()
+            if line and "counter metrics should have" not in line and "non-histogram" not in line]
 
 def free_ports(count: int) -> list[int]:
     socks, ports = [], []

@@ -281,6 +281,17 @@ def panels() -> list[dict[str, Any]]:
         timeseries("Since last handshake", "Seconds since the last handshake with each peer; while connected, "
                    "the session's age",
                    [target(f"haproxy_peer_last_handshake_seconds{{{I}}}", "{{peers}}/{{peer}}")], unit="s", w=6),
+
+        row("Maps, ACLs and captured errors"),
+        timeseries("Map entries", "Entries of each map file (alert when one that had entries is empty)",
+                   [target(f"haproxy_map_entries{{{I}}}", "{{file}}")], w=8),
+        timeseries("ACL entries", "Entries of each ACL pattern file, and of all inline ACLs added up",
+                   targets((f"haproxy_acl_entries{{{I}}}", "{{file}}"),
+                           (f"haproxy_acl_inline_entries{{{I}}}", "inline ACLs {{instance}}")), w=8),
+        timeseries("Captured protocol errors", "Invalid requests and responses HAProxy captured, all proxies "
+                   "(errors source, off by default: errors.enabled)",
+                   [target(f"rate(haproxy_process_captured_errors_total{{{I}}}[{RI}])", "{{instance}}")],
+                   unit="ops", w=8),
     ]
 
 

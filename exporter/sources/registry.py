@@ -11,7 +11,9 @@ from typing import Any, Callable
 from exporter.runtime.client import Allowlist
 from exporter.sources.base import Source
 from exporter.sources.certificates.source import CertificateSource
+from exporter.sources.errors.source import ErrorsSource
 from exporter.sources.info.source import InfoSource
+from exporter.sources.maps.source import MapsSource
 from exporter.sources.ocsp.source import OcspSource
 from exporter.sources.peers.source import PeersSource
 from exporter.sources.proc.source import ProcSource
@@ -27,6 +29,8 @@ WORKER_SOURCES: tuple[type[Source], ...] = (
     CertificateSource,
     OcspSource,
     PeersSource,
+    MapsSource,
+    ErrorsSource,
 )
 MASTER_SOURCES: tuple[type[Source], ...] = (
     ProcSource,

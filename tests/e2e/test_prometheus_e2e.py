@@ -34,6 +34,7 @@ import pytest
 import yaml
 
 import dashboard_queries as dq
+from httpraw import exchange
 from support import HAProxy, free_ports, require, stat_rows, stop_process, wait_for
 from tlscerts import ocsp_stapled, self_signed_pem
 
@@ -131,9 +132,13 @@ def stack() -> Iterator[Stack]:
     stop_traffic = threading.Event()
     worker = threading.Thread(target=traffic, args=(haproxy, stop_traffic), daemon=True)
     logs = {"exporter": base / "exporter.log", "prometheus": base / "prometheus.log", "haproxy": haproxy.log}
+    (base / "exporter.yaml").write_text("errors: {enabled: true}\n")  # every source on, so every panel has data
+    (base / "haproxy" / "hosts.map").write_text("www.example be_app\napi.example be_app\n")
+    (base / "haproxy" / "block.acl").write_text("192.0.2.1\n")
     try:
         procs.append(start_process(
-            [sys.executable, "-m", "exporter", "--haproxy.address", haproxy.master,
+            [sys.executable, "-m", "exporter", "--config.file", str(base / "exporter.yaml"),
+             "--haproxy.address", haproxy.master,
              "--web.listen-address", f"127.0.0.1:{exporter_port}", "--poll.interval", "500ms",
              "--poll.max-age", "5s"], logs["exporter"]))
         wait_for(lambda: http_ok(f"{exporter_url}/metrics") and "haproxy_exporter_command_errors_total{"
@@ -143,6 +148,7 @@ def stack() -> Iterator[Stack]:
         name, size = STICK_TABLE
         for n in range(1, size):  # + 127.0.0.1 from the traffic = size entries: full
             haproxy.cmd(f"set table {name} key 10.0.0.{n} data.http_req_cnt 1")
+        exchange(haproxy.ports[0], b"GET / HTTP/1.1\r\nBad Header\r\n\r\n", 2)  # a captured error
         worker.start()
 
         rules_with_short_for(base / "alerts.yml")

@@ -39,7 +39,7 @@ backend be_other
 """
 # The sources' commands, and the probes the poll asks a socket it meets first (master CLI? level?).
 READ_ONLY = {"show info", "show stat", "show table", "show resolvers", "show ssl cert", "show ssl ocsp-response",
-             "show peers", "show proc", "show cli level"}
+             "show peers", "show map", "show acl", "show errors", "show proc", "show cli level"}
 PER_ITEM = ("show table ", "show ssl cert ", "show ssl ocsp-response ")  # a configured table, a listed item
 
 
@@ -103,6 +103,7 @@ def test_a_whole_poll_sends_only_read_only_show_commands(relay, tmp_path: Path) 
         "haproxy": {"address": rec.path},
         "stick_tables": [{"name": "fe_main", "filters": ["data.http_req_cnt gt 0", "data.gpc0 ge 0"]},
                          {"name": "be_other"}],
+        "errors": {"enabled": True},  # every source on, the ones off by default too
     })
     store = Store(config.max_age)
     poller = Poller(config, store)
@@ -120,7 +121,7 @@ def test_a_whole_poll_sends_only_read_only_show_commands(relay, tmp_path: Path) 
         line = raw[:-1]
         assert line.startswith("show "), repr(raw)
         assert line in READ_ONLY or line.startswith(PER_ITEM), repr(raw)
-    assert {c[:-1] for c in commands} >= {"show info", "show stat", "show table",
+    assert {c[:-1] for c in commands} >= {"show info", "show stat", "show table", "show map", "show acl", "show errors",
                                            "show table fe_main data.http_req_cnt gt 0 data.gpc0 ge 0",
                                            "show table be_other", "show ssl cert",
                                            f"show ssl cert {tmp_path / 'certs' / 'server.pem'}"}
@@ -145,6 +146,10 @@ REFUSED = [
     "show ssl cert /x.pem\ncommit ssl cert /x.pem", "show ssl cert ",
     "update ssl ocsp-response /x.pem", "set ssl ocsp-response abc", "show ssl ocsp-response /x.pem",
     "show ssl ocsp-response base64 ab", "show ssl ocsp-response ab;set ssl ocsp-response ab",
+    # the maps source reads the listings only, the errors source the whole dump only
+    "show map #1", "show map /x.map", "show acl #0", "show acl /x.acl 1.2.3.4", "show map ", "clear map /x.map",
+    "add map /x.map k v", "set map /x.map k v", "prepare map /x.map", "commit map @1 /x.map", "clear acl #0",
+    "show errors fe_web", "show errors -1 response", "show errors;clear counters",
 ]
 
 

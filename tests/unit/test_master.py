@@ -118,7 +118,8 @@ def test_through_the_master_the_current_worker_keeps_its_names_and_labels(versio
     got = series(text)
     assert value(got, "haproxy_up") == 1
     current_only = {k: v for k, v in got.items() if "worker" not in dict(k[1])
-                    and k[0].startswith(("haproxy_process", "haproxy_frontend", "haproxy_backend", "haproxy_server"))}
+                    and k[0].startswith(("haproxy_process", "haproxy_frontend", "haproxy_backend", "haproxy_server",
+                                       "haproxy_map", "haproxy_acl"))}
     direct = series(worker_socket_exposition(version))
     assert set(current_only) == set(direct)
     assert current_only == direct  # the same answers: the same values too
@@ -199,6 +200,7 @@ def test_only_routed_read_only_commands_reach_the_workers() -> None:
                           f"@!{current} show table fe_dl", f"@!{current} show resolvers",
                           f"@!{current} show ssl cert", f"@!{current} show ssl ocsp-response",
                           f"@!{current} show peers",
+                          f"@!{current} show map", f"@!{current} show acl",
                           f"@!{old} show info", f"@!{old} show stat"]
 
 

@@ -1,0 +1,1 @@
+"""``show errors``: the protocol errors HAProxy captured, last one per proxy and direction."""

@@ -1,0 +1,36 @@
+"""The ``errors`` config section: off unless ``enabled: true``.
+
+Off by default because ``show errors`` is the one read that is neither cheap nor harmless: it
+needs level operator, and it dumps the bytes of every kept error (up to a buffer, 16 kB by default,
+per proxy and direction), which may be a client's cookies or credentials.  The exporter reads only
+the entries' headers, but the bytes still cross the socket on every poll.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.validation import ConfigError
+
+_KEYS = ("enabled",)
+
+
+@dataclass(frozen=True)
+class ErrorsConfig:
+    enabled: bool = False
+
+
+def parse_errors_config(value: Any) -> ErrorsConfig:
+    """``errors: {enabled: true}`` → ErrorsConfig; no section means off."""
+    if value is None:
+        return ErrorsConfig()
+    if not isinstance(value, dict):
+        raise ConfigError(f"errors: expected a mapping like {{enabled: true}}, got {value!r}")
+    for key in value:
+        if key not in _KEYS:
+            raise ConfigError(f"errors.{key}: unknown key (known: {', '.join(_KEYS)})")
+    enabled = value.get("enabled", False)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"errors.enabled: expected true or false, got {enabled!r}")
+    return ErrorsConfig(enabled)
