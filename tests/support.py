@@ -78,7 +78,6 @@ def require(binary: str | None, what: str) -> str:
     pytest.skip(f"{what} is not installed")
 
 
-
 def promtool_check_metrics(text: str) -> list[str]:
     """What ``promtool check metrics`` (Prometheus's own linter) says is wrong with a page; skips
     locally without promtool.  Counters without _total (promex's gauges) are not problems here."""
@@ -86,6 +85,7 @@ def promtool_check_metrics(text: str) -> list[str]:
     result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
     return [line for line in (result.stdout + result.stderr).splitlines()
             if line and "counter metrics should have" not in line and "non-histogram" not in line]
+
 
 def free_ports(count: int) -> list[int]:
     socks, ports = [], []

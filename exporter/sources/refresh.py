@@ -14,13 +14,16 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Callable, ClassVar, Generic, Mapping, Sequence, TypeVar
 
-from exporter.sources.base import Ask, Command
+from exporter.exposition.families import Family
+from exporter.sources.base import Ask, Command, Source
+from exporter.sources.values import ModelStats
 from exporter.validation import ConfigError, parse_duration, positive_int
 
 T = TypeVar("T")
 LIST_RETRY = 60.0
+ANSWER = "items"  # a refreshed source's answers: (listed item, its answer) for each item known
 
 
 @dataclass(frozen=True)
@@ -126,3 +129,68 @@ class Refreshed(Generic[T]):
                if self.key(i) not in self._read_at or now - self._read_at[self.key(i)] >= schedule.refresh_interval]
         due.sort(key=lambda i: self._read_at.get(self.key(i), float("-inf")))
         return due[: schedule.max_per_poll]
+
+
+class RefreshedSource(Source, Generic[T]):
+    """A source whose data is a list and one command per listed item, read on a :class:`Schedule`.
+
+    Subclasses set the class attributes, ``list_command``, ``item_command`` and ``families``; the
+    series built from an unchanged answer are kept as they are (between refreshes nothing is built).
+    """
+
+    list_command: ClassVar[Command]
+    item_label: ClassVar[str]  # every item's command shares this name in the metrics
+    key_pattern: ClassVar[str]  # what an item's key must look like to be sent
+
+    def __init__(self, options: Any = None, **kwargs: Any) -> None:
+        super().__init__(options or Schedule(), **kwargs)
+        self.config: Schedule = self.options
+        self.refreshed: Refreshed[T] = Refreshed(self.list_command, self.item_command, self.item_key,
+                                                  re.compile(self.key_pattern))
+        self._built: tuple[Any, list[Family], ModelStats] | None = None  # (answers, families, what was skipped)
+
+    @classmethod
+    def parse_config(cls, value: Any) -> Schedule:
+        assert cls.config_key is not None
+        return parse_schedule(cls.config_key, value)
+
+    def needed_level(self) -> str:
+        return self.level if self.config.enabled else "user"
+
+    def item_command(self, key: str) -> Command:
+        raise NotImplementedError
+
+    def item_key(self, item: Any) -> str:
+        """The text of a listed item that its command carries."""
+        return str(item)
+
+    def families(self, served: tuple[tuple[Any, T], ...], stats: ModelStats) -> list[Family]:
+        raise NotImplementedError
+
+    def commands(self) -> Sequence[Command]:
+        """What the source may send (its names in the metrics); :meth:`read` decides what it does send."""
+        if not self.config.enabled:
+            return ()
+        return (self.list_command, Command(self.item_label, self.item_command("").parse))
+
+    def read(self, ask: Ask) -> tuple[dict[str, Any], bool]:
+        if not self.config.enabled:
+            return {}, True
+        served, ok = self.refreshed.read(ask, self.config)
+        return ({ANSWER: served} if served is not None else {}), ok
+
+    def build(self, answers: Mapping[str, Any], stats: ModelStats) -> list[Family]:
+        served = answers.get(ANSWER)
+        if served is None:
+            return []
+        if self._built is None or self._built[0] is not served:  # else nothing changed: the same families
+            own = ModelStats()
+            self._built = (served, self.families(served, own), own)
+        own = self._built[2]
+        stats.invalid_values += own.invalid_values
+        for (what, reason), count in own.ignored.items():
+            stats.ignore(what, reason, own.examples[(what, reason)], count)
+        if self.refreshed.unsendable:
+            stats.ignore(self.name, "unsendable_name", repr(self.refreshed.unsendable[0]),
+                         len(self.refreshed.unsendable))
+        return list(self._built[1])

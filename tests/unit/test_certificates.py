@@ -21,10 +21,10 @@ from exporter.config import build_config
 from exporter.exposition.render import render
 from exporter.runtime.errors import ParseError
 from exporter.sources.base import Command
-from exporter.sources.certificates.config import CertificatesConfig
 from exporter.sources.certificates.model import certificate_families, short_names
 from exporter.sources.certificates.parse import parse_cert, parse_cert_list
 from exporter.sources.certificates.source import DETAIL, LIST, CertificateSource
+from exporter.sources.refresh import Schedule as CertificatesConfig
 from exporter.sources.values import ModelStats
 from exporter.validation import ConfigError
 
@@ -148,7 +148,7 @@ def test_read_once_per_refresh_spread_over_polls() -> None:
     with freeze_time("2026-12-02 10:00:00") as clock:
         answers, ok = certs.read(fake.ask)
         assert ok and fake.sent == [LIST.text, *(f"show ssl cert {f}" for f in fake.files[:2])]
-        assert len(answers["certificates"]) == 2  # what is known so far is served
+        assert len(answers["items"]) == 2  # what is known so far is served
         for _ in range(2):
             clock.tick(5)
             certs.read(fake.ask)
@@ -156,12 +156,12 @@ def test_read_once_per_refresh_spread_over_polls() -> None:
         fake.sent.clear()
         clock.tick(5)
         answers, ok = certs.read(fake.ask)
-        assert ok and fake.sent == [] and len(answers["certificates"]) == 5  # nothing due: the last answers
+        assert ok and fake.sent == [] and len(answers["items"]) == 5  # nothing due: the last answers
         clock.tick(290)  # 300 s after the list: read again, then the certificates as they come due
         fake.files.remove("/etc/haproxy/certs/many.pem")
         answers, _ = certs.read(fake.ask)
         assert fake.sent[0] == LIST.text and len(fake.sent) == 3
-        assert "/etc/haproxy/certs/many.pem" not in {c.file for _, c in answers["certificates"]}
+        assert "/etc/haproxy/certs/many.pem" not in {c.file for _, c in answers["items"]}
 
 
 def test_a_refused_list_is_tried_again_after_a_minute_not_every_poll() -> None:
@@ -175,7 +175,7 @@ def test_a_refused_list_is_tried_again_after_a_minute_not_every_poll() -> None:
         clock.tick(31)
         fake.refuse_list = False
         answers, ok = certs.read(fake.ask)
-        assert ok and len(answers["certificates"]) == 5 and len(fake.sent) == 2 + 5
+        assert ok and len(answers["items"]) == 5 and len(fake.sent) == 2 + 5
 
 
 def test_disabled_sends_nothing() -> None:
