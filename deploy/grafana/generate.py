@@ -215,6 +215,15 @@ def panels() -> list[dict[str, Any]]:
               {"instance": "Instance", "file": "File", "serial": "Serial", "state": "Status", "Value": "Hours left"},
               w=10, show_value=True),
 
+        row("DNS resolvers"),
+        timeseries("DNS queries", "Queries sent to each nameserver of each resolvers section, per second",
+                   [target(f"sum by (instance, resolver, nameserver) (rate(haproxy_resolver_sent{{{I}}}[{RI}]))",
+                           "{{resolver}}/{{nameserver}}")], unit="ops", w=12),
+        timeseries("DNS errors", "Failed resolutions per second by kind: timeouts, refused, NX, invalid and the rest",
+                   targets(*((f"sum by (instance, resolver, nameserver) (rate(haproxy_resolver_{kind}{{{I}}}[{RI}]))",
+                              f"{kind} {{{{resolver}}}}/{{{{nameserver}}}}")
+                             for kind in ("timeout", "refused", "nx", "invalid", "other"))), unit="ops", w=12),
+
         row("Master and workers"),
         stat("Failed reloads", "Reloads that failed since the last successful one: the new config did not load "
              "(haproxy_master_failed_reloads; needs the exporter on the master CLI)",
@@ -234,6 +243,33 @@ def panels() -> list[dict[str, Any]]:
         timeseries("Sessions by worker", "Frontend sessions of the current worker and of each old worker",
                    [target(f'label_replace(sum by (instance, worker) (haproxy_frontend_current_sessions{{{P}}}), '
                            f'"worker", "current", "worker", "")', "{{worker}}")], w=16),
+
+        row("Peers"),
+        stat("Peer links down", "Remote peers without an established session (alert after 5 minutes): "
+             "their stick-table updates are not replicated",
+             [target(f"sum by (instance) (haproxy_peer_connected{{{I}}} == bool 0)", "{{instance}}")],
+             steps=RED_ABOVE_0),
+        table("Peer status", "Last status of each remote peer's session: ESTA established, CONN connecting, "
+              "HSHK handshaking, others refused (show peers last_status)",
+              f"haproxy_peer_status{{{I}}} == 1", {"instance": "Instance", "peers": "Peers section", "peer": "Peer",
+                                                   "status": "Status"}, w=8),
+        timeseries("Reconnects", "New connections to each peer per second (a steady rate: the link flaps)",
+                   [target(f"sum by (instance, peers, peer) (rate(haproxy_peer_new_connections_total{{{I}}}[{RI}]))",
+                           "{{peers}}/{{peer}}")], unit="ops", w=6),
+        timeseries("Since last handshake", "Seconds since the last handshake with each peer; while connected, "
+                   "the session's age",
+                   [target(f"haproxy_peer_last_handshake_seconds{{{I}}}", "{{peers}}/{{peer}}")], unit="s", w=6),
+
+        row("Maps, ACLs and captured errors"),
+        timeseries("Map entries", "Entries of each map file (alert when one that had entries is empty)",
+                   [target(f"haproxy_map_entries{{{I}}}", "{{file}}")], w=8),
+        timeseries("ACL entries", "Entries of each ACL pattern file, and of all inline ACLs added up",
+                   targets((f"haproxy_acl_entries{{{I}}}", "{{file}}"),
+                           (f"haproxy_acl_inline_entries{{{I}}}", "inline ACLs {{instance}}")), w=8),
+        timeseries("Captured protocol errors", "Invalid requests and responses HAProxy captured, all proxies "
+                   "(errors source, off by default: errors.enabled)",
+                   [target(f"rate(haproxy_process_captured_errors_total{{{I}}}[{RI}])", "{{instance}}")],
+                   unit="ops", w=8),
 
         row("Exporter"),
         stat("Snapshot", "STALE when the last good poll is older than poll.max_age (HAProxy data withheld)",
@@ -265,33 +301,6 @@ def panels() -> list[dict[str, Any]]:
         timeseries("Exporter CPU", "The exporter's own CPU use, in cores",
                    [target(f"rate(process_cpu_seconds_total{{{I}}}[{RI}])", "{{instance}}")], unit="percentunit",
                    w=12),
-
-        row("Peers"),
-        stat("Peer links down", "Remote peers without an established session (alert after 5 minutes): "
-             "their stick-table updates are not replicated",
-             [target(f"sum by (instance) (haproxy_peer_connected{{{I}}} == bool 0)", "{{instance}}")],
-             steps=RED_ABOVE_0),
-        table("Peer status", "Last status of each remote peer's session: ESTA established, CONN connecting, "
-              "HSHK handshaking, others refused (show peers last_status)",
-              f"haproxy_peer_status{{{I}}} == 1", {"instance": "Instance", "peers": "Peers section", "peer": "Peer",
-                                                   "status": "Status"}, w=8),
-        timeseries("Reconnects", "New connections to each peer per second (a steady rate: the link flaps)",
-                   [target(f"sum by (instance, peers, peer) (rate(haproxy_peer_new_connections_total{{{I}}}[{RI}]))",
-                           "{{peers}}/{{peer}}")], unit="ops", w=6),
-        timeseries("Since last handshake", "Seconds since the last handshake with each peer; while connected, "
-                   "the session's age",
-                   [target(f"haproxy_peer_last_handshake_seconds{{{I}}}", "{{peers}}/{{peer}}")], unit="s", w=6),
-
-        row("Maps, ACLs and captured errors"),
-        timeseries("Map entries", "Entries of each map file (alert when one that had entries is empty)",
-                   [target(f"haproxy_map_entries{{{I}}}", "{{file}}")], w=8),
-        timeseries("ACL entries", "Entries of each ACL pattern file, and of all inline ACLs added up",
-                   targets((f"haproxy_acl_entries{{{I}}}", "{{file}}"),
-                           (f"haproxy_acl_inline_entries{{{I}}}", "inline ACLs {{instance}}")), w=8),
-        timeseries("Captured protocol errors", "Invalid requests and responses HAProxy captured, all proxies "
-                   "(errors source, off by default: errors.enabled)",
-                   [target(f"rate(haproxy_process_captured_errors_total{{{I}}}[{RI}])", "{{instance}}")],
-                   unit="ops", w=8),
     ]
 
 

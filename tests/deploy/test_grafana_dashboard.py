@@ -35,8 +35,8 @@ def test_committed_json_is_the_generator_output() -> None:
 
 def test_sections_are_there(dashboard: dict) -> None:
     rows = [p["title"] for p in dashboard["panels"] if p["type"] == "row"]
-    assert rows == ["Overview", "Frontends", "Backends", "Servers", "Stick tables", "TLS certificates",
-                    "Master and workers", "Exporter", "Peers", "Maps, ACLs and captured errors"]
+    assert rows == ["Overview", "Frontends", "Backends", "Servers", "Stick tables", "TLS certificates", "DNS resolvers",
+                    "Master and workers", "Peers", "Maps, ACLs and captured errors", "Exporter"]
 
 
 def test_template_variables(dashboard: dict) -> None:

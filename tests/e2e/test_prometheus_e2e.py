@@ -125,7 +125,7 @@ def stack() -> Iterator[Stack]:
     cert = self_signed_pem(base / "expiring.pem", "expiring.example", CERT_DAYS)
     stapled = ocsp_stapled(base / "ocsp", {"stapled.example": "good"})["stapled.example"]
     haproxy = HAProxy(base / "haproxy", CONFIG.read_text().replace("CERTFILE", str(cert)).replace(
-        "OCSPFILE", str(stapled)), nports=6)
+        "OCSPFILE", str(stapled)), nports=7)
     exporter_port, prometheus_port = free_ports(2)
     exporter_url = f"http://127.0.0.1:{exporter_port}"
     procs: list[subprocess.Popen[bytes]] = []
