@@ -1,14 +1,17 @@
-"""The gzip copy of each rendered piece: made once per poll, concatenated per scrape.
+"""The gzip copy of each rendered piece: made once per poll, joined per scrape.
 
-Gzip members concatenate into a valid gzip stream (RFC 1952 §2.2), so pieces compressed once
-can be sent together without recompressing per scrape.
+Pieces compressed once are sent together without recompressing per scrape: as gzip members of
+their own (RFC 1952 §2.2: members concatenate into a valid stream, :class:`Part`) or as deflate
+blocks joined into one member (:class:`Body`).
 """
 
 from __future__ import annotations
 
 import gzip
+import struct
+import zlib
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Sequence, Union
 
 from exporter.exposition.render import Piece
 
@@ -63,56 +66,140 @@ class Part:
 
 @dataclass(frozen=True)
 class Span:
-    """Where one :class:`Piece` lies in a :class:`Body`'s text and in its gzip stream."""
+    """Where one :class:`Piece` lies in a :class:`Body`'s text and in its deflate stream, and the
+    CRC-32 and length of its text (a gzip member's trailer is made of those)."""
 
     name: str
     maint: bool
     extra: bool
     text: tuple[int, int]
     gz: tuple[int, int]
+    crc: int = 0
 
 
-@dataclass(frozen=True)
-class Body(Part):
-    """A poll's page as one text and one gzip member, and each family's piece on its own.
+# A gzip member around raw deflate data (RFC 1952): the fixed header (no name, no mtime, the OS
+# byte "unknown"), and after the data a final empty block, then CRC-32 and length of the text.
+HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+FINAL_BLOCK = b"\x03\x00"  # BFINAL=1, fixed Huffman, end-of-block: closes a stream of sync-flushed blocks
+# A page below this is compressed once more as a whole: pieces compressed without each other's
+# history make a small page 2.5:1 instead of 8:1, and recompressing a small page costs nothing.
+WHOLE_BELOW = 1 << 20
 
-    ``text`` and ``gz`` are the whole page, sent as they are when no promex query parameter
-    selects from it.  Each piece is also compressed as a gzip member of its own (``members``), so
-    any subset of pieces, taken in order, is a valid gzip stream too: a filtered scrape (promex's
-    ``scope``, ``metrics``, ``no-maint``) sends slices of prepared bytes, neither rendering nor
-    compressing.  The whole page keeps a member of its own because a member per family compresses
-    a small page 2.5:1 instead of 8:1 (each member starts without history); the second
-    compression costs about a tenth of a poll at 1000 backends x 10 servers (BENCHMARKS.md).
+
+def _deflate_zlib(raw: bytes) -> bytes:
+    c = zlib.compressobj(3, zlib.DEFLATED, -15)
+    return c.compress(raw) + c.flush(zlib.Z_SYNC_FLUSH)
+
+
+DEFLATE_ENGINES: dict[str, Callable[[bytes], bytes]] = {"zlib": _deflate_zlib}
+_crc32: Callable[[bytes | memoryview, int], int] = zlib.crc32
+_crc32_combine: Callable[[int, int, int], int] | None = None
+try:
+    from isal import isal_zlib as _isal_zlib
+except ImportError:
+    pass
+else:
+    def _deflate_isal(raw: bytes) -> bytes:
+        c = _isal_zlib.compressobj(1, _isal_zlib.DEFLATED, -15)
+        return c.compress(raw) + c.flush(_isal_zlib.Z_SYNC_FLUSH)
+
+    DEFLATE_ENGINES["isal"] = _deflate_isal
+    _crc32 = _isal_zlib.crc32
+    _crc32_combine = _isal_zlib.crc32_combine
+
+
+def deflate(raw: bytes) -> bytes:
+    """Raw deflate blocks of ``raw``, ending byte-aligned and not final (a sync flush), so the
+    blocks of several texts, one after another, are the deflate stream of the texts joined."""
+    return DEFLATE_ENGINES[GZIP_ENGINE](raw) if raw else b""
+
+
+def trailer(crc: int, size: int) -> bytes:
+    return FINAL_BLOCK + struct.pack("<II", crc & 0xFFFFFFFF, size & 0xFFFFFFFF)
+
+
+class Body:
+    """A poll's page as its pieces' texts, and as one gzip member made of each piece compressed once.
+
+    Each piece is compressed on its own as raw deflate blocks that end byte-aligned and not final
+    (``deflate``), with the CRC-32 of its text.  The blocks of any pieces, taken in order, are the
+    deflate stream of those pieces' texts joined; with a gzip header before them and a final empty
+    block, the CRC-32 of the joined texts (``crc32_combine`` of the pieces' CRCs: no byte is read
+    again) and the length after, they are one gzip member.  So the whole page (``gz``) and every
+    promex selection (``scope``, ``metrics``, ``no-maint``) are sent as slices of the bytes the poll
+    prepared, one compression per poll.  A small page also gets a whole-page compression of its own
+    (``WHOLE_BELOW``): without each other's history its pieces compress 2.5:1 instead of 8:1.
+
+    The plain page is sent as the pieces themselves, never joined into one buffer: at 1000 x 10
+    that is 45 MB of fresh memory per poll, and faulting it in cost more CPU (35-40 ms) than
+    compressing the whole page.  ``text`` joins them for the few that want one buffer (``--once``).
     """
 
-    members: bytes = b""
-    spans: tuple[Span, ...] = ()
+    __slots__ = ("pieces", "gz", "deflated", "spans", "size", "_text")
+
+    def __init__(self, pieces: tuple[bytes, ...], gz: bytes, deflated: bytes = b"",
+                 spans: tuple[Span, ...] = ()) -> None:
+        self.pieces = pieces
+        self.gz = gz
+        self.deflated = deflated
+        self.spans = spans
+        self.size = sum(len(p) for p in pieces)
+        self._text: bytes | None = None
+
+    @property
+    def text(self) -> bytes:
+        if self._text is None:
+            self._text = b"".join(self.pieces)
+        return self._text
 
     @classmethod
     def of_pieces(cls, pieces: Sequence[Piece]) -> "Body":
-        members = [compress(piece.text) if piece.text else b"" for piece in pieces]
-        spans, at_text, at_gz = [], 0, 0
-        for piece, member in zip(pieces, members):
-            end_text, end_gz = at_text + len(piece.text), at_gz + len(member)
-            spans.append(Span(piece.name, piece.maint, piece.extra, (at_text, end_text), (at_gz, end_gz)))
+        blocks = [deflate(piece.text) for piece in pieces]
+        spans, crc, at_text, at_gz = [], 0, 0, 0
+        for piece, block in zip(pieces, blocks):
+            end_text, end_gz = at_text + len(piece.text), at_gz + len(block)
+            piece_crc = _crc32(piece.text, 0)
+            spans.append(Span(piece.name, piece.maint, piece.extra, (at_text, end_text), (at_gz, end_gz), piece_crc))
+            crc = _crc32(piece.text, crc) if _crc32_combine is None else _crc32_combine(crc, piece_crc, len(piece.text))
             at_text, at_gz = end_text, end_gz
-        text = b"".join(piece.text for piece in pieces)
-        return cls(text, compress(text), b"".join(members), tuple(spans))
+        texts = tuple(piece.text for piece in pieces)
+        deflated = b"".join(blocks)
+        del blocks
+        if at_text < WHOLE_BELOW:
+            whole = compress(b"".join(texts))
+        else:
+            whole = b"".join((HEADER, deflated, trailer(crc, at_text)))
+        return cls(texts, whole, deflated, tuple(spans))
 
     def chunks(self, gz: bool, keep: "Callable[[Span], bool] | None" = None) -> list[bytes | memoryview]:
-        """The whole page, or the kept pieces as slices of the prepared bytes (adjacent ones as one)."""
+        """The whole page, or the kept pieces (the gzip member of their blocks, adjacent ones as one slice)."""
         if keep is None:
-            return [self.gz if gz else self.text]
-        view = memoryview(self.members if gz else self.text)
+            return [self.gz] if gz else [p for p in self.pieces if p]
+        kept = [n for n, span in enumerate(self.spans) if keep(span) and span.text[0] != span.text[1]]
+        if not gz:
+            return [self.pieces[n] for n in kept]
+        view = memoryview(self.deflated)
         runs: list[list[int]] = []
-        for span in self.spans:
-            if not keep(span):
-                continue
-            start, end = span.gz if gz else span.text
-            if start == end:
-                continue
+        for n in kept:
+            start, end = self.spans[n].gz
             if runs and runs[-1][1] == start:
                 runs[-1][1] = end
             else:
                 runs.append([start, end])
-        return [view[start:end] for start, end in runs]
+        return [HEADER, *(view[start:end] for start, end in runs), trailer(*self._crc(kept))]
+
+    def _crc(self, kept: Sequence[int]) -> tuple[int, int]:
+        """CRC-32 and length of the kept pieces' texts joined."""
+        crc, size = 0, 0
+        for n in kept:
+            span = self.spans[n]
+            length = span.text[1] - span.text[0]
+            if _crc32_combine is not None:
+                crc = _crc32_combine(crc, span.crc, length)
+            else:  # zlib's Python module has no crc32_combine: read the kept text again
+                crc = _crc32(self.pieces[n], crc)
+            size += length
+        return crc, size
+
+
+Servable = Union[Part, Body]  # what a response is made of: the poll's page and the small parts around it

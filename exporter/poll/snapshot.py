@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from exporter.exposition.gzip import Body, Part
+from exporter.exposition.gzip import Body, Part, Servable
 
 DEFAULT_TARGET = ""  # the single HAProxy of a config without ``targets:``
 
@@ -88,27 +88,27 @@ class Store:
         """Drop a target that left the config."""
         self._targets = {k: v for k, v in self._targets.items() if k != target}
 
-    def parts(self, now: float | None = None) -> list[Part]:
+    def parts(self, now: float | None = None) -> list[Servable]:
         """What ``/metrics`` serves right now (empty before the first poll completed)."""
         if self._overview is not None:
             return self._with_live([self._overview])
         published = self._targets.get(DEFAULT_TARGET)
         return self._with_live(self._fresh(published, now)) if published is not None else []
 
-    def probe(self, target: str, now: float | None = None) -> list[Part] | None:
+    def probe(self, target: str, now: float | None = None) -> list[Servable] | None:
         """What ``/probe?target=`` serves: None for a name no poll has published."""
         published = self._targets.get(target)
         if published is None:
             return None
         return self._with_live(self._fresh(published, now))
 
-    def _fresh(self, pub: Published, now: float | None) -> list[Part]:
+    def _fresh(self, pub: Published, now: float | None) -> list[Servable]:
         now = self.monotonic() if now is None else now
         if pub.data is not None and now - pub.data.taken_mono <= self.max_age:
             return [pub.data.part, pub.status]
         return [pub.status_stale]
 
-    def _with_live(self, parts: list[Part]) -> list[Part]:
+    def _with_live(self, parts: list[Servable]) -> list[Servable]:
         return parts + [self.live()] if self.live is not None and parts else parts
 
     @property

@@ -4,7 +4,7 @@ Why a Protocol of our own rather than asyncio streams: a scrape's body (44 MB at
 go out without being copied into a user-space buffer (asyncio's transport copies whatever the
 socket does not take at once), while a slow client must neither be cut off nor make us hold the
 whole body twice.  So a response is written straight from the published parts on a duplicate of
-the socket's descriptor, one write per wake-up (see "sending directly" below), TLS included
+the socket's descriptor, one writev per wake-up (see "sending directly" below), TLS included
 (this module does TLS itself, exporter/web/tls.py).  Without a spare descriptor the body goes
 through the transport a slice at a time, the next slice waiting for ``resume_writing`` (the
 write buffer's high-water mark is 0, so at most one slice is ever copied).  Timers are plain
@@ -49,6 +49,8 @@ if TYPE_CHECKING:  # the server imports this module; only its type is needed her
 
 MAX_HEAD_BYTES = 16 * 1024  # request line and headers; beyond it, 431 and close
 SLICE = 256 * 1024  # bytes handed to the transport per write (see the module docstring)
+IOV_BATCH = 64  # chunks per writev when sending directly (well below any IOV_MAX)
+JOIN_BELOW = 4096  # sending directly, smaller chunks (the head, a small part) are joined into one
 _SEND_CHECK = 1.0  # seconds between progress checks of a response being sent
 SERVER_HEADER = f"haproxy-runtime-exporter/{__version__}"
 _CLOSE_AFTER = {400, 408, 413, 431, 505}  # the request stream cannot be trusted after these
@@ -77,6 +79,15 @@ class BadRequest(Exception):
 def http_date(now: float | None = None) -> str:
     """The Date header."""
     return formatdate(int(time.time() if now is None else now), usegmt=True)
+
+
+def _advance(views: list[memoryview], written: int) -> list[memoryview]:
+    """What is left of ``views`` once the first ``written`` bytes went out."""
+    for n, view in enumerate(views):
+        if written < len(view):
+            return [view[written:], *views[n + 1:]]
+        written -= len(view)
+    return []
 
 
 def pieces(chunks: Sequence[bytes | memoryview], size: int = SLICE, join_below: int = SLICE) -> Iterator[bytes | memoryview]:
@@ -162,7 +173,7 @@ class Connection(asyncio.Protocol):
         self._pieces: Iterator[bytes | memoryview] | None = None
         self._paused = False
         self._wfd = -1  # our own descriptor for the socket while a response is written directly
-        self._writing: memoryview | None = None
+        self._writing: list[memoryview] = []  # what the current writev has not yet handed to the kernel
         self._writer_on = False
         self._close_after = False
         self._handed = 0
@@ -412,7 +423,8 @@ class Connection(asyncio.Protocol):
         if self._start_direct():
             # Plain: each write takes whatever the kernel has room for, straight from the part.
             # TLS: 256 KiB of plaintext is encrypted at a time.
-            self._pieces = pieces([head, *body], size=SLICE if self.tls else 1 << 62)
+            self._pieces = pieces([head, *body], size=SLICE if self.tls else 1 << 62,
+                                  join_below=SLICE if self.tls else JOIN_BELOW)
             self._write_direct()
         else:
             self._pieces = pieces([head, *body])
@@ -442,23 +454,19 @@ class Connection(asyncio.Protocol):
         return True
 
     def _write_direct(self) -> None:
-        """Write until the kernel is full (then wait for room) or the response is out."""
+        """Write until the kernel is full (then wait for room) or the response is out.
+
+        Up to ``IOV_BATCH`` chunks go in one ``writev``: a page sent as its family pieces is a few
+        system calls (and hand-overs of the interpreter lock), not one per piece.
+        """
         while self._wfd >= 0:
-            if self._writing is None:
-                piece = next(self._pieces, None) if self._pieces is not None else None
-                if piece is None:
-                    self._pieces = None
-                    self._end_direct()
-                    self._sent()
+            if not self._writing:
+                batch = self._next_batch()
+                if batch is None:
                     return
-                try:
-                    self._writing = memoryview(piece if self.tls is None else self.tls.encrypt(piece))
-                except ssl.SSLError as exc:
-                    self.server.note("tls_error", str(exc), self.peer)
-                    self.abort()
-                    return
+                self._writing = batch
             try:
-                written = os.write(self._wfd, self._writing)
+                written = os.writev(self._wfd, self._writing)
             except (BlockingIOError, InterruptedError):
                 written = 0
             except OSError as exc:  # reset, broken pipe: the client is gone
@@ -468,14 +476,33 @@ class Connection(asyncio.Protocol):
             if written:
                 self._handed += written
                 self._last_progress = self.loop.time()
-            if written == len(self._writing):
-                self._writing = None
+            self._writing = _advance(self._writing, written)
+            if not self._writing:
                 continue
-            self._writing = self._writing[written:]
             if not self._writer_on:  # the kernel is full: the next write when it has room
                 self.loop.add_writer(self._wfd, self._write_direct)
                 self._writer_on = True
             return
+
+    def _next_batch(self) -> list[memoryview] | None:
+        """The next chunks to write (TLS: one encrypted slice); None once the response is out."""
+        batch: list[memoryview] = []
+        while self._pieces is not None and len(batch) < (1 if self.tls is not None else IOV_BATCH):
+            piece = next(self._pieces, None)
+            if piece is None:
+                self._pieces = None
+                break
+            try:
+                batch.append(memoryview(piece if self.tls is None else self.tls.encrypt(piece)))
+            except ssl.SSLError as exc:
+                self.server.note("tls_error", str(exc), self.peer)
+                self.abort()
+                return None
+        if batch:
+            return batch
+        self._end_direct()
+        self._sent()
+        return None
 
     def _end_direct(self) -> None:
         if self._wfd >= 0:
@@ -484,7 +511,7 @@ class Connection(asyncio.Protocol):
                 self._writer_on = False
             os.close(self._wfd)
             self._wfd = -1
-        self._writing = None
+        self._writing = []
 
     def _pump(self) -> None:
         """Hand slices to the transport until it holds bytes the socket did not take (paused)."""

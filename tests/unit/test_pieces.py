@@ -10,11 +10,14 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import zlib
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.exposition.gzip import Body
+from exporter.exposition import gzip as gz_module
+from exporter.exposition.gzip import WHOLE_BELOW, Body
+from exporter.exposition.render import Piece
 from exporter.web.promex_query import parse
 from unit.test_golden import CASES, FIXTURES, published, rendered
 
@@ -90,3 +93,38 @@ def test_metrics_filter_keeps_the_named_families(case: str) -> None:
     got = samples(served(body, "scope=server&metrics=-haproxy_server_status", gz=True))
     assert {s[0] for s in got} == {s[0] for s in whole if s[0].startswith("haproxy_server_")
                                    and not any(k == "mod" for k, _ in s[1])} - {"haproxy_server_status"}
+
+
+def one_member(data: bytes) -> bytes:
+    """The text of a gzip stream that must be exactly one member (nothing after its trailer)."""
+    d = zlib.decompressobj(31)
+    text = d.decompress(data) + d.flush()
+    assert d.eof and d.unused_data == b"", "more than one gzip member, or a truncated one"
+    return text
+
+
+def big_body() -> Body:
+    """A page over WHOLE_BELOW: its whole-page member is made of the pieces' blocks."""
+    pieces = [Piece(f"haproxy_backend_f{n}", "".join(f'haproxy_backend_f{n}{{proxy="be_{i}"}} {i * n}\n'
+                                                     for i in range(3000)).encode(), maint=n % 5 == 0)
+              for n in range(40)]
+    body = Body.of_pieces(pieces)
+    assert len(body.text) > WHOLE_BELOW
+    return body
+
+
+@pytest.mark.parametrize("engine", ["isal", "zlib"])
+def test_every_answer_is_one_gzip_member_of_the_selected_text(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whole page and selections alike, with ISA-L (crc32_combine) and with zlib alone (the CRC read
+    again), on a big page (made of the pieces' blocks) and on the captures' small ones."""
+    if engine not in gz_module.DEFLATE_ENGINES:
+        pytest.skip(f"{engine} is not installed")
+    monkeypatch.setattr(gz_module, "GZIP_ENGINE", engine)
+    if engine == "zlib":
+        monkeypatch.setattr(gz_module, "_crc32_combine", None)
+    for body in (big_body(), published("3.2.0")):
+        assert one_member(body.gz) == body.text
+        for query in ("no-maint", "scope=backend", "metrics=haproxy_backend_f3,haproxy_backend_f7", "scope="):
+            keep = parse(query).keeps  # type: ignore[union-attr]
+            want = b"".join(body.text[s.text[0]:s.text[1]] for s in body.spans if keep(s))
+            assert one_member(b"".join(body.chunks(True, keep))) == want == b"".join(body.chunks(False, keep)), query
