@@ -13,17 +13,17 @@ import statistics
 import time
 
 from exporter.config import Config
-from exporter.exposition.gzip import Part
-from exporter.exposition.render import render_bytes
+from exporter.exposition.gzip import Body
+from exporter.exposition.render import Dropped, render_pieces
 from exporter.poll.gcpause import gc_paused
 from exporter.poll.poller import Poller
 from exporter.poll.process import make_client
 from exporter.poll.snapshot import Store
-from exporter.sources.info.parse import parse_info
 from exporter.sources.info.model import info_families
+from exporter.sources.info.parse import parse_info
 from exporter.sources.stat.model import LabelCache, stat_families
-from exporter.sources.values import ModelStats
 from exporter.sources.stat.parse import parse_stat
+from exporter.sources.values import ModelStats
 
 PHASES = ("fetch", "parse", "build", "render", "compress")
 
@@ -64,13 +64,14 @@ def one_split(config: Config, cache: LabelCache) -> tuple[dict[str, float], dict
         samples = sum(len(f.values) for f in families)
         clock.stop()
         clock.start("render")
-        raw = render_bytes(families)
+        pieces = render_pieces(families, Dropped())
         del families
         clock.stop()
         clock.start("compress")
-        part = Part.of(raw)
+        part = Body.of_pieces(pieces)
+        del pieces
         clock.stop()
-    return clock.cpu, clock.wall, samples, len(part.text), len(part.gz)
+    return clock.cpu, clock.wall, samples, part.size, len(part.gz)
 
 
 def measure(address: str, runs: int) -> dict:
