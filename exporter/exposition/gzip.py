@@ -118,6 +118,21 @@ def trailer(crc: int, size: int) -> bytes:
     return FINAL_BLOCK + struct.pack("<II", crc & 0xFFFFFFFF, size & 0xFFFFFFFF)
 
 
+class BlockCache:
+    """The deflate blocks and CRC of each piece text of the last poll (keyed by the text itself: a
+    reused piece is the same bytes object, whose hash Python keeps, so looking it up is cheap)."""
+
+    def __init__(self) -> None:
+        self._last: dict[bytes, tuple[bytes, int]] = {}
+
+    def take(self) -> dict[bytes, tuple[bytes, int]]:
+        last, self._last = self._last, {}
+        return last
+
+    def keep(self, made: dict[bytes, tuple[bytes, int]]) -> None:
+        self._last = made
+
+
 class Body:
     """A poll's page as its pieces' texts, and as one gzip member made of each piece compressed once.
 
@@ -153,12 +168,21 @@ class Body:
         return self._text
 
     @classmethod
-    def of_pieces(cls, pieces: Sequence[Piece]) -> "Body":
-        blocks = [deflate(piece.text) for piece in pieces]
+    def of_pieces(cls, pieces: Sequence[Piece], cache: "BlockCache | None" = None) -> "Body":
+        """The body of ``pieces``; ``cache`` (kept by the caller from poll to poll) holds each piece
+        text's blocks and CRC, so a piece reused as it was (render.PieceCache) is not compressed again."""
+        done = cache.take() if cache is not None else {}
+        made: dict[bytes, tuple[bytes, int]] = {}
+        for piece in pieces:
+            if piece.text not in made:
+                made[piece.text] = done.get(piece.text) or (deflate(piece.text), _crc32(piece.text, 0))
+        if cache is not None:
+            cache.keep(made)
+        blocks = [made[piece.text][0] for piece in pieces]
         spans, crc, at_text, at_gz = [], 0, 0, 0
         for piece, block in zip(pieces, blocks):
             end_text, end_gz = at_text + len(piece.text), at_gz + len(block)
-            piece_crc = _crc32(piece.text, 0)
+            piece_crc = made[piece.text][1]
             spans.append(Span(piece.name, piece.maint, piece.extra, (at_text, end_text), (at_gz, end_gz), piece_crc))
             crc = _crc32(piece.text, crc) if _crc32_combine is None else _crc32_combine(crc, piece_crc, len(piece.text))
             at_text, at_gz = end_text, end_gz

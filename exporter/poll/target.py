@@ -18,8 +18,8 @@ from typing import Any, Callable, Mapping
 
 from exporter.config import Config, TargetConfig
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix, label_suffix
-from exporter.exposition.gzip import Body, Part
-from exporter.exposition.render import Dropped, render, render_pieces
+from exporter.exposition.gzip import BlockCache, Body, Part
+from exporter.exposition.render import Dropped, PieceCache, render, render_pieces
 from exporter.poll.gcpause import gc_paused
 from exporter.poll.process import Fetch, Process, Runner, make_client, merge_families, where
 from exporter.poll.snapshot import DataPart, Published, Store
@@ -73,6 +73,10 @@ class TargetPoller:
         self.kind: str | None = None if target.mode == "auto" else target.mode
         self._level_checked = False
         self._said_ignored: set[tuple[str, str]] = set()
+        # What the last poll rendered and compressed, reused for what did not change (issue: the
+        # poll's CPU in proportion to what changed, not to the size of the configuration).
+        self._piece_cache = PieceCache()
+        self._block_cache = BlockCache()
 
     @property
     def name(self) -> str:
@@ -235,7 +239,7 @@ class TargetPoller:
             return False
         built = time.perf_counter()
         dropped = Dropped()
-        pieces = render_pieces(families, dropped)
+        pieces = render_pieces(families, dropped, self._piece_cache)
         del families
         if dropped.families or dropped.series:  # the guard caught what must never reach the page
             for what, count in (("family", dropped.families), ("series", dropped.series)):
@@ -244,7 +248,7 @@ class TargetPoller:
             self._note_ignored(stats)
             samples -= dropped.samples
         rendered = time.perf_counter()
-        part = Body.of_pieces(pieces)
+        part = Body.of_pieces(pieces, self._block_cache)
         del pieces
         done = time.perf_counter()
         st.phase_seconds.update(build=built - build_started, render=rendered - built, compress=done - rendered)

@@ -315,10 +315,11 @@ def stat_families(table: StatTable, stats: ModelStats, cache: LabelCache | None 
             idx = table.column(column)
             if idx is not None and scope.name == "server":
                 families.append(_check_family(scope, idx, f"haproxy_server_{suffix}", column))
+        with_mod: dict[tuple[str, tuple[LabelSet, ...]], tuple[LabelSet, ...]] = {}
         for column, (suffix, kind, help, module) in unknown.items():
             family = _numeric_family(scope, table.index[column], f"haproxy_{scope.name}_{suffix}", kind, help, 1,
                                      stats)
-            families.append(_module_family(family, module) if module else family)
+            families.append(_module_family(family, module, with_mod) if module else family)
         families.append(_info_family(table, scope))
         if scope.name == "backend":
             families.extend(_aggregates(table, scope, stats))
@@ -344,11 +345,19 @@ def _agent_codes(table: StatTable, scope: _Scope, idx: int) -> int:
 _MODULES = {prefix[:-1]: LabelVariants("mod", (prefix[:-1],)) for prefix in naming.MODULE_PREFIXES}
 
 
-def _module_family(family: Family, module: str) -> Family:
-    """A stats module's column as promex's extra counters have it: a ``mod`` label after the row's."""
+def _module_family(family: Family, module: str,
+                   with_mod: dict[tuple[str, tuple[LabelSet, ...]], tuple[LabelSet, ...]]) -> Family:
+    """A stats module's column as promex's extra counters have it: a ``mod`` label after the row's.
+
+    A module's columns (13 for h2) mostly have the same rows: ``with_mod`` keeps their labelled
+    sets by (module, rows) for the scope, so they are looked up once per module, not per column.
+    """
     group = _MODULES[module]
-    made = Family.of_columns(family.name, family.kind, family.help,
-                             tuple(labels.variants(group)[0] for labels in family.labels), family.values)
+    key = (module, tuple(family.labels))
+    labels = with_mod.get(key)
+    if labels is None:
+        labels = with_mod[key] = tuple(ls.variants(group)[0] for ls in family.labels)
+    made = Family.of_columns(family.name, family.kind, family.help, labels, family.values)
     made.extra = True
     return made
 
