@@ -70,7 +70,7 @@ class Responder:
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 self._reply(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
 
-            def do_GET(self) -> None:  # noqa: N802: RFC 5019's GET, the request base64 in the path (HAProxy's way)
+            def do_GET(self) -> None:  # noqa: N802 (RFC 5019's GET, the request base64 in the path: HAProxy's way)
                 self._reply(base64.b64decode(urllib.parse.unquote(self.path.rsplit("/", 1)[-1])))
 
             def _reply(self, request: bytes) -> None:
