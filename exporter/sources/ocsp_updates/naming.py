@@ -12,7 +12,8 @@ FAILURES = (PREFIX + "failures_total", "OCSP updates of the certificate that fai
 NEXT_UPDATE = (PREFIX + "next_update_timestamp_seconds",
                "When HAProxy's OCSP updater next updates the certificate's response (Next Update), as a Unix timestamp")
 LAST_UPDATE = (PREFIX + "last_update_timestamp_seconds",
-               "When the certificate's last OCSP update ended (Last Update), as a Unix timestamp; absent before the first")
+               "When the certificate's last successful OCSP update ended (Last Update), as a Unix timestamp;"
+               " absent before the first")
 STATUS = (PREFIX + "status", "The outcome of the certificate's last OCSP update (Last Update Status): 1 for the current one")
 
 # HAProxy's OCSP_UPDT_* numbers (src/ssl_ocsp.c, the same in 2.8 to 3.4) → state names
