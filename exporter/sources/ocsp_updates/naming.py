@@ -16,6 +16,6 @@ LAST_UPDATE = (PREFIX + "last_update_timestamp_seconds",
                " absent before the first")
 STATUS = (PREFIX + "status", "The outcome of the certificate's last OCSP update (Last Update Status): 1 for the current one")
 
-# HAProxy's OCSP_UPDT_* numbers (src/ssl_ocsp.c, the same in 2.8 to 3.4) → state names
+# HAProxy's OCSP_UPDT_* numbers (src/ssl_ocsp.c; 1 and 2 seen in the 2.8, 3.2 and 3.4 captures) → state names
 STATES = {"0": "unknown", "1": "successful", "2": "http_error", "3": "missing_header", "4": "check_failure",
           "5": "insert_error"}

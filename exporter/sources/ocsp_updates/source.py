@@ -4,7 +4,7 @@ costs only these series.
 HAProxy 2.8 added the command; 2.6 answers "Unknown command", which ``optional`` turns into "this
 HAProxy has no updater": no series, no error, said once (exporter/poll/process.py).  2.8 to 3.2
 answer it at level user but log a warning each time ("accessed without admin rights, this won't be
-supported anymore starting from haproxy 3.3"); 3.3+ answer ``Permission denied`` below admin
+supported anymore starting from haproxy 3.3"); 3.4 answers ``Permission denied`` below admin
 (counted, said once).  So the level it needs is admin.
 """
 
