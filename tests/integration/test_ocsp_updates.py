@@ -114,6 +114,11 @@ def test_the_updater_as_haproxy_shows_it(updater, haproxy_bin) -> None:
     assert started + 29 <= value(got, PREFIX + "next_update_timestamp_seconds", file=fail) <= ended + 61
     assert value(got, "haproxy_exporter_source_success", source="ocsp_updates") == 1
     assert promtool_check_metrics(page) == []
+    # show ssl ocsp-response lists the failing certificate with no response (its detail is empty):
+    # no series for it, and no error for the ocsp source
+    assert value(got, "haproxy_exporter_source_success", source="ocsp") == 1
+    assert not [k for k in got if k[0] == "haproxy_exporter_command_errors_total"]
+    assert [dict(k[1])["file"] for k in got if k[0] == "haproxy_ssl_ocsp_response_next_update_timestamp_seconds"] == [good]
 
 
 def test_level_user(updater, haproxy_bin) -> None:
