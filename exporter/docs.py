@@ -111,6 +111,7 @@ def runtime_table() -> list[str]:
     from exporter.sources.errors import naming as errors
     from exporter.sources.maps import naming as maps
     from exporter.sources.ocsp import naming as ocsp
+    from exporter.sources.ocsp_updates import naming as updates
     from exporter.sources.peers import naming as peers
     from exporter.sources.resolvers import naming as resolvers
 
@@ -124,6 +125,11 @@ def runtime_table() -> list[str]:
     for name, help in (ocsp.NEXT_UPDATE, ocsp.THIS_UPDATE, ocsp.REVOKED_AT):
         lines.append(f"| `{name}` | {', '.join(ocsp.LABELS)} | {help} (`show ssl ocsp-response`) | ours |")
     lines.append(f"| `{ocsp.STATUS[0]}` | {', '.join((*ocsp.LABELS, 'state'))} | {ocsp.STATUS[1]} | ours |")
+    for name, help in (updates.SUCCESSES, updates.FAILURES):
+        lines.append(f"| `{name}` | {updates.LABEL} | {help} (`show ssl ocsp-updates`, 2.8+; counter) | ours |")
+    for name, help in (updates.NEXT_UPDATE, updates.LAST_UPDATE):
+        lines.append(f"| `{name}` | {updates.LABEL} | {help} | ours |")
+    lines.append(f"| `{updates.STATUS[0]}` | {updates.LABEL}, state | {updates.STATUS[1]} | ours |")
     peer_labels = ", ".join(peers.LABELS)
     for key, (suffix, help) in peers.GAUGES.items():
         labels = f"{peer_labels}, {peers.STATUS_LABEL}" if key == "status" else peer_labels
@@ -152,9 +158,9 @@ def metrics_markdown() -> str:
         "", "**Stick tables** (`show table`; entries only for the tables named in `stick_tables`, see "
         "[docs/sticktables.md](docs/sticktables.md); all gauges)", "", *sticktable_table(), "",
         "**More of the Runtime API** (resolvers; TLS certificates, operator level, and stapled OCSP "
-        "responses, read every `certificates.refresh_interval` / `ocsp.refresh_interval`; peers; maps and ACLs; "
-        "captured errors; see "
-        "[docs/sources.md](docs/sources.md); gauges but the peers' `_total` counters)", "", *runtime_table(), "",
+        "responses, read every `certificates.refresh_interval` / `ocsp.refresh_interval`; HAProxy 2.8+'s OCSP "
+        "updater; peers; maps and ACLs; captured errors; see "
+        "[docs/sources.md](docs/sources.md); gauges but the `_total` counters)", "", *runtime_table(), "",
         "**The exporter's own metrics**", "", *own_table(),
         END,
     ]

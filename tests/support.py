@@ -49,11 +49,13 @@ sys.exit(exporter.cli.main(sys.argv[1:]))
 """
 
 
-# What an HAProxy without stick tables, resolvers, certificates, OCSP responses, peers, maps or ACLs
+# What an HAProxy without stick tables, resolvers, certificates, OCSP responses or updates, peers, maps or ACLs
 # answers to the optional sources' commands: the unit tests' fake sockets add these, so a new source
 # adds its line here, once.
 EMPTY_ANSWERS = {"show table": "", "show resolvers": "", "show ssl cert": "# filename\n",
-                 "show ssl ocsp-response": "# Certificate IDs\n", "show peers": "",
+                 "show ssl ocsp-response": "# Certificate IDs\n",
+                 "show ssl ocsp-updates": "OCSP Certid | Path | Next Update | Last Update | Successes | Failures"
+                                          " | Last Update Status | Last Update Status (str)\n", "show peers": "",
                  "show map": "# id (file) description\n", "show acl": "# id (file) description\n"}
 
 

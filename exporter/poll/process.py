@@ -31,6 +31,8 @@ Fetch = Callable[[str], str]
 UNREACHABLE = frozenset({"timeout", "connect_timeout", "no_socket", "refused", "permission", "connect"})
 # A master CLI's passing failures while it re-executes itself on a reload: tried again shortly.
 TRANSIENT = frozenset({"io", "refused", "no_socket", "truncated", "empty"})
+# What Runner.run returns when an optional source's command is one this HAProxy does not know.
+ABSENT = object()
 
 
 def make_client(target: TargetConfig) -> RuntimeClient:
@@ -57,13 +59,15 @@ class Runner:
         self.sleep = sleep
 
     def run(self, command: Command, stats: CommandStats, route: str = "", quiet: bool = False,
-            add: bool = False) -> Any | None:
+            add: bool = False, optional: bool = False) -> Any | None:
         """Fetch and parse one command; None on failure (recorded in ``stats``).
 
         ``quiet`` (old workers): durations add up and success needs every run of the cycle to
         succeed, as ``stats`` sums over several processes; failures are logged at debug level only.
         ``add``: not the first command of this label in the cycle (one per certificate): its
         duration and success join the label's, and a failure is logged when its reason is new.
+        ``optional`` (``Source.optional``): an ``Unknown command`` answer is no failure: it returns
+        :data:`ABSENT`, counted and logged as nothing but a success.
         """
         label = command.name
         started = time.perf_counter()
@@ -75,6 +79,8 @@ class Runner:
             self.sleep(pause)
             result, reason, message = self._attempt(command, route)
         took = time.perf_counter() - started
+        if optional and reason == "unknown_command":
+            result, reason = ABSENT, None
         joined = quiet or add
         stats.seconds[label] = stats.seconds.get(label, 0.0) + took if joined else took
         stats.ok[label] = (reason is None and stats.ok.get(label, True)) if joined else reason is None
@@ -142,13 +148,18 @@ class Process:
             for cls in sorted(WORKER_SOURCES, key=lambda s: not s.required)
             if cls.old_workers or not old
         ]
+        self.clock: Callable[[], float] = time.monotonic
+        # optional sources this HAProxy does not have (Source.optional): when to ask again
+        self._absent_until: dict[str, float] = {}
 
     def read(self, runner: Runner, stats: CommandStats, timings: dict[str, float] | None,
              okays: dict[str, bool] | None) -> tuple[dict[str, dict[str, Any]], bool]:
         """Every source's answers by command name, and whether every required source was answered.
 
         Required sources run first.  Once one fails, the others are not run (nothing would be
-        published); once the socket is unreachable, nothing more is sent this cycle.
+        published); once the socket is unreachable, nothing more is sent this cycle.  An optional
+        source this HAProxy does not have is a success without answers, not asked again before
+        :attr:`RECHECK_SECONDS`.
         """
         answers: dict[str, dict[str, Any]] = {}
         required_ok = True
@@ -159,9 +170,18 @@ class Process:
                     okays[source.name] = False
                 continue
             started = time.perf_counter()
-            asker = _Asker(runner, stats, self.route, self.old, unreachable)
-            got, complete = source.read(asker.ask)
-            unreachable = asker.unreachable
+            got: dict[str, Any]
+            if self.clock() < self._absent_until.get(source.name, float("-inf")):
+                got, complete = {}, True  # not in this HAProxy: nothing sent until the recheck
+            else:
+                asker = _Asker(runner, stats, self.route, self.old, unreachable, source.optional)
+                got, complete = source.read(asker.ask)
+                unreachable = asker.unreachable
+                if asker.absent:
+                    got, complete = {}, True
+                    self._note_absent(runner, source, True)
+                elif complete and source.name in self._absent_until:
+                    self._note_absent(runner, source, False)
             if source.required and not complete:
                 required_ok = False
             if timings is not None and okays is not None:
@@ -198,6 +218,25 @@ class Process:
             families.extend(built)
         return families
 
+    RECHECK_SECONDS = 3600.0  # an HAProxy upgraded behind the same socket is seen within the hour
+
+    def _note_absent(self, runner: Runner, source: Source, absent: bool) -> None:
+        """Remember (and say once, at info level) that this HAProxy has no such command, or has it now."""
+        was = source.name in self._absent_until
+        if absent:
+            self._absent_until[source.name] = self.clock() + self.RECHECK_SECONDS
+        else:
+            del self._absent_until[source.name]
+        if absent != was:
+            who = f"worker {self.route.strip()}: " if self.route else ""
+            commands = ", ".join(repr(c.text) for c in source.commands())
+            if absent:
+                log.info("%s%sthis HAProxy does not know %s (a later version's): no %s series, no error counted;"
+                         " asked again every %gs", runner.where, who, commands, source.name, self.RECHECK_SECONDS)
+            else:
+                log.info("%s%sthis HAProxy now answers %s: %s series again", runner.where, who, commands,
+                         source.name)
+
     def command_names(self) -> set[str]:
         return {command.name for source in self.sources for command in source.commands()}
 
@@ -206,17 +245,24 @@ class _Asker:
     """One source's way to the socket in a cycle: each command through the runner, none once the
     socket is unreachable, and repeated labels joined (``Runner.run(add=True)``)."""
 
-    def __init__(self, runner: Runner, stats: CommandStats, route: str, quiet: bool, unreachable: bool) -> None:
+    def __init__(self, runner: Runner, stats: CommandStats, route: str, quiet: bool, unreachable: bool,
+                 optional: bool = False) -> None:
         self.runner, self.stats, self.route, self.quiet = runner, stats, route, quiet
         self.unreachable = unreachable
+        self.optional = optional
+        self.absent = False  # an optional source's command was unknown to this HAProxy
         self._asked: set[str] = set()
 
     def ask(self, command: Command) -> Any | None:
         if self.unreachable:
             self.stats.ok[command.name] = False
             return None
-        result = self.runner.run(command, self.stats, self.route, quiet=self.quiet, add=command.name in self._asked)
+        result = self.runner.run(command, self.stats, self.route, quiet=self.quiet, add=command.name in self._asked,
+                                 optional=self.optional)
         self._asked.add(command.name)
+        if result is ABSENT:
+            self.absent = True
+            return None
         if result is None and self.stats.last_reason.get(command.name) in UNREACHABLE:
             self.unreachable = True
         return result

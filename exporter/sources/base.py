@@ -56,6 +56,14 @@ class Source:
     A source built for an old worker (``old``) gets ``extra`` labels for every series (the
     ``worker`` label) and keeps only what adds up across processes (counters, current levels), so
     a plain ``sum`` over the workers stays true.
+
+    ``optional``: the commands are newer than some HAProxy versions the exporter reads (``show ssl
+    ocsp-updates`` came with 2.8), and an ``Unknown command`` answer means "this HAProxy does not
+    have it", not a fault: the poller then counts no error and warns not, says it once at info
+    level, reports the source as a success without series, and asks again only every
+    ``Process.RECHECK_SECONDS`` (the socket may meanwhile be served by an upgraded HAProxy).
+    Without it, an exporter reading a fleet of mixed versions would count an error on every poll
+    of every old HAProxy, and an alert on command errors would fire for what is no fault.
     """
 
     name: ClassVar[str]
@@ -63,6 +71,7 @@ class Source:
     required: ClassVar[bool] = False
     level: ClassVar[str] = "user"
     old_workers: ClassVar[bool] = False
+    optional: ClassVar[bool] = False
     config_key: ClassVar[str | None] = None  # its own config section, parsed by parse_config
 
     def __init__(self, options: Any = None, extra: LabelSuffix = NO_SUFFIX, old: bool = False,

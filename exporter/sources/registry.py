@@ -15,6 +15,7 @@ from exporter.sources.errors.source import ErrorsSource
 from exporter.sources.info.source import InfoSource
 from exporter.sources.maps.source import MapsSource
 from exporter.sources.ocsp.source import OcspSource
+from exporter.sources.ocsp_updates.source import OcspUpdatesSource
 from exporter.sources.peers.source import PeersSource
 from exporter.sources.proc.source import ProcSource
 from exporter.sources.resolvers.source import ResolversSource
@@ -28,6 +29,7 @@ WORKER_SOURCES: tuple[type[Source], ...] = (
     ResolversSource,
     CertificateSource,
     OcspSource,
+    OcspUpdatesSource,
     PeersSource,
     MapsSource,
     ErrorsSource,

@@ -39,7 +39,7 @@ backend be_other
 """
 # The sources' commands, and the probes the poll asks a socket it meets first (master CLI? level?).
 READ_ONLY = {"show info", "show stat", "show table", "show resolvers", "show ssl cert", "show ssl ocsp-response",
-             "show peers", "show map", "show acl", "show errors", "show proc", "show cli level"}
+             "show ssl ocsp-updates", "show peers", "show map", "show acl", "show errors", "show proc", "show cli level"}
 PER_ITEM = ("show table ", "show ssl cert ", "show ssl ocsp-response ")  # a configured table, a listed item
 
 
@@ -146,6 +146,7 @@ REFUSED = [
     "show ssl cert /x.pem\ncommit ssl cert /x.pem", "show ssl cert ",
     "update ssl ocsp-response /x.pem", "set ssl ocsp-response abc", "show ssl ocsp-response /x.pem",
     "show ssl ocsp-response base64 ab", "show ssl ocsp-response ab;set ssl ocsp-response ab",
+    "show ssl ocsp-updates 10", "show ssl ocsp-updates;update ssl ocsp-response /x.pem", "show ssl ocsp-updates ",
     # the maps source reads the listings only, the errors source the whole dump only
     "show map #1", "show map /x.map", "show acl #0", "show acl /x.acl 1.2.3.4", "show map ", "clear map /x.map",
     "add map /x.map k v", "set map /x.map k v", "prepare map /x.map", "commit map @1 /x.map", "clear acl #0",

@@ -321,4 +321,5 @@ def test_only_show_commands_are_sent(tables_haproxy) -> None:
     # First what the socket is (a master CLI would answer show proc) and its level, then the poll.
     assert sent == ["show proc", "show cli level", "show info", "show stat", "show table",
                     "show table fe_web data.gpc0 ge 0", "show table st_int data.gpc0 ge 0", "show resolvers",
-                    "show ssl cert", "show ssl ocsp-response", "show peers", "show map", "show acl"]
+                    "show ssl cert", "show ssl ocsp-response", "show ssl ocsp-updates", "show peers", "show map",
+                    "show acl"]

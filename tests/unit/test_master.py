@@ -199,7 +199,7 @@ def test_only_routed_read_only_commands_reach_the_workers() -> None:
                           f"@!{current} show info", f"@!{current} show stat", f"@!{current} show table",
                           f"@!{current} show table fe_dl", f"@!{current} show resolvers",
                           f"@!{current} show ssl cert", f"@!{current} show ssl ocsp-response",
-                          f"@!{current} show peers",
+                          f"@!{current} show ssl ocsp-updates", f"@!{current} show peers",
                           f"@!{current} show map", f"@!{current} show acl",
                           f"@!{old} show info", f"@!{old} show stat"]
 

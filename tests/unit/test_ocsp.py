@@ -81,6 +81,15 @@ def test_nothing_stapled_and_errors() -> None:
         parse_ocsp_response("OCSP response not found!\n")
 
 
+def test_a_listed_certificate_without_a_response_yet_is_no_series_and_no_error() -> None:
+    """2.8+'s ocsp-update lists a certificate before its first update; its detail is a lone newline."""
+    stats = ModelStats()
+    response = parse_ocsp_response("\n")
+    assert response.status == ""
+    assert ocsp_families([(OcspId("ab", "/x.pem", "01"), response)], stats) == []
+    assert stats == ModelStats()
+
+
 def test_an_unknown_status_is_skipped_and_said() -> None:
     stats = ModelStats()
     families = ocsp_families([(OcspId("ab", serial="01"), OcspResponse("weird", 1, 2, 1, None))], stats)

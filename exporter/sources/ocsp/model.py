@@ -6,7 +6,7 @@ from typing import Iterable
 
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSet, LabelSuffix, LabelVariants
 from exporter.sources.ocsp import naming
-from exporter.sources.ocsp.parse import OcspId, OcspResponse
+from exporter.sources.ocsp.parse import NOT_LOADED, OcspId, OcspResponse
 from exporter.sources.values import GAUGE, ModelStats
 
 _STATES = LabelVariants("state", naming.STATES)
@@ -17,6 +17,8 @@ def ocsp_families(responses: Iterable[tuple[OcspId, OcspResponse]], stats: Model
     next_update, this_update, revoked, status = (Family(name, GAUGE, help) for name, help in (
         naming.NEXT_UPDATE, naming.THIS_UPDATE, naming.REVOKED_AT, naming.STATUS))
     for ident, response in responses:
+        if response is NOT_LOADED:
+            continue  # nothing stapled yet (an OCSP update to come): no series
         labels = LabelSet(tuple((k, v) for k, v in zip(naming.LABELS, (ident.path, ident.serial or ident.key)) if v))
         labels = labels.plus(extra)
         for family, when in ((next_update, response.next_update), (this_update, response.this_update)):

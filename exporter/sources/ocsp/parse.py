@@ -16,7 +16,9 @@
         Next Update: Dec  5 14:23:04 2026 GMT
 
 The detail is OpenSSL's text of the whole response, then of the certificate: only the first single
-response's lines are read.
+response's lines are read.  An empty detail is a certificate listed with no response loaded yet
+(2.8+'s ``ocsp-update on`` lists it at once and fills it on its first successful update; 2.8, 3.2
+and 3.4 answer a lone newline): :data:`NOT_LOADED`, which has no series, and is no error.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ class OcspResponse:
     revoked_at: int | None
 
 
+NOT_LOADED = OcspResponse(status="", this_update=None, next_update=None, produced_at=None, revoked_at=None)
+
+
 def parse_ocsp_list(text: str) -> tuple[OcspId, ...]:
     lines = [line for line in text.split("\n") if line.strip()]
     if lines and lines[0] != "# Certificate IDs":
@@ -67,6 +72,8 @@ def parse_ocsp_list(text: str) -> tuple[OcspId, ...]:
 
 
 def parse_ocsp_response(text: str) -> OcspResponse:
+    if not text.strip():
+        return NOT_LOADED
     fields: dict[str, str] = {}
     for line in text.split("\n"):
         if line.startswith("Certificate:"):
