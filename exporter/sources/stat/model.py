@@ -113,6 +113,34 @@ class LabelCache:
     def __init__(self, extra: LabelSuffix = NO_SUFFIX) -> None:
         self.extra = extra  # labels after the row's own on every set (an old worker's ``worker``)
         self._rows: dict[str, dict[tuple[str, ...], LabelSet]] = {}
+        # The families of the last poll with the columns they were built from (see ``built``).
+        self._built: dict[tuple[str, ...], tuple[tuple[object, ...], list[Family], ModelStats]] = {}
+        self._next: dict[tuple[str, ...], tuple[tuple[object, ...], list[Family], ModelStats]] = {}
+        self.reused = 0  # families taken as they were in the latest poll
+
+    def built(self, key: tuple[str, ...], inputs: tuple[object, ...], make: Callable[[ModelStats], list[Family]],
+              stats: ModelStats) -> list[Family]:
+        """The families ``make`` builds from ``inputs`` (the label column and the cell columns they
+        read), or, when those equal the last poll's (compared in C: the label sets are the same
+        objects poll to poll, the cells tuples of text), the very families built then: most of a
+        large installation does not change between two polls.  What ``make`` counted in its own
+        stats is counted again either way."""
+        found = self._built.get(key)
+        if found is not None and found[0] == inputs:
+            families, own = found[1], found[2]
+            self.reused += len(families)
+        else:
+            own = ModelStats()
+            families = make(own)
+        self._next[key] = (inputs, families, own)
+        stats.invalid_values += own.invalid_values
+        for what_reason, count in own.ignored.items():
+            stats.ignore(*what_reason, own.examples[what_reason], count)
+        return families
+
+    def poll_done(self) -> None:
+        """The families of this poll are the ones the next compares with; the others are forgotten."""
+        self._built, self._next = self._next, {}
 
     def __len__(self) -> int:
         """Rows kept (those of the latest poll)."""
@@ -289,14 +317,18 @@ def _unknown_column_metric(column: str) -> tuple[str, str, str, str]:
 
 
 def stat_families(table: StatTable, stats: ModelStats, cache: LabelCache | None = None) -> list[Family]:
-    """Every family of one ``show stat``; pass the same ``cache`` every poll to reuse label objects."""
+    """Every family of one ``show stat``; pass the same ``cache`` every poll to reuse label objects
+    and the families whose columns did not change (``LabelCache.built``)."""
     cache = cache if cache is not None else LabelCache()
+    cache.reused = 0
     families: list[Family] = []
     unknown = _extra_columns(table, stats)
     for kind, rows in table.unknown_types.items():
         stats.ignore("row", "unknown_type", f"type {kind!r}", rows)
     status_idx = table.column("status")
-    for scope in _scopes(table, cache):
+    scopes = _scopes(table, cache)
+    server = next((s for s in scopes if s.name == "server"), None)
+    for scope in scopes:
         if not scope.rows:
             continue
         first = len(families)
@@ -306,25 +338,48 @@ def stat_families(table: StatTable, stats: ModelStats, cache: LabelCache | None 
                 continue
             if metric.column == "agent_code" and scope.name == "server":
                 idx = _agent_codes(table, scope, idx)
-            families.append(_numeric_family(scope, idx, metric.name_for(scope.name), metric.kind,
-                                            f"{metric.help} (show stat {metric.column})", metric.scale, stats))
-        families.append(_http_responses(table, scope, stats))
+            name = metric.name_for(scope.name)
+            families += cache.built(("column", name), (scope.labels, scope.columns[idx]), _one(
+                _numeric_family, scope, idx, name, metric.kind, f"{metric.help} (show stat {metric.column})",
+                metric.scale), stats)
+        codes = [scope.columns[idx] for col, _ in naming.HTTP_RESPONSE_CODES if (idx := table.column(col)) is not None]
+        families += cache.built(("http", scope.name), (scope.labels, *codes), _one(_http_responses, table, scope), stats)
         if status_idx is not None:
-            families.append(_status_family(scope, status_idx))
+            families += cache.built(("status", scope.name), (scope.labels, scope.columns[status_idx]),
+                                    _one(_status_family, scope, status_idx, stats_last=False), stats)
         for column, suffix in (("check_status", "check_status"), ("agent_status", "agent_status")):
             idx = table.column(column)
             if idx is not None and scope.name == "server":
-                families.append(_check_family(scope, idx, f"haproxy_server_{suffix}", column))
+                name = f"haproxy_server_{suffix}"
+                families += cache.built(("check", name), (scope.labels, scope.columns[idx]),
+                                        _one(_check_family, scope, idx, name, column, stats_last=False), stats)
         with_mod: dict[tuple[str, tuple[LabelSet, ...]], tuple[LabelSet, ...]] = {}
         for column, (suffix, kind, help, module) in unknown.items():
-            family = _numeric_family(scope, table.index[column], f"haproxy_{scope.name}_{suffix}", kind, help, 1,
-                                     stats)
-            families.append(_module_family(family, module, with_mod) if module else family)
-        families.append(_info_family(table, scope))
+            name = f"haproxy_{scope.name}_{suffix}"
+            [family] = cache.built(("column", name), (scope.labels, scope.columns[table.index[column]]), _one(
+                _numeric_family, scope, table.index[column], name, kind, help, 1), stats)
+            if module:
+                [family] = cache.built(("module", name), (family,), _one(
+                    _module_family, family, module, with_mod, stats_last=False), stats)
+            families.append(family)
+        info = [scope.columns[idx] for col, _ in naming.INFO_LABELS[scope.name] if (idx := table.column(col)) is not None]
+        families += cache.built(("info", scope.name), (scope.labels, *info),
+                                _one(_info_family, table, scope, stats_last=False), stats)
         if scope.name == "backend":
-            families.extend(_aggregates(table, scope, stats))
+            used = [server.columns[i] for i in (0, table.column("status"), table.column("check_status"))
+                    if i is not None] if server is not None and server.columns else []
+            families += cache.built(("aggregates",), (scope.labels, *used),
+                                    lambda own: _aggregates(table, scope, own), stats)  # noqa: B023 - called here
         _mark_maintenance(families[first:], scope)
+    cache.poll_done()
     return [f for f in families if f.values]
+
+
+def _one(build: Callable[..., Family], *args: object, stats_last: bool = True) -> Callable[[ModelStats], list[Family]]:
+    """A ``LabelCache.built`` maker for one family: ``build(*args, stats)`` (or without stats)."""
+    if stats_last:
+        return lambda own: [build(*args, own)]
+    return lambda own: [build(*args)]
 
 
 def _agent_codes(table: StatTable, scope: _Scope, idx: int) -> int:

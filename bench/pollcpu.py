@@ -1,0 +1,147 @@
+"""CPU of one poll cycle against the CPU of one promex scrape, on one real HAProxy, in one run
+(issue: cheaper than C).  Three steady states: nothing changes between two polls (idle
+server-template slots), 1 % of the rows change, every row changes.
+
+HAProxy (Debian's 2.6) runs B backends x S servers (bench/genconfig.py) with promex on a
+frontend.  promex's cost is HAProxy's own CPU (``/proc/<pid>/stat``) per scrape, plain and gzip,
+the mean over N.  Ours is ``Poller.poll_once`` in this process (``time.process_time``), median of N
+after two warm-up polls, the caches of one poll kept for the next as the running exporter keeps
+them; HAProxy's CPU for our poll (answering ``show stat``) is measured beside it.  To make rows
+change without traffic, each poll really reads ``show stat`` from HAProxy (the read is part of the
+cost) and is then handed a copy of it prepared before the clock runs, in which that share of the
+rows has its stot, bin and bout counters moved on by the poll's number.
+
+Usage: ``.venv/bin/python bench/pollcpu.py [--sizes 10x10,1000x10,2000x25] [--polls 7]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import client  # noqa: E402
+from bench.genconfig import haproxy_config  # noqa: E402
+from bench.procs import Child, free_port, wait_until, write_results  # noqa: E402
+from bench.scale import machine, versions  # noqa: E402
+from exporter.config import build_config  # noqa: E402
+from exporter.poll.poller import Poller  # noqa: E402
+from exporter.poll.process import make_client  # noqa: E402
+from exporter.poll.snapshot import Store  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CHANGES = {"none": 0.0, "1%": 0.01, "all": 1.0}
+
+
+def variants(text: str, share: float, count: int) -> list[str]:
+    """``count`` copies of a show stat answer, the n-th with ``share`` of its rows' counters moved by n."""
+    header, *rows = text.rstrip("\n").split("\n")
+    names = header.lstrip("# ").split(",")
+    cols = [names.index(c) for c in ("stot", "bin", "bout")]
+    step = max(1, round(1 / share)) if share else 0
+    out = []
+    for n in range(1, count + 1):
+        moved = []
+        for i, row in enumerate(rows):
+            if step and i % step == n % step:
+                cells = row.split(",")
+                for c in cols:
+                    if cells[c].isdigit():
+                        cells[c] = str(int(cells[c]) + n)
+                row = ",".join(cells)
+            moved.append(row)
+        out.append("\n".join([header, *moved]) + "\n")
+    return out
+
+
+def our_polls(address: str, hap: Child, share: float, polls: int) -> dict:
+    config = build_config({"haproxy": {"address": address, "timeout": "120s"}})
+    real = make_client(config.poll_targets()[0]).run
+    stat = real("show stat")
+    prepared = iter(variants(stat, share, polls + 2)) if share else None
+
+    def fetch(command: str) -> str:
+        answer = real(command)
+        if command == "show stat" and prepared is not None:
+            return next(prepared)  # the real answer was read; its changed copy is parsed
+        return answer
+
+    poller = Poller(config, Store(config.max_age), fetch=fetch)
+    for _ in range(2):  # cold, then warm: the caches hold a poll
+        poller.poll_once()
+    cpu, wall = [], []
+    h = hap.cpu_seconds()
+    for _ in range(polls):
+        c, w = time.process_time(), time.perf_counter()
+        if not poller.poll_once():
+            raise RuntimeError("poll failed")
+        cpu.append(time.process_time() - c)
+        wall.append(time.perf_counter() - w)
+    hap_cpu = (hap.cpu_seconds() - h) / polls  # mean: the kernel counts in 10 ms ticks
+    target = next(iter(poller.targets.values()))
+    return {"cpu_seconds": statistics.median(cpu), "wall_seconds": statistics.median(wall),
+            "haproxy_cpu_seconds": hap_cpu, "phases": dict(target.state.phase_seconds),
+            "families_reused": target._piece_cache.reused}
+
+
+def promex_scrapes(port: int, hap: Child, use_gzip: bool, scrapes: int) -> dict:
+    """HAProxy's CPU per promex scrape: the mean over ``scrapes`` (the kernel counts CPU in 10 ms
+    ticks, too coarse for one small scrape), and the median wall time."""
+    client.scrape(port, use_gzip)  # warm-up
+    wall = []
+    h = hap.cpu_seconds()
+    for _ in range(scrapes):
+        wall.append(client.scrape(port, use_gzip).seconds)
+    return {"cpu_seconds": (hap.cpu_seconds() - h) / scrapes, "wall_seconds": statistics.median(wall)}
+
+
+def run_size(backends: int, servers: int, polls: int, workdir: Path) -> dict:
+    sock, port = str(workdir / "admin.sock"), free_port()
+    cfg = workdir / "haproxy.cfg"
+    cfg.write_text(haproxy_config(backends, servers, sock, port, free_port()))
+    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    hap = Child("haproxy", [haproxy, "-db", "-f", str(cfg)], workdir / "haproxy.log", cwd=workdir)
+    try:
+        wait_until(lambda: os.path.exists(sock), 120, "HAProxy")
+        time.sleep(1)
+        out: dict = {"size": f"{backends}x{servers}"}
+        out["promex_plain"] = promex_scrapes(port, hap, False, polls)
+        out["promex_gzip"] = promex_scrapes(port, hap, True, polls)
+        for name, share in CHANGES.items():
+            out[f"ours_{name}"] = our_polls(sock, hap, share, polls)
+        print(out["size"], {k: round(v["cpu_seconds"] * 1000, 1) for k, v in out.items() if isinstance(v, dict)},
+              flush=True)
+        return out
+    finally:
+        hap.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10x10,1000x10,2000x25")
+    parser.add_argument("--polls", type=int, default=7)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    args = parser.parse_args(argv)
+    results: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                     "command": " ".join([".venv/bin/python bench/pollcpu.py", *(argv or sys.argv[1:])]),
+                     "machine": machine(), "versions": versions(), "sizes": []}
+    for size in args.sizes.split(","):
+        workdir = Path(tempfile.mkdtemp(prefix="hrxpc"))
+        try:
+            backends, servers = (int(x) for x in size.split("x"))
+            results["sizes"].append(run_size(backends, servers, args.polls, workdir))
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+    write_results(results, args.out, "pollcpu")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
