@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             "disabled"]["wall_seconds"]
         data = store.published.data  # type: ignore[union-attr]
         results["samples"] = data.samples
-        results["plain_bytes"] = len(data.part.text)
+        results["plain_bytes"] = data.part.size
         for key in ("refreshing_added_cpu_seconds", "refreshing_added_wall_seconds", "between_refreshes_added_cpu_seconds",
                     "between_refreshes_added_wall_seconds", "refresh_cpu_seconds_total",
                     "refresh_added_cpu_seconds_total"):

@@ -34,6 +34,7 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.procs import command, free_ports  # noqa: E402
 from exporter.config import build_config  # noqa: E402
 from exporter.exposition.render import render_bytes  # noqa: E402
 from exporter.poll.poller import Poller  # noqa: E402
@@ -57,14 +58,6 @@ defaults
 """
 
 
-def free_ports(count: int) -> list[int]:
-    socks = [socket.socket() for _ in range(count)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def config(tmp: Path, maps: int, entries: int, acls: int, ports: list[int], maps_port: int) -> str:
@@ -86,16 +79,6 @@ def config(tmp: Path, maps: int, entries: int, acls: int, ports: list[int], maps
     return "\n".join(lines) + "\n"
 
 
-def send(sock_path: str, line: str) -> str:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(60)
-        s.connect(sock_path)
-        s.sendall(line.encode() + b"\n")
-        s.shutdown(socket.SHUT_WR)
-        chunks = []
-        while chunk := s.recv(1 << 20):
-            chunks.append(chunk)
-    return b"".join(chunks).decode()
 
 
 def provoke(port: int, size: int) -> None:
@@ -174,17 +157,17 @@ def main() -> None:
                 raise SystemExit(f"haproxy did not start: {proc.stderr.read().decode()[-500:] if proc.stderr else ''}")
             for port in ports[:-1]:
                 provoke(port, args.error_bytes)
-            version = send(sock, "show info").split("Version: ")[1].split("\n")[0]
+            version = command(sock, "show info").split("Version: ")[1].split("\n")[0]
             target = build_config({"haproxy": {"address": sock, "timeout": "60s",
                                                "max_response_bytes": 1 << 30}}).poll_targets()[0]
             client = make_client(target)
             # the stream case sends show map #<id>, which no source declares: a plain socket here
-            errors_size = len(send(sock, "show errors"))
+            errors_size = len(command(sock, "show errors"))
             print(f"haproxy {version}; {args.maps} maps, {args.entries} entries in total, {args.acls} ACL files "
                   f"of 1000; {args.proxies} frontends with a captured error; show errors {errors_size / 1e6:.2f} MB")
             cases: dict[str, Callable[[], dict[str, float]]] = {
                 "maps": lambda: source_cost(MapsSource(), client.run),
-                "stream": lambda: stream_cost(lambda c: send(sock, c)),
+                "stream": lambda: stream_cost(lambda c: command(sock, c)),
                 "errors": lambda: source_cost(ErrorsSource(ErrorsConfig(True)), client.run),
             }
             print(f"median of {args.polls} runs (seconds in this process; samples and bytes of what it exports, "

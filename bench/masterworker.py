@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.genconfig import haproxy_config  # noqa: E402
-from bench.procs import Child, free_port, wait_until, write_results  # noqa: E402
+from bench.procs import Child, command, free_port, wait_until, write_results  # noqa: E402
 from bench.scale import machine, versions  # noqa: E402
 from exporter.config import build_config  # noqa: E402
 from exporter.poll.poller import Poller  # noqa: E402
@@ -67,16 +67,6 @@ def slow_origin(stop: threading.Event) -> int:
     return srv.getsockname()[1]
 
 
-def command(sock: str, text: str) -> str:
-    with socket.socket(socket.AF_UNIX) as s:
-        s.settimeout(60)
-        s.connect(sock)
-        s.sendall(text.encode() + b"\n")
-        s.shutdown(socket.SHUT_WR)
-        chunks = []
-        while chunk := s.recv(1 << 20):
-            chunks.append(chunk)
-    return b"".join(chunks).decode()
 
 
 def polls(address: str, count: int) -> dict:
@@ -94,7 +84,7 @@ def polls(address: str, count: int) -> dict:
         wall.append(time.perf_counter() - w)
     data = store.published.data  # type: ignore[union-attr]
     return {"cpu_seconds": statistics.median(cpu), "wall_seconds": statistics.median(wall),
-            "samples": data.samples, "plain_bytes": len(data.part.text), "gzip_bytes": len(data.part.gz)}
+            "samples": data.samples, "plain_bytes": data.part.size, "gzip_bytes": len(data.part.gz)}
 
 
 def main(argv: list[str] | None = None) -> int:

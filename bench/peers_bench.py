@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from typing import Callable, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.procs import command, free_ports, wait_until  # noqa: E402
 from exporter.config import build_config  # noqa: E402
 from exporter.exposition.render import render  # noqa: E402
 from exporter.poll.poller import Poller  # noqa: E402
@@ -58,42 +58,14 @@ defaults
 TABLE = "backend st{n}\n    stick-table type ip size 10k expire 1h peers mesh store gpc0,http_req_cnt\n"
 
 
-def free_ports(count: int) -> list[int]:
-    socks = [socket.socket() for _ in range(count)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
-def send(sock_path: str, line: str) -> str:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(30)
-        s.connect(sock_path)
-        s.sendall(line.encode() + b"\n")
-        s.shutdown(socket.SHUT_WR)
-        chunks = []
-        while chunk := s.recv(1 << 20):
-            chunks.append(chunk)
-    return b"".join(chunks).decode()
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"timed out after {timeout:.0f}s: {what}")
 
 
 def established(sock: str, remotes: int) -> bool:
-    up = [p for p in parse_peers(send(sock, "show peers"))
+    up = [p for p in parse_peers(command(sock, "show peers"))
           if not p.local and p.active and p.fields.get("last_status") == "ESTA"]
     return len(up) == remotes
 
@@ -134,15 +106,15 @@ def main() -> None:
                 procs.append(subprocess.Popen([args.haproxy, "-db", "-f", str(cfg)],
                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             for sock in socks:
-                wait_for(lambda s=sock: send(s, "show info").startswith("Name:"), 15, f"{sock} does not answer")
+                wait_until(lambda s=sock: command(s, "show info").startswith("Name:"), 15, f"{sock} does not answer")
             read = socks[0]
             for t in range(args.tables):
                 for start in range(0, args.entries, 100):
                     batch = range(start, min(start + 100, args.entries))
-                    send(read, ";".join(f"set table st{t} key 10.{t}.{i // 256}.{i % 256} data.gpc0 {i}" for i in batch))
-            wait_for(lambda: established(read, args.peers), 60, "not every peer link got established")
-            answer = send(read, "show peers")
-            print(f"haproxy {send(read, 'show info').split('Version: ')[1].split(chr(10))[0]}: {args.peers} remote "
+                    command(read, ";".join(f"set table st{t} key 10.{t}.{i // 256}.{i % 256} data.gpc0 {i}" for i in batch))
+            wait_until(lambda: established(read, args.peers), 60, "not every peer link got established")
+            answer = command(read, "show peers")
+            print(f"haproxy {command(read, 'show info').split('Version: ')[1].split(chr(10))[0]}: {args.peers} remote "
                   f"peers established, {args.tables} tables x {args.entries} keys; show peers answer "
                   f"{len(answer)} bytes, {answer.count(chr(10))} lines")
 

@@ -23,6 +23,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports (all bound at once, so none is given twice)."""
+    socks = [socket.socket() for _ in range(count)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def command(sock: str, text: str, timeout: float = 60.0) -> str:
+    """One Runtime API command (or several joined by ';') on a UNIX socket, the whole answer."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(timeout)
+        s.connect(sock)
+        s.sendall(text.encode() + b"\n")
+        s.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := s.recv(1 << 20):
+            chunks.append(chunk)
+    return b"".join(chunks).decode()
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str, step: float = 0.1) -> float:
     """Seconds it took; raises RuntimeError after ``timeout``."""
     started = time.monotonic()

@@ -31,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.procs import command  # noqa: E402
 from exporter.config import build_config  # noqa: E402
 from exporter.poll.poller import Poller  # noqa: E402
 from exporter.poll.snapshot import Store  # noqa: E402
@@ -53,16 +54,6 @@ backend st_big
 BATCH = 150  # commands per line: the whole line must fit in HAProxy's 16 kB buffer
 
 
-def send(sock_path: str, line: str) -> str:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(60)
-        s.connect(sock_path)
-        s.sendall(line.encode() + b"\n")
-        s.shutdown(socket.SHUT_WR)
-        chunks = []
-        while chunk := s.recv(1 << 20):
-            chunks.append(chunk)
-    return b"".join(chunks).decode()
 
 
 def fill(sock_path: str, n: int) -> float:
@@ -74,7 +65,7 @@ def fill(sock_path: str, n: int) -> float:
         for i in range(n)
     ]
     for start in range(0, n, BATCH):
-        answer = send(sock_path, ";".join(commands[start:start + BATCH]))
+        answer = command(sock_path, ";".join(commands[start:start + BATCH]))
         if answer.strip():
             raise SystemExit(f"set table failed: {answer.strip()[:200]}")
     return time.perf_counter() - started
@@ -89,15 +80,15 @@ def run_case(sock_path: str, tables: list[dict], polls: int) -> dict[str, float]
         cpu0, wall0 = time.process_time(), time.perf_counter()
         assert poller.poll_once(), "poll failed"
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-        data = store._published.data  # type: ignore[union-attr]
+        data = store.published.data  # type: ignore[union-attr]
         phases = dict(poller.state.phase_seconds)
         # The poller times extra_families() (stick-table fetch + parse + build) inside "build";
         # take the stick-table commands out again so "build" is model building only.
-        table_io = sum(v for k, v in poller.state.command_seconds.items() if k.startswith("show table"))
+        table_io = sum(v for k, v in poller.state.commands.seconds.items() if k.startswith("show table"))
         phases["build"] = phases.get("build", 0.0) - table_io
         row = {"wall": wall, "cpu": cpu, **phases,
-               "show_table_st_big": poller.state.command_seconds.get("show table st_big", 0.0),
-               "bytes": len(data.part.text), "gzip_bytes": len(data.part.gz), "samples": data.samples}
+               "show_table_st_big": poller.state.commands.seconds.get("show table st_big", 0.0),
+               "bytes": data.part.size, "gzip_bytes": len(data.part.gz), "samples": data.samples}
         rows.append(row)
     return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
 
@@ -123,9 +114,9 @@ def main() -> None:
                     break
                 time.sleep(0.05)
             fill_s = fill(sock, args.entries)
-            summary = send(sock, "show table").strip()
-            dump_bytes = len(send(sock, "show table st_big"))
-            print(f"haproxy: {send(sock, 'show info').split('Version: ')[1].split(chr(10))[0]}; "
+            summary = command(sock, "show table").strip()
+            dump_bytes = len(command(sock, "show table st_big"))
+            print(f"haproxy: {command(sock, 'show info').split('Version: ')[1].split(chr(10))[0]}; "
                   f"filled {args.entries} entries in {fill_s:.1f}s; {summary}; dump {dump_bytes / 1e6:.1f} MB")
             cases = {
                 "none": [],
