@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-per-poll", type=int, default=200)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args(argv)
+    if args.certs <= args.max_per_poll:
+        parser.error("--certs must be above --max-per-poll: the first poll reads them all, there is no refresh to time")
     backends, servers = (int(x) for x in args.size.split("x"))
     workdir = Path(tempfile.mkdtemp(prefix="hrxcertb"))
     started = time.perf_counter()
