@@ -48,6 +48,10 @@ def test_scrapes_serve_the_stored_gzip_and_never_compress(haproxy_factory, monke
 
     for engine in gzip_engines.GZIP_ENGINES:  # every engine counts, whichever is in use
         monkeypatch.setitem(gzip_engines.GZIP_ENGINES, engine, counting_compress)
+    deflated: list[bytes] = []  # the pieces' deflate blocks (gzip.Body), counted apart: reused ones are not made again
+    for engine, real_deflate in list(gzip_engines.DEFLATE_ENGINES.items()):
+        monkeypatch.setitem(gzip_engines.DEFLATE_ENGINES, engine,
+                            lambda data, real=real_deflate: deflated.append(data[:40]) or real(data))
     config = Config(haproxy_address=hap.admin)
     store = Store(config.max_age)
     poller = Poller(config, store)
@@ -55,6 +59,8 @@ def test_scrapes_serve_the_stored_gzip_and_never_compress(haproxy_factory, monke
     per_poll = len(calls)
     assert per_poll >= 1
 
+    assert deflated, "the poll made the pieces' blocks"
+    deflated_in_poll = len(deflated)
     server = start_server(replace(config, listen_address="127.0.0.1:0"), store, lambda: True)
     try:
         port = server.server_address[1]
@@ -67,6 +73,7 @@ def test_scrapes_serve_the_stored_gzip_and_never_compress(haproxy_factory, monke
     # which must describe the moment of the scrape (a few hundred bytes, made at most once a second).
     at_scrape = calls[per_poll:]
     assert all(data.startswith(b"# HELP process_") for data in at_scrape), at_scrape
+    assert len(deflated) == deflated_in_poll, deflated[deflated_in_poll:]  # no piece compressed at scrape time
     published = store.published
     stored = published.data.part.gz + published.status.gz
     for headers, body in bodies:
