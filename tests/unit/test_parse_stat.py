@@ -1,10 +1,14 @@
 import csv
 import io
+from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from exporter.runtime.errors import ParseError
-from exporter.sources.stat.parse import BACKEND, FRONTEND, LISTENER, SERVER, parse_stat
+from exporter.sources.stat import parse
+from exporter.sources.stat.parse import BACKEND, FRONTEND, LISTENER, SERVER, _split_cells, parse_header, parse_stat
 from layouts import STAT_WIDTH, old_stat
 
 
@@ -90,3 +94,107 @@ def test_row_cut_mid_way_rejects_the_whole_answer(fixtures):
     with pytest.raises(ParseError) as err:
         parse_stat(cut)
     assert err.value.reason == "malformed_row"
+
+
+# ---------------------------------------------------------------- the split path and the csv module
+
+def csv_reading(text):
+    """The reading of the csv module, row by row, as the parser did it before it split the whole
+    answer at once: the oracle the split path is held to.  Returns (rows by type, unknown types)
+    or the reason of the ParseError the answer must raise."""
+    lines = text.split("\n")
+    if not lines[0].startswith("# "):
+        return "not a header"
+    width = len(lines[0][2:].rstrip(",").split(",")) if lines[0].endswith(",") else len(lines[0][2:].split(","))
+    names = lines[0][2:].split(",")
+    names = names[:-1] if names and names[-1] == "" else names
+    type_idx = names.index("type") if "type" in names else None
+    rows, unknown = {t: [] for t in (FRONTEND, BACKEND, SERVER, LISTENER)}, {}
+    try:
+        for row in csv.reader([line for line in lines[1:] if line], strict=True):
+            if row and row[-1] == "":
+                row.pop()
+            if len(row) != width:
+                return "malformed_row"
+            kind = row[type_idx] if type_idx is not None else {"FRONTEND": "0", "BACKEND": "1"}.get(row[1], "2")
+            if kind in rows:
+                rows[kind].append(row)
+            else:
+                unknown[kind] = unknown.get(kind, 0) + 1
+    except csv.Error:
+        return "malformed_row"
+    return rows, unknown
+
+
+def reads_as_csv(text) -> None:
+    want = csv_reading(text)
+    try:
+        table = parse_stat(text)
+    except ParseError as exc:
+        assert want in ("not a header", exc.reason), (exc.reason, want)
+        return
+    assert not isinstance(want, str), want
+    assert (table.rows, table.unknown_types) == want
+
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+# Every captured answer (the states-N files are extracts of a few columns, not answers).
+CAPTURES = sorted(p for p in FIXTURES.rglob("*.csv") if p.read_text().startswith("# pxname,svname,qcur,"))
+
+
+@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: str(p.relative_to(FIXTURES)))
+def test_every_capture_is_split_in_one_go_and_reads_as_the_csv_module_reads_it(path):
+    text = path.read_text()
+    header, _, body = text.partition("\n")
+    width = len(parse_header(header))
+    body = body.rstrip("\n")
+    assert _split_cells(body, width) is not None  # the fast path is the one real answers take
+    reads_as_csv(text)
+    table = parse_stat(text)
+    columns = table.all_columns()
+    for kind, numbers in table.kinds.items():  # a column of all rows, picked by row number, is the row's cell
+        for number, row in zip(numbers, table.rows[kind]):
+            assert [column[number] for column in columns] == row
+
+
+def test_captures_cover_every_version():
+    assert {p.relative_to(FIXTURES).parts[0] for p in CAPTURES} >= {"2.6.12", "2.8.25", "3.2.0", "3.3.0", "3.4.0"}
+
+
+HEADER = "# pxname,svname,type,scur,status,\n"
+
+
+@pytest.mark.parametrize("body,why", [
+    ('be,s1,2,"3",UP,\n', "a quoted cell"),
+    ("be,s1,2,3,UP\n", "no trailing comma (the csv module still reads it)"),
+    ("be,s1,2,3,UP,x\n", "a cell after the trailing comma"),
+    ("be,s1,2,3,UP,,\nbe,s2,2,3,\n", "one row a cell too long, the next a cell too short"),
+    ("be,s1,2,3,UP,\n\nbe,s2,2,4,UP,\n", "an empty line between rows"),
+    ("be,s1,2,3\r,UP,\n", "a carriage return"),
+    ("be,s1,2,3\x00,UP,\n", "a NUL"),
+    ("be,s1,7,3,UP,\nbe,s2,2,3,UP,\n", "a row type this parser does not know"),
+])
+def test_answers_the_split_cannot_read_alike_are_read_by_the_csv_module(body, why):
+    reads_as_csv(HEADER + body)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(st.sampled_from(["", "0", "12", "UP", '"', '""', ",", "\r", "\x00", "x y", "\n", "2", "7"]),
+                         min_size=3, max_size=7).map(",".join), max_size=6)
+       .map(lambda rows: HEADER + "".join(row + ",\n" for row in rows)))
+def test_near_miss_answers_read_as_the_csv_module_reads_them(text):
+    reads_as_csv(text)
+
+
+@pytest.mark.parametrize("block", [1, 150, 1000])
+def test_answers_split_in_many_blocks_read_as_in_one(monkeypatch, block):
+    """Real answers are split a block of about 600 rows at a time; the captures are smaller than
+    one block, so here the blocks are made a few rows long (1: a row each)."""
+    monkeypatch.setattr(parse, "_BLOCK", block)
+    for path in CAPTURES:
+        reads_as_csv(path.read_text())
+    text = (FIXTURES / "2.6.12" / "show-stat.csv").read_text()
+    header, *rows = text.rstrip("\n").split("\n")
+    for n in range(len(rows)):  # a row a cell short anywhere, in any block: the csv module's reading
+        reads_as_csv("\n".join([header, *rows[:n], rows[n][:-2] + ",", *rows[n + 1:]]) + "\n")
+        assert parse._split_cells("\n".join(rows[:n] + [rows[n][:-2]] + rows[n + 1:]), len(parse_header(header))) is None

@@ -92,3 +92,71 @@ def test_changed_rows_change_the_page(every: int) -> None:
     """The test's own check that moving counters does change the page (the comparison above is not vacuous)."""
     a = answers("2.6.12")
     assert cold(moved(a, every))[0] != cold(a)[0]
+
+
+def edited(base: dict[str, str], edit) -> dict[str, str]:
+    """The same answers with ``edit(names, rows)`` applied to show stat's rows (lists of cells)."""
+    header, *lines = base["show stat"].rstrip("\n").split("\n")
+    names = header.lstrip("# ").rstrip(",").split(",")
+    rows = [row for row in csv.reader(lines)]
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(edit(names, rows))
+    return {**base, "show stat": header + "\n" + buffer.getvalue()}
+
+
+def clocks_moved(names, rows):
+    i = names.index("lastchg")
+    return [[*row[:i], str(int(row[i]) + 5), *row[i + 1:]] if row[i].isdigit() else row for row in rows]
+
+
+def servers(names, rows):
+    return [n for n, row in enumerate(rows) if row[names.index("type")] == "2"]
+
+
+def into_maintenance(names, rows):
+    first = servers(names, rows)[0]
+    rows[first][names.index("status")] = "MAINT (resolution)"
+    return rows
+
+
+def one_gone(names, rows):
+    del rows[servers(names, rows)[1]]
+    return rows
+
+
+def one_twice(names, rows):
+    n = servers(names, rows)[2]
+    return rows[:n + 1] + [list(rows[n])] + rows[n + 1:]
+
+
+def an_agent(names, rows):
+    n = servers(names, rows)[0]
+    rows[n][names.index("agent_status")], rows[n][names.index("agent_code")] = "L7OK", ""
+    return rows
+
+
+@pytest.mark.parametrize("version", ["2.6.12", "3.2.0"])
+def test_warm_polls_through_changes_of_rows_publish_what_cold_polls_publish(version: str) -> None:
+    """Column reuse through what moves rows about: the clock columns HAProxy moves on every row
+    each second, a server going into maintenance (its samples move to each family's tail) and
+    out, a server removed, a row of a name seen twice, an agent check's code filled in."""
+    base = answers(version)
+    steps = [("first", base), ("the clocks moved", edited(base, clocks_moved)),
+             ("a server into maintenance", edited(base, into_maintenance)), ("and out", base),
+             ("a server gone", edited(base, one_gone)), ("a row twice", edited(base, one_twice)),
+             ("an agent check", edited(base, an_agent)), ("the same again", edited(base, an_agent)),
+             ("back", base)]
+    current: dict[str, str] = {}
+    store = Store(30)
+    warm = Poller(build_config({}), store, fetch=lambda command: current.get(command, UNKNOWN))
+    pages: dict[bytes, list[str]] = {}
+    for what, step in steps:
+        current.clear()
+        current.update(step)
+        got = page(warm, store)
+        assert got == cold(step), what
+        pages.setdefault(got[0], []).append(what)
+    # every edit changed the page (a row twice: the second is dropped and counted)
+    assert sorted(pages.values()) == sorted([["first", "and out", "back"], ["the clocks moved"],
+                                             ["a server into maintenance"], ["a server gone"], ["a row twice"],
+                                             ["an agent check", "the same again"]])

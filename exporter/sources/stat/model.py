@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections import Counter
-from dataclasses import dataclass
 from itertools import compress
+from operator import itemgetter
 from typing import Callable, Sequence
 
 from exporter.exposition.families import (
@@ -78,7 +78,7 @@ def _state_sets(family: Family, scope: _Scope, idx: int, group: LabelVariants,
                 classify: Callable[[str], str | None]) -> Family:
     """One series per state for every row with a non-empty cell; the current state is 1."""
     values = _state_values(group.values)
-    statuses = scope.columns[idx]
+    statuses = scope.column(idx)
     chosen = {status: values.get(classify(status), values[None]) for status in set(statuses) if status}
     add_labels, add_values = family.labels.extend, family.values.extend  # type: ignore[attr-defined]
     for status, labels in zip(statuses, scope.labels):
@@ -91,13 +91,46 @@ def _state_sets(family: Family, scope: _Scope, idx: int, group: LabelVariants,
 
 # ---------------------------------------------------------------- show stat
 
-@dataclass
+def _pick(column: Sequence[str], rows: Sequence[int]) -> tuple[str, ...]:
+    """The cells of ``rows``, in their order."""
+    if len(rows) > 1:
+        return itemgetter(*rows)(column)  # type: ignore[no-any-return]
+    return tuple(column[row] for row in rows)
+
+
 class _Scope:
-    name: str
-    rows: list[list[str]]
-    labels: tuple[LabelSet, ...]  # shared by the scope's families as their label column: never changed
-    columns: list[tuple[str, ...]]  # the rows transposed: one tuple of cells per column
-    maint: frozenset[LabelSet] | None = None  # the row sets of servers in maintenance (the last rows)
+    """One object type's rows: their label sets, and their cells column by column on demand.
+
+    A column of the scope is picked out of the table's column only when a family of it is
+    built, that is when the column changed since the last poll (``LabelCache.built`` compares the
+    table's columns, then the very objects of the last poll): in the steady state a poll picks
+    out the few columns that moved, not all 6.5 million cells of 2000 x 25.
+    """
+
+    def __init__(self, name: str, rows: list[int], labels: tuple[LabelSet, ...], table_columns: list[list[str]],
+                 maint: frozenset[LabelSet] | None = None) -> None:
+        self.name = name
+        self.rows = rows  # the table's row numbers, in the order of the scope's series
+        self.labels = labels  # shared by the scope's families as their label column: never changed
+        self.maint = maint  # the row sets of servers in maintenance (the last rows)
+        self._table_columns = table_columns
+        self._picked: dict[int, tuple[str, ...]] = {}
+        self._own: dict[int, tuple[str, ...]] = {}  # columns made for the scope (agent codes)
+
+    def column(self, idx: int) -> tuple[str, ...]:
+        """The scope's cells of column ``idx``, in the order of its label sets."""
+        found = self._own.get(idx) or self._picked.get(idx)
+        if found is None:
+            found = self._picked[idx] = _pick(self._table_columns[idx], self.rows)
+        return found
+
+    def source(self, idx: int) -> Sequence[str]:
+        """What the scope's column ``idx`` is made from, to compare with the last poll's: the
+        table's column (the same object as the last poll's when equal), or the scope's own."""
+        return self._own.get(idx) or self._table_columns[idx]
+
+    def replace(self, idx: int, cells: tuple[str, ...]) -> None:
+        self._own[idx] = cells
 
 
 class LabelCache:
@@ -113,6 +146,11 @@ class LabelCache:
     def __init__(self, extra: LabelSuffix = NO_SUFFIX) -> None:
         self.extra = extra  # labels after the row's own on every set (an old worker's ``worker``)
         self._rows: dict[str, dict[tuple[str, ...], LabelSet]] = {}
+        # Per scope, the key columns of the latest poll and what they gave: the same names come
+        # back every poll, so neither the names' uniqueness nor the label sets are looked at again.
+        self._keys: dict[str, tuple[list[tuple[str, ...]], list[int] | None, tuple[LabelSet, ...]]] = {}
+        self._scope_rows: dict[str, tuple[list[int], tuple[LabelSet, ...]]] = {}  # each scope's, as last poll's
+        self._columns: list[list[str]] = []  # the table's columns of the latest poll
         # The families of the last poll with the columns they were built from (see ``built``).
         self._built: dict[tuple[str, ...], tuple[tuple[object, ...], list[Family], ModelStats]] = {}
         self._next: dict[tuple[str, ...], tuple[tuple[object, ...], list[Family], ModelStats]] = {}
@@ -146,6 +184,45 @@ class LabelCache:
         """Rows kept (those of the latest poll)."""
         return sum(len(rows) for rows in self._rows.values())
 
+    def same_columns(self, columns: list[list[str]]) -> list[list[str]]:
+        """``columns`` with each column equal to the last poll's replaced by that very object.
+
+        Each column is compared once here, cell by cell; every family reading it then compares
+        it by identity (``built``), and what was built from it is reused."""
+        previous = self._columns
+        same = [old if old == new else new for old, new in zip(previous, columns)] if len(previous) == len(columns) \
+            else columns
+        self._columns = same
+        return same
+
+    def same_rows(self, scope: str, rows: list[int],
+                  labels: tuple[LabelSet, ...]) -> tuple[list[int], tuple[LabelSet, ...]]:
+        """The scope's row numbers and label sets in series order, the very objects of the last
+        poll when equal (see ``same_columns``; servers in maintenance reorder them each poll)."""
+        previous = self._scope_rows.get(scope)
+        if previous is not None and previous[0] == rows and previous[1] == labels:
+            return previous
+        self._scope_rows[scope] = rows, labels
+        return rows, labels
+
+    def scope_rows(self, scope: str, key_columns: list[tuple[str, ...]],
+                   names: tuple[str, ...]) -> tuple[list[int] | None, tuple[LabelSet, ...]]:
+        """Which of the scope's rows to keep (None: all; else positions, the first of each name)
+        and the label set of each kept row, for the rows whose names are ``key_columns``."""
+        found = self._keys.get(scope)
+        if found is not None and found[0] == key_columns:
+            return found[1], found[2]
+        keys = list(zip(*key_columns))
+        keep = None
+        if len(set(keys)) != len(keys):
+            # Two rows of one name (a frontend's name appears once; a repeated or garbled row)
+            # would make duplicate samples: one row per name, the first.
+            keep = _first_of_each_name(keys)
+            keys = [keys[i] for i in keep]
+        labels = self.row_labels(scope, keys, names)
+        self._keys[scope] = (key_columns, keep, labels)
+        return keep, labels
+
     def row_labels(self, scope: str, keys: list[tuple[str, ...]], names: tuple[str, ...]) -> tuple[LabelSet, ...]:
         previous = self._rows.get(scope, {})
         missing = [key for key in keys if key not in previous]
@@ -155,39 +232,40 @@ class LabelCache:
         return tuple(current.values())
 
 
-def _scopes(table: StatTable, cache: LabelCache) -> list[_Scope]:
+def _scopes(table: StatTable, columns: list[list[str]], cache: LabelCache) -> list[_Scope]:
     scopes = []
     status_idx = table.column("status")
     for row_type, scope in SCOPE_OF_TYPE.items():
-        rows = table.rows[row_type]
+        rows = table.kinds[row_type]
+        names = naming.SCOPE_LABELS[scope]
+        # pxname, and svname where the scope has two labels
+        keep, labels = cache.scope_rows(scope, [_pick(columns[i], rows) for i in range(len(names))], names)
+        if keep is not None:
+            rows = [rows[i] for i in keep]
         maint = 0
         if row_type == SERVER and status_idx is not None:
-            rows, maint = _maintenance_last(rows, status_idx)
-        columns = _transpose(rows)
-        names = naming.SCOPE_LABELS[scope]
-        width = len(names)  # pxname, and svname where the scope has two labels
-        if columns and len(set(zip(*columns[:width]))) != len(rows):
-            # Two rows of one name (a frontend's name appears once; a repeated or garbled row)
-            # would make duplicate samples: one row per name, the first.
-            rows = _first_of_each_name(rows, width)
-            columns = _transpose(rows)
-        keys = list(zip(*columns[:width]))
-        labels = cache.row_labels(scope, keys, names)
-        scopes.append(_Scope(scope, rows, labels, columns, frozenset(labels[len(labels) - maint:]) if maint else None))
+            order, maint = _maintenance_last(_pick(columns[status_idx], rows))
+            if maint:
+                rows, labels = [rows[i] for i in order], tuple(labels[i] for i in order)
+        rows, labels = cache.same_rows(scope, rows, labels)
+        scopes.append(_Scope(scope, rows, labels, columns,
+                             frozenset(labels[len(labels) - maint:]) if maint else None))
     return scopes
 
 
-def _maintenance_last(rows: list[list[str]], status_idx: int) -> tuple[list[list[str]], int]:
-    """The server rows with those in maintenance last (in their order), and how many those are.
+def _maintenance_last(statuses: Sequence[str]) -> tuple[list[int], int]:
+    """The positions of the server rows with those in maintenance last (in their order), and how
+    many those are.
 
     Every family is built in row order, so each family's samples of servers in maintenance are
     then a tail of it: promex's ``no-maint`` serves the family without its tail (Family.maint_from).
     A status of MAINT, ``MAINT (via ...)`` or ``MAINT (resolution)`` is promex's SRV_ADMF_MAINT.
     """
-    maint = [row for row in rows if row[status_idx].startswith("MAINT")]
+    maint = [i for i, status in enumerate(statuses) if status.startswith("MAINT")]
     if not maint:
-        return rows, 0
-    return [row for row in rows if not row[status_idx].startswith("MAINT")] + maint, len(maint)
+        return [], 0
+    others = [i for i, status in enumerate(statuses) if not status.startswith("MAINT")]
+    return others + maint, len(maint)
 
 
 def _mark_maintenance(families: list[Family], scope: _Scope) -> None:
@@ -206,24 +284,13 @@ def _tail_start(labels: Sequence[LabelSet], rows: frozenset[LabelSet]) -> int:
     return bisect_left(range(len(labels)), True, key=lambda i: labels[i].root in rows)
 
 
-def _transpose(rows: list[list[str]]) -> list[tuple[str, ...]]:
-    """The rows as columns.
-
-    Not ``list(zip(*rows))``: that is one C call holding the interpreter lock for the whole
-    transposition (20 ms for 10,000 server rows, no scrape answered meanwhile).  Taking the
-    columns one by one in a comprehension costs the same and lets the lock change hands between them.
-    """
-    return [column for column in zip(*rows)]
-
-
-def _first_of_each_name(rows: list[list[str]], width: int) -> list[list[str]]:
-    """One row per name (its first ``width`` cells): one series per name."""
+def _first_of_each_name(keys: list[tuple[str, ...]]) -> list[int]:
+    """The position of the first row of each name: one series per name."""
     kept, seen = [], set()
-    for row in rows:
-        key = tuple(row[:width])
+    for pos, key in enumerate(keys):
         if key not in seen:
             seen.add(key)
-            kept.append(row)
+            kept.append(pos)
     return kept
 
 
@@ -241,7 +308,7 @@ def _make_row_labels(keys: list[tuple[str, ...]], names: tuple[str, ...],
 
 def _numeric_family(scope: _Scope, idx: int, name: str, kind: str, help: str, scale: float,
                     stats: ModelStats) -> Family:
-    cells = scope.columns[idx]
+    cells = scope.column(idx)
     joined = "".join(cells)
     if not joined:
         return Family(name, kind, help)  # every cell empty: no series
@@ -326,7 +393,7 @@ def stat_families(table: StatTable, stats: ModelStats, cache: LabelCache | None 
     for kind, rows in table.unknown_types.items():
         stats.ignore("row", "unknown_type", f"type {kind!r}", rows)
     status_idx = table.column("status")
-    scopes = _scopes(table, cache)
+    scopes = _scopes(table, cache.same_columns(table.all_columns()), cache)
     server = next((s for s in scopes if s.name == "server"), None)
     for scope in scopes:
         if not scope.rows:
@@ -337,38 +404,39 @@ def stat_families(table: StatTable, stats: ModelStats, cache: LabelCache | None 
             if idx is None:
                 continue
             if metric.column == "agent_code" and scope.name == "server":
-                idx = _agent_codes(table, scope, idx)
+                _agent_codes(table, scope, idx)
             name = metric.name_for(scope.name)
-            families += cache.built(("column", name), (scope.labels, scope.columns[idx]), _one(
+            families += cache.built(("column", name), (scope.labels, scope.rows, scope.source(idx)), _one(
                 _numeric_family, scope, idx, name, metric.kind, f"{metric.help} (show stat {metric.column})",
                 metric.scale), stats)
-        codes = [scope.columns[idx] for col, _ in naming.HTTP_RESPONSE_CODES if (idx := table.column(col)) is not None]
-        families += cache.built(("http", scope.name), (scope.labels, *codes), _one(_http_responses, table, scope), stats)
+        codes = [scope.source(idx) for col, _ in naming.HTTP_RESPONSE_CODES if (idx := table.column(col)) is not None]
+        families += cache.built(("http", scope.name), (scope.labels, scope.rows, *codes),
+                                _one(_http_responses, table, scope), stats)
         if status_idx is not None:
-            families += cache.built(("status", scope.name), (scope.labels, scope.columns[status_idx]),
+            families += cache.built(("status", scope.name), (scope.labels, scope.rows, scope.source(status_idx)),
                                     _one(_status_family, scope, status_idx, stats_last=False), stats)
         for column, suffix in (("check_status", "check_status"), ("agent_status", "agent_status")):
             idx = table.column(column)
             if idx is not None and scope.name == "server":
                 name = f"haproxy_server_{suffix}"
-                families += cache.built(("check", name), (scope.labels, scope.columns[idx]),
+                families += cache.built(("check", name), (scope.labels, scope.rows, scope.source(idx)),
                                         _one(_check_family, scope, idx, name, column, stats_last=False), stats)
         with_mod: dict[tuple[str, tuple[LabelSet, ...]], tuple[LabelSet, ...]] = {}
         for column, (suffix, kind, help, module) in unknown.items():
             name = f"haproxy_{scope.name}_{suffix}"
-            [family] = cache.built(("column", name), (scope.labels, scope.columns[table.index[column]]), _one(
+            [family] = cache.built(("column", name), (scope.labels, scope.rows, scope.source(table.index[column])), _one(
                 _numeric_family, scope, table.index[column], name, kind, help, 1), stats)
             if module:
                 [family] = cache.built(("module", name), (family,), _one(
                     _module_family, family, module, with_mod, stats_last=False), stats)
             families.append(family)
-        info = [scope.columns[idx] for col, _ in naming.INFO_LABELS[scope.name] if (idx := table.column(col)) is not None]
-        families += cache.built(("info", scope.name), (scope.labels, *info),
+        info = [scope.source(idx) for col, _ in naming.INFO_LABELS[scope.name] if (idx := table.column(col)) is not None]
+        families += cache.built(("info", scope.name), (scope.labels, scope.rows, *info),
                                 _one(_info_family, table, scope, stats_last=False), stats)
         if scope.name == "backend":
-            used = [server.columns[i] for i in (0, table.column("status"), table.column("check_status"))
-                    if i is not None] if server is not None and server.columns else []
-            families += cache.built(("aggregates",), (scope.labels, *used),
+            used = [server.source(i) for i in (0, table.column("status"), table.column("check_status"))
+                    if i is not None] if server is not None and server.rows else []
+            families += cache.built(("aggregates",), (scope.labels, scope.rows, table.kinds[SERVER], *used),
                                     lambda own: _aggregates(table, scope, own), stats)  # noqa: B023 - called here
         _mark_maintenance(families[first:], scope)
     cache.poll_done()
@@ -382,19 +450,17 @@ def _one(build: Callable[..., Family], *args: object, stats_last: bool = True) -
     return lambda own: [build(*args)]
 
 
-def _agent_codes(table: StatTable, scope: _Scope, idx: int) -> int:
-    """The column of agent codes as promex has them: 0 for a server whose agent check runs but has
-    no code yet (an empty cell beside a non-empty agent_status), none where no agent check runs.
-    Returns the index of the column to read (added to the scope's columns when it differs)."""
+def _agent_codes(table: StatTable, scope: _Scope, idx: int) -> None:
+    """Make the scope's column ``idx`` of agent codes as promex has them: 0 for a server whose
+    agent check runs but has no code yet (an empty cell beside a non-empty agent_status), none
+    where no agent check runs."""
     status_idx = table.column("agent_status")
-    if status_idx is None:
-        return idx
-    codes, statuses = scope.columns[idx], scope.columns[status_idx]
+    if status_idx is None or not any(scope.source(status_idx)):
+        return  # no agent check anywhere
+    codes, statuses = scope.column(idx), scope.column(status_idx)
     filled = tuple(code or ("0" if status else "") for code, status in zip(codes, statuses))
-    if filled == codes:
-        return idx
-    scope.columns.append(filled)
-    return len(scope.columns) - 1
+    if filled != codes:
+        scope.replace(idx, filled)
 
 
 _MODULES = {prefix[:-1]: LabelVariants("mod", (prefix[:-1],)) for prefix in naming.MODULE_PREFIXES}
@@ -422,7 +488,7 @@ def _http_responses(table: StatTable, scope: _Scope, stats: ModelStats) -> Famil
     help = "Total number of HTTP responses by status class (show stat hrsp_1xx..hrsp_other)"
     present = [(idx, pos) for pos, (col, _) in enumerate(naming.HTTP_RESPONSE_CODES)
                if (idx := table.column(col)) is not None]
-    columns = [scope.columns[idx] for idx, _ in present]
+    columns = [scope.column(idx) for idx, _ in present]
     masks = {tuple(map(bool, column)) for column in columns}
     if len(masks) == 1 and all(cells.isdigit() and cells.isascii() for cells in map("".join, columns) if cells):
         # The usual case: every HTTP row has all its classes as plain integers, TCP rows none.
@@ -437,10 +503,10 @@ def _http_responses(table: StatTable, scope: _Scope, stats: ModelStats) -> Famil
         return Family.of_columns(name, COUNTER, help, labels, values)
     family = Family(name, COUNTER, help)
     add = family.add
-    for row, row_labels in zip(scope.rows, scope.labels):
+    for row, row_labels in enumerate(scope.labels):
         variants: tuple[LabelSet, ...] | None = None  # made on the first non-empty cell: TCP rows have none
         for idx, pos in present:
-            cell = row[idx]
+            cell = scope.column(idx)[row]
             if not cell:
                 continue
             value = cell if cell.isdigit() and cell.isascii() else number_text(cell)
@@ -486,7 +552,7 @@ def _info_family(table: StatTable, scope: _Scope) -> Family:
                     f"{', '.join(naming_col for naming_col, _ in naming.INFO_LABELS[scope.name])}); "
                     "addr, cookie and algo are blank on a level user socket")
     names = [label for _, label in pairs]
-    columns = [scope.columns[idx] for idx, _ in pairs]
+    columns = [scope.column(idx) for idx, _ in pairs]
     add = family.add
     if all(clean_label_text("".join(column)) for column in columns):
         # Nothing to escape anywhere (the usual case): one format call per row, not one escape per cell.
@@ -509,10 +575,10 @@ def _aggregates(table: StatTable, scope: _Scope, stats: ModelStats) -> list[Fami
     """promex's agg_* backend gauges: how many servers are in each state.  The CLI always says 0
     for these columns (only promex fills them), so they are computed from the server rows."""
     status_idx, check_idx = table.column("status"), table.column("check_status")
-    rows = table.rows[SERVER]
-    proxies = [row[0] for row in rows]
-    server_counts = _count_by_proxy(proxies, rows, status_idx, server_state)
-    check_counts = _count_by_proxy(proxies, rows, check_idx, check_state)
+    rows = table.kinds[SERVER]  # every server row, a repeated name too: HAProxy counts it
+    proxies = table.values(0, rows)
+    server_counts = _count_by_proxy(proxies, table, rows, status_idx, server_state)
+    check_counts = _count_by_proxy(proxies, table, rows, check_idx, check_state)
     out = []
     for name, counts, group, help in (
         ("agg_server_status", server_counts, _SERVER_STATES, "Number of servers in each state"),
@@ -522,8 +588,8 @@ def _aggregates(table: StatTable, scope: _Scope, stats: ModelStats) -> list[Fami
     ):
         family = Family(f"haproxy_backend_{name}", GAUGE, f"{help} (computed from the server rows)")
         texts: dict[tuple[tuple[str, int], ...], list[str]] = {}  # most backends share a count pattern
-        for row, labels in zip(scope.rows, scope.labels):
-            mine = counts.get(row[0], {})
+        for proxy, labels in zip(scope.column(0), scope.labels):
+            mine = counts.get(proxy, {})
             pattern = tuple(mine.items())
             values = texts.get(pattern)
             if values is None:
@@ -533,14 +599,14 @@ def _aggregates(table: StatTable, scope: _Scope, stats: ModelStats) -> list[Fami
     return out
 
 
-def _count_by_proxy(proxies: list[str], rows: list[list[str]], idx: int | None,
+def _count_by_proxy(proxies: list[str], table: StatTable, rows: list[int], idx: int | None,
                     classify: Callable[[str], str | None]) -> dict[str, dict[str, int]]:
     """{proxy: {state: servers}} over the raw server rows, classifying each distinct text once."""
     counts: dict[str, dict[str, int]] = {}
     if idx is None:
         return counts
     states = {}
-    for (proxy, cell), n in Counter(zip(proxies, [row[idx] for row in rows])).items():
+    for (proxy, cell), n in Counter(zip(proxies, table.values(idx, rows))).items():
         if not cell:
             continue
         if cell not in states:
