@@ -30,9 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.environment import machine, versions  # noqa: E402
 from bench.genconfig import haproxy_config  # noqa: E402
 from bench.procs import Child, free_port, wait_until, write_results  # noqa: E402
-from bench.scale import machine, versions  # noqa: E402
 from exporter.config import build_config  # noqa: E402
 from exporter.poll.poller import Poller  # noqa: E402
 from exporter.poll.snapshot import Store  # noqa: E402

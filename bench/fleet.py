@@ -28,9 +28,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import client  # noqa: E402
+from bench.environment import GO_EXPORTER, machine, versions  # noqa: E402
 from bench.genconfig import haproxy_config  # noqa: E402
 from bench.procs import Child, free_port, wait_until, write_results  # noqa: E402
-from bench.scale import GO_EXPORTER, machine, versions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,9 @@ after two warm-up polls, the caches of one poll kept for the next as the running
 them; HAProxy's CPU for our poll (answering ``show stat``) is measured beside it.  To make rows
 change without traffic, each poll really reads ``show stat`` from HAProxy (the read is part of the
 cost) and is then handed a copy of it prepared before the clock runs, in which that share of the
-rows has its stot, bin and bout counters moved on by the poll's number.
+rows has its stot, bin and bout counters moved on by the poll's number.  In all three states every
+row's ``lastchg`` (seconds since the last state change) moves on by the 5 s interval, as it does
+on a real HAProxy between two polls: "no change" means no traffic, not an identical answer.
 
 Usage: ``.venv/bin/python bench/pollcpu.py [--sizes 10x10,1000x10,2000x25] [--polls 7]``
 """
@@ -28,9 +30,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import client  # noqa: E402
+from bench.environment import machine, versions  # noqa: E402
 from bench.genconfig import haproxy_config  # noqa: E402
 from bench.procs import Child, free_port, wait_until, write_results  # noqa: E402
-from bench.scale import machine, versions  # noqa: E402
 from exporter.config import build_config  # noqa: E402
 from exporter.poll.poller import Poller  # noqa: E402
 from exporter.poll.process import make_client  # noqa: E402
@@ -40,23 +42,29 @@ ROOT = Path(__file__).resolve().parents[1]
 CHANGES = {"none": 0.0, "1%": 0.01, "all": 1.0}
 
 
+INTERVAL = 5  # seconds between two polls: how far HAProxy's lastchg moves on
+
+
 def variants(text: str, share: float, count: int) -> list[str]:
-    """``count`` copies of a show stat answer, the n-th with ``share`` of its rows' counters moved by n."""
+    """``count`` copies of a show stat answer, the n-th with ``share`` of its rows' counters moved
+    by n, and every row's lastchg by n intervals."""
     header, *rows = text.rstrip("\n").split("\n")
     names = header.lstrip("# ").split(",")
     cols = [names.index(c) for c in ("stot", "bin", "bout")]
+    clock = names.index("lastchg")
     step = max(1, round(1 / share)) if share else 0
     out = []
     for n in range(1, count + 1):
         moved = []
         for i, row in enumerate(rows):
+            cells = row.split(",")
+            if cells[clock].isdigit():
+                cells[clock] = str(int(cells[clock]) + n * INTERVAL)
             if step and i % step == n % step:
-                cells = row.split(",")
                 for c in cols:
                     if cells[c].isdigit():
                         cells[c] = str(int(cells[c]) + n)
-                row = ",".join(cells)
-            moved.append(row)
+            moved.append(",".join(cells))
         out.append("\n".join([header, *moved]) + "\n")
     return out
 
@@ -65,11 +73,11 @@ def our_polls(address: str, hap: Child, share: float, polls: int) -> dict:
     config = build_config({"haproxy": {"address": address, "timeout": "120s"}})
     real = make_client(config.poll_targets()[0]).run
     stat = real("show stat")
-    prepared = iter(variants(stat, share, polls + 2)) if share else None
+    prepared = iter(variants(stat, share, polls + 2))
 
     def fetch(command: str) -> str:
         answer = real(command)
-        if command == "show stat" and prepared is not None:
+        if command == "show stat":
             return next(prepared)  # the real answer was read; its changed copy is parsed
         return answer
 

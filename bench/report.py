@@ -113,6 +113,7 @@ def size_table(size: dict) -> str:
             lines += ["", "The running exporter's own last poll (wall, from haproxy_exporter_poll_*): "
                       + ", ".join(f"{k} {_ms(v)}" for k, v in own["phase_wall"].items())
                       + f"; total {_ms(own['duration_wall'])}."]
+    lines += poll_cpu_table(size)
     floor = size.get("floor")
     if floor:
         lines += ["", "Floor for concurrent transfers on this machine: a minimal socket server (bench/floor.py, "
@@ -126,10 +127,60 @@ def size_table(size: dict) -> str:
     checks = target_checks(size)
     if size["size"] != "1000x10":  # the issue sets the targets at 1000 x 10; elsewhere only the interval
         checks = [c for c in checks if c[0].startswith("poll cycle inside")]
+    if size["size"] in ("1000x10", "2000x25"):  # the poll's CPU: at both (issue 14)
+        checks += poll_cpu_checks(size)
     if checks:
         lines += ["", "| target | figure | met |", "|---|---|---|"]
         lines += [f"| {name} | {figure} | {'yes' if ok else '**no**'} |" for name, figure, ok in checks]
     return "\n".join(lines) + "\n"
+
+
+STATES = {"none": "no row changes", "1%": "1 % of the rows change", "all": "every row changes"}
+
+
+def _promex_scrape_cpu(size: dict) -> float | None:
+    """promex's CPU per scrape, the cheaper of plain and gzip (the stricter comparison)."""
+    promex = size["targets"].get("promex")
+    return None if promex is None else min(promex["cpu_per_plain_scrape"], promex["cpu_per_gzip_scrape"])
+
+
+def poll_cpu_table(size: dict) -> list[str]:
+    """Our poll's CPU in each steady state against one scrape's CPU of each peer (issue 14)."""
+    states, ts = size.get("poll_states"), size["targets"]
+    if not states:
+        return []
+    promex, go = ts.get("promex"), ts.get("go")
+    best = _promex_scrape_cpu(size)
+    go_total = None if go is None else go["cpu_per_plain_scrape"] + go["haproxy_cpu_per_plain_scrape"]
+    lines = ["", "Our poll's CPU against one scrape's (`Poller.poll_once` in-process, median; every row's "
+                 "lastchg moves on each poll as on a real HAProxy; bench/pollcpu.py):", "",
+             "| CPU | ours per poll | HAProxy's for our poll | ours ÷ promex scrape | ours ÷ Go scrape |",
+             "|---|---|---|---|---|"]
+    for state, figures in states.items():
+        cpu = figures["cpu_seconds"]
+        lines.append(f"| ours, {STATES.get(state, state)} | {_ms(cpu)} | {_ms(figures['haproxy_cpu_seconds'])} | "
+                     f"{_ratio(cpu, best)} | {_ratio(cpu, go_total)} |")
+    if promex is not None:
+        lines.append(f"| promex scrape, plain / gzip (HAProxy's CPU) | {_ms(promex['cpu_per_plain_scrape'])} / "
+                     f"{_ms(promex['cpu_per_gzip_scrape'])} | | | |")
+    if go is not None:
+        lines.append(f"| Go scrape, plain: Go's CPU + HAProxy's | {_ms(go['cpu_per_plain_scrape'])} + "
+                     f"{_ms(go['haproxy_cpu_per_plain_scrape'])} | | | |")
+    return lines
+
+
+def poll_cpu_checks(size: dict) -> list[tuple[str, str, bool]]:
+    """Issue 14's goal: a poll costs at most one promex scrape's CPU in every state, and HAProxy
+    spends at most a third of a promex scrape answering it."""
+    states, best = size.get("poll_states"), _promex_scrape_cpu(size)
+    if not states or best is None:
+        return []
+    worst = max(f["cpu_seconds"] for f in states.values())
+    hap = max(f["haproxy_cpu_seconds"] for f in states.values())
+    return [("one poll's CPU ≤ one promex scrape's, in every state",
+             f"worst state {_ms(worst)} vs promex {_ms(best)} ({_ratio(worst, best)})", worst <= best),
+            ("HAProxy's CPU per poll ≤ 1/3 of promex's per scrape",
+             f"{_ms(hap)} vs {_ms(best)} ({_ratio(hap, best)})", hap * 3 <= best)]
 
 
 def target_checks(size: dict) -> list[tuple[str, str, bool]]:

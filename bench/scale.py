@@ -2,9 +2,11 @@
 
 One run, on this machine, per size B x S: generate an HAProxy config of B backends x S servers
 (loopback only, no checks), start HAProxy (admin stats socket + a frontend serving promex),
-measure our poll cycle in-process (CPU and wall per phase), then measure each exporter's
+measure our poll cycle in-process (CPU and wall per phase, and its CPU in three steady states:
+no traffic, 1 % of the rows changing, all of them; bench/pollcpu.py), then measure each exporter's
 ``/metrics`` in turn on the same HAProxy: latency median and p95 over repeated scrapes (plain and
-gzip), bytes on the wire, samples, three concurrent scrapes, resident memory, CPU per scrape.
+gzip), bytes on the wire, samples, three concurrent scrapes, resident memory, CPU per scrape (the
+exporter's and HAProxy's behind it).
 
 The exporters are measured one at a time and ours is stopped before the peers are measured, so
 our background poll loop never steals CPU from a peer's scrape on this 2-core machine.  Results go
@@ -19,7 +21,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -32,12 +33,13 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import client, report  # noqa: E402
+from bench.environment import GO_EXPORTER, machine, versions  # noqa: E402
 from bench.genconfig import haproxy_config  # noqa: E402
 from bench.pollcost import measure as measure_poll  # noqa: E402
+from bench.pollcpu import CHANGES, our_polls  # noqa: E402
 from bench.procs import Child, free_port, wait_until  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-GO_EXPORTER = "/usr/bin/prometheus-haproxy-exporter"
 INTERVALS = (1, 2, 5, 10, 15, 30, 60)
 TARGETS = ("ours", "promex", "go")
 
@@ -93,7 +95,7 @@ def own_status(body: bytes) -> dict:
     return {"phase_wall": phases, "duration_wall": duration}
 
 
-def measure_target(name: str, port: int, proc: Child, args: argparse.Namespace) -> dict:
+def measure_target(name: str, port: int, proc: Child, hap: Child, args: argparse.Namespace) -> dict:
     check = client.scrape(port, False, keep=True, buffer=bytearray(1 << 20))  # also the warm-up
     status, headers, body = client.decode(check.raw or b"")
     if status != 200:
@@ -111,15 +113,20 @@ def measure_target(name: str, port: int, proc: Child, args: argparse.Namespace) 
         "gzip_samples": client.count_samples(gz_body),
     }
     del body, gz_body, check, gz_check
-    cpu_before = proc.cpu_seconds()
+    # CPU per scrape: the exporter's own, and HAProxy's behind it (the Go exporter's show stat; for
+    # promex the two are one process; ours never reads HAProxy for a scrape, its poll loop does).
+    cpu_before, hap_before = proc.cpu_seconds(), hap.cpu_seconds()
     plain = series(port, False, args.repeat, args.budget, buf, args.spacing)
-    cpu_plain = (proc.cpu_seconds() - cpu_before) / len(plain)
+    cpu_plain, hap_plain = (proc.cpu_seconds() - cpu_before) / len(plain), (hap.cpu_seconds() - hap_before) / len(plain)
+    cpu_before, hap_before = proc.cpu_seconds(), hap.cpu_seconds()
     gz = series(port, True, args.repeat, args.budget, buf, args.spacing)
+    cpu_gzip, hap_gzip = (proc.cpu_seconds() - cpu_before) / len(gz), (hap.cpu_seconds() - hap_before) / len(gz)
     result.update(
         plain=plain, gzip=gz,
         plain_median=statistics.median(plain), plain_p95=p95(plain),
         gzip_median=statistics.median(gz), gzip_p95=p95(gz),
-        cpu_per_plain_scrape=cpu_plain,
+        cpu_per_plain_scrape=cpu_plain, cpu_per_gzip_scrape=cpu_gzip,
+        haproxy_cpu_per_plain_scrape=hap_plain, haproxy_cpu_per_gzip_scrape=hap_gzip,
         concurrent_plain=client.concurrent(port, False, args.concurrency, args.rounds, len(buf), args.round_spacing),
         concurrent_gzip=client.concurrent(port, True, args.concurrency, args.rounds, len(buf), args.round_spacing),
         rss_kib=proc.status_kib("VmRSS"), hwm_kib=proc.status_kib("VmHWM"),
@@ -211,6 +218,10 @@ def run_size(backends: int, servers: int, args: argparse.Namespace, workdir: Pat
         out["poll"] = measure_poll(sock, args.poll_runs)
         print(f"[{out['size']}] poll cycle: cpu {out['poll']['cpu_total']:.3f}s wall "
               f"{out['poll']['wall_total']:.3f}s {out['poll']['cpu']}", flush=True)
+        # The poll's CPU in the three steady states (bench/pollcpu.py), against the scrapes' below.
+        out["poll_states"] = {state: our_polls(sock, hap, share, args.poll_runs) for state, share in CHANGES.items()}
+        print(f"[{out['size']}] poll CPU by state: "
+              + ", ".join(f"{k} {v['cpu_seconds'] * 1000:.1f} ms" for k, v in out["poll_states"].items()), flush=True)
         interval = args.interval or choose_interval(out["poll"]["poll_once_wall"])
         out["interval"] = interval
         args.spacing = out["spacing"] = spacing_for(interval, args.repeat)
@@ -225,7 +236,7 @@ def run_size(backends: int, servers: int, args: argparse.Namespace, workdir: Pat
             if proc is not hap:
                 children.append(proc)
             print(f"[{out['size']}] measuring {name} ...", flush=True)
-            out["targets"][name] = measure_target(name, port, proc, args)
+            out["targets"][name] = measure_target(name, port, proc, hap, args)
             if proc is not hap:
                 proc.stop()
             if not hap.alive():
@@ -236,44 +247,6 @@ def run_size(backends: int, servers: int, args: argparse.Namespace, workdir: Pat
         for child in reversed(children):
             child.stop()
     return out
-
-
-def _installed(package: str) -> bool:
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        version(package)
-    except PackageNotFoundError:
-        return False
-    return True
-
-
-def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "unknown")
-    mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
-    return {"nproc": os.cpu_count(), "cpu": cpu, "ram_gib": round(mem_kib / 1024 / 1024, 1),
-            "load_avg": os.getloadavg()}
-
-
-def versions() -> dict:
-    def first_line(argv: list[str]) -> str:
-        try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=10)
-            return (done.stdout or done.stderr).splitlines()[0]
-        except (OSError, IndexError, subprocess.TimeoutExpired):
-            return "unavailable"
-    from importlib.metadata import version
-
-    from exporter import __version__
-    commit = first_line(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
-    return {
-        "exporter": f"{__version__} (git {commit})",
-        "python": platform.python_version(),
-        "prometheus_client": version("prometheus_client"),
-        "isal": version("isal") if _installed("isal") else "not installed (gzip by zlib)",
-        "haproxy": first_line([shutil.which("haproxy") or "/usr/sbin/haproxy", "-v"]),
-        "go_exporter": first_line([GO_EXPORTER, "--version"]),
-    }
 
 
 def main(argv: list[str] | None = None) -> int:
