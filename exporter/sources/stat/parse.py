@@ -110,7 +110,7 @@ def parse_stat(text: str, max_cells: int | None = None) -> StatTable:
     if body:
         cells = _split_cells(body, width)
         table.cells = cells if cells is not None else _csv_cells(body, width)
-        _sort_rows(table)
+        _group_rows(table)
     return table
 
 
@@ -162,7 +162,7 @@ def _csv_cells(body: str, width: int) -> list[str]:
     return cells
 
 
-def _sort_rows(table: StatTable) -> None:
+def _group_rows(table: StatTable) -> None:
     type_idx = table.column("type")
     if type_idx is not None:
         types = table.cells[type_idx::table.stride]
