@@ -9,9 +9,10 @@ after two warm-up polls, the caches of one poll kept for the next as the running
 them; HAProxy's CPU for our poll (answering ``show stat``) is measured beside it.  To make rows
 change without traffic, each poll really reads ``show stat`` from HAProxy (the read is part of the
 cost) and is then handed a copy of it prepared before the clock runs, in which that share of the
-rows has its stot, bin and bout counters moved on by the poll's number.  In all three states every
-row's ``lastchg`` (seconds since the last state change) moves on by the 5 s interval, as it does
-on a real HAProxy between two polls: "no change" means no traffic, not an identical answer.
+rows has every column that HTTP traffic moves (``TRAFFIC``) moved on by the poll's number.  In all
+three states every row's ``lastchg`` (seconds since the last state change) moves on by the 5 s
+interval, as it does on a real HAProxy between two polls: "no change" means no traffic, not an
+identical answer.
 
 Usage: ``.venv/bin/python bench/pollcpu.py [--sizes 10x10,1000x10,2000x25] [--polls 7]``
 """
@@ -43,6 +44,12 @@ CHANGES = {"none": 0.0, "1%": 0.01, "all": 1.0}
 
 
 INTERVAL = 5  # seconds between two polls: how far HAProxy's lastchg moves on
+# What a row's traffic moves between two polls: the cells that differed between two `show stat`
+# answers 5 s apart on HAProxy 2.6 while HTTP requests went through one backend's servers
+# (frontend, backend and server rows together), plus the response-time averages, which stay at 0
+# on loopback but move with any real server.
+TRAFFIC = ("stot", "bin", "bout", "lbtot", "rate", "req_rate", "conn_rate", "req_tot", "hrsp_2xx", "reuse",
+           "intercepted", "rtime", "ttime", "h1_total_streams", "h1_bytes_in", "h1_bytes_out")
 
 
 def variants(text: str, share: float, count: int) -> list[str]:
@@ -50,7 +57,7 @@ def variants(text: str, share: float, count: int) -> list[str]:
     by n, and every row's lastchg by n intervals."""
     header, *rows = text.rstrip("\n").split("\n")
     names = header.lstrip("# ").split(",")
-    cols = [names.index(c) for c in ("stot", "bin", "bout")]
+    cols = [names.index(c) for c in TRAFFIC if c in names]
     clock = names.index("lastchg")
     step = max(1, round(1 / share)) if share else 0
     out = []
