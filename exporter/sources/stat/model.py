@@ -12,7 +12,7 @@ from bisect import bisect_left
 from collections import Counter
 from itertools import compress
 from operator import itemgetter
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypeVar, cast
 
 from exporter.exposition.families import (
     NO_LABELS,
@@ -133,6 +133,9 @@ class _Scope:
         self._own[idx] = cells
 
 
+_T = TypeVar("_T")
+
+
 class LabelCache:
     """Every row's label set, kept from one poll to the next together with its variants.
 
@@ -155,6 +158,8 @@ class LabelCache:
         self._built: dict[tuple[str, ...], tuple[tuple[object, ...], list[Family], ModelStats]] = {}
         self._next: dict[tuple[str, ...], tuple[tuple[object, ...], list[Family], ModelStats]] = {}
         self.reused = 0  # families taken as they were in the latest poll
+        self._kept: dict[tuple[str, ...], tuple[tuple[object, ...], object]] = {}  # see ``kept``
+        self._next_kept: dict[tuple[str, ...], tuple[tuple[object, ...], object]] = {}
 
     def built(self, key: tuple[str, ...], inputs: tuple[object, ...], make: Callable[[ModelStats], list[Family]],
               stats: ModelStats) -> list[Family]:
@@ -176,9 +181,20 @@ class LabelCache:
             stats.ignore(*what_reason, own.examples[what_reason], count)
         return families
 
+    def kept(self, key: tuple[str, ...], inputs: tuple[object, ...], make: Callable[[], _T]) -> _T:
+        """What ``make`` makes from ``inputs``, or the very object it made in the last poll when
+        those equal the last poll's: a label column derived from a scope's label sets (the
+        response classes' variants of every row) stays one object from poll to poll, so it is
+        neither made again when only the cells change nor given new label texts by the renderer."""
+        found = self._kept.get(key)
+        made = cast(_T, found[1]) if found is not None and found[0] == inputs else make()
+        self._next_kept[key] = (inputs, made)
+        return made
+
     def poll_done(self) -> None:
         """The families of this poll are the ones the next compares with; the others are forgotten."""
         self._built, self._next = self._next, {}
+        self._kept, self._next_kept = self._next_kept, {}
 
     def __len__(self) -> int:
         """Rows kept (those of the latest poll)."""
@@ -411,7 +427,7 @@ def stat_families(table: StatTable, stats: ModelStats, cache: LabelCache | None 
                 metric.scale), stats)
         codes = [scope.source(idx) for col, _ in naming.HTTP_RESPONSE_CODES if (idx := table.column(col)) is not None]
         families += cache.built(("http", scope.name), (scope.labels, scope.rows, *codes),
-                                _one(_http_responses, table, scope), stats)
+                                _one(_http_responses, table, scope, cache), stats)
         if status_idx is not None:
             families += cache.built(("status", scope.name), (scope.labels, scope.rows, scope.source(status_idx)),
                                     _one(_status_family, scope, status_idx, stats_last=False), stats)
@@ -483,7 +499,7 @@ def _module_family(family: Family, module: str,
     return made
 
 
-def _http_responses(table: StatTable, scope: _Scope, stats: ModelStats) -> Family:
+def _http_responses(table: StatTable, scope: _Scope, cache: LabelCache, stats: ModelStats) -> Family:
     name = f"haproxy_{scope.name}_http_responses_total"
     help = "Total number of HTTP responses by status class (show stat hrsp_1xx..hrsp_other)"
     present = [(idx, pos) for pos, (col, _) in enumerate(naming.HTTP_RESPONSE_CODES)
@@ -494,9 +510,9 @@ def _http_responses(table: StatTable, scope: _Scope, stats: ModelStats) -> Famil
         # The usual case: every HTTP row has all its classes as plain integers, TCP rows none.
         # The family is then the rows' code variants and the columns interleaved row by row.
         mask = masks.pop()
-        rows = scope.labels if all(mask) else tuple(compress(scope.labels, mask))
-        positions = [pos for _, pos in present]
-        labels = [variants[pos] for variants in map(_code_variants, rows) for pos in positions]
+        positions = tuple(pos for _, pos in present)
+        labels = cache.kept(("http", scope.name), (scope.labels, mask, positions),
+                            lambda: _response_labels(scope.labels, mask, positions))
         values: list[str] = [""] * len(labels)
         for offset, column in enumerate(columns):
             values[offset::len(columns)] = column if all(mask) else compress(column, mask)
@@ -517,6 +533,14 @@ def _http_responses(table: StatTable, scope: _Scope, stats: ModelStats) -> Famil
                 variants = row_labels.variants(_CODES)
             add(variants[pos], value)
     return family
+
+
+def _response_labels(rows: tuple[LabelSet, ...], mask: tuple[bool, ...],
+                     positions: tuple[int, ...]) -> tuple[LabelSet, ...]:
+    """The label column of the responses family: each HTTP row's code variants, row by row."""
+    if not all(mask):
+        rows = tuple(compress(rows, mask))
+    return tuple(variants[pos] for variants in map(_code_variants, rows) for pos in positions)
 
 
 def _code_variants(labels: LabelSet) -> tuple[LabelSet, ...]:
