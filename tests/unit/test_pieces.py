@@ -128,3 +128,43 @@ def test_every_answer_is_one_gzip_member_of_the_selected_text(engine: str, monke
             keep = parse(query).keeps  # type: ignore[union-attr]
             want = b"".join(body.text[s.text[0]:s.text[1]] for s in body.spans if keep(s))
             assert one_member(b"".join(body.chunks(True, keep))) == want == b"".join(body.chunks(False, keep)), query
+
+
+def _bodies(monkeypatch, polls: list[list[bytes]]) -> tuple[list[Body], list[int]]:
+    """Each poll's Body through one BlockCache, and how many texts each poll compressed."""
+    real, counted = gz_module.deflate, []
+
+    def deflate(raw: bytes) -> bytes:
+        counted[-1] += 1
+        return real(raw)
+
+    monkeypatch.setattr(gz_module, "deflate", deflate)
+    cache, bodies = gz_module.BlockCache(), []
+    for texts in polls:
+        counted.append(0)
+        bodies.append(Body.of_pieces([Piece(f"f{n}", text) for n, text in enumerate(texts)], cache))
+    return bodies, counted
+
+
+def _big(seed: int) -> bytes:
+    """A text above WHOLE_BELOW, so the page is made of the pieces' own blocks."""
+    return b"".join(b"haproxy_server_bytes_in_total{proxy=\"be%d\",server=\"s%d\"} %08d\n" % (n, seed, n * seed)
+                    for n in range(WHOLE_BELOW // 40))
+
+
+def test_block_cache_compresses_only_texts_it_has_not_seen(monkeypatch):
+    a, b, c = _big(1), _big(2), _big(3)
+    equal_copy = bytes(bytearray(b))  # same bytes, another object: a family made again alike
+    bodies, counted = _bodies(monkeypatch, [[a, b], [a, equal_copy, c], [c, a]])
+    assert counted == [2, 1, 0]
+    for body, texts in zip(bodies, ([a, b], [a, b, c], [c, a])):
+        assert gzip.decompress(body.gz) == b"".join(texts)
+
+
+def test_block_cache_never_takes_blocks_of_other_bytes_with_the_same_length_and_crc(monkeypatch):
+    monkeypatch.setattr(gz_module, "_crc32", lambda data, start=0: zlib.crc32(data[:1], start))
+    a, b = _big(1), _big(2)  # same length, same first byte: the same "CRC" above
+    assert len(a) == len(b) and a != b
+    bodies, counted = _bodies(monkeypatch, [[a], [b]])
+    assert counted == [1, 1]
+    assert zlib.decompressobj(-15).decompress(bodies[1].deflated) == b  # (the faked CRC spoils the trailer)
