@@ -8,8 +8,9 @@ servers that is 6.7 million cells, and the model reads them by column.  ``split`
 of a block of rows at a time, and each column takes its cells of the block as a slice with a
 step, in C, while the block is fresh in the processor's cache, instead of a transposition of
 52,000 row lists (or stepped slices of one list of every cell, a cache miss per cell).  The
-``csv`` module stays the reference reading: it parses any answer the plain split cannot read the same way (a quote, a
-carriage return, a NUL, a row of another width), and a test holds both to the same result.
+``csv`` module stays the reference reading: it parses any answer the plain split cannot read the
+same way (a quote, a carriage return, a NUL, a row of another width), and a test holds both to
+the same result.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ def _split_cells(body: str, width: int) -> list[list[str]] | None:
 
 
 def _csv_columns(body: str, width: int) -> list[list[str]]:
-    """The csv module's reading of the rows, laid out as :func:`_split_cells` lays them out."""
+    """The csv module's reading of the rows, column by column as :func:`_split_cells` gives them."""
     cells: list[str] = []
     try:
         for row in csv.reader(filter(None, body.split("\n")), strict=True):
@@ -153,11 +154,9 @@ def _csv_columns(body: str, width: int) -> list[list[str]]:
                     f"show stat: row has {len(row)} cells, header has {width} (cut or garbled answer)",
                 )
             cells += row
-            cells.append("")
     except csv.Error as exc:
         raise ParseError("malformed_row", f"show stat: bad CSV: {exc}") from None
-    stride = width + 1
-    return [cells[idx::stride] for idx in range(width)]
+    return [cells[idx::width] for idx in range(width)]
 
 
 def _group_rows(table: StatTable) -> None:
