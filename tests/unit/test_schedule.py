@@ -163,3 +163,36 @@ def test_the_schedule_follows_whatever_a_reload_makes_of_the_targets() -> None:
     # Right after each reload: the overview (or nothing yet for one socket), and no removed target.
     assert pages == {1002.5: (True, []), 1005.5: (True, ["b"]), 1008.5: (False, [])}
     assert store.target_names() == [""]
+
+
+def test_with_several_targets_a_late_cycle_adds_no_catch_up_poll() -> None:
+    """The same rule with targets: target a's third poll hangs 2.5 s; its next starts when it ends,
+    then the interval resumes from there (the loop for several targets used to start one more at
+    once after that one, making up a missed slot)."""
+    clock = FakeTime()
+    starts: dict[str, list[float]] = {"a": [], "b": []}
+
+    def fetch_for(target):
+        def fetch(command: str) -> str:
+            if command == "show info":
+                starts[target.name].append(clock.now)
+                if target.name == "a" and len(starts["a"]) == 3:
+                    clock.now += 2.5
+                    raise TransportError("timeout", "no complete answer")
+            return ANSWERS.get(command, UNKNOWN)
+        return fetch
+
+    config = build_config({"targets": [{"name": "a", "address": "/run/a.sock"}, {"name": "b", "address": "/run/b.sock"}],
+                           "poll": {"interval": 1.0, "max_age": 60}})
+    poller = Poller(config, Store(60), fetch_for=fetch_for, clock=clock, start=run_in_place)
+
+    class Until(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            assert timeout is not None and timeout >= 0
+            clock.now += timeout
+            if clock.now > 1007.9:
+                self.set()
+            return self.is_set()
+
+    poller.run(Until())
+    assert [round(s - 1000, 6) for s in starts["a"]] == [0, 1, 2, 4.5, 5.5, 6.5, 7.5]
