@@ -20,17 +20,13 @@ refused rather than dropped.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import ssl
-import threading
-from base64 import b64decode
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from exporter.validation import ConfigError, read_yaml
+from exporter.web.auth import BasicAuth
 
 KEY = "web.config_file"
 _CLIENT_AUTH = {
@@ -73,94 +69,7 @@ class WebConfig:
     context: ssl.SSLContext | None = None
     users: dict[str, bytes] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
-    auth: "BasicAuth | None" = None
-
-
-class BasicAuth:
-    """Checks ``Authorization: Basic`` headers against bcrypt hashes, remembering recent results.
-
-    bcrypt costs tens of milliseconds on purpose; Prometheus sends the same credentials on every
-    scrape, so results are cached (as the exporter-toolkit does) under a keyed digest of the user
-    and password, never the password itself.  The cache is bounded and per loaded file.
-    """
-
-    def __init__(self, users: Mapping[str, bytes], cache_size: int = 1024) -> None:
-        self.users = dict(users)
-        self._key = os.urandom(32)
-        self._cache: OrderedDict[bytes, bool] = OrderedDict()
-        self._size = cache_size
-        self._lock = threading.Lock()
-        self.bcrypt_checks = 0  # for tests and curiosity: how often the slow path ran
-        self._dummy: bytes | None = None  # checked for unknown users: a wrong name costs as much as a wrong password
-
-    def _dummy_hash(self) -> bytes:
-        import bcrypt
-
-        if self._dummy is None:
-            rounds = int(next(iter(self.users.values()))[4:6]) if self.users else 10
-            self._dummy = bcrypt.hashpw(os.urandom(16).hex().encode(), bcrypt.gensalt(rounds))
-        return self._dummy
-
-    def _digest(self, header: str | None) -> tuple[bytes, str, str] | None:
-        credentials = _basic_credentials(header)
-        if credentials is None:
-            return None
-        user, password = credentials
-        return hmac.new(self._key, user.encode() + b"\0" + password.encode(), hashlib.sha256).digest(), user, password
-
-    def cached(self, header: str | None) -> bool | None:
-        """The verdict without bcrypt: known credentials or a header that is not Basic auth at
-        all; None when only bcrypt can tell (the HTTP side then runs :meth:`check` off its loop)."""
-        found = self._digest(header)
-        if found is None:
-            return False
-        with self._lock:
-            verdict = self._cache.get(found[0])
-            if verdict is not None:
-                self._cache.move_to_end(found[0])
-            return verdict
-
-    def check(self, header: str | None) -> bool:
-        found = self._digest(header)
-        if found is None:
-            return False
-        digest, user, password = found
-        with self._lock:
-            cached = self._cache.get(digest)
-            if cached is not None:
-                self._cache.move_to_end(digest)
-                return cached
-        ok = self._verify(user, password)
-        with self._lock:
-            self._cache[digest] = ok
-            while len(self._cache) > self._size:
-                self._cache.popitem(last=False)
-        return ok
-
-    def _verify(self, user: str, password: str) -> bool:
-        import bcrypt
-
-        hashed = self.users.get(user)
-        self.bcrypt_checks += 1
-        try:
-            ok = bcrypt.checkpw(password.encode(), hashed if hashed is not None else self._dummy_hash())
-        except ValueError:
-            return False
-        return ok and hashed is not None
-
-
-def _basic_credentials(header: str | None) -> tuple[str, str] | None:
-    if not header:
-        return None
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "basic" or not token:
-        return None
-    try:
-        decoded = b64decode(token.strip(), validate=True).decode("utf-8")
-    except (ValueError, UnicodeDecodeError):
-        return None
-    user, sep, password = decoded.partition(":")
-    return (user, password) if sep else None
+    auth: BasicAuth | None = None
 
 
 def _mapping(path: str, where: str, value: Any) -> Mapping[str, Any]:
