@@ -21,6 +21,7 @@ refused rather than dropped.
 from __future__ import annotations
 
 import os
+import re
 import ssl
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -43,7 +44,8 @@ _TLS_KEYS = {"cert_file", "key_file", "client_ca_file", "client_auth_type", "min
 _TLS_REFUSED = {"cipher_suites", "curve_preferences", "client_allowed_sans"}
 _HTTP_KEYS = {"http2", "headers"}
 _TOP_KEYS = {"tls_server_config", "basic_auth_users", "http_server_config"}
-_BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
+_BCRYPT = re.compile(r"\$2[aby]\$([0-9]{2})\$[./A-Za-z0-9]{53}")
+_BCRYPT_COSTS = range(4, 32)  # as Go's bcrypt (MinCost, MaxCost): outside it no password matches
 
 
 def _error(path: str, where: str, problem: str) -> ConfigError:
@@ -152,12 +154,27 @@ def _users(path: str, data: Mapping[str, Any]) -> dict[str, bytes]:
         where = f"basic_auth_users.{user}"
         if not isinstance(user, str) or not user or ":" in user:
             raise _error(path, where, "a user name must be a non-empty string without ':'")
-        if not isinstance(hashed, str) or not hashed.startswith(_BCRYPT_PREFIXES) or len(hashed) != 60 \
-                or not hashed[4:6].isdigit() or hashed[6] != "$":
-            raise _error(path, where, "expected a bcrypt hash ($2y$..., 60 characters; "
-                                      "make one with htpasswd -nBC 12 '' | tr -d ':\\n')")
-        users[user] = hashed.encode()
+        users[user] = _bcrypt_hash(path, where, hashed)
     return users
+
+
+def _bcrypt_hash(path: str, where: str, hashed: Any) -> bytes:
+    """A hash every login can be checked against: anything else would fail every login, silently."""
+    text = hashed if isinstance(hashed, str) else ""
+    match = _BCRYPT.fullmatch(text)
+    if match is None:
+        raise _error(path, where, "expected a bcrypt hash ($2y$..., 60 characters; "
+                                  "make one with htpasswd -nBC 12 '' | tr -d ':\\n')")
+    cost = int(match.group(1))
+    if cost not in _BCRYPT_COSTS:
+        raise _error(path, where, f"bcrypt cost {match.group(1)} is outside 04-31: no password would match it")
+    import bcrypt
+
+    try:  # the library's own parse of the salt, at the lowest cost (a millisecond)
+        bcrypt.checkpw(b"", f"{text[:4]}04{text[6:]}".encode())
+    except ValueError as exc:
+        raise _error(path, where, f"not a bcrypt hash the bcrypt library accepts: {exc}") from None
+    return text.encode()
 
 
 def load_web_config(path: str) -> WebConfig:
