@@ -415,3 +415,56 @@ def test_a_flood_of_wrong_passwords_neither_delays_the_right_one_nor_grows_memor
         stop_process(proc)
         hap.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+class GatedBcrypt:
+    """bcrypt.checkpw held until the test opens the gate: checks stay running (or queued behind
+    the running ones) as long as the test needs; every call that got through is recorded."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.open = threading.Event()
+        self.ran: list[bytes] = []
+        real = bcrypt.checkpw
+
+        def checkpw(password: bytes, hashed: bytes) -> bool:
+            assert self.open.wait(30), "gate never opened"
+            self.ran.append(password)
+            return bool(real(password, hashed))
+        monkeypatch.setattr(bcrypt, "checkpw", checkpw)
+
+
+def send_basic(port: int, user: str, password: str) -> socket.socket:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(request_bytes("/metrics", {"Authorization": f"Basic {token}"}))
+    return sock
+
+
+def test_a_client_that_leaves_cancels_its_queued_check(serve, monkeypatch: pytest.MonkeyPatch) -> None:
+    port = serve(auth_yaml())
+    server = serve.servers[-1]
+    gate = GatedBcrypt(monkeypatch)
+    running = [send_basic(port, "prometheus", f"running{n}") for n in range(2)]  # both bcrypt threads
+    queued = [send_basic(port, "prometheus", f"queued{n}") for n in range(3)]
+    wait_for(lambda: len(server.connections) == 5, 10, "connections not taken")
+    for sock in queued:
+        sock.close()  # gone before their turn
+    wait_for(lambda: server.counts.get("auth_abandoned") == 3, 10, "closed clients still waiting")
+    gate.open.set()
+    for sock in running:
+        assert read_all(sock, 10).status == 401
+        sock.close()
+    wait_for(lambda: len(server.connections) == 0, 10, "connections left")
+    assert sorted(gate.ran) == [b"running0", b"running1"]  # the three that left were never checked
+
+
+def test_a_check_that_waits_too_long_gets_503_not_an_empty_reply(serve, monkeypatch: pytest.MonkeyPatch) -> None:
+    port = serve(auth_yaml(), write_stall_timeout="1s", write_timeout="1s")
+    gate = GatedBcrypt(monkeypatch)
+    try:
+        socks = [send_basic(port, "prometheus", f"slow{n}") for n in range(3)]  # two run, one waits
+        answers = [read_all(sock, 10) for sock in socks]
+    finally:
+        gate.open.set()
+    assert sorted(a.status for a in answers) == [503, 503, 503]
+    assert all(a.headers.get("retry-after") == "1" and a.closed for a in answers)
