@@ -30,6 +30,7 @@ import fcntl
 import http
 import os
 import re
+import select
 import ssl
 import struct
 import termios
@@ -41,6 +42,7 @@ import h11
 
 from exporter import __version__
 from exporter.web import limits
+from exporter.web.auth import Busy
 from exporter.web.routes import ALLOWED_METHODS, Request, Response, text
 from exporter.web.tls import TLSLayer
 
@@ -52,6 +54,7 @@ SLICE = 256 * 1024  # bytes handed to the transport per write (see the module do
 IOV_BATCH = 64  # chunks per writev when sending directly (well below any IOV_MAX)
 JOIN_BELOW = 4096  # sending directly, smaller chunks (the head, a small part) are joined into one
 _SEND_CHECK = 1.0  # seconds between progress checks of a response being sent
+_AUTH_WATCH = 0.5  # seconds between checks that a client waiting for its password check is still there
 SERVER_HEADER = f"haproxy-runtime-exporter/{__version__}"
 _CLOSE_AFTER = {400, 408, 413, 431, 505}  # the request stream cannot be trusted after these
 # method SP request-target SP HTTP-version: checked as soon as the first line is complete, so an
@@ -122,6 +125,18 @@ def _unsent_in_kernel(fd: int) -> int:
         return 0
 
 
+def _hung_up(fd: int) -> bool:
+    """The client closed its side or reset (POLLRDHUP), seen without reading from the socket."""
+    if fd < 0:
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLRDHUP)
+    try:
+        return any(events & (select.POLLRDHUP | select.POLLHUP | select.POLLERR) for _, events in poller.poll(0))
+    except OSError:
+        return False
+
+
 def request_of(event: h11.Request) -> Request:
     """A :class:`Request` from h11's event, or :class:`BadRequest` for what h11 lets through."""
     if event.http_version not in (b"1.0", b"1.1"):
@@ -181,6 +196,8 @@ class Connection(asyncio.Protocol):
         self._last_progress = 0.0
         self._send_deadline = 0.0
         self._fd = -1
+        self._auth_wait: tuple[Request, bool, asyncio.Future[bool]] | None = None  # a password check waited for
+        self._auth_deadline = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -202,6 +219,7 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.phase = Phase.CLOSED
+        self._cancel_auth()
         self._cancel_timer()
         self._end_direct()
         self._pieces = None
@@ -364,32 +382,73 @@ class Connection(asyncio.Protocol):
     # -- answering ---------------------------------------------------------------------------
 
     def _answer(self, request: Request, body_pending: bool) -> None:
-        """Check credentials (bcrypt off the loop when they are not cached), then respond."""
+        """Check credentials (bcrypt off the loop when they are not remembered), then respond."""
         assert self.transport is not None
         self.phase = Phase.RESPOND
         self.transport.pause_reading()
         web = self.server.web
         auth = web.auth if web is not None else None
-        header = request.headers.get("authorization")
-        verdict = True if auth is None else auth.cached(header)
-        if verdict is not None:
+        if auth is None:
+            self._respond(request, body_pending, True)
+            return
+        try:
+            verdict = self.server.passwords.check(auth, request.headers.get("authorization"),
+                                                  self.peer.rpartition(":")[0] or self.peer)
+        except Busy as exc:
+            self._busy(request, exc)
+            return
+        if isinstance(verdict, bool):
             self._respond(request, body_pending, verdict)
             return
-        self._arm(self.server.config.write_stall_timeout, self._auth_timeout)
-        assert auth is not None  # a cached verdict answered the None case
-        future = self.server.check_password(auth, header)
-        future.add_done_callback(lambda done: self._after_auth(request, body_pending, done))
+        # The check holds a weak reference to ``verdict`` only: this connection holds it, and
+        # cancels it when it closes or gives up.
+        self._auth_wait = (request, body_pending, verdict)
+        self._auth_deadline = self.loop.time() + self.server.config.write_stall_timeout
+        verdict.add_done_callback(self._after_auth)
+        self._arm(_AUTH_WATCH, self._auth_watch)
 
-    def _after_auth(self, request: Request, body_pending: bool, done: asyncio.Future[bool]) -> None:
-        if self.phase is not Phase.RESPOND or self._pieces is not None or done.cancelled():
-            return  # closed meanwhile (timeout, shutdown)
-        self._respond(request, body_pending, done.exception() is None and bool(done.result()))
+    def _after_auth(self, done: asyncio.Future[bool]) -> None:
+        if self._auth_wait is None or self._auth_wait[2] is not done or done.cancelled():
+            return  # closed or given up meanwhile
+        request, body_pending, _ = self._auth_wait
+        self._auth_wait = None
+        if self.phase is not Phase.RESPOND or self._pieces is not None:
+            return
+        error = done.exception()
+        if isinstance(error, Busy):
+            self._busy(request, error)
+            return
+        self._respond(request, body_pending, error is None and done.result())
 
-    def _auth_timeout(self) -> None:
+    def _auth_watch(self) -> None:
+        """While the password check waits: a client that hung up cancels it (reading is paused,
+        so its FIN is seen by polling); one that waited ``web.write_stall_timeout`` gets 503."""
         self._timer = None
-        if self.phase is Phase.RESPOND and self._pieces is None:
-            self.server.note("auth_timeout", "password check queued too long", self.peer)
+        if self._auth_wait is None or self.phase is not Phase.RESPOND:
+            return
+        if _hung_up(self._fd):
+            self.server.note("auth_abandoned", "client left while its password was being checked", self.peer)
+            self._cancel_auth()
             self._close()
+            return
+        if self.loop.time() >= self._auth_deadline:
+            request = self._auth_wait[0]
+            self._cancel_auth()
+            self._busy(request, Busy(f"password check waited {self.server.config.write_stall_timeout:g}s"))
+            return
+        self._arm(_AUTH_WATCH, self._auth_watch)
+
+    def _cancel_auth(self) -> None:
+        if self._auth_wait is not None:
+            future = self._auth_wait[2]
+            self._auth_wait = None
+            future.cancel()
+
+    def _busy(self, request: Request, reason: Busy) -> None:
+        """No room to check the password now: 503 and Retry-After, as for too many connections."""
+        self.server.note("auth_busy", str(reason), self.peer)
+        response = text(503, "too many password checks waiting; retry later\n", [("Retry-After", "1")])
+        self._start_response(request.method == "HEAD", response, close=True)
 
     def _respond(self, request: Request, body_pending: bool, authorized: bool) -> None:
         response = self.server.respond(request, authorized)

@@ -89,6 +89,17 @@ def test_invalid_config_one_line_exit_2(tmp_path: Path, name: str, yaml_text: st
     assert expected.replace("CONFIG", str(config)).replace("WEB", str(web)) in lines[0]
 
 
+@pytest.mark.parametrize("cost", ["03", "32"])
+def test_a_bcrypt_cost_no_password_can_match_is_one_line_exit_2(tmp_path: Path, cost: str) -> None:
+    """Go's bcrypt takes costs 04-31; outside them every login would fail, silently."""
+    web = tmp_path / "web.yml"
+    web.write_text(f"basic_auth_users:\n  bob: '$2b${cost}$abcdefghijklmnopqrstuu1234567890123456789012345678901'\n")
+    result = run_cli("--web.config.file", str(web))
+    assert result.returncode == 2 and result.stdout == "", result.stderr
+    assert result.stderr.splitlines() == [f"haproxy-runtime-exporter: config error: web.config_file: {web}: "
+                                          f"basic_auth_users.bob: bcrypt cost {cost} is outside 04-31: no password would match it"]
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the CLI as another user")
 def test_config_file_without_read_permission() -> None:
     with tempfile.TemporaryDirectory(prefix="hrxc") as d:  # /tmp/hrxc*: others may enter, unlike pytest's
