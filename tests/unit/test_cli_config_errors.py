@@ -100,6 +100,8 @@ CASES = [
     ("impossible date", "poll:\n  max_age: 2024-13-01\n", [], "config.file: CONFIG is not valid YAML: month must be in"),
     ("huge key", "? " + "x" * 100_000 + "\n: 1\n", [], "config error: xxxx"),
     ("key with a newline", '"a\\nb": 1\n', [], "config error: a\\nb: unknown section"),
+    ("web config server header", "web:\n  config_file: HEADERS\n", [],
+     "web.config_file: HEADERS: http_server_config.headers.Content-Length: set by the exporter itself"),
 ]
 
 
