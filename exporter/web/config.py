@@ -26,7 +26,7 @@ import ssl
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from exporter.validation import ConfigError, read_yaml
+from exporter.validation import ConfigError, read_yaml, shown
 from exporter.web.auth import BasicAuth
 
 KEY = "web.config_file"
@@ -46,6 +46,24 @@ _HTTP_KEYS = {"http2", "headers"}
 _TOP_KEYS = {"tls_server_config", "basic_auth_users", "http_server_config"}
 _BCRYPT = re.compile(r"\$2[aby]\$([0-9]{2})\$[./A-Za-z0-9]{53}")
 _BCRYPT_COSTS = range(4, 32)  # as Go's bcrypt (MinCost, MaxCost): outside it no password matches
+# http_server_config.headers: the exporter-toolkit's list (web/handler.go, extraHTTPHeaders), names
+# compared exactly as there, with the only values it takes where it has a list.  A file that loads
+# here loads in node_exporter and the other way round; any other header is refused, as there.
+_EXTRA_HEADERS: dict[str, tuple[str, ...]] = {
+    "Strict-Transport-Security": (),
+    "X-Content-Type-Options": ("nosniff",),
+    "X-Frame-Options": ("deny", "sameorigin"),
+    "X-XSS-Protection": (),
+    "Content-Security-Policy": (),
+}
+# What the server writes itself (exporter/web/protocol.py, routes.py, server.py) or what frames the
+# message: named in the refusal, since a second copy would make every response malformed.
+_SERVER_HEADERS = ("Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Date", "Server",
+                   "Content-Type", "Content-Encoding", "Vary", "WWW-Authenticate", "Allow", "Retry-After",
+                   "Trailer", "Upgrade")
+# A value h11 sends as it is: visible ASCII, spaces and tabs only between words (RFC 9110 §5.5
+# field-value without obs-text: h11 encodes header text as ASCII).
+_HEADER_VALUE = re.compile(r"[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*")
 
 
 def _error(path: str, where: str, problem: str) -> ConfigError:
@@ -177,6 +195,33 @@ def _bcrypt_hash(path: str, where: str, hashed: Any) -> bytes:
     return text.encode()
 
 
+def _headers(path: str, data: Mapping[str, Any]) -> dict[str, str]:
+    """The headers added to every response: the toolkit's security headers, each one line of ASCII."""
+    headers: dict[str, str] = {}
+    for name, value in data.items():
+        where = f"http_server_config.headers.{name if isinstance(name, str) else shown(name)}"
+        allowed = _EXTRA_HEADERS.get(name) if isinstance(name, str) else None
+        if allowed is None:
+            raise _error(path, where, _header_refusal(name))
+        if not isinstance(value, str) or not _HEADER_VALUE.fullmatch(value):
+            raise _error(path, where, f"expected one line of visible ASCII (spaces between words), got {shown(value)}")
+        if allowed and value not in allowed:
+            raise _error(path, where, f"expected one of {', '.join(allowed)}, got {shown(value)}")
+        headers[name] = value
+    return headers
+
+
+def _header_refusal(name: Any) -> str:
+    known = ", ".join(_EXTRA_HEADERS)
+    if isinstance(name, str):
+        same = [known_name for known_name in _EXTRA_HEADERS if known_name.lower() == name.lower()]
+        if same:
+            return f"write it {same[0]} (names are compared exactly, as in the exporter-toolkit)"
+        if name.lower() in (owned.lower() for owned in _SERVER_HEADERS):
+            return "set by the exporter itself on every response; it cannot be configured"
+    return f"this header cannot be configured (the exporter-toolkit's list: {known})"
+
+
 def load_web_config(path: str) -> WebConfig:
     """Read and validate the file; raise :class:`ConfigError` with one line naming the key."""
     data = read_yaml(path, KEY)
@@ -195,9 +240,5 @@ def load_web_config(path: str) -> WebConfig:
     for key in http:
         if key not in _HTTP_KEYS:
             raise _error(path, f"http_server_config.{key}", "unknown key")
-    headers = _mapping(path, "http_server_config.headers", http.get("headers"))
-    for name, value in headers.items():
-        if not isinstance(name, str) or not isinstance(value, str) or "\n" in value or "\r" in value:
-            raise _error(path, f"http_server_config.headers.{name}", "expected a one-line string")
-    web.headers = dict(headers)
+    web.headers = _headers(path, _mapping(path, "http_server_config.headers", http.get("headers")))
     return web

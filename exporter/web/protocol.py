@@ -633,11 +633,23 @@ class Connection(asyncio.Protocol):
         self.h11.start_next_cycle()
         self.phase = Phase.IDLE
         self._arm(self.server.config.idle_timeout, self._idle_timeout)
-        assert self.transport is not None
-        self.transport.resume_reading()
-        if self.h11.trailing_data[0]:  # a pipelined request already here
+        if self.h11.trailing_data[0]:  # a pipelined request already here: it first, then read more
             self._begin_head()
-            self._next_request()
+            self.loop.call_soon(self._pipelined)
+        else:
+            assert self.transport is not None
+            self.transport.resume_reading()
+
+    def _pipelined(self) -> None:
+        """The next request already read, from the loop rather than from inside the send of the
+        last answer: answered there, thousands pipelined in one read were a call chain thousands
+        deep (RecursionError).  Reading stays paused until what was read is answered, so a client
+        cannot make its buffered requests grow by pipelining faster than it reads."""
+        if self.phase is not Phase.HEAD:
+            return
+        self._next_request()
+        if self.phase is Phase.HEAD and self.transport is not None:  # the rest of a head is still to come
+            self.transport.resume_reading()
 
     def _write_error(self, status: int, body: str) -> None:
         """A short error answer written directly: h11 may be in its ERROR state already."""
