@@ -21,6 +21,7 @@ from exporter.web.config import TLSSettings, ssl_context
 
 log = logging.getLogger("exporter.web.tls")
 Signature = tuple[tuple[int, int, int, int], ...]
+RECORD = 16 * 1024  # the most plaintext one TLS record carries (RFC 8446, 5.1)
 
 
 def file_signature(paths: list[str]) -> Signature:
@@ -80,7 +81,7 @@ class TLSLayer:
     asyncio's SSL transport allocates a 256 KiB read buffer per connection up front, so 1,000
     clients that open a TCP connection and never say hello held 280 MB; here a pending handshake
     costs OpenSSL's own state only.  It also keeps one flow control for plain and TLS
-    connections: ciphertext goes through the same transport, slice by slice.
+    connections: ciphertext goes out the same way, record by record.
     """
 
     def __init__(self, context: ssl.SSLContext) -> None:
@@ -120,12 +121,19 @@ class TLSLayer:
         return b"".join(chunks), self._out.read(), closed
 
     def encrypt(self, data: bytes | memoryview) -> bytes:
-        """The ciphertext of ``data`` (all of it: memory BIOs never push back)."""
+        """The ciphertext of ``data``, one record at a time.
+
+        The outgoing memory BIO keeps the largest buffer it ever needed until the connection
+        closes (OpenSSL grows it and never shrinks it), so it is emptied after every record:
+        whatever the caller passes, the BIO never holds more than one record's ciphertext.
+        """
         view = memoryview(data)
+        out = []
         while view:
-            written = self._obj.write(view)
+            written = self._obj.write(view[:RECORD])
             view = view[written:]
-        return self._out.read()
+            out.append(self._out.read())
+        return b"".join(out)  # one record: that record itself, not a copy
 
     def close_notify(self) -> bytes:
         """Our close_notify alert; the client's is not waited for (as Go's server does)."""
