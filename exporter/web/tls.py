@@ -117,13 +117,18 @@ class TLSLayer:
         closes (OpenSSL grows it and never shrinks it), so it is emptied after every record:
         whatever the caller passes, the BIO never holds more than one record's ciphertext.
         """
+        if not data:
+            return b""
+        if len(data) <= RECORD:  # the sending path's case: one record, no list, no join
+            self._obj.write(data)  # all of it: a memory BIO never pushes back
+            return self._out.read()
         view = memoryview(data)
         out = []
         while view:
             written = self._obj.write(view[:RECORD])
             view = view[written:]
             out.append(self._out.read())
-        return b"".join(out)  # one record: that record itself, not a copy
+        return b"".join(out)
 
     def close_notify(self) -> bytes:
         """Our close_notify alert; the client's is not waited for (as Go's server does)."""
