@@ -13,8 +13,6 @@ default, 44.5 MB of plain text per scrape):
 * slow      one client reads the plain body at a fixed rate (256 KiB/s): does it get all of it
 * fdlimit   the exporter at a 1,024 descriptor limit with 1,020 idle clients: do polls go on,
             and how much CPU does it use
-* tlsscrape TLS scrapes of the plain and the gzip page one after another, polls going on: their
-            times (what sending over TLS costs a fast reader)
 * stalled   N clients ask for the plain (then, in a new exporter, the gzip) page and never read:
             resident memory per stalled reader, and after they leave (no polls meanwhile, so no
             snapshot is pinned)
@@ -53,7 +51,7 @@ from bench.genconfig import haproxy_config  # noqa: E402
 from bench.procs import Child, free_port, wait_until  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ("burst", "halfopen", "idle", "drip", "tls", "slow", "fdlimit", "tlsscrape", "stalled", "tlsstalled")
+SCENARIOS = ("burst", "halfopen", "idle", "drip", "tls", "slow", "fdlimit", "stalled", "tlsstalled")
 # no poll while stalled readers are held: each would pin the snapshot of its time
 HOLD_ARGS = ["--poll.interval=1h", "--poll.max-age=2h", "--web.write-stall-timeout=5m"]
 HALF_LINE = b"GET /metr"
@@ -108,12 +106,6 @@ class Exporter:
 
 
 def tls_scrape(port: int, ca: Path, timeout: float = 30.0, use_gzip: bool = True) -> tuple[int, float]:
-    status, seconds, _size = tls_fetch(port, ca, timeout, use_gzip)
-    return status, seconds
-
-
-def tls_fetch(port: int, ca: Path, timeout: float = 30.0, use_gzip: bool = True) -> tuple[int, float, int]:
-    """One TLS scrape to the last byte: (status, seconds, bytes received)."""
     import ssl
     ctx = ssl.create_default_context(cafile=str(ca))
     accept = b"Accept-Encoding: gzip\r\n" if use_gzip else b""
@@ -122,11 +114,9 @@ def tls_fetch(port: int, ca: Path, timeout: float = 30.0, use_gzip: bool = True)
         with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
             sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n" + accept + b"Connection: close\r\n\r\n")
             head = sock.recv(65536)
-            size = len(head)
-            while chunk := sock.recv(1 << 20):
-                size += len(chunk)
-    seconds = time.perf_counter() - started
-    return (int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0), seconds, size
+            while sock.recv(1 << 20):
+                pass
+    return (int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0), time.perf_counter() - started
 
 
 # -- clients ----------------------------------------------------------------------------------
@@ -395,26 +385,6 @@ def run_fdlimit(exp: Exporter, args: argparse.Namespace) -> dict:
             "log_lines_about_fds": log.count("open files near the limit") + log.count("cannot accept connections")}
 
 
-def run_tlsscrape(exp: Exporter, args: argparse.Namespace) -> dict:
-    assert exp.tls_ca is not None
-    times: dict[str, list[float]] = {"plain": [], "gzip": []}
-    sizes: dict[str, int] = {}
-    for _ in range(args.tls_scrapes):  # alternating, so both sample the same polls and load
-        for kind in times:
-            status, seconds, size = tls_fetch(exp.port, exp.tls_ca, 60, use_gzip=kind == "gzip")
-            if status != 200:
-                raise RuntimeError(f"TLS scrape answered {status}")
-            times[kind].append(seconds * 1000)
-            sizes[kind] = size
-            time.sleep(args.tls_gap)
-    out: dict = {"scrapes_each": args.tls_scrapes, "bytes": sizes}
-    for kind, values in times.items():
-        values.sort()
-        out[f"{kind}_median_ms"] = round(statistics.median(values), 1)
-        out[f"{kind}_p95_ms"] = round(values[min(len(values) - 1, round(0.95 * (len(values) - 1)))], 1)
-    return out
-
-
 def stalled_reader(port: int, ca: Path | None, use_gzip: bool, rcvbuf: int) -> socket.socket:
     """A client that asks for /metrics (over TLS: after a complete handshake) and never reads."""
     sock = socket.socket()
@@ -525,10 +495,6 @@ def summary(name: str, r: dict) -> str:
                 f"{r['cpu_percent']}% (without clients {r['cpu_percent_without_clients']}%: the polls), polls ok {r['polls_ok_during']:g}, failed {r['polls_failed_during']:g}, "
                 f"internal_error {r['internal_errors']}, haproxy_up {r['haproxy_up']:g}, {r['clients_open_not_refused']} "
                 f"clients waiting (not refused), {r['log_lines_about_fds']} log line(s); exporter {r['exporter']}")
-    if name == "tlsscrape":
-        return (f"tlsscrape: {r['scrapes_each']} TLS scrapes each ({r['bytes']['plain']:,} and {r['bytes']['gzip']:,} "
-                f"bytes), polls going on: plain median {r['plain_median_ms']} ms, "
-                f"p95 {r['plain_p95_ms']} ms; gzip median {r['gzip_median_ms']} ms, p95 {r['gzip_p95_ms']} ms")
     if name in ("stalled", "tlsstalled"):
         return f"{name}: {r['readers']} readers that never read, " + "; ".join(
             f"{kind} page: RSS {r[kind]['rss_mib_before']} -> {r[kind]['rss_mib_held']} MiB "
@@ -553,8 +519,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slow-limit", type=float, default=600.0, help="give up reading after this long")
     ap.add_argument("--fdlimit-clients", type=int, default=1020)
     ap.add_argument("--fdlimit-hold", type=float, default=6.0)
-    ap.add_argument("--tls-scrapes", type=int, default=41, help="TLS scrapes of each page (tlsscrape)")
-    ap.add_argument("--tls-gap", type=float, default=0.05, help="seconds between them, so they meet polls")
     ap.add_argument("--stalled", type=int, default=200, help="readers that never read (stalled, tlsstalled)")
     ap.add_argument("--stalled-rcvbuf", type=int, default=4096, help="their SO_RCVBUF")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
