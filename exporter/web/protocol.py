@@ -160,9 +160,9 @@ _MEMINFO = struct.Struct("6I")  # ..., [3] its send buffer's size, [4], [5] what
 def _room_in_kernel(sock: socket.socket | None) -> int:
     """Bytes the socket's send buffer can still take, erring low (0 when unknown).
 
-    The kernel takes a write while its queued packets, counted with their overhead (a queued byte
-    cost 1.4-1.6 bytes on loopback), take less than the buffer's size: two thirds of what is left
-    is data."""
+    The kernel takes a write while its queued packets, each counted with its overhead, take less
+    than the buffer's size; taking two thirds of what is left as data, a write the kernel does
+    not take whole is rare, and leaves little over when it happens."""
     if sock is None:
         return 0
     try:
