@@ -17,6 +17,10 @@ default, 44.5 MB of plain text per scrape):
             connection closed without waiting, for 40 s; resident memory meanwhile, then a
             SIGHUP and scrapes with the right passwords from other addresses (127.0.0.2: used
             before the flood; 127.0.0.3: never checked) while the flood goes on (issue 20)
+* stalled   N clients ask for the plain (then, in a new exporter, the gzip) page and never read:
+            resident memory per stalled reader, and after they leave (no polls meanwhile, so no
+            snapshot is pinned)
+* tlsstalled  the same over TLS: clients that complete the handshake, ask and never read
 
 Only loopback; every loop is bounded; every child is stopped in a ``finally``.  Figures go to
 stdout and to bench/results/abuse-<time>.json.
@@ -55,7 +59,9 @@ from bench.genconfig import haproxy_config  # noqa: E402
 from bench.procs import Child, free_port, wait_until  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ("burst", "halfopen", "idle", "drip", "tls", "slow", "fdlimit", "wrongpw")
+SCENARIOS = ("burst", "halfopen", "idle", "drip", "tls", "slow", "fdlimit", "wrongpw", "stalled", "tlsstalled")
+# no poll while stalled readers are held: each would pin the snapshot of its time
+HOLD_ARGS = ["--poll.interval=1h", "--poll.max-age=2h", "--web.write-stall-timeout=5m"]
 HALF_LINE = b"GET /metr"
 
 
@@ -67,15 +73,25 @@ class Exporter:
     def __init__(self, root: Path, sock: str, workdir: Path, extra: list[str] | None = None,
                  preexec: Callable[[], None] | None = None, tls_ca: Path | None = None,
                  auth: tuple[str, str] | None = None) -> None:
-        self.port = free_port()
         self.tls_ca = tls_ca
         self.auth = auth
+        self._start = lambda: self._run(root, sock, workdir, extra or [], preexec)
+        self._start()
+
+    def _run(self, root: Path, sock: str, workdir: Path, extra: list[str],
+             preexec: Callable[[], None] | None) -> None:
+        self.port = free_port()
         argv = [sys.executable, "-m", "exporter", f"--haproxy.address={sock}",
                 f"--web.listen-address=127.0.0.1:{self.port}", "--poll.interval=2s",
-                "--haproxy.timeout=60s", "--log.level=info", *(extra or [])]
+                "--haproxy.timeout=60s", "--log.level=info", *extra]
         self.log = workdir / f"exporter-{self.port}.log"
         self.child = Child("exporter", argv, self.log, cwd=root, preexec=preexec)
         wait_until(lambda: self.child.alive() and self.status() == 200, 120, "the exporter's first poll")
+
+    def restart(self) -> None:
+        """A new process, the same arguments: memory measured from a fresh start."""
+        self.stop()
+        self._start()
 
     def status(self) -> int:
         if self.tls_ca is not None:
@@ -101,13 +117,14 @@ class Exporter:
         self.child.stop()
 
 
-def tls_scrape(port: int, ca: Path, timeout: float = 30.0) -> tuple[int, float]:
+def tls_scrape(port: int, ca: Path, timeout: float = 30.0, use_gzip: bool = True) -> tuple[int, float]:
     import ssl
     ctx = ssl.create_default_context(cafile=str(ca))
+    accept = b"Accept-Encoding: gzip\r\n" if use_gzip else b""
     started = time.perf_counter()
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
         with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
-            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n")
+            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n" + accept + b"Connection: close\r\n\r\n")
             head = sock.recv(65536)
             while sock.recv(1 << 20):
                 pass
@@ -464,6 +481,69 @@ def run_wrongpw(exp: Exporter, args: argparse.Namespace) -> dict:
             "rss_after_mib": exp.sample()["rss_mib"]}
 
 
+def stalled_reader(port: int, ca: Path | None, use_gzip: bool, rcvbuf: int) -> socket.socket:
+    """A client that asks for /metrics (over TLS: after a complete handshake) and never reads."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(30)
+    sock.connect(("127.0.0.1", port))
+    if ca is not None:
+        import ssl
+        sock = ssl.create_default_context(cafile=str(ca)).wrap_socket(sock, server_hostname="127.0.0.1")
+    sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n" + (b"Accept-Encoding: gzip\r\n" if use_gzip else b"") + b"\r\n")
+    return sock
+
+
+def settled_rss_kib(exp: Exporter, limit: float = 30.0) -> int:
+    """Resident memory once it stops moving (two readings 0.5 s apart within 256 KiB)."""
+    last, deadline = exp.proc("VmRSS"), time.monotonic() + limit
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = exp.proc("VmRSS")
+        if abs(now - last) < 256:
+            return now
+        last = now
+    return last
+
+
+def stalled_round(exp: Exporter, args: argparse.Namespace, use_gzip: bool) -> dict:
+    for _ in range(3):  # the page's first sends (gzip's whole member too) before the baseline
+        if exp.tls_ca is not None:
+            tls_scrape(exp.port, exp.tls_ca, 60, use_gzip)
+        else:
+            client.scrape(exp.port, use_gzip, timeout=60)
+    base = settled_rss_kib(exp)
+    held = [stalled_reader(exp.port, exp.tls_ca, use_gzip, args.stalled_rcvbuf) for _ in range(args.stalled)]
+    try:
+        during = settled_rss_kib(exp)
+        sample = exp.sample()
+    finally:
+        close_all(held)
+    wait_until(lambda: exp.fds() < sample["fds"] - args.stalled // 2, 30, "the readers' connections closed")
+    after = settled_rss_kib(exp)
+    return {"rss_mib_before": round(base / 1024, 1), "rss_mib_held": round(during / 1024, 1),
+            "kib_per_reader": round((during - base) / args.stalled, 1),
+            "rss_mib_after": round(after / 1024, 1), "exporter_while_held": sample}
+
+
+def stalled(exp: Exporter, args: argparse.Namespace) -> dict:
+    out: dict = {"readers": args.stalled, "rcvbuf": args.stalled_rcvbuf}
+    for kind in ("plain", "gzip"):
+        if kind != "plain":
+            exp.restart()  # in the same process the gzip readers would reuse what the others freed
+        out[kind] = stalled_round(exp, args, kind == "gzip")
+    return out
+
+
+def run_stalled(exp: Exporter, args: argparse.Namespace) -> dict:
+    return stalled(exp, args)
+
+
+def run_tlsstalled(exp: Exporter, args: argparse.Namespace) -> dict:
+    assert exp.tls_ca is not None
+    return stalled(exp, args)
+
+
 # -- main ------------------------------------------------------------------------------------
 
 def raise_own_fd_limit(need: int) -> None:
@@ -518,6 +598,11 @@ def summary(name: str, r: dict) -> str:
                 f"{r['cpu_percent']}% (without clients {r['cpu_percent_without_clients']}%: the polls), polls ok {r['polls_ok_during']:g}, failed {r['polls_failed_during']:g}, "
                 f"internal_error {r['internal_errors']}, haproxy_up {r['haproxy_up']:g}, {r['clients_open_not_refused']} "
                 f"clients waiting (not refused), {r['log_lines_about_fds']} log line(s); exporter {r['exporter']}")
+    if name in ("stalled", "tlsstalled"):
+        return f"{name}: {r['readers']} readers that never read, " + "; ".join(
+            f"{kind} page: RSS {r[kind]['rss_mib_before']} -> {r[kind]['rss_mib_held']} MiB "
+            f"({r[kind]['kib_per_reader']} KiB per reader), {r[kind]['rss_mib_after']} MiB after they left"
+            for kind in ("plain", "gzip"))
     return f"{name}: {r}"
 
 
@@ -541,13 +626,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wrongpw-clients", type=int, default=4, help="flooding threads")
     ap.add_argument("--wrongpw-cost", type=int, default=10, help="bcrypt cost of the users' hashes")
     ap.add_argument("--wrongpw-rss-cap", type=float, default=2048.0, help="MiB: stop flooding beyond it")
+    ap.add_argument("--stalled", type=int, default=200, help="readers that never read (stalled, tlsstalled)")
+    ap.add_argument("--stalled-rcvbuf", type=int, default=4096, help="their SO_RCVBUF")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = ap.parse_args(argv)
     chosen = [s for s in args.scenarios.split(",") if s]
     unknown = set(chosen) - set(SCENARIOS)
     if unknown:
         ap.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
-    raise_own_fd_limit(2 * max(args.halfopen, args.idle, args.tls, args.fdlimit_clients) + 256)
+    raise_own_fd_limit(2 * max(args.halfopen, args.idle, args.tls, args.fdlimit_clients, args.stalled) + 256)
     root = Path(args.root).resolve()
     backends, servers = (int(x) for x in args.size.lower().split("x"))
     workdir = Path(tempfile.mkdtemp(prefix="hrxabuse"))
@@ -568,9 +655,11 @@ def main(argv: list[str] | None = None) -> int:
             if name == "wrongpw":
                 extra = [f"--web.config.file={make_auth(workdir, args.wrongpw_cost)}"]
                 auth = ("prometheus", WRONGPW_USERS["prometheus"])
-            if name == "tls":
+            if name.startswith("tls"):
                 web, ca = make_tls(workdir)
                 extra = [f"--web.config.file={web}"]
+            if name.endswith("stalled"):
+                extra += HOLD_ARGS
             if name == "fdlimit":
                 def preexec() -> None:
                     resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))

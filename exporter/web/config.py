@@ -80,13 +80,18 @@ class TLSSettings:
     max_version: ssl.TLSVersion | None = None
 
 
+Signature = tuple[tuple[int, int, int, int], ...]
+
+
 @dataclass
 class WebConfig:
-    """What the HTTP server enforces; ``context`` is built once at load so a bad key fails at load."""
+    """What the HTTP server enforces; ``context`` is built once at load so a bad key fails at load,
+    ``signature`` is that of the files it was built from (exporter/web/tls.py reloads on a change)."""
 
     path: str
     tls: TLSSettings | None = None
     context: ssl.SSLContext | None = None
+    signature: Signature = ()
     users: dict[str, bytes] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     auth: BasicAuth | None = None
@@ -143,6 +148,35 @@ def _tls(path: str, data: Mapping[str, Any]) -> TLSSettings:
             versions[key] = _TLS_VERSIONS[value]
     return TLSSettings(cert, key_file, ca, mode, versions.get("min_version", ssl.TLSVersion.TLSv1_2),
                        versions.get("max_version"))
+
+
+def tls_files(tls: TLSSettings) -> list[str]:
+    """The files a context for ``tls`` is built from."""
+    return [p for p in (tls.cert_file, tls.key_file, tls.client_ca_file) if p]
+
+
+def file_signature(paths: list[str]) -> Signature:
+    """(device, inode, size, mtime) of each file; a missing file gives zeros, which also differ."""
+    out = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            out.append((0, 0, -1, 0))
+        else:
+            out.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def signed_context(path: str, tls: TLSSettings) -> tuple[ssl.SSLContext, Signature]:
+    """:func:`ssl_context` and the signature of its files taken just before they were read.
+
+    Taken before, a file replaced while the context is being built (or at any time after) no
+    longer matches, so the next check reloads it; taken after, the context could hold the old
+    certificate under the new file's signature, and be served until the next renewal.
+    """
+    signature = file_signature(tls_files(tls))
+    return ssl_context(path, tls), signature
 
 
 def ssl_context(path: str, tls: TLSSettings) -> ssl.SSLContext:
@@ -233,7 +267,7 @@ def load_web_config(path: str) -> WebConfig:
     tls_data = _mapping(path, "tls_server_config", top.get("tls_server_config"))
     if tls_data:
         web.tls = _tls(path, tls_data)
-        web.context = ssl_context(path, web.tls)
+        web.context, web.signature = signed_context(path, web.tls)
     web.users = _users(path, _mapping(path, "basic_auth_users", top.get("basic_auth_users")))
     web.auth = BasicAuth(web.users) if web.users else None
     http = _mapping(path, "http_server_config", top.get("http_server_config"))

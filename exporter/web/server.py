@@ -282,7 +282,7 @@ class Server:
         """The context for a new connection: web's own, swapped when its files change."""
         if self._tls is None or self._tls[0] is not web:
             assert web is not None and web.tls is not None and web.context is not None
-            self._tls = (web, ReloadingContext(web.path, web.tls, web.context))
+            self._tls = (web, ReloadingContext(web.path, web.tls, web.context, web.signature))
         return self._tls[1].context()
 
     # -- connections -------------------------------------------------------------------------

@@ -41,6 +41,7 @@ frontend fe_web
     bind 127.0.0.1:{p0}
     http-request return status 200 content-type text/plain string ok
 """
+REPO = Path(__file__).resolve().parents[2]
 HASH = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(4)).decode()
 
 
@@ -206,6 +207,76 @@ def test_tls_files_are_reloaded_when_they_change(serve, certs: Certs, tmp_path: 
 
     replace_file(key, certs.server_key)  # the pair matches again
     wait_for(lambda: served_certificate(port, certs.ca) == der(certs.server_cert), 10, "fixed pair not loaded")
+
+
+def live_pair(certs: Certs, directory: Path) -> tuple[Path, Path, str]:
+    """The certificate and key a renewal tool keeps replacing, and a web config naming them."""
+    directory.mkdir()
+    cert, key = directory / "tls.crt", directory / "tls.key"
+    shutil.copyfile(certs.server_cert, cert)
+    shutil.copyfile(certs.server_key, key)
+    return cert, key, f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
+
+
+def renew(certs: Certs, cert: Path, key: Path, name: str) -> Path:
+    """A new pair from the same CA, put in place as certbot does (key first); its certificate."""
+    new_cert, new_key = make_leaf(certs, name)
+    replace_file(key, new_key)
+    replace_file(cert, new_cert)
+    return new_cert
+
+
+def test_a_renewal_before_the_first_connection_is_served(serve, certs: Certs, tmp_path: Path) -> None:
+    """The context is built at load; the files are renewed before any client came: the very first
+    connection gets the new pair (it used to get the loaded one until the next renewal)."""
+    cert, key, web_yaml = live_pair(certs, tmp_path / "live")
+    port = serve(web_yaml)
+    renewed = renew(certs, cert, key, "before-first")
+    assert served_certificate(port, certs.ca) == der(renewed)
+
+
+def test_a_renewal_while_the_files_are_being_read_is_served(serve, certs: Certs, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The renewal lands just after load read the files and built its context: the signature the
+    context is kept under is of the files it was built from, so the renewal is a change."""
+    from exporter.web import config as web_config
+
+    cert, key, web_yaml = live_pair(certs, tmp_path / "live")
+    build, renewed = web_config.ssl_context, []
+
+    def build_then_renew(path: str, tls: web_config.TLSSettings) -> ssl.SSLContext:
+        context = build(path, tls)
+        if not renewed:  # once: the reload builds from the renewed files
+            renewed.append(renew(certs, cert, key, "while-read"))
+        return context
+
+    monkeypatch.setattr(web_config, "ssl_context", build_then_renew)
+    port = serve(web_yaml)
+    assert renewed and served_certificate(port, certs.ca) == der(renewed[0])
+
+
+def test_renewals_before_the_first_connection_after_start_and_after_sighup(certs: Certs, tmp_path: Path) -> None:
+    """The real CLI (no HAProxy needed: only the handshake is looked at), renewed before its first
+    connection, then reloaded with SIGHUP and renewed again before the next connection."""
+    cert, key, web_yaml = live_pair(certs, tmp_path / "live")
+    web = tmp_path / "web.yml"
+    web.write_text(web_yaml)
+    port, log = free_ports(1)[0], tmp_path / "exporter.log"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "exporter", "--haproxy.address", str(tmp_path / "none.sock"),
+                                 "--web.listen-address", f"127.0.0.1:{port}", "--web.config.file", str(web),
+                                 "--log.level", "info"], stdout=subprocess.DEVNULL, stderr=err, cwd=REPO)
+    try:
+        wait_for(lambda: "listening on" in log.read_text(), 15, "the exporter did not listen")
+        first = renew(certs, cert, key, "after-start")
+        assert served_certificate(port, certs.ca) == der(first)
+
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "config reloaded" in log.read_text(), 15, f"SIGHUP not applied: {log.read_text()}")
+        second = renew(certs, cert, key, "after-sighup")
+        assert served_certificate(port, certs.ca) == der(second)
+    finally:
+        stop_process(proc)
 
 
 def test_tls_handshake_timeout_frees_the_connection(serve, certs: Certs) -> None:
