@@ -21,12 +21,13 @@ import re
 from dataclasses import dataclass, field
 
 from exporter.runtime.errors import ParseError, error_reason, first_line
+from exporter.sources.values import DIGITS
 
 _SECTION = re.compile(r"\S+: \[[^\]]*\] (.*)")
 _PEER = re.compile(r"  \S+: id=(.+?)\((local|remote)(?:,(active|inactive))?\)(.*)")
 _FIELD = re.compile(r"([a-z][a-z0-9_]*)=(\S*)")
 _CONTINUED = re.compile(r"\s{4,}[a-z][a-z0-9_]*=")  # an indented line starting with key=value
-_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?")
+_DURATION = re.compile(rf"(?:({DIGITS})d)?(?:({DIGITS})h)?(?:({DIGITS})m(?!s))?(?:({DIGITS})s)?(?:({DIGITS})ms)?")
 
 
 @dataclass
@@ -85,7 +86,8 @@ def parse_peers(text: str) -> list[Peer]:
 
 def duration_seconds(text: str) -> float | None:
     """HAProxy's ``human_time`` (``0s``, ``5s``, ``1m2s``, ``3h5m``, ``2d4h``; ``500ms`` accepted too)
-    in seconds; None for anything else (``<NEVER>``, ``<PAST>``, ``?``)."""
+    in seconds; None for anything else (``<NEVER>``, ``<PAST>``, ``?``, more digits than any
+    number HAProxy prints)."""
     m = _DURATION.fullmatch(text)
     if not text or m is None:
         return None

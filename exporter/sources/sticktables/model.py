@@ -19,6 +19,7 @@ from exporter.exposition.families import Family, LabelSet, escape_label_value, f
 from exporter.sources.sticktables import naming
 from exporter.sources.sticktables.config import StickTableConfig
 from exporter.sources.sticktables.parse import Entry, TableDump, TableInfo, key_text
+from exporter.sources.values import number_text
 
 _METRIC_SAFE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
@@ -184,7 +185,7 @@ def _add_entries(families: _Families, table: TableInfo, table_labels: LabelSet, 
                 if value != "-":
                     fam.add(labels.extend("server", value), "1")
                 continue
-            if not (value.isdigit() and value.isascii()) and not (value[:1] == "-" and value[1:].isdigit()):
+            if number_text(value) is None:
                 invalid += 1
                 continue
             fam.add(labels.plus((pairs, text)), value)

@@ -24,13 +24,13 @@ from typing import Optional
 from exporter.runtime.errors import ParseError, error_reason, first_line
 
 _SUMMARY = re.compile(
-    r"# table: (?P<name>.+?), type: (?P<type>[a-z0-9]+), size:(?P<size>\d+), used:(?P<used>\d+)"
+    r"# table: (?P<name>.+?), type: (?P<type>[a-z0-9]+), size:(?P<size>\d{1,20}), used:(?P<used>\d{1,20})(?!\d)"
 )
 NOT_DUMPED = "# contents not dumped due to insufficient privileges"
 # One token of an entry line: a run of characters where an escaped space does not end the token.
 _ENTRY = re.compile(
-    r"0x[0-9a-fA-F]+: key=((?:\\.|[^\\ ])*) use=(\d+) exp=(\d+)(?: shard=(\d+))?"
-    r"((?: [a-z0-9_]+(?:\(\d+\))?=[^ ]*)*) ?"
+    r"0x[0-9a-fA-F]+: key=((?:\\.|[^\\ ])*) use=(\d{1,20}) exp=(\d{1,20})(?: shard=(\d{1,20}))?"
+    r"((?: [a-z0-9_]+(?:\(\d{1,20}\))?=[^ ]*)*) ?"
 )
 _FIELD = re.compile(r" ([a-z0-9_]+)(?:\((\d+)\))?=([^ ]*)")
 _KEY_ESCAPE = re.compile(r"\\(x[0-9A-Fa-f]{2}|.)")
