@@ -89,7 +89,7 @@ def test_weird_string_keys_survive_the_exposition() -> None:
     fams, _ = entry_families([(StickTableConfig("t_str"), table)])
     got = samples(render(fams))
     keys = {dict(lab)["key"] for (name, lab) in got if name == "haproxy_sticktable_entry_gpc"}
-    assert keys == {"a b", 'a"b\\c', 'b"q}{', "café", "sp ace=eq\\bs", "tab\there", "x=y", "\\xff\\xfe"}
+    assert keys == {"a b", 'a"b\\\\c', 'b"q}{', "café", "sp ace=eq\\\\bs", "tab\there", "x=y", "\\xff\\xfe"}
     assert got[("haproxy_sticktable_entry_gpc", labels(table="t_str", key="x=y", index="0"))] == 6
 
 
