@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
 from exporter.exposition.families import Family, LabelSet, escape_label_value, format_float
+from exporter.sources.peers.parse import Peer
 from exporter.sources.sticktables import naming
 from exporter.sources.sticktables.config import StickTableConfig
 from exporter.sources.sticktables.parse import Entry, TableDump, TableInfo, key_text
@@ -190,3 +191,27 @@ def _add_entries(families: _Families, table: TableInfo, table_labels: LabelSet, 
                 continue
             fam.add(labels.plus((pairs, text)), value)
     return invalid
+
+
+def local_updates_family(tables: Sequence[TableInfo], peers: Sequence[Peer]) -> tuple[Family, int]:
+    """promex's ``haproxy_sticktable_local_updates`` (3.4+) per table, from ``show peers``, and how
+    many values were not numbers.
+
+    Only ``show peers`` shows a table's ``localupdate``, under each peer that shares it.  HAProxy
+    moves it only for a table a peers section shares (stktable_touch_with_exp: ``t->sync_task``),
+    so a table under no peer has 0, as promex says.
+    """
+    found: dict[str, str] = {}
+    for peer in peers:
+        for name, fields in peer.tables.items():
+            if "localupdate" in fields:
+                found.setdefault(name, fields["localupdate"])
+    family = Family(naming.TABLE_LOCAL_UPDATES[0], "gauge", naming.TABLE_LOCAL_UPDATES[1])
+    invalid = 0
+    for table in tables:
+        value = number_text(found.get(table.name, "0"))
+        if value is None:
+            invalid += 1
+            continue
+        family.add(LabelSet((("name", table.name), ("type", table.type))), value)
+    return family, invalid
