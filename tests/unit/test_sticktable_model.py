@@ -210,3 +210,21 @@ def test_local_updates_of_shared_tables_from_show_peers_and_0_for_the_others(ver
         assert got[("haproxy_sticktable_local_updates", labels(name=table.name, type=table.type))] == \
             direct.get(table.name, 0)
     assert direct["st_src"] > 0  # a number moved by the capture's traffic, not a 0 everywhere
+
+
+def test_a_shared_table_without_its_number_is_no_series_not_0() -> None:
+    """0 means "in no peers section"; a shared table whose localupdate= is missing or no number is
+    left out and counted, never reported as 0."""
+    from exporter.sources.peers.parse import Peer
+    from exporter.sources.sticktables.model import local_updates_family
+
+    peers = [Peer("s", "a", False, "active", tables={"t1": {"update": "3"}, "t2": {"localupdate": "x"},
+                                                        "t3": {"localupdate": "7"}}),
+             Peer("s", "me", True, "inactive", tables={"t1": {"update": "3"}, "t2": {"localupdate": "x"},
+                                                        "t3": {"localupdate": "7"}})]
+    tables = [TableInfo(name, "ip", 10, 1) for name in ("t1", "t2", "t3", "t4")]
+    family, invalid = local_updates_family(tables, peers)
+    got = samples(render([family]))
+    assert invalid == 2
+    assert got == {("haproxy_sticktable_local_updates", labels(name="t3", type="ip")): 7,
+                   ("haproxy_sticktable_local_updates", labels(name="t4", type="ip")): 0}

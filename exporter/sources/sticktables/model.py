@@ -201,15 +201,16 @@ def local_updates_family(tables: Sequence[TableInfo], peers: Sequence[Peer]) -> 
     moves it only for a table a peers section shares (stktable_touch_with_exp: ``t->sync_task``),
     so a table under no peer has 0, as promex says.
     """
-    found: dict[str, str] = {}
+    shared: dict[str, str | None] = {}  # table → its localupdate (None: shared, but no number seen)
     for peer in peers:
         for name, fields in peer.tables.items():
-            if "localupdate" in fields:
-                found.setdefault(name, fields["localupdate"])
+            if shared.get(name) is None:
+                shared[name] = fields.get("localupdate")
     family = Family(naming.TABLE_LOCAL_UPDATES[0], "gauge", naming.TABLE_LOCAL_UPDATES[1])
     invalid = 0
     for table in tables:
-        value = number_text(found.get(table.name, "0"))
+        text = shared[table.name] if table.name in shared else "0"
+        value = number_text(text) if text is not None else None
         if value is None:
             invalid += 1
             continue
