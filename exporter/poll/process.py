@@ -212,6 +212,8 @@ class Process:
             got = answers.get(source.name)
             if got is None or (source.required and len(got) != len(source.commands())):
                 continue
+            if source.reads:
+                got = {**_answered(answers, source.reads), **got}
             started = time.perf_counter()
             try:
                 built = source.build(got, stats)
@@ -249,6 +251,11 @@ class Process:
 
     def command_names(self) -> set[str]:
         return {command.name for source in self.sources for command in source.commands()}
+
+
+def _answered(answers: Mapping[str, Mapping[str, Any]], commands: tuple[str, ...]) -> dict[str, Any]:
+    """The parsed answers to ``commands``, whichever source asked them this cycle."""
+    return {name: got[name] for got in answers.values() for name in commands if name in got}
 
 
 class _Asker:

@@ -82,7 +82,8 @@ def target_families(st: PollState, stale: bool, reload_ok: bool) -> list[Family]
                "Polls that could not start, as no thread could be started for them",
                [(NO_LABELS, str(st.start_failures))]),
         Family("haproxy_exporter_invalid_values_total", "counter",
-               "Values HAProxy sent that were not numbers and were skipped",
+               "Values HAProxy sent that were no number it prints (an integer of at most 20 digits, a counter not "
+               "negative) and were skipped",
                [(NO_LABELS, str(st.invalid_values))]),
         Family("haproxy_exporter_ignored_fields", "gauge",
                "Parts of HAProxy's answers skipped by the last poll, as they cannot become series: a repeated "

@@ -103,8 +103,10 @@ FRAMING = st.sampled_from(list(':#"\\\n\r=|()[]/*, \t-.0123456789') + [
     "Resolvers section ", "# workers", "# old workers", "Cert Status: ", "Filename: ", "[failed: ", "0d00h00m01s"])
 # No lone surrogates: the client decodes answers with errors="replace", so none reaches a parser.
 NOISY = st.lists(st.one_of(FRAMING, st.characters(blacklist_categories=("Cs",))), max_size=120).map("".join)
-# A number HAProxy could print in place of one it printed: up to 20 digits, a sign, zero.
-NUMBER = st.one_of(st.integers(-(2**63), 2**64 - 1).map(str), st.sampled_from(["0", "00", "-0", "-1", "+1"]))
+# A number in place of one HAProxy printed: up to 20 digits, a sign, zero, or far more digits than
+# HAProxy ever prints (refused as invalid values or malformed lines, never an exception).
+NUMBER = st.one_of(st.integers(-(2**63), 2**64 - 1).map(str), st.sampled_from(["0", "00", "-0", "-1", "+1"]),
+                   st.integers(21, 5000).map(lambda digits: "9" * digits))
 _DIGITS = re.compile(r"[0-9]+")
 
 

@@ -25,10 +25,10 @@ from datetime import datetime
 from exporter.runtime.errors import ParseError, error_reason, first_line
 
 _DATE = r"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d\.\d{3}"
-_TOTAL = re.compile(rf"Total events captured on \[(?P<date>{_DATE})\] : (?P<total>\d+)")
+_TOTAL = re.compile(rf"Total events captured on \[(?P<date>{_DATE})\] : (?P<total>\d{{1,20}})")
 _ENTRY = re.compile(
     rf"^\[(?P<date>{_DATE})\] (?P<side>frontend|backend) (?P<proxy>[A-Za-z0-9_.:-]+) \(#-?\d+\): "
-    r"invalid (?:request|response)\n  [^\n]*?, event #(?P<event>\d+),", re.M)
+    r"invalid (?:request|response)\n  [^\n]*?, event #(?P<event>\d{1,20}),", re.M)
 _MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
                                        "Nov", "Dec"), 1)}
 

@@ -16,6 +16,7 @@ the same result.
 from __future__ import annotations
 
 import csv
+import io
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import compress
@@ -142,11 +143,17 @@ def _split_cells(body: str, width: int) -> list[list[str]] | None:
 
 
 def _csv_columns(body: str, width: int) -> list[list[str]]:
-    """The csv module's reading of the rows, column by column as :func:`_split_cells` gives them."""
+    """The csv module's reading of the rows, column by column as :func:`_split_cells` gives them.
+
+    The body is read as a file (``newline=""``, as the csv module asks), not line by line: a quoted
+    cell may hold a line break, and the reader needs the line's own newline to keep it.
+    """
     cells: list[str] = []
     try:
-        for row in csv.reader(filter(None, body.split("\n")), strict=True):
-            if row and row[-1] == "":
+        for row in csv.reader(io.StringIO(body, newline=""), strict=True):
+            if not row:
+                continue  # an empty line is no row
+            if row[-1] == "":
                 row.pop()
             if len(row) != width:
                 raise ParseError(
