@@ -179,14 +179,31 @@ def test_config_file_without_read_permission() -> None:
 PEAK_RSS_BOUND_KIB = 100 * 1024  # the CLI alone peaks at ~25 MiB; before the loader counted, the bomb took ~1 GB
 
 
+# The CLI reports its own high-water mark at exit.  Not os.wait4's ru_maxrss: Linux carries the
+# pre-exec peak of the forked child, which is the whole pytest process (~200 MiB late in the suite).
+_REPORT_PEAK = """
+import atexit, sys
+out = sys.argv.pop(1)
+def peak():
+    with open("/proc/self/status") as fh:
+        kib = next(line.split()[1] for line in fh if line.startswith("VmHWM:"))
+    with open(out, "w") as fh:
+        fh.write(kib)
+atexit.register(peak)
+from exporter.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 class Measured:
-    """The CLI in a subprocess with stderr in a file, reaped with os.wait4 for its own peak RSS."""
+    """The CLI in a subprocess with stderr in a file; its own peak RSS (VmHWM) written at exit."""
 
     def __init__(self, workdir: Path, *args: str) -> None:
         self.stderr_path = workdir / "stderr"
+        self.peak_path = workdir / "peak-kib"
         with open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen([sys.executable, "-m", "exporter", *args], stdout=subprocess.DEVNULL,
-                                         stderr=err, cwd=REPO)
+            self.proc = subprocess.Popen([sys.executable, "-c", _REPORT_PEAK, str(self.peak_path), *args],
+                                         stdout=subprocess.DEVNULL, stderr=err, cwd=REPO)
 
     def stderr(self) -> str:
         with open(self.stderr_path, "rb") as fh:
@@ -196,15 +213,16 @@ class Measured:
         """(exit status, peak resident KiB); a process still running after ``timeout`` is killed."""
         deadline = time.monotonic() + timeout
         while True:
-            pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+            pid, status, _usage = os.wait4(self.proc.pid, os.WNOHANG)
             if pid:
                 self.proc.returncode = os.waitstatus_to_exitcode(status)
-                return self.proc.returncode, usage.ru_maxrss
+                assert self.peak_path.exists(), f"the CLI did not report its peak:\n{self.stderr()}"
+                return self.proc.returncode, int(self.peak_path.read_text())
             if time.monotonic() > deadline:
                 self.proc.kill()
-                _, status, usage = os.wait4(self.proc.pid, 0)
+                _, status, _usage = os.wait4(self.proc.pid, 0)
                 self.proc.returncode = os.waitstatus_to_exitcode(status)
-                raise AssertionError(f"still running after {timeout}s (peak {usage.ru_maxrss} KiB):\n{self.stderr()}")
+                raise AssertionError(f"still running after {timeout}s:\n{self.stderr()}")
             time.sleep(0.02)
 
     def running(self) -> bool:
