@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from exporter.runtime.answer import Text, lines
 from exporter.runtime.errors import ParseError, error_reason, first_line
 
 _LINE = re.compile(r"([A-Za-z][A-Za-z0-9_ -]{0,63}): ?(.*)")
@@ -17,14 +18,14 @@ def _unquoted(value: str) -> str:
     return value
 
 
-def parse_info(text: str) -> dict[str, str]:
+def parse_info(text: Text) -> dict[str, str]:
     """Return the fields in HAProxy's order.  Raise :class:`ParseError` on anything else.
 
     Every line must look like a field: an error message, an HTML page or a cut stream is
     rejected as a whole rather than yielding a partial record.
     """
     fields: dict[str, str] = {}
-    for line in text.split("\n"):
+    for line in lines(text):
         if not line:
             continue
         match = _LINE.fullmatch(line)

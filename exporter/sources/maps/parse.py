@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from exporter.runtime.answer import Text, lines
 from exporter.runtime.errors import ParseError, error_reason, first_line
 
 HEADER = "# id (file) description"
@@ -33,13 +34,14 @@ class PatternList:
     entries: int
 
 
-def parse_listing(text: str, what: str = "show map") -> list[PatternList]:
+def parse_listing(text: Text, what: str = "show map") -> list[PatternList]:
     """Every listed pattern list in HAProxy's order; an answer with only the header means none."""
-    lines = text.split("\n")
     if first_line(text) != HEADER:
         raise ParseError(error_reason(text), f"{what} answered {first_line(text)!r}")
     found: list[PatternList] = []
-    for number, line in enumerate(lines[1:], 2):
+    listed = lines(text)
+    next(listed)  # the header
+    for number, line in enumerate(listed, 2):
         if not line:
             continue
         m = _LINE.fullmatch(line)
@@ -49,11 +51,11 @@ def parse_listing(text: str, what: str = "show map") -> list[PatternList]:
     return found
 
 
-def parse_maps(text: str) -> list[PatternList]:
+def parse_maps(text: Text) -> list[PatternList]:
     """``show map`` → its pattern lists."""
     return parse_listing(text, "show map")
 
 
-def parse_acls(text: str) -> list[PatternList]:
+def parse_acls(text: Text) -> list[PatternList]:
     """``show acl`` → its pattern lists."""
     return parse_listing(text, "show acl")

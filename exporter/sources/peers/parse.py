@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from exporter.runtime.answer import Text, lines
 from exporter.runtime.errors import ParseError, error_reason, first_line
 
 _SECTION = re.compile(r"\S+: \[[^\]]*\] (.*)")
@@ -53,12 +54,12 @@ def _fields(text: str, into: dict[str, str]) -> None:
         into.setdefault(key, value)
 
 
-def parse_peers(text: str) -> list[Peer]:
+def parse_peers(text: Text) -> list[Peer]:
     """Every peer of every section, in HAProxy's order; an empty answer means no peers section."""
     peers: list[Peer] = []
     section: str | None = None
     current: Peer | None = None  # the peer whose field lines are being read, until they end
-    for number, line in enumerate(text.split("\n"), 1):
+    for number, line in enumerate(lines(text), 1):
         if not line.strip():
             continue
         if (m := _PEER.fullmatch(line)) is not None and section is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from exporter.runtime.answer import Text, nonblank
 from exporter.runtime.errors import ParseError, error_reason, first_line
 
 _UPTIME = re.compile(r"(\d+)d(\d+)h(\d+)m(\d+)s")
@@ -70,17 +71,18 @@ def _proc(line: str, relative_column: bool) -> Proc:
     )
 
 
-def parse_proc(text: str) -> ProcList:
+def parse_proc(text: Text) -> ProcList:
     """The master and its workers; :class:`ParseError` for anything else (a worker's socket answers
     ``Unknown command``, which is how a master CLI is told apart)."""
-    lines = [line for line in text.split("\n") if line.strip()]
-    if not lines or not lines[0].startswith("#<PID>"):
+    listed = nonblank(text)
+    first = next(listed, None)
+    if first is None or not first.startswith("#<PID>"):
         raise ParseError(error_reason(text), f"show proc answered {first_line(text)!r}")
-    relative_column = "<relative PID>" in lines[0]
+    relative_column = "<relative PID>" in first
     master: Proc | None = None
     listing = ProcList(Proc(0, 0, None, ""))
     section = "master"
-    for line in lines[1:]:
+    for line in listed:
         stripped = line.strip()
         if stripped in _SECTIONS:
             section = _SECTIONS[stripped]

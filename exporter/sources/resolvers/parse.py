@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from exporter.runtime.answer import Text, lines
 from exporter.runtime.errors import ParseError, error_reason, first_line
 
 _SECTION = re.compile(r"Resolvers section (\S.*)")
@@ -19,12 +20,12 @@ _COUNTER = re.compile(r"  ([a-z_]+):\s*(-?\d+)")
 Counters = dict[tuple[str, str], dict[str, str]]  # (section, nameserver) → {counter: value text}
 
 
-def parse_resolvers(text: str) -> Counters:
+def parse_resolvers(text: Text) -> Counters:
     """Every nameserver's counters, in HAProxy's order; an empty answer means no resolvers."""
     found: Counters = {}
     section: str | None = None
     current: dict[str, str] | None = None
-    for number, line in enumerate(text.split("\n"), 1):
+    for number, line in enumerate(lines(text), 1):
         if not line.strip():
             continue
         if (m := _SECTION.fullmatch(line)) is not None:

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
+from exporter.runtime.answer import Text, answer_of, lines
 from exporter.runtime.errors import ParseError, error_reason, first_line
 
 _SUMMARY = re.compile(
@@ -105,7 +106,7 @@ def _parse_header(line: str) -> TableInfo | None:
     return TableInfo(m.group("name"), m.group("type"), int(m.group("size")), int(m.group("used")))
 
 
-def _answer_error(text: str) -> ParseError:
+def _answer_error(text: Text) -> ParseError:
     """HAProxy answered an error text instead of data; classify it for the error metric."""
     line = first_line(text)
     if line.startswith("Filter entry #"):
@@ -113,10 +114,10 @@ def _answer_error(text: str) -> ParseError:
     return ParseError(error_reason(text), f"HAProxy answered {line!r}" if line else "empty answer")
 
 
-def parse_table_summary(text: str) -> list[TableInfo]:
+def parse_table_summary(text: Text) -> list[TableInfo]:
     """``show table`` → one record per table (an empty answer means no tables)."""
     tables: list[TableInfo] = []
-    for number, line in enumerate(text.split("\n"), 1):
+    for number, line in enumerate(lines(text), 1):
         if not line:
             continue
         info = _parse_header(line)
@@ -128,15 +129,17 @@ def parse_table_summary(text: str) -> list[TableInfo]:
     return tables
 
 
-def parse_table_dump(text: str) -> TableDump:
+def parse_table_dump(text: Text) -> TableDump:
     """``show table <name> [filters]`` → header and entries; errors raise :class:`ParseError`."""
-    lines = text.split("\n")
-    header = _parse_header(lines[0]) if lines else None
+    answer = answer_of(text)
+    header = _parse_header(answer.head(4096).split("\n", 1)[0])
     if header is None:
-        raise _answer_error(text)
+        raise _answer_error(answer)
     entries: list[Entry] = []
     append = entries.append
-    for number, line in enumerate(lines[1:], 2):
+    listed = answer.lines()
+    next(listed)  # the header
+    for number, line in enumerate(listed, 2):
         if not line:
             continue
         if line[0] == "#":
