@@ -39,6 +39,8 @@ ADVICE: dict[str, str] = {
                        "`echo 'show table <name>' | socat stdio <socket>`",
     "too_many_series": "HAProxy sent more than poll.max_series series: raise it if this installation is really "
                        "that large, else check what answers on haproxy.address",
+    "too_many_items": "HAProxy's answer lists more items than any HAProxy has (docs/reliability.md, Memory budget): "
+                      "check what answers on haproxy.address",
     "internal_error": "this is an exporter bug: please report it with the traceback logged above",
 }
 

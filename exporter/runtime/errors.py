@@ -13,6 +13,21 @@ class ParseError(ValueError):
         self.reason = reason
 
 
+# What one answer may list, and what one listed item may have.  Far above any real HAProxy's
+# (show info prints about 70 fields, a large configuration a few thousand tables or pattern lists),
+# and what keeps a hostile answer's parsed form, its families and their rendering small: each item
+# is a few Python objects, and a family of a million samples takes a tenth of a second and more to
+# render in calls that hold the interpreter lock.
+MAX_ITEMS = 100_000
+MAX_FIELDS = 1024
+
+
+def check_count(count: int, limit: int, what: str) -> None:
+    """Refuse an answer that lists more than ``limit`` of ``what`` (reason ``too_many_items``)."""
+    if count > limit:
+        raise ParseError("too_many_items", f"{what}: more than {limit}, more than any HAProxy lists; not read")
+
+
 def first_line(text: Text, limit: int = 120) -> str:
     """The first line of an unexpected answer, trimmed, for an error message a human can act on
     (read from the answer's head only: an error path must not copy a big answer)."""

@@ -3,7 +3,8 @@
 ``haproxy.max_response_bytes`` bounds the answers of one poll of one target in all, not each
 answer: a socket answering every command with just under the cap must not make the exporter
 hold the cap once per command.  The answers are read as blocks of whole lines (runtime/answer.py),
-never joined, and each parser reads them line by line.  Peaks are measured with tracemalloc around one poll, with generous bounds.
+never joined, and each parser reads them line by line, refusing a listing of more items than any
+HAProxy has.  Peaks are measured with tracemalloc around one poll, with generous bounds.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from exporter.poll.snapshot import Store
 from exporter.runtime.address import parse_address
 from exporter.runtime.answer import BLOCK, MAX_LINE, Answer
 from exporter.runtime.client import RuntimeClient, TransportError, TransportLimits
+from exporter.runtime.errors import MAX_FIELDS, MAX_ITEMS, ParseError
 from exporter.sources.certificates.parse import parse_cert, parse_cert_list
 from exporter.sources.errors.parse import parse_errors
 from exporter.sources.info.parse import parse_info
@@ -32,7 +34,7 @@ from exporter.sources.maps.parse import parse_acls, parse_maps
 from exporter.sources.ocsp.parse import parse_ocsp_list
 from exporter.sources.ocsp_updates.parse import parse_ocsp_updates
 from exporter.sources.peers.parse import parse_peers
-from exporter.sources.proc.parse import parse_proc
+from exporter.sources.proc.parse import MAX_PROCESSES, parse_proc
 from exporter.sources.registry import allowlist
 from exporter.sources.resolvers.parse import parse_resolvers
 from exporter.sources.stat.parse import parse_stat
@@ -222,3 +224,41 @@ def test_every_parser_reads_an_answer_a_block_at_a_time_as_it_reads_one_string(n
     want = parse(text)
     got = parse(Whole(list(Answer.of(text, block).blocks)))
     assert repr(got) == repr(want)
+
+
+LISTINGS: list[tuple[str, Callable[[Any], Any], Callable[[int], str], int]] = [
+    ("info", parse_info, lambda n: "Name: HAProxy\n" + "".join(f"Extra_{i}: {i}\n" for i in range(n - 1)), MAX_FIELDS),
+    ("table summary", parse_table_summary,
+     lambda n: "".join(f"# table: t{i}, type: ip, size:10, used:0\n" for i in range(n)), MAX_ITEMS),
+    ("maps", parse_maps, lambda n: "# id (file) description\n" + "".join(
+        f"{i} (/m{i}.map) pattern loaded from file '/m{i}.map' used by map at file 'h.cfg' line 1. entry_cnt=1\n"
+        for i in range(n)), MAX_ITEMS),
+    ("errors", parse_errors, lambda n: "Total events captured on [02/Dec/2026:14:12:40.166] : 3\n" + "".join(
+        f"[02/Dec/2026:14:12:40.165] frontend fe{i} (#2): invalid request\n"
+        f"  backend <NONE> (#-1), server <NONE> (#-1), event #{i}, src 127.0.0.1:1\n" for i in range(n)), MAX_ITEMS),
+    ("peers", parse_peers, lambda n: "0x1: [02/Dec/2026:14:09:11] id=p disabled=0\n" + "".join(
+        f"  0x2: id=h{i}(remote,active) addr=127.0.0.1:1 last_status=ESTA\n" for i in range(n)), MAX_ITEMS),
+    ("peer fields", parse_peers, lambda n: "0x1: [02/Dec/2026:14:09:11] id=p disabled=0\n"
+     "  0x2: id=h(remote,active) addr=127.0.0.1:1\n" + "".join(f"        k{i}=1\n" for i in range(n)), MAX_FIELDS),
+    ("resolvers", parse_resolvers, lambda n: "Resolvers section dns\n" + "".join(
+        f" nameserver ns{i}:\n  sent: 1\n" for i in range(n)), MAX_ITEMS),
+    ("certificate list", parse_cert_list, lambda n: "# filename\n" + "".join(f"/c/{i}.pem\n" for i in range(n)),
+     MAX_ITEMS),
+    ("certificate fields", parse_cert, lambda n: "Filename: /c.pem\n" + "".join(f"F{i}: x\n" for i in range(n)),
+     MAX_FIELDS),
+    ("ocsp list", parse_ocsp_list, lambda n: "# Certificate IDs\n" + "".join(
+        f"Certificate ID key : {i:08x}\n" for i in range(n)), MAX_ITEMS),
+    ("ocsp updates", parse_ocsp_updates, lambda n: "OCSP Certid | Path | Next Update\n" + "".join(
+        f"{i:08x} | /c{i}.pem | -\n" for i in range(n)), MAX_ITEMS),
+    ("proc", parse_proc, lambda n: "#<PID>  <type>  <reloads>  <uptime>  <version>\n1 master 0 0d00h00m01s 2.6\n"
+     "# workers\n" + "".join(f"{i + 2} worker 0 0d00h00m01s 2.6\n" for i in range(n)), MAX_PROCESSES),
+]
+
+
+@pytest.mark.parametrize("name, parse, answer, limit", LISTINGS, ids=[item[0] for item in LISTINGS])
+def test_a_listing_longer_than_any_haproxy_is_refused_and_up_to_the_limit_it_is_read(name, parse, answer,
+                                                                                      limit) -> None:
+    parse(answer(limit - 5))  # a listing this long is read (real ones are far shorter)
+    with pytest.raises(ParseError) as err:
+        parse(answer(limit + 1))
+    assert err.value.reason == "too_many_items"

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from itertools import chain
 
 from exporter.runtime.answer import Text, lines, nonblank
-from exporter.runtime.errors import ParseError, error_reason, first_line
+from exporter.runtime.errors import MAX_FIELDS, MAX_ITEMS, ParseError, check_count, error_reason, first_line
 
 # HAProxy's answer to both commands on a socket below level operator (2.6 to 3.4 alike).
 BELOW_OPERATOR = "Can't allocate memory!"
@@ -74,6 +74,7 @@ def parse_cert_list(text: Text) -> tuple[str, ...]:
             in_transaction = line.strip() == "# transaction"
         elif not in_transaction and not line.startswith("*"):
             files[line.strip()] = None
+            check_count(len(files), MAX_ITEMS, "show ssl cert: certificate files")
     return tuple(files)
 
 
@@ -96,6 +97,7 @@ def parse_cert(text: Text) -> Certificate:
         m = _FIELD.fullmatch(line.rstrip())
         if m is not None:
             fields.setdefault(m.group(1), m.group(2).strip())
+            check_count(len(fields), MAX_FIELDS, "show ssl cert <file>: fields")
     if "Filename" not in fields:
         raise _refused(text, "show ssl cert <file>")
     san = tuple(part.strip() for part in fields.get("Subject Alternative Name", "").split(",") if part.strip())

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from exporter.runtime.answer import Text, lines
-from exporter.runtime.errors import ParseError, error_reason, first_line
+from exporter.runtime.errors import MAX_ITEMS, ParseError, check_count, error_reason, first_line
 
 _DATE = r"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d\.\d{3}"
 _TOTAL = re.compile(rf"Total events captured on \[(?P<date>{_DATE})\] : (?P<total>\d+)")
@@ -88,6 +88,7 @@ def parse_errors(text: Text) -> ErrorDump:
             found = None
         if line[:1] == "[":
             headers += 1
+            check_count(headers, MAX_ITEMS, "show errors: captured errors")
             found = _ENTRY.fullmatch(line)
     if headers != len(entries):  # never quote the dump: its lines may be a client's bytes
         raise ParseError("malformed", f"show errors: {headers - len(entries)} of {headers} entry headers "

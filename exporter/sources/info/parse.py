@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from exporter.runtime.answer import Text, lines
-from exporter.runtime.errors import ParseError, error_reason, first_line
+from exporter.runtime.errors import MAX_FIELDS, ParseError, check_count, error_reason, first_line
 
 _LINE = re.compile(r"([A-Za-z][A-Za-z0-9_ -]{0,63}): ?(.*)")
 
@@ -34,6 +34,7 @@ def parse_info(text: Text) -> dict[str, str]:
                 raise ParseError(error_reason(text), f"show info answered {first_line(text)!r}")
             raise ParseError("malformed", f"show info: unexpected line {first_line(line)!r}")
         fields[match.group(1)] = _unquoted(match.group(2))
+        check_count(len(fields), MAX_FIELDS, "show info: fields")
     if "Name" not in fields and "Version" not in fields:
         raise ParseError(error_reason(text), f"show info answered {first_line(text)!r}")
     return fields

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 from exporter.runtime.answer import Text, lines
-from exporter.runtime.errors import ParseError, error_reason, first_line
+from exporter.runtime.errors import MAX_ITEMS, ParseError, check_count, error_reason, first_line
 
 HEADER = "# id (file) description"
 # The file is everything up to the ") " that starts the description: a path may hold spaces and
@@ -48,6 +48,7 @@ def parse_listing(text: Text, what: str = "show map") -> list[PatternList]:
         if m is None:
             raise ParseError("malformed", f"{what}: line {number} is not a pattern list: {first_line(line)!r}")
         found.append(PatternList(int(m.group("id")), m.group("file"), int(m.group("count"))))
+        check_count(len(found), MAX_ITEMS, f"{what}: pattern lists")
     return found
 
 

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 
 from exporter.runtime.answer import Text, lines, nonblank
-from exporter.runtime.errors import ParseError, error_reason, first_line
+from exporter.runtime.errors import MAX_ITEMS, ParseError, check_count, error_reason, first_line
 from exporter.sources.certificates.parse import asn1_time
 
 _KEY = re.compile(r"Certificate ID key : ([0-9a-fA-F]+)")
@@ -66,6 +66,7 @@ def parse_ocsp_list(text: Text) -> tuple[OcspId, ...]:
     for line in listed:
         if (m := _KEY.fullmatch(line)) is not None:
             found.append(OcspId(m.group(1).lower()))
+            check_count(len(found), MAX_ITEMS, "show ssl ocsp-response: responses")
         elif found and (m := _PATH.fullmatch(line)) is not None:
             found[-1] = OcspId(found[-1].key, m.group(1).strip(), found[-1].serial)
         elif found and (m := _SERIAL.fullmatch(line)) is not None and not found[-1].serial:

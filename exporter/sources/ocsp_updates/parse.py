@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from exporter.runtime.answer import Text, nonblank
-from exporter.runtime.errors import ParseError, error_reason, first_line
+from exporter.runtime.errors import MAX_ITEMS, ParseError, check_count, error_reason, first_line
 
 HEADER_START = "OCSP Certid"
 _MONTHS = {m: n for n, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -72,6 +72,7 @@ def parse_ocsp_updates(text: Text) -> OcspUpdates:
     rows: list[OcspUpdate] = []
     malformed: list[str] = []
     for line in listed:
+        check_count(len(rows) + len(malformed) + 1, MAX_ITEMS, "show ssl ocsp-updates: rows")
         cells = [cell.strip() for cell in line.split("|", len(header) - 1)]
         if len(cells) < len(header):
             malformed.append(line)

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 
 from exporter.runtime.answer import Text, nonblank
-from exporter.runtime.errors import ParseError, error_reason, first_line
+from exporter.runtime.errors import ParseError, check_count, error_reason, first_line
 
 _UPTIME = re.compile(r"(\d+)d(\d+)h(\d+)m(\d+)s")
 _LINE = re.compile(
@@ -27,6 +27,9 @@ _LINE = re.compile(
     r"(?: \[failed: (?P<failed>\d+)\])?\s+(?P<uptime>\S+)(?:\s+(?P<version>\S.*?))?\s*"
 )
 _SECTIONS = {"# workers": "current", "# old workers": "old", "# programs": "programs"}
+# Each listed worker is read (a reader and its sources, and its commands, per poll): a master that
+# lists more than this is no master CLI, whose old workers are counted in tens at most.
+MAX_PROCESSES = 1024
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,7 @@ def parse_proc(text: Text) -> ProcList:
             listing.current.append(proc)
         else:
             listing.old.append(proc)
+        check_count(len(listing.current) + len(listing.old), MAX_PROCESSES, "show proc: workers")
     if master is None:
         raise ParseError("malformed", "show proc: no master line")
     listing.master = master

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from exporter.runtime.answer import Text, answer_of, lines
-from exporter.runtime.errors import ParseError, error_reason, first_line
+from exporter.runtime.errors import MAX_ITEMS, ParseError, check_count, error_reason, first_line
 
 _SUMMARY = re.compile(
     r"# table: (?P<name>.+?), type: (?P<type>[a-z0-9]+), size:(?P<size>\d+), used:(?P<used>\d+)"
@@ -126,6 +126,7 @@ def parse_table_summary(text: Text) -> list[TableInfo]:
                 raise _answer_error(text)
             raise ParseError("malformed_entry", f"show table: line {number} is not a table line: {line[:120]!r}")
         tables.append(info)
+        check_count(len(tables), MAX_ITEMS, "show table: tables")
     return tables
 
 
