@@ -20,6 +20,9 @@ class ParseError(ValueError):
 # render in calls that hold the interpreter lock.
 MAX_ITEMS = 100_000
 MAX_FIELDS = 1024
+# Peers and nameservers are counted in tens; each is a dict of its fields, and a hundred thousand
+# of them take a tenth of a second to free.
+MAX_FEW = 10_000
 
 
 def check_count(count: int, limit: int, what: str) -> None:

@@ -26,7 +26,7 @@ from exporter.poll.snapshot import Store
 from exporter.runtime.address import parse_address
 from exporter.runtime.answer import BLOCK, MAX_LINE, Answer
 from exporter.runtime.client import RuntimeClient, TransportError, TransportLimits
-from exporter.runtime.errors import MAX_FIELDS, MAX_ITEMS, ParseError
+from exporter.runtime.errors import MAX_FEW, MAX_FIELDS, MAX_ITEMS, ParseError
 from exporter.sources.certificates.parse import parse_cert, parse_cert_list
 from exporter.sources.errors.parse import parse_errors
 from exporter.sources.info.parse import parse_info
@@ -237,11 +237,11 @@ LISTINGS: list[tuple[str, Callable[[Any], Any], Callable[[int], str], int]] = [
         f"[02/Dec/2026:14:12:40.165] frontend fe{i} (#2): invalid request\n"
         f"  backend <NONE> (#-1), server <NONE> (#-1), event #{i}, src 127.0.0.1:1\n" for i in range(n)), MAX_ITEMS),
     ("peers", parse_peers, lambda n: "0x1: [02/Dec/2026:14:09:11] id=p disabled=0\n" + "".join(
-        f"  0x2: id=h{i}(remote,active) addr=127.0.0.1:1 last_status=ESTA\n" for i in range(n)), MAX_ITEMS),
+        f"  0x2: id=h{i}(remote,active) addr=127.0.0.1:1 last_status=ESTA\n" for i in range(n)), MAX_FEW),
     ("peer fields", parse_peers, lambda n: "0x1: [02/Dec/2026:14:09:11] id=p disabled=0\n"
      "  0x2: id=h(remote,active) addr=127.0.0.1:1\n" + "".join(f"        k{i}=1\n" for i in range(n)), MAX_FIELDS),
     ("resolvers", parse_resolvers, lambda n: "Resolvers section dns\n" + "".join(
-        f" nameserver ns{i}:\n  sent: 1\n" for i in range(n)), MAX_ITEMS),
+        f" nameserver ns{i}:\n  sent: 1\n" for i in range(n)), MAX_FEW),
     ("certificate list", parse_cert_list, lambda n: "# filename\n" + "".join(f"/c/{i}.pem\n" for i in range(n)),
      MAX_ITEMS),
     ("certificate fields", parse_cert, lambda n: "Filename: /c.pem\n" + "".join(f"F{i}: x\n" for i in range(n)),

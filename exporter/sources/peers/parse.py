@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 
 from exporter.runtime.answer import Text, lines
-from exporter.runtime.errors import MAX_FIELDS, MAX_ITEMS, ParseError, check_count, error_reason, first_line
+from exporter.runtime.errors import MAX_FEW, MAX_FIELDS, ParseError, check_count, error_reason, first_line
 
 _SECTION = re.compile(r"\S+: \[[^\]]*\] (.*)")
 _PEER = re.compile(r"  \S+: id=(.+?)\((local|remote)(?:,(active|inactive))?\)(.*)")
@@ -66,7 +66,7 @@ def parse_peers(text: Text) -> list[Peer]:
             current = Peer(section, m.group(1), m.group(2) == "local", m.group(3))
             _fields(m.group(4), current.fields)
             peers.append(current)
-            check_count(len(peers), MAX_ITEMS, "show peers: peers")
+            check_count(len(peers), MAX_FEW, "show peers: peers")
             check_count(len(current.fields), MAX_FIELDS, f"show peers: fields of peer {current.name}")
         elif line[0] != " " and (m := _SECTION.fullmatch(line)) is not None:
             head: dict[str, str] = {}

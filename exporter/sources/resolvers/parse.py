@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from exporter.runtime.answer import Text, lines
-from exporter.runtime.errors import MAX_FIELDS, MAX_ITEMS, ParseError, check_count, error_reason, first_line
+from exporter.runtime.errors import MAX_FEW, MAX_FIELDS, ParseError, check_count, error_reason, first_line
 
 _SECTION = re.compile(r"Resolvers section (\S.*)")
 _NAMESERVER = re.compile(r" nameserver (\S.*):")
@@ -32,7 +32,7 @@ def parse_resolvers(text: Text) -> Counters:
             section, current = m.group(1), None
         elif (m := _NAMESERVER.fullmatch(line)) is not None and section is not None:
             current = found.setdefault((section, m.group(1)), {})
-            check_count(len(found), MAX_ITEMS, "show resolvers: nameservers")
+            check_count(len(found), MAX_FEW, "show resolvers: nameservers")
         elif (m := _COUNTER.fullmatch(line)) is not None and current is not None:
             current[m.group(1)] = m.group(2)
             check_count(len(current), MAX_FIELDS, "show resolvers: counters of a nameserver")
