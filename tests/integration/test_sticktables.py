@@ -345,7 +345,7 @@ backend st_big
 
 def test_a_big_dump_costs_about_its_text_and_the_kept_entries(haproxy_factory) -> None:
     """50,000 entries, the default cap of 1000: the dump is ranked while read, so a poll allocates
-    about the dump's size at its peak (measured: 1.1 times; 6.3 times when every entry was made
+    about the dump's size at its peak (measured: 1.2 times; 6.3 times when every entry was made
     and then ranked), and exports the 1000 highest of conn_cnt (the default order's first stored
     type, which does not decay between two readings) of what HAProxy itself dumps."""
     hap = haproxy_factory(BIG_CFG, nports=1)
