@@ -13,6 +13,14 @@ default, 44.5 MB of plain text per scrape):
 * slow      one client reads the plain body at a fixed rate (256 KiB/s): does it get all of it
 * fdlimit   the exporter at a 1,024 descriptor limit with 1,020 idle clients: do polls go on,
             and how much CPU does it use
+* wrongpw   basic auth (bcrypt cost 10): distinct wrong passwords with a 15 kB header, each on a
+            connection closed without waiting, for 40 s; resident memory meanwhile, then a
+            SIGHUP and scrapes with the right passwords from other addresses (127.0.0.2: used
+            before the flood; 127.0.0.3: never checked) while the flood goes on (issue 20)
+* stalled   N clients ask for the plain (then, in a new exporter, the gzip) page and never read:
+            resident memory per stalled reader, and after they leave (no polls meanwhile, so no
+            snapshot is pinned)
+* tlsstalled  the same over TLS: clients that complete the handshake, ask and never read
 
 Only loopback; every loop is bounded; every child is stopped in a ``finally``.  Figures go to
 stdout and to bench/results/abuse-<time>.json.
@@ -20,21 +28,25 @@ stdout and to bench/results/abuse-<time>.json.
     .venv/bin/python bench/abuse.py                       # everything (~5 minutes, slow: ~3)
     .venv/bin/python bench/abuse.py --scenarios burst,halfopen --size 1000x10
     .venv/bin/python bench/abuse.py --root /path/to/other/checkout   # the same, another version
+    .venv/bin/python bench/abuse.py --scenarios wrongpw --size 10x2   # the issue's small exporter
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import resource
 import selectors
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -47,7 +59,9 @@ from bench.genconfig import haproxy_config  # noqa: E402
 from bench.procs import Child, free_port, wait_until  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ("burst", "halfopen", "idle", "drip", "tls", "slow", "fdlimit")
+SCENARIOS = ("burst", "halfopen", "idle", "drip", "tls", "slow", "fdlimit", "wrongpw", "stalled", "tlsstalled")
+# no poll while stalled readers are held: each would pin the snapshot of its time
+HOLD_ARGS = ["--poll.interval=1h", "--poll.max-age=2h", "--web.write-stall-timeout=5m"]
 HALF_LINE = b"GET /metr"
 
 
@@ -57,19 +71,33 @@ class Exporter:
     """``python -m exporter`` from ``root`` on a free port, until ``stop``."""
 
     def __init__(self, root: Path, sock: str, workdir: Path, extra: list[str] | None = None,
-                 preexec: Callable[[], None] | None = None, tls_ca: Path | None = None) -> None:
-        self.port = free_port()
+                 preexec: Callable[[], None] | None = None, tls_ca: Path | None = None,
+                 auth: tuple[str, str] | None = None) -> None:
         self.tls_ca = tls_ca
+        self.auth = auth
+        self._start = lambda: self._run(root, sock, workdir, extra or [], preexec)
+        self._start()
+
+    def _run(self, root: Path, sock: str, workdir: Path, extra: list[str],
+             preexec: Callable[[], None] | None) -> None:
+        self.port = free_port()
         argv = [sys.executable, "-m", "exporter", f"--haproxy.address={sock}",
                 f"--web.listen-address=127.0.0.1:{self.port}", "--poll.interval=2s",
-                "--haproxy.timeout=60s", "--log.level=info", *(extra or [])]
+                "--haproxy.timeout=60s", "--log.level=info", *extra]
         self.log = workdir / f"exporter-{self.port}.log"
         self.child = Child("exporter", argv, self.log, cwd=root, preexec=preexec)
         wait_until(lambda: self.child.alive() and self.status() == 200, 120, "the exporter's first poll")
 
+    def restart(self) -> None:
+        """A new process, the same arguments: memory measured from a fresh start."""
+        self.stop()
+        self._start()
+
     def status(self) -> int:
         if self.tls_ca is not None:
             return tls_scrape(self.port, self.tls_ca)[0]
+        if self.auth is not None:
+            return basic_scrape(self.port, *self.auth, "127.0.0.1", 30)[0]
         raw = client.scrape(self.port, True, keep=True, timeout=30).raw or b""
         return int(raw.split(b" ", 2)[1]) if raw.startswith(b"HTTP/") else 0
 
@@ -89,16 +117,33 @@ class Exporter:
         self.child.stop()
 
 
-def tls_scrape(port: int, ca: Path, timeout: float = 30.0) -> tuple[int, float]:
+def tls_scrape(port: int, ca: Path, timeout: float = 30.0, use_gzip: bool = True) -> tuple[int, float]:
     import ssl
     ctx = ssl.create_default_context(cafile=str(ca))
+    accept = b"Accept-Encoding: gzip\r\n" if use_gzip else b""
     started = time.perf_counter()
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
         with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
-            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n")
+            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n" + accept + b"Connection: close\r\n\r\n")
             head = sock.recv(65536)
             while sock.recv(1 << 20):
                 pass
+    return (int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0), time.perf_counter() - started
+
+
+def basic_scrape(port: int, user: str, password: str, source: str, timeout: float) -> tuple[int, float]:
+    """A gzip scrape with basic auth from ``source`` (a loopback address): status (0: no answer) and seconds."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    request = (f"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {token}\r\nAccept-Encoding: gzip\r\n"
+               "Connection: close\r\n\r\n").encode()
+    started, head = time.perf_counter(), b""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(source, 0)) as sock:
+            sock.sendall(request)
+            while chunk := sock.recv(1 << 20):
+                head = head or chunk[:64]
+    except OSError:
+        pass
     return (int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0), time.perf_counter() - started
 
 
@@ -368,6 +413,137 @@ def run_fdlimit(exp: Exporter, args: argparse.Namespace) -> dict:
             "log_lines_about_fds": log.count("open files near the limit") + log.count("cannot accept connections")}
 
 
+WRONGPW_USERS = {"prometheus": "prometheus-pass", "grafana": "grafana-pass"}
+
+
+def make_auth(workdir: Path, cost: int) -> Path:
+    import bcrypt
+    web = workdir / "web-auth.yml"
+    web.write_text("basic_auth_users:\n" + "".join(
+        f"  {user}: '{bcrypt.hashpw(password.encode(), bcrypt.gensalt(cost)).decode()}'\n"
+        for user, password in WRONGPW_USERS.items()))
+    return web
+
+
+def wrong_password_flood(port: int, stop: threading.Event, counter: list[int], first: int) -> None:
+    """Distinct wrong passwords, a 15 kB header each, each connection closed without waiting."""
+    pad = "p" * 15_000
+    n = first
+    while not stop.is_set():
+        token = base64.b64encode(f"prometheus:guess{n}".encode()).decode()
+        n += 1
+        request = (f"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {token}\r\nX-Pad: {pad}\r\n"
+                   "Connection: close\r\n\r\n").encode()
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(request)
+        except OSError:
+            continue
+        counter[0] += 1
+
+
+def run_wrongpw(exp: Exporter, args: argparse.Namespace) -> dict:
+    prometheus = basic_scrape(exp.port, "prometheus", WRONGPW_USERS["prometheus"], "127.0.0.2", 30)  # remembered from now
+    stop, counters = threading.Event(), [[0] for _ in range(args.wrongpw_clients)]
+    flooders = [threading.Thread(target=wrong_password_flood, args=(exp.port, stop, c, i * 10**9), daemon=True)
+                for i, c in enumerate(counters)]
+    started = time.monotonic()
+    start_rss = exp.sample()["rss_mib"]
+    samples: list[tuple[float, float]] = []
+    for thread in flooders:
+        thread.start()
+    capped = False
+    try:
+        while time.monotonic() - started < args.wrongpw_for:
+            time.sleep(1)
+            rss = exp.sample()["rss_mib"]
+            samples.append((round(time.monotonic() - started, 1), rss))
+            if rss > args.wrongpw_rss_cap:  # the unbounded queue: stop before the machine suffers
+                capped = True
+                break
+        sent = sum(c[0] for c in counters)
+        exp.child.proc.send_signal(signal.SIGHUP)
+        time.sleep(1)
+        after_prometheus = basic_scrape(exp.port, "prometheus", WRONGPW_USERS["prometheus"], "127.0.0.2", 60)
+        after_grafana = basic_scrape(exp.port, "grafana", WRONGPW_USERS["grafana"], "127.0.0.3", 60)
+    finally:
+        stop.set()
+        for thread in flooders:
+            thread.join(10)
+    log = exp.log.read_text()
+    return {"cost": args.wrongpw_cost, "clients": args.wrongpw_clients, "flood_s": round(samples[-1][0], 1) if samples else 0,
+            "stopped_at_rss_cap": capped, "wrong_passwords_sent": sent, "rss_start_mib": start_rss,
+            "rss_peak_mib": max((r for _, r in samples), default=start_rss), "rss_samples": samples[::5],
+            "prometheus_before": prometheus[0],
+            "prometheus_after_sighup": {"status": after_prometheus[0], "seconds": round(after_prometheus[1], 2)},
+            "grafana_after_sighup": {"status": after_grafana[0], "seconds": round(after_grafana[1], 2)},
+            "auth_busy_log_lines": log.count("auth_busy from"),
+            "rss_after_mib": exp.sample()["rss_mib"]}
+
+
+def stalled_reader(port: int, ca: Path | None, use_gzip: bool, rcvbuf: int) -> socket.socket:
+    """A client that asks for /metrics (over TLS: after a complete handshake) and never reads."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(30)
+    sock.connect(("127.0.0.1", port))
+    if ca is not None:
+        import ssl
+        sock = ssl.create_default_context(cafile=str(ca)).wrap_socket(sock, server_hostname="127.0.0.1")
+    sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n" + (b"Accept-Encoding: gzip\r\n" if use_gzip else b"") + b"\r\n")
+    return sock
+
+
+def settled_rss_kib(exp: Exporter, limit: float = 30.0) -> int:
+    """Resident memory once it stops moving (two readings 0.5 s apart within 256 KiB)."""
+    last, deadline = exp.proc("VmRSS"), time.monotonic() + limit
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = exp.proc("VmRSS")
+        if abs(now - last) < 256:
+            return now
+        last = now
+    return last
+
+
+def stalled_round(exp: Exporter, args: argparse.Namespace, use_gzip: bool) -> dict:
+    for _ in range(3):  # the page's first sends (gzip's whole member too) before the baseline
+        if exp.tls_ca is not None:
+            tls_scrape(exp.port, exp.tls_ca, 60, use_gzip)
+        else:
+            client.scrape(exp.port, use_gzip, timeout=60)
+    base = settled_rss_kib(exp)
+    held = [stalled_reader(exp.port, exp.tls_ca, use_gzip, args.stalled_rcvbuf) for _ in range(args.stalled)]
+    try:
+        during = settled_rss_kib(exp)
+        sample = exp.sample()
+    finally:
+        close_all(held)
+    wait_until(lambda: exp.fds() < sample["fds"] - args.stalled // 2, 30, "the readers' connections closed")
+    after = settled_rss_kib(exp)
+    return {"rss_mib_before": round(base / 1024, 1), "rss_mib_held": round(during / 1024, 1),
+            "kib_per_reader": round((during - base) / args.stalled, 1),
+            "rss_mib_after": round(after / 1024, 1), "exporter_while_held": sample}
+
+
+def stalled(exp: Exporter, args: argparse.Namespace) -> dict:
+    out: dict = {"readers": args.stalled, "rcvbuf": args.stalled_rcvbuf}
+    for kind in ("plain", "gzip"):
+        if kind != "plain":
+            exp.restart()  # in the same process the gzip readers would reuse what the others freed
+        out[kind] = stalled_round(exp, args, kind == "gzip")
+    return out
+
+
+def run_stalled(exp: Exporter, args: argparse.Namespace) -> dict:
+    return stalled(exp, args)
+
+
+def run_tlsstalled(exp: Exporter, args: argparse.Namespace) -> dict:
+    assert exp.tls_ca is not None
+    return stalled(exp, args)
+
+
 # -- main ------------------------------------------------------------------------------------
 
 def raise_own_fd_limit(need: int) -> None:
@@ -410,11 +586,23 @@ def summary(name: str, r: dict) -> str:
     if name == "slow":
         return (f"slow: a {r['rate_kib_s']} KiB/s reader got {r['body_received']:,} of {r['content_length']:,} "
                 f"bytes in {r['seconds']}s ({'complete' if r['complete'] else 'CUT OFF'}) {r['error']}")
+    if name == "wrongpw":
+        return (f"wrongpw: {r['wrong_passwords_sent']:,} distinct wrong passwords (15 kB header, bcrypt cost {r['cost']}, "
+                f"{r['clients']} clients) in {r['flood_s']}s{' (stopped at the RSS cap)' if r['stopped_at_rss_cap'] else ''}: "
+                f"RSS {r['rss_start_mib']} -> peak {r['rss_peak_mib']} MiB; after a SIGHUP, still flooding: "
+                f"remembered password {r['prometheus_after_sighup']['status']} in {r['prometheus_after_sighup']['seconds']}s, "
+                f"never checked one {r['grafana_after_sighup']['status']} in {r['grafana_after_sighup']['seconds']}s; "
+                f"{r['auth_busy_log_lines']} auth_busy log line(s); RSS after {r['rss_after_mib']} MiB")
     if name == "fdlimit":
         return (f"fdlimit: at {r['fd_limit']} fds with {r['clients']} idle clients for {r['hold_s']}s: CPU "
                 f"{r['cpu_percent']}% (without clients {r['cpu_percent_without_clients']}%: the polls), polls ok {r['polls_ok_during']:g}, failed {r['polls_failed_during']:g}, "
                 f"internal_error {r['internal_errors']}, haproxy_up {r['haproxy_up']:g}, {r['clients_open_not_refused']} "
                 f"clients waiting (not refused), {r['log_lines_about_fds']} log line(s); exporter {r['exporter']}")
+    if name in ("stalled", "tlsstalled"):
+        return f"{name}: {r['readers']} readers that never read, " + "; ".join(
+            f"{kind} page: RSS {r[kind]['rss_mib_before']} -> {r[kind]['rss_mib_held']} MiB "
+            f"({r[kind]['kib_per_reader']} KiB per reader), {r[kind]['rss_mib_after']} MiB after they left"
+            for kind in ("plain", "gzip"))
     return f"{name}: {r}"
 
 
@@ -434,13 +622,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slow-limit", type=float, default=600.0, help="give up reading after this long")
     ap.add_argument("--fdlimit-clients", type=int, default=1020)
     ap.add_argument("--fdlimit-hold", type=float, default=6.0)
+    ap.add_argument("--wrongpw-for", type=float, default=40.0, help="seconds of wrong passwords")
+    ap.add_argument("--wrongpw-clients", type=int, default=4, help="flooding threads")
+    ap.add_argument("--wrongpw-cost", type=int, default=10, help="bcrypt cost of the users' hashes")
+    ap.add_argument("--wrongpw-rss-cap", type=float, default=2048.0, help="MiB: stop flooding beyond it")
+    ap.add_argument("--stalled", type=int, default=200, help="readers that never read (stalled, tlsstalled)")
+    ap.add_argument("--stalled-rcvbuf", type=int, default=4096, help="their SO_RCVBUF")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = ap.parse_args(argv)
     chosen = [s for s in args.scenarios.split(",") if s]
     unknown = set(chosen) - set(SCENARIOS)
     if unknown:
         ap.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
-    raise_own_fd_limit(2 * max(args.halfopen, args.idle, args.tls, args.fdlimit_clients) + 256)
+    raise_own_fd_limit(2 * max(args.halfopen, args.idle, args.tls, args.fdlimit_clients, args.stalled) + 256)
     root = Path(args.root).resolve()
     backends, servers = (int(x) for x in args.size.lower().split("x"))
     workdir = Path(tempfile.mkdtemp(prefix="hrxabuse"))
@@ -457,15 +651,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         wait_until(lambda: hap.alive() and os.path.exists(sock), 60, "HAProxy")
         for name in chosen:
-            extra, preexec, ca = [], None, None
-            if name == "tls":
+            extra, preexec, ca, auth = [], None, None, None
+            if name == "wrongpw":
+                extra = [f"--web.config.file={make_auth(workdir, args.wrongpw_cost)}"]
+                auth = ("prometheus", WRONGPW_USERS["prometheus"])
+            if name.startswith("tls"):
                 web, ca = make_tls(workdir)
                 extra = [f"--web.config.file={web}"]
+            if name.endswith("stalled"):
+                extra += HOLD_ARGS
             if name == "fdlimit":
                 def preexec() -> None:
                     resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
             print(f"[{name}] starting the exporter ...", flush=True)
-            exp = Exporter(root, sock, workdir, extra, preexec, ca)
+            exp = Exporter(root, sock, workdir, extra, preexec, ca, auth)
             try:
                 result = globals()[f"run_{name}"](exp, args)
                 result["exporter_alive"] = exp.child.alive()

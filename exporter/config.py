@@ -91,7 +91,7 @@ def _address(key: str, value: Any) -> str:
 def parse_listen_address(text: str) -> tuple[str, int]:
     """``:9101``, ``127.0.0.1:9101``, ``[::1]:9101`` → (host, port); an empty host means all."""
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+    if not sep or not port.isascii() or not port.isdigit() or len(port) > 5 or not int(port) < 65536:
         raise ValueError(f"expected [host]:port, got {text!r}")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
@@ -130,22 +130,36 @@ def _mode(key: str, value: Any) -> str:
     return str(value)
 
 
+def _at_most(most: int) -> Callable[[str, Any], int]:
+    def check(key: str, value: Any) -> int:
+        return positive_int(key, value, most)
+    return check
+
+
+# The ceilings of the counts: far above any real installation, low enough that a value over them
+# is a typo (each is also where the value would stop meaning anything, or start failing later).
+MAX_RESPONSE_BYTES = 4 * 1024 ** 3
+MAX_CONCURRENCY = 1024  # a thread each
+MAX_SERIES = 1_000_000_000
+MAX_CONNECTIONS = 1_048_576  # a descriptor each: Linux's default ceiling of the open file limit (fs.nr_open)
+MAX_LISTEN_BACKLOG = 65_535  # the kernel caps it at net.core.somaxconn anyway; listen() overflows at 2**31
+
 # section.key → (Config field, validator).  Flags use the same keys.
 SCHEMA: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "haproxy.address": ("haproxy_address", _address),
     "haproxy.mode": ("haproxy_mode", _mode),
     "haproxy.connect_timeout": ("connect_timeout", parse_duration),
     "haproxy.timeout": ("timeout", parse_duration),
-    "haproxy.max_response_bytes": ("max_response_bytes", positive_int),
+    "haproxy.max_response_bytes": ("max_response_bytes", _at_most(MAX_RESPONSE_BYTES)),
     "poll.interval": ("interval", parse_duration),
     "poll.max_age": ("max_age", parse_duration),
-    "poll.concurrency": ("concurrency", positive_int),
-    "poll.max_series": ("max_series", positive_int),
+    "poll.concurrency": ("concurrency", _at_most(MAX_CONCURRENCY)),
+    "poll.max_series": ("max_series", _at_most(MAX_SERIES)),
     "web.listen_address": ("listen_address", _listen),
     "web.telemetry_path": ("telemetry_path", _path),
     "web.config_file": ("web_config_file", _optional_file),
-    "web.max_connections": ("max_connections", positive_int),
-    "web.listen_backlog": ("listen_backlog", positive_int),
+    "web.max_connections": ("max_connections", _at_most(MAX_CONNECTIONS)),
+    "web.listen_backlog": ("listen_backlog", _at_most(MAX_LISTEN_BACKLOG)),
     "web.read_header_timeout": ("read_header_timeout", parse_duration),
     "web.idle_timeout": ("idle_timeout", parse_duration),
     "web.write_stall_timeout": ("write_stall_timeout", parse_duration),

@@ -91,6 +91,8 @@ def sticktable_table() -> list[str]:
     for name, _help in (st.TABLE_SIZE, st.TABLE_USED):
         lines.append(f"| `{name}` | name, type | `show table` | yes |")
     lines.append(f"| `{st.TABLE_UTILIZATION[0]}` | name, type | used / size | ours |")
+    lines.append(f"| `{st.TABLE_LOCAL_UPDATES[0]}` | name, type | `show peers` `localupdate=`; 0 for a table "
+                 "no peers section shares | yes (3.4+) |")
     for name, help in (st.ENTRIES_SEEN, st.ENTRIES_EXPORTED, st.ENTRIES_DROPPED, st.ENTRY_USE, st.ENTRY_EXPIRE):
         labels = "table" if "entries_" in name else "table, key"
         lines.append(f"| `{name}` | {labels} | {help} | ours |")

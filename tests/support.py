@@ -356,3 +356,20 @@ def haproxy_seconds(text: str) -> int:
     """HAProxy's ``human_time`` (``4s``, ``1m2s``, ``2h5m``, ``3d1h``) in seconds, for the tests."""
     units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
     return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([dhms])", text))
+
+
+class Finished:
+    """What ``run_in_place`` returns: a poll that has already ended."""
+
+    def is_alive(self) -> bool:
+        return False
+
+    def join(self, timeout: float | None = None) -> None:
+        return None
+
+
+def run_in_place(work: Callable[[], object], name: str) -> Finished:
+    """A ``Poller(start=...)`` that runs each poll in the scheduler's own thread: with a fake clock,
+    the schedule is then exact and the same on every run."""
+    work()
+    return Finished()

@@ -3,6 +3,13 @@
 Each target keeps its own schedule, state, ``haproxy_up`` and staleness, so one target that
 hangs until its timeouts costs only its own cycle: the others keep their interval.  A slow cycle
 delays the next of the same target and never stacks; missed slots are not made up in a burst.
+
+One scheduler serves every shape of config: it reads the current targets at every turn, so a
+reload from one socket to ``targets:`` (or back, or any change of the list) is polled from the
+next turn on.  A reload replaces the config and the targets as one pair, under a lock; the
+scheduler takes the pair once per turn.  A poll thread that cannot be started (the process is
+out of threads) is counted per target and logged once, the target is tried again at its next
+slot, and ``/healthz`` fails until one starts again.
 """
 
 from __future__ import annotations
@@ -10,8 +17,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from functools import partial
-from typing import Callable
+from typing import Callable, Mapping, Protocol
 
 from exporter.config import Config, TargetConfig
 from exporter.exposition.families import Family
@@ -35,19 +43,47 @@ def _monotonic() -> float:
     return time.monotonic()
 
 
+class Running(Protocol):
+    """What the scheduler keeps of a started poll: a :class:`threading.Thread` or a test's stand-in."""
+
+    def is_alive(self) -> bool: ...
+
+    def join(self, timeout: float | None = None) -> None: ...
+
+
+Starter = Callable[[Callable[[], object], str], Running]
+
+
+def start_daemon(work: Callable[[], object], name: str) -> Running:
+    """A daemon thread, not a ThreadPoolExecutor's: the interpreter joins an executor's threads
+    at exit, so a poll hung until its timeouts would hold up SIGTERM; these are abandoned."""
+    thread = threading.Thread(target=work, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What to poll and how, replaced whole by a reload: never one half of one with the other's."""
+
+    config: Config
+    targets: Mapping[str, TargetPoller]
+
+
 class Poller:
     """Owns the targets and their schedule; ``poll_once`` polls every target once, usable without threads.
 
     ``fetch`` replaces the socket for every target, ``fetch_for`` gives each target its own (tests);
     ``clock`` is one fake clock for tests, read both as wall time and as the monotonic clock of
-    ages and the schedule; ``monotonic`` fakes the monotonic clock alone (freezegun moves the wall).
+    ages and the schedule; ``monotonic`` fakes the monotonic clock alone (freezegun moves the wall);
+    ``start`` starts a poll (a daemon thread; tests run it in place, or fail it).
     """
 
     def __init__(self, config: Config, store: Store, fetch: Fetch | None = None,
                  clock: Callable[[], float] | None = None,
                  fetch_for: Callable[[TargetConfig], Fetch] | None = None,
-                 monotonic: Callable[[], float] | None = None) -> None:
-        self.config = config
+                 monotonic: Callable[[], float] | None = None,
+                 start: Starter = start_daemon) -> None:
         self.store = store
         self.wall: Callable[[], float] = clock or _wall
         self.monotonic: Callable[[], float] = clock or monotonic or _monotonic
@@ -58,9 +94,21 @@ class Poller:
         if fetch_for is None and fetch is not None:
             fetch_for = lambda target: fetch  # noqa: E731 - one fake for every target
         self._fetch_for = fetch_for
+        self._start = start
         self.config_reload_ok = True  # no reload yet counts as success, as in Prometheus's own metric
-        self.targets: dict[str, TargetPoller] = {}
-        self._sync_targets(config)
+        self._reloading = threading.Lock()  # one reload at a time
+        self._overview_lock = threading.Lock()  # an overview is made and published in one step
+        self._plan = _Plan(config, {})
+        self._failed_starts: frozenset[str] = frozenset()  # targets whose last poll could not start
+        self._plan = _Plan(config, self._sync_targets(config))
+
+    @property
+    def config(self) -> Config:
+        return self._plan.config
+
+    @property
+    def targets(self) -> Mapping[str, TargetPoller]:
+        return self._plan.targets
 
     # ------------------------------------------------------------------ targets
 
@@ -69,7 +117,7 @@ class Poller:
         return TargetPoller(target, config, self.store, fetch, wall=lambda: self.wall(),
                             monotonic=lambda: self.monotonic(), reload_ok=lambda: self.config_reload_ok)
 
-    def _sync_targets(self, config: Config) -> None:
+    def _sync_targets(self, config: Config) -> dict[str, TargetPoller]:
         """Keep pollers (and their state) of targets still configured, add new ones, drop the rest."""
         current = self.targets
         wanted = {t.name: t for t in config.poll_targets()}
@@ -82,14 +130,17 @@ class Poller:
                 poller.reconfigure(target, config)
             targets[name] = poller
         for name in current.keys() - wanted.keys():
-            self.store.forget(name)
-        self.targets = targets  # one reference swap: the schedule reads it once per turn
+            self.store.forget(name)  # its lease too: a poll of it still running cannot publish it again
+        return targets
 
     def reconfigure(self, config: Config) -> None:
-        """Take a reloaded config (SIGHUP); each target applies it at the start of its next cycle."""
-        self.store.max_age = config.max_age
-        self._sync_targets(config)
-        self.config = config  # the new interval applies after the wait already under way
+        """Take a reloaded config (SIGHUP).  Targets added are polled from the scheduler's next turn,
+        removed ones are gone from every page at once; a kept target applies the new config at the
+        start of its next cycle; the new interval applies after the wait already under way."""
+        with self._reloading:
+            self.store.max_age = config.max_age
+            self._plan = _Plan(config, self._sync_targets(config))  # one reference swap
+        self._publish_overview()
 
     def note_config_reload(self, ok: bool) -> None:
         """Record whether a SIGHUP reload was accepted (alerts.yml: HAProxyExporterConfigReloadFailed)."""
@@ -106,7 +157,10 @@ class Poller:
     # ------------------------------------------------------------------ one round
 
     def poll_once(self) -> bool:
-        """Poll every target once (concurrently when there are several).  True if all were read."""
+        """Poll every target once (concurrently when there are several).  True if all were read.
+
+        The calling thread polls too, so every target is polled even if no other thread can start.
+        """
         targets = list(self.targets.values())
         if len(targets) == 1:
             return self._poll(targets[0])
@@ -122,18 +176,17 @@ class Poller:
                     target = queue.pop()
                 results[target.name] = self._poll(target)
 
-        workers = [self._spawn(work, f"poll {n}") for n in range(min(self.config.concurrency, len(targets)))]
-        for worker in workers:
-            worker.join()
+        helpers: list[Running] = []
+        for n in range(min(self.config.concurrency, len(targets)) - 1):
+            try:
+                helpers.append(self._start(work, f"poll {n}"))
+            except RuntimeError as exc:  # out of threads: this thread does the rest
+                log.warning("could not start a poll thread (%s): polling in fewer threads", exc)
+                break
+        work()
+        for helper in helpers:
+            helper.join()
         return all(results.get(t.name, False) for t in targets)
-
-    @staticmethod
-    def _spawn(work: Callable[[], object], name: str) -> threading.Thread:
-        """A daemon thread, not a ThreadPoolExecutor's: the interpreter joins an executor's threads
-        at exit, so a poll hung until its timeouts would hold up SIGTERM; these are abandoned."""
-        thread = threading.Thread(target=work, name=name, daemon=True)
-        thread.start()
-        return thread
 
     def _poll(self, target: TargetPoller) -> bool:
         try:
@@ -145,73 +198,100 @@ class Poller:
         return ok
 
     def _publish_overview(self) -> None:
-        if not self.config.multi_target:
-            self.store.publish_overview(None)
-            return
-        states = {name: poller.state for name, poller in self.targets.items()}
-        self.store.publish_overview(Part.of(render(overview_families(states, self.config_reload_ok))))
+        """The overview of the targets configured now, made and published in one step, so an older
+        view (a poll finishing after a reload) never replaces a newer one."""
+        with self._overview_lock:
+            plan = self._plan
+            if not plan.config.multi_target:
+                self.store.publish_overview(None)
+                return
+            states = {name: poller.state for name, poller in plan.targets.items()}
+            self.store.publish_overview(Part.of(render(overview_families(states, self.config_reload_ok))))
 
     # ------------------------------------------------------------------ schedule
 
     def run(self, stop: threading.Event) -> None:
         """Poll every target every interval until ``stop`` is set.
 
-        One target polls in this thread; several poll in threads of their own, at most
-        ``poll.concurrency`` at a time, each target at most once at a time.
+        Each poll runs in a thread of its own, at most ``poll.concurrency`` at a time, each target
+        at most once at a time; the targets and the config are read again at every turn.
         """
-        if len(self.targets) == 1 and not self.config.multi_target:
-            self._run_inline(stop)
-        else:
-            self._run_concurrent(stop)
-
-    def _run_inline(self, stop: threading.Event) -> None:
-        next_at = self.monotonic()
-        while not stop.is_set():
-            target = next(iter(self.targets.values()))
-            self._poll(target)
-            next_at += self.config.interval
-            now = self.monotonic()
-            if next_at < now:
-                next_at = now
-            stop.wait(next_at - now)
-
-    def _run_concurrent(self, stop: threading.Event) -> None:
         due: dict[str, float] = {}
-        running: dict[str, threading.Thread] = {}
+        running: dict[str, tuple[Running, float]] = {}  # by target: the poll and the slot it took
         while not stop.is_set():
             now = self.monotonic()
-            targets = self.targets
-            for name in [n for n, thread in running.items() if not thread.is_alive()]:
-                del running[name]
-            for name in list(due):
-                if name not in targets:
-                    del due[name]
-            waiting = sorted((due.setdefault(name, now), name) for name in targets if name not in running)
+            plan = self._plan
+            for name, (poll, slot) in list(running.items()):
+                if not poll.is_alive():
+                    del running[name]
+                    # the next slot counts from this one; a cycle that overran it starts the next at
+                    # once and the schedule goes on from there (missed slots are not made up)
+                    due[name] = max(slot + plan.config.interval, now)
+            for name in [n for n in due if n not in plan.targets]:
+                del due[name]
+            waiting = sorted((due.setdefault(name, now), name) for name in plan.targets if name not in running)
             for next_at, name in waiting:  # the most overdue first, while threads are free
-                if next_at > now or len(running) >= self.config.concurrency:
+                if next_at > now or len(running) >= plan.config.concurrency:
                     break
-                running[name] = self._spawn(partial(self._poll, targets[name]), f"poll {name}")
-                # the next slot counts from this one; a late cycle starts the next at once
-                due[name] = max(next_at + self.config.interval, now)
+                started = self._launch(plan.targets[name])
+                if started is None:
+                    due[name] = max(next_at, now) + plan.config.interval  # tried again at its next slot
+                else:
+                    running[name] = (started, next_at)
             idle_due = [at for name, at in due.items() if name not in running]
-            wait = min(idle_due, default=now + self.config.interval) - now
+            wait = min(idle_due, default=now + plan.config.interval) - now
             if running:
                 wait = min(wait, _RUNNING_CHECK)
+            if any(not poll.is_alive() for poll, _ in running.values()):
+                wait = 0.0  # one already over: its next slot may be due
             stop.wait(max(wait, 0.0))
+
+    def _launch(self, target: TargetPoller) -> Running | None:
+        """Start one poll of ``target``; None when no thread could be started (counted, logged once)."""
+        try:
+            poll = self._start(partial(self._poll, target), f"poll {target.name}")
+        except RuntimeError as exc:  # "can't start new thread": the next slot tries again
+            self._note_start(target, exc)
+            return None
+        self._note_start(target, None)
+        return poll
+
+    def _note_start(self, target: TargetPoller, error: RuntimeError | None) -> None:
+        """Keep the set of targets whose poll could not start (a new frozenset each time: /healthz
+        reads it from another thread) and say when polls stop and start again, once each."""
+        failing = frozenset(n for n in self._failed_starts if n in self.targets)  # a removed target is not waited for
+        if error is None:
+            if target.name in failing:
+                failing = failing - {target.name}
+                if not failing:
+                    log.info("poll threads start again")
+            self._failed_starts = failing
+            return
+        target.state.start_failures += 1
+        if not failing:
+            log.error("could not start a poll thread (%s): polls stop until threads can be started "
+                      "again; /healthz fails meanwhile", error)
+        self._failed_starts = failing | {target.name}
+        target.publish()  # its poll is not running: its count is up to date on its page at once
+        self._publish_overview()
 
     # ------------------------------------------------------------------ health
 
     def healthy(self) -> bool:
-        """False when some target's last completed cycle is older than its cycle can take.
+        """False while a poll cannot be started, or when some target's last completed cycle is older
+        than its cycle can take.
 
         The bound is the interval plus the longest a cycle may run (every command waiting out both
         timeouts), plus one more interval of slack: a wedged loop or pool shows, a slow HAProxy not.
         """
+        plan = self._plan
+        if any(name in plan.targets for name in self._failed_starts):
+            return False
         now = self.monotonic()
-        for target in self.targets.values():
+        for target in plan.targets.values():
             last = target.state.last_cycle_mono
             if last is None:
                 last = target.created_mono
-            if now - last > 2 * self.config.interval + target.cycle_bound():
+            if now - last > 2 * plan.config.interval + target.cycle_bound():
                 return False
         return True

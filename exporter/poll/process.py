@@ -57,7 +57,10 @@ class Runner:
 
     ``retries`` are the pauses before trying a command again after a transient failure: a master
     CLI re-executes itself on every reload and refuses or resets connections for a moment (10 to
-    40 ms seen with a small config), which must not read as HAProxy being down.
+    40 ms seen with a small config), which must not read as HAProxy being down.  A route (one
+    worker behind the master, or the socket itself) still failing after all of them is taken as
+    gone for the rest of the cycle: its later commands are tried once each, not retried, so a
+    worker that left costs the pauses once per cycle, not once per command.
     """
 
     def __init__(self, fetch: Read, state: PollState, name: str, retries: tuple[float, ...] = (),
@@ -69,6 +72,7 @@ class Runner:
         self.sent = 0
         self.retries = retries
         self.sleep = sleep
+        self.gone: set[str] = set()  # routes that failed through every retry in this cycle
 
     def run(self, command: Command, stats: CommandStats, route: str = "", quiet: bool = False,
             add: bool = False, optional: bool = False) -> Any | None:
@@ -84,12 +88,18 @@ class Runner:
         label = command.name
         started = time.perf_counter()
         result, reason, message = self._attempt(command, route)
-        for pause in self.retries if not quiet else ():  # an old worker may just have left: no retry
+        retries = self.retries if not quiet and route not in self.gone else ()  # an old worker may just have left
+        for pause in retries:
             if reason not in TRANSIENT:
                 break
             log.debug("%s%s failed (%s), trying again in %gs: %s", self.where, label, reason, pause, message)
             self.sleep(pause)
             result, reason, message = self._attempt(command, route)
+        else:
+            if retries and reason in TRANSIENT:
+                self.gone.add(route)
+                log.debug("%s%s%s still fails after %d tries: not retried again this cycle", self.where,
+                          route, label, len(retries) + 1)
         took = time.perf_counter() - started
         if optional and reason == "unknown_command":
             result, reason = ABSENT, None
@@ -214,6 +224,8 @@ class Process:
             got = answers.get(source.name)
             if got is None or (source.required and len(got) != len(source.commands())):
                 continue
+            if source.reads:
+                got = {**_answered(answers, source.reads), **got}
             started = time.perf_counter()
             try:
                 built = source.build(got, stats)
@@ -251,6 +263,11 @@ class Process:
 
     def command_names(self) -> set[str]:
         return {command.name for source in self.sources for command in source.commands()}
+
+
+def _answered(answers: Mapping[str, Mapping[str, Any]], commands: tuple[str, ...]) -> dict[str, Any]:
+    """The parsed answers to ``commands``, whichever source asked them this cycle."""
+    return {name: got[name] for got in answers.values() for name in commands if name in got}
 
 
 class _Asker:

@@ -10,13 +10,21 @@ Ages are measured on the monotonic clock, so a wall-clock step (NTP, a VM resume
 make a dead HAProxy's data look fresh nor expire good data early.  The only part made at scrape
 time is the exporter's own process figures (memory, CPU, open files), which must describe the
 moment of the scrape; it is small and kept for a second.
+
+Writers are several poll threads and the main thread's reload; readers are the HTTP loop.  Every
+change of the published set happens under one lock, as a new mapping swapped in whole, so two
+polls never lose each other's publication and readers, who take no lock, see one set or the next.
+A poller publishes through a :class:`Lease` on its target's name, which ``forget`` revokes in the
+same locked step that drops the name: a poll still running when its target left the config
+cannot publish it again (the check and the swap are one step), whatever the thread timing.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping
 
 from exporter.exposition.gzip import Body, Part, Servable
 
@@ -62,6 +70,18 @@ class LivePart:
         return cached[1]
 
 
+class Lease:
+    """The right to publish one target's snapshots, from :meth:`Store.lease` until :meth:`Store.forget`."""
+
+    def __init__(self, store: Store, target: str) -> None:
+        self.store = store
+        self.target = target
+
+    def publish(self, published: Published) -> bool:
+        """Publish, unless the target left the config meanwhile (then nothing changes: False)."""
+        return self.store.publish_under(self, published)
+
+
 class Store:
     """The latest :class:`Published` of every target; readers never block writers.
 
@@ -74,19 +94,39 @@ class Store:
         self.max_age = max_age
         self.monotonic = monotonic
         self.live = live  # a part made at scrape time, appended to every answer
-        self._targets: dict[str, Published] = {}
+        self._lock = threading.Lock()  # every writer of _targets and _leases
+        self._targets: Mapping[str, Published] = {}  # never changed in place: replaced whole, under _lock
+        self._leases: dict[str, Lease] = {}
         self._overview: Part | None = None
 
+    def lease(self, target: str) -> Lease:
+        """A new right to publish ``target``; an older lease of the same name is no longer valid."""
+        with self._lock:
+            lease = self._leases[target] = Lease(self, target)
+        return lease
+
     def publish(self, published: Published, target: str = DEFAULT_TARGET) -> None:
-        # One new dict per publish: a reader holding the old one sees a consistent set.
-        self._targets = {**self._targets, target: published}
+        """Publish as the only writer of ``target`` (a one-off, a test): pollers publish through
+        their :class:`Lease`, so that a forgotten target stays forgotten."""
+        self.lease(target).publish(published)
+
+    def publish_under(self, lease: Lease, published: Published) -> bool:
+        """Publish for ``lease``'s target if the lease is still the target's (checked and swapped
+        in one locked step); False, and nothing changes, once the target was forgotten."""
+        with self._lock:
+            if self._leases.get(lease.target) is not lease:
+                return False
+            self._targets = {**self._targets, lease.target: published}
+        return True
 
     def publish_overview(self, part: Part | None) -> None:
         self._overview = part
 
     def forget(self, target: str) -> None:
-        """Drop a target that left the config."""
-        self._targets = {k: v for k, v in self._targets.items() if k != target}
+        """Drop a target that left the config, and revoke its lease in the same step."""
+        with self._lock:
+            self._leases.pop(target, None)
+            self._targets = {k: v for k, v in self._targets.items() if k != target}
 
     def parts(self, now: float | None = None) -> list[Servable]:
         """What ``/metrics`` serves right now (empty before the first poll completed)."""

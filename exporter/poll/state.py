@@ -47,6 +47,7 @@ class PollState:
     samples: int | None = None
     ignored: dict[tuple[str, str], int] = field(default_factory=dict)  # last poll: (what, reason) → count
     commands_per_cycle: int = 0  # commands the last cycle sent, to bound how long a cycle may take
+    start_failures: int = 0  # polls the scheduler could not start (no thread); only the scheduler writes it
 
     def add_phase(self, phase: str, seconds: float) -> None:
         self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + seconds

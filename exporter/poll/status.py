@@ -78,8 +78,12 @@ def target_families(st: PollState, stale: bool, reload_ok: bool) -> list[Family]
                [(_by("source", k), "1" if v else "0") for k, v in st.source_ok.items()]),
         Family("haproxy_exporter_polls_total", "counter", "Poll cycles by result",
                [(_by("result", k), str(v)) for k, v in st.polls.items()]),
+        Family("haproxy_exporter_poll_start_failures_total", "counter",
+               "Polls that could not start, as no thread could be started for them",
+               [(NO_LABELS, str(st.start_failures))]),
         Family("haproxy_exporter_invalid_values_total", "counter",
-               "Values HAProxy sent that were not numbers and were skipped",
+               "Values HAProxy sent that were no number it prints (an integer of at most 20 digits, a counter not "
+               "negative) and were skipped",
                [(NO_LABELS, str(st.invalid_values))]),
         Family("haproxy_exporter_ignored_fields", "gauge",
                "Parts of HAProxy's answers skipped by the last poll, as they cannot become series: a repeated "
@@ -108,6 +112,8 @@ def overview_families(states: Mapping[str, PollState], reload_ok: bool) -> list[
     last = Family("haproxy_exporter_last_successful_poll_timestamp_seconds", "gauge",
                   "Unix time of the last poll of the target that read HAProxy")
     polls = Family("haproxy_exporter_polls_total", "counter", "Poll cycles by target and result")
+    unstarted = Family("haproxy_exporter_poll_start_failures_total", "counter",
+                       "Polls of the target that could not start, as no thread could be started for them")
     for name, st in states.items():
         target = _by("target", name)
         up.add(target, "1" if st.up else "0")
@@ -115,7 +121,8 @@ def overview_families(states: Mapping[str, PollState], reload_ok: bool) -> list[
             last.add(target, format_float(round(st.last_success, 3)))
         for result, count in st.polls.items():
             polls.add(_by("target", name, _by("result", result)), str(count))
-    return [up, last, polls, build_info(), reload_status(reload_ok)]
+        unstarted.add(target, str(st.start_failures))
+    return [up, last, polls, unstarted, build_info(), reload_status(reload_ok)]
 
 
 def process_metrics_text() -> str:

@@ -7,7 +7,11 @@ change of reason, not once per poll, so a long outage does not flood the log.
 
 A cycle uses one config and one client from start to end: a reload (SIGHUP) hands over a new
 pair that the poll thread picks up at the start of its next cycle, and the bookkeeping of what
-the new config no longer polls happens there too, never under a running cycle.
+the new config no longer polls happens there too, never under a running cycle.  The hand-over is
+one reference the reload writes and the poll thread only reads, so a reload arriving while the
+poll thread takes the previous one is never lost.  A cycle publishes through the target's lease
+(exporter/poll/snapshot.py): once the target has left the config, a cycle still running cannot
+bring it back.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from exporter.exposition.gzip import BlockCache, Body, Part
 from exporter.exposition.render import Dropped, PieceCache, render, render_pieces
 from exporter.poll.gcpause import gc_paused
 from exporter.poll.process import Fetch, Process, Runner, charged, make_client, merge_families, where
-from exporter.poll.snapshot import DataPart, Published, Store
+from exporter.poll.snapshot import DataPart, Lease, Published, Store
 from exporter.poll.state import CommandStats, PollState
 from exporter.poll.status import target_families
 from exporter.runtime.advice import advice
@@ -66,7 +70,10 @@ class TargetPoller:
         self.sleep: Callable[[float], None] = time.sleep  # the pause between retries; tests replace it
         self._fixed_fetch = fetch  # tests inject one fake for every command
         self._fetch = charged(fetch) if fetch is not None else make_client(target).run
-        self._pending: tuple[TargetConfig, Config] | None = None
+        self._lease: Lease = store.lease(target.name)
+        # The reload hand-off: the main thread only writes _wanted, the poll thread only writes
+        # _applied; neither reads and writes the same slot, so no reload can be lost between them.
+        self._wanted = self._applied = (target, config)
         self._data: DataPart | None = None
         self._process = Process(config)  # the worker behind a worker socket
         self._workers: dict[tuple[int, bool], Process] = {}  # through a master: by (pid, old)
@@ -85,13 +92,15 @@ class TargetPoller:
 
     def reconfigure(self, target: TargetConfig, config: Config) -> None:
         """Hand over a reloaded config; the poll thread applies it at the start of its next cycle."""
-        self._pending = (target, config)
+        self._wanted = (target, config)
 
     def _apply_pending(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is None:
+        """Take the config the last reload handed over, if it is not the one in use (poll thread only)."""
+        wanted = self._wanted
+        if wanted is self._applied:
             return
-        target, config = pending
+        self._applied = wanted
+        target, config = wanted
         if target != self.target:
             if self._fixed_fetch is None:
                 self._fetch = make_client(target).run
@@ -279,9 +288,10 @@ class TargetPoller:
                 log.warning("%sskipping a %s of HAProxy's answer (%s): %s; the rest is exported",
                             where(self.name), what, reason, example)
 
-    def publish(self) -> None:
-        self.store.publish(Published(self._data, Part.of(self.status_text(stale=False)),
-                                     Part.of(self.status_text(stale=True))), self.name)
+    def publish(self) -> bool:
+        """Publish the last data with the status as it is now; False once the target left the config."""
+        return self._lease.publish(Published(self._data, Part.of(self.status_text(stale=False)),
+                                             Part.of(self.status_text(stale=True))))
 
     def status_families(self, stale: bool) -> list[Family]:
         return target_families(self.state, stale, self.reload_ok())

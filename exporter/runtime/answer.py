@@ -94,6 +94,22 @@ def lines(text: Text, consume: bool = False) -> Iterator[str]:
     return answer_of(text).lines(consume)
 
 
+class Ended:
+    """The lines of ``text`` that a newline ends, one at a time (:func:`lines` without the last);
+    :attr:`rest`, what follows the last newline, once they are read (a whole answer has none)."""
+
+    def __init__(self, text: Text) -> None:
+        self._lines = lines(text)
+        self.rest = ""
+
+    def __iter__(self) -> Iterator[str]:
+        previous = next(self._lines)  # lines() yields at least one: the text after the last newline
+        for line in self._lines:
+            yield previous
+            previous = line
+        self.rest = previous
+
+
 def nonblank(text: Text) -> Iterator[str]:
     """The lines of ``text`` that are not blank (whitespace only), one at a time."""
     return (line for line in lines(text) if line.strip())

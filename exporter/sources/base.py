@@ -74,6 +74,9 @@ class Source:
     old_workers: ClassVar[bool] = False
     optional: ClassVar[bool] = False
     config_key: ClassVar[str | None] = None  # its own config section, parsed by parse_config
+    # Commands of other sources whose parsed answers build() also gets, when they were answered in
+    # the same cycle (show peers for the stick tables' local updates): one command, read once.
+    reads: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: Any = None, extra: LabelSuffix = NO_SUFFIX, old: bool = False,
                  limits: Limits = DEFAULT_LIMITS) -> None:
@@ -111,5 +114,6 @@ class Source:
         return got, len(got) == len(commands)
 
     def build(self, answers: Mapping[str, Any], stats: ModelStats) -> list[Family]:
-        """Families from the parsed answers, keyed by command name; a failed command is absent."""
+        """Families from the parsed answers, keyed by command name (those of :attr:`reads` too); a
+        failed command is absent."""
         raise NotImplementedError

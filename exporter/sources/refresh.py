@@ -23,6 +23,7 @@ from exporter.validation import ConfigError, parse_duration, positive_int
 
 T = TypeVar("T")
 LIST_RETRY = 60.0
+MAX_PER_POLL = 100_000  # commands in one poll: beyond it, a poll is no longer a poll
 ANSWER = "items"  # a refreshed source's answers: (listed item, its answer) for each item known
 
 
@@ -56,7 +57,8 @@ def parse_schedule(section: str, value: Any) -> Schedule:
         enabled=enabled,
         refresh_interval=default.refresh_interval if refresh is None else parse_duration(
             f"{section}.refresh_interval", refresh),
-        max_per_poll=default.max_per_poll if most is None else positive_int(f"{section}.max_per_poll", most))
+        max_per_poll=default.max_per_poll if most is None else positive_int(f"{section}.max_per_poll", most,
+                                                                            MAX_PER_POLL))
 
 
 def _monotonic() -> float:

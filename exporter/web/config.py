@@ -20,17 +20,14 @@ refused rather than dropped.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
+import re
 import ssl
-import threading
-from base64 import b64decode
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from exporter.validation import ConfigError, read_yaml
+from exporter.validation import ConfigError, read_yaml, shown
+from exporter.web.auth import BasicAuth
 
 KEY = "web.config_file"
 _CLIENT_AUTH = {
@@ -47,7 +44,26 @@ _TLS_KEYS = {"cert_file", "key_file", "client_ca_file", "client_auth_type", "min
 _TLS_REFUSED = {"cipher_suites", "curve_preferences", "client_allowed_sans"}
 _HTTP_KEYS = {"http2", "headers"}
 _TOP_KEYS = {"tls_server_config", "basic_auth_users", "http_server_config"}
-_BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
+_BCRYPT = re.compile(r"\$2[aby]\$([0-9]{2})\$[./A-Za-z0-9]{53}")
+_BCRYPT_COSTS = range(4, 32)  # as Go's bcrypt (MinCost, MaxCost): outside it no password matches
+# http_server_config.headers: the exporter-toolkit's list (web/handler.go, extraHTTPHeaders), names
+# compared exactly as there, with the only values it takes where it has a list.  A file that loads
+# here loads in node_exporter and the other way round; any other header is refused, as there.
+_EXTRA_HEADERS: dict[str, tuple[str, ...]] = {
+    "Strict-Transport-Security": (),
+    "X-Content-Type-Options": ("nosniff",),
+    "X-Frame-Options": ("deny", "sameorigin"),
+    "X-XSS-Protection": (),
+    "Content-Security-Policy": (),
+}
+# What the server writes itself (exporter/web/protocol.py, routes.py, server.py) or what frames the
+# message: named in the refusal, since a second copy would make every response malformed.
+_SERVER_HEADERS = ("Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Date", "Server",
+                   "Content-Type", "Content-Encoding", "Vary", "WWW-Authenticate", "Allow", "Retry-After",
+                   "Trailer", "Upgrade")
+# A value h11 sends as it is: visible ASCII, spaces and tabs only between words (RFC 9110 §5.5
+# field-value without obs-text: h11 encodes header text as ASCII).
+_HEADER_VALUE = re.compile(r"[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*")
 
 
 def _error(path: str, where: str, problem: str) -> ConfigError:
@@ -64,103 +80,21 @@ class TLSSettings:
     max_version: ssl.TLSVersion | None = None
 
 
+Signature = tuple[tuple[int, int, int, int], ...]
+
+
 @dataclass
 class WebConfig:
-    """What the HTTP server enforces; ``context`` is built once at load so a bad key fails at load."""
+    """What the HTTP server enforces; ``context`` is built once at load so a bad key fails at load,
+    ``signature`` is that of the files it was built from (exporter/web/tls.py reloads on a change)."""
 
     path: str
     tls: TLSSettings | None = None
     context: ssl.SSLContext | None = None
+    signature: Signature = ()
     users: dict[str, bytes] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
-    auth: "BasicAuth | None" = None
-
-
-class BasicAuth:
-    """Checks ``Authorization: Basic`` headers against bcrypt hashes, remembering recent results.
-
-    bcrypt costs tens of milliseconds on purpose; Prometheus sends the same credentials on every
-    scrape, so results are cached (as the exporter-toolkit does) under a keyed digest of the user
-    and password, never the password itself.  The cache is bounded and per loaded file.
-    """
-
-    def __init__(self, users: Mapping[str, bytes], cache_size: int = 1024) -> None:
-        self.users = dict(users)
-        self._key = os.urandom(32)
-        self._cache: OrderedDict[bytes, bool] = OrderedDict()
-        self._size = cache_size
-        self._lock = threading.Lock()
-        self.bcrypt_checks = 0  # for tests and curiosity: how often the slow path ran
-        self._dummy: bytes | None = None  # checked for unknown users: a wrong name costs as much as a wrong password
-
-    def _dummy_hash(self) -> bytes:
-        import bcrypt
-
-        if self._dummy is None:
-            rounds = int(next(iter(self.users.values()))[4:6]) if self.users else 10
-            self._dummy = bcrypt.hashpw(os.urandom(16).hex().encode(), bcrypt.gensalt(rounds))
-        return self._dummy
-
-    def _digest(self, header: str | None) -> tuple[bytes, str, str] | None:
-        credentials = _basic_credentials(header)
-        if credentials is None:
-            return None
-        user, password = credentials
-        return hmac.new(self._key, user.encode() + b"\0" + password.encode(), hashlib.sha256).digest(), user, password
-
-    def cached(self, header: str | None) -> bool | None:
-        """The verdict without bcrypt: known credentials or a header that is not Basic auth at
-        all; None when only bcrypt can tell (the HTTP side then runs :meth:`check` off its loop)."""
-        found = self._digest(header)
-        if found is None:
-            return False
-        with self._lock:
-            verdict = self._cache.get(found[0])
-            if verdict is not None:
-                self._cache.move_to_end(found[0])
-            return verdict
-
-    def check(self, header: str | None) -> bool:
-        found = self._digest(header)
-        if found is None:
-            return False
-        digest, user, password = found
-        with self._lock:
-            cached = self._cache.get(digest)
-            if cached is not None:
-                self._cache.move_to_end(digest)
-                return cached
-        ok = self._verify(user, password)
-        with self._lock:
-            self._cache[digest] = ok
-            while len(self._cache) > self._size:
-                self._cache.popitem(last=False)
-        return ok
-
-    def _verify(self, user: str, password: str) -> bool:
-        import bcrypt
-
-        hashed = self.users.get(user)
-        self.bcrypt_checks += 1
-        try:
-            ok = bcrypt.checkpw(password.encode(), hashed if hashed is not None else self._dummy_hash())
-        except ValueError:
-            return False
-        return ok and hashed is not None
-
-
-def _basic_credentials(header: str | None) -> tuple[str, str] | None:
-    if not header:
-        return None
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "basic" or not token:
-        return None
-    try:
-        decoded = b64decode(token.strip(), validate=True).decode("utf-8")
-    except (ValueError, UnicodeDecodeError):
-        return None
-    user, sep, password = decoded.partition(":")
-    return (user, password) if sep else None
+    auth: BasicAuth | None = None
 
 
 def _mapping(path: str, where: str, value: Any) -> Mapping[str, Any]:
@@ -216,6 +150,35 @@ def _tls(path: str, data: Mapping[str, Any]) -> TLSSettings:
                        versions.get("max_version"))
 
 
+def tls_files(tls: TLSSettings) -> list[str]:
+    """The files a context for ``tls`` is built from."""
+    return [p for p in (tls.cert_file, tls.key_file, tls.client_ca_file) if p]
+
+
+def file_signature(paths: list[str]) -> Signature:
+    """(device, inode, size, mtime) of each file; a missing file gives zeros, which also differ."""
+    out = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            out.append((0, 0, -1, 0))
+        else:
+            out.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def signed_context(path: str, tls: TLSSettings) -> tuple[ssl.SSLContext, Signature]:
+    """:func:`ssl_context` and the signature of its files taken just before they were read.
+
+    Taken before, a file replaced while the context is being built (or at any time after) no
+    longer matches, so the next check reloads it; taken after, the context could hold the old
+    certificate under the new file's signature, and be served until the next renewal.
+    """
+    signature = file_signature(tls_files(tls))
+    return ssl_context(path, tls), signature
+
+
 def ssl_context(path: str, tls: TLSSettings) -> ssl.SSLContext:
     """A server context for ``tls``; a key that does not match or a bad file is a ConfigError."""
     where = "tls_server_config"
@@ -243,12 +206,54 @@ def _users(path: str, data: Mapping[str, Any]) -> dict[str, bytes]:
         where = f"basic_auth_users.{user}"
         if not isinstance(user, str) or not user or ":" in user:
             raise _error(path, where, "a user name must be a non-empty string without ':'")
-        if not isinstance(hashed, str) or not hashed.startswith(_BCRYPT_PREFIXES) or len(hashed) != 60 \
-                or not hashed[4:6].isdigit() or hashed[6] != "$":
-            raise _error(path, where, "expected a bcrypt hash ($2y$..., 60 characters; "
-                                      "make one with htpasswd -nBC 12 '' | tr -d ':\\n')")
-        users[user] = hashed.encode()
+        users[user] = _bcrypt_hash(path, where, hashed)
     return users
+
+
+def _bcrypt_hash(path: str, where: str, hashed: Any) -> bytes:
+    """A hash every login can be checked against: anything else would fail every login, silently."""
+    text = hashed if isinstance(hashed, str) else ""
+    match = _BCRYPT.fullmatch(text)
+    if match is None:
+        raise _error(path, where, "expected a bcrypt hash ($2y$..., 60 characters; "
+                                  "make one with htpasswd -nBC 12 '' | tr -d ':\\n')")
+    cost = int(match.group(1))
+    if cost not in _BCRYPT_COSTS:
+        raise _error(path, where, f"bcrypt cost {match.group(1)} is outside 04-31: no password would match it")
+    import bcrypt
+
+    try:  # the library's own parse of the salt, at the lowest cost (a millisecond)
+        bcrypt.checkpw(b"", f"{text[:4]}04{text[6:]}".encode())
+    except ValueError as exc:
+        raise _error(path, where, f"not a bcrypt hash the bcrypt library accepts: {exc}") from None
+    return text.encode()
+
+
+def _headers(path: str, data: Mapping[str, Any]) -> dict[str, str]:
+    """The headers added to every response: the toolkit's security headers, each one line of ASCII."""
+    headers: dict[str, str] = {}
+    for name, value in data.items():
+        where = f"http_server_config.headers.{name if isinstance(name, str) else shown(name)}"
+        allowed = _EXTRA_HEADERS.get(name) if isinstance(name, str) else None
+        if allowed is None:
+            raise _error(path, where, _header_refusal(name))
+        if not isinstance(value, str) or not _HEADER_VALUE.fullmatch(value):
+            raise _error(path, where, f"expected one line of visible ASCII (spaces between words), got {shown(value)}")
+        if allowed and value not in allowed:
+            raise _error(path, where, f"expected one of {', '.join(allowed)}, got {shown(value)}")
+        headers[name] = value
+    return headers
+
+
+def _header_refusal(name: Any) -> str:
+    known = ", ".join(_EXTRA_HEADERS)
+    if isinstance(name, str):
+        same = [known_name for known_name in _EXTRA_HEADERS if known_name.lower() == name.lower()]
+        if same:
+            return f"write it {same[0]} (names are compared exactly, as in the exporter-toolkit)"
+        if name.lower() in (owned.lower() for owned in _SERVER_HEADERS):
+            return "set by the exporter itself on every response; it cannot be configured"
+    return f"this header cannot be configured (the exporter-toolkit's list: {known})"
 
 
 def load_web_config(path: str) -> WebConfig:
@@ -262,16 +267,12 @@ def load_web_config(path: str) -> WebConfig:
     tls_data = _mapping(path, "tls_server_config", top.get("tls_server_config"))
     if tls_data:
         web.tls = _tls(path, tls_data)
-        web.context = ssl_context(path, web.tls)
+        web.context, web.signature = signed_context(path, web.tls)
     web.users = _users(path, _mapping(path, "basic_auth_users", top.get("basic_auth_users")))
     web.auth = BasicAuth(web.users) if web.users else None
     http = _mapping(path, "http_server_config", top.get("http_server_config"))
     for key in http:
         if key not in _HTTP_KEYS:
             raise _error(path, f"http_server_config.{key}", "unknown key")
-    headers = _mapping(path, "http_server_config.headers", http.get("headers"))
-    for name, value in headers.items():
-        if not isinstance(name, str) or not isinstance(value, str) or "\n" in value or "\r" in value:
-            raise _error(path, f"http_server_config.headers.{name}", "expected a one-line string")
-    web.headers = dict(headers)
+    web.headers = _headers(path, _mapping(path, "http_server_config.headers", http.get("headers")))
     return web

@@ -5,10 +5,12 @@ go out without being copied into a user-space buffer (asyncio's transport copies
 socket does not take at once), while a slow client must neither be cut off nor make us hold the
 whole body twice.  So a response is written straight from the published parts on a duplicate of
 the socket's descriptor, one writev per wake-up (see "sending directly" below), TLS included
-(this module does TLS itself, exporter/web/tls.py).  Without a spare descriptor the body goes
-through the transport a slice at a time, the next slice waiting for ``resume_writing`` (the
-write buffer's high-water mark is 0, so at most one slice is ever copied).  Timers are plain
-loop timers, one per connection at a time:Timers are plain loop timers, one per connection at a time:
+(this module does TLS itself, exporter/web/tls.py).  With TLS the body is encrypted a record at
+a time and only as far as the kernel has room, so a reader that stops reading leaves about one
+record of ciphertext behind, not a slice of the page.  Without a spare descriptor the body goes
+through the transport a slice (with TLS: a record) at a time, the next waiting for
+``resume_writing`` (the write buffer's high-water mark is 0, so at most one is ever copied).
+Timers are plain loop timers, one per connection at a time:
 
 * the request head must be complete within ``web.read_header_timeout`` of its first byte (of
   the connection, for the first request): a drip of bytes does not extend it;
@@ -30,6 +32,8 @@ import fcntl
 import http
 import os
 import re
+import select
+import socket
 import ssl
 import struct
 import termios
@@ -41,8 +45,9 @@ import h11
 
 from exporter import __version__
 from exporter.web import limits
+from exporter.web.auth import Busy
 from exporter.web.routes import ALLOWED_METHODS, Request, Response, text
-from exporter.web.tls import TLSLayer
+from exporter.web.tls import RECORD, TLSLayer
 
 if TYPE_CHECKING:  # the server imports this module; only its type is needed here
     from exporter.web.server import Server
@@ -51,7 +56,9 @@ MAX_HEAD_BYTES = 16 * 1024  # request line and headers; beyond it, 431 and close
 SLICE = 256 * 1024  # bytes handed to the transport per write (see the module docstring)
 IOV_BATCH = 64  # chunks per writev when sending directly (well below any IOV_MAX)
 JOIN_BELOW = 4096  # sending directly, smaller chunks (the head, a small part) are joined into one
+TLS_BATCH = 16  # TLS records per writev at most, when the kernel has room for them (see _next_batch)
 _SEND_CHECK = 1.0  # seconds between progress checks of a response being sent
+_AUTH_WATCH = 0.5  # seconds between checks that a client waiting for its password check is still there
 SERVER_HEADER = f"haproxy-runtime-exporter/{__version__}"
 _CLOSE_AFTER = {400, 408, 413, 431, 505}  # the request stream cannot be trusted after these
 # method SP request-target SP HTTP-version: checked as soon as the first line is complete, so an
@@ -113,6 +120,33 @@ def pieces(chunks: Sequence[bytes | memoryview], size: int = SLICE, join_below: 
         yield b"".join(pending)
 
 
+def records(chunks: Sequence[bytes | memoryview], size: int = RECORD) -> Iterator[bytes | memoryview]:
+    """The chunks as TLS plaintext of ``size`` bytes each (the last one may be shorter): a slice of
+    a chunk where a record lies within one, a join of at most ``size`` bytes where it spans several,
+    so every record is full whatever the sizes of the pieces and no buffer larger than one record
+    is ever made."""
+    pending: list[memoryview] = []
+    pending_len = 0
+    for chunk in chunks:
+        view = memoryview(chunk)
+        if pending:
+            head = view[:size - pending_len]
+            pending.append(head)
+            pending_len += len(head)
+            view = view[len(head):]
+            if pending_len < size:
+                continue
+            yield b"".join(pending)
+            pending, pending_len = [], 0
+        whole = len(view) - len(view) % size
+        for offset in range(0, whole, size):
+            yield view[offset:offset + size]
+        if whole < len(view):
+            pending, pending_len = [view[whole:]], len(view) - whole
+    if pending:
+        yield b"".join(pending)
+
+
 def _unsent_in_kernel(fd: int) -> int:
     """Bytes in the socket's send queue the client has not acknowledged (Linux TIOCOUTQ), 0 if unknown."""
     try:
@@ -120,6 +154,37 @@ def _unsent_in_kernel(fd: int) -> int:
         return queued
     except (OSError, ValueError):
         return 0
+
+
+def _hung_up(fd: int) -> bool:
+    """The client closed its side or reset (POLLRDHUP), seen without reading from the socket."""
+    if fd < 0:
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLRDHUP)
+    try:
+        return any(events & (select.POLLRDHUP | select.POLLHUP | select.POLLERR) for _, events in poller.poll(0))
+    except OSError:
+        return False
+
+
+_SO_MEMINFO = 55  # Linux (4.6+): the socket's memory accounting, sk_meminfo; not in Python's socket module
+_MEMINFO = struct.Struct("6I")  # ..., [3] its send buffer's size, [4], [5] what its queued packets take
+
+
+def _room_in_kernel(sock: socket.socket | None) -> int:
+    """Bytes the socket's send buffer can still take, erring low (0 when unknown).
+
+    The kernel takes a write while its queued packets, each counted with its overhead, take less
+    than the buffer's size; taking two thirds of what is left as data, a write the kernel does
+    not take whole is rare, and leaves little over when it happens."""
+    if sock is None:
+        return 0
+    try:
+        info: tuple[int, ...] = _MEMINFO.unpack_from(sock.getsockopt(socket.SOL_SOCKET, _SO_MEMINFO, 64))
+    except (OSError, struct.error):
+        return 0
+    return (info[3] - info[5]) * 2 // 3
 
 
 def request_of(event: h11.Request) -> Request:
@@ -181,6 +246,9 @@ class Connection(asyncio.Protocol):
         self._last_progress = 0.0
         self._send_deadline = 0.0
         self._fd = -1
+        self._auth_wait: tuple[Request, bool, asyncio.Future[bool]] | None = None  # a password check waited for
+        self._auth_deadline = 0.0
+        self._sock: socket.socket | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -188,12 +256,13 @@ class Connection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         # Paused as soon as the socket leaves bytes over, resumed once they are out: at most one
-        # slice (its ciphertext, with TLS) is ever copied into the transport's buffer.
+        # slice (with TLS, one record's ciphertext) is ever copied into the transport's buffer.
         transport.set_write_buffer_limits(high=0, low=0)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         sock = transport.get_extra_info("socket")
         self._fd = sock.fileno() if sock is not None else -1
+        self._sock = sock
         if self.tls is not None:
             self.phase = Phase.HANDSHAKE
             self._arm(self.server.config.tls_handshake_timeout, self._handshake_timeout)
@@ -202,6 +271,7 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.phase = Phase.CLOSED
+        self._cancel_auth()
         self._cancel_timer()
         self._end_direct()
         self._pieces = None
@@ -364,32 +434,73 @@ class Connection(asyncio.Protocol):
     # -- answering ---------------------------------------------------------------------------
 
     def _answer(self, request: Request, body_pending: bool) -> None:
-        """Check credentials (bcrypt off the loop when they are not cached), then respond."""
+        """Check credentials (bcrypt off the loop when they are not remembered), then respond."""
         assert self.transport is not None
         self.phase = Phase.RESPOND
         self.transport.pause_reading()
         web = self.server.web
         auth = web.auth if web is not None else None
-        header = request.headers.get("authorization")
-        verdict = True if auth is None else auth.cached(header)
-        if verdict is not None:
+        if auth is None:
+            self._respond(request, body_pending, True)
+            return
+        try:
+            verdict = self.server.passwords.check(auth, request.headers.get("authorization"),
+                                                  self.peer.rpartition(":")[0] or self.peer)
+        except Busy as exc:
+            self._busy(request, exc)
+            return
+        if isinstance(verdict, bool):
             self._respond(request, body_pending, verdict)
             return
-        self._arm(self.server.config.write_stall_timeout, self._auth_timeout)
-        assert auth is not None  # a cached verdict answered the None case
-        future = self.server.check_password(auth, header)
-        future.add_done_callback(lambda done: self._after_auth(request, body_pending, done))
+        # The check holds a weak reference to ``verdict`` only: this connection holds it, and
+        # cancels it when it closes or gives up.
+        self._auth_wait = (request, body_pending, verdict)
+        self._auth_deadline = self.loop.time() + self.server.config.write_stall_timeout
+        verdict.add_done_callback(self._after_auth)
+        self._arm(_AUTH_WATCH, self._auth_watch)
 
-    def _after_auth(self, request: Request, body_pending: bool, done: asyncio.Future[bool]) -> None:
-        if self.phase is not Phase.RESPOND or self._pieces is not None or done.cancelled():
-            return  # closed meanwhile (timeout, shutdown)
-        self._respond(request, body_pending, done.exception() is None and bool(done.result()))
+    def _after_auth(self, done: asyncio.Future[bool]) -> None:
+        if self._auth_wait is None or self._auth_wait[2] is not done or done.cancelled():
+            return  # closed or given up meanwhile
+        request, body_pending, _ = self._auth_wait
+        self._auth_wait = None
+        if self.phase is not Phase.RESPOND or self._pieces is not None:
+            return
+        error = done.exception()
+        if isinstance(error, Busy):
+            self._busy(request, error)
+            return
+        self._respond(request, body_pending, error is None and done.result())
 
-    def _auth_timeout(self) -> None:
+    def _auth_watch(self) -> None:
+        """While the password check waits: a client that hung up cancels it (reading is paused,
+        so its FIN is seen by polling); one that waited ``web.write_stall_timeout`` gets 503."""
         self._timer = None
-        if self.phase is Phase.RESPOND and self._pieces is None:
-            self.server.note("auth_timeout", "password check queued too long", self.peer)
+        if self._auth_wait is None or self.phase is not Phase.RESPOND:
+            return
+        if _hung_up(self._fd):
+            self.server.note("auth_abandoned", "client left while its password was being checked", self.peer)
+            self._cancel_auth()
             self._close()
+            return
+        if self.loop.time() >= self._auth_deadline:
+            request = self._auth_wait[0]
+            self._cancel_auth()
+            self._busy(request, Busy(f"password check waited {self.server.config.write_stall_timeout:g}s"))
+            return
+        self._arm(_AUTH_WATCH, self._auth_watch)
+
+    def _cancel_auth(self) -> None:
+        if self._auth_wait is not None:
+            future = self._auth_wait[2]
+            self._auth_wait = None
+            future.cancel()
+
+    def _busy(self, request: Request, reason: Busy) -> None:
+        """No room to check the password now: 503 and Retry-After, as for too many connections."""
+        self.server.note("auth_busy", str(reason), self.peer)
+        response = text(503, "too many password checks waiting; retry later\n", [("Retry-After", "1")])
+        self._start_response(request.method == "HEAD", response, close=True)
 
     def _respond(self, request: Request, body_pending: bool, authorized: bool) -> None:
         response = self.server.respond(request, authorized)
@@ -420,14 +531,14 @@ class Connection(asyncio.Protocol):
         self._send_deadline = now + config.write_timeout
         self._last_progress, self._handed, self._pending = now, 0, 0
         self._arm(min(_SEND_CHECK, config.write_stall_timeout / 4), self._check_send)
+        chunks = [head, *body]
         if self._start_direct():
             # Plain: each write takes whatever the kernel has room for, straight from the part.
-            # TLS: 256 KiB of plaintext is encrypted at a time.
-            self._pieces = pieces([head, *body], size=SLICE if self.tls else 1 << 62,
-                                  join_below=SLICE if self.tls else JOIN_BELOW)
+            # TLS: a record at a time, each encrypted when the kernel can take it.
+            self._pieces = records(chunks) if self.tls else pieces(chunks, size=1 << 62, join_below=JOIN_BELOW)
             self._write_direct()
         else:
-            self._pieces = pieces([head, *body])
+            self._pieces = records(chunks) if self.tls else pieces(chunks)
             self._pump()
 
     # -- sending directly ------------------------------------------------------------------
@@ -485,9 +596,17 @@ class Connection(asyncio.Protocol):
             return
 
     def _next_batch(self) -> list[memoryview] | None:
-        """The next chunks to write (TLS: one encrypted slice); None once the response is out."""
+        """The next chunks to write; None once the response is out.
+
+        TLS: records are encrypted only for the room the kernel has now (up to ``TLS_BATCH``, at
+        least one), so a reader that stops reading leaves at most about one record's ciphertext
+        in memory, never the rest of a batch or of the page.
+        """
         batch: list[memoryview] = []
-        while self._pieces is not None and len(batch) < (1 if self.tls is not None else IOV_BATCH):
+        limit = IOV_BATCH
+        if self.tls is not None:
+            limit = max(1, min(TLS_BATCH, _room_in_kernel(self._sock) // RECORD))
+        while self._pieces is not None and len(batch) < limit:
             piece = next(self._pieces, None)
             if piece is None:
                 self._pieces = None
@@ -574,11 +693,23 @@ class Connection(asyncio.Protocol):
         self.h11.start_next_cycle()
         self.phase = Phase.IDLE
         self._arm(self.server.config.idle_timeout, self._idle_timeout)
-        assert self.transport is not None
-        self.transport.resume_reading()
-        if self.h11.trailing_data[0]:  # a pipelined request already here
+        if self.h11.trailing_data[0]:  # a pipelined request already here: it first, then read more
             self._begin_head()
-            self._next_request()
+            self.loop.call_soon(self._pipelined)
+        else:
+            assert self.transport is not None
+            self.transport.resume_reading()
+
+    def _pipelined(self) -> None:
+        """The next request already read, from the loop rather than from inside the send of the
+        last answer: answered there, thousands pipelined in one read were a call chain thousands
+        deep (RecursionError).  Reading stays paused until what was read is answered, so a client
+        cannot make its buffered requests grow by pipelining faster than it reads."""
+        if self.phase is not Phase.HEAD:
+            return
+        self._next_request()
+        if self.phase is Phase.HEAD and self.transport is not None:  # the rest of a head is still to come
+            self.transport.resume_reading()
 
     def _write_error(self, status: int, body: str) -> None:
         """A short error answer written directly: h11 may be in its ERROR state already."""

@@ -15,7 +15,6 @@ line per episode, so the poll of HAProxy always has descriptors).
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import socket
 import ssl
@@ -25,7 +24,8 @@ from typing import Any, Callable
 from exporter.config import Config, parse_listen_address
 from exporter.poll.snapshot import Store
 from exporter.web import limits
-from exporter.web.config import BasicAuth, WebConfig
+from exporter.web.auth import PasswordChecks
+from exporter.web.config import WebConfig
 from exporter.web.protocol import Connection
 from exporter.web.routes import CONTENT_TYPE, Handler, Request, Response, dispatch, landing_page, route_table
 from exporter.web.tls import ReloadingContext
@@ -82,7 +82,7 @@ class Server:
         self._setups: set[asyncio.Task[None]] = set()
         self._routes: tuple[Config, dict[str, Handler]] | None = None
         self._tls: tuple[WebConfig, ReloadingContext] | None = None
-        self._auth_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self.passwords = PasswordChecks(self.loop)  # outlives a SIGHUP: right passwords stay known
         self.counts: dict[str, int] = {}  # client misbehaviour by kind (see note)
         self._listening = False
         self._resume: asyncio.TimerHandle | None = None
@@ -152,8 +152,7 @@ class Server:
             except RuntimeError:  # the loop is already closed
                 pass
             self._thread.join(timeout=2.0)
-        if self._auth_pool is not None:
-            self._auth_pool.shutdown(wait=False, cancel_futures=True)
+        self.passwords.close()
 
     def server_close(self) -> None:
         self.listener.close()
@@ -283,7 +282,7 @@ class Server:
         """The context for a new connection: web's own, swapped when its files change."""
         if self._tls is None or self._tls[0] is not web:
             assert web is not None and web.tls is not None and web.context is not None
-            self._tls = (web, ReloadingContext(web.path, web.tls, web.context))
+            self._tls = (web, ReloadingContext(web.path, web.tls, web.context, web.signature))
         return self._tls[1].context()
 
     # -- connections -------------------------------------------------------------------------
@@ -300,12 +299,6 @@ class Server:
         if self._routes is None or self._routes[0] is not config:
             self._routes = (config, route_table(config, self.store, self.healthy))
         return dispatch(request, self._routes[1], authorized)
-
-    def check_password(self, auth: BasicAuth, header: str | None) -> asyncio.Future[bool]:
-        """bcrypt in a small thread pool: tens of milliseconds that must not stall every client."""
-        if self._auth_pool is None:
-            self._auth_pool = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="bcrypt")
-        return self.loop.run_in_executor(self._auth_pool, auth.check, header)
 
     def note(self, kind: str, detail: str, peer: str) -> None:
         """Count client misbehaviour; the first of each kind is logged at info, the rest at debug."""

@@ -2,54 +2,45 @@
 
 Certificates are renewed by tools that replace the files (certbot, cert-manager, Vault agents)
 and expect the server to notice, as the exporter-toolkit does; waiting for a SIGHUP would serve
-an expired certificate.  The files are stat'ed (inode, size, mtime) at most once per
-``check_every`` seconds when a connection arrives, and reloaded only when that signature
-changes.  A new pair that does not load (a key not yet written, a mismatched pair) keeps the
-old context serving and is reported once; the next change of the files is tried again.
+an expired certificate.  The files are stat'ed (inode, size, mtime) when a connection arrives, at
+most once per ``check_every`` seconds, and reloaded when that signature differs from the one
+taken before the current context was built (at load, SIGHUP included, or at the last reload): a
+renewal at any time after the files were read, before the first connection too, is seen.  A new
+pair that does not load (a key not yet written, a mismatched pair) keeps the old context
+serving and is reported once; the next change of the files is tried again.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import ssl
 import time
 from typing import Callable
 
 from exporter.validation import ConfigError
-from exporter.web.config import TLSSettings, ssl_context
+from exporter.web.config import Signature, TLSSettings, file_signature, signed_context, tls_files
 
 log = logging.getLogger("exporter.web.tls")
-Signature = tuple[tuple[int, int, int, int], ...]
-
-
-def file_signature(paths: list[str]) -> Signature:
-    """(device, inode, size, mtime) of each file; a missing file gives zeros, which also differ."""
-    out = []
-    for path in paths:
-        try:
-            st = os.stat(path)
-        except OSError:
-            out.append((0, 0, -1, 0))
-        else:
-            out.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
-    return tuple(out)
+RECORD = 16 * 1024  # the most plaintext one TLS record carries (RFC 8446, 5.1)
 
 
 class ReloadingContext:
-    """Hands out the current server context; swaps in a new one when the files change."""
+    """Hands out the current server context; swaps in a new one when the files change.
 
-    def __init__(self, config_path: str, tls: TLSSettings, context: ssl.SSLContext,
+    ``signature`` is that of the files ``context`` was built from, taken before they were read
+    (config.signed_context), not when the first connection arrives."""
+
+    def __init__(self, config_path: str, tls: TLSSettings, context: ssl.SSLContext, signature: Signature,
                  check_every: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._path = config_path
         self._tls = tls
         self._context = context
         self._check_every = check_every
         self._clock = clock
-        self._files = [p for p in (tls.cert_file, tls.key_file, tls.client_ca_file) if p]
-        self._loaded = file_signature(self._files)  # what the current context was built from
+        self._files = tls_files(tls)
+        self._loaded = signature  # what the current context was built from
         self._refused: Signature | None = None  # a signature that failed to load: not retried
-        self._next_check = clock() + check_every
+        self._next_check = clock()  # the first connection checks
         self.reloads = 0
 
     def context(self) -> ssl.SSLContext:
@@ -60,13 +51,13 @@ class ReloadingContext:
         return self._context
 
     def _maybe_reload(self) -> None:
-        signature = file_signature(self._files)
-        if signature == self._loaded or signature == self._refused:
+        current = file_signature(self._files)
+        if current == self._loaded or current == self._refused:
             return
         try:
-            context = ssl_context(self._path, self._tls)
+            context, signature = signed_context(self._path, self._tls)
         except ConfigError as exc:
-            self._refused = signature
+            self._refused = current
             log.error("TLS files changed but cannot be loaded, still serving the previous certificate: %s", exc)
             return
         self._context, self._loaded, self._refused = context, signature, None
@@ -80,7 +71,7 @@ class TLSLayer:
     asyncio's SSL transport allocates a 256 KiB read buffer per connection up front, so 1,000
     clients that open a TCP connection and never say hello held 280 MB; here a pending handshake
     costs OpenSSL's own state only.  It also keeps one flow control for plain and TLS
-    connections: ciphertext goes through the same transport, slice by slice.
+    connections: ciphertext goes out the same way, record by record.
     """
 
     def __init__(self, context: ssl.SSLContext) -> None:
@@ -120,12 +111,24 @@ class TLSLayer:
         return b"".join(chunks), self._out.read(), closed
 
     def encrypt(self, data: bytes | memoryview) -> bytes:
-        """The ciphertext of ``data`` (all of it: memory BIOs never push back)."""
+        """The ciphertext of ``data``, one record at a time.
+
+        The outgoing memory BIO keeps the largest buffer it ever needed until the connection
+        closes (OpenSSL grows it and never shrinks it), so it is emptied after every record:
+        whatever the caller passes, the BIO never holds more than one record's ciphertext.
+        """
+        if not data:
+            return b""
+        if len(data) <= RECORD:  # the sending path's case: one record, no list, no join
+            self._obj.write(data)  # all of it: a memory BIO never pushes back
+            return self._out.read()
         view = memoryview(data)
+        out = []
         while view:
-            written = self._obj.write(view)
+            written = self._obj.write(view[:RECORD])
             view = view[written:]
-        return self._out.read()
+            out.append(self._out.read())
+        return b"".join(out)
 
     def close_notify(self) -> bytes:
         """Our close_notify alert; the client's is not waited for (as Go's server does)."""

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 from typing import Iterator
 
 import pytest
 
 from exporter.config import build_config
 from exporter.poll.poller import Poller
+from exporter.poll.process import make_client
 from exporter.poll.snapshot import Store
 from exposition import samples, value
 from support import SlowBackend, download, raw_command, stat_rows, wait_for
@@ -147,3 +149,53 @@ def test_the_master_going_away_is_haproxy_down_with_one_clear_line(haproxy_facto
     assert reasons & {"refused", "no_socket"}, reasons
     lines = [r.getMessage() for r in caplog.records if "show proc failed" in r.getMessage()]
     assert len(lines) == 1 and "HAProxy is running" in lines[0], lines
+
+
+def first_line_of(address: str, command: str) -> str:
+    """The first line of the master's answer (2.8 sometimes keeps the connection open after it)."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(5)
+        sock.connect(address)
+        sock.sendall(command.encode() + b"\n")
+        data = b""
+        while b"\n" not in data and (chunk := sock.recv(65536)):
+            data += chunk
+    return data.decode().split("\n", 1)[0]
+
+
+def test_a_worker_that_leaves_mid_poll_costs_its_retries_once(haproxy_factory, haproxy_bin, backend) -> None:
+    """The current worker's required commands are answered, then the master reloads and the worker
+    (no connection to drain) exits: the master answers its remaining commands with "Can't find the
+    target PID".  The first of them may be retried (0.1, 0.3, 0.9 s), the others are sent once each.
+    (2.6 closes after that line; 2.8 at times keeps the connection open until haproxy.timeout,
+    which ends the worker's turn as unreachable: a shorter prefix of the pauses.)"""
+    hap = start(haproxy_factory, haproxy_bin, backend)
+    [leaving] = hap.workers()[0]
+    config = build_config({"haproxy": {"address": hap.master, "timeout": "1s"}})
+    real = make_client(config.poll_targets()[0]).run
+    sent: list[str] = []
+
+    def gone() -> bool:
+        try:
+            return leaving not in sum(hap.workers(), [])
+        except OSError:
+            return False  # the master CLI is away while the master re-executes itself
+
+    def fetch(command: str) -> str:
+        sent.append(command)
+        answer = real(command)
+        if command == f"@!{leaving} show stat":  # read: now it leaves, before its optional commands
+            hap.reload()
+            wait_for(gone, 15, "the worker did not leave after the reload")
+        return answer
+
+    store = Store(30)
+    poller = Poller(config, store, fetch=fetch)
+    pauses: list[float] = []
+    poller.targets[""].sleep = pauses.append
+    assert poller.poll_once()  # the required sources were read before it left
+    assert first_line_of(hap.master, f"@!{leaving} show info").startswith("Can't find the target PID")  # gone
+    after = sent[sent.index(f"@!{leaving} show stat") + 1:]
+    assert after and all(c.startswith(f"@!{leaving} ") for c in after), after
+    assert pauses == [0.1, 0.3, 0.9][:len(pauses)], pauses  # once for the worker, not per command
+    assert after.count(after[0]) == len(pauses) + 1 and len(set(after)) == len(after) - len(pauses), after

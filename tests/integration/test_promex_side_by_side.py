@@ -30,11 +30,25 @@ from support import wait_for
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "promex-differences.md"
 # The states config, plus promex on a frontend of its own and an origin that takes 5 ms per
-# request, so the response and total time averages are not 0 and their unit is tested.
-CFG = STATES_CFG.replace("default_backend be_app", "use_backend be_slow if {{ path_beg /slow }}\n    default_backend be_app") + """
+# request, so the response and total time averages are not 0 and their unit is tested; and two
+# stick tables the client traffic fills, one shared by a peers section (the process alone: its
+# local updates count) and one not ({p6}: the local peer's port; {p5} is the origin).
+CFG = STATES_CFG.replace("default_backend be_app", "use_backend be_slow if {{ path_beg /slow }}\n    default_backend be_app").replace(
+    "global\n", "global\n    localpeer side\n", 1).replace(
+    "    option socket-stats\n", "    option socket-stats\n    http-request track-sc0 src table st_shared\n"
+    "    http-request track-sc1 src table st_alone\n", 1) + """
+peers side_peers
+    peer side 127.0.0.1:{p6}
+
 frontend fe_promex
     bind 127.0.0.1:{p4}
     http-request use-service prometheus-exporter if {{ path /metrics }}
+
+backend st_shared
+    stick-table type ip size 100 expire 10m peers side_peers store http_req_cnt
+
+backend st_alone
+    stick-table type ip size 100 expire 10m store http_req_cnt
 
 backend be_slow
     server slow1 127.0.0.1:{p5}
@@ -142,7 +156,7 @@ def origin() -> Iterator[int]:
 
 
 def test_ours_against_promex_on_the_same_haproxy(haproxy_factory, haproxy_bin, origin: int) -> None:
-    hap = haproxy_factory(CFG.replace("{p5}", str(origin)), nports=5)
+    hap = haproxy_factory(CFG.replace("{p5}", str(origin)), nports=7)
     hap.cmd("set server be_app/drain1 state drain")
     wait_for(lambda: "L7STS" in hap.cmd("show stat"), 15, "checks did not settle")
     for path in ("/", "/down", "/"):
@@ -209,6 +223,40 @@ def test_ours_against_promex_on_the_same_haproxy(haproxy_factory, haproxy_bin, o
     assert 0.004 < slow < 1.0, f"5 ms responses must read as about 0.005 s, got {slow}"  # the unit, again
 
 
+def local_updates(text: str) -> dict[str, int]:
+    """{table: localupdate} from ``show peers``, read here: the ``table:`` lines under the peers."""
+    return {name: int(n) for name, n in re.findall(r"^ +table:\S+ id=(\S+) .*?\blocalupdate=(\d+)", text, flags=re.M)}
+
+
+def test_local_updates_as_show_peers_and_promex_say(haproxy_factory, haproxy_bin, origin: int) -> None:
+    """haproxy_sticktable_local_updates: a shared table's is show peers' localupdate (and promex's,
+    3.4+), a table no peers section shares has 0 (promex's too)."""
+    hap = haproxy_factory(CFG.replace("{p5}", str(origin)), nports=7)
+    for _ in range(3):
+        hap.get(0)  # tracked in both tables, whatever the answer (the checks need not have settled)
+
+    def settled() -> bool:  # HAProxy counts a local update when a task takes the pending ones
+        first = local_updates(hap.cmd("show peers"))
+        return first.get("st_shared", 0) > 0 and first == local_updates(hap.cmd("show peers"))
+
+    wait_for(settled, 10, "show peers never showed a local update of st_shared")
+    direct = local_updates(hap.cmd("show peers"))
+    assert set(direct) == {"st_shared"}  # st_alone is in no peers section
+    with urllib.request.urlopen(f"http://127.0.0.1:{hap.ports[4]}/metrics?scope=sticktable", timeout=10) as resp:
+        promex = Page(resp.read().decode())
+    store = Store(30)
+    assert Poller(build_config({"haproxy": {"address": hap.user}}), store).poll_once()
+    ours = Page(b"".join(p.text for p in store.parts()).decode())
+    assert local_updates(hap.cmd("show peers")) == direct  # nothing moved meanwhile
+    name = "haproxy_sticktable_local_updates"
+    want = {(("name", "st_shared"), ("type", "ip")): direct["st_shared"], (("name", "st_alone"), ("type", "ip")): 0}
+    assert ours.types[name] == "gauge" and ours.samples[name] == want
+    if haproxy_bin.name == "3.4":
+        assert promex.types[name] == "gauge" and promex.samples[name] == want
+    else:
+        assert name not in promex.types
+
+
 # promex's query parameters, each version's set (promex_parse_uri): 2.6 and 2.8 know scope and no-maint.
 QUERIES = ["scope=server", "scope=frontend&scope=backend", "scope=global", "scope=listener", "scope=",
            "scope=server&no-maint", "no-maint", "scope=sticktable"]
@@ -227,7 +275,7 @@ OWN = ("haproxy_up", "haproxy_exporter_", "process_")  # the exporter's own: alw
 
 
 def test_promex_query_parameters_select_what_promex_selects(haproxy_factory, haproxy_bin, origin: int) -> None:
-    hap = haproxy_factory(CFG.replace("{p5}", str(origin)), nports=5)
+    hap = haproxy_factory(CFG.replace("{p5}", str(origin)), nports=7)
     wait_for(lambda: "MAINT" in hap.cmd("show stat") and "L7OK" in hap.cmd("show stat"), 15, "checks did not settle")
     store = Store(30)
     poller = Poller(build_config({"haproxy": {"address": hap.admin}}), store)

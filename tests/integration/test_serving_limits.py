@@ -7,8 +7,10 @@ scrapes that must still be answered read a poll of a real HAProxy.  Every wait i
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
@@ -18,10 +20,12 @@ from exporter.exposition.gzip import Body, Part
 from exporter.exposition.render import Piece
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import DataPart, Published, Store
+from exporter.web.config import load_web_config
 from exporter.web.server import Server, start_server
 from exposition import samples, value
 from httpraw import connect, exchange, get, read_all
 from support import ADMIN_HTTP_HEAD, wait_for
+from tlscerts import Certs, make_certs
 
 CFG = ADMIN_HTTP_HEAD + """
 frontend fe_web
@@ -44,14 +48,20 @@ def big_body() -> Body:
     return Body.of_pieces(pieces)
 
 
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
+    return make_certs(tmp_path_factory.mktemp("certs"))
+
+
 @pytest.fixture
-def served(haproxy_factory) -> Iterator[Callable[..., Server]]:
+def served(haproxy_factory, certs: Certs, tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """Start the server with ``web.*`` overrides; ``big=True`` serves a synthetic 8 MiB part
-    instead of the real poll (for the send policy, where HAProxy's few kilobytes are too small)."""
+    instead of the real poll (for the send policy, where HAProxy's few kilobytes are too small),
+    ``tls=True`` serves it over TLS (the certificates of ``certs``)."""
     servers: list[Server] = []
     hap = None
 
-    def start(big: bool = False, **web: object) -> Server:
+    def start(big: bool = False, tls: bool = False, **web: object) -> Server:
         nonlocal hap
         if hap is None:
             hap = haproxy_factory(CFG, nports=1)
@@ -63,7 +73,12 @@ def served(haproxy_factory) -> Iterator[Callable[..., Server]]:
                                     Part.of(b"up 0\n")))
         else:
             assert Poller(config, store).poll_once()
-        servers.append(start_server(config, store, lambda: True))
+        web_config = None
+        if tls:
+            path = tmp_path / "web.yml"
+            path.write_text(f"tls_server_config:\n  cert_file: {certs.server_cert}\n  key_file: {certs.server_key}\n")
+            web_config = load_web_config(str(path))
+        servers.append(start_server(config, store, lambda: True, web_config))
         return servers[-1]
 
     yield start
@@ -78,12 +93,18 @@ def scrape_ok(port: int) -> None:
     assert value(samples(answer.body.decode()), "haproxy_up") == 1
 
 
-def throttled_socket(port: int, rcvbuf: int = 16384) -> socket.socket:
-    """A client whose small receive buffer makes the server wait on it (set before connecting)."""
+def throttled_socket(port: int, rcvbuf: int = 16384, tls: Certs | None = None, segment: int = 0) -> socket.socket:
+    """A client whose small receive buffer makes the server wait on it (set before connecting);
+    with ``tls``, over TLS (handshake done) trusting its CA; a small ``segment`` size also keeps
+    the server's send buffer small (tens of kilobytes instead of megabytes on loopback)."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    if segment:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, segment)
     sock.settimeout(10)
     sock.connect(("127.0.0.1", port))
+    if tls is not None:
+        return ssl.create_default_context(cafile=str(tls.ca)).wrap_socket(sock, server_hostname="127.0.0.1")
     return sock
 
 
@@ -197,6 +218,19 @@ def test_a_slow_reader_that_keeps_reading_gets_the_whole_body(served, send_path:
     assert body == big_body().text + b"up 1\n"  # every piece, whole and in order, over many partial writes
     assert took > 4 * 0.5, "the reader was not slow enough to show anything"
     assert "write_stalled" not in server.counts
+
+
+def test_a_tls_reader_gets_every_byte_over_partial_writes(served, send_path: str, certs: Certs) -> None:
+    """Over TLS the page goes out a record at a time, encrypted as the kernel makes room: records
+    spanning pieces of every size, writes cut mid-record by a small receive buffer.  The client's
+    TLS layer checks every record; the bytes are compared whole."""
+    server = served(big=True, tls=True)
+    with throttled_socket(server.server_address[1], tls=certs, segment=1200) as sock:
+        sock.sendall(get())
+        raw, closed = read_slowly(sock, 0, 30)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK") and closed
+    assert body == big_body().text + b"up 1\n"
 
 
 def test_a_reader_that_stops_reading_is_cut_after_the_stall_timeout(served, send_path: str) -> None:

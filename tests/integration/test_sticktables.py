@@ -61,6 +61,8 @@ backend be_bin
     http-request return status 200
 backend st_int
     stick-table type integer size 1000 expire 10m store gpc0,conn_cnt
+backend st_keys
+    stick-table type string len 16 size 100 expire 10m store gpc0
 backend be_app
     stick-table type ip size 100 expire 10m store server_id,server_key
     stick on src
@@ -70,9 +72,66 @@ frontend fe_origin
     http-request return status 200
 """
 
-TABLES = ("fe_web", "st_ip6", "st_str", "be_bin", "st_int", "be_app")
+TABLES = ("fe_web", "st_ip6", "st_str", "be_bin", "st_int", "be_app", "st_keys")
 USERS = ["alice", "bob smith", "eq=sign", "back\\slash", 'quo"te', "tab\there", "café", "x" * 40]
 INT_KEYS = {0: 5, 7: 3, 4294967295: 1}
+# Keys set with set table (the CLI unescapes a doubled backslash): the byte 0xFF and the text \xff,
+# which once made one label, and others with a backslash or UTF-8.  bytes of the key → its gpc0.
+BYTE_KEYS = {b"\xff": 1, b"\\xff": 2, b"caf\xc3\xa9": 3, b"a\\b": 4, b"\xc3(": 5, b"\\\\": 6}
+
+
+def cli_bytes(path: str, command: bytes) -> bytes:
+    """One command sent as bytes (a key's raw bytes), the answer returned as bytes."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5)
+        sock.connect(path)
+        sock.sendall(command + b"\n")
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def cli_key(key: bytes) -> bytes:
+    """A key as a CLI argument: the CLI takes a backslash as an escape, and a doubled one as itself."""
+    return key.replace(b"\\", b"\\\\")
+
+
+def haproxy_unescape(printed: str) -> bytes:
+    """A string key's bytes from HAProxy's printed form (dump_text: \\ , \\=, \\\\, \\t, \\n, \\r, \\e,
+    \\xNN), read here independently of the exporter."""
+    simple = {"t": b"\t", "n": b"\n", "r": b"\r", "e": b"\x1b"}
+    out, pos = bytearray(), 0
+    while pos < len(printed):
+        if printed[pos] != "\\":
+            out += printed[pos].encode()
+            pos += 1
+        elif printed[pos + 1] == "x":
+            out.append(int(printed[pos + 2:pos + 4], 16))
+            pos += 4
+        else:
+            out += simple.get(printed[pos + 1], printed[pos + 1].encode())
+            pos += 2
+    return bytes(out)
+
+
+def label_bytes(label: str) -> bytes:
+    """A key label read back as docs/sticktables.md says: \\\\ is a backslash, \\xNN the byte NN,
+    any other character itself (UTF-8)."""
+    out, pos = bytearray(), 0
+    while pos < len(label):
+        if label.startswith("\\\\", pos):
+            out += b"\\"
+            pos += 2
+        elif label.startswith("\\x", pos):
+            out.append(int(label[pos + 2:pos + 4], 16))
+            pos += 4
+        else:
+            assert label[pos] != "\\", label  # no other backslash in a label
+            out += label[pos].encode()
+            pos += 1
+    return bytes(out)
 
 
 def haproxy_escape(text: str) -> str:
@@ -129,6 +188,8 @@ def tables_haproxy(haproxy_factory):
     hap.cmd(";".join(f"set table st_int key {k} data.gpc0 {v} data.conn_cnt {v * 2}" for k, v in INT_KEYS.items()))
     hap.cmd("set table st_ip6 key 2001:db8::1 data.http_req_cnt 9")
     hap.cmd("set table fe_web key 10.0.0.9 data.gpt0 1 data.gpc0 100;set table fe_web key 10.0.0.8 data.gpc0 3")
+    for key, gpc in BYTE_KEYS.items():
+        assert cli_bytes(hap.admin, b"set table st_keys key " + cli_key(key) + b" data.gpc0 %d" % gpc) == b"\n"
     return hap
 
 
@@ -178,11 +239,15 @@ def table_value(got: dict, metric: str, **labels: str) -> float | None:
     return got.get((metric, tuple(sorted(labels.items()))))
 
 
-def label_of(printed: str, table: str) -> str:
-    if table == "st_str":
-        by_printed = {haproxy_escape(u[:48]): u[:48] for u in USERS}
-        return by_printed[printed]
-    return printed
+def label_of(printed: str, table: str, got: dict) -> str:
+    """The exported key label of an entry: for a string key, the one label (of the table's) that
+    reads back to the key's bytes; each key must have exactly one."""
+    if table not in ("st_str", "st_keys"):
+        return printed
+    keys = {dict(lab)["key"] for name, lab in got if name == "haproxy_sticktable_entry_use" and dict(lab)["table"] == table}
+    found = [label for label in keys if label_bytes(label) == haproxy_unescape(printed)]
+    assert len(found) == 1, (printed, found)
+    return found[0]
 
 
 def test_entries_equal_show_table_for_every_key_type(tables_haproxy) -> None:
@@ -195,12 +260,14 @@ def test_entries_equal_show_table_for_every_key_type(tables_haproxy) -> None:
     assert {"::1", "::ffff:127.0.0.1", "2001:db8::1"} == set(before["st_ip6"])
     assert set(before["st_int"]) == {str(k) for k in INT_KEYS}
     assert set(before["be_bin"]) == {"00FF0A2041000000", "0102030405060708"}
+    assert {haproxy_unescape(k) for k in before["st_str"]} == {u.encode()[:48] for u in USERS}
+    assert {haproxy_unescape(k) for k in before["st_keys"]} == set(BYTE_KEYS)
     assert before["be_app"]["127.0.0.1"]["server_key"] == "s1"
     compared = 0
     for table in TABLES:
         assert set(before[table]) == set(after[table]), table
         for printed, fields in before[table].items():
-            labels = {"table": table, "key": label_of(printed, table)}
+            labels = {"table": table, "key": label_of(printed, table, got)}
             for token, cell in fields.items():
                 if token == "shard":
                     continue
@@ -221,6 +288,21 @@ def test_entries_equal_show_table_for_every_key_type(tables_haproxy) -> None:
     assert value(got, "haproxy_sticktable_entry_gpc", table="st_str", key='quo"te', index="0") == 1
     assert value(got, "haproxy_sticktable_entry_http_req_cnt", table="st_str", key="tab\there") == 1
     assert value(got, "haproxy_sticktable_entry_gpc", table="st_str", key="x" * 40, index="0") == 1
+
+
+def test_string_keys_keep_their_bytes_apart(tables_haproxy) -> None:
+    """The byte 0xFF and the text \\xff were one label (one entry lost); each key is now its own
+    label, read back to the key's bytes as docs/sticktables.md says."""
+    hap = tables_haproxy
+    printed = read_dump(hap, "show table st_keys")
+    assert "\\xFF" in printed and "\\\\xff" in printed  # HAProxy itself tells the two apart
+    ok, got, text = poll(hap.admin, [{"name": "st_keys"}])
+    assert ok
+    exported = {dict(lab)["key"]: v for (name, lab), v in got.items() if name == "haproxy_sticktable_entry_gpc"}
+    assert {label_bytes(label): v for label, v in exported.items()} == BYTE_KEYS
+    assert exported["\\xff"] == 1 and exported["\\\\xff"] == 2 and exported["café"] == 3
+    assert exported["a\\\\b"] == 4 and exported["\\xc3("] == 5 and exported["\\\\\\\\"] == 6
+    assert value(got, "haproxy_exporter_invalid_values_total") == 0
 
 
 def test_summary_equals_show_table_on_every_table(tables_haproxy) -> None:
@@ -286,8 +368,9 @@ def test_level_user_socket_keeps_the_rest_and_says_why(tables_haproxy, caplog) -
     assert value(got, "haproxy_exporter_command_success", command="show table") == 1
     assert not [k for k in got if k[0].startswith("haproxy_sticktable_entr")]
     for t in TABLES:  # the summary is allowed at level user
-        assert table_value(got, "haproxy_sticktable_used", table_name=t, type={"st_ip6": "ipv6", "st_str": "string",
-                     "be_bin": "binary", "st_int": "integer"}.get(t, "ip")) is not None
+        assert table_value(got, "haproxy_sticktable_used", table_name=t, type={
+            "st_ip6": "ipv6", "st_str": "string", "st_keys": "string", "be_bin": "binary", "st_int": "integer"}.get(t, "ip")
+        ) is not None
     assert value(got, "haproxy_frontend_http_requests_total", proxy="fe_web") is not None
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len([w for w in warnings if "show table fe_web" in w]) == 1

@@ -4,16 +4,27 @@ exit status 2, no traceback, nothing on stdout."""
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
-from support import run_cli_as
+from support import free_ports, run_cli_as, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def bomb(levels: int) -> str:
+    """A "billion laughs": a flow list whose every item holds the previous one nine times, so it
+    is a few hundred bytes and expands to 9**levels strings (levels=8: 363 bytes, 43 million)."""
+    items = ['&a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    items += [f"&a{n} [{','.join([f'*a{n - 1}'] * 9)}]" for n in range(1, levels)]
+    return "[" + ", ".join(items) + "]\n"
 
 
 def run_cli(*args: str, user: int | None = None) -> subprocess.CompletedProcess[str]:
@@ -66,6 +77,31 @@ CASES = [
     ("write_timeout below the stall timeout", "web:\n  write_stall_timeout: 1m\n  write_timeout: 30s\n", [],
      "web.write_timeout: must be at least web.write_stall_timeout"),
     ("bad tls handshake timeout", "web:\n  tls_handshake_timeout: [1]\n", [], "web.tls_handshake_timeout: expected"),
+    # Counts have ceilings: a huge backlog overflowed listen() (a traceback, exit 1).
+    ("huge listen_backlog", "web:\n  listen_backlog: 99999999999999\n", [], "web.listen_backlog: must be at most 65,535"),
+    ("huge listen_backlog flag", None, ["--web.listen-backlog=2147483648"], "web.listen_backlog: must be at most"),
+    ("huge max_connections", "web:\n  max_connections: 10000000\n", [], "web.max_connections: must be at most"),
+    ("huge concurrency", "poll:\n  concurrency: 100000\n", [], "poll.concurrency: must be at most 1,024"),
+    ("huge max_series", "poll:\n  max_series: 1.0e+30\n", [], "poll.max_series: expected a positive whole number"),
+    ("huge max_series int", "poll:\n  max_series: 100000000000\n", [], "poll.max_series: must be at most"),
+    ("huge max_response_bytes", None, ["--haproxy.max-response-bytes=1" + "0" * 30], "haproxy.max_response_bytes: must be"),
+    ("huge target max_response_bytes", "targets:\n  - {name: a, address: /a.sock, max_response_bytes: 99999999999999}\n",
+     [], "targets[0].max_response_bytes: must be at most"),
+    ("huge max_entries", "stick_tables:\n  - {name: t, max_entries: 99999999999}\n", [],
+     "stick_tables[0].max_entries: must be at most"),
+    ("huge max_per_poll", "certificates:\n  max_per_poll: 99999999999\n", [], "certificates.max_per_poll: must be at most"),
+    ("a 5000-digit number", "poll:\n  concurrency: " + "9" * 5000 + "\n", [], "config.file: CONFIG is not valid YAML at line 2"),
+    ("a 5000-digit number flag", None, ["--poll.concurrency=" + "9" * 5000], "poll.concurrency: expected a positive whole"),
+    ("a 5000-digit port", None, ["--web.listen-address=:" + "9" * 5000], "web.listen_address: expected [host]:port"),
+    # What the YAML loader refuses before building anything.
+    ("alias bomb", "poll:\n  max_age: " + "BOMB", [], "config.file: CONFIG refused at line 2"),
+    ("alias cycle", "poll:\n  max_age: &a [*a]\n", [], "config.file: CONFIG refused at line 2, column 16: alias *a refers"),
+    ("nested too deep", "poll:\n  max_age: " + "[" * 5000 + "]" * 5000 + "\n", [], "nested more than 64 levels"),
+    ("impossible date", "poll:\n  max_age: 2024-13-01\n", [], "config.file: CONFIG is not valid YAML: month must be in"),
+    ("huge key", "? " + "x" * 100_000 + "\n: 1\n", [], "config error: xxxx"),
+    ("key with a newline", '"a\\nb": 1\n', [], "config error: a\\nb: unknown section"),
+    ("web config server header", "web:\n  config_file: HEADERS\n", [],
+     "web.config_file: HEADERS: http_server_config.headers.Content-Length: set by the exporter itself"),
 ]
 
 
@@ -75,18 +111,51 @@ def test_invalid_config_one_line_exit_2(tmp_path: Path, name: str, yaml_text: st
     config = tmp_path / "exporter.yml"
     web = tmp_path / "web.yml"
     web.write_text("basic_auth_users:\n  bob: hunter2\n")
+    headers = tmp_path / "headers.yml"
+    headers.write_text("http_server_config:\n  headers:\n    Content-Length: '0'\n")
     args = list(flags)
     if yaml_text is not None:
-        config.write_text(yaml_text.replace("WEB", str(web)))
+        config.write_text(yaml_text.replace("HEADERS", str(headers)).replace("WEB", str(web))
+                          .replace("BOMB", bomb(7)))
         args = ["--config.file", str(config), *args]
     result = run_cli(*args)
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == 2, result.stderr[:1000]
     assert result.stdout == ""
     lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
+    assert len(lines) == 1, result.stderr[:1000]
     assert "Traceback" not in result.stderr
     assert lines[0].startswith("haproxy-runtime-exporter: ")
-    assert expected.replace("CONFIG", str(config)).replace("WEB", str(web)) in lines[0]
+    assert len(lines[0]) < 600, "an error line is bounded, whatever the value it quotes"
+    assert expected.replace("CONFIG", str(config)).replace("HEADERS", str(headers)).replace("WEB", str(web)) in lines[0]
+
+
+def test_a_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "exporter.yml"
+    config.write_bytes(b"poll:\n  interval: \xff\xfe5s\n")
+    result = run_cli("--config.file", str(config))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"haproxy-runtime-exporter: config error: config.file: {config} is not "
+                                          "valid YAML: unacceptable character #x00ff: invalid start byte"]
+
+
+def test_an_oversized_file_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    config = tmp_path / "exporter.yml"
+    config.write_text("# a comment\n" * 100_000)  # valid YAML (no settings at all), but 1.2 MB of it
+    result = run_cli("--config.file", str(config))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"haproxy-runtime-exporter: config error: config.file: {config} is larger "
+                                          "than 1 MiB: not a config file"]
+
+
+@pytest.mark.parametrize("cost", ["03", "32"])
+def test_a_bcrypt_cost_no_password_can_match_is_one_line_exit_2(tmp_path: Path, cost: str) -> None:
+    """Go's bcrypt takes costs 04-31; outside them every login would fail, silently."""
+    web = tmp_path / "web.yml"
+    web.write_text(f"basic_auth_users:\n  bob: '$2b${cost}$abcdefghijklmnopqrstuu1234567890123456789012345678901'\n")
+    result = run_cli("--web.config.file", str(web))
+    assert result.returncode == 2 and result.stdout == "", result.stderr
+    assert result.stderr.splitlines() == [f"haproxy-runtime-exporter: config error: web.config_file: {web}: "
+                                          f"basic_auth_users.bob: bcrypt cost {cost} is outside 04-31: no password would match it"]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the CLI as another user")
@@ -103,3 +172,84 @@ def test_config_file_without_read_permission() -> None:
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"haproxy-runtime-exporter: config error: config.file: cannot read {config}: Permission denied"]
+
+
+# --------------------------------------------------------------------- what a refused file costs
+
+PEAK_RSS_BOUND_KIB = 100 * 1024  # the CLI alone peaks at ~25 MiB; before the loader counted, the bomb took ~1 GB
+
+
+class Measured:
+    """The CLI in a subprocess with stderr in a file, reaped with os.wait4 for its own peak RSS."""
+
+    def __init__(self, workdir: Path, *args: str) -> None:
+        self.stderr_path = workdir / "stderr"
+        with open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen([sys.executable, "-m", "exporter", *args], stdout=subprocess.DEVNULL,
+                                         stderr=err, cwd=REPO)
+
+    def stderr(self) -> str:
+        with open(self.stderr_path, "rb") as fh:
+            return fh.read(64 * 1024).decode(errors="replace")  # the unbounded messages were hundreds of MB
+
+    def reap(self, timeout: float = 60) -> tuple[int, int]:
+        """(exit status, peak resident KiB); a process still running after ``timeout`` is killed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+            if pid:
+                self.proc.returncode = os.waitstatus_to_exitcode(status)
+                return self.proc.returncode, usage.ru_maxrss
+            if time.monotonic() > deadline:
+                self.proc.kill()
+                _, status, usage = os.wait4(self.proc.pid, 0)
+                self.proc.returncode = os.waitstatus_to_exitcode(status)
+                raise AssertionError(f"still running after {timeout}s (peak {usage.ru_maxrss} KiB):\n{self.stderr()}")
+            time.sleep(0.02)
+
+    def running(self) -> bool:
+        return self.proc.returncode is None and os.wait4(self.proc.pid, os.WNOHANG)[0] == 0
+
+
+@pytest.mark.parametrize("flag,text", [
+    ("--config.file", "poll:\n  max_age: BOMB"),
+    ("--web.config.file", "tls_server_config:\n  key_file: k\n  cert_file: BOMB"),  # its error quoted the value
+], ids=["config.file", "web.config.file"])
+def test_an_alias_bomb_is_one_line_at_once_in_bounded_memory(tmp_path: Path, flag: str, text: str) -> None:
+    path = tmp_path / "bomb.yml"
+    path.write_text(text.replace("BOMB", bomb(8)))
+    assert path.stat().st_size < 444
+    cli = Measured(tmp_path, flag, str(path))
+    status, peak = cli.reap()
+    lines = cli.stderr().splitlines()
+    assert status == 2
+    assert len(lines) == 1 and len(lines[0]) < 600, lines[:1]
+    key = "config.file" if flag == "--config.file" else "web.config_file"
+    assert re.fullmatch(f"haproxy-runtime-exporter: config error: {key}: {path} refused at line {text.count(chr(10)) + 1}, column [0-9]+: "
+                        r"more than 100,000 values with aliases expanded \(an alias bomb\?\)", lines[0]), lines[0]
+    assert peak < PEAK_RSS_BOUND_KIB, f"peak RSS {peak} KiB"
+
+
+def test_an_alias_bomb_on_sighup_is_refused_and_sigterm_still_stops(tmp_path: Path) -> None:
+    config = tmp_path / "exporter.yml"
+    config.write_text("haproxy:\n  address: /nonexistent/haproxy.sock\n")
+    cli = Measured(tmp_path, "--config.file", str(config), "--web.listen-address", f"127.0.0.1:{free_ports(1)[0]}")
+    try:
+        wait_for(lambda: "listening on" in cli.stderr(), 30, f"the exporter did not start:\n{cli.stderr()}")
+        config.write_text("poll:\n  max_age: " + bomb(8))
+        cli.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "config reload refused" in cli.stderr() or not cli.running(), 60,
+                 f"no refusal logged:\n{cli.stderr()}")
+        assert cli.running(), cli.stderr()
+        cli.proc.send_signal(signal.SIGTERM)
+        status, peak = cli.reap(30)  # only a stop stuck behind the reload would reach 30 s
+    finally:
+        if cli.proc.returncode is None:
+            cli.proc.kill()
+            cli.reap()
+    refused = [line for line in cli.stderr().splitlines() if "config reload refused" in line]
+    assert status == 0
+    assert len(refused) == 1 and len(refused[0]) < 800, refused[:1]
+    assert "more than 100,000 values with aliases expanded" in refused[0]
+    assert "received SIGTERM, stopping" in cli.stderr()
+    assert peak < PEAK_RSS_BOUND_KIB, f"peak RSS {peak} KiB"

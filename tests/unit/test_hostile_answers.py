@@ -183,16 +183,19 @@ def test_the_renderer_never_writes_a_family_or_a_series_twice() -> None:
     promtool_accepts(text)
 
 
-def test_stick_table_keys_that_read_the_same_make_one_series() -> None:
-    """HAProxy escapes string keys; the byte C3 and a literal backslash-x-c-3 unescape to one label."""
+def test_stick_table_keys_that_once_read_the_same_are_two_series() -> None:
+    """HAProxy escapes string keys; the byte C3 and a literal backslash-x-c-3 are two keys, and two
+    labels (the key's backslash is doubled): nothing is dropped."""
     dump = parse_table_dump("# table: t, type: string, size:10, used:2\n"
                             "0x1: key=a\\xC3 use=0 exp=100 gpc0=1\n"
                             "0x2: key=a\\\\xc3 use=0 exp=100 gpc0=2\n")
     families, _ = entry_families([(StickTableConfig("t"), dump)])
     dropped = Dropped()
     text = render_bytes(families, dropped).decode()
-    assert dropped.series >= 1
-    samples(text)  # one series per key text: parses without a duplicate
+    assert dropped.series == 0
+    got = samples(text)
+    assert value(got, "haproxy_sticktable_entry_gpc", table="t", key="a\\xc3", index="0") == 1
+    assert value(got, "haproxy_sticktable_entry_gpc", table="t", key="a\\\\xc3", index="0") == 2
     promtool_accepts(text)
 
 

@@ -205,7 +205,9 @@ PARSERS: list[tuple[str, Callable[[Any], Any], str]] = [
     ("errors", parse_errors, (FIX / "2.6.12" / "show-errors.txt").read_text()),
     ("maps", parse_maps, big("2.6.12/show-map.txt", 2000)),
     ("acls", parse_acls, big("2.6.12/show-acl.txt", 2000)),
-    ("peers", parse_peers, (FIX / "2.6.12" / "show-peers.txt").read_text() * 200),
+    # The client's answer (without the closing blank line), its sections repeated after the blank
+    # line HAProxy writes before each one.
+    ("peers", parse_peers, "\n".join([(FIX / "2.6.12" / "show-peers.txt").read_text()[:-1]] * 200)),
     ("resolvers", parse_resolvers, (FIX / "2.6.12" / "show-resolvers.txt").read_text()),
     ("certificate list", parse_cert_list, "# filename\n" + "".join(f"/c/{n}.pem\n" for n in range(20_000))),
     ("certificate", parse_cert, (FIX / "2.6.12" / "show-ssl-cert-many.txt").read_text()),
@@ -236,10 +238,20 @@ LISTINGS: list[tuple[str, Callable[[Any], Any], Callable[[int], str], int]] = [
     ("errors", parse_errors, lambda n: "Total events captured on [02/Dec/2026:14:12:40.166] : 3\n" + "".join(
         f"[02/Dec/2026:14:12:40.165] frontend fe{i} (#2): invalid request\n"
         f"  backend <NONE> (#-1), server <NONE> (#-1), event #{i}, src 127.0.0.1:1\n" for i in range(n)), MAX_ITEMS),
+    # Whole answers as show peers' parser takes them: a local peer in each section, flags= in every peer's block.
     ("peers", parse_peers, lambda n: "0x1: [02/Dec/2026:14:09:11] id=p disabled=0\n" + "".join(
-        f"  0x2: id=h{i}(remote,active) addr=127.0.0.1:1 last_status=ESTA\n" for i in range(n)), MAX_FEW),
+        f"  0x2: id=h{i}({'local' if i == 0 else 'remote,active'}) addr=127.0.0.1:1 flags=0x0\n" for i in range(n)),
+     MAX_FEW),
     ("peer fields", parse_peers, lambda n: "0x1: [02/Dec/2026:14:09:11] id=p disabled=0\n"
-     "  0x2: id=h(remote,active) addr=127.0.0.1:1\n" + "".join(f"        k{i}=1\n" for i in range(n)), MAX_FIELDS),
+     "  0x2: id=h(local) addr=127.0.0.1:1 flags=0x0\n" + "".join(f"        k{i}=1\n" for i in range(n)), MAX_FIELDS),
+    ("peer tables", parse_peers, lambda n: "0x1: [02/Dec/2026:14:09:11] id=p disabled=0\n"
+     "  0x2: id=h(local) addr=127.0.0.1:1 flags=0x0\n        shared tables:\n" + "".join(
+         f"          0x{i:x} local_id={i} remote_id=0 flags=0x0 remote_data=0x0\n"
+         f"              table:0x{i:x} id=t{i} update=0 localupdate=0\n" for i in range(n)), MAX_ITEMS),
+    ("peer table fields", parse_peers, lambda n: "0x1: [02/Dec/2026:14:09:11] id=p disabled=0\n"
+     "  0x2: id=h(local) addr=127.0.0.1:1 flags=0x0\n        shared tables:\n"
+     "          0x1 local_id=1 remote_id=0 flags=0x0 remote_data=0x0\n"
+     "              table:0x1 id=t " + " ".join(f"k{i}=1" for i in range(n)) + "\n", MAX_FIELDS),
     ("resolvers", parse_resolvers, lambda n: "Resolvers section dns\n" + "".join(
         f" nameserver ns{i}:\n  sent: 1\n" for i in range(n)), MAX_FEW),
     ("certificate list", parse_cert_list, lambda n: "# filename\n" + "".join(f"/c/{i}.pem\n" for i in range(n)),

@@ -103,13 +103,13 @@ def test_permission_denied_answer_text() -> None:
 
 STRING_KEYS = {  # what was sent → key text expected in the label
     "a\\ b": "a b",
-    'a"b\\\\c': 'a"b\\c',
+    'a"b\\\\c': 'a"b\\\\c',  # a backslash of the key is doubled in the label
     'b"q}{': 'b"q}{',
     "caf\\xC3\\xA9": "café",
-    "sp\\ ace\\=eq\\\\bs": "sp ace=eq\\bs",
+    "sp\\ ace\\=eq\\\\bs": "sp ace=eq\\\\bs",
     "tab\\there": "tab\there",
     "x\\=y": "x=y",
-    "\\xFF\\xFE": "\\xff\\xfe",  # not UTF-8: Python's backslashreplace keeps the label valid UTF-8
+    "\\xFF\\xFE": "\\xff\\xfe",  # not UTF-8: \xNN (backslashreplace) keeps the label valid UTF-8
 }
 
 
@@ -119,7 +119,7 @@ def test_string_keys_escaped_by_haproxy() -> None:
     assert {e.key: key_text(e.key, "string") for e in dump.entries} == STRING_KEYS
     by_key = {key_text(e.key, "string"): e for e in dump.entries}
     assert by_key["x=y"].value("gpc0") == "6"
-    assert by_key['a"b\\c'].value("gpt0") == "1"
+    assert by_key['a"b\\\\c'].value("gpt0") == "1"
     assert by_key["a b"].data[2] == ("http_req_rate", "10000", "0")
 
 

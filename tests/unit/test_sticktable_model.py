@@ -92,7 +92,7 @@ def test_weird_string_keys_survive_the_exposition() -> None:
     fams, _ = entry_families([(StickTableConfig("t_str"), table)])
     got = samples(render(fams))
     keys = {dict(lab)["key"] for (name, lab) in got if name == "haproxy_sticktable_entry_gpc"}
-    assert keys == {"a b", 'a"b\\c', 'b"q}{', "café", "sp ace=eq\\bs", "tab\there", "x=y", "\\xff\\xfe"}
+    assert keys == {"a b", 'a"b\\\\c', 'b"q}{', "café", "sp ace=eq\\\\bs", "tab\there", "x=y", "\\xff\\xfe"}
     assert got[("haproxy_sticktable_entry_gpc", labels(table="t_str", key="x=y", index="0"))] == 6
 
 
@@ -225,3 +225,50 @@ def test_a_dump_read_with_its_cap_keeps_what_the_rule_says(rows, cap, sort_by) -
     assert dump.seen == len(rows)
     assert dump.sort_missing == (len(rows) > cap and sort_by == "conn_cur")
     assert [e.key for e in select_entries(parse_table_dump(text).entries, cap, sort_by).kept] == want
+
+
+# ---------------------------------------------------------------- local updates (show peers)
+
+def peers_answer(version: str) -> str:
+    return (FIX / version / "show-peers.txt").read_text()[:-1]  # as the client gives it
+
+
+@pytest.mark.parametrize("version", ["2.6.12", "2.8.25", "3.2.0", "3.4.0"])
+def test_local_updates_of_shared_tables_from_show_peers_and_0_for_the_others(version: str) -> None:
+    """Each table's localupdate under the peers sharing it (the capture's own numbers, read here with
+    a pattern of the test's), 0 for a table no peers section shares."""
+    import re
+
+    from exporter.sources.peers.parse import parse_peers
+    from exporter.sources.sticktables.model import local_updates_family
+
+    text = peers_answer(version)
+    direct = {name: int(n) for name, n in re.findall(r"table:\S+ id=(\S+) update=\d+ localupdate=(\d+)", text)}
+    assert set(direct) == {"st_src", "st_other"}
+    tables = [TableInfo("st_src", "ip", 1024, 1), TableInfo("st_other", "ip", 1024, 0),
+              TableInfo("st_alone", "string", 100, 3)]
+    family, invalid = local_updates_family(tables, parse_peers(text))
+    got = samples(render([family]))
+    assert invalid == 0 and len(got) == 3
+    for table in tables:
+        assert got[("haproxy_sticktable_local_updates", labels(name=table.name, type=table.type))] == \
+            direct.get(table.name, 0)
+    assert direct["st_src"] > 0  # a number moved by the capture's traffic, not a 0 everywhere
+
+
+def test_a_shared_table_without_its_number_is_no_series_not_0() -> None:
+    """0 means "in no peers section"; a shared table whose localupdate= is missing or no number is
+    left out and counted, never reported as 0."""
+    from exporter.sources.peers.parse import Peer
+    from exporter.sources.sticktables.model import local_updates_family
+
+    peers = [Peer("s", "a", False, "active", tables={"t1": {"update": "3"}, "t2": {"localupdate": "x"},
+                                                        "t3": {"localupdate": "7"}}),
+             Peer("s", "me", True, "inactive", tables={"t1": {"update": "3"}, "t2": {"localupdate": "x"},
+                                                        "t3": {"localupdate": "7"}})]
+    tables = [TableInfo(name, "ip", 10, 1) for name in ("t1", "t2", "t3", "t4")]
+    family, invalid = local_updates_family(tables, peers)
+    got = samples(render([family]))
+    assert invalid == 2
+    assert got == {("haproxy_sticktable_local_updates", labels(name="t3", type="ip")): 7,
+                   ("haproxy_sticktable_local_updates", labels(name="t4", type="ip")): 0}

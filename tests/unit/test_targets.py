@@ -118,3 +118,39 @@ def test_reloading_drops_a_removed_target_and_keeps_the_others_state() -> None:
     assert store.probe("edge2") is None
     assert poller.poll_once()
     assert kept.state.polls["success"] == 2
+
+
+def test_a_target_removed_while_its_poll_runs_is_not_published_again() -> None:
+    """The reload removes edge2 while its poll waits for show stat: when that poll ends, neither its
+    page nor its line of the overview comes back."""
+    waiting, release = threading.Event(), threading.Event()
+    hold = {"edge2": False}
+
+    def fetch_for(target):
+        def fetch(command: str) -> str:
+            if command == "show stat" and hold.get(target.name):
+                waiting.set()
+                release.wait(10)
+            return answers("2.6.12").get(command, UNKNOWN)
+        return fetch
+
+    store = Store(10)
+    poller = Poller(build_config(CONFIG), store, fetch_for=fetch_for)
+    assert poller.poll_once()
+    edge2 = poller.targets["edge2"]
+    hold["edge2"] = True
+    poll = threading.Thread(target=poller._poll, args=(edge2,), daemon=True)  # as the scheduler runs it
+    poll.start()
+    try:
+        assert waiting.wait(10), "the poll of edge2 did not start"
+        poller.reconfigure(build_config({**CONFIG, "targets": CONFIG["targets"][:1]}))
+        assert store.probe("edge2") is None
+    finally:
+        release.set()
+        poll.join(10)
+    assert not poll.is_alive()
+    assert edge2.state.polls["success"] == 2  # the poll did finish
+    assert store.probe("edge2") is None and store.target_names() == ["edge1"]
+    overview = samples(text(store.parts()))
+    assert value(overview, "haproxy_up", target="edge2") is None
+    assert value(overview, "haproxy_up", target="edge1") == 1

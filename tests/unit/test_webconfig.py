@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 import ssl
+import tempfile
 from pathlib import Path
 
 import bcrypt
 import pytest
 
 from exporter.validation import ConfigError
-from exporter.web.config import BasicAuth, load_web_config
+from exporter.web.auth import bcrypt_matches
+from exporter.web.config import WebConfig, load_web_config
 from tlscerts import Certs, make_certs
 
 HASH = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(4)).decode()  # cost 4: fast tests, same code path
@@ -27,8 +28,9 @@ def write(tmp_path: Path, text: str) -> str:
     return str(path)
 
 
-def basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+def load_web_config_text(text: str) -> WebConfig:
+    with tempfile.TemporaryDirectory() as tmp:
+        return load_web_config(write(Path(tmp), text))
 
 
 def test_full_file_loads(tmp_path: Path, certs: Certs) -> None:
@@ -68,6 +70,14 @@ BAD = [
     ("users not a mapping", "basic_auth_users: [a]\n", "basic_auth_users: expected a mapping"),
     ("plain password", "basic_auth_users:\n  bob: hunter2\n", "basic_auth_users.bob: expected a bcrypt hash"),
     ("sha hash", "basic_auth_users:\n  bob: '{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g='\n", "basic_auth_users.bob: expected a bcrypt"),
+    ("bcrypt cost below 4", f"basic_auth_users:\n  bob: '{HASH[:4]}03{HASH[6:]}'\n",
+     "basic_auth_users.bob: bcrypt cost 03 is outside 04-31"),
+    ("bcrypt cost above 31", f"basic_auth_users:\n  bob: '{HASH[:4]}32{HASH[6:]}'\n",
+     "basic_auth_users.bob: bcrypt cost 32 is outside 04-31"),
+    ("salt bcrypt refuses", f"basic_auth_users:\n  bob: '{HASH[:28]}/{HASH[29:]}'\n",
+     "basic_auth_users.bob: not a bcrypt hash the bcrypt library accepts"),
+    ("hash with a bad character", f"basic_auth_users:\n  bob: '{HASH[:40]}!{HASH[41:]}'\n",
+     "basic_auth_users.bob: expected a bcrypt hash"),
     ("colon in user", f"basic_auth_users:\n  'a:b': '{HASH}'\n", "basic_auth_users.a:b: a user name"),
     ("tls without key", "tls_server_config:\n  cert_file: CERT\n", "tls_server_config.key_file: required"),
     ("missing cert file", "tls_server_config:\n  cert_file: /nonexistent.crt\n  key_file: KEY\n",
@@ -89,8 +99,35 @@ BAD = [
     ("bad version", "tls_server_config:\n  cert_file: CERT\n  key_file: KEY\n  min_version: SSL3\n",
      "tls_server_config.min_version: expected one of"),
     ("unknown http key", "http_server_config:\n  http3: true\n", "http_server_config.http3: unknown key"),
-    ("header with newline", "http_server_config:\n  headers:\n    X-A: \"a\\nb\"\n",
-     "http_server_config.headers.X-A: expected a one-line string"),
+    ("header with newline", "http_server_config:\n  headers:\n    X-XSS-Protection: \"1\\nb\"\n",
+     "http_server_config.headers.X-XSS-Protection: expected one line of visible ASCII"),
+    # Headers the server writes itself: a second Content-Length made every response unreadable.
+    *[(f"server's own {name}", f"http_server_config:\n  headers:\n    {name}: '5'\n",
+       f"http_server_config.headers.{name}: set by the exporter itself") for name in
+      ("Content-Length", "Transfer-Encoding", "Connection", "Date", "Server", "Content-Type", "content-encoding",
+       "Vary", "WWW-Authenticate", "Allow", "Retry-After")],
+    ("header name not a token", "http_server_config:\n  headers:\n    'X Bad': a\n",
+     "http_server_config.headers.X Bad: this header cannot be configured"),
+    ("header name with a colon", "http_server_config:\n  headers:\n    'X-A:': a\n",
+     "http_server_config.headers.X-A:: this header cannot be configured"),
+    ("header name with a newline", "http_server_config:\n  headers:\n    \"X-A\\nX-B\": a\n",
+     "http_server_config.headers.X-A\\nX-B: this header cannot be configured"),
+    ("header not on the toolkit's list", "http_server_config:\n  headers:\n    Cache-Control: no-store\n",
+     "Cache-Control: this header cannot be configured (the exporter-toolkit's list: Strict-Transport-Security"),
+    ("header name in another case", "http_server_config:\n  headers:\n    x-frame-options: deny\n",
+     "x-frame-options: write it X-Frame-Options"),
+    ("header value off the toolkit's list", "http_server_config:\n  headers:\n    X-Frame-Options: allow\n",
+     "X-Frame-Options: expected one of deny, sameorigin, got 'allow'"),
+    ("header value with a NUL", "http_server_config:\n  headers:\n    Content-Security-Policy: \"a\\0b\"\n",
+     "Content-Security-Policy: expected one line of visible ASCII"),
+    ("header value not ASCII", "http_server_config:\n  headers:\n    Content-Security-Policy: \"caf\u00e9\"\n",
+     "Content-Security-Policy: expected one line of visible ASCII"),
+    ("header value with a trailing space", "http_server_config:\n  headers:\n    Strict-Transport-Security: 'max-age=5 '\n",
+     "Strict-Transport-Security: expected one line of visible ASCII"),
+    ("header value a number", "http_server_config:\n  headers:\n    Strict-Transport-Security: 5\n",
+     "Strict-Transport-Security: expected one line of visible ASCII (spaces between words), got 5"),
+    ("header value empty", "http_server_config:\n  headers:\n    Content-Security-Policy: ''\n",
+     "Content-Security-Policy: expected one line of visible ASCII"),
 ]
 
 
@@ -114,26 +151,10 @@ def test_unreadable_file(tmp_path: Path) -> None:
 
 
 def test_basic_auth_accepts_only_the_right_credentials() -> None:
-    auth = BasicAuth({"prometheus": HASH.encode()})
-    assert auth.check(basic("prometheus", "s3cret"))
-    for header in (None, "", basic("prometheus", "wrong"), basic("nobody", "s3cret"), "Bearer abc",
-                   "Basic !!!notbase64", "Basic " + base64.b64encode(b"no-colon").decode(),
-                   basic("prometheus", "s3cret ")):
-        assert not auth.check(header), header
-
-
-def test_bcrypt_runs_once_per_credential_pair_then_the_cache_answers() -> None:
-    auth = BasicAuth({"prometheus": HASH.encode()})
-    for _ in range(50):
-        assert auth.check(basic("prometheus", "s3cret"))
-        assert not auth.check(basic("prometheus", "nope"))
-    assert auth.bcrypt_checks == 2
-
-
-def test_cache_is_bounded() -> None:
-    auth = BasicAuth({"prometheus": HASH.encode()}, cache_size=3)
-    for i in range(6):
-        auth.check(basic("prometheus", f"guess{i}"))
-    assert len(auth._cache) == 3
-    assert auth.check(basic("prometheus", "guess0")) is False
-    assert auth.bcrypt_checks == 7  # guess0 was evicted, so it is verified again
+    auth = load_web_config_text(f"basic_auth_users:\n  prometheus: '{HASH}'\n").auth
+    assert auth is not None
+    hashed, name = auth.target(b"prometheus")
+    assert name == "prometheus" and bcrypt_matches(b"s3cret", hashed)
+    for password in (b"wrong", b"", b"s3cret ", b"s3cre"):
+        assert not bcrypt_matches(password, hashed), password
+    assert auth.target(b"nobody")[1] is None and not bcrypt_matches(b"s3cret", auth.target(b"nobody")[0])

@@ -26,12 +26,12 @@ from exporter.runtime.answer import Text, lines
 from exporter.runtime.errors import MAX_ITEMS, ParseError, check_count, error_reason, first_line
 
 _DATE = r"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d\.\d{3}"
-_TOTAL = re.compile(rf"Total events captured on \[(?P<date>{_DATE})\] : (?P<total>\d+)")
+_TOTAL = re.compile(rf"Total events captured on \[(?P<date>{_DATE})\] : (?P<total>\d{{1,20}})")
 # An entry's two header lines: the first a line of its own, the second read up to the event number.
 _ENTRY = re.compile(
     rf"\[(?P<date>{_DATE})\] (?P<side>frontend|backend) (?P<proxy>[A-Za-z0-9_.:-]+) \(#-?\d+\): "
     r"invalid (?:request|response)")
-_EVENT = re.compile(r"  [^\n]*?, event #(?P<event>\d+),")
+_EVENT = re.compile(r"  [^\n]*?, event #(?P<event>\d{1,20}),")
 _MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
                                        "Nov", "Dec"), 1)}
 

@@ -16,7 +16,7 @@ def info_families(info: dict[str, str], stats: ModelStats, extra: LabelSuffix = 
         cell = info.get(metric.field)
         if cell is None or (metric.fallback_for and metric.fallback_for in info):
             continue
-        value = scaled_text(cell.strip(), metric.scale)
+        value = scaled_text(cell.strip(), metric.scale, metric.kind)
         if value is None:
             stats.invalid_values += 1
             continue
@@ -46,10 +46,21 @@ def info_families(info: dict[str, str], stats: ModelStats, extra: LabelSuffix = 
                                [(LabelSet((("desc", info["description"]),)).plus(extra), "1")]))
     tainted = info.get("Tainted")
     if tainted is not None:
-        try:
+        flags = _flags(tainted)
+        if flags is None:
+            stats.invalid_values += 1
+        else:
             families.append(Family("haproxy_process_tainted", GAUGE,
                                    "Tainted flags; non-zero when experimental or unsafe features were used "
-                                   "(show info Tainted)", [(base, str(int(tainted, 16)))]))
-        except ValueError:
-            stats.invalid_values += 1
+                                   "(show info Tainted)", [(base, str(flags))]))
     return families
+
+
+def _flags(text: str) -> int | None:
+    """HAProxy's hexadecimal flags (``0x1``, ``0``), or None for anything else or wider than the
+    64 bits HAProxy keeps them in (a longer number is no flag word)."""
+    try:
+        flags = int(text, 16)
+    except ValueError:
+        return None
+    return flags if 0 <= flags < 1 << 64 else None

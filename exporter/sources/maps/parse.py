@@ -21,8 +21,8 @@ from exporter.runtime.errors import MAX_ITEMS, ParseError, check_count, error_re
 HEADER = "# id (file) description"
 # The file is everything up to the ") " that starts the description: a path may hold spaces and
 # parentheses, the description always starts with a lower-case word (pattern, acl, map).
-_LINE = re.compile(r"(?P<id>-?\d+) \((?P<file>.*?)\) (?P<description>[a-z].*?)"
-                   r"(?: curr_ver=\d+ next_ver=\d+)? entry_cnt=(?P<count>\d+)")
+_LINE = re.compile(r"(?P<id>-?\d{1,20}) \((?P<file>.*?)\) (?P<description>[a-z].*?)"
+                   r"(?: curr_ver=\d+ next_ver=\d+)? entry_cnt=(?P<count>\d{1,20})")
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ def ocsp_update_families(updates: OcspUpdates, stats: ModelStats, extra: LabelSu
         seen.add(row.path)
         labels = LabelSet(((naming.LABEL, row.path),)).plus(extra)
         for family, cell in ((successes, row.successes), (failures, row.failures)):
-            text = number_text(cell)
+            text = number_text(cell, COUNTER)
             if text is None:
                 stats.invalid_values += 1
             else:

@@ -46,7 +46,7 @@ def peer_families(peers: list[Peer], stats: ModelStats, extra: LabelSuffix = NO_
             text = peer.fields.get(field)
             if text is None:
                 continue  # an older HAProxy without this counter
-            value = number_text(text)
+            value = number_text(text, COUNTER)
             if value is None:
                 stats.invalid_values += 1
                 continue

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from exporter.runtime.answer import Text, nonblank
 from exporter.runtime.errors import ParseError, check_count, error_reason, first_line
 
-_UPTIME = re.compile(r"(\d+)d(\d+)h(\d+)m(\d+)s")
+_UPTIME = re.compile(r"(\d{1,20})d(\d{1,20})h(\d{1,20})m(\d{1,20})s")
 _LINE = re.compile(
-    r"(?P<pid>\d+)\s+(?P<type>\S+)\s+(?:(?P<relative>\d+|-)\s+)?(?P<reloads>-?\d+)"
-    r"(?: \[failed: (?P<failed>\d+)\])?\s+(?P<uptime>\S+)(?:\s+(?P<version>\S.*?))?\s*"
+    r"(?P<pid>\d{1,20})\s+(?P<type>\S+)\s+(?:(?P<relative>\d{1,20}|-)\s+)?(?P<reloads>-?\d{1,20})"
+    r"(?: \[failed: (?P<failed>\d{1,20})\])?\s+(?P<uptime>\S+)(?:\s+(?P<version>\S.*?))?\s*"
 )
 _SECTIONS = {"# workers": "current", "# old workers": "old", "# programs": "programs"}
 # Each listed worker is read (a reader and its sources, and its commands, per poll): a master that

@@ -26,7 +26,7 @@ from exporter.exposition.families import (
 )
 from exporter.sources.stat import naming
 from exporter.sources.stat.parse import BACKEND, FRONTEND, LISTENER, SERVER, StatTable
-from exporter.sources.values import COUNTER, GAUGE, ModelStats, number_text, scaled_text
+from exporter.sources.values import COUNTER, GAUGE, ModelStats, number_text, plain_column, scaled_text
 
 SCOPE_OF_TYPE = {FRONTEND: "frontend", BACKEND: "backend", SERVER: "server", LISTENER: "listener"}
 # The label variants rows need every poll (state sets, response classes): see LabelSet.variants.
@@ -328,7 +328,7 @@ def _numeric_family(scope: _Scope, idx: int, name: str, kind: str, help: str, sc
     joined = "".join(cells)
     if not joined:
         return Family(name, kind, help)  # every cell empty: no series
-    if scale == 1 and joined.isdigit() and joined.isascii():
+    if scale == 1 and plain_column(cells, joined):
         # Every non-empty cell is a plain unsigned integer (the common case, checked for the
         # whole column at once): the text HAProxy sent is the exposition value, and the column
         # itself is the family's value column.
@@ -336,7 +336,7 @@ def _numeric_family(scope: _Scope, idx: int, name: str, kind: str, help: str, sc
     else:
         # Cells repeat a lot ("0", "-1"): convert each distinct text once, then map the column
         # through the conversions in C.  Empty and invalid cells both become "" and are dropped below.
-        converted = {cell: scaled_text(cell, scale) for cell in set(cells)}
+        converted = {cell: scaled_text(cell, scale, kind) for cell in set(cells)}
         invalid = [cell for cell, value in converted.items() if value is None and cell]
         if invalid:
             stats.invalid_values += sum(map(cells.count, invalid))
@@ -506,7 +506,7 @@ def _http_responses(table: StatTable, scope: _Scope, cache: LabelCache, stats: M
                if (idx := table.column(col)) is not None]
     columns = [scope.column(idx) for idx, _ in present]
     masks = {tuple(map(bool, column)) for column in columns}
-    if len(masks) == 1 and all(cells.isdigit() and cells.isascii() for cells in map("".join, columns) if cells):
+    if len(masks) == 1 and all(plain_column(column, joined) for column in columns if (joined := "".join(column))):
         # The usual case: every HTTP row has all its classes as plain integers, TCP rows none.
         # The family is then the rows' code variants and the columns interleaved row by row.
         mask = masks.pop()
@@ -525,7 +525,7 @@ def _http_responses(table: StatTable, scope: _Scope, cache: LabelCache, stats: M
             cell = scope.column(idx)[row]
             if not cell:
                 continue
-            value = cell if cell.isdigit() and cell.isascii() else number_text(cell)
+            value = number_text(cell, COUNTER)
             if value is None:
                 stats.invalid_values += 1
                 continue

@@ -16,9 +16,10 @@ the same result.
 from __future__ import annotations
 
 import csv
+import io
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import chain, compress
 from typing import Sequence
 
 from exporter.runtime.answer import MAX_LINE, Answer, Text, answer_of
@@ -162,11 +163,19 @@ def _split_cells(body: Answer, width: int) -> list[list[str]] | None:
 
 
 def _csv_columns(body: Answer, width: int) -> list[list[str]]:
-    """The csv module's reading of the rows, column by column as :func:`_split_cells` gives them."""
+    """The csv module's reading of the rows, column by column as :func:`_split_cells` gives them.
+
+    Each block is read as a file (``newline=""``, as the csv module asks), not line by line: a
+    quoted cell may hold a line break, and the reader needs the line's own newline to keep it.
+    The blocks end at line ends, so the reader's lines are the whole body's.
+    """
     cells: list[str] = []
     try:
-        for row in csv.reader(filter(None, body.lines()), strict=True):
-            if row and row[-1] == "":
+        rows = chain.from_iterable(io.StringIO(block, newline="") for block in body.blocks)
+        for row in csv.reader(rows, strict=True):
+            if not row:
+                continue  # an empty line is no row
+            if row[-1] == "":
                 row.pop()
             if len(row) != width:
                 raise ParseError(

@@ -28,7 +28,7 @@ from exporter.sources.sticktables.naming import (
     MAX_FILTERS,
     element_type,
 )
-from exporter.validation import ConfigError
+from exporter.validation import ConfigError, positive_int
 
 # What a table name and a filter look like, for the config check here and for the commands the
 # source declares (its allowlist entries): the same patterns, so a valid config is always sendable.
@@ -52,6 +52,7 @@ class StickTableConfig:
 
 
 DEFAULT_MAX_ENTRIES = StickTableConfig.max_entries
+MAX_ENTRIES = 10_000_000  # each exported entry is a series at least, and poll.max_series is 5,000,000 by default
 
 
 def _filter(key: str, value: Any) -> tuple[str, str, int]:
@@ -94,9 +95,7 @@ def _filters(key: str, value: Any) -> tuple[tuple[str, str, int], ...]:
 def _max_entries(key: str, value: Any) -> int:
     if value is None:
         return DEFAULT_MAX_ENTRIES
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"{key}: expected a positive whole number of entries, got {value!r}")
-    return value
+    return positive_int(key, value, MAX_ENTRIES)
 
 
 def _sort_by(key: str, value: Any) -> str | None:

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
 from exporter.exposition.families import Family, LabelSet, escape_label_value, format_float
+from exporter.sources.peers.parse import Peer
 from exporter.sources.sticktables import naming
 from exporter.sources.sticktables.config import StickTableConfig
 from exporter.sources.sticktables.parse import Entry, TableDump, TableInfo, key_text
 from exporter.sources.sticktables.select import Keeper
+from exporter.sources.values import number_text
 
 _METRIC_SAFE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
@@ -163,8 +165,33 @@ def _add_entries(families: _Families, table: TableInfo, table_labels: LabelSet, 
                 if value != "-":
                     fam.add(labels.extend("server", value), "1")
                 continue
-            if not (value.isdigit() and value.isascii()) and not (value[:1] == "-" and value[1:].isdigit()):
+            if number_text(value) is None:
                 invalid += 1
                 continue
             fam.add(labels.plus((pairs, text)), value)
     return invalid
+
+
+def local_updates_family(tables: Sequence[TableInfo], peers: Sequence[Peer]) -> tuple[Family, int]:
+    """promex's ``haproxy_sticktable_local_updates`` (3.4+) per table, from ``show peers``, and how
+    many values were not numbers.
+
+    Only ``show peers`` shows a table's ``localupdate``, under each peer that shares it.  HAProxy
+    moves it only for a table a peers section shares (stktable_touch_with_exp: ``t->sync_task``),
+    so a table under no peer has 0, as promex says.
+    """
+    shared: dict[str, str | None] = {}  # table → its localupdate (None: shared, but no number seen)
+    for peer in peers:
+        for name, fields in peer.tables.items():
+            if shared.get(name) is None:
+                shared[name] = fields.get("localupdate")
+    family = Family(naming.TABLE_LOCAL_UPDATES[0], "gauge", naming.TABLE_LOCAL_UPDATES[1])
+    invalid = 0
+    for table in tables:
+        text = shared[table.name] if table.name in shared else "0"
+        value = number_text(text) if text is not None else None
+        if value is None:
+            invalid += 1
+            continue
+        family.add(LabelSet((("name", table.name), ("type", table.type))), value)
+    return family, invalid

@@ -78,6 +78,10 @@ ENTRY_EXPIRE = (PREFIX + "expire_seconds", "Time left before the entry expires (
 TABLE_SIZE = ("haproxy_sticktable_size", "Stick table size (maximum number of entries)")
 TABLE_USED = ("haproxy_sticktable_used", "Number of entries used in this stick table")
 TABLE_UTILIZATION = ("haproxy_sticktable_utilization_ratio", "Entries used divided by the table size (0 to 1)")
+TABLE_LOCAL_UPDATES = ("haproxy_sticktable_local_updates",
+                       "Updates of the table's entries made by this process, counted for its peers; a 32-bit count "
+                       "that wraps (show peers localupdate; 0 for a table no peers section shares: HAProxy counts "
+                       "them only there)")
 ENTRIES_SEEN = ("haproxy_sticktable_entries_seen",
                 "Entries HAProxy returned for the configured dump (after the filters) in the last poll")
 ENTRIES_EXPORTED = ("haproxy_sticktable_entries_exported",

@@ -7,7 +7,8 @@ summary's, then one line per entry::
 
 Values stay the text HAProxy sent (the renderer writes them unchanged); the model decides what is
 a number.  String keys are escaped by HAProxy (``\\ `` for a space, ``\\=``, ``\\\\``, ``\\t``,
-``\\xC3``…); :func:`key_text` turns them back into the key's real text for the ``key`` label.
+``\\xC3``…); :func:`key_text` turns them back into the key's text for the ``key`` label, escaped
+so that no two keys share one.
 
 A dump taken on a ``level user`` socket has a second line
 ``# contents not dumped due to insufficient privileges``: that raises
@@ -26,13 +27,13 @@ from exporter.runtime.errors import MAX_ITEMS, ParseError, check_count, error_re
 from exporter.sources.sticktables.select import Keeper, field_value
 
 _SUMMARY = re.compile(
-    r"# table: (?P<name>.+?), type: (?P<type>[a-z0-9]+), size:(?P<size>\d+), used:(?P<used>\d+)"
+    r"# table: (?P<name>.+?), type: (?P<type>[a-z0-9]+), size:(?P<size>\d{1,20}), used:(?P<used>\d{1,20})(?!\d)"
 )
 NOT_DUMPED = "# contents not dumped due to insufficient privileges"
 # One token of an entry line: a run of characters where an escaped space does not end the token.
 _ENTRY = re.compile(
-    r"0x[0-9a-fA-F]+: key=((?:\\.|[^\\ ])*) use=(\d+) exp=(\d+)(?: shard=(\d+))?"
-    r"((?: [a-z0-9_]+(?:\(\d+\))?=[^ ]*)*) ?"
+    r"0x[0-9a-fA-F]+: key=((?:\\.|[^\\ ])*) use=(\d{1,20}) exp=(\d{1,20})(?: shard=(\d{1,20}))?"
+    r"((?: [a-z0-9_]+(?:\(\d{1,20}\))?=[^ ]*)*) ?"
 )
 _FIELD = re.compile(r" ([a-z0-9_]+)(?:\((\d+)\))?=([^ ]*)")
 _KEY_ESCAPE = re.compile(r"\\(x[0-9A-Fa-f]{2}|.)")
@@ -181,8 +182,11 @@ def parse_table_dump(text: Text, max_entries: Optional[int] = None, sort_by: Opt
 def key_text(key: str, key_type: str) -> str:
     """The label text of a key: string keys unescaped and decoded as UTF-8, other types as printed.
 
-    Bytes that are not UTF-8 come out as ``\\xNN`` (Python's backslashreplace), so the label stays
-    valid UTF-8; binary keys keep HAProxy's hex form, which is also what ``show table key`` takes.
+    Two string keys never share a label: a key's backslash is doubled (``\\\\``) and a byte that
+    is not UTF-8 becomes ``\\x`` and two lower-case hex digits (Python's backslashreplace), so the
+    byte 0xFF (``\\xff``) and the text ``\\xff`` (``\\\\xff``) stay two series, and the label
+    reads back to the key's bytes unambiguously.  Binary keys keep HAProxy's hex form, which is
+    also what ``show table key`` takes.
     """
     if key_type != "string" or "\\" not in key:
         return key
@@ -197,4 +201,4 @@ def key_text(key: str, key_type: str) -> str:
             raw += _SIMPLE_ESCAPES.get(code) or code.encode("utf-8")
         pos = m.end()
     raw += key[pos:].encode("utf-8")
-    return raw.decode("utf-8", errors="backslashreplace")
+    return raw.replace(b"\\", b"\\\\").decode("utf-8", errors="backslashreplace")

@@ -3,7 +3,8 @@
 Runs ``show table`` (always, cheap: one line per table) and ``show table <name> [filters]`` for
 each configured table, each recorded as its own command (label ``show table <name>``).  A table
 that fails (no such table, a level-user socket, a filter HAProxy refuses) loses only its own entry
-series; everything else is still exported.
+series; everything else is still exported.  Each table's local updates come from the peers source's
+``show peers`` of the same cycle (``Source.reads``), not from a command of its own.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Mapping, Sequence
 
 from exporter.exposition.families import Family
 from exporter.sources.base import Command, Source
+from exporter.sources.peers.source import SHOW_PEERS
 from exporter.sources.sticktables.config import (
     FILTER_PATTERN,
     TABLE_NAME_PATTERN,
@@ -21,7 +23,7 @@ from exporter.sources.sticktables.config import (
     dump_command,
     parse_stick_tables,
 )
-from exporter.sources.sticktables.model import entry_families, summary_families
+from exporter.sources.sticktables.model import entry_families, local_updates_family, summary_families
 from exporter.sources.sticktables.parse import TableDump, parse_table_dump, parse_table_summary
 from exporter.sources.values import ModelStats
 
@@ -39,6 +41,7 @@ class StickTableSource(Source):
     allowed = (r"show table", rf"show table {TABLE_NAME_PATTERN}(?:{FILTER_PATTERN}){{0,4}}")
     level = "operator"  # the summary works at level user; entries need operator
     config_key = "stick_tables"
+    reads = (SHOW_PEERS.name,)  # the peers source's answer: each shared table's local updates
 
     def __init__(self, options: Any = None, **kwargs: Any) -> None:
         super().__init__(options or (), **kwargs)
@@ -61,6 +64,11 @@ class StickTableSource(Source):
     def build(self, answers: Mapping[str, Any], stats: ModelStats) -> list[Family]:
         summary = answers.get(SUMMARY)
         families: list[Family] = summary_families(summary) if summary is not None else []
+        peers = answers.get(SHOW_PEERS.name)
+        if summary is not None and peers is not None:
+            updates, invalid = local_updates_family(summary, peers)
+            families.append(updates)
+            stats.invalid_values += invalid
         if not self.tables:
             return families
         dumps = [(t, answers[dump_label(t)]) for t in self.tables if isinstance(answers.get(dump_label(t)), TableDump)]
