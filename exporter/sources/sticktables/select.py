@@ -14,6 +14,7 @@ import heapq
 from typing import Generic, Optional, Protocol, Sequence, TypeVar
 
 from exporter.sources.sticktables import naming
+from exporter.sources.values import number_text
 
 Data = Sequence[tuple[str, str, str]]  # an entry's (name, period, value) triplets
 
@@ -33,13 +34,10 @@ def field_value(fields: str, name: str) -> Optional[str]:
 
 
 def number(text: Optional[str]) -> int:
-    """Rank value of an element; entries without it rank last."""
-    if text is None:
-        return -1
-    try:
-        return int(text)
-    except ValueError:
-        return -1
+    """Rank value of an element; entries without it, or whose value is no number HAProxy prints
+    (values.py: the value rules the model exports by), rank last."""
+    value = None if text is None else number_text(text)
+    return -1 if value is None else int(value)
 
 
 def default_sort_by(data: Data) -> Optional[str]:
