@@ -97,12 +97,18 @@ def big_answer(kind: str, size: int) -> tuple[str, bytes]:
         return "show map", _repeat(size, "# id (file) description\n", lambda n: (
             f"{n} (/etc/haproxy/m{n}.map) pattern loaded from file '/etc/haproxy/m{n}.map' used by map at file "
             f"'/etc/haproxy/haproxy.cfg' line {n}. curr_ver=0 next_ver=0 entry_cnt={n}\n"))
-    if kind == "peers":
+    if kind == "peers":  # whole sections (a local peer, every block to its flags= and table: lines)
+        shared = ("        shared tables:\n          0x55da8c775940 local_id=1 remote_id=0 flags=0x0\n"
+                  "              table:0x55da8c642770 id=st_src update=2 localupdate=2 refcnt=1\n")
         return "show peers", _repeat(size, "", lambda n: (
+            ("\n" if n else "") +  # the blank line HAProxy writes before each section but the first
             f"0x55da8c6350e0: [02/Dec/2026:14:09:11] id=p{n} disabled=0 flags=0x6811 resync_timeout=2s\n"
             f"  0x55da8c638280: id=hap{n}(remote,active) addr=127.0.0.1:54271 last_status=ESTA last_hdshk=2s\n"
             "        reconnect=2s heartbeat=1s confirm=0 tx_hbt=0 rx_hbt=0 no_hbt=0 new_conn=2 proto_err=0\n"
-            "        shared tables:\n          0x55da8c775940 local_id=1 remote_id=0 flags=0x0\n\n"))
+            "        flags=0x20000200 appctx:0x7f86cc039f30 st0=7 st1=0 task_calls=7 state=EST\n" + shared +
+            "  0x55da8c638290: id=me(local) addr=127.0.0.1:54270 last_status=NONE last_hdshk=<NEVER>\n"
+            "        reconnect=<NEVER> heartbeat=<NEVER> confirm=0 tx_hbt=0 rx_hbt=0 no_hbt=0 new_conn=0 proto_err=0\n"
+            "        flags=0x0\n" + shared))
     if kind == "resolvers":
         return "show resolvers", _repeat(size, "", lambda n: (
             f"Resolvers section dns{n}\n nameserver ns1:\n  sent:        {n}\n  snd_error:   0\n  valid:       0\n"))
