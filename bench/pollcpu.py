@@ -79,7 +79,7 @@ def variants(text: str, share: float, count: int) -> list[str]:
 def our_polls(address: str, hap: Child, share: float, polls: int) -> dict:
     config = build_config({"haproxy": {"address": address, "timeout": "120s"}})
     real = make_client(config.poll_targets()[0]).run
-    stat = real("show stat")
+    stat = str(real("show stat"))  # one string, to make the changed copies from
     prepared = iter(variants(stat, share, polls + 2))
 
     def fetch(command: str) -> str:

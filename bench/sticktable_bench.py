@@ -11,7 +11,9 @@ then runs complete poll cycles (show info + show stat + show table + show table 
 and reports, per case, the median of the polls: wall and CPU seconds of the cycle, the poller's
 phases (fetch, parse, build, render, compress; build without the stick-table commands, which the
 poller times inside build), the ``show table st_big`` command time (fetch + parse), the
-exposition size (plain and gzip) and its sample count.  Loopback / UNIX socket only.
+exposition size (plain and gzip) and its sample count, and what one more poll allocates at its
+peak (tracemalloc, ``peak_mb``: the poll's working set, the dump's text and entries included; a
+poll run untimed, as tracemalloc slows allocation down).  Loopback / UNIX socket only.
 
     .venv/bin/python bench/sticktable_bench.py [--entries 100000] [--polls 3]
 """
@@ -27,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -90,7 +93,12 @@ def run_case(sock_path: str, tables: list[dict], polls: int) -> dict[str, float]
                "show_table_st_big": poller.state.commands.seconds.get("show table st_big", 0.0),
                "bytes": data.part.size, "gzip_bytes": len(data.part.gz), "samples": data.samples}
         rows.append(row)
-    return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+    result = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+    tracemalloc.start()
+    assert poller.poll_once(), "poll failed"
+    result["peak_mb"] = tracemalloc.get_traced_memory()[1] / 1e6
+    tracemalloc.stop()
+    return result
 
 
 def main() -> None:
@@ -124,7 +132,7 @@ def main() -> None:
                 "lifted": [{"name": "st_big", "max_entries": args.entries * 10}],
             }
             cols = ["wall", "cpu", "fetch", "parse", "build", "render", "compress", "show_table_st_big",
-                    "bytes", "gzip_bytes", "samples"]
+                    "bytes", "gzip_bytes", "samples", "peak_mb"]
             print(f"median of {args.polls} full polls (seconds; sizes of the HAProxy part of /metrics)")
             print(f"{'case':8} " + " ".join(f"{c:>17}" if c == "show_table_st_big" else f"{c:>10}" for c in cols))
             for name, tables in cases.items():

@@ -17,7 +17,8 @@ from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix
 from exporter.poll.state import CommandStats, PollState
 from exporter.runtime.address import parse_address
 from exporter.runtime.advice import advice
-from exporter.runtime.client import RuntimeClient, TransportError, TransportLimits
+from exporter.runtime.answer import Text
+from exporter.runtime.client import DEFAULT_MAX_RESPONSE_BYTES, Budget, RuntimeClient, TransportError, TransportLimits
 from exporter.runtime.errors import ParseError
 from exporter.sources.base import Command, Limits, Source
 from exporter.sources.registry import WORKER_SOURCES, allowlist
@@ -25,7 +26,8 @@ from exporter.sources.values import ModelStats
 
 log = logging.getLogger("exporter.poll")
 
-Fetch = Callable[[str], str]
+Fetch = Callable[[str], Text]  # a fake in place of the socket, for every command (tests)
+Read = Callable[[str, Budget], Text]  # what the runner calls: a command, the poll's budget
 # Reasons that mean the socket cannot be reached at all: the rest of the cycle is not attempted,
 # so a dead HAProxy costs one connect timeout per cycle, not one per command.
 UNREACHABLE = frozenset({"timeout", "connect_timeout", "no_socket", "refused", "permission", "connect"})
@@ -40,6 +42,15 @@ def make_client(target: TargetConfig) -> RuntimeClient:
     return RuntimeClient(parse_address(target.address), allowlist(), limits)
 
 
+def charged(fetch: Fetch) -> Read:
+    """A fake fetch under the poll's budget as the client is: its answer counted once given."""
+    def read(command: str, budget: Budget) -> Text:
+        text = fetch(command)
+        budget.take(len(text), command)
+        return text
+    return read
+
+
 class Runner:
     """Sends one target's commands, recording each: duration, success, errors by reason, one log
     line per change of reason.
@@ -52,9 +63,10 @@ class Runner:
     worker that left costs the pauses once per cycle, not once per command.
     """
 
-    def __init__(self, fetch: Fetch, state: PollState, name: str, retries: tuple[float, ...] = (),
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, fetch: Read, state: PollState, name: str, retries: tuple[float, ...] = (),
+                 sleep: Callable[[float], None] = time.sleep, budget: Budget | None = None) -> None:
         self.fetch = fetch
+        self.budget = budget or Budget(DEFAULT_MAX_RESPONSE_BYTES)  # the bytes this poll may still read
         self.state = state
         self.where = where(name)
         self.sent = 0
@@ -103,7 +115,7 @@ class Runner:
         self.sent += 1
         started = time.perf_counter()
         try:
-            text = self.fetch(route + command.text)
+            text = self.fetch(route + command.text, self.budget)
             fetched = time.perf_counter()
             self.state.add_phase("fetch", fetched - started)
             result = command.parse(text)
@@ -119,7 +131,7 @@ class Runner:
         """Ask the socket something about itself: the parsed answer, or the error; nothing recorded."""
         self.sent += 1
         try:
-            return command.parse(self.fetch(command.text))
+            return command.parse(self.fetch(command.text, self.budget))
         except (TransportError, ParseError) as exc:
             log.debug("%sprobe %r: %s", self.where, command.text, exc)
             return exc

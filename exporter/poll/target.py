@@ -25,12 +25,13 @@ from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix, label_s
 from exporter.exposition.gzip import BlockCache, Body, Part
 from exporter.exposition.render import Dropped, PieceCache, render, render_pieces
 from exporter.poll.gcpause import gc_paused
-from exporter.poll.process import Fetch, Process, Runner, make_client, merge_families, where
+from exporter.poll.process import Fetch, Process, Runner, charged, make_client, merge_families, where
 from exporter.poll.snapshot import DataPart, Lease, Published, Store
 from exporter.poll.state import CommandStats, PollState
 from exporter.poll.status import target_families
 from exporter.runtime.advice import advice
-from exporter.runtime.errors import ParseError
+from exporter.runtime.client import Budget
+from exporter.runtime.errors import ParseError, first_line
 from exporter.sources.base import Command
 from exporter.sources.info.source import SHOW_INFO
 from exporter.sources.proc.model import roles
@@ -68,7 +69,7 @@ class TargetPoller:
         self.reload_ok = reload_ok
         self.sleep: Callable[[float], None] = time.sleep  # the pause between retries; tests replace it
         self._fixed_fetch = fetch  # tests inject one fake for every command
-        self._fetch = fetch or make_client(target).run
+        self._fetch = charged(fetch) if fetch is not None else make_client(target).run
         self._lease: Lease = store.lease(target.name)
         # The reload hand-off: the main thread only writes _wanted, the poll thread only writes
         # _applied; neither reads and writes the same slot, so no reload can be lost between them.
@@ -124,7 +125,8 @@ class TargetPoller:
         started = time.perf_counter()
         st.phase_seconds = {}
         st.source_seconds, st.source_ok = {}, {}
-        runner = Runner(self._fetch, st, self.name, sleep=self.sleep)
+        # One budget for every answer of the cycle (every worker's, through a master CLI).
+        runner = Runner(self._fetch, st, self.name, sleep=self.sleep, budget=Budget(self.target.max_response_bytes))
         kind = self._detect(runner)
         runner.retries = MASTER_RETRIES if kind == "master" else ()
         ok = self._master_cycle(runner) if kind == "master" else self._worker_cycle(runner)
@@ -156,7 +158,7 @@ class TargetPoller:
 
     def _check_level(self, runner: Runner) -> None:
         """Say once when the socket's level is below what a configured source needs."""
-        answer = runner.probe(Command(SHOW_CLI_LEVEL, str.strip))
+        answer = runner.probe(Command(SHOW_CLI_LEVEL, first_line))
         if not isinstance(answer, str):
             return  # old HAProxy, or not reachable now: nothing to say
         self._level_checked = True

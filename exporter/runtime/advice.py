@@ -17,7 +17,8 @@ ADVICE: dict[str, str] = {
     # transport: the exchange
     "timeout": "HAProxy accepted but did not finish answering in haproxy.timeout: check its load or raise haproxy.timeout",
     "io": "the connection broke, HAProxy may have been restarting: if it persists, check HAProxy's log",
-    "too_large": "raise haproxy.max_response_bytes if this many proxies and servers are expected",
+    "too_large": "the answers of one poll exceed haproxy.max_response_bytes in all: raise it if this many proxies, "
+                 "servers and table entries are expected",
     "empty": "HAProxy closed without answering: point haproxy.address at a worker's stats socket",
     "truncated": "the answer was cut off, HAProxy may have been reloading: if it persists, check HAProxy's log",
     "not_haproxy": "haproxy.address answers HTTP, not the Runtime API: point it at a `stats socket`",
@@ -38,6 +39,8 @@ ADVICE: dict[str, str] = {
                        "`echo 'show table <name>' | socat stdio <socket>`",
     "too_many_series": "HAProxy sent more than poll.max_series series: raise it if this installation is really "
                        "that large, else check what answers on haproxy.address",
+    "too_many_items": "HAProxy's answer lists more items than any HAProxy has (docs/reliability.md, Memory budget): "
+                      "check what answers on haproxy.address",
     "internal_error": "this is an exporter bug: please report it with the traceback logged above",
 }
 

@@ -4,10 +4,17 @@ Framing facts (reference sheet §5): HAProxy ends every command's output with a 
 (``\\n\\n``) and, in non-interactive mode, closes the connection.  The master CLI never closes,
 so we half-close after sending, which makes both close promptly.  A response that ends without
 the blank line was cut off and is rejected, so a half-read ``show stat`` never becomes a snapshot.
+
+What an answer may cost is bounded twice: every byte read counts against the poll's
+:class:`Budget` (``haproxy.max_response_bytes``, shared by all the commands of one poll of one
+target), and the answer is decoded as it arrives into blocks of whole lines
+(:mod:`exporter.runtime.answer`), never joined, so the bytes go as soon as they are text and no
+step holds the interpreter lock for more than a block.
 """
 
 from __future__ import annotations
 
+import codecs
 import errno
 import re
 import socket
@@ -16,6 +23,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from exporter.runtime.address import Address
+from exporter.runtime.answer import BLOCK, MAX_LINE, Answer
 
 # The master CLI's routing prefix: ``@!<pid> `` reaches one worker, old ones included.
 _ROUTE = re.compile(r"@!\d{1,10} ")
@@ -58,6 +66,36 @@ class Allowlist:
         raise CommandRefused(f"refusing to send {command!r}: only read-only show commands are allowed")
 
 
+class Budget:
+    """The bytes one poll of one target may read in all, shared by its commands in turn.
+
+    Per poll, not per answer: a poll keeps each answer's parsed form until it builds, so what it
+    holds grows with the bytes of all its answers together, whatever their number (tables,
+    certificates, workers behind a master CLI).  ``per_answer``: a budget for one command alone.
+    """
+
+    def __init__(self, total: int, per_answer: bool = False) -> None:
+        self.total = total
+        self.used = 0
+        self.per_answer = per_answer
+
+    def left(self) -> int:
+        return self.total - self.used
+
+    def take(self, size: int, command: str) -> None:
+        """Count ``size`` more bytes read for ``command``; :class:`TransportError` beyond the total."""
+        self.used += size
+        if self.used > self.total:
+            raise self.exceeded(command)
+
+    def exceeded(self, command: str) -> TransportError:
+        if self.per_answer:
+            return TransportError("too_large", f"answer to {command!r} exceeds {self.total} bytes "
+                                               "(raise haproxy.max_response_bytes)")
+        return TransportError("too_large", f"the answers of this poll exceed {self.total} bytes in all, at "
+                                           f"{command!r} (raise haproxy.max_response_bytes)")
+
+
 @dataclass(frozen=True)
 class TransportLimits:
     connect_timeout: float = 2.0
@@ -73,11 +111,17 @@ class RuntimeClient:
         self.allowlist = allowlist
         self.limits = limits or TransportLimits()
 
-    def run(self, command: str) -> str:
-        """Send one command (``@!<pid> `` in front routes it through a master CLI) and read the answer."""
+    def run(self, command: str, budget: Budget | None = None) -> Answer:
+        """Send one command (``@!<pid> `` in front routes it through a master CLI) and read the
+        answer, counting its bytes against ``budget`` (the poll's; else this answer's alone)."""
         self.allowlist.check(command)
-        raw = self._exchange((command + "\n").encode())
-        return _strip_block_end(raw, command)
+        if budget is None:
+            budget = Budget(self.limits.max_response_bytes, per_answer=True)
+        if budget.left() <= 0:
+            raise budget.exceeded(command)  # not even sent: nothing of it could be read
+        reader = _Reader(command, budget)
+        self._exchange((command + "\n").encode(), reader)
+        return reader.answer()
 
     def _connect(self) -> socket.socket:
         sock = socket.socket(self.address.family, socket.SOCK_STREAM)
@@ -89,11 +133,9 @@ class RuntimeClient:
             raise _connect_error(exc, self.address) from None
         return sock
 
-    def _exchange(self, payload: bytes) -> bytes:
+    def _exchange(self, payload: bytes, reader: _Reader) -> None:
         sock = self._connect()
         deadline = time.monotonic() + self.limits.read_timeout
-        chunks: list[bytes] = []
-        size = 0
         try:
             sock.settimeout(self.limits.read_timeout)
             sock.sendall(payload)
@@ -103,17 +145,10 @@ class RuntimeClient:
                 if remaining <= 0:
                     raise socket.timeout()
                 sock.settimeout(remaining)
-                chunk = sock.recv(1 << 20)
+                chunk = sock.recv(BLOCK)
                 if not chunk:
                     break
-                size += len(chunk)
-                if size > self.limits.max_response_bytes:
-                    raise TransportError(
-                        "too_large",
-                        f"response exceeds {self.limits.max_response_bytes} bytes "
-                        "(raise haproxy.max_response_bytes)",
-                    )
-                chunks.append(chunk)
+                reader.feed(chunk)
         except socket.timeout:
             raise TransportError(
                 "timeout", f"no complete answer from {self.address} within {self.limits.read_timeout}s"
@@ -122,7 +157,6 @@ class RuntimeClient:
             raise TransportError("io", f"talking to {self.address} failed: {exc}") from None
         finally:
             sock.close()
-        return b"".join(chunks)
 
 
 def _connect_error(exc: BaseException, address: Address) -> TransportError:
@@ -141,15 +175,63 @@ def _connect_error(exc: BaseException, address: Address) -> TransportError:
     return TransportError("connect", f"cannot connect to {address}: {exc}")
 
 
-def _strip_block_end(raw: bytes, command: str) -> str:
-    if raw == b"\n":
-        return ""  # a command with nothing to say (e.g. no stick tables) answers a lone newline
-    if not raw:
-        raise TransportError("empty", f"empty answer to {command!r}: connection closed without data")
-    if raw.startswith((b"HTTP/", b"<")):
-        # An HTTP port or a web page: say so instead of calling it cut off or garbled.
-        raise TransportError("not_haproxy", f"answer to {command!r} is HTTP/HTML, not the Runtime API")
-    if not raw.endswith(b"\n\n"):
-        # Master CLI prompt mode or a cut stream: either way not a complete block.
-        raise TransportError("truncated", f"answer to {command!r} was cut off (no closing blank line)")
-    return raw[:-1].decode("utf-8", errors="replace")
+class _Reader:
+    """One answer as it arrives: counted against the budget, checked, decoded a piece at a time
+    and gathered into blocks of whole lines (runtime/answer.py), the bytes let go once decoded."""
+
+    def __init__(self, command: str, budget: Budget) -> None:
+        self.command = command
+        self.budget = budget
+        self.size = 0
+        self.start = b""  # the first bytes: an HTTP server or a web page is told by them
+        self.end = b""  # the last two bytes: the blank line that ends a complete answer
+        self.blocks: list[str] = []
+        self._decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
+        self._pieces: list[str] = []  # decoded text not yet in a block
+        self._pending = 0  # its length
+
+    def feed(self, chunk: bytes) -> None:
+        self.budget.take(len(chunk), self.command)
+        self.size += len(chunk)
+        if len(self.start) < 5:
+            self.start += chunk[:5]
+            if self.start.startswith((b"HTTP/", b"<")):
+                # An HTTP port or a web page: say so instead of calling it cut off or garbled.
+                raise TransportError("not_haproxy", f"answer to {self.command!r} is HTTP/HTML, not the Runtime API")
+        self.end = (self.end + chunk[-2:])[-2:]
+        self._add(self._decode(chunk))
+
+    def _add(self, text: str, final: bool = False) -> None:
+        if text:
+            self._pieces.append(text)
+            self._pending += len(text)
+        if self._pending < BLOCK and not final:
+            return
+        joined = "".join(self._pieces)
+        cut = joined.rfind("\n") + 1
+        if final or cut == len(joined):
+            self.blocks.append(joined)
+            self._pieces, self._pending = [], 0
+            return
+        if cut:
+            self.blocks.append(joined[:cut])
+        rest = joined[cut:]
+        if len(rest) > MAX_LINE:
+            raise TransportError("unexpected_response", f"answer to {self.command!r} has a line of more than "
+                                                        f"{MAX_LINE} characters: not HAProxy's output")
+        self._pieces, self._pending = [rest], len(rest)
+
+    def answer(self) -> Answer:
+        """The whole answer without the closing blank line, or :class:`TransportError`."""
+        self._add(self._decode(b"", True), final=True)
+        if self.size == 1 and self.end == b"\n":
+            return Answer([])  # a command with nothing to say (e.g. no stick tables) answers a lone newline
+        if not self.size:
+            raise TransportError("empty", f"empty answer to {self.command!r}: connection closed without data")
+        if self.end != b"\n\n":
+            # Master CLI prompt mode or a cut stream: either way not a complete block.
+            raise TransportError("truncated", f"answer to {self.command!r} was cut off (no closing blank line)")
+        while self.blocks and not self.blocks[-1]:
+            self.blocks.pop()
+        self.blocks[-1] = self.blocks[-1][:-1]
+        return Answer(self.blocks)

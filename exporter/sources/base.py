@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix
+from exporter.runtime.answer import Text
 from exporter.sources.values import ModelStats
 
 
@@ -34,7 +35,7 @@ class Command:
     """
 
     text: str
-    parse: Callable[[str], Any]
+    parse: Callable[[Text], Any]  # the answer's text (runtime/answer.py: read it a block at a time)
     label: str = ""
 
     @property

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from exporter.runtime.answer import Answer
 from exporter.runtime.errors import ParseError
 from exporter.sources.stat import parse
 from exporter.sources.stat.parse import BACKEND, FRONTEND, LISTENER, SERVER, _split_cells, parse_header, parse_stat
@@ -150,10 +151,10 @@ def csv_reading(text):
     return rows, unknown
 
 
-def reads_as_csv(text) -> None:
+def reads_as_csv(text, block: int | None = None) -> None:
     want = csv_reading(text)
     try:
-        table = parse_stat(text)
+        table = parse_stat(text if block is None else Answer.of(text, block))
     except ParseError as exc:
         assert want in ("not a header", exc.reason), (exc.reason, want)
         return
@@ -172,7 +173,7 @@ def test_every_capture_is_split_in_one_go_and_reads_as_the_csv_module_reads_it(p
     header, _, body = text.partition("\n")
     width = len(parse_header(header))
     body = body.rstrip("\n")
-    assert _split_cells(body, width) is not None  # the fast path is the one real answers take
+    assert _split_cells(Answer.of(body), width) is not None  # the fast path is the one real answers take
     reads_as_csv(text)
     table = parse_stat(text)
     columns = table.all_columns()
@@ -205,20 +206,22 @@ def test_answers_the_split_cannot_read_alike_are_read_by_the_csv_module(body, wh
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.lists(st.sampled_from(["", "0", "12", "UP", '"', '""', ",", "\r", "\x00", "x y", "\n", "2", "7"]),
                          min_size=3, max_size=7).map(",".join), max_size=6)
-       .map(lambda rows: HEADER + "".join(row + ",\n" for row in rows)))
-def test_near_miss_answers_read_as_the_csv_module_reads_them(text):
-    reads_as_csv(text)
+       .map(lambda rows: HEADER + "".join(row + ",\n" for row in rows)), st.sampled_from([None, 1, 20]))
+def test_near_miss_answers_read_as_the_csv_module_reads_them(text, block):
+    """In one string and in blocks of a line or a few (a quoted line break may end a block: the
+    csv module then reads the cell on across it)."""
+    reads_as_csv(text, block)
 
 
 @pytest.mark.parametrize("block", [1, 150, 1000])
-def test_answers_split_in_many_blocks_read_as_in_one(monkeypatch, block):
-    """Real answers are split a block of about 600 rows at a time; the captures are smaller than
-    one block, so here the blocks are made a few rows long (1: a row each)."""
-    monkeypatch.setattr(parse, "_BLOCK", block)
+def test_answers_split_in_many_blocks_read_as_in_one(block):
+    """Real answers come in blocks of about 600 rows (runtime/answer.py); the captures are smaller
+    than one block, so here the blocks are made a few rows long (1: a row each)."""
     for path in CAPTURES:
-        reads_as_csv(path.read_text())
+        reads_as_csv(path.read_text(), block)
     text = (FIXTURES / "2.6.12" / "show-stat.csv").read_text()
     header, *rows = text.rstrip("\n").split("\n")
     for n in range(len(rows)):  # a row a cell short anywhere, in any block: the csv module's reading
-        reads_as_csv("\n".join([header, *rows[:n], rows[n][:-2] + ",", *rows[n + 1:]]) + "\n")
-        assert parse._split_cells("\n".join(rows[:n] + [rows[n][:-2]] + rows[n + 1:]), len(parse_header(header))) is None
+        reads_as_csv("\n".join([header, *rows[:n], rows[n][:-2] + ",", *rows[n + 1:]]) + "\n", block)
+        body = Answer.of("\n".join(rows[:n] + [rows[n][:-2]] + rows[n + 1:]), block)
+        assert parse._split_cells(body, len(parse_header(header))) is None

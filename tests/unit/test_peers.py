@@ -18,6 +18,7 @@ from exporter.config import build_config
 from exporter.exposition.render import render
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
+from exporter.runtime.answer import Answer
 from exporter.runtime.errors import ParseError
 from exporter.sources.peers import naming
 from exporter.sources.peers.model import peer_families
@@ -229,7 +230,11 @@ def test_an_answer_cut_at_any_line_never_reads_as_fewer_peers(version: str, capt
             peers = parse_peers(prefix)
         except ParseError as exc:
             assert exc.reason == "truncated", (prefix[-200:], exc)
+            with pytest.raises(ParseError) as blocks:  # read as the client gives it, here a line a block
+                parse_peers(Answer.of(prefix, 1))
+            assert blocks.value.reason == "truncated"
             continue
+        assert parse_peers(Answer.of(prefix, 1)) == peers
         accepted.append(prefix)
         assert peers == full[:len(peers)], prefix[-200:]
         assert all(n == per_section[s] for s, n in Counter(p.section for p in peers).items()), prefix[-200:]
@@ -276,9 +281,11 @@ WHOLE = PEER_A + peer_line("p1", "ESTA") + SHARED + LOCAL + SHARED
     (PEER_A + LOCAL + "\n" + PEER_A + peer_line("p2", "ESTA"), "truncated"),  # the last section without its local
     (PEER_A + peer_line("p1", "ESTA") + "\n" + PEER_A + LOCAL, "malformed"),  # ...or one before the last
 ])
-def test_what_a_whole_answer_has(text: str, reason: str) -> None:
+@pytest.mark.parametrize("block", [None, 1, 100])
+def test_what_a_whole_answer_has(text: str, reason: str, block: int | None) -> None:
+    """In one string, and in blocks of whole lines (one, or a few) as the client hands answers over."""
     with pytest.raises(ParseError) as caught:
-        parse_peers(text)
+        parse_peers(text if block is None else Answer.of(text, block))
     assert caught.value.reason == reason
 
 

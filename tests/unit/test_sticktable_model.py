@@ -7,12 +7,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.sources.sticktables.config import StickTableConfig
 from exporter.exposition.render import render
 from exporter.sources.sticktables.parse import TableInfo, parse_table_dump, parse_table_summary
 from exporter.sources.sticktables.model import entry_families, select_entries, summary_families
+from exporter.sources.sticktables.naming import DEFAULT_SORT_ORDER
 
 FIX = Path(__file__).parent.parent / "fixtures"
 
@@ -181,6 +184,47 @@ def test_promtool_accepts_the_output() -> None:
     text = render(summary_families(tables) + fams)
     result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _oracle(rows: list[tuple[int, int, dict[str, str]]], cap: int, sort_by: str | None) -> list[int]:
+    """Which rows (by position) are exported, written from the documented rule, not from the code:
+    all under the cap; over it, the highest by sort_by (the default order's first stored numeric
+    type when sort_by is not stored or not given; a missing value, or one that is not a number of
+    at most 20 digits, ranks last), ties in the dump's order."""
+    if len(rows) <= cap:
+        return list(range(len(rows)))
+    first = rows[0][2]
+    if sort_by not in ("use", "exp") and sort_by not in first:
+        numeric = [name for name, v in first.items() if v.isdigit()]
+        sort_by = next((n for n in DEFAULT_SORT_ORDER if n in numeric), numeric[0] if numeric else None)
+
+    def rank(i: int) -> int:
+        use, exp, data = rows[i]
+        if sort_by is None:
+            return 0
+        text = str(use) if sort_by == "use" else str(exp) if sort_by == "exp" else data.get(sort_by, "")
+        return int(text) if text.lstrip("-").isdigit() and len(text.lstrip("-")) <= 20 else -1
+
+    return sorted(range(len(rows)), key=lambda i: -rank(i))[:cap]  # sorted() is stable: ties in order
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.sampled_from(["0", "1", "2", "7", "x", "9" * 21]),
+                          st.sampled_from(["0", "5", "5"])), min_size=1, max_size=60),
+       st.integers(1, 70), st.sampled_from([None, "use", "exp", "gpc0", "http_req_rate", "conn_cur"]))
+def test_a_dump_read_with_its_cap_keeps_what_the_rule_says(rows, cap, sort_by) -> None:
+    """The dump is ranked while read (only the kept entries are made): the same entries, in the
+    same order, as the rule applied to the whole table."""
+    table = [(use, exp, {"gpc0": gpc0, "http_req_rate": rate}) for use, exp, gpc0, rate in rows]
+    text = "# table: t, type: integer, size:100, used:9\n" + "".join(
+        f"0x{i:x}: key={i} use={use} exp={exp} gpc0={d['gpc0']} http_req_rate(10000)={d['http_req_rate']}\n"
+        for i, (use, exp, d) in enumerate(table))
+    want = [str(i) for i in _oracle(table, cap, sort_by)]
+    dump = parse_table_dump(text, max_entries=cap, sort_by=sort_by)
+    assert [e.key for e in dump.entries] == want
+    assert dump.seen == len(rows)
+    assert dump.sort_missing == (len(rows) > cap and sort_by == "conn_cur")
+    assert [e.key for e in select_entries(parse_table_dump(text).entries, cap, sort_by).kept] == want
 
 
 # ---------------------------------------------------------------- local updates (show peers)

@@ -23,8 +23,10 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
+from itertools import chain
 
-from exporter.runtime.errors import ParseError, error_reason, first_line
+from exporter.runtime.answer import Text, lines, nonblank
+from exporter.runtime.errors import MAX_FIELDS, MAX_ITEMS, ParseError, check_count, error_reason, first_line
 
 # HAProxy's answer to both commands on a socket below level operator (2.6 to 3.4 alike).
 BELOW_OPERATOR = "Can't allocate memory!"
@@ -50,26 +52,30 @@ class Certificate:
     sha1: str = ""
 
 
-def _refused(text: str, command: str) -> ParseError:
+def _refused(text: Text, command: str) -> ParseError:
     if first_line(text) == BELOW_OPERATOR:
         return ParseError("permission_denied", f"{command} answered {BELOW_OPERATOR!r}, HAProxy's answer "
                           "below level operator")
     return ParseError(error_reason(text), f"{command} answered {first_line(text)!r}")
 
 
-def parse_cert_list(text: str) -> tuple[str, ...]:
+def parse_cert_list(text: Text) -> tuple[str, ...]:
     """The committed certificate files, in HAProxy's order; none when nothing is loaded."""
-    lines = [line for line in text.split("\n") if line.strip()]
-    if lines and not lines[0].startswith("#"):
+    listed = nonblank(text)
+    first = next(listed, None)
+    if first is None:
+        return ()
+    if not first.startswith("#"):
         raise _refused(text, "show ssl cert")
-    files: list[str] = []
+    files: dict[str, None] = {}  # in order, each once; filled line by line, not in one C call over all
     in_transaction = False
-    for line in lines:
+    for line in chain((first,), listed):
         if line.startswith("#"):
             in_transaction = line.strip() == "# transaction"
         elif not in_transaction and not line.startswith("*"):
-            files.append(line.strip())
-    return tuple(dict.fromkeys(files))
+            files[line.strip()] = None
+            check_count(len(files), MAX_ITEMS, "show ssl cert: certificate files")
+    return tuple(files)
 
 
 def asn1_time(text: str) -> int | None:
@@ -84,13 +90,14 @@ def asn1_time(text: str) -> int | None:
         return None
 
 
-def parse_cert(text: str) -> Certificate:
+def parse_cert(text: Text) -> Certificate:
     """One ``show ssl cert <file>`` answer; the chain's lines (``Chain Subject``...) are not read."""
     fields: dict[str, str] = {}
-    for line in text.split("\n"):
+    for line in lines(text):
         m = _FIELD.fullmatch(line.rstrip())
         if m is not None:
             fields.setdefault(m.group(1), m.group(2).strip())
+            check_count(len(fields), MAX_FIELDS, "show ssl cert <file>: fields")
     if "Filename" not in fields:
         raise _refused(text, "show ssl cert <file>")
     san = tuple(part.strip() for part in fields.get("Subject Alternative Name", "").split(",") if part.strip())

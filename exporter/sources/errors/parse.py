@@ -22,13 +22,16 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from exporter.runtime.errors import ParseError, error_reason, first_line
+from exporter.runtime.answer import Text, lines
+from exporter.runtime.errors import MAX_ITEMS, ParseError, check_count, error_reason, first_line
 
 _DATE = r"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d\.\d{3}"
 _TOTAL = re.compile(rf"Total events captured on \[(?P<date>{_DATE})\] : (?P<total>\d{{1,20}})")
+# An entry's two header lines: the first a line of its own, the second read up to the event number.
 _ENTRY = re.compile(
-    rf"^\[(?P<date>{_DATE})\] (?P<side>frontend|backend) (?P<proxy>[A-Za-z0-9_.:-]+) \(#-?\d+\): "
-    r"invalid (?:request|response)\n  [^\n]*?, event #(?P<event>\d{1,20}),", re.M)
+    rf"\[(?P<date>{_DATE})\] (?P<side>frontend|backend) (?P<proxy>[A-Za-z0-9_.:-]+) \(#-?\d+\): "
+    r"invalid (?:request|response)")
+_EVENT = re.compile(r"  [^\n]*?, event #(?P<event>\d{1,20}),")
 _MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
                                        "Nov", "Dec"), 1)}
 
@@ -60,19 +63,34 @@ def local_time(text: str) -> datetime:
     return datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(whole), int(millis) * 1000)
 
 
-def parse_errors(text: str) -> ErrorDump:
+def _time(text: str) -> datetime:
+    try:
+        return local_time(text)
+    except (KeyError, ValueError):  # a month or a day that is not one
+        raise ParseError("malformed", "show errors: a date is not a date") from None
+
+
+def parse_errors(text: Text) -> ErrorDump:
     """The dump's count and entry headers; an error answer (``Permission denied``) raises ParseError."""
     head = _TOTAL.fullmatch(first_line(text, limit=200))
     if head is None:
         raise ParseError(error_reason(text), f"show errors answered {first_line(text)!r}")
-    try:
-        now = local_time(head.group("date"))
-        entries = tuple(CapturedError(m.group("side"), m.group("proxy"), local_time(m.group("date")),
-                                      int(m.group("event"))) for m in _ENTRY.finditer(text))
-    except (KeyError, ValueError):  # a month or a day that is not one
-        raise ParseError("malformed", "show errors: a date is not a date") from None
-    headers = text.count("\n[")
+    entries: list[CapturedError] = []
+    headers = 0
+    now = _time(head.group("date"))
+    found: re.Match[str] | None = None  # an entry's first line, waiting for its second
+    for line in lines(text):
+        if found is not None:
+            event = _EVENT.match(line)
+            if event is not None:
+                entries.append(CapturedError(found.group("side"), found.group("proxy"), _time(found.group("date")),
+                                             int(event.group("event"))))
+            found = None
+        if line[:1] == "[":
+            headers += 1
+            check_count(headers, MAX_ITEMS, "show errors: captured errors")
+            found = _ENTRY.fullmatch(line)
     if headers != len(entries):  # never quote the dump: its lines may be a client's bytes
         raise ParseError("malformed", f"show errors: {headers - len(entries)} of {headers} entry headers "
                                       "are not as expected")
-    return ErrorDump(int(head.group("total")), now, entries)
+    return ErrorDump(int(head.group("total")), now, tuple(entries))

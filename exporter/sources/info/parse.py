@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from exporter.runtime.errors import ParseError, error_reason, first_line
+from exporter.runtime.answer import Text, lines
+from exporter.runtime.errors import MAX_FIELDS, ParseError, check_count, error_reason, first_line
 
 _LINE = re.compile(r"([A-Za-z][A-Za-z0-9_ -]{0,63}): ?(.*)")
 
@@ -17,14 +18,14 @@ def _unquoted(value: str) -> str:
     return value
 
 
-def parse_info(text: str) -> dict[str, str]:
+def parse_info(text: Text) -> dict[str, str]:
     """Return the fields in HAProxy's order.  Raise :class:`ParseError` on anything else.
 
     Every line must look like a field: an error message, an HTML page or a cut stream is
     rejected as a whole rather than yielding a partial record.
     """
     fields: dict[str, str] = {}
-    for line in text.split("\n"):
+    for line in lines(text):
         if not line:
             continue
         match = _LINE.fullmatch(line)
@@ -33,6 +34,7 @@ def parse_info(text: str) -> dict[str, str]:
                 raise ParseError(error_reason(text), f"show info answered {first_line(text)!r}")
             raise ParseError("malformed", f"show info: unexpected line {first_line(line)!r}")
         fields[match.group(1)] = _unquoted(match.group(2))
+        check_count(len(fields), MAX_FIELDS, "show info: fields")
     if "Name" not in fields and "Version" not in fields:
         raise ParseError(error_reason(text), f"show info answered {first_line(text)!r}")
     return fields

@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from exporter.runtime.errors import ParseError, error_reason, first_line
+from exporter.runtime.answer import Text, lines
+from exporter.runtime.errors import MAX_ITEMS, ParseError, check_count, error_reason, first_line
 
 HEADER = "# id (file) description"
 # The file is everything up to the ") " that starts the description: a path may hold spaces and
@@ -33,27 +34,29 @@ class PatternList:
     entries: int
 
 
-def parse_listing(text: str, what: str = "show map") -> list[PatternList]:
+def parse_listing(text: Text, what: str = "show map") -> list[PatternList]:
     """Every listed pattern list in HAProxy's order; an answer with only the header means none."""
-    lines = text.split("\n")
     if first_line(text) != HEADER:
         raise ParseError(error_reason(text), f"{what} answered {first_line(text)!r}")
     found: list[PatternList] = []
-    for number, line in enumerate(lines[1:], 2):
+    listed = lines(text)
+    next(listed)  # the header
+    for number, line in enumerate(listed, 2):
         if not line:
             continue
         m = _LINE.fullmatch(line)
         if m is None:
             raise ParseError("malformed", f"{what}: line {number} is not a pattern list: {first_line(line)!r}")
         found.append(PatternList(int(m.group("id")), m.group("file"), int(m.group("count"))))
+        check_count(len(found), MAX_ITEMS, f"{what}: pattern lists")
     return found
 
 
-def parse_maps(text: str) -> list[PatternList]:
+def parse_maps(text: Text) -> list[PatternList]:
     """``show map`` → its pattern lists."""
     return parse_listing(text, "show map")
 
 
-def parse_acls(text: str) -> list[PatternList]:
+def parse_acls(text: Text) -> list[PatternList]:
     """``show acl`` → its pattern lists."""
     return parse_listing(text, "show acl")

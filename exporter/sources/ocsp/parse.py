@@ -26,7 +26,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from exporter.runtime.errors import ParseError, error_reason, first_line
+from exporter.runtime.answer import Text, lines, nonblank
+from exporter.runtime.errors import MAX_ITEMS, ParseError, check_count, error_reason, first_line
 from exporter.sources.certificates.parse import asn1_time
 
 _KEY = re.compile(r"Certificate ID key : ([0-9a-fA-F]+)")
@@ -56,14 +57,16 @@ class OcspResponse:
 NOT_LOADED = OcspResponse(status="", this_update=None, next_update=None, produced_at=None, revoked_at=None)
 
 
-def parse_ocsp_list(text: str) -> tuple[OcspId, ...]:
-    lines = [line for line in text.split("\n") if line.strip()]
-    if lines and lines[0] != "# Certificate IDs":
+def parse_ocsp_list(text: Text) -> tuple[OcspId, ...]:
+    listed = nonblank(text)
+    first = next(listed, None)
+    if first is not None and first != "# Certificate IDs":
         raise ParseError(error_reason(text), f"show ssl ocsp-response answered {first_line(text)!r}")
     found: list[OcspId] = []
-    for line in lines[1:]:
+    for line in listed:
         if (m := _KEY.fullmatch(line)) is not None:
             found.append(OcspId(m.group(1).lower()))
+            check_count(len(found), MAX_ITEMS, "show ssl ocsp-response: responses")
         elif found and (m := _PATH.fullmatch(line)) is not None:
             found[-1] = OcspId(found[-1].key, m.group(1).strip(), found[-1].serial)
         elif found and (m := _SERIAL.fullmatch(line)) is not None and not found[-1].serial:
@@ -71,11 +74,11 @@ def parse_ocsp_list(text: str) -> tuple[OcspId, ...]:
     return tuple(found)
 
 
-def parse_ocsp_response(text: str) -> OcspResponse:
-    if not text.strip():
+def parse_ocsp_response(text: Text) -> OcspResponse:
+    if not any(line.strip() for line in lines(text)):  # whitespace only
         return NOT_LOADED
     fields: dict[str, str] = {}
-    for line in text.split("\n"):
+    for line in lines(text):
         if line.startswith("Certificate:"):
             break  # the certificate's own text follows the response
         m = _FIELD.fullmatch(line.rstrip())

@@ -16,7 +16,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from exporter.runtime.errors import ParseError, error_reason, first_line
+from exporter.runtime.answer import Text, nonblank
+from exporter.runtime.errors import MAX_ITEMS, ParseError, check_count, error_reason, first_line
 
 HEADER_START = "OCSP Certid"
 _MONTHS = {m: n for n, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -59,16 +60,19 @@ def log_time(text: str) -> int | None:
         return None
 
 
-def parse_ocsp_updates(text: str) -> OcspUpdates:
-    lines = [line for line in text.split("\n") if line.strip()]
-    if not lines or not lines[0].startswith(HEADER_START):
+def parse_ocsp_updates(text: Text) -> OcspUpdates:
+    listed = nonblank(text)
+    first = next(listed, None)
+    if first is None or not first.startswith(HEADER_START):
         raise ParseError(error_reason(text), f"show ssl ocsp-updates answered {first_line(text)!r}")
-    header = [cell.strip() for cell in lines[0].split("|")]
+    header = [cell.strip() for cell in first.split("|")]
     if "Path" not in header:
-        raise ParseError("malformed", f"show ssl ocsp-updates: no Path column in {first_line(lines[0])!r}")
+        raise ParseError("malformed", f"show ssl ocsp-updates: no Path column in {first_line(first)!r}")
     where = {field: header.index(name) for name, field in _COLUMNS.items() if name in header}
-    rows, malformed = [], []
-    for line in lines[1:]:
+    rows: list[OcspUpdate] = []
+    malformed: list[str] = []
+    for line in listed:
+        check_count(len(rows) + len(malformed) + 1, MAX_ITEMS, "show ssl ocsp-updates: rows")
         cells = [cell.strip() for cell in line.split("|", len(header) - 1)]
         if len(cells) < len(header):
             malformed.append(line)

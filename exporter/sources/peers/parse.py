@@ -36,7 +36,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from exporter.runtime.errors import ParseError, error_reason, first_line
+from exporter.runtime.answer import Ended, Text
+from exporter.runtime.errors import MAX_FEW, MAX_FIELDS, MAX_ITEMS, ParseError, check_count, error_reason, first_line
 from exporter.sources.values import DIGITS
 
 _SECTION = re.compile(r"\S+: \[[^\]]*\] (.*)")
@@ -84,10 +85,12 @@ class _Block:
         self.shared = 0  # -1: "shared tables:" seen, no table yet; else tables read
         self.open = False  # a shared table's first line seen, not yet its table: line
 
-    def read(self, line: str) -> None:
+    def read(self, line: str) -> int:
+        """Read one line of the block; 1 when it was a shared table's table: line, else 0."""
         if self.own and _CONTINUED.match(line):
             _fields(line, self.peer.fields)
-            return
+            check_count(len(self.peer.fields), MAX_FIELDS, f"show peers: fields of peer {self.peer.name}")
+            return 0
         self.own = False
         if _SHARED.fullmatch(line):
             self.shared = -1
@@ -98,7 +101,11 @@ class _Block:
         elif self.open and (m := _TABLE.fullmatch(line)) is not None:
             self.open = False
             self.shared = max(self.shared, 0) + 1
-            _fields(m.group(2), self.peer.tables.setdefault(m.group(1), {}))
+            fields = self.peer.tables.setdefault(m.group(1), {})
+            _fields(m.group(2), fields)
+            check_count(len(fields), MAX_FIELDS, f"show peers: fields of table {m.group(1)}")
+            return 1
+        return 0
 
     def missing(self) -> str | None:
         """What a whole block has and this one lacks, or None."""
@@ -114,7 +121,7 @@ class _Block:
         return f"{self.peer.section}/{self.peer.name}"
 
 
-def parse_peers(text: str) -> list[Peer]:
+def parse_peers(text: Text) -> list[Peer]:
     """Every peer of every section, in HAProxy's order; an empty answer means no peers section.
 
     ``text`` is the answer without its closing blank line, as the client returns it.
@@ -124,8 +131,8 @@ def parse_peers(text: str) -> list[Peer]:
     in_section: list[Peer] = []  # the current section's peers
     block: _Block | None = None  # the peer whose lines are being read
     blank = False  # the last line was blank: only a section's header may follow
-    lines = text.split("\n")
-    rest = lines.pop()  # what follows the last newline: nothing in a whole answer
+    tables = 0  # the shared tables read, all peers' together
+    lines = Ended(text)  # rest: what follows the last newline, nothing in a whole answer
     for number, line in enumerate(lines, 1):
         if not line.strip():
             blank = True
@@ -135,6 +142,8 @@ def parse_peers(text: str) -> list[Peer]:
             block = _Block(Peer(section, m.group(1), m.group(2) == "local", m.group(3)))
             _fields(m.group(4), block.peer.fields)
             peers.append(block.peer)
+            check_count(len(peers), MAX_FEW, "show peers: peers")
+            check_count(len(block.peer.fields), MAX_FIELDS, f"show peers: fields of peer {block.peer.name}")
             in_section.append(block.peer)
         elif line[0] != " " and (m := _SECTION.fullmatch(line)) is not None:
             head: dict[str, str] = {}
@@ -147,14 +156,15 @@ def parse_peers(text: str) -> list[Peer]:
         elif section is None:
             raise ParseError(error_reason(text), f"show peers answered {first_line(text)!r}")
         elif line[0] == " " and block is not None and not blank:
-            block.read(line)
+            tables += block.read(line)
+            check_count(tables, MAX_ITEMS, "show peers: shared tables of all peers")
         else:
             raise ParseError("malformed", f"show peers: line {number} is unexpected: {first_line(line)!r}")
         blank = False
-    if rest:
+    if lines.rest:
         if section is None:
             raise ParseError(error_reason(text), f"show peers answered {first_line(text)!r}")
-        raise ParseError("truncated", f"show peers: the answer ends inside a line: {first_line(rest)!r}")
+        raise ParseError("truncated", f"show peers: the answer ends inside a line: {first_line(lines.rest)!r}")
     if blank and section is not None:
         raise ParseError("truncated", "show peers: the answer ends with the blank line that comes before a section")
     _close(block, "truncated")

@@ -18,7 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from exporter.runtime.errors import ParseError, error_reason, first_line
+from exporter.runtime.answer import Text, nonblank
+from exporter.runtime.errors import ParseError, check_count, error_reason, first_line
 
 _UPTIME = re.compile(r"(\d{1,20})d(\d{1,20})h(\d{1,20})m(\d{1,20})s")
 _LINE = re.compile(
@@ -26,6 +27,9 @@ _LINE = re.compile(
     r"(?: \[failed: (?P<failed>\d{1,20})\])?\s+(?P<uptime>\S+)(?:\s+(?P<version>\S.*?))?\s*"
 )
 _SECTIONS = {"# workers": "current", "# old workers": "old", "# programs": "programs"}
+# Each listed worker is read (a reader and its sources, and its commands, per poll): a master that
+# lists more than this is no master CLI, whose old workers are counted in tens at most.
+MAX_PROCESSES = 1024
 
 
 @dataclass(frozen=True)
@@ -70,17 +74,18 @@ def _proc(line: str, relative_column: bool) -> Proc:
     )
 
 
-def parse_proc(text: str) -> ProcList:
+def parse_proc(text: Text) -> ProcList:
     """The master and its workers; :class:`ParseError` for anything else (a worker's socket answers
     ``Unknown command``, which is how a master CLI is told apart)."""
-    lines = [line for line in text.split("\n") if line.strip()]
-    if not lines or not lines[0].startswith("#<PID>"):
+    listed = nonblank(text)
+    first = next(listed, None)
+    if first is None or not first.startswith("#<PID>"):
         raise ParseError(error_reason(text), f"show proc answered {first_line(text)!r}")
-    relative_column = "<relative PID>" in lines[0]
+    relative_column = "<relative PID>" in first
     master: Proc | None = None
     listing = ProcList(Proc(0, 0, None, ""))
     section = "master"
-    for line in lines[1:]:
+    for line in listed:
         stripped = line.strip()
         if stripped in _SECTIONS:
             section = _SECTIONS[stripped]
@@ -97,6 +102,7 @@ def parse_proc(text: str) -> ProcList:
             listing.current.append(proc)
         else:
             listing.old.append(proc)
+        check_count(len(listing.current) + len(listing.old), MAX_PROCESSES, "show proc: workers")
     if master is None:
         raise ParseError("malformed", "show proc: no master line")
     listing.master = master

@@ -19,9 +19,10 @@ import csv
 import io
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import chain, compress
 from typing import Sequence
 
+from exporter.runtime.answer import MAX_LINE, Answer, Text, answer_of
 from exporter.runtime.errors import ParseError, error_reason, first_line
 
 # The ``type`` column codes (reference sheet §1.2).
@@ -30,7 +31,6 @@ ROW_TYPES = (FRONTEND, BACKEND, SERVER, LISTENER)
 _REQUIRED = ("pxname", "svname")
 # Characters the plain split does not read as the csv module does.
 _CSV_ONLY = ('"', "\r", "\x00")
-_BLOCK = 1 << 17  # characters split at a time (about 600 rows): a few milliseconds each
 
 
 @dataclass
@@ -79,7 +79,7 @@ def parse_header(line: str) -> list[str]:
     return names
 
 
-def parse_stat(text: str, max_cells: int | None = None) -> StatTable:
+def parse_stat(text: Text, max_cells: int | None = None) -> StatTable:
     """Return every row of the answer, or raise :class:`ParseError` for the whole answer.
 
     A row whose cell count differs from the header's means a cut or garbled stream; rejecting
@@ -88,46 +88,67 @@ def parse_stat(text: str, max_cells: int | None = None) -> StatTable:
     bounds rows x columns: a socket that sends millions of proxies is refused while reading,
     before the rows take memory (``too_many_series``).
     """
-    end = text.find("\n")
-    header = text if end < 0 else text[:end]
+    answer = answer_of(text)
+    start = answer.head(MAX_LINE)
+    end = start.find("\n")
+    header = start if end < 0 else start[:end]
     if not header.startswith("# "):
-        raise ParseError(error_reason(text), f"show stat answered {first_line(text)!r}")
+        raise ParseError(error_reason(answer), f"show stat answered {first_line(answer)!r}")
     columns = parse_header(header)
     width = len(columns)
     index: dict[str, int] = {}
     for pos, name in enumerate(columns):
         index.setdefault(name, pos)
     table = StatTable(columns=columns, index=index, data=[[] for _ in columns])
-    body = "" if end < 0 else text[end + 1:].rstrip("\n")  # the blank line that ends a block, if still there
-    rows = body.count("\n") + 1 if body else 0
+    body = _body(answer, len(header) + 1)
+    rows = sum(block.count("\n") for block in body.blocks) + 1 if body.blocks else 0
     if max_cells is not None and rows * width > max_cells:
-        rows = sum(map(bool, body.split("\n")))  # empty lines are no rows
+        rows = sum(map(bool, body.lines()))  # empty lines are no rows
         if rows * width > max_cells:
             raise ParseError("too_many_series", f"show stat: {rows} rows of {width} columns is more than "
                                                 f"{max_cells} values (raise poll.max_series if this is real)")
-    if body:
+    if body.blocks:
         data = _split_cells(body, width)
         table.data = data if data is not None else _csv_columns(body, width)
         _group_rows(table)
     return table
 
 
-def _split_cells(body: str, width: int) -> list[list[str]] | None:
+def _body(answer: Answer, skip: int) -> Answer:
+    """The answer's blocks after its first ``skip`` characters (the header line), without the
+    newlines that end it (the blank line that ends a block, if still there)."""
+    blocks: list[str] = []
+    for block in answer.blocks:
+        if skip >= len(block):
+            skip -= len(block)
+            continue
+        blocks.append(block[skip:] if skip else block)
+        skip = 0
+    while blocks and blocks[-1].endswith("\n"):
+        blocks[-1] = blocks[-1].rstrip("\n")
+        if not blocks[-1]:
+            blocks.pop()
+    return Answer(blocks)
+
+
+def _split_cells(body: Answer, width: int) -> list[list[str]] | None:
     """Every column's cells, by splitting the body a block of rows at a time; None when the csv
     module would read the body otherwise (then it is the one to read it).
 
     Blocks, not one split of the whole answer: that would be one C call of 80 ms at 2000 x 25
     holding the interpreter lock, and no scrape would be answered meanwhile.
     """
-    if any(char in body for char in _CSV_ONLY):
-        return None
     stride = width + 1
     data: list[list[str]] = [[] for _ in range(width)]
-    start, end = 0, len(body)
-    while start < end:
-        stop = body.find("\n", start + _BLOCK)
-        stop = end if stop < 0 else stop
-        block = body[start:stop]
+    blocks = body.blocks
+    last = len(blocks) - 1
+    for number, block in enumerate(blocks):
+        if any(char in block for char in _CSV_ONLY):
+            return None
+        if block.endswith("\n"):
+            block = block[:-1]
+        elif number != last:
+            return None  # a row goes on in the next block: the csv module reads lines across blocks
         newlines = block.count("\n")
         # Every row ends with a comma: with a comma after each newline, the newline becomes a
         # cell of its own after each row's cells, and the block's row r starts at r * stride.
@@ -138,19 +159,20 @@ def _split_cells(body: str, width: int) -> list[list[str]] | None:
             return None
         for idx, column in enumerate(data):
             column += part[idx::stride]
-        start = stop + 1
     return data
 
 
-def _csv_columns(body: str, width: int) -> list[list[str]]:
+def _csv_columns(body: Answer, width: int) -> list[list[str]]:
     """The csv module's reading of the rows, column by column as :func:`_split_cells` gives them.
 
-    The body is read as a file (``newline=""``, as the csv module asks), not line by line: a quoted
-    cell may hold a line break, and the reader needs the line's own newline to keep it.
+    Each block is read as a file (``newline=""``, as the csv module asks), not line by line: a
+    quoted cell may hold a line break, and the reader needs the line's own newline to keep it.
+    The blocks end at line ends, so the reader's lines are the whole body's.
     """
     cells: list[str] = []
     try:
-        for row in csv.reader(io.StringIO(body, newline=""), strict=True):
+        rows = chain.from_iterable(io.StringIO(block, newline="") for block in body.blocks)
+        for row in csv.reader(rows, strict=True):
             if not row:
                 continue  # an empty line is no row
             if row[-1] == "":

@@ -10,7 +10,6 @@ Two layers, because their cost differs by orders of magnitude:
 
 from __future__ import annotations
 
-import heapq
 import re
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
@@ -20,6 +19,7 @@ from exporter.sources.peers.parse import Peer
 from exporter.sources.sticktables import naming
 from exporter.sources.sticktables.config import StickTableConfig
 from exporter.sources.sticktables.parse import Entry, TableDump, TableInfo, key_text
+from exporter.sources.sticktables.select import Keeper
 from exporter.sources.values import number_text
 
 _METRIC_SAFE = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -57,50 +57,29 @@ def summary_families(tables: Sequence[TableInfo]) -> list[Family]:
     return [size, used, ratio]
 
 
-def _number(text: Optional[str]) -> int:
-    """Rank value of an element; entries without it rank last."""
-    if text is None:
-        return -1
-    try:
-        return int(text)
-    except ValueError:
-        return -1
-
-
-def default_sort_by(entries: Sequence[Entry]) -> Optional[str]:
-    """The element to rank by when the config names none (see DEFAULT_SORT_ORDER)."""
-    if not entries:
-        return None
-    stored = [name for name, _, value in entries[0].data if value.isdigit()]
-    for name in naming.DEFAULT_SORT_ORDER:
-        if name in stored:
-            return name
-    return stored[0] if stored else None
-
-
-def _rank_key(sort_by: str):  # type: ignore[no-untyped-def]
-    if sort_by == "use":
-        return lambda e: e.use
-    if sort_by == "exp":
-        return lambda e: e.exp
-    return lambda e: _number(e.value(sort_by))
-
-
 def select_entries(entries: list[Entry], max_entries: int, sort_by: Optional[str]) -> TableSelection:
-    """Keep at most ``max_entries``: those with the highest ``sort_by`` (ties keep HAProxy's order)."""
-    seen = len(entries)
-    if seen <= max_entries:
-        return TableSelection(seen, entries, None)
-    missing = False
-    if sort_by is not None and sort_by not in ("use", "exp") and entries[0].value(sort_by) is None:
-        missing = True  # ranked by a type the table does not store: fall back, and say so
-        sort_by = None
-    if sort_by is None:
-        sort_by = default_sort_by(entries)
-    if sort_by is None:
-        return TableSelection(seen, entries[:max_entries], None, missing)
-    kept = heapq.nlargest(max_entries, entries, key=_rank_key(sort_by))
-    return TableSelection(seen, kept, sort_by, missing)
+    """Keep at most ``max_entries``: those with the highest ``sort_by`` (ties keep HAProxy's order).
+
+    The same choice :func:`~exporter.sources.sticktables.parse.parse_table_dump` makes while it
+    reads a dump with a cap (select.py), for entries already made."""
+    keep: Keeper[Entry] = Keeper(max_entries, sort_by)
+    for entry in entries:
+        if keep.room():
+            keep.append(entry)
+            continue
+        rank = keep.rank(entry.use, entry.exp, entry.fields)
+        if keep.wants(rank):
+            keep.add(rank, entry)
+    if not keep.cut():
+        return TableSelection(len(entries), entries, None)
+    return TableSelection(keep.seen, keep.kept(), keep.by, keep.missing)
+
+
+def table_selection(dump: TableDump, max_entries: int, sort_by: Optional[str]) -> TableSelection:
+    """What is exported of a dump: cut already if it was parsed with the cap, else cut here."""
+    if dump.seen > len(dump.entries):
+        return TableSelection(dump.seen, dump.entries, dump.sort_by, dump.sort_missing)
+    return select_entries(dump.entries, max_entries, sort_by)
 
 
 class _Families:
@@ -152,7 +131,7 @@ def entry_families(dumps: Iterable[tuple[StickTableConfig, TableDump]]) -> tuple
     families.get(*naming.ENTRY_EXPIRE)
     for config, dump in dumps:
         table = dump.table
-        chosen = select_entries(dump.entries, config.max_entries, config.sort_by)
+        chosen = table_selection(dump, config.max_entries, config.sort_by)
         if chosen.sort_missing:
             stats.sort_missing.append(table.name)
         table_labels = LabelSet((("table", table.name),))

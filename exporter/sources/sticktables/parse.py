@@ -22,7 +22,9 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from exporter.runtime.errors import ParseError, error_reason, first_line
+from exporter.runtime.answer import Text, answer_of, lines
+from exporter.runtime.errors import MAX_ITEMS, ParseError, check_count, error_reason, first_line
+from exporter.sources.sticktables.select import Keeper, field_value
 
 _SUMMARY = re.compile(
     r"# table: (?P<name>.+?), type: (?P<type>[a-z0-9]+), size:(?P<size>\d{1,20}), used:(?P<used>\d{1,20})(?!\d)"
@@ -73,19 +75,13 @@ class Entry:
             self._data = _FIELD.findall(self._fields)
         return self._data
 
+    @property
+    def fields(self) -> str:
+        return self._fields
+
     def value(self, name: str) -> Optional[str]:
         """The value text of one data element (``gpc0``, ``http_req_rate``), or None if absent."""
-        fields = self._fields
-        start = fields.find(f" {name}=")
-        if start >= 0:
-            start += len(name) + 2
-        else:
-            start = fields.find(f" {name}(")
-            if start < 0:
-                return None
-            start = fields.index("=", start) + 1
-        end = fields.find(" ", start)
-        return fields[start:] if end < 0 else fields[start:end]
+        return field_value(self._fields, name)
 
     def __repr__(self) -> str:
         return f"Entry({self.key!r}, use={self.use}, exp={self.exp}, shard={self.shard}, data={self.data!r})"
@@ -93,10 +89,22 @@ class Entry:
 
 @dataclass
 class TableDump:
-    """A parsed ``show table <name>``: the header and every entry line."""
+    """A parsed ``show table <name>``: the header and the entries kept (every one without a cap).
+
+    ``seen`` counts the dump's entries; when it is more than ``entries``, these are the best by
+    ``sort_by`` (None: the dump's first ones), and ``sort_missing`` says the configured type is
+    not stored in the table.
+    """
 
     table: TableInfo
     entries: list[Entry]
+    seen: int = -1
+    sort_by: Optional[str] = None
+    sort_missing: bool = False
+
+    def __post_init__(self) -> None:
+        if self.seen < 0:
+            self.seen = len(self.entries)
 
 
 def _parse_header(line: str) -> TableInfo | None:
@@ -106,7 +114,7 @@ def _parse_header(line: str) -> TableInfo | None:
     return TableInfo(m.group("name"), m.group("type"), int(m.group("size")), int(m.group("used")))
 
 
-def _answer_error(text: str) -> ParseError:
+def _answer_error(text: Text) -> ParseError:
     """HAProxy answered an error text instead of data; classify it for the error metric."""
     line = first_line(text)
     if line.startswith("Filter entry #"):
@@ -114,10 +122,10 @@ def _answer_error(text: str) -> ParseError:
     return ParseError(error_reason(text), f"HAProxy answered {line!r}" if line else "empty answer")
 
 
-def parse_table_summary(text: str) -> list[TableInfo]:
+def parse_table_summary(text: Text) -> list[TableInfo]:
     """``show table`` → one record per table (an empty answer means no tables)."""
     tables: list[TableInfo] = []
-    for number, line in enumerate(text.split("\n"), 1):
+    for number, line in enumerate(lines(text), 1):
         if not line:
             continue
         info = _parse_header(line)
@@ -126,18 +134,25 @@ def parse_table_summary(text: str) -> list[TableInfo]:
                 raise _answer_error(text)
             raise ParseError("malformed_entry", f"show table: line {number} is not a table line: {line[:120]!r}")
         tables.append(info)
+        check_count(len(tables), MAX_ITEMS, "show table: tables")
     return tables
 
 
-def parse_table_dump(text: str) -> TableDump:
-    """``show table <name> [filters]`` → header and entries; errors raise :class:`ParseError`."""
-    lines = text.split("\n")
-    header = _parse_header(lines[0]) if lines else None
+def parse_table_dump(text: Text, max_entries: Optional[int] = None, sort_by: Optional[str] = None) -> TableDump:
+    """``show table <name> [filters]`` → header and entries; errors raise :class:`ParseError`.
+
+    With ``max_entries``, only that many entries are kept, the best by ``sort_by`` (select.py):
+    the others are validated and counted, never made, and the answer's text is let go of a
+    block at a time as it is read, so a dump costs about its text and the kept entries.
+    """
+    answer = answer_of(text)
+    header = _parse_header(answer.head(4096).split("\n", 1)[0])
     if header is None:
-        raise _answer_error(text)
-    entries: list[Entry] = []
-    append = entries.append
-    for number, line in enumerate(lines[1:], 2):
+        raise _answer_error(answer)
+    keep: Keeper[Entry] = Keeper(max_entries, sort_by)
+    listed = answer.lines(consume=True)
+    next(listed)  # the header
+    for number, line in enumerate(listed, 2):
         if not line:
             continue
         if line[0] == "#":
@@ -148,18 +163,20 @@ def parse_table_dump(text: str) -> TableDump:
                     "(the socket needs level operator or admin)",
                 )
             continue  # a comment line HAProxy may add in a later version; nothing to export
-        append(_parse_entry(line, number))
-    return TableDump(header, entries)
-
-
-def _parse_entry(line: str, number: int) -> Entry:
-    # One regex for the fixed head and one findall for the fields: both run in C, which is what
-    # keeps a 100,000-entry dump near a second of CPU instead of several.
-    m = _ENTRY.fullmatch(line)
-    if m is None:
-        raise ParseError("malformed_entry", f"show table: line {number} is not an entry: {line[:120]!r}")
-    key, use, exp, shard, fields = m.groups()
-    return Entry(key, int(use), int(exp), None if shard is None else int(shard), fields)
+        # One regex for the fixed head (the fields are split only for entries kept): it runs in
+        # C, which is what keeps a 100,000-entry dump near a second of CPU instead of several.
+        m = _ENTRY.fullmatch(line)
+        if m is None:
+            raise ParseError("malformed_entry", f"show table: line {number} is not an entry: {line[:120]!r}")
+        key, use, exp, shard, fields = m.groups()
+        if keep.room():
+            keep.append(Entry(key, int(use), int(exp), None if shard is None else int(shard), fields))
+            continue
+        rank = keep.rank(int(use), int(exp), fields)
+        if keep.wants(rank):
+            keep.add(rank, Entry(key, int(use), int(exp), None if shard is None else int(shard), fields))
+    cut = keep.cut()
+    return TableDump(header, keep.kept(), keep.seen, keep.by if cut else None, keep.missing and cut)
 
 
 def key_text(key: str, key_type: str) -> str:

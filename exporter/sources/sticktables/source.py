@@ -10,6 +10,7 @@ series; everything else is still exported.  Each table's local updates come from
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any, Mapping, Sequence
 
 from exporter.exposition.families import Family
@@ -55,7 +56,9 @@ class StickTableSource(Source):
         return self.level if self.tables else "user"  # the summary alone works at level user
 
     def commands(self) -> Sequence[Command]:
-        dumps = [Command(dump_command(t), parse_table_dump, dump_label(t)) for t in self.tables]
+        # The cap applies while the dump is read: entries beyond it are never made (select.py).
+        dumps = [Command(dump_command(t), partial(parse_table_dump, max_entries=t.max_entries, sort_by=t.sort_by),
+                         dump_label(t)) for t in self.tables]
         return [Command(SUMMARY, parse_table_summary), *dumps]
 
     def build(self, answers: Mapping[str, Any], stats: ModelStats) -> list[Family]:
