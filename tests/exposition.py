@@ -22,3 +22,21 @@ def types(text: str) -> dict[str, str]:
 
 def value(parsed: dict, name: str, **labels: str) -> float | None:
     return parsed.get((name, tuple(sorted(labels.items()))))
+
+
+def label_bytes(label: str) -> bytes:
+    """A key label read back as docs/sticktables.md says: \\\\ is a backslash, \\xNN the byte NN,
+    any other character itself (UTF-8)."""
+    out, pos = bytearray(), 0
+    while pos < len(label):
+        if label.startswith("\\\\", pos):
+            out += b"\\"
+            pos += 2
+        elif label.startswith("\\x", pos):
+            out.append(int(label[pos + 2:pos + 4], 16))
+            pos += 4
+        else:
+            assert label[pos] != "\\", label  # no other backslash in a label
+            out += label[pos].encode()
+            pos += 1
+    return bytes(out)

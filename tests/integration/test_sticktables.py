@@ -23,7 +23,7 @@ from exporter.config import build_config
 from exporter.poll.poller import Poller
 from exporter.poll.process import make_client
 from exporter.poll.snapshot import Store
-from exposition import samples, value
+from exposition import label_bytes, samples, value
 from support import raw_command
 
 CFG = """
@@ -113,24 +113,6 @@ def haproxy_unescape(printed: str) -> bytes:
         else:
             out += simple.get(printed[pos + 1], printed[pos + 1].encode())
             pos += 2
-    return bytes(out)
-
-
-def label_bytes(label: str) -> bytes:
-    """A key label read back as docs/sticktables.md says: \\\\ is a backslash, \\xNN the byte NN,
-    any other character itself (UTF-8)."""
-    out, pos = bytearray(), 0
-    while pos < len(label):
-        if label.startswith("\\\\", pos):
-            out += b"\\"
-            pos += 2
-        elif label.startswith("\\x", pos):
-            out.append(int(label[pos + 2:pos + 4], 16))
-            pos += 4
-        else:
-            assert label[pos] != "\\", label  # no other backslash in a label
-            out += label[pos].encode()
-            pos += 1
     return bytes(out)
 
 

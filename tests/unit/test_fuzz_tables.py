@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from exposition import samples
+from exposition import label_bytes, samples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
@@ -227,23 +227,6 @@ def dump_text(key: bytes) -> str:
         else:
             out.append(f"\\x{byte:02X}")
     return "".join(out)
-
-
-def label_bytes(label: str) -> bytes:
-    """A key label read back as docs/sticktables.md says: \\\\ a backslash, \\xNN the byte NN."""
-    out, pos = bytearray(), 0
-    while pos < len(label):
-        if label.startswith("\\\\", pos):
-            out += b"\\"
-            pos += 2
-        elif label.startswith("\\x", pos):
-            out.append(int(label[pos + 2:pos + 4], 16))
-            pos += 4
-        else:
-            assert label[pos] != "\\", label
-            out += label[pos].encode()
-            pos += 1
-    return bytes(out)
 
 
 KEY = st.binary(min_size=1, max_size=12).filter(lambda b: b"\x00" not in b)  # a string key ends at NUL
