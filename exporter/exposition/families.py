@@ -114,6 +114,16 @@ def label_suffix(*pairs: tuple[str, str]) -> LabelSuffix:
 NO_LABELS = LabelSet(())
 NO_SUFFIX: LabelSuffix = ((), "")
 
+# promex's scopes (its ``scope=`` query parameter): every family is in one, given where it is made.
+# Families promex has no scope of its own for (certificates, maps, peers...) are in GLOBAL, with the
+# other process-wide figures.
+GLOBAL, FRONTEND, BACKEND, SERVER, LISTENER, STICKTABLE, RESOLVER = (
+    "global", "frontend", "backend", "server", "listener", "sticktable", "resolver")
+SCOPES = (GLOBAL, FRONTEND, BACKEND, SERVER, LISTENER, STICKTABLE, RESOLVER)
+# The exporter's own families (haproxy_up, haproxy_exporter_*): in none of promex's scopes, and
+# sent whatever a query selects.
+EXPORTER = "exporter"
+
 
 class Family:
     """One metric family: name, type, help, and its samples as two parallel columns.
@@ -124,12 +134,14 @@ class Family:
     list operations that run in C.  No object is made per sample on that path.
     """
 
-    __slots__ = ("name", "kind", "help", "labels", "values", "maint_from", "extra")
+    __slots__ = ("name", "kind", "help", "scope", "labels", "values", "maint_from", "extra")
 
-    def __init__(self, name: str, kind: str, help: str, samples: Iterable[tuple[LabelSet, str]] = ()):
+    def __init__(self, name: str, kind: str, help: str, samples: Iterable[tuple[LabelSet, str]] = (), *,
+                 scope: str):
         self.name = name
         self.kind = kind
         self.help = help
+        self.scope = scope  # promex's scope of the family (SCOPES, or EXPORTER): what ``scope=`` selects by
         # Samples from this index on are of servers in maintenance, and none before it (the model
         # puts them last), so promex's ``no-maint`` is a prefix of the family.  None: no such samples.
         self.maint_from: int | None = None
@@ -144,7 +156,7 @@ class Family:
 
     @classmethod
     def of_columns(cls, name: str, kind: str, help: str, labels: Sequence[LabelSet],
-                   values: Sequence[str]) -> "Family":
+                   values: Sequence[str], *, scope: str) -> "Family":
         """A family over parallel columns, taken as they are, not copied.
 
         Pass tuples when a column is shared with other families (the model shares each scope's
@@ -152,9 +164,16 @@ class Family:
         """
         if len(labels) != len(values):
             raise ValueError(f"{name}: {len(labels)} label sets for {len(values)} values")
-        family = cls(name, kind, help)
+        family = cls(name, kind, help, scope=scope)
         family.labels, family.values = labels, values
         return family
+
+    def with_columns(self, labels: Sequence[LabelSet], values: Sequence[str]) -> "Family":
+        """This family (name, type, help, scope, extra) over other columns; ``maint_from`` is the
+        caller's to set, as it is an index into the columns."""
+        made = Family.of_columns(self.name, self.kind, self.help, labels, values, scope=self.scope)
+        made.extra = self.extra
+        return made
 
     def add(self, labels: LabelSet, value: str) -> None:
         self.labels.append(labels)  # type: ignore[attr-defined]

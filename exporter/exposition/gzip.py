@@ -70,6 +70,7 @@ class Span:
     CRC-32 and length of its text (a gzip member's trailer is made of those)."""
 
     name: str
+    scope: str
     maint: bool
     extra: bool
     text: tuple[int, int]
@@ -206,7 +207,8 @@ class Body:
         for piece, block in zip(pieces, blocks):
             end_text, end_gz = at_text + len(piece.text), at_gz + len(block)
             piece_crc = made[id(piece.text)][2]
-            spans.append(Span(piece.name, piece.maint, piece.extra, (at_text, end_text), (at_gz, end_gz), piece_crc))
+            spans.append(Span(piece.name, piece.scope, piece.maint, piece.extra, (at_text, end_text), (at_gz, end_gz),
+                              piece_crc))
             crc = _crc32(piece.text, crc) if _crc32_combine is None else _crc32_combine(crc, piece_crc, len(piece.text))
             at_text, at_gz = end_text, end_gz
         texts = tuple(piece.text for piece in pieces)

@@ -89,6 +89,7 @@ class Piece:
 
     name: str
     text: bytes
+    scope: str  # promex's scope of the family (Family.scope)
     maint: bool = False  # samples of servers in maintenance, following the family's other samples
     extra: bool = False  # one of promex's extra counters (Family.extra)
 
@@ -182,12 +183,12 @@ def render_pieces(families: Iterable[Family], dropped: Dropped | None = None,
 def _pieces(family: Family, texts: Sequence[str]) -> list[Piece]:
     name, head, values, cut = family.name, _head(family), family.values, family.maint_from
     if cut is None:
-        return [Piece(name, _lines(name, head, texts, values).encode("utf-8"), extra=family.extra)]
+        return [Piece(name, _lines(name, head, texts, values).encode("utf-8"), family.scope, extra=family.extra)]
     # The header goes with the first samples; when every sample is of a server in maintenance, with those.
     main = _lines(name, head, texts[:cut], values[:cut]) if cut else ""
     tail = _lines(name, "" if cut else head, texts[cut:], values[cut:])
-    return [Piece(name, main.encode("utf-8"), extra=family.extra),
-            Piece(name, tail.encode("utf-8"), maint=True, extra=family.extra)]
+    return [Piece(name, main.encode("utf-8"), family.scope, extra=family.extra),
+            Piece(name, tail.encode("utf-8"), family.scope, maint=True, extra=family.extra)]
 
 
 def _first_of_each(family: Family, texts: list[str], dropped: Dropped) -> tuple[Family, list[str]]:
@@ -197,8 +198,7 @@ def _first_of_each(family: Family, texts: list[str], dropped: Dropped) -> tuple[
     labels = [ls for ls, k in zip(family.labels, keep) if k]
     values = [v for v, k in zip(family.values, keep) if k]
     dropped.note("series", len(texts) - len(labels), family.name, len(texts) - len(labels))
-    made = Family.of_columns(family.name, family.kind, family.help, labels, values)
-    made.extra = family.extra
+    made = family.with_columns(labels, values)
     if family.maint_from is not None:
         made.maint_from = sum(keep[: family.maint_from])
     return made, [t for t, k in zip(texts, keep) if k]

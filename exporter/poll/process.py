@@ -318,11 +318,9 @@ def _joined(base: Family, more: Family) -> Family:
     """One family with the samples of both, those of servers in maintenance still last."""
     cut_base = len(base.values) if base.maint_from is None else base.maint_from
     cut_more = len(more.values) if more.maint_from is None else more.maint_from
-    joined = Family.of_columns(
-        base.name, base.kind, base.help,
+    joined = base.with_columns(
         [*base.labels[:cut_base], *more.labels[:cut_more], *base.labels[cut_base:], *more.labels[cut_more:]],
         [*base.values[:cut_base], *more.values[:cut_more], *base.values[cut_base:], *more.values[cut_more:]])
-    joined.extra = base.extra
     if base.maint_from is not None or more.maint_from is not None:
         joined.maint_from = cut_base + cut_more
     return joined

@@ -20,30 +20,17 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote_plus
 
+from exporter.exposition.families import EXPORTER, RESOLVER, SCOPES, STICKTABLE
 from exporter.exposition.gzip import Span
 
-SCOPES = ("global", "frontend", "backend", "server", "listener", "sticktable", "resolver")
 # promex's modules match a scope value by prefix (strncmp over the module's name).
-MODULE_SCOPES = ("sticktable", "resolver")
+MODULE_SCOPES = (STICKTABLE, RESOLVER)
 PROMEX_KEYS = frozenset({"scope", "metrics", "extra-counters", "no-maint", "desc-labels"})
-# The promex scope of each family, by name; the master's figures are process-wide.
-PREFIX_SCOPES = (
-    ("haproxy_process_", "global"), ("haproxy_master_", "global"), ("haproxy_frontend_", "frontend"),
-    ("haproxy_backend_", "backend"), ("haproxy_server_", "server"), ("haproxy_listener_", "listener"),
-    ("haproxy_sticktable_", "sticktable"), ("haproxy_resolver_", "resolver"),
-)
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 class QueryError(ValueError):
     """A query promex answers with 400."""
-
-
-def scope_of(name: str) -> str:
-    for prefix, scope in PREFIX_SCOPES:
-        if name.startswith(prefix):
-            return scope
-    return "global"
 
 
 @dataclass
@@ -58,9 +45,11 @@ class Selection:
     desc_labels: bool = False  # accepted; see docs/promex-differences.md
 
     def keeps(self, span: Span) -> bool:
+        if span.scope == EXPORTER:
+            return True
         if (span.maint and self.no_maint) or (span.extra and not self.extra_counters):
             return False
-        if scope_of(span.name) not in self.scopes:
+        if span.scope not in self.scopes:
             return False
         excluded = self.excluded.get(span.name)
         return self.include_by_default if excluded is None else not excluded

@@ -43,7 +43,7 @@ def big_body() -> Body:
     while size < BIG:
         lines = 1 if n % 3 == 0 else 40 * (n % 17) + 1 if n % 5 else 30_000
         text = b"".join(b'synthetic_%d{line="%d"} %d\n' % (n, i, n * i) for i in range(lines))
-        pieces.append(Piece(f"synthetic_{n}", text))
+        pieces.append(Piece(f"synthetic_{n}", text, "global"))
         size, n = size + len(text), n + 1
     return Body.of_pieces(pieces)
 

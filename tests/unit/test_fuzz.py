@@ -123,7 +123,7 @@ def same(a: dict, b: dict) -> bool:
 def test_label_values_survive_the_round_trip(values: list[tuple[str, str]], numbers: list[float]) -> None:
     from exporter.exposition.families import format_float
 
-    fam = Family("haproxy_fuzz_total", "counter", 'help with "quotes", \\ and\nnewline')
+    fam = Family("haproxy_fuzz_total", "counter", 'help with "quotes", \\ and\nnewline', scope="global")
     for i, (a, b) in enumerate(values):
         labels = LabelSet((("proxy", a),)).extend("server", b + str(i))  # extend() is the model's path
         fam.add(labels, format_float(float(numbers[i % len(numbers)])))
@@ -182,7 +182,7 @@ def test_every_rendered_exposition_reads_back_to_the_same_values(info_text: str,
 
 def test_the_round_trip_catches_a_broken_escape() -> None:
     """The round-trip check above can fail: an unescaped quote does not read back."""
-    fam = Family("haproxy_x", "gauge", "h")
+    fam = Family("haproxy_x", "gauge", "h", scope="global")
     bad = LabelSet((("proxy", "a"),))
     bad.text = 'proxy="a"b"'
     fam.add(bad, "1")

@@ -412,6 +412,7 @@ def test_accept_encoding_of_any_text_is_a_yes_or_no(header: str) -> None:
 SPANS = st.builds(Span, name=st.one_of(st.sampled_from(["haproxy_up", "haproxy_server_up", "haproxy_backend_x",
                                                         "haproxy_sticktable_size", "haproxy_resolver_sent"]),
                                        st.text(max_size=20)),
+                  scope=st.sampled_from([*promex_query.SCOPES, "exporter", "other"]),
                   maint=st.booleans(), extra=st.booleans(), text=st.just((0, 1)), gz=st.just((0, 1)))
 
 

@@ -78,7 +78,7 @@ def test_a_value_is_a_finite_number_prometheus_reads_or_none(cell: str, kind: st
     scaled = scaled_text(cell, scale, kind)
     assert (scaled is None) == (text is None)
     if scaled is not None:
-        fam = Family("haproxy_x_total" if kind == COUNTER else "haproxy_x", kind, "h", [(LabelSet(()), scaled)])
+        fam = Family("haproxy_x_total" if kind == COUNTER else "haproxy_x", kind, "h", [(LabelSet(()), scaled)], scope="global")
         [(_, _, _, value)] = valid_page([fam])
         assert value == int(cell) * scale or math.isclose(value, int(cell) * scale, rel_tol=1e-12)
 

@@ -170,9 +170,9 @@ def test_the_renderer_never_writes_a_family_or_a_series_twice() -> None:
     a, b = LabelSet((("proxy", "a"),)), LabelSet((("proxy", "b"),))
     twin = LabelSet((("proxy", "a"),))  # another object, the same labels
     families = [
-        Family("haproxy_frontend_x_total", "counter", "x", [(a, "1"), (b, "2"), (twin, "3")]),
-        Family("haproxy_frontend_y", "gauge", "y", [(a, "4")]),
-        Family("haproxy_frontend_x_total", "counter", "x again", [(b, "5")]),
+        Family("haproxy_frontend_x_total", "counter", "x", [(a, "1"), (b, "2"), (twin, "3")], scope="frontend"),
+        Family("haproxy_frontend_y", "gauge", "y", [(a, "4")], scope="frontend"),
+        Family("haproxy_frontend_x_total", "counter", "x again", [(b, "5")], scope="frontend"),
     ]
     dropped = Dropped()
     text = render_bytes(families, dropped).decode()

@@ -15,11 +15,15 @@ import zlib
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.config import build_config
 from exporter.exposition import gzip as gz_module
 from exporter.exposition.gzip import WHOLE_BELOW, Body
 from exporter.exposition.render import Piece
+from exporter.poll.poller import Poller
+from exporter.poll.snapshot import Store
 from exporter.web.promex_query import parse
 from unit.test_golden import CASES, FIXTURES, published, rendered
+from unit.test_master import master_fetch
 
 
 def samples(text: bytes) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
@@ -66,6 +70,30 @@ def test_a_scope_serves_exactly_its_families(case: str, query: str, prefixes: tu
         assert samples(served(body, query, gz)) == want, (query, gz)
 
 
+def promex_scope(name: str) -> str:
+    """The scope promex's naming gives a family: ``haproxy_<scope>_...``; the master's figures and
+    the families promex has no scope for (certificates, maps, peers) are process-wide, global."""
+    word = name.split("_")[1]
+    return word if word in ("frontend", "backend", "server", "listener", "sticktable", "resolver") else "global"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_every_family_carries_the_scope_its_promex_name_says(case: str) -> None:
+    body = published(case)
+    assert {(span.name, span.scope) for span in body.spans} == {(span.name, promex_scope(span.name))
+                                                               for span in body.spans}
+
+
+def test_through_a_master_the_masters_families_are_global() -> None:
+    store = Store(30)
+    poller = Poller(build_config({"haproxy": {"address": "/run/haproxy-master.sock"}}), store,
+                    fetch=master_fetch("3.2.0"))
+    assert poller.poll_once()
+    spans = store.published.data.part.spans  # type: ignore[union-attr]
+    assert any(span.name.startswith("haproxy_master_") for span in spans)
+    assert all(span.scope == promex_scope(span.name) for span in spans)
+
+
 @pytest.mark.parametrize("case", ["2.6.12", "2.6.12-user", "3.2.0", "3.3.0"])  # the captures with servers in MAINT
 def test_no_maint_leaves_out_exactly_the_servers_in_maintenance(case: str) -> None:
     body = published(case)
@@ -106,7 +134,7 @@ def one_member(data: bytes) -> bytes:
 def big_body() -> Body:
     """A page over WHOLE_BELOW: its whole-page member is made of the pieces' blocks."""
     pieces = [Piece(f"haproxy_backend_f{n}", "".join(f'haproxy_backend_f{n}{{proxy="be_{i}"}} {i * n}\n'
-                                                     for i in range(3000)).encode(), maint=n % 5 == 0)
+                                                     for i in range(3000)).encode(), "backend", maint=n % 5 == 0)
               for n in range(40)]
     body = Body.of_pieces(pieces)
     assert len(body.text) > WHOLE_BELOW
@@ -142,7 +170,7 @@ def _bodies(monkeypatch, polls: list[list[bytes]]) -> tuple[list[Body], list[int
     cache, bodies = gz_module.BlockCache(), []
     for texts in polls:
         counted.append(0)
-        bodies.append(Body.of_pieces([Piece(f"f{n}", text) for n, text in enumerate(texts)], cache))
+        bodies.append(Body.of_pieces([Piece(f"f{n}", text, "global") for n, text in enumerate(texts)], cache))
     return bodies, counted
 
 

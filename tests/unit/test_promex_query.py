@@ -9,7 +9,10 @@ from exporter.web.promex_query import SCOPES, QueryError, parse
 
 
 def span(name: str, maint: bool = False, extra: bool = False) -> Span:
-    return Span(name, maint, extra, (0, 1), (0, 1))
+    """A piece of the family ``name``, in the scope promex's names say (``haproxy_<scope>_``; the
+    master's figures and others promex has no scope for are process-wide: global)."""
+    word = name.split("_")[1]
+    return Span(name, word if word in SCOPES else "global", maint, extra, (0, 1), (0, 1))
 
 
 def test_a_query_without_promex_parameters_is_the_whole_page() -> None:

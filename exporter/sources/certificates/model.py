@@ -51,7 +51,7 @@ def certificate_families(certs: Iterable[Certificate], stats: ModelStats, extra:
                          cache: dict[Certificate, Labels] | None = None) -> list[Family]:
     """The series of each certificate; ``cache`` keeps each one's label sets from poll to poll
     (a certificate read again unchanged is equal, so thousands cost no escaping between refreshes)."""
-    not_after, not_before, used, info = (Family(name, GAUGE, help) for name, help in (
+    not_after, not_before, used, info = (Family(name, GAUGE, help, scope=naming.SCOPE) for name, help in (
         naming.NOT_AFTER, naming.NOT_BEFORE, naming.USED, naming.INFO))
     for cert in certs:
         labels = cache.get(cert) if cache is not None else None

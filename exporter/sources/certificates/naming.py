@@ -5,6 +5,10 @@ node_exporter's and the blackbox exporter's certificate expiry).  Data only.
 
 from __future__ import annotations
 
+from exporter.exposition.families import GLOBAL
+
+SCOPE = GLOBAL  # promex has no certificates scope: with the process-wide figures
+
 PREFIX = "haproxy_ssl_certificate_"
 FILE_LABEL = "file"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporter.exposition.families import NO_SUFFIX, Family, LabelSet, LabelSuffix, format_float
+from exporter.exposition.families import GLOBAL, NO_SUFFIX, Family, LabelSet, LabelSuffix, format_float
 from exporter.sources.errors import naming
 from exporter.sources.errors.parse import ErrorDump
 from exporter.sources.values import COUNTER, GAUGE
@@ -15,9 +15,9 @@ def error_families(dump: ErrorDump, received: float, extra: LabelSuffix = NO_SUF
     age on HAProxy's own clock (the dump's "now" minus the entry's time): right whatever zone
     HAProxy runs in, off by the zone's shift for an error captured before a daylight-saving change.
     """
-    total = Family(naming.CAPTURED[0], COUNTER, naming.CAPTURED[1])
+    total = Family(naming.CAPTURED[0], COUNTER, naming.CAPTURED[1], scope=GLOBAL)
     total.add(LabelSet(()).plus(extra), str(dump.total))
-    last = {side: Family(name, GAUGE, help) for side, (name, help) in naming.LAST.items()}
+    last = {side: Family(name, GAUGE, help, scope=side) for side, (name, help) in naming.LAST.items()}  # sides are scopes
     for entry in dump.entries:
         age = (dump.now - entry.when).total_seconds()
         labels = LabelSet(((naming.LABEL, entry.proxy),)).plus(extra)

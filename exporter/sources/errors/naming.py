@@ -14,7 +14,7 @@ LABEL = "proxy"
 CAPTURED = ("haproxy_process_captured_errors_total",
             "Protocol errors captured since HAProxy started, all proxies together (show errors: Total "
             "events captured); HAProxy keeps only the last one of each proxy and direction")
-# side → (name, help)
+# side (the proxy's promex scope) → (name, help)
 LAST: dict[str, tuple[str, str]] = {
     "frontend": ("haproxy_frontend_last_captured_error_timestamp_seconds",
                  "Time of the last invalid request captured on this frontend (show errors; only the last "

@@ -22,7 +22,8 @@ def info_families(info: dict[str, str], stats: ModelStats, extra: LabelSuffix = 
             continue
         family = by_name.get(metric.name)
         if family is None:
-            family = by_name[metric.name] = Family(metric.name, metric.kind, f"{metric.help} (show info {metric.field})")
+            family = by_name[metric.name] = Family(metric.name, metric.kind, f"{metric.help} (show info {metric.field})",
+                                                   scope=naming.SCOPE)
             families.append(family)
         if not family.values:
             family.add(base, value)
@@ -31,19 +32,19 @@ def info_families(info: dict[str, str], stats: ModelStats, extra: LabelSuffix = 
         labels = LabelSet((("version", version), ("release_date", info.get("Release_date", "")))).plus(extra)
         families.append(Family("haproxy_process_build_info", GAUGE,
                                "HAProxy version and release date (show info Version, Release_date)",
-                               [(labels, "1")]))
+                               [(labels, "1")], scope=naming.SCOPE))
     if "node" in info or "description" in info:
         labels = LabelSet((("node", info.get("node", "")), ("description", info.get("description", "")))).plus(extra)
         families.append(Family("haproxy_process_info", GAUGE,
                                "HAProxy node name and description (show info node, description)",
-                               [(labels, "1")]))
+                               [(labels, "1")], scope=naming.SCOPE))
     # promex 3.1's names for the same two fields, one info metric each (the description only when set).
     if "node" in info:
         families.append(Family("haproxy_process_node", GAUGE, "Node name (show info node)",
-                               [(LabelSet((("node", info["node"]),)).plus(extra), "1")]))
+                               [(LabelSet((("node", info["node"]),)).plus(extra), "1")], scope=naming.SCOPE))
     if info.get("description"):
         families.append(Family("haproxy_process_description", GAUGE, "Node description (show info description)",
-                               [(LabelSet((("desc", info["description"]),)).plus(extra), "1")]))
+                               [(LabelSet((("desc", info["description"]),)).plus(extra), "1")], scope=naming.SCOPE))
     tainted = info.get("Tainted")
     if tainted is not None:
         flags = _flags(tainted)
@@ -52,7 +53,7 @@ def info_families(info: dict[str, str], stats: ModelStats, extra: LabelSuffix = 
         else:
             families.append(Family("haproxy_process_tainted", GAUGE,
                                    "Tainted flags; non-zero when experimental or unsafe features were used "
-                                   "(show info Tainted)", [(base, str(flags))]))
+                                   "(show info Tainted)", [(base, str(flags))], scope=naming.SCOPE))
     return families
 
 

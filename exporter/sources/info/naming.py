@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from exporter.exposition.families import GLOBAL
 from exporter.sources.values import COUNTER, GAUGE, MIB, MS
+
+SCOPE = GLOBAL  # promex's scope of every show info family
 
 C, G = COUNTER, GAUGE
 

@@ -15,7 +15,7 @@ def entries_family(name_help: tuple[str, str], lists: Sequence[PatternList], sta
                    extra: LabelSuffix = NO_SUFFIX) -> Family:
     """One series per file; a file listed twice (two lists loaded from one path) keeps the first,
     counted in ``haproxy_exporter_ignored_fields``, as two series with one label set cannot be."""
-    family = Family(name_help[0], GAUGE, name_help[1])
+    family = Family(name_help[0], GAUGE, name_help[1], scope=naming.SCOPE)
     seen: set[str] = set()
     for item in lists:
         if not item.file:
@@ -37,8 +37,8 @@ def acl_families(acls: Sequence[PatternList], stats: ModelStats, extra: LabelSuf
     """``haproxy_acl_entries{file}`` for pattern files, and the inline lists' count and entries."""
     inline = [item for item in acls if not item.file]
     labels = LabelSet(()).plus(extra)
-    lists = Family(naming.INLINE_LISTS[0], GAUGE, naming.INLINE_LISTS[1])
+    lists = Family(naming.INLINE_LISTS[0], GAUGE, naming.INLINE_LISTS[1], scope=naming.SCOPE)
     lists.add(labels, str(len(inline)))
-    entries = Family(naming.INLINE_ENTRIES[0], GAUGE, naming.INLINE_ENTRIES[1])
+    entries = Family(naming.INLINE_ENTRIES[0], GAUGE, naming.INLINE_ENTRIES[1], scope=naming.SCOPE)
     entries.add(labels, str(sum(item.entries for item in inline)))
     return [entries_family(naming.ACL_ENTRIES, acls, stats, extra), lists, entries]

@@ -9,6 +9,10 @@ HAProxy's own, such as httpclient's), so they are added up into one series, not 
 
 from __future__ import annotations
 
+from exporter.exposition.families import GLOBAL
+
+SCOPE = GLOBAL  # promex has no maps scope: with the process-wide figures
+
 LABEL = "file"
 
 MAP_ENTRIES = ("haproxy_map_entries",

@@ -14,7 +14,7 @@ _STATES = LabelVariants("state", naming.STATES)
 
 def ocsp_families(responses: Iterable[tuple[OcspId, OcspResponse]], stats: ModelStats,
                   extra: LabelSuffix = NO_SUFFIX) -> list[Family]:
-    next_update, this_update, revoked, status = (Family(name, GAUGE, help) for name, help in (
+    next_update, this_update, revoked, status = (Family(name, GAUGE, help, scope=naming.SCOPE) for name, help in (
         naming.NEXT_UPDATE, naming.THIS_UPDATE, naming.REVOKED_AT, naming.STATUS))
     for ident, response in responses:
         if response is NOT_LOADED:

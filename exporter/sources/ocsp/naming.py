@@ -5,6 +5,10 @@ words, ``_timestamp_seconds`` for points in time, and a state set for the status
 
 from __future__ import annotations
 
+from exporter.exposition.families import GLOBAL
+
+SCOPE = GLOBAL  # promex has no OCSP scope: with the process-wide figures
+
 PREFIX = "haproxy_ssl_ocsp_response_"
 LABELS = ("file", "serial")  # file: 2.8+ says which certificate a response is stapled for
 NEXT_UPDATE = (PREFIX + "next_update_timestamp_seconds",

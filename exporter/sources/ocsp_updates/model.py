@@ -11,8 +11,8 @@ _STATES = LabelVariants("state", tuple(naming.STATES.values()))
 
 
 def ocsp_update_families(updates: OcspUpdates, stats: ModelStats, extra: LabelSuffix = NO_SUFFIX) -> list[Family]:
-    successes, failures = (Family(name, COUNTER, help) for name, help in (naming.SUCCESSES, naming.FAILURES))
-    next_update, last_update, status = (Family(name, GAUGE, help) for name, help in (
+    successes, failures = (Family(name, COUNTER, help, scope=naming.SCOPE) for name, help in (naming.SUCCESSES, naming.FAILURES))
+    next_update, last_update, status = (Family(name, GAUGE, help, scope=naming.SCOPE) for name, help in (
         naming.NEXT_UPDATE, naming.LAST_UPDATE, naming.STATUS))
     if updates.malformed:
         stats.ignore("OCSP update row", "malformed", updates.malformed[0], len(updates.malformed))

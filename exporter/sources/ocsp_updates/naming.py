@@ -5,6 +5,10 @@ points in time, and a state set for the last update's outcome.  Data only.
 
 from __future__ import annotations
 
+from exporter.exposition.families import GLOBAL
+
+SCOPE = GLOBAL  # promex has no OCSP scope: with the process-wide figures
+
 PREFIX = "haproxy_ssl_ocsp_update_"
 LABEL = "file"
 SUCCESSES = (PREFIX + "successes_total", "OCSP responses the updater fetched and loaded for the certificate (Successes)")

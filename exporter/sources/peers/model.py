@@ -17,9 +17,10 @@ _NEVER = "<NEVER>"
 
 def _families() -> dict[str, Family]:
     """The source's families, keyed by what fills them (a counter's show peers field)."""
-    families = {key: Family(naming.PREFIX + suffix, GAUGE, help) for key, (suffix, help) in naming.GAUGES.items()}
+    families = {key: Family(naming.PREFIX + suffix, GAUGE, help, scope=naming.SCOPE)
+                for key, (suffix, help) in naming.GAUGES.items()}
     for field, (suffix, help) in naming.COUNTERS.items():
-        families[field] = Family(naming.PREFIX + suffix, COUNTER, f"{help} (show peers {field})")
+        families[field] = Family(naming.PREFIX + suffix, COUNTER, f"{help} (show peers {field})", scope=naming.SCOPE)
     return families
 
 

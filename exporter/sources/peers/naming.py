@@ -4,6 +4,10 @@ peer}``, ``peers`` the section and ``peer`` the remote peer's name.  Data only.
 
 from __future__ import annotations
 
+from exporter.exposition.families import GLOBAL
+
+SCOPE = GLOBAL  # promex has no peers scope: with the process-wide figures
+
 PREFIX = "haproxy_peer_"
 LABELS = ("peers", "peer")
 STATUS_LABEL = "status"  # haproxy_peer_status's state set

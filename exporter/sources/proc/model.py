@@ -8,7 +8,9 @@ connections, and is treated as current.
 
 from __future__ import annotations
 
-from exporter.exposition.families import NO_LABELS, Family, LabelSet
+from typing import Iterable
+
+from exporter.exposition.families import GLOBAL, NO_LABELS, Family, LabelSet
 from exporter.sources.proc.parse import Proc, ProcList
 from exporter.sources.values import COUNTER, GAUGE
 
@@ -21,6 +23,11 @@ def roles(listing: ProcList) -> tuple[list[Proc], list[Proc]]:
     return [newest], [p for p in listing.old if p is not newest]
 
 
+def _master(name: str, kind: str, help: str, samples: Iterable[tuple[LabelSet, str]] = ()) -> Family:
+    """A family of the master (promex's scope: global, the process-wide figures)."""
+    return Family(name, kind, help, samples, scope=GLOBAL)
+
+
 def _worker(pid: int) -> LabelSet:
     return LabelSet((("worker", str(pid)),))
 
@@ -29,28 +36,28 @@ def master_families(listing: ProcList) -> list[Family]:
     master = listing.master
     current, old = roles(listing)
     families = [
-        Family("haproxy_master_build_info", GAUGE, "The master process's HAProxy version (show proc)",
+        _master("haproxy_master_build_info", GAUGE, "The master process's HAProxy version (show proc)",
                [(LabelSet((("version", master.version),)), "1")]),
-        Family("haproxy_master_reloads_total", COUNTER,
+        _master("haproxy_master_reloads_total", COUNTER,
                "Reloads since the master started (show proc <reloads> of the master)", [(NO_LABELS, str(master.reloads))]),
-        Family("haproxy_master_current_workers", GAUGE, "Workers serving new connections (show proc # workers)",
+        _master("haproxy_master_current_workers", GAUGE, "Workers serving new connections (show proc # workers)",
                [(NO_LABELS, str(len(current)))]),
-        Family("haproxy_master_old_workers", GAUGE,
+        _master("haproxy_master_old_workers", GAUGE,
                "Workers replaced by a reload that still serve their last connections (show proc # old workers)",
                [(NO_LABELS, str(len(old)))]),
     ]
     if master.failed is not None:
         # HAProxy resets this to 0 at the next successful reload: a level, not a counter.
-        families.append(Family("haproxy_master_failed_reloads", GAUGE,
+        families.append(_master("haproxy_master_failed_reloads", GAUGE,
                                "Failed reloads since the last successful one (show proc [failed: N]); 0 once a "
                                "reload succeeds", [(NO_LABELS, str(master.failed))]))
     if master.uptime_seconds is not None:
-        families.append(Family("haproxy_master_uptime_seconds", GAUGE, "Seconds since the master started (show proc)",
+        families.append(_master("haproxy_master_uptime_seconds", GAUGE, "Seconds since the master started (show proc)",
                                [(NO_LABELS, str(master.uptime_seconds))]))
-    info = Family("haproxy_master_worker_info", GAUGE,
+    info = _master("haproxy_master_worker_info", GAUGE,
                   "One series per worker: role current or old, and its version (show proc); value 1")
-    uptime = Family("haproxy_master_worker_uptime_seconds", GAUGE, "Seconds since the worker started (show proc)")
-    reloads = Family("haproxy_master_worker_reloads", GAUGE,
+    uptime = _master("haproxy_master_worker_uptime_seconds", GAUGE, "Seconds since the worker started (show proc)")
+    reloads = _master("haproxy_master_worker_reloads", GAUGE,
                      "Reloads since the worker started: 0 for the current worker, 1 or more for old ones (show proc)")
     for role, procs in (("current", current), ("old", old)):
         for proc in procs:

@@ -9,7 +9,7 @@ from exporter.sources.values import GAUGE, ModelStats, number_text
 
 
 def resolver_families(counters: Counters, stats: ModelStats, extra: LabelSuffix = NO_SUFFIX) -> list[Family]:
-    families = {field: Family(naming.PREFIX + suffix, GAUGE, f"{help} (show resolvers {field})")
+    families = {field: Family(naming.PREFIX + suffix, GAUGE, f"{help} (show resolvers {field})", scope=naming.SCOPE)
                 for field, (suffix, help) in naming.COUNTERS.items()}
     for (section, nameserver), values in counters.items():
         labels = LabelSet(tuple(zip(naming.LABELS, (section, nameserver)))).plus(extra)

@@ -7,6 +7,10 @@ texts are promex's.  Data only.
 
 from __future__ import annotations
 
+from exporter.exposition.families import RESOLVER
+
+SCOPE = RESOLVER  # promex's scope of every resolver family
+
 PREFIX = "haproxy_resolver_"
 LABELS = ("resolver", "nameserver")
 

@@ -327,7 +327,7 @@ def _numeric_family(scope: _Scope, idx: int, name: str, kind: str, help: str, sc
     cells = scope.column(idx)
     joined = "".join(cells)
     if not joined:
-        return Family(name, kind, help)  # every cell empty: no series
+        return Family(name, kind, help, scope=scope.name)  # every cell empty: no series
     if scale == 1 and plain_column(cells, joined):
         # Every non-empty cell is a plain unsigned integer (the common case, checked for the
         # whole column at once): the text HAProxy sent is the exposition value, and the column
@@ -343,8 +343,9 @@ def _numeric_family(scope: _Scope, idx: int, name: str, kind: str, help: str, sc
         texts = {cell: value or "" for cell, value in converted.items()}
         values = tuple(map(texts.__getitem__, cells))
     if "" not in values:
-        return Family.of_columns(name, kind, help, scope.labels, values)
-    return Family.of_columns(name, kind, help, tuple(compress(scope.labels, values)), tuple(filter(None, values)))
+        return Family.of_columns(name, kind, help, scope.labels, values, scope=scope.name)
+    return Family.of_columns(name, kind, help, tuple(compress(scope.labels, values)), tuple(filter(None, values)),
+                             scope=scope.name)
 
 
 # A column name that can become part of a metric name; anything else (2.8.0 names one "(null)") is
@@ -494,7 +495,7 @@ def _module_family(family: Family, module: str,
     labels = with_mod.get(key)
     if labels is None:
         labels = with_mod[key] = tuple(ls.variants(group)[0] for ls in family.labels)
-    made = Family.of_columns(family.name, family.kind, family.help, labels, family.values)
+    made = family.with_columns(labels, family.values)
     made.extra = True
     return made
 
@@ -516,8 +517,8 @@ def _http_responses(table: StatTable, scope: _Scope, cache: LabelCache, stats: M
         values: list[str] = [""] * len(labels)
         for offset, column in enumerate(columns):
             values[offset::len(columns)] = column if all(mask) else compress(column, mask)
-        return Family.of_columns(name, COUNTER, help, labels, values)
-    family = Family(name, COUNTER, help)
+        return Family.of_columns(name, COUNTER, help, labels, values, scope=scope.name)
+    family = Family(name, COUNTER, help, scope=scope.name)
     add = family.add
     for row, row_labels in enumerate(scope.labels):
         variants: tuple[LabelSet, ...] | None = None  # made on the first non-empty cell: TCP rows have none
@@ -559,13 +560,14 @@ def _status_family(scope: _Scope, idx: int) -> Family:
     group, classify = _STATUS[scope.name]
     family = Family(f"haproxy_{scope.name}_status", GAUGE,
                     f"Current status, one series per state, the current one 1 (show stat status; states "
-                    f"{', '.join(group.values)})")
+                    f"{', '.join(group.values)})", scope=scope.name)
     return _state_sets(family, scope, idx, group, classify)
 
 
 def _check_family(scope: _Scope, idx: int, name: str, column: str) -> Family:
     family = Family(name, GAUGE,
-                    f"Result of the last check, one series per code, the current one 1 (show stat {column})")
+                    f"Result of the last check, one series per code, the current one 1 (show stat {column})",
+                    scope=scope.name)
     return _state_sets(family, scope, idx, _CHECK_STATES, check_state)
 
 
@@ -574,7 +576,7 @@ def _info_family(table: StatTable, scope: _Scope) -> Family:
     family = Family(f"haproxy_{scope.name}_info", GAUGE,
                     f"Identity and settings of the {scope.name} as labels, value 1 (show stat "
                     f"{', '.join(naming_col for naming_col, _ in naming.INFO_LABELS[scope.name])}); "
-                    "addr, cookie and algo are blank on a level user socket")
+                    "addr, cookie and algo are blank on a level user socket", scope=scope.name)
     names = [label for _, label in pairs]
     columns = [scope.column(idx) for idx, _ in pairs]
     add = family.add
@@ -610,7 +612,8 @@ def _aggregates(table: StatTable, scope: _Scope, stats: ModelStats) -> list[Fami
          "Number of servers in each state (deprecated promex name, same as agg_server_status)"),
         ("agg_check_status", check_counts, _CHECK_STATES, "Number of servers per last check result"),
     ):
-        family = Family(f"haproxy_backend_{name}", GAUGE, f"{help} (computed from the server rows)")
+        family = Family(f"haproxy_backend_{name}", GAUGE, f"{help} (computed from the server rows)",
+                        scope=scope.name)
         texts: dict[tuple[tuple[str, int], ...], list[str]] = {}  # most backends share a count pattern
         for proxy, labels in zip(scope.column(0), scope.labels):
             mine = counts.get(proxy, {})

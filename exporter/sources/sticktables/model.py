@@ -45,9 +45,9 @@ class EntryStats:
 
 def summary_families(tables: Sequence[TableInfo]) -> list[Family]:
     """``haproxy_sticktable_size``/``used`` per table (labels ``name``, ``type``) and the ratio."""
-    size = Family(naming.TABLE_SIZE[0], "gauge", naming.TABLE_SIZE[1])
-    used = Family(naming.TABLE_USED[0], "gauge", naming.TABLE_USED[1])
-    ratio = Family(naming.TABLE_UTILIZATION[0], "gauge", naming.TABLE_UTILIZATION[1])
+    size = Family(naming.TABLE_SIZE[0], "gauge", naming.TABLE_SIZE[1], scope=naming.SCOPE)
+    used = Family(naming.TABLE_USED[0], "gauge", naming.TABLE_USED[1], scope=naming.SCOPE)
+    ratio = Family(naming.TABLE_UTILIZATION[0], "gauge", naming.TABLE_UTILIZATION[1], scope=naming.SCOPE)
     for table in tables:
         labels = LabelSet((("name", table.name), ("type", table.type)))
         size.add(labels, str(table.size))
@@ -91,7 +91,7 @@ class _Families:
     def get(self, name: str, help: str) -> Family:
         fam = self.by_name.get(name)
         if fam is None:
-            fam = self.by_name[name] = Family(name, "gauge", help)
+            fam = self.by_name[name] = Family(name, "gauge", help, scope=naming.SCOPE)
         return fam
 
 
@@ -185,7 +185,7 @@ def local_updates_family(tables: Sequence[TableInfo], peers: Sequence[Peer]) -> 
         for name, fields in peer.tables.items():
             if shared.get(name) is None:
                 shared[name] = fields.get("localupdate")
-    family = Family(naming.TABLE_LOCAL_UPDATES[0], "gauge", naming.TABLE_LOCAL_UPDATES[1])
+    family = Family(naming.TABLE_LOCAL_UPDATES[0], "gauge", naming.TABLE_LOCAL_UPDATES[1], scope=naming.SCOPE)
     invalid = 0
     for table in tables:
         text = shared[table.name] if table.name in shared else "0"

@@ -16,6 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from exporter.exposition.families import STICKTABLE
+
+SCOPE = STICKTABLE  # promex's scope of every stick-table family
+
 PREFIX = "haproxy_sticktable_entry_"
 
 # Value kinds
