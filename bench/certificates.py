@@ -141,9 +141,9 @@ def main(argv: list[str] | None = None) -> int:
             "disabled"]["cpu_seconds"]
         results["between_refreshes_added_wall_seconds"] = results["between_refreshes"]["wall_seconds"] - results[
             "disabled"]["wall_seconds"]
-        data = store.published.data  # type: ignore[union-attr]
+        data = store.published.page  # type: ignore[union-attr]
         results["samples"] = data.samples
-        results["plain_bytes"] = data.part.size
+        results["plain_bytes"] = data.size
         for key in ("refreshing_added_cpu_seconds", "refreshing_added_wall_seconds", "between_refreshes_added_cpu_seconds",
                     "between_refreshes_added_wall_seconds", "refresh_cpu_seconds_total",
                     "refresh_added_cpu_seconds_total"):

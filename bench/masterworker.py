@@ -82,9 +82,9 @@ def polls(address: str, count: int) -> dict:
             raise RuntimeError(f"poll of {address} failed")
         cpu.append(time.process_time() - c)
         wall.append(time.perf_counter() - w)
-    data = store.published.data  # type: ignore[union-attr]
+    data = store.published.page  # type: ignore[union-attr]
     return {"cpu_seconds": statistics.median(cpu), "wall_seconds": statistics.median(wall),
-            "samples": data.samples, "plain_bytes": data.part.size, "gzip_bytes": len(data.part.gz)}
+            "samples": data.samples, "plain_bytes": data.size, "gzip_bytes": len(data.gz)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ import statistics
 import time
 
 from exporter.config import Config
-from exporter.exposition.gzip import Body
+from exporter.exposition.page import Page
 from exporter.exposition.render import Dropped, render_pieces
 from exporter.poll.gcpause import gc_paused
 from exporter.poll.poller import Poller
@@ -68,7 +68,7 @@ def one_split(config: Config, cache: LabelCache) -> tuple[dict[str, float], dict
         del families
         clock.stop()
         clock.start("compress")
-        part = Body.of_pieces(pieces)
+        part = Page.of_pieces(pieces)
         del pieces
         clock.stop()
     return clock.cpu, clock.wall, samples, part.size, len(part.gz)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
 from exporter.exposition.families import Family, LabelSet
+from exporter.exposition.page import Piece
 
 
 def escape_help(text: str) -> str:
@@ -80,18 +81,6 @@ class Dropped:
         self.samples += samples
         if len(self.examples) < 5:
             self.examples.append(f"{what} {name}")
-
-
-@dataclass(frozen=True)
-class Piece:
-    """One family's text (or the tail of it with its servers in maintenance): what a filtered
-    scrape picks from.  The pieces of a poll, concatenated in order, are the whole page."""
-
-    name: str
-    text: bytes
-    scope: str  # promex's scope of the family (Family.scope)
-    maint: bool = False  # samples of servers in maintenance, following the family's other samples
-    extra: bool = False  # one of promex's extra counters (Family.extra)
 
 
 def render_bytes(families: Iterable[Family], dropped: Dropped | None = None) -> bytes:

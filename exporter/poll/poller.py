@@ -23,7 +23,7 @@ from typing import Callable, Mapping, Protocol
 
 from exporter.config import Config, TargetConfig
 from exporter.exposition.families import Family
-from exporter.exposition.gzip import Part
+from exporter.exposition.page import Part
 from exporter.exposition.render import render
 from exporter.poll.process import Fetch
 from exporter.poll.snapshot import LivePart, Store

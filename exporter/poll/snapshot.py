@@ -1,10 +1,11 @@
-"""Published expositions and their atomic swap, per target.
+"""Each target's snapshot (its page and its status) and their atomic swap.
 
-The poll renders each complete snapshot once, compresses it once, and publishes it by replacing
-one reference; a scrape only ever reads references, so it never waits on HAProxy, never sees half
-a poll, and costs no rendering.  HAProxy's series and the exporter's own status lines are
-separate parts: after a failed poll the last good HAProxy part is still served (with
-``haproxy_up 0``) until it is older than ``max_age``, then only the status part is.
+The poll renders each complete page once, compresses it once, and publishes it by replacing one
+reference; a scrape only ever reads references, so it never waits on HAProxy, never sees half a
+poll, and costs no rendering.  HAProxy's series (the :class:`~exporter.exposition.page.Page`) and
+the exporter's own status lines (a :class:`~exporter.exposition.page.Part`) are apart: after a
+failed poll the last good page is still served (with ``haproxy_up 0``) until it is older than
+``max_age``, then only the status part is.
 
 Ages are measured on the monotonic clock, so a wall-clock step (NTP, a VM resumed) can neither
 make a dead HAProxy's data look fresh nor expire good data early.  The only part made at scrape
@@ -26,7 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-from exporter.exposition.gzip import Body, Part, Servable
+from exporter.exposition.page import Page, Part
 
 DEFAULT_TARGET = ""  # the single HAProxy of a config without ``targets:``
 
@@ -36,20 +37,13 @@ def _monotonic() -> float:
 
 
 @dataclass(frozen=True)
-class DataPart:
-    """HAProxy's series from one successful poll, with when it was taken (wall and monotonic)."""
+class Snapshot:
+    """What one target serves: the page of its last successful poll (None before the first), and
+    its status as it reads while the page is fresh and once it is older than ``max_age``."""
 
-    part: Body
-    taken_at: float
-    samples: int
-    taken_mono: float
-
-
-@dataclass(frozen=True)
-class Published:
-    data: DataPart | None
-    status: Part  # exporter status while ``data`` is fresh
-    status_stale: Part  # exporter status once ``data`` is too old (haproxy_up 0, stale 1)
+    page: Page | None
+    status: Part  # exporter status while ``page`` is fresh
+    status_stale: Part  # exporter status once ``page`` is too old (haproxy_up 0, stale 1)
 
 
 class LivePart:
@@ -77,13 +71,13 @@ class Lease:
         self.store = store
         self.target = target
 
-    def publish(self, published: Published) -> bool:
+    def publish(self, snapshot: Snapshot) -> bool:
         """Publish, unless the target left the config meanwhile (then nothing changes: False)."""
-        return self.store.publish_under(self, published)
+        return self.store.publish_under(self, snapshot)
 
 
 class Store:
-    """The latest :class:`Published` of every target; readers never block writers.
+    """The latest :class:`Snapshot` of every target; readers never block writers.
 
     ``/metrics`` serves the default target, or with several targets the ``overview`` (the
     exporter's own view of all of them); ``/probe?target=`` serves one target.
@@ -95,7 +89,7 @@ class Store:
         self.monotonic = monotonic
         self.live = live  # a part made at scrape time, appended to every answer
         self._lock = threading.Lock()  # every writer of _targets and _leases
-        self._targets: Mapping[str, Published] = {}  # never changed in place: replaced whole, under _lock
+        self._targets: Mapping[str, Snapshot] = {}  # never changed in place: replaced whole, under _lock
         self._leases: dict[str, Lease] = {}
         self._overview: Part | None = None
 
@@ -105,18 +99,18 @@ class Store:
             lease = self._leases[target] = Lease(self, target)
         return lease
 
-    def publish(self, published: Published, target: str = DEFAULT_TARGET) -> None:
+    def publish(self, snapshot: Snapshot, target: str = DEFAULT_TARGET) -> None:
         """Publish as the only writer of ``target`` (a one-off, a test): pollers publish through
         their :class:`Lease`, so that a forgotten target stays forgotten."""
-        self.lease(target).publish(published)
+        self.lease(target).publish(snapshot)
 
-    def publish_under(self, lease: Lease, published: Published) -> bool:
+    def publish_under(self, lease: Lease, snapshot: Snapshot) -> bool:
         """Publish for ``lease``'s target if the lease is still the target's (checked and swapped
         in one locked step); False, and nothing changes, once the target was forgotten."""
         with self._lock:
             if self._leases.get(lease.target) is not lease:
                 return False
-            self._targets = {**self._targets, lease.target: published}
+            self._targets = {**self._targets, lease.target: snapshot}
         return True
 
     def publish_overview(self, part: Part | None) -> None:
@@ -128,32 +122,33 @@ class Store:
             self._leases.pop(target, None)
             self._targets = {k: v for k, v in self._targets.items() if k != target}
 
-    def parts(self, now: float | None = None) -> list[Servable]:
+    def parts(self, now: float | None = None) -> list[Page | Part]:
         """What ``/metrics`` serves right now (empty before the first poll completed)."""
         if self._overview is not None:
             return self._with_live([self._overview])
         published = self._targets.get(DEFAULT_TARGET)
         return self._with_live(self._fresh(published, now)) if published is not None else []
 
-    def probe(self, target: str, now: float | None = None) -> list[Servable] | None:
+    def probe(self, target: str, now: float | None = None) -> list[Page | Part] | None:
         """What ``/probe?target=`` serves: None for a name no poll has published."""
         published = self._targets.get(target)
         if published is None:
             return None
         return self._with_live(self._fresh(published, now))
 
-    def _fresh(self, pub: Published, now: float | None) -> list[Servable]:
+    def _fresh(self, snapshot: Snapshot, now: float | None) -> list[Page | Part]:
         now = self.monotonic() if now is None else now
-        if pub.data is not None and now - pub.data.taken_mono <= self.max_age:
-            return [pub.data.part, pub.status]
-        return [pub.status_stale]
+        page = snapshot.page
+        if page is not None and now - page.taken_mono <= self.max_age:
+            return [page, snapshot.status]
+        return [snapshot.status_stale]
 
-    def _with_live(self, parts: list[Servable]) -> list[Servable]:
+    def _with_live(self, parts: list[Page | Part]) -> list[Page | Part]:
         return parts + [self.live()] if self.live is not None and parts else parts
 
     @property
-    def published(self) -> Published | None:
-        """The default target's latest publication."""
+    def published(self) -> Snapshot | None:
+        """The default target's latest snapshot."""
         return self._targets.get(DEFAULT_TARGET)
 
     def target_names(self) -> list[str]:

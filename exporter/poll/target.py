@@ -22,11 +22,11 @@ from typing import Any, Callable, Mapping
 
 from exporter.config import Config, TargetConfig
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix, label_suffix
-from exporter.exposition.gzip import BlockCache, Body, Part
+from exporter.exposition.page import BlockCache, Page, Part
 from exporter.exposition.render import Dropped, PieceCache, render, render_pieces
 from exporter.poll.gcpause import gc_paused
 from exporter.poll.process import Fetch, Process, Runner, charged, make_client, merge_families, where
-from exporter.poll.snapshot import DataPart, Lease, Published, Store
+from exporter.poll.snapshot import Lease, Snapshot, Store
 from exporter.poll.state import CommandStats, PollState
 from exporter.poll.status import target_families
 from exporter.runtime.advice import advice
@@ -74,7 +74,7 @@ class TargetPoller:
         # The reload hand-off: the main thread only writes _wanted, the poll thread only writes
         # _applied; neither reads and writes the same slot, so no reload can be lost between them.
         self._wanted = self._applied = (target, config)
-        self._data: DataPart | None = None
+        self._page: Page | None = None
         self._process = Process(config)  # the worker behind a worker socket
         self._workers: dict[tuple[int, bool], Process] = {}  # through a master: by (pid, old)
         self._master = ProcSource()
@@ -259,12 +259,13 @@ class TargetPoller:
             self._note_ignored(stats)
             samples -= dropped.samples
         rendered = time.perf_counter()
-        part = Body.of_pieces(pieces, self._block_cache)
+        page = Page.of_pieces(pieces, self._block_cache)
         del pieces
         done = time.perf_counter()
         st.phase_seconds.update(build=built - build_started, render=rendered - built, compress=done - rendered)
-        self._data = DataPart(part, self.wall(), samples, self.monotonic())
-        st.last_success = self._data.taken_at
+        page.taken_at, page.samples, page.taken_mono = self.wall(), samples, self.monotonic()
+        self._page = page
+        st.last_success = page.taken_at
         st.samples = samples
         return True
 
@@ -290,8 +291,8 @@ class TargetPoller:
 
     def publish(self) -> bool:
         """Publish the last data with the status as it is now; False once the target left the config."""
-        return self._lease.publish(Published(self._data, Part.of(self.status_text(stale=False)),
-                                             Part.of(self.status_text(stale=True))))
+        return self._lease.publish(Snapshot(self._page, Part.of(self.status_text(stale=False)),
+                                            Part.of(self.status_text(stale=True))))
 
     def status_families(self, stale: bool) -> list[Family]:
         return target_families(self.state, stale, self.reload_ok())

@@ -10,8 +10,8 @@ A query without any of these parameters gets the whole page, as before: every sc
 stats modules' counters too.  With one of them, the selection is promex's, so ``scope=server``
 gets exactly the families promex would send and no module counters unless ``extra-counters``.
 The exporter's own families (``haproxy_up``, ``haproxy_exporter_*``, ``process_*``) are always
-sent.  A selection only picks pieces of the page the poll prepared (exporter/exposition/gzip.py
-``Body``): nothing is rendered or compressed for it.
+sent.  A selection only picks pieces of the page the poll prepared (exporter/exposition/page.py):
+nothing is rendered or compressed for it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote_plus
 
 from exporter.exposition.families import EXPORTER, RESOLVER, SCOPES, STICKTABLE
-from exporter.exposition.gzip import Span
+from exporter.exposition.page import Piece
 
 # promex's modules match a scope value by prefix (strncmp over the module's name).
 MODULE_SCOPES = (STICKTABLE, RESOLVER)
@@ -44,14 +44,14 @@ class Selection:
     extra_counters: bool = False
     desc_labels: bool = False  # accepted; see docs/promex-differences.md
 
-    def keeps(self, span: Span) -> bool:
-        if span.scope == EXPORTER:
+    def keeps(self, piece: Piece) -> bool:
+        if piece.scope == EXPORTER:
             return True
-        if (span.maint and self.no_maint) or (span.extra and not self.extra_counters):
+        if (piece.maint and self.no_maint) or (piece.extra and not self.extra_counters):
             return False
-        if span.scope not in self.scopes:
+        if piece.scope not in self.scopes:
             return False
-        excluded = self.excluded.get(span.name)
+        excluded = self.excluded.get(piece.name)
         return self.include_by_default if excluded is None else not excluded
 
 

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 
 from exporter import __version__
 from exporter.config import Config
-from exporter.exposition.gzip import Servable
+from exporter.exposition.page import Page, Part
 from exporter.poll.snapshot import Store
 from exporter.runtime.address import AddressError, parse_address
 from exporter.web import promex_query
@@ -57,7 +57,7 @@ def text(status: int, body: str, extra: Sequence[tuple[str, str]] = ()) -> Respo
     return Response(status, [("Content-Type", TEXT), *extra], [body.encode()])
 
 
-def parts_response(parts: Sequence[Servable] | None, request: Request,
+def parts_response(parts: Sequence[Page | Part] | None, request: Request,
                    unavailable: str = "no poll has completed yet\n") -> Response:
     """An exposition from published parts: the gzip members when the client accepts gzip, and
     only the pieces promex's query parameters select (exporter/web/promex_query.py).

@@ -111,13 +111,13 @@ def _serves(port: int) -> bool:
 EMFILE_SCRIPT = textwrap.dedent("""
     import logging, os, resource, sys, time
     from exporter.config import build_config
-    from exporter.exposition.gzip import Part
-    from exporter.poll.snapshot import Published, Store
+    from exporter.exposition.page import Part
+    from exporter.poll.snapshot import Snapshot, Store
     from exporter.web.server import start_server
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
     store = Store(30.0)
-    store.publish(Published(None, Part.of(b"up 1\\n"), Part.of(b"up 0\\n")))
+    store.publish(Snapshot(None, Part.of(b"up 1\\n"), Part.of(b"up 0\\n")))
     server = start_server(build_config({"web": {"listen_address": sys.argv[1]}}), store, lambda: True)
     held = []
     while True:

@@ -48,7 +48,7 @@ def test_scrapes_serve_the_stored_gzip_and_never_compress(haproxy_factory, monke
 
     for engine in gzip_engines.GZIP_ENGINES:  # every engine counts, whichever is in use
         monkeypatch.setitem(gzip_engines.GZIP_ENGINES, engine, counting_compress)
-    deflated: list[bytes] = []  # the pieces' deflate blocks (gzip.Body), counted apart: reused ones are not made again
+    deflated: list[bytes] = []  # the pieces' deflate blocks (page.Page), counted apart: reused ones are not made again
     for engine, real_deflate in list(gzip_engines.DEFLATE_ENGINES.items()):
         monkeypatch.setitem(gzip_engines.DEFLATE_ENGINES, engine,
                             lambda data, real=real_deflate: deflated.append(data[:40]) or real(data))
@@ -75,7 +75,7 @@ def test_scrapes_serve_the_stored_gzip_and_never_compress(haproxy_factory, monke
     assert all(data.startswith(b"# HELP process_") for data in at_scrape), at_scrape
     assert len(deflated) == deflated_in_poll, deflated[deflated_in_poll:]  # no piece compressed at scrape time
     published = store.published
-    stored = published.data.part.gz + published.status.gz
+    stored = published.page.gz + published.status.gz
     for headers, body in bodies:
         assert headers["Content-Encoding"] == "gzip"
         assert body.startswith(stored)  # the stored members, byte for byte, then the process part

@@ -16,10 +16,9 @@ from typing import Callable, Iterator
 import pytest
 
 from exporter.config import build_config
-from exporter.exposition.gzip import Body, Part
-from exporter.exposition.render import Piece
+from exporter.exposition.page import Page, Part, Piece
 from exporter.poll.poller import Poller
-from exporter.poll.snapshot import DataPart, Published, Store
+from exporter.poll.snapshot import Snapshot, Store
 from exporter.web.config import load_web_config
 from exporter.web.server import Server, start_server
 from exposition import samples, value
@@ -35,7 +34,7 @@ frontend fe_web
 BIG = 8 * 1024 * 1024  # a synthetic body large enough that a throttled reader needs seconds
 
 
-def big_body() -> Body:
+def big_body() -> Page:
     """A synthetic page of BIG bytes made of family pieces of every size, from one line (joined
     with their neighbours before writing) to megabytes (many writev batches, cut mid-piece by a
     full socket), each line telling where it is: a byte out of place shows."""
@@ -45,7 +44,9 @@ def big_body() -> Body:
         text = b"".join(b'synthetic_%d{line="%d"} %d\n' % (n, i, n * i) for i in range(lines))
         pieces.append(Piece(f"synthetic_{n}", text, "global"))
         size, n = size + len(text), n + 1
-    return Body.of_pieces(pieces)
+    page = Page.of_pieces(pieces)
+    page.taken_at, page.taken_mono = time.time(), time.monotonic()
+    return page
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +70,7 @@ def served(haproxy_factory, certs: Certs, tmp_path: Path) -> Iterator[Callable[.
                                "web": {"listen_address": "127.0.0.1:0", **web}})
         store = Store(config.max_age)
         if big:
-            store.publish(Published(DataPart(big_body(), time.time(), 0, time.monotonic()), Part.of(b"up 1\n"),
-                                    Part.of(b"up 0\n")))
+            store.publish(Snapshot(big_body(), Part.of(b"up 1\n"), Part.of(b"up 0\n")))
         else:
             assert Poller(config, store).poll_once()
         web_config = None

@@ -28,7 +28,7 @@ from httpraw import connect, read_all
 from support import EMPTY_ANSWERS
 
 from exporter.config import build_config
-from exporter.exposition.gzip import Span
+from exporter.exposition.page import Piece
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
 from exporter.web import promex_query
@@ -409,16 +409,16 @@ def test_accept_encoding_of_any_text_is_a_yes_or_no(header: str) -> None:
     assert wants_gzip("gzip;q=0, " + header) is False
 
 
-SPANS = st.builds(Span, name=st.one_of(st.sampled_from(["haproxy_up", "haproxy_server_up", "haproxy_backend_x",
+PIECES = st.builds(Piece, name=st.one_of(st.sampled_from(["haproxy_up", "haproxy_server_up", "haproxy_backend_x",
                                                         "haproxy_sticktable_size", "haproxy_resolver_sent"]),
                                        st.text(max_size=20)),
                   scope=st.sampled_from([*promex_query.SCOPES, "exporter", "other"]),
-                  maint=st.booleans(), extra=st.booleans(), text=st.just((0, 1)), gz=st.just((0, 1)))
+                  maint=st.booleans(), extra=st.booleans(), text=st.just(b""))
 
 
 @FUNCTIONS
-@given(st.one_of(QUERIES, st.text(max_size=60)), st.lists(SPANS, max_size=5))
-def test_any_query_is_a_selection_or_a_query_error(query: str, spans: list[Span]) -> None:
+@given(st.one_of(QUERIES, st.text(max_size=60)), st.lists(PIECES, max_size=5))
+def test_any_query_is_a_selection_or_a_query_error(query: str, pieces: list[Piece]) -> None:
     try:
         selection = promex_query.parse(query)
     except promex_query.QueryError as exc:
@@ -427,5 +427,5 @@ def test_any_query_is_a_selection_or_a_query_error(query: str, spans: list[Span]
     if selection is None:
         assert not any(key in promex_query.PROMEX_KEYS for key, _ in promex_query.parameters(query))
         return
-    for span in spans:
-        assert isinstance(selection.keeps(span), bool)
+    for piece in pieces:
+        assert isinstance(selection.keeps(piece), bool)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from exporter.config import build_config
-from exporter.exposition.gzip import Body
+from exporter.exposition.page import Page
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
 
@@ -55,7 +55,7 @@ def rendered(case: str) -> bytes:
     return published(case).text
 
 
-def published(case: str) -> Body:
+def published(case: str) -> Page:
     """The page one poll of the captured answers publishes (its pieces too)."""
     version, files, tables = CASES[case]
     answers = {command: (FIXTURES / version / name).read_text() if name else ""
@@ -64,8 +64,8 @@ def published(case: str) -> Body:
     unknown = "Unknown command, but maybe one of the following ones is a better match:\n"  # as an older HAProxy
     poller = Poller(build_config({"stick_tables": tables}), store, fetch=lambda c: answers.get(c, unknown))
     assert poller.poll_once(), case
-    assert store.published is not None and store.published.data is not None
-    return store.published.data.part
+    assert store.published is not None and store.published.page is not None
+    return store.published.page
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

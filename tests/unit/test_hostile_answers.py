@@ -140,10 +140,10 @@ def test_millions_of_proxies_are_refused_and_the_last_snapshot_stays(fake: FakeS
                                                                      reason: str) -> None:
     poller, store = poller_for(fake.path, timeout="60s", max_response_bytes=cap)
     assert poller.poll_once()
-    good = store.published.data
+    good = store.published.page
     fake.answers["show stat"] = endless_proxies(proxies)
     assert not poller.poll_once()
-    assert store.published.data is good
+    assert store.published.page is good
     got = samples(page(store))
     assert value(got, "haproxy_up") == 0
     assert value(got, "haproxy_exporter_command_errors_total", command="show stat", reason=reason) == 1
@@ -163,7 +163,7 @@ def test_a_poll_over_the_series_cap_across_sources_is_refused(fake: FakeSocket) 
     assert not Poller(config, store).poll_once()
     got = samples(page(store))
     assert value(got, "haproxy_exporter_command_errors_total", command="show stat", reason="too_many_series") == 1
-    assert store.published.data is None
+    assert store.published.page is None
 
 
 def test_the_renderer_never_writes_a_family_or_a_series_twice() -> None:

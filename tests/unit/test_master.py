@@ -104,7 +104,7 @@ def worker_socket_exposition(version: str) -> str:
                "show stat": (base / "current-show-stat.csv").read_text(), **EMPTY_ANSWERS}
     store = Store(30)
     assert Poller(build_config({}), store, fetch=lambda c: answers.get(c, UNKNOWN)).poll_once()
-    return store.published.data.part.text.decode()
+    return store.published.page.text.decode()
 
 
 def series(text: str) -> dict:

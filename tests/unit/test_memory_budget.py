@@ -103,14 +103,14 @@ def test_a_flood_of_every_command_is_read_up_to_the_budget_of_the_poll_and_the_l
     store = Store(config.max_age)
     poller = Poller(config, store)
     assert poller.poll_once()
-    good = store.published.data
+    good = store.published.page
     fake.answers["show info"] = grow(INFO, lambda n: f"Pad_{n}: {'x' * 8000}\n", BUDGET - 100)
     fake.answers["show stat"] = stat_rows(BUDGET - 100)
     for n in range(4):
         fake.answers[f"show table t{n}"] = table_dump(f"t{n}", BUDGET - 100)
     ok, peak = poll_peak(poller)
     assert not ok
-    assert store.published.data is good  # the last good snapshot, still served
+    assert store.published.page is good  # the last good snapshot, still served
     got = samples(b"".join(p.text for p in store.parts()).decode())
     assert value(got, "haproxy_up") == 0
     assert value(got, "haproxy_exporter_command_errors_total", command="show stat", reason="too_large") == 1

@@ -1,4 +1,4 @@
-"""The page as pieces (exporter/exposition/gzip.py Body): any selection of pieces is a valid page
+"""The page as pieces (exporter/exposition/page.py): any selection of pieces is a valid page
 and a valid gzip stream, and equals what the captured ``show stat`` says it must hold.
 
 The oracle is the capture itself, read here with the csv module: which servers are in
@@ -17,8 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import build_config
 from exporter.exposition import gzip as gz_module
-from exporter.exposition.gzip import WHOLE_BELOW, Body
-from exporter.exposition.render import Piece
+from exporter.exposition import page as page_module
+from exporter.exposition.page import WHOLE_BELOW, Page, Piece
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
 from exporter.web.promex_query import parse
@@ -38,7 +38,7 @@ def maint_servers(case: str) -> set[tuple[str, str]]:
             if r["type"] == "2" and r["status"].startswith("MAINT")}
 
 
-def served(body: Body, query: str, gz: bool) -> bytes:
+def served(body: Page, query: str, gz: bool) -> bytes:
     selection = parse(query)
     chunks = body.chunks(gz, selection.keeps if selection else None)
     data = b"".join(chunks)
@@ -80,8 +80,8 @@ def promex_scope(name: str) -> str:
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_every_family_carries_the_scope_its_promex_name_says(case: str) -> None:
     body = published(case)
-    assert {(span.name, span.scope) for span in body.spans} == {(span.name, promex_scope(span.name))
-                                                               for span in body.spans}
+    assert {(piece.name, piece.scope) for piece in body.pieces} == {(piece.name, promex_scope(piece.name))
+                                                                   for piece in body.pieces}
 
 
 def test_through_a_master_the_masters_families_are_global() -> None:
@@ -89,9 +89,9 @@ def test_through_a_master_the_masters_families_are_global() -> None:
     poller = Poller(build_config({"haproxy": {"address": "/run/haproxy-master.sock"}}), store,
                     fetch=master_fetch("3.2.0"))
     assert poller.poll_once()
-    spans = store.published.data.part.spans  # type: ignore[union-attr]
-    assert any(span.name.startswith("haproxy_master_") for span in spans)
-    assert all(span.scope == promex_scope(span.name) for span in spans)
+    pieces = store.published.page.pieces  # type: ignore[union-attr]
+    assert any(piece.name.startswith("haproxy_master_") for piece in pieces)
+    assert all(piece.scope == promex_scope(piece.name) for piece in pieces)
 
 
 @pytest.mark.parametrize("case", ["2.6.12", "2.6.12-user", "3.2.0", "3.3.0"])  # the captures with servers in MAINT
@@ -131,12 +131,12 @@ def one_member(data: bytes) -> bytes:
     return text
 
 
-def big_body() -> Body:
+def big_body() -> Page:
     """A page over WHOLE_BELOW: its whole-page member is made of the pieces' blocks."""
     pieces = [Piece(f"haproxy_backend_f{n}", "".join(f'haproxy_backend_f{n}{{proxy="be_{i}"}} {i * n}\n'
                                                      for i in range(3000)).encode(), "backend", maint=n % 5 == 0)
               for n in range(40)]
-    body = Body.of_pieces(pieces)
+    body = Page.of_pieces(pieces)
     assert len(body.text) > WHOLE_BELOW
     return body
 
@@ -149,17 +149,17 @@ def test_every_answer_is_one_gzip_member_of_the_selected_text(engine: str, monke
         pytest.skip(f"{engine} is not installed")
     monkeypatch.setattr(gz_module, "GZIP_ENGINE", engine)
     if engine == "zlib":
-        monkeypatch.setattr(gz_module, "_crc32_combine", None)
+        monkeypatch.setattr(gz_module, "crc32_combine", None)
     for body in (big_body(), published("3.2.0")):
         assert one_member(body.gz) == body.text
         for query in ("no-maint", "scope=backend", "metrics=haproxy_backend_f3,haproxy_backend_f7", "scope="):
             keep = parse(query).keeps  # type: ignore[union-attr]
-            want = b"".join(body.text[s.text[0]:s.text[1]] for s in body.spans if keep(s))
+            want = b"".join(piece.text for piece in body.pieces if keep(piece))
             assert one_member(b"".join(body.chunks(True, keep))) == want == b"".join(body.chunks(False, keep)), query
 
 
-def _bodies(monkeypatch, polls: list[list[bytes]]) -> tuple[list[Body], list[int]]:
-    """Each poll's Body through one BlockCache, and how many texts each poll compressed."""
+def _bodies(monkeypatch, polls: list[list[bytes]]) -> tuple[list[Page], list[int]]:
+    """Each poll's Page through one BlockCache, and how many texts each poll compressed."""
     real, counted = gz_module.deflate, []
 
     def deflate(raw: bytes) -> bytes:
@@ -167,10 +167,10 @@ def _bodies(monkeypatch, polls: list[list[bytes]]) -> tuple[list[Body], list[int
         return real(raw)
 
     monkeypatch.setattr(gz_module, "deflate", deflate)
-    cache, bodies = gz_module.BlockCache(), []
+    cache, bodies = page_module.BlockCache(), []
     for texts in polls:
         counted.append(0)
-        bodies.append(Body.of_pieces([Piece(f"f{n}", text, "global") for n, text in enumerate(texts)], cache))
+        bodies.append(Page.of_pieces([Piece(f"f{n}", text, "global") for n, text in enumerate(texts)], cache))
     return bodies, counted
 
 
@@ -190,7 +190,7 @@ def test_block_cache_compresses_only_texts_it_has_not_seen(monkeypatch):
 
 
 def test_block_cache_never_takes_blocks_of_other_bytes_with_the_same_length_and_crc(monkeypatch):
-    monkeypatch.setattr(gz_module, "_crc32", lambda data, start=0: zlib.crc32(data[:1], start))
+    monkeypatch.setattr(gz_module, "crc32", lambda data, start=0: zlib.crc32(data[:1], start))
     a, b = _big(1), _big(2)  # same length, same first byte: the same "CRC" above
     assert len(a) == len(b) and a != b
     bodies, counted = _bodies(monkeypatch, [[a], [b]])

@@ -25,9 +25,9 @@ import exporter.poll.poller
 import exporter.poll.snapshot
 import exporter.poll.target
 from exporter.config import build_config
-from exporter.exposition.gzip import Part
+from exporter.exposition.page import Part
 from exporter.poll.poller import Poller
-from exporter.poll.snapshot import Published, Store
+from exporter.poll.snapshot import Snapshot, Store
 from exporter.poll.target import TargetPoller
 
 FAULTS = Path(__file__).parent.parent / "fixtures" / "faults"
@@ -131,8 +131,8 @@ def every_step(trial: Callable[[int], bool]) -> int:
     raise AssertionError(f"the first operation was not over after {MAX_STEPS} bytecodes")
 
 
-def published(name: str) -> Published:
-    return Published(None, Part.of(f"{name} 1\n"), Part.of(f"{name} 0\n"))
+def published(name: str) -> Snapshot:
+    return Snapshot(None, Part.of(f"{name} 1\n"), Part.of(f"{name} 0\n"))
 
 
 def contents(store: Store) -> dict[str, object]:

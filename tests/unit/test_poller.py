@@ -45,12 +45,12 @@ def test_a_bad_answer_keeps_the_previous_snapshot_and_counts(fixtures, caplog):
                "show stat": (fixtures / "2.6.12" / "show-stat.csv").read_text()}
     poller = Poller(Config(), store, fetch=lambda c: answers.get(c, ""))
     assert poller.poll_once()
-    first = store.published.data
+    first = store.published.page
     answers["show stat"] = "Permission denied\n"
     with caplog.at_level(logging.WARNING):
         assert not poller.poll_once()
         assert not poller.poll_once()
-    assert store.published.data is first  # nothing half-done replaced it
+    assert store.published.page is first  # nothing half-done replaced it
     got = served(store)
     assert value(got, "haproxy_up") == 0
     assert value(got, "haproxy_exporter_command_errors_total", command="show stat", reason="permission_denied") == 2

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.exposition.gzip import Span
+from exporter.exposition.page import Piece
 from exporter.web.promex_query import SCOPES, QueryError, parse
 
 
-def span(name: str, maint: bool = False, extra: bool = False) -> Span:
+def span(name: str, maint: bool = False, extra: bool = False) -> Piece:
     """A piece of the family ``name``, in the scope promex's names say (``haproxy_<scope>_``; the
     master's figures and others promex has no scope for are process-wide: global)."""
     word = name.split("_")[1]
-    return Span(name, word if word in SCOPES else "global", maint, extra, (0, 1), (0, 1))
+    return Piece(name, b"", word if word in SCOPES else "global", maint, extra)
 
 
 def test_a_query_without_promex_parameters_is_the_whole_page() -> None:

@@ -1,5 +1,5 @@
 """A poll that reuses what the last one rendered and compressed publishes exactly what a cold poll
-of the same answers publishes (render.PieceCache, gzip.BlockCache).
+of the same answers publishes (render.PieceCache, page.BlockCache).
 
 One warm poller reads a sequence of captured answers: the same again (everything reused), the
 same with a few counters moved (a few families rendered again), another HAProxy's, and back; at
@@ -48,9 +48,9 @@ def moved(base: dict[str, str], every: int) -> dict[str, str]:
 
 def page(poller: Poller, store: Store) -> tuple[bytes, bytes]:
     assert poller.poll_once()
-    assert store.published is not None and store.published.data is not None
-    part = store.published.data.part
-    return part.text, gzip.decompress(part.gz)
+    assert store.published is not None and store.published.page is not None
+    page = store.published.page
+    return page.text, gzip.decompress(page.gz)
 
 
 def cold(current: dict[str, str]) -> tuple[bytes, bytes]:
@@ -74,7 +74,7 @@ def test_a_warm_poll_publishes_what_a_cold_poll_publishes() -> None:
         assert (text, unzipped) == cold(step), what
         assert text == unzipped
         reused = target._piece_cache.reused
-        families = len({span.name for span in store.published.data.part.spans})  # type: ignore[union-attr]
+        families = len({piece.name for piece in store.published.page.pieces})  # type: ignore[union-attr]
         # "all": but the few small families whose label sets are made anew each poll (the show info
         # info metrics, ACL totals without labels): compared by identity, they are rendered again
         want = {"none": reused == 0, "all": reused >= families - 8, "some": 0 < reused < families - 8,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from exporter.exposition import gzip as snapshot
-from exporter.exposition.gzip import Part
+from exporter.exposition.page import Part
 
 EXPOSITION = (Path(__file__).parent.parent / "fixtures" / "2.6.12" / "promex-metrics.txt")
 

@@ -1,0 +1,198 @@
+"""The served page: what a poll publishes and a scrape sends, in three words.
+
+- :class:`Piece`: one family's text on the page (or the tail of it that holds its servers in
+  maintenance), with what a promex selection reads of it: the family's name and scope, whether
+  its samples are of servers in maintenance, whether it is one of promex's extra counters.  The
+  renderer makes them (exporter/exposition/render.py); a selection is a subset of them.
+- :class:`Page`: HAProxy's series from one successful poll, with when they were taken: the
+  pieces in order, plain, and as one gzip member made of each piece compressed once, so the
+  whole page and every selection are sent as slices of bytes the poll prepared.
+- :class:`Part`: a small text sent whole beside a page (the exporter's own status, the overview
+  of every target, the process figures at scrape time): plain and as its own gzip member.
+
+A response is the chunks of a few pages and parts (``chunks``), never copied into one buffer.
+Compression itself (deflate blocks, gzip members, CRC-32) is exporter/exposition/gzip.py's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from exporter.exposition import gzip
+
+# A page below this is compressed once more as a whole: pieces compressed without each other's
+# history make a small page 2.5:1 instead of 8:1, and recompressing a small page costs nothing.
+WHOLE_BELOW = 1 << 20
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One family's text (or the tail of it with its servers in maintenance).  The pieces of a
+    poll, concatenated in order, are the whole page."""
+
+    name: str
+    text: bytes
+    scope: str  # promex's scope of the family (Family.scope)
+    maint: bool = False  # samples of servers in maintenance, following the family's other samples
+    extra: bool = False  # one of promex's extra counters (Family.extra)
+
+
+Keep = Callable[[Piece], bool]  # which pieces a selection sends (promex_query.Selection.keeps)
+
+
+@dataclass(frozen=True)
+class Part:
+    """A small text, plain and as a standalone gzip member (members concatenate into a valid
+    gzip stream, RFC 1952 §2.2, so a part follows a page's member as it is)."""
+
+    text: bytes
+    gz: bytes
+
+    @classmethod
+    def of(cls, text: str | bytes) -> "Part":
+        raw = text if isinstance(text, bytes) else text.encode("utf-8")
+        return cls(raw, gzip.compress(raw))
+
+    def chunks(self, gz: bool, keep: Keep | None = None) -> list[bytes | memoryview]:
+        """All of it, whatever the selection: a part holds no HAProxy series."""
+        return [self.gz if gz else self.text]
+
+
+_Blocks = tuple[bytes, bytes, int]  # a piece's text, its deflate blocks, the text's CRC-32
+
+
+class BlockCache:
+    """The deflate blocks and CRC of each piece text of the last poll.
+
+    Found by the text's identity first: a reused piece is the very bytes object of the last poll.
+    A piece made again is found by its length and CRC-32 (which the gzip trailer needs anyway),
+    then compared byte for byte: a text's hash would read every byte at a third of the speed of
+    the CRC, and most new texts are new (their family's cells changed), so a hash table keyed by
+    the bytes themselves cost ~40 ms a poll at 2000 x 25 for nothing.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[int, _Blocks] = {}
+
+    def take(self) -> dict[int, _Blocks]:
+        last, self._last = self._last, {}
+        return last
+
+    def keep(self, made: dict[int, _Blocks]) -> None:
+        self._last = made  # holds every text it names, so no id is reused while kept
+
+
+def _blocks_of(pieces: Sequence[Piece], done: dict[int, _Blocks]) -> dict[int, _Blocks]:
+    """Each distinct piece text's blocks and CRC by the text's id: taken from ``done`` (the last
+    poll's) where the text is the same object or has the same bytes, compressed otherwise."""
+    by_content = {(len(text), crc): (text, blocks, crc) for text, blocks, crc in done.values()}
+    made: dict[int, _Blocks] = {}
+    for piece in pieces:
+        text = piece.text
+        if id(text) in made:
+            continue
+        found = done.get(id(text))
+        if found is None or found[0] is not text:
+            crc = gzip.crc32(text, 0)
+            same = by_content.get((len(text), crc))
+            found = same if same is not None and same[0] == text else (text, gzip.deflate(text), crc)
+        made[id(text)] = (text, found[1], found[2])
+    return made
+
+
+class Page:
+    """HAProxy's series from one poll: its pieces' texts, and one gzip member made of each piece
+    compressed once; with when the poll read HAProxy and how many series it holds.
+
+    Each piece is compressed on its own as raw deflate blocks that end byte-aligned and not final
+    (``gzip.deflate``), with the CRC-32 of its text.  The blocks of any pieces, taken in order, are
+    the deflate stream of those pieces' texts joined; with a gzip header before them and a final
+    empty block, the CRC-32 of the joined texts (``crc32_combine`` of the pieces' CRCs: no byte is
+    read again) and the length after, they are one gzip member.  So the whole page (``gz``) and
+    every promex selection (``scope``, ``metrics``, ``no-maint``) are sent as slices of the bytes
+    the poll prepared, one compression per poll.  A small page also gets a whole-page compression
+    of its own (``WHOLE_BELOW``): without each other's history its pieces compress 2.5:1 instead of 8:1.
+
+    The plain page is sent as the pieces themselves, never joined into one buffer: faulting in a
+    fresh buffer of the whole page every poll costs more CPU than compressing it (BENCHMARKS.md).
+    ``text`` joins them for the few that want one buffer (``--once``).
+    """
+
+    __slots__ = ("pieces", "gz", "deflated", "size", "taken_at", "taken_mono", "samples", "_gz_at", "_crcs",
+                 "_text")
+
+    def __init__(self, pieces: tuple[Piece, ...], gz: bytes, deflated: bytes, gz_at: tuple[tuple[int, int], ...],
+                 crcs: tuple[int, ...], taken_at: float = 0.0, taken_mono: float = 0.0, samples: int = 0) -> None:
+        self.pieces = pieces
+        self.gz = gz
+        self.deflated = deflated  # every piece's deflate blocks, in order
+        self.size = sum(len(p.text) for p in pieces)
+        # Set by the poll once the page is made: when it was done (wall clock, for the exporter's own
+        # metric; monotonic, for the page's age in the Store), and how many series it holds.
+        self.taken_at = taken_at
+        self.taken_mono = taken_mono
+        self.samples = samples
+        self._gz_at = gz_at  # where each piece's blocks lie in ``deflated``
+        self._crcs = crcs  # each piece text's CRC-32
+        self._text: bytes | None = None
+
+    @property
+    def text(self) -> bytes:
+        if self._text is None:
+            self._text = b"".join(p.text for p in self.pieces)
+        return self._text
+
+    @classmethod
+    def of_pieces(cls, pieces: Sequence[Piece], cache: BlockCache | None = None) -> "Page":
+        """The page of ``pieces``; ``cache`` (kept by the caller from poll to poll) holds each piece
+        text's blocks and CRC, so a piece reused as it was (render.PieceCache) is not compressed again."""
+        made = _blocks_of(pieces, cache.take() if cache is not None else {})
+        if cache is not None:
+            cache.keep(made)
+        blocks = [made[id(piece.text)][1] for piece in pieces]
+        crcs = tuple(made[id(piece.text)][2] for piece in pieces)
+        gz_at, crc, at_text, at_gz = [], 0, 0, 0
+        combine = gzip.crc32_combine
+        for piece, block, piece_crc in zip(pieces, blocks, crcs):
+            end_gz = at_gz + len(block)
+            gz_at.append((at_gz, end_gz))
+            crc = gzip.crc32(piece.text, crc) if combine is None else combine(crc, piece_crc, len(piece.text))
+            at_text, at_gz = at_text + len(piece.text), end_gz
+        deflated = b"".join(blocks)
+        del blocks
+        if at_text < WHOLE_BELOW:
+            whole = gzip.compress(b"".join(piece.text for piece in pieces))
+        else:
+            whole = b"".join((gzip.HEADER, deflated, gzip.trailer(crc, at_text)))
+        return cls(tuple(pieces), whole, deflated, tuple(gz_at), crcs)
+
+    def chunks(self, gz: bool, keep: Keep | None = None) -> list[bytes | memoryview]:
+        """The whole page, or the kept pieces (the gzip member of their blocks, adjacent ones as one slice)."""
+        if keep is None:
+            return [self.gz] if gz else [p.text for p in self.pieces if p.text]
+        kept = [n for n, piece in enumerate(self.pieces) if piece.text and keep(piece)]
+        if not gz:
+            return [self.pieces[n].text for n in kept]
+        view = memoryview(self.deflated)
+        runs: list[list[int]] = []
+        for n in kept:
+            start, end = self._gz_at[n]
+            if runs and runs[-1][1] == start:
+                runs[-1][1] = end
+            else:
+                runs.append([start, end])
+        return [gzip.HEADER, *(view[start:end] for start, end in runs), gzip.trailer(*self._crc(kept))]
+
+    def _crc(self, kept: Sequence[int]) -> tuple[int, int]:
+        """CRC-32 and length of the kept pieces' texts joined."""
+        crc, size = 0, 0
+        combine = gzip.crc32_combine
+        for n in kept:
+            text = self.pieces[n].text
+            if combine is not None:
+                crc = combine(crc, self._crcs[n], len(text))
+            else:  # zlib's Python module has no crc32_combine: read the kept text again
+                crc = gzip.crc32(text, crc)
+            size += len(text)
+        return crc, size
