@@ -21,7 +21,7 @@ from exporter.poll.process import make_client
 from exporter.poll.snapshot import Store
 from exporter.sources.info.model import info_families
 from exporter.sources.info.parse import parse_info
-from exporter.sources.stat.model import LabelCache, stat_families
+from exporter.sources.stat.model import StatReuse, stat_families
 from exporter.sources.stat.parse import parse_stat
 from exporter.sources.values import ModelStats
 
@@ -45,7 +45,7 @@ class _Clock:
         self.wall[p] = self.wall.get(p, 0.0) + time.perf_counter() - self._w
 
 
-def one_split(config: Config, cache: LabelCache) -> tuple[dict[str, float], dict[str, float], int, int, int]:
+def one_split(config: Config, cache: StatReuse) -> tuple[dict[str, float], dict[str, float], int, int, int]:
     """One cycle as Poller._poll_cycle runs it, including where it frees what (freeing costs too)."""
     client = make_client(config.poll_targets()[0])
     clock = _Clock()
@@ -81,7 +81,7 @@ def measure(address: str, runs: int) -> dict:
     own, the medians are over the steady-state runs that follow.
     """
     config = Config(haproxy_address=address, timeout=120.0, max_response_bytes=1 << 30)
-    cache = LabelCache()
+    cache = StatReuse()
     cold = one_split(config, cache)
     splits = [one_split(config, cache) for _ in range(runs)]
     poller = Poller(config, Store(config.max_age))

@@ -1,5 +1,5 @@
 """CPU of the ``show stat`` model alone, in its steady state: the families of one poll built from
-the last poll's (``LabelCache``), with the columns HTTP traffic moves changed on every row.
+the last poll's (``StatReuse``), with the columns HTTP traffic moves changed on every row.
 
 No HAProxy: a synthetic answer (tests/synthetic.py) is parsed once, then each poll gets a copy
 with the moved columns' numbers raised by the poll's number, parsed before the clock runs.  What
@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from synthetic import synthetic_show_stat  # noqa: E402
 
 from exporter.poll.gcpause import gc_paused  # noqa: E402
-from exporter.sources.stat.model import LabelCache, stat_families  # noqa: E402
+from exporter.sources.stat.model import StatReuse, stat_families  # noqa: E402
 from exporter.sources.stat.parse import StatTable, parse_stat  # noqa: E402
 from exporter.sources.values import ModelStats  # noqa: E402
 
@@ -51,7 +51,7 @@ def main() -> None:
     backends, servers = map(int, args.size.split("x"))
     text = synthetic_show_stat(backends, servers, invalid=False)
     tables = [moved(text, step) for step in range(1, args.polls + 1)]
-    cache = LabelCache()
+    cache = StatReuse()
     first = parse_stat(text)
     with gc_paused():
         started = time.process_time()

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from exporter.exposition.families import Family
 from exporter.sources.info.model import info_families
-from exporter.sources.stat.model import LabelCache, stat_families
+from exporter.sources.stat.model import StatReuse, stat_families
 from exporter.sources.stat.parse import StatTable
 from exporter.sources.values import ModelStats
 
 
 def build_families(info: dict[str, str] | None, table: StatTable | None,
-                   cache: LabelCache | None = None) -> tuple[list[Family], ModelStats]:
+                   cache: StatReuse | None = None) -> tuple[list[Family], ModelStats]:
     """The families of both; pass the same ``cache`` every call to reuse label objects, as a poll does."""
     stats = ModelStats()
     families: list[Family] = []

@@ -58,7 +58,7 @@ class LabelSet:
         """This set plus each suffix of ``group``, made once and then kept with this set.
 
         A state set needs the same 2 to 16 variants of a row every poll.  When the row's own set
-        is kept from one poll to the next (``model.LabelCache``), so are its variants, and a poll
+        is kept from one poll to the next (``model.StatReuse``), so are its variants, and a poll
         makes no label objects at all for rows it has seen before.
         """
         cache = self._variants
@@ -85,6 +85,24 @@ class LabelSet:
         made = self.plus(make(cells))
         cache[key] = (cells, made)
         return made
+
+
+class LabelColumn(tuple[LabelSet, ...]):
+    """A label column several families share (a scope's rows, kept from poll to poll by the
+    model), with its texts and whether they are all different, each found once for the column."""
+
+    def texts(self) -> list[str]:
+        found: list[str] | None = self.__dict__.get("_texts")
+        if found is None:
+            found = self.__dict__["_texts"] = [ls.text for ls in self]
+        return found
+
+    def unique(self) -> bool:
+        found: bool | None = self.__dict__.get("_unique")
+        if found is None:
+            texts = self.texts()
+            found = self.__dict__["_unique"] = len(set(texts)) == len(texts)
+        return found
 
 
 class LabelVariants:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from exporter.exposition.families import format_float
+from exporter.exposition.families import Family, format_float
 
 COUNTER = "counter"
 GAUGE = "gauge"
@@ -46,6 +46,25 @@ class ModelStats:
         key = (what, reason)
         self.ignored[key] = self.ignored.get(key, 0) + count
         self.examples.setdefault(key, example)
+
+
+    def add(self, other: "ModelStats") -> None:
+        """Count what ``other`` counted too."""
+        self.invalid_values += other.invalid_values
+        for (what, reason), count in other.ignored.items():
+            self.ignore(what, reason, other.examples[(what, reason)], count)
+
+
+# Families as a PollMemo keeps them (exporter/reuse.py): with what making them counted, which is
+# counted again each poll they are taken as they were (``replay``).
+Built = tuple[list[Family], ModelStats]
+
+
+def replay(built: Built, stats: ModelStats) -> list[Family]:
+    """The families of ``built``, counting in ``stats`` what making them counted."""
+    families, own = built
+    stats.add(own)
+    return families
 
 
 def number_text(cell: str, kind: str = GAUGE) -> str | None:

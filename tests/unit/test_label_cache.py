@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from exporter.exposition.render import render
-from exporter.sources.stat.model import LabelCache
+from exporter.sources.stat.model import StatReuse
 from models import build_families
 from exporter.sources.info.parse import parse_info
 from exporter.sources.stat.parse import parse_stat
@@ -15,7 +15,7 @@ INFO = parse_info((Path(__file__).parent.parent / "fixtures" / "2.6.12" / "show-
 
 
 def test_a_kept_cache_renders_exactly_what_a_fresh_build_renders():
-    cache = LabelCache()
+    cache = StatReuse()
     # Polls whose rows change: other values and statuses (seed), servers added and removed (sizes).
     polls = [(40, 8, 1), (40, 8, 2), (40, 12, 3), (25, 8, 4), (40, 8, 1)]
     for backends, servers, seed in polls:
@@ -28,7 +28,7 @@ def test_a_kept_cache_renders_exactly_what_a_fresh_build_renders():
 
 
 def test_the_cache_reuses_the_label_objects_of_rows_seen_before():
-    cache = LabelCache()
+    cache = StatReuse()
     table_text = synthetic_show_stat(10, 5, seed=1)
     first, _ = build_families(INFO, parse_stat(table_text), cache)
     second, _ = build_families(INFO, parse_stat(synthetic_show_stat(10, 5, seed=2)), cache)
@@ -41,7 +41,7 @@ def test_the_cache_reuses_the_label_objects_of_rows_seen_before():
 def test_info_labels_kept_with_a_row_follow_its_cells_when_they_change():
     """A server's addr (or mode, cookie...) can change while its name stays: the kept row must not
     keep serving the old info labels."""
-    cache = LabelCache()
+    cache = StatReuse()
     before_text = synthetic_show_stat(10, 5, seed=1)
     after_text = before_text.replace(",127.0.0.", ",127.0.9.")
     assert after_text != before_text

@@ -80,8 +80,8 @@ def test_a_warm_poll_publishes_what_a_cold_poll_publishes() -> None:
         want = {"none": reused == 0, "all": reused >= families - 8, "some": 0 < reused < families - 8,
                 None: True}[reuse]
         assert want, (what, reused, families)  # the cache did its work where it could, and only there
-        model = next(src for src in target._process.sources if src.name == "stat").labels  # type: ignore[attr-defined]
-        total = sum(len(entry[1]) for entry in model._built.values())  # families the model built or took this poll
+        model = next(src for src in target._process.sources if src.name == "stat").reuse.families  # type: ignore[attr-defined]
+        total = model.size()  # the families (or groups of them) the model built or took this poll
         built_again = {"none": model.reused == 0, "all": model.reused == total > 200, "some": 0 < model.reused < total,
                        None: True}[reuse]
         assert built_again, (what, model.reused)  # and the model took the families of unchanged columns as they were

@@ -12,21 +12,23 @@ from bisect import bisect_left
 from collections import Counter
 from itertools import compress
 from operator import itemgetter
-from typing import Callable, Sequence, TypeVar, cast
+from typing import Any, Callable, Sequence
 
 from exporter.exposition.families import (
     NO_LABELS,
     NO_SUFFIX,
     Family,
+    LabelColumn,
     LabelSet,
     LabelSuffix,
     LabelVariants,
     clean_label_text,
     label_suffix,
 )
+from exporter.reuse import PollMemo, itself
 from exporter.sources.stat import naming
 from exporter.sources.stat.parse import BACKEND, FRONTEND, LISTENER, SERVER, StatTable
-from exporter.sources.values import COUNTER, GAUGE, ModelStats, number_text, plain_column, scaled_text
+from exporter.sources.values import COUNTER, GAUGE, Built, ModelStats, number_text, plain_column, replay, scaled_text
 
 SCOPE_OF_TYPE = {FRONTEND: "frontend", BACKEND: "backend", SERVER: "server", LISTENER: "listener"}
 # The label variants rows need every poll (state sets, response classes): see LabelSet.variants.
@@ -74,19 +76,17 @@ def _state_values(states: tuple[str, ...]) -> dict[str | None, tuple[str, ...]]:
     return values
 
 
-def _state_sets(family: Family, scope: _Scope, idx: int, group: LabelVariants,
+def _state_sets(family: Family, labels: Sequence[LabelSet], statuses: Sequence[str], group: LabelVariants,
                 classify: Callable[[str], str | None]) -> Family:
     """One series per state for every row with a non-empty cell; the current state is 1."""
     values = _state_values(group.values)
-    statuses = scope.column(idx)
     chosen = {status: values.get(classify(status), values[None]) for status in set(statuses) if status}
     add_labels, add_values = family.labels.extend, family.values.extend  # type: ignore[attr-defined]
-    for status, labels in zip(statuses, scope.labels):
+    for status, row in zip(statuses, labels):
         if status:
-            add_labels(labels.variants(group))
+            add_labels(row.variants(group))
             add_values(chosen[status])
     return family
-
 
 
 # ---------------------------------------------------------------- show stat
@@ -98,14 +98,45 @@ def _pick(column: Sequence[str], rows: Sequence[int]) -> tuple[str, ...]:
     return tuple(column[row] for row in rows)
 
 
-class _Scope:
-    """One object type's rows: their label sets, and their cells column by column on demand.
+class Cells:
+    """A scope's cells of one column, picked out of the table's column when first read.
 
-    A column of the scope is picked out of the table's column only when a family of it is
-    built, that is when the column changed since the last poll (``LabelCache.built`` compares the
-    table's columns, then the very objects of the last poll): in the steady state a poll picks
-    out the few columns that moved, not all 6.5 million cells of 2000 x 25.
+    It compares by what it is made of: the table's column (or a column made for the scope) and the
+    scope's row numbers, each the very object of the last poll when equal (``stat_families`` makes
+    them so), so a family's inputs compare in no time when nothing changed, and cells are picked
+    only for the families made again: in the steady state a poll picks out the few columns that
+    moved, not every cell of the table.
     """
+
+    __slots__ = ("source", "rows", "own", "_cells")
+
+    def __init__(self, source: Sequence[str], rows: Sequence[int], own: bool = False) -> None:
+        self.source = source
+        self.rows = rows  # the table's row numbers, in the order of the scope's series
+        self.own = own  # ``source`` is the scope's cells already (agent codes made for the scope)
+        self._cells: tuple[str, ...] | None = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Cells):
+            return NotImplemented
+        return (self.own == other.own and (self.source is other.source or self.source == other.source)
+                and (self.rows is other.rows or self.rows == other.rows))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def cells(self) -> tuple[str, ...]:
+        found = self._cells
+        if found is None:
+            found = self._cells = tuple(self.source) if self.own else _pick(self.source, self.rows)
+        return found
+
+    def forget(self) -> None:
+        """Drop the picked cells: kept from poll to poll to be compared, they are not read again."""
+        self._cells = None
+
+
+class _Scope:
+    """One object type's rows: their label sets, and their cells column by column (:class:`Cells`)."""
 
     def __init__(self, name: str, rows: list[int], labels: tuple[LabelSet, ...], table_columns: list[list[str]],
                  maint: frozenset[LabelSet] | None = None) -> None:
@@ -114,156 +145,88 @@ class _Scope:
         self.labels = labels  # shared by the scope's families as their label column: never changed
         self.maint = maint  # the row sets of servers in maintenance (the last rows)
         self._table_columns = table_columns
-        self._picked: dict[int, tuple[str, ...]] = {}
-        self._own: dict[int, tuple[str, ...]] = {}  # columns made for the scope (agent codes)
+        self._cells: dict[int, Cells] = {}
 
-    def column(self, idx: int) -> tuple[str, ...]:
-        """The scope's cells of column ``idx``, in the order of its label sets."""
-        found = self._own.get(idx) or self._picked.get(idx)
+    def cells(self, idx: int) -> Cells:
+        """The scope's cells of column ``idx``, one object per column and poll."""
+        found = self._cells.get(idx)
         if found is None:
-            found = self._picked[idx] = _pick(self._table_columns[idx], self.rows)
+            found = self._cells[idx] = Cells(self._table_columns[idx], self.rows)
         return found
 
-    def source(self, idx: int) -> Sequence[str]:
-        """What the scope's column ``idx`` is made from, to compare with the last poll's: the
-        table's column (the same object as the last poll's when equal), or the scope's own."""
-        return self._own.get(idx) or self._table_columns[idx]
+    def column(self, idx: int) -> tuple[str, ...]:
+        return self.cells(idx).cells()
 
     def replace(self, idx: int, cells: tuple[str, ...]) -> None:
-        self._own[idx] = cells
+        self._cells[idx] = Cells(cells, self.rows, own=True)
+
+    def forget(self) -> None:
+        for cells in self._cells.values():
+            cells.forget()
 
 
-_T = TypeVar("_T")
+class StatReuse:
+    """What the ``show stat`` model of one process keeps from poll to poll (exporter/reuse.py).
 
-
-class LabelCache:
-    """Every row's label set, kept from one poll to the next together with its variants.
-
-    The same proxies and servers come back every poll, and their label text (plus the 2 to 26
-    variants per row that state sets and response classes need) does not change, so a poller
-    that keeps one of these builds no label objects for rows it has seen before: about a third
-    of the model's time at 1000 backends x 10 servers.  Only the rows of the latest poll are
-    kept, so removed servers are forgotten one poll later.
+    - ``families``: each family (or group of families) by key, with the inputs it was built from;
+    - ``objects``: the table's columns, each scope's rows and label sets, and the label columns made
+      from them, as the very objects of the last poll while they are equal: every family reading
+      them then compares its inputs by identity;
+    - ``rows``: each scope's row label sets by the row's names.  The same proxies and servers come
+      back every poll, and their label text (plus the variants per row that state sets and response
+      classes need, kept with the set) does not change: rows seen before cost no label objects.
     """
 
     def __init__(self, extra: LabelSuffix = NO_SUFFIX) -> None:
         self.extra = extra  # labels after the row's own on every set (an old worker's ``worker``)
-        self._rows: dict[str, dict[tuple[str, ...], LabelSet]] = {}
-        # Per scope, the key columns of the latest poll and what they gave: the same names come
-        # back every poll, so neither the names' uniqueness nor the label sets are looked at again.
-        self._keys: dict[str, tuple[list[tuple[str, ...]], list[int] | None, tuple[LabelSet, ...]]] = {}
-        self._scope_rows: dict[str, tuple[list[int], tuple[LabelSet, ...]]] = {}  # each scope's, as last poll's
-        self._columns: list[list[str]] = []  # the table's columns of the latest poll
-        # The families of the last poll with the columns they were built from (see ``built``).
-        self._built: dict[tuple[str, ...], tuple[tuple[object, ...], list[Family], ModelStats]] = {}
-        self._next: dict[tuple[str, ...], tuple[tuple[object, ...], list[Family], ModelStats]] = {}
-        self.reused = 0  # families taken as they were in the latest poll
-        self._kept: dict[tuple[str, ...], tuple[tuple[object, ...], object]] = {}  # see ``kept``
-        self._next_kept: dict[tuple[str, ...], tuple[tuple[object, ...], object]] = {}
-
-    def built(self, key: tuple[str, ...], inputs: tuple[object, ...], make: Callable[[ModelStats], list[Family]],
-              stats: ModelStats) -> list[Family]:
-        """The families ``make`` builds from ``inputs`` (the label column and the cell columns they
-        read), or, when those equal the last poll's (compared in C: the label sets are the same
-        objects poll to poll, the cells tuples of text), the very families built then: most of a
-        large installation does not change between two polls.  What ``make`` counted in its own
-        stats is counted again either way."""
-        found = self._built.get(key)
-        if found is not None and found[0] == inputs:
-            families, own = found[1], found[2]
-            self.reused += len(families)
-        else:
-            own = ModelStats()
-            families = make(own)
-        self._next[key] = (inputs, families, own)
-        stats.invalid_values += own.invalid_values
-        for what_reason, count in own.ignored.items():
-            stats.ignore(*what_reason, own.examples[what_reason], count)
-        return families
-
-    def kept(self, key: tuple[str, ...], inputs: tuple[object, ...], make: Callable[[], _T]) -> _T:
-        """What ``make`` makes from ``inputs``, or the very object it made in the last poll when
-        those equal the last poll's: a label column derived from a scope's label sets (the
-        response classes' variants of every row) stays one object from poll to poll, so it is
-        neither made again when only the cells change nor given new label texts by the renderer."""
-        found = self._kept.get(key)
-        made = cast(_T, found[1]) if found is not None and found[0] == inputs else make()
-        self._next_kept[key] = (inputs, made)
-        return made
-
-    def poll_done(self) -> None:
-        """The families of this poll are the ones the next compares with; the others are forgotten."""
-        self._built, self._next = self._next, {}
-        self._kept, self._next_kept = self._next_kept, {}
+        self.families: PollMemo[Built] = PollMemo()
+        self.objects: PollMemo[Any] = PollMemo()
+        self.rows: dict[str, PollMemo[LabelSet]] = {scope: PollMemo() for scope in SCOPE_OF_TYPE.values()}
 
     def __len__(self) -> int:
         """Rows kept (those of the latest poll)."""
-        return sum(len(rows) for rows in self._rows.values())
-
-    def same_columns(self, columns: list[list[str]]) -> list[list[str]]:
-        """``columns`` with each column equal to the last poll's replaced by that very object.
-
-        Each column is compared once here, cell by cell; every family reading it then compares
-        it by identity (``built``), and what was built from it is reused."""
-        previous = self._columns
-        same = [old if old == new else new for old, new in zip(previous, columns)] if len(previous) == len(columns) \
-            else columns
-        self._columns = same
-        return same
-
-    def same_rows(self, scope: str, rows: list[int],
-                  labels: tuple[LabelSet, ...]) -> tuple[list[int], tuple[LabelSet, ...]]:
-        """The scope's row numbers and label sets in series order, the very objects of the last
-        poll when equal (see ``same_columns``; servers in maintenance reorder them each poll)."""
-        previous = self._scope_rows.get(scope)
-        if previous is not None and previous[0] == rows and previous[1] == labels:
-            return previous
-        self._scope_rows[scope] = rows, labels
-        return rows, labels
-
-    def scope_rows(self, scope: str, key_columns: list[tuple[str, ...]],
-                   names: tuple[str, ...]) -> tuple[list[int] | None, tuple[LabelSet, ...]]:
-        """Which of the scope's rows to keep (None: all; else positions, the first of each name)
-        and the label set of each kept row, for the rows whose names are ``key_columns``."""
-        found = self._keys.get(scope)
-        if found is not None and found[0] == key_columns:
-            return found[1], found[2]
-        keys = list(zip(*key_columns))
-        keep = None
-        if len(set(keys)) != len(keys):
-            # Two rows of one name (a frontend's name appears once; a repeated or garbled row)
-            # would make duplicate samples: one row per name, the first.
-            keep = _first_of_each_name(keys)
-            keys = [keys[i] for i in keep]
-        labels = self.row_labels(scope, keys, names)
-        self._keys[scope] = (key_columns, keep, labels)
-        return keep, labels
-
-    def row_labels(self, scope: str, keys: list[tuple[str, ...]], names: tuple[str, ...]) -> tuple[LabelSet, ...]:
-        previous = self._rows.get(scope, {})
-        missing = [key for key in keys if key not in previous]
-        made = dict(zip(missing, _make_row_labels(missing, names, self.extra)))
-        current = {key: previous.get(key) or made[key] for key in keys}
-        self._rows[scope] = current
-        return tuple(current.values())
+        return sum(rows.size() for rows in self.rows.values())
 
 
-def _scopes(table: StatTable, columns: list[list[str]], cache: LabelCache) -> list[_Scope]:
+def _scope_keys(key_columns: tuple[tuple[str, ...], ...], names: tuple[str, ...], extra: LabelSuffix,
+                rows: PollMemo[LabelSet]) -> tuple[list[int] | None, tuple[LabelSet, ...]]:
+    """Which of a scope's rows to keep (None: all; else positions, the first of each name) and the
+    label set of each kept row, for the rows whose names are ``key_columns``."""
+    keys = list(zip(*key_columns))
+    keep = None
+    if len(set(keys)) != len(keys):
+        # Two rows of one name (a frontend's name appears once; a repeated or garbled row)
+        # would make duplicate samples: one row per name, the first.
+        keep = _first_of_each_name(keys)
+        keys = [keys[i] for i in keep]
+    with rows.poll():
+        labels = LabelColumn(rows.get(key, _row_labels, key, names, extra) for key in keys)
+    return keep, labels
+
+
+def _ordered(rows: list[int], labels: tuple[LabelSet, ...]) -> tuple[list[int], tuple[LabelSet, ...]]:
+    return rows, labels
+
+
+def _scopes(table: StatTable, columns: list[list[str]], reuse: StatReuse) -> list[_Scope]:
     scopes = []
     status_idx = table.column("status")
     for row_type, scope in SCOPE_OF_TYPE.items():
         rows = table.kinds[row_type]
         names = naming.SCOPE_LABELS[scope]
         # pxname, and svname where the scope has two labels
-        keep, labels = cache.scope_rows(scope, [_pick(columns[i], rows) for i in range(len(names))], names)
+        key_columns = tuple(_pick(columns[i], rows) for i in range(len(names)))
+        keep, labels = reuse.objects.get(("keys", scope), _scope_keys, key_columns, names, reuse.extra,
+                                         reuse.rows[scope])
         if keep is not None:
             rows = [rows[i] for i in keep]
         maint = 0
         if row_type == SERVER and status_idx is not None:
             order, maint = _maintenance_last(_pick(columns[status_idx], rows))
             if maint:
-                rows, labels = [rows[i] for i in order], tuple(labels[i] for i in order)
-        rows, labels = cache.same_rows(scope, rows, labels)
+                rows, labels = [rows[i] for i in order], LabelColumn(labels[i] for i in order)
+        # The very objects of the last poll when equal (servers in maintenance reorder them each poll).
+        rows, labels = reuse.objects.get(("order", scope), _ordered, rows, labels)
         scopes.append(_Scope(scope, rows, labels, columns,
                              frozenset(labels[len(labels) - maint:]) if maint else None))
     return scopes
@@ -310,24 +273,22 @@ def _first_of_each_name(keys: list[tuple[str, ...]]) -> list[int]:
     return kept
 
 
-def _make_row_labels(keys: list[tuple[str, ...]], names: tuple[str, ...],
-                     extra: LabelSuffix = NO_SUFFIX) -> list[LabelSet]:
-    """The identifying label set of every row, followed by the ``extra`` pairs."""
+def _row_labels(key: tuple[str, ...], names: tuple[str, ...], extra: LabelSuffix) -> LabelSet:
+    """The identifying label set of a row, followed by the ``extra`` pairs."""
     pairs, text = extra
-    if clean_label_text("".join(map("".join, keys))):
-        # Nothing to escape: format once per row.
-        after = [text.replace("{", "{{").replace("}", "}}")] if text else []
-        template = ",".join([f'{name}="{{}}"' for name in names] + after)
-        return [NO_LABELS.plus((tuple(zip(names, key)) + pairs, template.format(*key))) for key in keys]
-    return [LabelSet(tuple(zip(names, key)) + pairs) for key in keys]
+    if clean_label_text("".join(key)):
+        # Nothing to escape: format once.
+        own = ",".join(f'{name}="{value}"' for name, value in zip(names, key))
+        return NO_LABELS.plus((tuple(zip(names, key)) + pairs, f"{own},{text}" if text else own))
+    return LabelSet(tuple(zip(names, key)) + pairs)
 
 
-def _numeric_family(scope: _Scope, idx: int, name: str, kind: str, help: str, scale: float,
-                    stats: ModelStats) -> Family:
-    cells = scope.column(idx)
+def _numeric_family(scope: str, labels: tuple[LabelSet, ...], column: Cells, name: str, kind: str, help: str,
+                    scale: float, stats: ModelStats) -> Family:
+    cells = column.cells()
     joined = "".join(cells)
     if not joined:
-        return Family(name, kind, help, scope=scope.name)  # every cell empty: no series
+        return Family(name, kind, help, scope=scope)  # every cell empty: no series
     if scale == 1 and plain_column(cells, joined):
         # Every non-empty cell is a plain unsigned integer (the common case, checked for the
         # whole column at once): the text HAProxy sent is the exposition value, and the column
@@ -343,9 +304,9 @@ def _numeric_family(scope: _Scope, idx: int, name: str, kind: str, help: str, sc
         texts = {cell: value or "" for cell, value in converted.items()}
         values = tuple(map(texts.__getitem__, cells))
     if "" not in values:
-        return Family.of_columns(name, kind, help, scope.labels, values, scope=scope.name)
-    return Family.of_columns(name, kind, help, tuple(compress(scope.labels, values)), tuple(filter(None, values)),
-                             scope=scope.name)
+        return Family.of_columns(name, kind, help, labels, values, scope=scope)
+    return Family.of_columns(name, kind, help, tuple(compress(labels, values)), tuple(filter(None, values)),
+                             scope=scope)
 
 
 # A column name that can become part of a metric name; anything else (2.8.0 names one "(null)") is
@@ -400,22 +361,35 @@ def _unknown_column_metric(column: str) -> tuple[str, str, str, str]:
     return safe, GAUGE, f"show stat column {column} (not in the naming table; exported as a gauge)", ""
 
 
-def stat_families(table: StatTable, stats: ModelStats, cache: LabelCache | None = None) -> list[Family]:
-    """Every family of one ``show stat``; pass the same ``cache`` every poll to reuse label objects
-    and the families whose columns did not change (``LabelCache.built``)."""
-    cache = cache if cache is not None else LabelCache()
-    cache.reused = 0
+def stat_families(table: StatTable, stats: ModelStats, reuse: StatReuse | None = None) -> list[Family]:
+    """Every family of one ``show stat``; pass the same ``reuse`` every poll to keep label objects
+    and take the families whose inputs did not change as they were (:class:`StatReuse`)."""
+    reuse = reuse if reuse is not None else StatReuse()
+    with reuse.families.poll(), reuse.objects.poll():
+        return _stat_families(table, stats, reuse)
+
+
+def _stat_families(table: StatTable, stats: ModelStats, reuse: StatReuse) -> list[Family]:
     families: list[Family] = []
+
+    def family(key: tuple[str, ...], make: Callable[..., Family | list[Family]], *inputs: Any) -> list[Family]:
+        """The families ``make(*inputs, stats)`` builds, or the very families of the last poll when
+        the inputs equal its: what making them counted is counted again either way."""
+        return replay(reuse.families.get(key, _built, make, *inputs), stats)
+
     unknown = _extra_columns(table, stats)
     for kind, rows in table.unknown_types.items():
         stats.ignore("row", "unknown_type", f"type {kind!r}", rows)
     status_idx = table.column("status")
-    scopes = _scopes(table, cache.same_columns(table.all_columns()), cache)
-    server = next((s for s in scopes if s.name == "server"), None)
+    # Each column equal to the last poll's is that very object: compared once here, cell by cell,
+    # and by identity in every family's inputs.
+    columns = [reuse.objects.get(("column", i), itself, column) for i, column in enumerate(table.all_columns())]
+    scopes = _scopes(table, columns, reuse)
     for scope in scopes:
         if not scope.rows:
             continue
         first = len(families)
+        labels = scope.labels
         for metric in naming.STAT_METRICS:
             idx = table.column(metric.column)
             if idx is None:
@@ -423,48 +397,43 @@ def stat_families(table: StatTable, stats: ModelStats, cache: LabelCache | None 
             if metric.column == "agent_code" and scope.name == "server":
                 _agent_codes(table, scope, idx)
             name = metric.name_for(scope.name)
-            families += cache.built(("column", name), (scope.labels, scope.rows, scope.source(idx)), _one(
-                _numeric_family, scope, idx, name, metric.kind, f"{metric.help} (show stat {metric.column})",
-                metric.scale), stats)
-        codes = [scope.source(idx) for col, _ in naming.HTTP_RESPONSE_CODES if (idx := table.column(col)) is not None]
-        families += cache.built(("http", scope.name), (scope.labels, scope.rows, *codes),
-                                _one(_http_responses, table, scope, cache), stats)
+            families += family(("column", name), _numeric_family, scope.name, labels, scope.cells(idx), name,
+                               metric.kind, f"{metric.help} (show stat {metric.column})", metric.scale)
+        codes = tuple((pos, scope.cells(idx)) for pos, (col, _) in enumerate(naming.HTTP_RESPONSE_CODES)
+                      if (idx := table.column(col)) is not None)
+        families += family(("http", scope.name), _http_responses, scope.name, labels, codes, reuse.objects)
         if status_idx is not None:
-            families += cache.built(("status", scope.name), (scope.labels, scope.rows, scope.source(status_idx)),
-                                    _one(_status_family, scope, status_idx, stats_last=False), stats)
+            families += family(("status", scope.name), _status_family, scope.name, labels, scope.cells(status_idx))
         for column, suffix in (("check_status", "check_status"), ("agent_status", "agent_status")):
             idx = table.column(column)
             if idx is not None and scope.name == "server":
                 name = f"haproxy_server_{suffix}"
-                families += cache.built(("check", name), (scope.labels, scope.rows, scope.source(idx)),
-                                        _one(_check_family, scope, idx, name, column, stats_last=False), stats)
-        with_mod: dict[tuple[str, tuple[LabelSet, ...]], tuple[LabelSet, ...]] = {}
+                families += family(("check", name), _check_family, scope.name, labels, scope.cells(idx), name, column)
         for column, (suffix, kind, help, module) in unknown.items():
             name = f"haproxy_{scope.name}_{suffix}"
-            [family] = cache.built(("column", name), (scope.labels, scope.rows, scope.source(table.index[column])), _one(
-                _numeric_family, scope, table.index[column], name, kind, help, 1), stats)
+            [made] = family(("column", name), _numeric_family, scope.name, labels, scope.cells(table.index[column]),
+                            name, kind, help, 1)
             if module:
-                [family] = cache.built(("module", name), (family,), _one(
-                    _module_family, family, module, with_mod, stats_last=False), stats)
-            families.append(family)
-        info = [scope.source(idx) for col, _ in naming.INFO_LABELS[scope.name] if (idx := table.column(col)) is not None]
-        families += cache.built(("info", scope.name), (scope.labels, scope.rows, *info),
-                                _one(_info_family, table, scope, stats_last=False), stats)
+                [made] = family(("module", name), _module_family, made, module, reuse.objects)
+            families.append(made)
+        info = tuple((label, scope.cells(idx)) for col, label in naming.INFO_LABELS[scope.name]
+                     if (idx := table.column(col)) is not None)
+        families += family(("info", scope.name), _info_family, scope.name, labels, info)
         if scope.name == "backend":
-            used = [server.source(i) for i in (0, table.column("status"), table.column("check_status"))
-                    if i is not None] if server is not None and server.rows else []
-            families += cache.built(("aggregates",), (scope.labels, scope.rows, table.kinds[SERVER], *used),
-                                    lambda own: _aggregates(table, scope, own), stats)  # noqa: B023 - called here
+            check_idx = table.column("check_status")
+            families += family(("aggregates",), _aggregates, labels, scope.cells(0), table.kinds[SERVER], columns[0],
+                               None if status_idx is None else columns[status_idx],
+                               None if check_idx is None else columns[check_idx])
         _mark_maintenance(families[first:], scope)
-    cache.poll_done()
+        scope.forget()
     return [f for f in families if f.values]
 
 
-def _one(build: Callable[..., Family], *args: object, stats_last: bool = True) -> Callable[[ModelStats], list[Family]]:
-    """A ``LabelCache.built`` maker for one family: ``build(*args, stats)`` (or without stats)."""
-    if stats_last:
-        return lambda own: [build(*args, own)]
-    return lambda own: [build(*args)]
+def _built(make: Callable[..., Family | list[Family]], *inputs: Any) -> Built:
+    """What ``make(*inputs, stats)`` builds, as families, with the stats it counted."""
+    own = ModelStats()
+    made = make(*inputs, own)
+    return ([made] if isinstance(made, Family) else made), own
 
 
 def _agent_codes(table: StatTable, scope: _Scope, idx: int) -> None:
@@ -472,7 +441,7 @@ def _agent_codes(table: StatTable, scope: _Scope, idx: int) -> None:
     agent check runs but has no code yet (an empty cell beside a non-empty agent_status), none
     where no agent check runs."""
     status_idx = table.column("agent_status")
-    if status_idx is None or not any(scope.source(status_idx)):
+    if status_idx is None or not any(scope.cells(status_idx).source):
         return  # no agent check anywhere
     codes, statuses = scope.column(idx), scope.column(status_idx)
     filled = tuple(code or ("0" if status else "") for code, status in zip(codes, statuses))
@@ -483,47 +452,45 @@ def _agent_codes(table: StatTable, scope: _Scope, idx: int) -> None:
 _MODULES = {prefix[:-1]: LabelVariants("mod", (prefix[:-1],)) for prefix in naming.MODULE_PREFIXES}
 
 
-def _module_family(family: Family, module: str,
-                   with_mod: dict[tuple[str, tuple[LabelSet, ...]], tuple[LabelSet, ...]]) -> Family:
+def _module_family(family: Family, module: str, objects: PollMemo[Any], stats: ModelStats) -> Family:
     """A stats module's column as promex's extra counters have it: a ``mod`` label after the row's.
 
-    A module's columns (13 for h2) mostly have the same rows: ``with_mod`` keeps their labelled
-    sets by (module, rows) for the scope, so they are looked up once per module, not per column.
+    A module's columns (13 for h2) mostly have the same rows: their labelled sets are kept by
+    module and rows (``objects``), so they are looked up once per module, not per column.
     """
-    group = _MODULES[module]
-    key = (module, tuple(family.labels))
-    labels = with_mod.get(key)
-    if labels is None:
-        labels = with_mod[key] = tuple(ls.variants(group)[0] for ls in family.labels)
+    labels = objects.get(("module", module, family.scope), _module_labels, module, family.labels)
     made = family.with_columns(labels, family.values)
     made.extra = True
     return made
 
 
-def _http_responses(table: StatTable, scope: _Scope, cache: LabelCache, stats: ModelStats) -> Family:
-    name = f"haproxy_{scope.name}_http_responses_total"
+def _module_labels(module: str, labels: Sequence[LabelSet]) -> tuple[LabelSet, ...]:
+    group = _MODULES[module]
+    return tuple(ls.variants(group)[0] for ls in labels)
+
+
+def _http_responses(scope: str, rows: tuple[LabelSet, ...], codes: tuple[tuple[int, Cells], ...],
+                    objects: PollMemo[Any], stats: ModelStats) -> Family:
+    name = f"haproxy_{scope}_http_responses_total"
     help = "Total number of HTTP responses by status class (show stat hrsp_1xx..hrsp_other)"
-    present = [(idx, pos) for pos, (col, _) in enumerate(naming.HTTP_RESPONSE_CODES)
-               if (idx := table.column(col)) is not None]
-    columns = [scope.column(idx) for idx, _ in present]
+    columns = [cells.cells() for _, cells in codes]
     masks = {tuple(map(bool, column)) for column in columns}
     if len(masks) == 1 and all(plain_column(column, joined) for column in columns if (joined := "".join(column))):
         # The usual case: every HTTP row has all its classes as plain integers, TCP rows none.
         # The family is then the rows' code variants and the columns interleaved row by row.
         mask = masks.pop()
-        positions = tuple(pos for _, pos in present)
-        labels = cache.kept(("http", scope.name), (scope.labels, mask, positions),
-                            lambda: _response_labels(scope.labels, mask, positions))
+        positions = tuple(pos for pos, _ in codes)
+        labels = objects.get(("http", scope), _response_labels, rows, mask, positions)
         values: list[str] = [""] * len(labels)
         for offset, column in enumerate(columns):
             values[offset::len(columns)] = column if all(mask) else compress(column, mask)
-        return Family.of_columns(name, COUNTER, help, labels, values, scope=scope.name)
-    family = Family(name, COUNTER, help, scope=scope.name)
+        return Family.of_columns(name, COUNTER, help, labels, values, scope=scope)
+    family = Family(name, COUNTER, help, scope=scope)
     add = family.add
-    for row, row_labels in enumerate(scope.labels):
+    for row, row_labels in enumerate(rows):
         variants: tuple[LabelSet, ...] | None = None  # made on the first non-empty cell: TCP rows have none
-        for idx, pos in present:
-            cell = scope.column(idx)[row]
+        for (pos, _), column in zip(codes, columns):
+            cell = column[row]
             if not cell:
                 continue
             value = number_text(cell, COUNTER)
@@ -556,29 +523,30 @@ _STATUS: dict[str, tuple[LabelVariants, Callable[[str], str | None]]] = {
 }
 
 
-def _status_family(scope: _Scope, idx: int) -> Family:
-    group, classify = _STATUS[scope.name]
-    family = Family(f"haproxy_{scope.name}_status", GAUGE,
+def _status_family(scope: str, labels: tuple[LabelSet, ...], statuses: Cells, stats: ModelStats) -> Family:
+    group, classify = _STATUS[scope]
+    family = Family(f"haproxy_{scope}_status", GAUGE,
                     f"Current status, one series per state, the current one 1 (show stat status; states "
-                    f"{', '.join(group.values)})", scope=scope.name)
-    return _state_sets(family, scope, idx, group, classify)
+                    f"{', '.join(group.values)})", scope=scope)
+    return _state_sets(family, labels, statuses.cells(), group, classify)
 
 
-def _check_family(scope: _Scope, idx: int, name: str, column: str) -> Family:
+def _check_family(scope: str, labels: tuple[LabelSet, ...], statuses: Cells, name: str, column: str,
+                  stats: ModelStats) -> Family:
     family = Family(name, GAUGE,
                     f"Result of the last check, one series per code, the current one 1 (show stat {column})",
-                    scope=scope.name)
-    return _state_sets(family, scope, idx, _CHECK_STATES, check_state)
+                    scope=scope)
+    return _state_sets(family, labels, statuses.cells(), _CHECK_STATES, check_state)
 
 
-def _info_family(table: StatTable, scope: _Scope) -> Family:
-    pairs = [(idx, label) for col, label in naming.INFO_LABELS[scope.name] if (idx := table.column(col)) is not None]
-    family = Family(f"haproxy_{scope.name}_info", GAUGE,
-                    f"Identity and settings of the {scope.name} as labels, value 1 (show stat "
-                    f"{', '.join(naming_col for naming_col, _ in naming.INFO_LABELS[scope.name])}); "
-                    "addr, cookie and algo are blank on a level user socket", scope=scope.name)
-    names = [label for _, label in pairs]
-    columns = [scope.column(idx) for idx, _ in pairs]
+def _info_family(scope: str, labels: tuple[LabelSet, ...], info: tuple[tuple[str, Cells], ...],
+                 stats: ModelStats) -> Family:
+    family = Family(f"haproxy_{scope}_info", GAUGE,
+                    f"Identity and settings of the {scope} as labels, value 1 (show stat "
+                    f"{', '.join(naming_col for naming_col, _ in naming.INFO_LABELS[scope])}); "
+                    "addr, cookie and algo are blank on a level user socket", scope=scope)
+    names = [label for label, _ in info]
+    columns = [cells.cells() for _, cells in info]
     add = family.add
     if all(clean_label_text("".join(column)) for column in columns):
         # Nothing to escape anywhere (the usual case): one format call per row, not one escape per cell.
@@ -588,23 +556,23 @@ def _info_family(table: StatTable, scope: _Scope) -> Family:
             return tuple(zip(names, cells)), template.format(*cells)
 
         key = family.name  # the info labels of a row are kept with the row until they change
-        rows = zip(*columns) if columns else [()] * len(scope.labels)
-        family.extend([labels.derived(key, cells, make) for labels, cells in zip(scope.labels, rows)],
-                      ("1",) * len(scope.labels))
+        rows = zip(*columns) if columns else [()] * len(labels)
+        family.extend([row.derived(key, cells, make) for row, cells in zip(labels, rows)], ("1",) * len(labels))
         return family
-    for labels, *cells in zip(scope.labels, *columns):
-        add(labels.plus(label_suffix(*zip(names, cells))), "1")
+    for row, *cells in zip(labels, *columns):
+        add(row.plus(label_suffix(*zip(names, cells))), "1")
     return family
 
 
-def _aggregates(table: StatTable, scope: _Scope, stats: ModelStats) -> list[Family]:
+def _aggregates(labels: tuple[LabelSet, ...], backends: Cells, servers: list[int], proxy_column: Sequence[str],
+                status_column: Sequence[str] | None, check_column: Sequence[str] | None,
+                stats: ModelStats) -> list[Family]:
     """promex's agg_* backend gauges: how many servers are in each state.  The CLI always says 0
-    for these columns (only promex fills them), so they are computed from the server rows."""
-    status_idx, check_idx = table.column("status"), table.column("check_status")
-    rows = table.kinds[SERVER]  # every server row, a repeated name too: HAProxy counts it
-    proxies = table.values(0, rows)
-    server_counts = _count_by_proxy(proxies, table, rows, status_idx, server_state)
-    check_counts = _count_by_proxy(proxies, table, rows, check_idx, check_state)
+    for these columns (only promex fills them), so they are computed from the server rows (every
+    server row, a repeated name too: HAProxy counts it)."""
+    proxies = list(map(proxy_column.__getitem__, servers))
+    server_counts = _count_by_proxy(proxies, servers, status_column, server_state)
+    check_counts = _count_by_proxy(proxies, servers, check_column, check_state)
     out = []
     for name, counts, group, help in (
         ("agg_server_status", server_counts, _SERVER_STATES, "Number of servers in each state"),
@@ -613,27 +581,27 @@ def _aggregates(table: StatTable, scope: _Scope, stats: ModelStats) -> list[Fami
         ("agg_check_status", check_counts, _CHECK_STATES, "Number of servers per last check result"),
     ):
         family = Family(f"haproxy_backend_{name}", GAUGE, f"{help} (computed from the server rows)",
-                        scope=scope.name)
+                        scope="backend")
         texts: dict[tuple[tuple[str, int], ...], list[str]] = {}  # most backends share a count pattern
-        for proxy, labels in zip(scope.column(0), scope.labels):
+        for proxy, row in zip(backends.cells(), labels):
             mine = counts.get(proxy, {})
             pattern = tuple(mine.items())
             values = texts.get(pattern)
             if values is None:
                 values = texts[pattern] = [str(mine.get(state, 0)) for state in group.values]
-            family.extend(labels.variants(group), values)
+            family.extend(row.variants(group), values)
         out.append(family)
     return out
 
 
-def _count_by_proxy(proxies: list[str], table: StatTable, rows: list[int], idx: int | None,
+def _count_by_proxy(proxies: list[str], servers: list[int], column: Sequence[str] | None,
                     classify: Callable[[str], str | None]) -> dict[str, dict[str, int]]:
     """{proxy: {state: servers}} over the raw server rows, classifying each distinct text once."""
     counts: dict[str, dict[str, int]] = {}
-    if idx is None:
+    if column is None:
         return counts
     states = {}
-    for (proxy, cell), n in Counter(zip(proxies, table.values(idx, rows))).items():
+    for (proxy, cell), n in Counter(zip(proxies, map(column.__getitem__, servers))).items():
         if not cell:
             continue
         if cell not in states:

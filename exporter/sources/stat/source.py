@@ -7,7 +7,7 @@ from typing import Any, Mapping, Sequence
 
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix
 from exporter.sources.base import DEFAULT_LIMITS, Command, Limits, Source
-from exporter.sources.stat.model import LabelCache, stat_families
+from exporter.sources.stat.model import StatReuse, stat_families
 from exporter.sources.stat.naming import MODULE_GAUGES, SCOPES, STAT_METRICS
 from exporter.sources.stat.parse import parse_stat
 from exporter.sources.values import COUNTER, ModelStats
@@ -31,7 +31,7 @@ class StatSource(Source):
     def __init__(self, options: Any = None, extra: LabelSuffix = NO_SUFFIX, old: bool = False,
                  limits: Limits = DEFAULT_LIMITS) -> None:
         super().__init__(options, extra, old, limits)
-        self.labels = LabelCache(extra)  # row label objects reused from poll to poll
+        self.reuse = StatReuse(extra)  # label objects and unchanged families, from poll to poll
 
     def commands(self) -> Sequence[Command]:
         # rows x columns is refused while reading when far above the series cap: the rows are what
@@ -41,7 +41,7 @@ class StatSource(Source):
         return (Command(SHOW_STAT, partial(parse_stat, max_cells=CELLS_PER_SERIES * self.limits.max_series)),)
 
     def build(self, answers: Mapping[str, Any], stats: ModelStats) -> list[Family]:
-        families = stat_families(answers[SHOW_STAT], stats, self.labels)
+        families = stat_families(answers[SHOW_STAT], stats, self.reuse)
         if self.old:
             return [f for f in families if f.kind == COUNTER or f.name in ADDITIVE]
         return families
