@@ -103,7 +103,7 @@ def our_polls(address: str, hap: Child, share: float, polls: int) -> dict:
     target = next(iter(poller.targets.values()))
     return {"cpu_seconds": statistics.median(cpu), "wall_seconds": statistics.median(wall),
             "haproxy_cpu_seconds": hap_cpu, "phases": dict(target.state.phase_seconds),
-            "families_reused": target._piece_cache.reused}
+            "families_reused": target._rendered.reused}
 
 
 def promex_scrapes(port: int, hap: Child, use_gzip: bool, scrapes: int) -> dict:

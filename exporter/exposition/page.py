@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from exporter.exposition import gzip
+from exporter.reuse import PollMemo
 
 # A page below this is compressed once more as a whole: pieces compressed without each other's
 # history make a small page 2.5:1 instead of 8:1, and recompressing a small page costs nothing.
@@ -59,46 +60,11 @@ class Part:
         return [self.gz if gz else self.text]
 
 
-_Blocks = tuple[bytes, bytes, int]  # a piece's text, its deflate blocks, the text's CRC-32
+Blocks = tuple[bytes, int]  # a piece text's deflate blocks, and the text's CRC-32
 
 
-class BlockCache:
-    """The deflate blocks and CRC of each piece text of the last poll.
-
-    Found by the text's identity first: a reused piece is the very bytes object of the last poll.
-    A piece made again is found by its length and CRC-32 (which the gzip trailer needs anyway),
-    then compared byte for byte: a text's hash would read every byte at a third of the speed of
-    the CRC, and most new texts are new (their family's cells changed), so a hash table keyed by
-    the bytes themselves cost ~40 ms a poll at 2000 x 25 for nothing.
-    """
-
-    def __init__(self) -> None:
-        self._last: dict[int, _Blocks] = {}
-
-    def take(self) -> dict[int, _Blocks]:
-        last, self._last = self._last, {}
-        return last
-
-    def keep(self, made: dict[int, _Blocks]) -> None:
-        self._last = made  # holds every text it names, so no id is reused while kept
-
-
-def _blocks_of(pieces: Sequence[Piece], done: dict[int, _Blocks]) -> dict[int, _Blocks]:
-    """Each distinct piece text's blocks and CRC by the text's id: taken from ``done`` (the last
-    poll's) where the text is the same object or has the same bytes, compressed otherwise."""
-    by_content = {(len(text), crc): (text, blocks, crc) for text, blocks, crc in done.values()}
-    made: dict[int, _Blocks] = {}
-    for piece in pieces:
-        text = piece.text
-        if id(text) in made:
-            continue
-        found = done.get(id(text))
-        if found is None or found[0] is not text:
-            crc = gzip.crc32(text, 0)
-            same = by_content.get((len(text), crc))
-            found = same if same is not None and same[0] == text else (text, gzip.deflate(text), crc)
-        made[id(text)] = (text, found[1], found[2])
-    return made
+def _blocks(text: bytes) -> Blocks:
+    return gzip.deflate(text), gzip.crc32(text, 0)
 
 
 class Page:
@@ -144,14 +110,17 @@ class Page:
         return self._text
 
     @classmethod
-    def of_pieces(cls, pieces: Sequence[Piece], cache: BlockCache | None = None) -> "Page":
-        """The page of ``pieces``; ``cache`` (kept by the caller from poll to poll) holds each piece
-        text's blocks and CRC, so a piece reused as it was (render.PieceCache) is not compressed again."""
-        made = _blocks_of(pieces, cache.take() if cache is not None else {})
-        if cache is not None:
-            cache.keep(made)
-        blocks = [made[id(piece.text)][1] for piece in pieces]
-        crcs = tuple(made[id(piece.text)][2] for piece in pieces)
+    def of_pieces(cls, pieces: Sequence[Piece], memo: PollMemo[Blocks] | None = None) -> "Page":
+        """The page of ``pieces``.  With a ``memo`` kept from poll to poll (exporter/reuse.py), a
+        piece whose text equals the last poll's piece of its family gets its blocks and CRC again,
+        not compressed: the very bytes object when the renderer took the family as it was (compared
+        by identity), or equal bytes made again (compared with memcmp, which reads less than a CRC)."""
+        memo = memo if memo is not None else PollMemo()
+        with memo.poll():
+            made = [memo.get((piece.name, piece.maint), _blocks, piece.text) for piece in pieces]
+        blocks = [block for block, _ in made]
+        crcs = tuple(crc for _, crc in made)
+        del made
         gz_at, crc, at_text, at_gz = [], 0, 0, 0
         combine = gzip.crc32_combine
         for piece, block, piece_crc in zip(pieces, blocks, crcs):

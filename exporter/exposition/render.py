@@ -9,31 +9,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
-from exporter.exposition.families import Family, LabelSet
+from exporter.exposition.families import Family, LabelColumn, LabelSet
 from exporter.exposition.page import Piece
+from exporter.reuse import PollMemo
 
 
 def escape_help(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\n", "\\n")
 
 
-TextMemo = dict[int, tuple[Sequence[LabelSet], list[str]]]
+def _label_texts(labels: Sequence[LabelSet]) -> list[str]:
+    """Label texts of a column; a column several families share (a scope's rows) keeps its own."""
+    if isinstance(labels, LabelColumn):
+        return labels.texts()
+    return [ls.text for ls in labels]
 
 
-def _label_texts(labels: Sequence[LabelSet], memo: TextMemo | None) -> list[str]:
-    """Label texts of a column, made once per column object: most families of a scope share it."""
-    if memo is None:
-        return [ls.text for ls in labels]
-    found = memo.get(id(labels))
-    if found is None or found[0] is not labels:
-        found = memo[id(labels)] = (labels, [ls.text for ls in labels])  # keeps labels alive: ids stay unique
-    return found[1]
-
-
-def render_family(family: Family, memo: TextMemo | None = None) -> str:
+def render_family(family: Family) -> str:
     if not family.values:
         return ""
-    return _lines(family.name, _head(family), _label_texts(family.labels, memo), family.values)
+    return _lines(family.name, _head(family), _label_texts(family.labels), family.values)
 
 
 def _head(family: Family) -> str:
@@ -60,8 +55,7 @@ def _lines(name: str, head: str, texts: Sequence[str], values: Sequence[str]) ->
 
 def render(families: Iterable[Family]) -> str:
     """Text exposition format 0.0.4 for the families (empty families are left out)."""
-    memo: TextMemo = {}
-    return "".join(render_family(f, memo) for f in families)
+    return "".join(render_family(f) for f in families)
 
 
 @dataclass
@@ -88,85 +82,56 @@ def render_bytes(families: Iterable[Family], dropped: Dropped | None = None) -> 
     return b"".join(piece.text for piece in render_pieces(families, dropped))
 
 
-class PieceCache:
-    """Each family's pieces of the last poll, with the label and value columns they were made from.
-
-    Most of a large installation does not change between two polls (idle servers, limits, states):
-    a family whose name, type, help, label column and value column equal the last poll's gets the
-    same pieces again, compared in C (the label sets are the very objects kept from poll to poll,
-    see ``LabelCache``), not rendered.  Only the latest poll's families are kept.
-    """
-
-    def __init__(self) -> None:
-        self._last: dict[str, tuple[Family, list[Piece]]] = {}
-        self._next: dict[str, tuple[Family, list[Piece]]] = {}
-        self.reused = 0  # families whose pieces came from the last poll, in the latest poll
-
-    def get(self, family: Family) -> list[Piece] | None:
-        found = self._last.get(family.name)
-        if found is None:
-            return None
-        old, pieces = found
-        if (old.values == family.values and old.labels == family.labels and old.maint_from == family.maint_from
-                and old.kind == family.kind and old.help == family.help and old.extra == family.extra):
-            return pieces
-        return None
-
-    def keep(self, family: Family, pieces: list[Piece]) -> None:
-        self._next[family.name] = (family, pieces)
-
-    def done(self) -> None:
-        """The poll is rendered: what it kept is what the next one compares with."""
-        self._last, self._next = self._next, {}
+# A family's pieces, and how many of its series were left out as repeats (noted again each poll
+# the pieces are taken as they were).
+Rendered = tuple[list[Piece], int]
 
 
 def render_pieces(families: Iterable[Family], dropped: Dropped | None = None,
-                  cache: PieceCache | None = None) -> list[Piece]:
+                  memo: PollMemo[Rendered] | None = None) -> list[Piece]:
     """:func:`render` as UTF-8 pieces, one per family (two for a family with servers in
-    maintenance), encoded family by family: the whole text never exists as both a str and bytes
-    (at 2000 backends x 25 servers that is 200 MB less at the poll's peak).
+    maintenance), encoded family by family: the whole text never exists as both a str and bytes.
 
     The page this makes can never hold a family name twice or a series twice (Prometheus and
     promtool reject both): a later family of a name already written, and a later sample whose
-    labels repeat an earlier one in its family, are left out and noted in ``dropped``.  Label
-    columns are checked once per column object, and most families of a scope share theirs.
-    With a ``cache``, a family as it was in the last poll is not rendered again (:class:`PieceCache`).
+    labels repeat an earlier one in its family, are left out and noted in ``dropped``.
+
+    With a ``memo`` kept from poll to poll (exporter/reuse.py), a family whose name, type, help,
+    scope, flags, label column and value column equal the last poll's gets the same pieces again,
+    not rendered: most of a large installation does not change between two polls, and the columns
+    compare in C (the label sets are the very objects kept from poll to poll by the model).
     """
-    memo: TextMemo = {}
-    unique: dict[int, bool] = {}
+    memo = memo if memo is not None else PollMemo()
     names: set[str] = set()
     dropped = dropped if dropped is not None else Dropped()
     out: list[Piece] = []
-    if cache is not None:
-        cache.reused = 0
-    for family in families:
-        if not family.values:
-            continue
-        if family.name in names:
-            dropped.note("family", 1, family.name, len(family.values))
-            continue
-        names.add(family.name)
-        if cache is not None and (kept := cache.get(family)) is not None:
-            cache.keep(family, kept)  # checked for duplicates when it was rendered: the same columns now
-            cache.reused += 1
-            out.extend(kept)
-            continue
-        texts = _label_texts(family.labels, memo)
-        key = id(family.labels)
-        ok = unique.get(key)
-        if ok is None:
-            ok = unique[key] = len(set(texts)) == len(texts)
-        if not ok:
-            family, texts = _first_of_each(family, texts, dropped)
-            made = _pieces(family, texts)  # not kept: its duplicates must be noted every poll
-        else:
-            made = _pieces(family, texts)
-            if cache is not None:
-                cache.keep(family, made)
-        out.extend(made)
-    if cache is not None:
-        cache.done()
+    with memo.poll():
+        for family in families:
+            if not family.values:
+                continue
+            if family.name in names:
+                dropped.note("family", 1, family.name, len(family.values))
+                continue
+            names.add(family.name)
+            pieces, repeats = memo.get(family.name, _render, family.name, family.kind, family.help, family.scope,
+                                       family.extra, family.maint_from, family.labels, family.values)
+            if repeats:
+                dropped.note("series", repeats, family.name, repeats)
+            out.extend(pieces)
     return out
+
+
+def _render(name: str, kind: str, help: str, scope: str, extra: bool, maint_from: int | None,
+            labels: Sequence[LabelSet], values: Sequence[str]) -> Rendered:
+    """One family's pieces, each label set once, and how many repeated series were left out."""
+    family = Family.of_columns(name, kind, help, labels, values, scope=scope)
+    family.extra, family.maint_from = extra, maint_from
+    texts = _label_texts(labels)
+    unique = labels.unique() if isinstance(labels, LabelColumn) else len(set(texts)) == len(texts)
+    if unique:
+        return _pieces(family, texts), 0
+    family, texts = _first_of_each(family, texts)
+    return _pieces(family, texts), len(values) - len(family.values)
 
 
 def _pieces(family: Family, texts: Sequence[str]) -> list[Piece]:
@@ -180,13 +145,12 @@ def _pieces(family: Family, texts: Sequence[str]) -> list[Piece]:
             Piece(name, tail.encode("utf-8"), family.scope, maint=True, extra=family.extra)]
 
 
-def _first_of_each(family: Family, texts: list[str], dropped: Dropped) -> tuple[Family, list[str]]:
+def _first_of_each(family: Family, texts: list[str]) -> tuple[Family, list[str]]:
     """The family with each label set once (the first sample of it), and its label texts."""
     seen: set[str] = set()
     keep = [not (text in seen or seen.add(text)) for text in texts]  # type: ignore[func-returns-value]
     labels = [ls for ls, k in zip(family.labels, keep) if k]
     values = [v for v, k in zip(family.values, keep) if k]
-    dropped.note("series", len(texts) - len(labels), family.name, len(texts) - len(labels))
     made = family.with_columns(labels, values)
     if family.maint_from is not None:
         made.maint_from = sum(keep[: family.maint_from])

@@ -22,13 +22,14 @@ from typing import Any, Callable, Mapping
 
 from exporter.config import Config, TargetConfig
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix, label_suffix
-from exporter.exposition.page import BlockCache, Page, Part
-from exporter.exposition.render import Dropped, PieceCache, render, render_pieces
+from exporter.exposition.page import Blocks, Page, Part
+from exporter.exposition.render import Dropped, Rendered, render, render_pieces
 from exporter.poll.gcpause import gc_paused
 from exporter.poll.process import Fetch, Process, Runner, charged, make_client, merge_families, where
 from exporter.poll.snapshot import Lease, Snapshot, Store
 from exporter.poll.state import CommandStats, PollState
 from exporter.poll.status import target_families
+from exporter.reuse import PollMemo
 from exporter.runtime.advice import advice
 from exporter.runtime.client import Budget
 from exporter.runtime.errors import ParseError, first_line
@@ -83,8 +84,8 @@ class TargetPoller:
         self._said_ignored: set[tuple[str, str]] = set()
         # What the last poll rendered and compressed, reused for what did not change (issue: the
         # poll's CPU in proportion to what changed, not to the size of the configuration).
-        self._piece_cache = PieceCache()
-        self._block_cache = BlockCache()
+        self._rendered: PollMemo[Rendered] = PollMemo()
+        self._blocks: PollMemo[Blocks] = PollMemo()
 
     @property
     def name(self) -> str:
@@ -250,7 +251,7 @@ class TargetPoller:
             return False
         built = time.perf_counter()
         dropped = Dropped()
-        pieces = render_pieces(families, dropped, self._piece_cache)
+        pieces = render_pieces(families, dropped, self._rendered)
         del families
         if dropped.families or dropped.series:  # the guard caught what must never reach the page
             for what, count in (("family", dropped.families), ("series", dropped.series)):
@@ -259,7 +260,7 @@ class TargetPoller:
             self._note_ignored(stats)
             samples -= dropped.samples
         rendered = time.perf_counter()
-        page = Page.of_pieces(pieces, self._block_cache)
+        page = Page.of_pieces(pieces, self._blocks)
         del pieces
         done = time.perf_counter()
         st.phase_seconds.update(build=built - build_started, render=rendered - built, compress=done - rendered)

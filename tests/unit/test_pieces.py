@@ -17,10 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import build_config
 from exporter.exposition import gzip as gz_module
-from exporter.exposition import page as page_module
 from exporter.exposition.page import WHOLE_BELOW, Page, Piece
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
+from exporter.reuse import PollMemo
 from exporter.web.promex_query import parse
 from unit.test_golden import CASES, FIXTURES, published, rendered
 from unit.test_master import master_fetch
@@ -158,8 +158,8 @@ def test_every_answer_is_one_gzip_member_of_the_selected_text(engine: str, monke
             assert one_member(b"".join(body.chunks(True, keep))) == want == b"".join(body.chunks(False, keep)), query
 
 
-def _bodies(monkeypatch, polls: list[list[bytes]]) -> tuple[list[Page], list[int]]:
-    """Each poll's Page through one BlockCache, and how many texts each poll compressed."""
+def _bodies(monkeypatch, polls: list[list[tuple[str, bytes]]]) -> tuple[list[Page], list[int]]:
+    """Each poll's Page of (family name, text) pieces through one memo, and how many texts each poll compressed."""
     real, counted = gz_module.deflate, []
 
     def deflate(raw: bytes) -> bytes:
@@ -167,10 +167,10 @@ def _bodies(monkeypatch, polls: list[list[bytes]]) -> tuple[list[Page], list[int
         return real(raw)
 
     monkeypatch.setattr(gz_module, "deflate", deflate)
-    cache, bodies = page_module.BlockCache(), []
-    for texts in polls:
+    memo, bodies = PollMemo(), []
+    for pieces in polls:
         counted.append(0)
-        bodies.append(Page.of_pieces([Piece(f"f{n}", text, "global") for n, text in enumerate(texts)], cache))
+        bodies.append(Page.of_pieces([Piece(name, text, "global") for name, text in pieces], memo))
     return bodies, counted
 
 
@@ -183,7 +183,9 @@ def _big(seed: int) -> bytes:
 def test_block_cache_compresses_only_texts_it_has_not_seen(monkeypatch):
     a, b, c = _big(1), _big(2), _big(3)
     equal_copy = bytes(bytearray(b))  # same bytes, another object: a family made again alike
-    bodies, counted = _bodies(monkeypatch, [[a, b], [a, equal_copy, c], [c, a]])
+    # a family's text is under the family's name; a family made again alike has its name too
+    bodies, counted = _bodies(monkeypatch, [[("a", a), ("b", b)], [("a", a), ("b", equal_copy), ("c", c)],
+                                            [("c", c), ("a", a)]])
     assert counted == [2, 1, 0]
     for body, texts in zip(bodies, ([a, b], [a, b, c], [c, a])):
         assert gzip.decompress(body.gz) == b"".join(texts)
@@ -193,6 +195,6 @@ def test_block_cache_never_takes_blocks_of_other_bytes_with_the_same_length_and_
     monkeypatch.setattr(gz_module, "crc32", lambda data, start=0: zlib.crc32(data[:1], start))
     a, b = _big(1), _big(2)  # same length, same first byte: the same "CRC" above
     assert len(a) == len(b) and a != b
-    bodies, counted = _bodies(monkeypatch, [[a], [b]])
+    bodies, counted = _bodies(monkeypatch, [[("f", a)], [("f", b)]])  # one family, its text made again
     assert counted == [1, 1]
     assert zlib.decompressobj(-15).decompress(bodies[1].deflated) == b  # (the faked CRC spoils the trailer)

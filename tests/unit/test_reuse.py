@@ -1,5 +1,5 @@
 """A poll that reuses what the last one rendered and compressed publishes exactly what a cold poll
-of the same answers publishes (render.PieceCache, page.BlockCache).
+of the same answers publishes (exporter/reuse.py: the model's, the renderer's and the compressor's memos).
 
 One warm poller reads a sequence of captured answers: the same again (everything reused), the
 same with a few counters moved (a few families rendered again), another HAProxy's, and back; at
@@ -73,7 +73,7 @@ def test_a_warm_poll_publishes_what_a_cold_poll_publishes() -> None:
         text, unzipped = page(warm, store)
         assert (text, unzipped) == cold(step), what
         assert text == unzipped
-        reused = target._piece_cache.reused
+        reused = target._rendered.reused
         families = len({piece.name for piece in store.published.page.pieces})  # type: ignore[union-attr]
         # "all": but the few small families whose label sets are made anew each poll (the show info
         # info metrics, ACL totals without labels): compared by identity, they are rendered again
