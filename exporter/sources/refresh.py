@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Generic, Mapping, Sequence, TypeVar
 
 from exporter.exposition.families import Family
+from exporter.reuse import PollMemo
 from exporter.sources.base import Ask, Command, Source
-from exporter.sources.values import ModelStats
+from exporter.sources.values import Built, ModelStats, replay
 from exporter.validation import ConfigError, parse_duration, positive_int
 
 T = TypeVar("T")
@@ -137,7 +138,8 @@ class RefreshedSource(Source, Generic[T]):
     """A source whose data is a list and one command per listed item, read on a :class:`Schedule`.
 
     Subclasses set the class attributes, ``list_command``, ``item_command`` and ``families``; the
-    series built from an unchanged answer are kept as they are (between refreshes nothing is built).
+    series built from unchanged answers are taken as they were (exporter/reuse.py): between
+    refreshes nothing is built.
     """
 
     list_command: ClassVar[Command]
@@ -149,7 +151,7 @@ class RefreshedSource(Source, Generic[T]):
         self.config: Schedule = self.options
         self.refreshed: Refreshed[T] = Refreshed(self.list_command, self.item_command, self.item_key,
                                                   re.compile(self.key_pattern))
-        self._built: tuple[Any, list[Family], ModelStats] | None = None  # (answers, families, what was skipped)
+        self.reuse: PollMemo[Built] = PollMemo()
 
     @classmethod
     def parse_config(cls, value: Any) -> Schedule:
@@ -185,14 +187,16 @@ class RefreshedSource(Source, Generic[T]):
         served = answers.get(ANSWER)
         if served is None:
             return []
-        if self._built is None or self._built[0] is not served:  # else nothing changed: the same families
-            own = ModelStats()
-            self._built = (served, self.families(served, own), own)
-        own = self._built[2]
-        stats.invalid_values += own.invalid_values
-        for (what, reason), count in own.ignored.items():
-            stats.ignore(what, reason, own.examples[(what, reason)], count)
+        # ``served`` is the very tuple of the last poll while nothing changed (Refreshed.read); the
+        # source itself is an input as it is: its config and labels are fixed for its lifetime.
+        with self.reuse.poll():
+            families = replay(self.reuse.get(ANSWER, _families_of, self, served), stats)
         if self.refreshed.unsendable:
             stats.ignore(self.name, "unsendable_name", repr(self.refreshed.unsendable[0]),
                          len(self.refreshed.unsendable))
-        return list(self._built[1])
+        return list(families)
+
+
+def _families_of(source: RefreshedSource[Any], served: tuple[tuple[Any, Any], ...]) -> Built:
+    own = ModelStats()
+    return source.families(served, own), own

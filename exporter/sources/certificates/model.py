@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSet, LabelSuffix
+from exporter.reuse import PollMemo
 from exporter.sources.certificates import naming
 from exporter.sources.certificates.parse import Certificate
 from exporter.sources.values import GAUGE, ModelStats
@@ -48,18 +49,14 @@ def certificate_labels(cert: Certificate, extra: LabelSuffix = NO_SUFFIX) -> Lab
 
 
 def certificate_families(certs: Iterable[Certificate], stats: ModelStats, extra: LabelSuffix = NO_SUFFIX,
-                         cache: dict[Certificate, Labels] | None = None) -> list[Family]:
-    """The series of each certificate; ``cache`` keeps each one's label sets from poll to poll
+                         memo: PollMemo[Labels] | None = None) -> list[Family]:
+    """The series of each certificate; ``memo`` keeps each one's label sets from refresh to refresh
     (a certificate read again unchanged is equal, so thousands cost no escaping between refreshes)."""
     not_after, not_before, used, info = (Family(name, GAUGE, help, scope=naming.SCOPE) for name, help in (
         naming.NOT_AFTER, naming.NOT_BEFORE, naming.USED, naming.INFO))
     for cert in certs:
-        labels = cache.get(cert) if cache is not None else None
-        if labels is None:
-            labels = certificate_labels(cert, extra)
-            if cache is not None:
-                cache[cert] = labels
-        own, identity = labels
+        own, identity = (memo.get(cert, certificate_labels, cert, extra) if memo is not None
+                         else certificate_labels(cert, extra))
         for family, when in ((not_after, cert.not_after), (not_before, cert.not_before)):
             if when is None:
                 stats.invalid_values += 1

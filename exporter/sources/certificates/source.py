@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from exporter.exposition.families import Family
+from exporter.reuse import PollMemo
 from exporter.sources.base import Command
 from exporter.sources.certificates.model import Labels, certificate_families
 from exporter.sources.certificates.parse import Certificate, parse_cert, parse_cert_list
@@ -34,13 +35,11 @@ class CertificateSource(RefreshedSource[Certificate]):
 
     def __init__(self, options: Any = None, **kwargs: Any) -> None:
         super().__init__(options, **kwargs)
-        self._labels: dict[Certificate, Labels] = {}
+        self._labels: PollMemo[Labels] = PollMemo()  # each served certificate's label sets
 
     def item_command(self, key: str) -> Command:
         return Command(f"show ssl cert {key}", parse_cert, DETAIL)
 
     def families(self, served: tuple[tuple[Any, Certificate], ...], stats: ModelStats) -> list[Family]:
-        certs = [cert for _, cert in served]
-        kept = {c: self._labels[c] for c in certs if c in self._labels}
-        self._labels = kept  # only the certificates still served: a refresh keeps their label sets
-        return certificate_families(certs, stats, self.extra, kept)
+        with self._labels.poll():  # only the certificates still served keep their label sets
+            return certificate_families([cert for _, cert in served], stats, self.extra, self._labels)
