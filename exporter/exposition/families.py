@@ -7,7 +7,7 @@ values stay the text HAProxy sent when no unit conversion is needed.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence, overload
 
 
 def clean_label_text(value: str) -> bool:
@@ -57,9 +57,8 @@ class LabelSet:
     def variants(self, group: "LabelVariants") -> "tuple[LabelSet, ...]":
         """This set plus each suffix of ``group``, made once and then kept with this set.
 
-        A state set needs the same 2 to 16 variants of a row every poll.  When the row's own set
-        is kept from one poll to the next (``model.StatReuse``), so are its variants, and a poll
-        makes no label objects at all for rows it has seen before.
+        The model's families hold these as a :class:`LabelProduct`, which makes them only when a
+        sample's own set is asked for (merging old workers' families, a repeated row, tests).
         """
         cache = self._variants
         if cache is None:
@@ -103,6 +102,63 @@ class LabelColumn(tuple[LabelSet, ...]):
             texts = self.texts()
             found = self.__dict__["_unique"] = len(set(texts)) == len(texts)
         return found
+
+
+class LabelProduct(Sequence[LabelSet]):
+    """The label column of rows times suffixes: each row's set followed by each suffix of ``group``
+    at ``positions``, row by row (a state set's states, the response classes, a module's ``mod``).
+
+    Kept as the two, not as a label set per sample: a state set needs 2 to 16 variants of every
+    row, and their sets (pairs and text each) were most of the model's memory.  The renderer
+    writes each row's text once per suffix without making the joined texts; a sample's own set is
+    made only when asked for (``__getitem__``, then kept with its row: ``LabelSet.variants``).
+    Two products are equal when their rows, group and positions are, which compares in C (the
+    rows are the very label sets kept from poll to poll).
+    """
+
+    __slots__ = ("rows", "group", "positions")
+
+    def __init__(self, rows: Sequence[LabelSet], group: "LabelVariants", positions: tuple[int, ...] | None = None):
+        self.rows = rows
+        self.group = group
+        self.positions = positions if positions is not None else tuple(range(len(group.suffixes)))
+
+    def __len__(self) -> int:
+        return len(self.rows) * len(self.positions)
+
+    @overload
+    def __getitem__(self, index: int) -> LabelSet: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[LabelSet]: ...
+
+    def __getitem__(self, index: int | slice) -> LabelSet | list[LabelSet]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        row, at = divmod(index, len(self.positions))
+        return self.rows[row].variants(self.group)[self.positions[at]]
+
+    def __iter__(self) -> Iterator[LabelSet]:
+        for row in self.rows:
+            variants = row.variants(self.group)
+            for at in self.positions:
+                yield variants[at]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LabelProduct):
+            return NotImplemented
+        return (self.group is other.group and self.positions == other.positions
+                and (self.rows is other.rows or self.rows == other.rows))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def suffix_texts(self) -> list[str]:
+        """The escaped text of each suffix, in the order of ``positions``."""
+        return [self.group.suffixes[at][1] for at in self.positions]
 
 
 class LabelVariants:

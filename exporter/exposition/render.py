@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
-from exporter.exposition.families import Family, LabelColumn, LabelSet
+from exporter.exposition.families import Family, LabelColumn, LabelProduct, LabelSet
 from exporter.exposition.page import Piece
 from exporter.reuse import PollMemo
 
@@ -28,15 +28,20 @@ def _label_texts(labels: Sequence[LabelSet]) -> list[str]:
 def render_family(family: Family) -> str:
     if not family.values:
         return ""
-    return _lines(family.name, _head(family), _label_texts(family.labels), family.values)
+    labels = family.labels
+    if isinstance(labels, LabelProduct) and all(_label_texts(labels.rows)):
+        return _lines(family.name, _head(family), labels, family.values)
+    return _lines(family.name, _head(family), _label_texts(labels), family.values)
 
 
 def _head(family: Family) -> str:
     return f"# HELP {family.name} {escape_help(family.help)}\n# TYPE {family.name} {family.kind}\n"
 
 
-def _lines(name: str, head: str, texts: Sequence[str], values: Sequence[str]) -> str:
+def _lines(name: str, head: str, texts: Sequence[str] | LabelProduct, values: Sequence[str]) -> str:
     """``head`` then ``name{labels} value`` for every sample."""
+    if isinstance(texts, LabelProduct):
+        return _product_lines(name, head, texts, values)
     count = len(values)
     if not count:
         return head
@@ -48,6 +53,24 @@ def _lines(name: str, head: str, texts: Sequence[str], values: Sequence[str]) ->
     parts = ["\n" + name + "{", "", "} ", ""] * count
     parts[0] = head + name + "{"
     parts[1::4] = texts
+    parts[3::4] = values
+    parts.append("\n")
+    return "".join(parts)
+
+
+def _product_lines(name: str, head: str, labels: LabelProduct, values: Sequence[str]) -> str:
+    """:func:`_lines` of a product column: ``name{row,suffix} value`` row by row, each row's text
+    and each suffix written by slice assignments, as :func:`_lines` writes a column's texts."""
+    rows = _label_texts(labels.rows)
+    count, width = len(values), len(labels.positions)
+    if not count:
+        return head
+    parts = ["\n" + name + "{", "", "", ""] * count
+    parts[0] = head + name + "{"
+    step = 4 * width
+    for at, suffix in enumerate(labels.suffix_texts()):
+        parts[1 + 4 * at::step] = rows
+        parts[2 + 4 * at::step] = ["," + suffix + "} "] * len(rows)
     parts[3::4] = values
     parts.append("\n")
     return "".join(parts)
@@ -126,6 +149,8 @@ def _render(name: str, kind: str, help: str, scope: str, extra: bool, maint_from
     """One family's pieces, each label set once, and how many repeated series were left out."""
     family = Family.of_columns(name, kind, help, labels, values, scope=scope)
     family.extra, family.maint_from = extra, maint_from
+    if isinstance(labels, LabelProduct) and _plain_product(labels, maint_from):
+        return _pieces(family, labels), 0
     texts = _label_texts(labels)
     unique = labels.unique() if isinstance(labels, LabelColumn) else len(set(texts)) == len(texts)
     if unique:
@@ -134,13 +159,32 @@ def _render(name: str, kind: str, help: str, scope: str, extra: bool, maint_from
     return _pieces(family, texts), len(values) - len(family.values)
 
 
-def _pieces(family: Family, texts: Sequence[str]) -> list[Piece]:
+def _plain_product(labels: LabelProduct, maint_from: int | None) -> bool:
+    """Whether a product column can be written as it is: its rows all different and labelled (then
+    so are its samples: a suffix's value is escaped, so no row's text ends in another row's
+    suffix), and servers in maintenance, if any, whole rows of it."""
+    rows = labels.rows
+    texts = _label_texts(rows)
+    return (all(texts) and (maint_from is None or maint_from % len(labels.positions) == 0)
+            and (rows.unique() if isinstance(rows, LabelColumn) else len(set(texts)) == len(texts)))
+
+
+def _part(texts: Sequence[str] | LabelProduct, start: int, stop: int | None) -> Sequence[str] | LabelProduct:
+    """Samples ``start`` to ``stop`` of a column (a product's: whole rows, see :func:`_plain_product`)."""
+    if isinstance(texts, LabelProduct):
+        width = len(texts.positions)
+        return LabelProduct(texts.rows[start // width:None if stop is None else stop // width], texts.group,
+                            texts.positions)
+    return texts[start:stop]
+
+
+def _pieces(family: Family, texts: Sequence[str] | LabelProduct) -> list[Piece]:
     name, head, values, cut = family.name, _head(family), family.values, family.maint_from
     if cut is None:
         return [Piece(name, _lines(name, head, texts, values).encode("utf-8"), family.scope, extra=family.extra)]
     # The header goes with the first samples; when every sample is of a server in maintenance, with those.
-    main = _lines(name, head, texts[:cut], values[:cut]) if cut else ""
-    tail = _lines(name, "" if cut else head, texts[cut:], values[cut:])
+    main = _lines(name, head, _part(texts, 0, cut), values[:cut]) if cut else ""
+    tail = _lines(name, "" if cut else head, _part(texts, cut, None), values[cut:])
     return [Piece(name, main.encode("utf-8"), family.scope, extra=family.extra),
             Piece(name, tail.encode("utf-8"), family.scope, maint=True, extra=family.extra)]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections import Counter
-from itertools import compress
+from itertools import chain, compress
 from operator import itemgetter
 from typing import Any, Callable, Sequence
 
@@ -19,6 +19,7 @@ from exporter.exposition.families import (
     NO_SUFFIX,
     Family,
     LabelColumn,
+    LabelProduct,
     LabelSet,
     LabelSuffix,
     LabelVariants,
@@ -76,17 +77,14 @@ def _state_values(states: tuple[str, ...]) -> dict[str | None, tuple[str, ...]]:
     return values
 
 
-def _state_sets(family: Family, labels: Sequence[LabelSet], statuses: Sequence[str], group: LabelVariants,
-                classify: Callable[[str], str | None]) -> Family:
+def _state_sets(name: str, help: str, scope: str, labels: Sequence[LabelSet], statuses: Sequence[str],
+                group: LabelVariants, classify: Callable[[str], str | None]) -> Family:
     """One series per state for every row with a non-empty cell; the current state is 1."""
     values = _state_values(group.values)
     chosen = {status: values.get(classify(status), values[None]) for status in set(statuses) if status}
-    add_labels, add_values = family.labels.extend, family.values.extend  # type: ignore[attr-defined]
-    for status, row in zip(statuses, labels):
-        if status:
-            add_labels(row.variants(group))
-            add_values(chosen[status])
-    return family
+    rows = labels if all(statuses) else tuple(compress(labels, statuses))
+    return Family.of_columns(name, GAUGE, help, LabelProduct(rows, group),
+                             list(chain.from_iterable(map(chosen.__getitem__, filter(None, statuses)))), scope=scope)
 
 
 # ---------------------------------------------------------------- show stat
@@ -260,6 +258,8 @@ def _mark_maintenance(families: list[Family], scope: _Scope) -> None:
 
 def _tail_start(labels: Sequence[LabelSet], rows: frozenset[LabelSet]) -> int:
     """The first index whose set was made from one of ``rows``, those being a tail of ``labels``."""
+    if isinstance(labels, LabelProduct):  # whole rows of it: found among its rows, not its samples
+        return _tail_start(labels.rows, rows) * len(labels.positions)
     return bisect_left(range(len(labels)), True, key=lambda i: labels[i].root in rows)
 
 
@@ -401,7 +401,7 @@ def _stat_families(table: StatTable, stats: ModelStats, reuse: StatReuse) -> lis
                                metric.kind, f"{metric.help} (show stat {metric.column})", metric.scale)
         codes = tuple((pos, scope.cells(idx)) for pos, (col, _) in enumerate(naming.HTTP_RESPONSE_CODES)
                       if (idx := table.column(col)) is not None)
-        families += family(("http", scope.name), _http_responses, scope.name, labels, codes, reuse.objects)
+        families += family(("http", scope.name), _http_responses, scope.name, labels, codes)
         if status_idx is not None:
             families += family(("status", scope.name), _status_family, scope.name, labels, scope.cells(status_idx))
         for column, suffix in (("check_status", "check_status"), ("agent_status", "agent_status")):
@@ -414,7 +414,7 @@ def _stat_families(table: StatTable, stats: ModelStats, reuse: StatReuse) -> lis
             [made] = family(("column", name), _numeric_family, scope.name, labels, scope.cells(table.index[column]),
                             name, kind, help, 1)
             if module:
-                [made] = family(("module", name), _module_family, made, module, reuse.objects)
+                [made] = family(("module", name), _module_family, made, module)
             families.append(made)
         info = tuple((label, scope.cells(idx)) for col, label in naming.INFO_LABELS[scope.name]
                      if (idx := table.column(col)) is not None)
@@ -452,25 +452,15 @@ def _agent_codes(table: StatTable, scope: _Scope, idx: int) -> None:
 _MODULES = {prefix[:-1]: LabelVariants("mod", (prefix[:-1],)) for prefix in naming.MODULE_PREFIXES}
 
 
-def _module_family(family: Family, module: str, objects: PollMemo[Any], stats: ModelStats) -> Family:
-    """A stats module's column as promex's extra counters have it: a ``mod`` label after the row's.
-
-    A module's columns (13 for h2) mostly have the same rows: their labelled sets are kept by
-    module and rows (``objects``), so they are looked up once per module, not per column.
-    """
-    labels = objects.get(("module", module, family.scope), _module_labels, module, family.labels)
-    made = family.with_columns(labels, family.values)
+def _module_family(family: Family, module: str, stats: ModelStats) -> Family:
+    """A stats module's column as promex's extra counters have it: a ``mod`` label after the row's."""
+    made = family.with_columns(LabelProduct(family.labels, _MODULES[module]), family.values)
     made.extra = True
     return made
 
 
-def _module_labels(module: str, labels: Sequence[LabelSet]) -> tuple[LabelSet, ...]:
-    group = _MODULES[module]
-    return tuple(ls.variants(group)[0] for ls in labels)
-
-
 def _http_responses(scope: str, rows: tuple[LabelSet, ...], codes: tuple[tuple[int, Cells], ...],
-                    objects: PollMemo[Any], stats: ModelStats) -> Family:
+                    stats: ModelStats) -> Family:
     name = f"haproxy_{scope}_http_responses_total"
     help = "Total number of HTTP responses by status class (show stat hrsp_1xx..hrsp_other)"
     columns = [cells.cells() for _, cells in codes]
@@ -480,7 +470,7 @@ def _http_responses(scope: str, rows: tuple[LabelSet, ...], codes: tuple[tuple[i
         # The family is then the rows' code variants and the columns interleaved row by row.
         mask = masks.pop()
         positions = tuple(pos for pos, _ in codes)
-        labels = objects.get(("http", scope), _response_labels, rows, mask, positions)
+        labels = LabelProduct(rows if all(mask) else tuple(compress(rows, mask)), _CODES, positions)
         values: list[str] = [""] * len(labels)
         for offset, column in enumerate(columns):
             values[offset::len(columns)] = column if all(mask) else compress(column, mask)
@@ -503,18 +493,6 @@ def _http_responses(scope: str, rows: tuple[LabelSet, ...], codes: tuple[tuple[i
     return family
 
 
-def _response_labels(rows: tuple[LabelSet, ...], mask: tuple[bool, ...],
-                     positions: tuple[int, ...]) -> tuple[LabelSet, ...]:
-    """The label column of the responses family: each HTTP row's code variants, row by row."""
-    if not all(mask):
-        rows = tuple(compress(rows, mask))
-    return tuple(variants[pos] for variants in map(_code_variants, rows) for pos in positions)
-
-
-def _code_variants(labels: LabelSet) -> tuple[LabelSet, ...]:
-    return labels.variants(_CODES)
-
-
 _STATUS: dict[str, tuple[LabelVariants, Callable[[str], str | None]]] = {
     "server": (_SERVER_STATES, server_state),
     "backend": (_PROXY_STATES, proxy_state),
@@ -525,18 +503,15 @@ _STATUS: dict[str, tuple[LabelVariants, Callable[[str], str | None]]] = {
 
 def _status_family(scope: str, labels: tuple[LabelSet, ...], statuses: Cells, stats: ModelStats) -> Family:
     group, classify = _STATUS[scope]
-    family = Family(f"haproxy_{scope}_status", GAUGE,
-                    f"Current status, one series per state, the current one 1 (show stat status; states "
-                    f"{', '.join(group.values)})", scope=scope)
-    return _state_sets(family, labels, statuses.cells(), group, classify)
+    return _state_sets(f"haproxy_{scope}_status", f"Current status, one series per state, the current one 1 "
+                       f"(show stat status; states {', '.join(group.values)})", scope, labels, statuses.cells(),
+                       group, classify)
 
 
 def _check_family(scope: str, labels: tuple[LabelSet, ...], statuses: Cells, name: str, column: str,
                   stats: ModelStats) -> Family:
-    family = Family(name, GAUGE,
-                    f"Result of the last check, one series per code, the current one 1 (show stat {column})",
-                    scope=scope)
-    return _state_sets(family, labels, statuses.cells(), _CHECK_STATES, check_state)
+    return _state_sets(name, f"Result of the last check, one series per code, the current one 1 (show stat {column})",
+                       scope, labels, statuses.cells(), _CHECK_STATES, check_state)
 
 
 def _info_family(scope: str, labels: tuple[LabelSet, ...], info: tuple[tuple[str, Cells], ...],
@@ -580,17 +555,17 @@ def _aggregates(labels: tuple[LabelSet, ...], backends: Cells, servers: list[int
          "Number of servers in each state (deprecated promex name, same as agg_server_status)"),
         ("agg_check_status", check_counts, _CHECK_STATES, "Number of servers per last check result"),
     ):
-        family = Family(f"haproxy_backend_{name}", GAUGE, f"{help} (computed from the server rows)",
-                        scope="backend")
         texts: dict[tuple[tuple[str, int], ...], list[str]] = {}  # most backends share a count pattern
-        for proxy, row in zip(backends.cells(), labels):
+        values: list[str] = []
+        for proxy in backends.cells():
             mine = counts.get(proxy, {})
             pattern = tuple(mine.items())
-            values = texts.get(pattern)
-            if values is None:
-                values = texts[pattern] = [str(mine.get(state, 0)) for state in group.values]
-            family.extend(row.variants(group), values)
-        out.append(family)
+            found = texts.get(pattern)
+            if found is None:
+                found = texts[pattern] = [str(mine.get(state, 0)) for state in group.values]
+            values += found
+        out.append(Family.of_columns(f"haproxy_backend_{name}", GAUGE, f"{help} (computed from the server rows)",
+                                     LabelProduct(labels, group), values, scope="backend"))
     return out
 
 
