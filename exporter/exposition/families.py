@@ -7,7 +7,7 @@ values stay the text HAProxy sent when no unit conversion is needed.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator, Sequence, overload
+from typing import Iterable, Iterator, Sequence, overload
 
 
 def clean_label_text(value: str) -> bool:
@@ -32,8 +32,8 @@ class LabelSet:
         # The row's own set this one was made from (itself for a row's set): it tells which
         # samples of a family belong to a row (servers in maintenance, see Family.maint_from).
         self.root: LabelSet = self
-        # Kept with the set: variants by group (LabelVariants) and derived sets by key (str).
-        self._variants: dict[Any, Any] | None = None  # LabelVariants → variants, key → (cells, set)
+        # Kept with the set: its variants by group (see ``variants``).
+        self._variants: dict[LabelVariants, tuple[LabelSet, ...]] | None = None
 
     def extend(self, name: str, value: str) -> "LabelSet":
         return self.plus(label_suffix((name, value)))
@@ -68,22 +68,6 @@ class LabelSet:
             found = cache[group] = tuple(self.plus(suffix) for suffix in group.suffixes)
         return found  # no cast(): a call per row, and this runs 100,000 times a poll
 
-
-    def derived(self, key: str, cells: tuple[str, ...], make: "Callable[[tuple[str, ...]], LabelSuffix]") -> "LabelSet":
-        """This set plus ``make(cells)``, kept with this set under ``key`` while ``cells`` stay the same.
-
-        For labels taken from a row's own text cells (``haproxy_server_info``'s addr, mode...):
-        they rarely change, so a kept row makes its suffix once, not once per poll; one entry per key.
-        """
-        cache = self._variants
-        if cache is None:
-            cache = self._variants = {}
-        found = cache.get(key)
-        if found is not None and found[0] == cells:
-            return found[1]  # type: ignore[no-any-return]
-        made = self.plus(make(cells))
-        cache[key] = (cells, made)
-        return made
 
 
 class LabelColumn(tuple[LabelSet, ...]):
@@ -159,6 +143,60 @@ class LabelProduct(Sequence[LabelSet]):
     def suffix_texts(self) -> list[str]:
         """The escaped text of each suffix, in the order of ``positions``."""
         return [self.group.suffixes[at][1] for at in self.positions]
+
+
+class LabelExtension(Sequence[LabelSet]):
+    """The label column of rows each followed by pairs of its own: ``names`` with the row's cells
+    of ``columns`` (a proxy's or server's identity as labels: ``haproxy_server_info``).
+
+    Kept as the rows and the cells, not as a label set per row: the cells are the table's own text,
+    so the column costs no more than the references to them; the renderer writes the pairs' text
+    when the family is rendered (when a cell changed).  A sample's own set is made when asked for.
+    """
+
+    __slots__ = ("rows", "names", "columns")
+
+    def __init__(self, rows: Sequence[LabelSet], names: tuple[str, ...], columns: tuple[Sequence[str], ...]):
+        if any(len(column) != len(rows) for column in columns):
+            raise ValueError(f"{len(rows)} rows, columns of {[len(column) for column in columns]} cells")
+        self.rows = rows
+        self.names = names
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, index: int) -> LabelSet: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[LabelSet]: ...
+
+    def __getitem__(self, index: int | slice) -> LabelSet | list[LabelSet]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return self.rows[index].plus(label_suffix(*zip(self.names, (column[index] for column in self.columns))))
+
+    def __iter__(self) -> Iterator[LabelSet]:
+        return (self[i] for i in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LabelExtension):
+            return NotImplemented
+        return ((self.rows is other.rows or self.rows == other.rows) and self.names == other.names
+                and self.columns == other.columns)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def suffix_texts(self) -> list[str]:
+        """Each row's own pairs as exposition text (``name="escaped value"``, comma-joined)."""
+        names, columns = self.names, self.columns
+        if all(clean_label_text("".join(column)) for column in columns):
+            # Nothing to escape anywhere (the usual case): one format call per row, not one escape per cell.
+            template = ",".join(f'{name}="{{}}"' for name in names)
+            return [template.format(*cells) for cells in zip(*columns)] if columns else [""] * len(self.rows)
+        return [",".join(f'{name}="{escape_label_value(value)}"' for name, value in zip(names, cells))
+                for cells in (zip(*columns) if columns else [()] * len(self.rows))]
 
 
 class LabelVariants:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
-from exporter.exposition.families import Family, LabelColumn, LabelProduct, LabelSet
+from exporter.exposition.families import Family, LabelColumn, LabelExtension, LabelProduct, LabelSet
 from exporter.exposition.page import Piece
 from exporter.reuse import PollMemo
 
@@ -22,6 +22,11 @@ def _label_texts(labels: Sequence[LabelSet]) -> list[str]:
     """Label texts of a column; a column several families share (a scope's rows) keeps its own."""
     if isinstance(labels, LabelColumn):
         return labels.texts()
+    if isinstance(labels, LabelExtension):
+        rows = _label_texts(labels.rows)
+        if not labels.names:
+            return rows
+        return [f"{row},{own}" if row else own for row, own in zip(rows, labels.suffix_texts())]
     return [ls.text for ls in labels]
 
 

@@ -19,12 +19,12 @@ from exporter.exposition.families import (
     NO_SUFFIX,
     Family,
     LabelColumn,
+    LabelExtension,
     LabelProduct,
     LabelSet,
     LabelSuffix,
     LabelVariants,
     clean_label_text,
-    label_suffix,
 )
 from exporter.reuse import PollMemo, itself
 from exporter.sources.stat import naming
@@ -260,6 +260,8 @@ def _tail_start(labels: Sequence[LabelSet], rows: frozenset[LabelSet]) -> int:
     """The first index whose set was made from one of ``rows``, those being a tail of ``labels``."""
     if isinstance(labels, LabelProduct):  # whole rows of it: found among its rows, not its samples
         return _tail_start(labels.rows, rows) * len(labels.positions)
+    if isinstance(labels, LabelExtension):
+        return _tail_start(labels.rows, rows)
     return bisect_left(range(len(labels)), True, key=lambda i: labels[i].root in rows)
 
 
@@ -516,27 +518,13 @@ def _check_family(scope: str, labels: tuple[LabelSet, ...], statuses: Cells, nam
 
 def _info_family(scope: str, labels: tuple[LabelSet, ...], info: tuple[tuple[str, Cells], ...],
                  stats: ModelStats) -> Family:
-    family = Family(f"haproxy_{scope}_info", GAUGE,
-                    f"Identity and settings of the {scope} as labels, value 1 (show stat "
-                    f"{', '.join(naming_col for naming_col, _ in naming.INFO_LABELS[scope])}); "
-                    "addr, cookie and algo are blank on a level user socket", scope=scope)
-    names = [label for label, _ in info]
-    columns = [cells.cells() for _, cells in info]
-    add = family.add
-    if all(clean_label_text("".join(column)) for column in columns):
-        # Nothing to escape anywhere (the usual case): one format call per row, not one escape per cell.
-        template = ",".join(f'{name}="{{}}"' for name in names)
-
-        def make(cells: tuple[str, ...]) -> LabelSuffix:
-            return tuple(zip(names, cells)), template.format(*cells)
-
-        key = family.name  # the info labels of a row are kept with the row until they change
-        rows = zip(*columns) if columns else [()] * len(labels)
-        family.extend([row.derived(key, cells, make) for row, cells in zip(labels, rows)], ("1",) * len(labels))
-        return family
-    for row, *cells in zip(labels, *columns):
-        add(row.plus(label_suffix(*zip(names, cells))), "1")
-    return family
+    return Family.of_columns(
+        f"haproxy_{scope}_info", GAUGE,
+        f"Identity and settings of the {scope} as labels, value 1 (show stat "
+        f"{', '.join(naming_col for naming_col, _ in naming.INFO_LABELS[scope])}); "
+        "addr, cookie and algo are blank on a level user socket",
+        LabelExtension(labels, tuple(label for label, _ in info), tuple(cells.cells() for _, cells in info)),
+        ("1",) * len(labels), scope=scope)
 
 
 def _aggregates(labels: tuple[LabelSet, ...], backends: Cells, servers: list[int], proxy_column: Sequence[str],

@@ -1,6 +1,7 @@
-"""A family whose label column is a LabelProduct (rows times suffixes, never made into a label set
-per sample) renders exactly as the same family over the label sets it stands for: whole page,
-maintenance tail, repeated rows dropped and noted, rows that need escaping or have no labels."""
+"""A family whose label column is a LabelProduct (rows times suffixes) or a LabelExtension (rows
+each with pairs of its own), never made into a label set per sample, renders exactly as the same
+family over the label sets it stands for: whole page, maintenance tail, repeated rows dropped and
+noted, rows that need escaping or have no labels."""
 
 from __future__ import annotations
 
@@ -8,7 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.exposition.families import NO_LABELS, Family, LabelColumn, LabelProduct, LabelSet, LabelVariants
+from exporter.exposition.families import (
+    NO_LABELS,
+    Family,
+    LabelColumn,
+    LabelExtension,
+    LabelProduct,
+    LabelSet,
+    LabelVariants,
+    label_suffix,
+)
 from exporter.exposition.render import Dropped, render, render_pieces
 
 STATES = LabelVariants("state", ("UP", "DOWN", "MAINT", 'we"ird\\'))
@@ -18,12 +28,15 @@ def rows(names: list[str]) -> list[LabelSet]:
     return [LabelSet((("proxy", "be"), ("server", name))) for name in names]
 
 
-def twin(product: LabelProduct) -> list[LabelSet]:
-    """The oracle: the product's label sets made one by one, as a family without a product has them."""
-    return [row.plus(product.group.suffixes[at]) for row in product.rows for at in product.positions]
+def twin(column: LabelProduct | LabelExtension) -> list[LabelSet]:
+    """The oracle: the column's label sets made one by one, as a family of plain label sets has them."""
+    if isinstance(column, LabelExtension):
+        return [row.plus(label_suffix(*zip(column.names, cells)))
+                for row, cells in zip(column.rows, zip(*column.columns) if column.columns else [()] * len(column.rows))]
+    return [row.plus(column.group.suffixes[at]) for row in column.rows for at in column.positions]
 
 
-def pages(product: LabelProduct, cut: int | None) -> tuple[tuple[bytes, ...], tuple[bytes, ...], Dropped, Dropped]:
+def pages(product: LabelProduct | LabelExtension, cut: int | None) -> tuple[tuple[bytes, ...], tuple[bytes, ...], Dropped, Dropped]:
     """Both families' pieces, samples from ``cut`` on being the maintenance tail."""
     values = [str(n) for n in range(len(product))]
     got, want = [], []
@@ -83,3 +96,28 @@ def test_any_product_renders_as_its_label_sets(names: list[str], positions: set[
     family = Family.of_columns("x", "gauge", "h", product, ["1"] * len(product), scope="global")
     assert render([family]) == render([Family.of_columns("x", "gauge", "h", twin(product), ["1"] * len(product),
                                                          scope="global")])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", 'q"', "", "\\"]), st.sampled_from(["1.2.3.4:80", "", 'x"y', "z\nw"])),
+                min_size=1, max_size=6),
+       st.integers(0, 2), st.integers(-1, 7), st.booleans())
+def test_any_extension_renders_as_its_label_sets(cells: list[tuple[str, str]], width: int, cut: int,
+                                                 no_row_labels: bool) -> None:
+    """Any rows (repeated, needing escaping, without labels), none to two columns of their own."""
+    column_rows = [NO_LABELS] * len(cells) if no_row_labels else rows([name for name, _ in cells])
+    columns = tuple(tuple(cell for _, cell in cells) for _ in range(width))
+    extension = LabelExtension(tuple(column_rows), ("addr", "mode")[:width], columns)
+    got, want, dropped_got, dropped_want = pages(extension, None if cut < 0 else min(cut, len(extension)))
+    assert got == want and dropped_got.examples == dropped_want.examples
+    assert [ls.text for ls in extension] == [ls.text for ls in twin(extension)]
+
+
+def test_an_extension_is_equal_by_its_rows_names_and_cells() -> None:
+    column = LabelColumn(rows(["s1", "s2"]))
+    extension = LabelExtension(column, ("addr",), (("a", "b"),))
+    assert extension == LabelExtension(tuple(column), ("addr",), (("a", "b"),))
+    assert extension != LabelExtension(column, ("addr",), (("a", "c"),))
+    assert extension != LabelExtension(column, ("mode",), (("a", "b"),))
+    with pytest.raises(ValueError):
+        LabelExtension(column, ("addr",), (("a",),))
