@@ -71,6 +71,12 @@ class PollMemo(Generic[V]):
         self._this[key] = found
         return found[1]
 
+    def put(self, key: Hashable, value: V) -> None:
+        """Keep ``value`` for the entry got under ``key`` in this poll, in place of the one got: an
+        equal value held otherwise (a page's blocks as slices of its one buffer, not bytes of their own)."""
+        inputs, _ = self._this[key]
+        self._this[key] = (inputs, value)
+
     def size(self) -> int:
         """Entries the next poll compares with (not ``__len__``: an empty memo is still a memo)."""
         return len(self._last)

@@ -60,7 +60,7 @@ class Part:
         return [self.gz if gz else self.text]
 
 
-Blocks = tuple[bytes, int]  # a piece text's deflate blocks, and the text's CRC-32
+Blocks = tuple["bytes | memoryview", int]  # a piece text's deflate blocks, and the text's CRC-32
 
 
 def _blocks(text: bytes) -> Blocks:
@@ -85,15 +85,19 @@ class Page:
     ``text`` joins them for the few that want one buffer (``--once``).
     """
 
-    __slots__ = ("pieces", "gz", "deflated", "size", "taken_at", "taken_mono", "samples", "_gz_at", "_crcs",
-                 "_text")
+    __slots__ = ("pieces", "deflated", "size", "taken_at", "taken_mono", "samples", "_whole", "_crc_all", "_gz_at",
+                 "_crcs", "_text")
 
-    def __init__(self, pieces: tuple[Piece, ...], gz: bytes, deflated: bytes, gz_at: tuple[tuple[int, int], ...],
-                 crcs: tuple[int, ...], taken_at: float = 0.0, taken_mono: float = 0.0, samples: int = 0) -> None:
+    def __init__(self, pieces: tuple[Piece, ...], whole: bytes | None, deflated: bytes, crc: int,
+                 gz_at: tuple[tuple[int, int], ...], crcs: tuple[int, ...], taken_at: float = 0.0,
+                 taken_mono: float = 0.0, samples: int = 0) -> None:
         self.pieces = pieces
-        self.gz = gz
         self.deflated = deflated  # every piece's deflate blocks, in order
         self.size = sum(len(p.text) for p in pieces)
+        # The whole page's gzip member: a compression of its own for a small page, else the
+        # blocks above between a header and a trailer (CRC-32 ``crc``), sent as they lie.
+        self._whole = whole
+        self._crc_all = crc
         # Set by the poll once the page is made: when it was done (wall clock, for the exporter's own
         # metric; monotonic, for the page's age in the Store), and how many series it holds.
         self.taken_at = taken_at
@@ -102,6 +106,11 @@ class Page:
         self._gz_at = gz_at  # where each piece's blocks lie in ``deflated``
         self._crcs = crcs  # each piece text's CRC-32
         self._text: bytes | None = None
+
+    @property
+    def gz(self) -> bytes:
+        """The whole page's gzip member as one buffer (for tests; a scrape sends :meth:`chunks`)."""
+        return self._whole if self._whole is not None else b"".join(self.chunks(True))
 
     @property
     def text(self) -> bytes:
@@ -117,29 +126,32 @@ class Page:
         by identity), or equal bytes made again (compared with memcmp, which reads less than a CRC)."""
         memo = memo if memo is not None else PollMemo()
         with memo.poll():
-            made = [memo.get((piece.name, piece.maint), _blocks, piece.text) for piece in pieces]
-        blocks = [block for block, _ in made]
-        crcs = tuple(crc for _, crc in made)
+            keys = [(piece.name, piece.maint) for piece in pieces]
+            made = [memo.get(key, _blocks, piece.text) for key, piece in zip(keys, pieces)]
+            deflated = b"".join(block for block, _ in made)
+            # The memo keeps each piece's blocks as a slice of this buffer: one copy of them in all.
+            view = memoryview(deflated)
+            gz_at, crc, at_text, at_gz = [], 0, 0, 0
+            combine = gzip.crc32_combine
+            for key, piece, (block, piece_crc) in zip(keys, pieces, made):
+                end_gz = at_gz + len(block)
+                gz_at.append((at_gz, end_gz))
+                memo.put(key, (view[at_gz:end_gz], piece_crc))
+                crc = gzip.crc32(piece.text, crc) if combine is None else combine(crc, piece_crc, len(piece.text))
+                at_text, at_gz = at_text + len(piece.text), end_gz
+        crcs = tuple(piece_crc for _, piece_crc in made)
         del made
-        gz_at, crc, at_text, at_gz = [], 0, 0, 0
-        combine = gzip.crc32_combine
-        for piece, block, piece_crc in zip(pieces, blocks, crcs):
-            end_gz = at_gz + len(block)
-            gz_at.append((at_gz, end_gz))
-            crc = gzip.crc32(piece.text, crc) if combine is None else combine(crc, piece_crc, len(piece.text))
-            at_text, at_gz = at_text + len(piece.text), end_gz
-        deflated = b"".join(blocks)
-        del blocks
-        if at_text < WHOLE_BELOW:
-            whole = gzip.compress(b"".join(piece.text for piece in pieces))
-        else:
-            whole = b"".join((gzip.HEADER, deflated, gzip.trailer(crc, at_text)))
-        return cls(tuple(pieces), whole, deflated, tuple(gz_at), crcs)
+        whole = gzip.compress(b"".join(piece.text for piece in pieces)) if at_text < WHOLE_BELOW else None
+        return cls(tuple(pieces), whole, deflated, crc, tuple(gz_at), crcs)
 
     def chunks(self, gz: bool, keep: Keep | None = None) -> list[bytes | memoryview]:
         """The whole page, or the kept pieces (the gzip member of their blocks, adjacent ones as one slice)."""
         if keep is None:
-            return [self.gz] if gz else [p.text for p in self.pieces if p.text]
+            if not gz:
+                return [p.text for p in self.pieces if p.text]
+            if self._whole is not None:
+                return [self._whole]
+            return [gzip.HEADER, self.deflated, gzip.trailer(self._crc_all, self.size)]
         kept = [n for n, piece in enumerate(self.pieces) if piece.text and keep(piece)]
         if not gz:
             return [self.pieces[n].text for n in kept]
