@@ -25,6 +25,7 @@ from exporter.config import Config, TargetConfig
 from exporter.exposition.families import Family
 from exporter.exposition.page import Part
 from exporter.exposition.render import render
+from exporter.poll.heap import heap_trimmer
 from exporter.poll.process import Fetch
 from exporter.poll.snapshot import LivePart, Store
 from exporter.poll.state import PollState
@@ -98,6 +99,9 @@ class Poller:
         self.config_reload_ok = True  # no reload yet counts as success, as in Prometheus's own metric
         self._reloading = threading.Lock()  # one reload at a time
         self._overview_lock = threading.Lock()  # an overview is made and published in one step
+        self._polls_lock = threading.Lock()
+        self._polls = 0  # polls running now: the last one to end gives the freed memory back
+        self._trim = heap_trimmer()
         self._plan = _Plan(config, {})
         self._failed_starts: frozenset[str] = frozenset()  # targets whose last poll could not start
         self._plan = _Plan(config, self._sync_targets(config))
@@ -189,11 +193,19 @@ class Poller:
         return all(results.get(t.name, False) for t in targets)
 
     def _poll(self, target: TargetPoller) -> bool:
+        with self._polls_lock:
+            self._polls += 1
         try:
             ok = target.poll_once()
         except Exception:  # the loop must outlive any bug
             log.exception("poll cycle of %s failed unexpectedly", target.name or "HAProxy")
             ok = False
+        finally:
+            with self._polls_lock:
+                self._polls -= 1
+                last = self._polls == 0
+            if last and self._trim is not None:
+                self._trim()  # what the polls freed, back to the system (exporter/poll/heap.py)
         self._publish_overview()
         return ok
 
