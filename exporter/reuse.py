@@ -77,6 +77,11 @@ class PollMemo(Generic[V]):
         inputs, _ = self._this[key]
         self._this[key] = (inputs, value)
 
+    def kept(self, key: Hashable) -> V | None:
+        """The value the next poll compares with under ``key``, if any."""
+        found = self._last.get(key)
+        return None if found is None else found[1]
+
     def size(self) -> int:
         """Entries the next poll compares with (not ``__len__``: an empty memo is still a memo)."""
         return len(self._last)

@@ -225,3 +225,30 @@ def test_answers_split_in_many_blocks_read_as_in_one(block):
         reads_as_csv("\n".join([header, *rows[:n], rows[n][:-2] + ",", *rows[n + 1:]]) + "\n", block)
         body = Answer.of("\n".join(rows[:n] + [rows[n][:-2]] + rows[n + 1:]), block)
         assert parse._split_cells(body, len(parse_header(header))) is None
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(["0", "12", "UP", "DOWN", ""]), min_size=5, max_size=5), min_size=1, max_size=8),
+       st.lists(st.tuples(st.integers(0, 7), st.integers(0, 4), st.sampled_from(["0", "13", "MAINT", "x"])), max_size=4),
+       st.sampled_from([None, 1, 2, 50]), st.booleans())
+def test_a_table_read_against_the_last_one_reads_the_same_and_keeps_its_unchanged_columns(rows, edits, block,
+                                                                                            another_row):
+    """``previous`` (the last poll's columns) changes nothing in what is read: a column equal to its
+    previous one is that very list, any other a list of its own; a table of another size ignores it."""
+    def answer(cells):
+        return "# pxname,svname,type,scur,status,\n" + "".join(",".join(["be", f"s{n}", "2", *row[3:]]) + ",\n"
+                                                                for n, row in enumerate(cells))
+
+    before = parse_stat(answer(rows))
+    after_rows = [list(row) for row in rows]
+    for row, column, value in edits:
+        if row < len(after_rows) and column >= 3:
+            after_rows[row][column] = value
+    if another_row:
+        after_rows.append(list(rows[0]))
+    text = answer(after_rows)
+    alone = parse_stat(text if block is None else Answer.of(text, block))
+    against = parse_stat(text if block is None else Answer.of(text, block), previous=before.data)
+    assert against.data == alone.data and against.kinds == alone.kinds
+    for old, new in zip(before.data, against.data):
+        assert (new is old) == (new == old and not another_row)

@@ -181,6 +181,13 @@ class StatReuse:
         self.objects: PollMemo[Any] = PollMemo()
         self.rows: dict[str, PollMemo[LabelSet]] = {scope: PollMemo() for scope in SCOPE_OF_TYPE.values()}
 
+    def columns(self) -> list[list[str]]:
+        """The table's columns as the last build kept them (to be compared with the next table's)."""
+        columns: list[list[str]] = []
+        while (column := self.objects.kept(("column", len(columns)))) is not None:
+            columns.append(column)
+        return columns
+
     def __len__(self) -> int:
         """Rows kept (those of the latest poll)."""
         return sum(rows.size() for rows in self.rows.values())

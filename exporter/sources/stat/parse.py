@@ -3,11 +3,11 @@
 The header names every column (it drifts between versions and builds: reference sheet §1.7),
 so the same code reads 1.8 through 3.3 and the extra-counter modules after the ``-`` column.
 
-The table keeps its cells column by column, rather than a list per row: at 2000 backends x 25
-servers that is 6.7 million cells, and the model reads them by column.  ``split`` makes the cells
-of a block of rows at a time, and each column takes its cells of the block as a slice with a
-step, in C, while the block is fresh in the processor's cache, instead of a transposition of
-52,000 row lists (or stepped slices of one list of every cell, a cache miss per cell).  The
+The table keeps its cells column by column, rather than a list per row: a large configuration
+has millions of cells, and the model reads them by column.  ``split`` makes the cells of a block
+of rows at a time, and each column takes its cells of the block as a slice with a step, in C,
+while the block is fresh in the processor's cache, instead of a transposition of every row's list
+(or stepped slices of one list of every cell, a cache miss per cell).  The
 ``csv`` module stays the reference reading: it parses any answer the plain split cannot read the
 same way (a quote, a carriage return, a NUL, a row of another width), and a test holds both to
 the same result.
@@ -79,14 +79,15 @@ def parse_header(line: str) -> list[str]:
     return names
 
 
-def parse_stat(text: Text, max_cells: int | None = None) -> StatTable:
+def parse_stat(text: Text, max_cells: int | None = None, previous: Sequence[list[str]] = ()) -> StatTable:
     """Return every row of the answer, or raise :class:`ParseError` for the whole answer.
 
     A row whose cell count differs from the header's means a cut or garbled stream; rejecting
     the whole answer keeps a half-read table from ever being published.  A row of a type newer
     than this parser is skipped and counted, not a reason to reject the answer.  ``max_cells``
     bounds rows x columns: a socket that sends millions of proxies is refused while reading,
-    before the rows take memory (``too_many_series``).
+    before the rows take memory (``too_many_series``).  ``previous`` are the last table's columns:
+    a column equal to its previous one is that very list (see :func:`_split_cells`).
     """
     answer = answer_of(text)
     start = answer.head(MAX_LINE)
@@ -108,7 +109,7 @@ def parse_stat(text: Text, max_cells: int | None = None) -> StatTable:
             raise ParseError("too_many_series", f"show stat: {rows} rows of {width} columns is more than "
                                                 f"{max_cells} values (raise poll.max_series if this is real)")
     if body.blocks:
-        data = _split_cells(body, width)
+        data = _split_cells(body, width, previous)
         table.data = data if data is not None else _csv_columns(body, width)
         _group_rows(table)
     return table
@@ -131,16 +132,26 @@ def _body(answer: Answer, skip: int) -> Answer:
     return Answer(blocks)
 
 
-def _split_cells(body: Answer, width: int) -> list[list[str]] | None:
+def _split_cells(body: Answer, width: int, previous: Sequence[list[str]] = ()) -> list[list[str]] | None:
     """Every column's cells, by splitting the body a block of rows at a time; None when the csv
     module would read the body otherwise (then it is the one to read it).
 
-    Blocks, not one split of the whole answer: that would be one C call of 80 ms at 2000 x 25
-    holding the interpreter lock, and no scrape would be answered meanwhile.
+    Blocks, not one split of the whole answer: that would be one long C call at scale
+    (BENCHMARKS.md) holding the interpreter lock, and no scrape would be answered meanwhile.
+
+    A column is made at its full length once and filled in place (grown block by block, it would
+    be copied as it grows and leave the copies' room behind in the heap), and only when it differs
+    from its ``previous`` column, compared block by block as it is read: most columns of a large
+    installation are the last poll's, and those cost no new list.
     """
     stride = width + 1
-    data: list[list[str]] = [[] for _ in range(width)]
     blocks = body.blocks
+    rows = sum(block.count("\n") for block in blocks) + 1  # the last block ends without one (_body)
+    if len(previous) != width or any(len(column) != rows for column in previous):
+        previous = ()
+    # A column still equal to its previous one so far is None here.
+    data: list[list[str] | None] = [None] * width if previous else [[""] * rows for _ in range(width)]
+    at = 0
     last = len(blocks) - 1
     for number, block in enumerate(blocks):
         if any(char in block for char in _CSV_ONLY):
@@ -157,9 +168,20 @@ def _split_cells(body: Answer, width: int) -> list[list[str]] | None:
         part = block.replace("\n", "\n,").split(",")
         if len(part) != (newlines + 1) * stride or part[width::stride].count("\n") != newlines or part[-1] != "":
             return None
+        end = at + newlines + 1
+        if end > rows:
+            return None
         for idx, column in enumerate(data):
-            column += part[idx::stride]
-    return data
+            cells = part[idx::stride]
+            if column is None:
+                if previous[idx][at:end] == cells:
+                    continue
+                column = data[idx] = previous[idx][:at] + [""] * (rows - at)
+            column[at:end] = cells
+        at = end
+    if at != rows:
+        return None
+    return [previous[idx] if column is None else column for idx, column in enumerate(data)]
 
 
 def _csv_columns(body: Answer, width: int) -> list[list[str]]:
@@ -196,7 +218,7 @@ def _group_rows(table: StatTable) -> None:
         # Before 1.3.15 there was no type column; svname tells the aggregate rows apart.
         named = {"FRONTEND": FRONTEND, "BACKEND": BACKEND}
         types = [named.get(svname, SERVER) for svname in table.data[1]]
-    # Counted and listed in C: a loop over 52,000 rows here was a tenth of the parse.
+    # Counted and listed in C: a Python loop over the rows here was a large share of the parse.
     for kind, count in Counter(types).items():
         if kind in table.kinds:
             table.kinds[kind] = list(compress(range(len(types)), map(kind.__eq__, types)))
