@@ -39,18 +39,17 @@ import struct
 import termios
 import time
 from email.utils import formatdate
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence, cast
+from typing import Callable, Iterator, Protocol, Sequence, cast
 
 import h11
 
 from exporter import __version__
+from exporter.config import Config
 from exporter.web import limits
-from exporter.web.auth import Busy
+from exporter.web.auth import Busy, PasswordChecks
+from exporter.web.config import WebConfig
 from exporter.web.routes import ALLOWED_METHODS, Request, Response, text
 from exporter.web.tls import RECORD, TLSLayer
-
-if TYPE_CHECKING:  # the server imports this module; only its type is needed here
-    from exporter.web.server import Server
 
 MAX_HEAD_BYTES = 16 * 1024  # request line and headers; beyond it, 431 and close
 SLICE = 256 * 1024  # bytes handed to the transport per write (see the module docstring)
@@ -219,13 +218,42 @@ def request_of(event: h11.Request) -> Request:
     return Request(method, path, query, headers)
 
 
+class Host(Protocol):
+    """What a connection needs of the server that accepted it (exporter/web/server.py's
+    ``Server``), declared here so that this module never imports the server, which imports it.
+
+    ``config`` and ``web`` are read per use, not kept: a SIGHUP replaces them for the next
+    request of a connection already open."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def web(self) -> WebConfig | None: ...
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    @property
+    def passwords(self) -> PasswordChecks: ...
+
+    def note(self, kind: str, detail: str, peer: str) -> None:
+        """Count (and log once) a client's misbehaviour of this kind."""
+
+    def respond(self, request: Request, authorized: bool) -> Response:
+        """The answer to a request, its credentials checked."""
+
+    def detached(self, conn: Connection) -> None:
+        """The connection ended and gives its slot back."""
+
+
 class Connection(asyncio.Protocol):
     """The life of one accepted connection, from its first byte to its close."""
 
-    def __init__(self, server: Server, context: ssl.SSLContext | None) -> None:
-        self.server = server
+    def __init__(self, host: Host, context: ssl.SSLContext | None) -> None:
+        self.host = host
         self.tls = TLSLayer(context) if context is not None else None
-        self.loop = server.loop
+        self.loop = host.loop
         self.transport: asyncio.Transport | None = None
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
         self.phase = Phase.HEAD
@@ -265,7 +293,7 @@ class Connection(asyncio.Protocol):
         self._sock = sock
         if self.tls is not None:
             self.phase = Phase.HANDSHAKE
-            self._arm(self.server.config.tls_handshake_timeout, self._handshake_timeout)
+            self._arm(self.host.config.tls_handshake_timeout, self._handshake_timeout)
         else:
             self._begin_head()  # the first head's deadline runs from the connection's start
 
@@ -281,7 +309,7 @@ class Connection(asyncio.Protocol):
         """Give the connection's slot back to the server, exactly once."""
         if not self._released:
             self._released = True
-            self.server.detached(self)
+            self.host.detached(self)
 
     def abort(self) -> None:
         self._end_direct()  # our duplicate descriptor would keep the socket open
@@ -303,15 +331,15 @@ class Connection(asyncio.Protocol):
         self.phase = Phase.HEAD
         self._head_bytes = 0
         self._line_checked = False
-        self._arm(self.server.config.read_header_timeout, self._head_timeout)
+        self._arm(self.host.config.read_header_timeout, self._head_timeout)
 
     def _head_timeout(self) -> None:
         self._timer = None
         if self.phase is not Phase.HEAD:
             return
         started = self._head_bytes > 0
-        self.server.note("header_timeout", f"request head not complete within "
-                         f"{self.server.config.read_header_timeout:g}s", self.peer)
+        self.host.note("header_timeout", f"request head not complete within "
+                         f"{self.host.config.read_header_timeout:g}s", self.peer)
         if started:  # someone is there to read why
             self._write_error(408, "request head not complete in time\n")
         self._close()
@@ -319,8 +347,8 @@ class Connection(asyncio.Protocol):
     def _handshake_timeout(self) -> None:
         self._timer = None
         if self.phase is Phase.HANDSHAKE:
-            self.server.note("tls_handshake_failed", f"no handshake within "
-                             f"{self.server.config.tls_handshake_timeout:g}s", self.peer)
+            self.host.note("tls_handshake_failed", f"no handshake within "
+                             f"{self.host.config.tls_handshake_timeout:g}s", self.peer)
             self.abort()
 
     def _idle_timeout(self) -> None:
@@ -351,7 +379,7 @@ class Connection(asyncio.Protocol):
                 data = b""
             plain, out, closed = self.tls.receive(data)
         except ssl.SSLError as exc:
-            self.server.note("tls_handshake_failed" if self.phase is Phase.HANDSHAKE else "tls_error",
+            self.host.note("tls_handshake_failed" if self.phase is Phase.HANDSHAKE else "tls_error",
                              str(exc), self.peer)
             self.abort()
             return
@@ -427,7 +455,7 @@ class Connection(asyncio.Protocol):
             raise BadRequest(400, "not an HTTP/1.x request line")
 
     def _reject(self, status: int, reason: str) -> None:
-        self.server.note("bad_request", f"{status} {reason}", self.peer)
+        self.host.note("bad_request", f"{status} {reason}", self.peer)
         self._write_error(status, f"{http.HTTPStatus(status).phrase}\n")
         self._close()
 
@@ -438,13 +466,13 @@ class Connection(asyncio.Protocol):
         assert self.transport is not None
         self.phase = Phase.RESPOND
         self.transport.pause_reading()
-        web = self.server.web
+        web = self.host.web
         auth = web.auth if web is not None else None
         if auth is None:
             self._respond(request, body_pending, True)
             return
         try:
-            verdict = self.server.passwords.check(auth, request.headers.get("authorization"),
+            verdict = self.host.passwords.check(auth, request.headers.get("authorization"),
                                                   self.peer.rpartition(":")[0] or self.peer)
         except Busy as exc:
             self._busy(request, exc)
@@ -455,7 +483,7 @@ class Connection(asyncio.Protocol):
         # The check holds a weak reference to ``verdict`` only: this connection holds it, and
         # cancels it when it closes or gives up.
         self._auth_wait = (request, body_pending, verdict)
-        self._auth_deadline = self.loop.time() + self.server.config.write_stall_timeout
+        self._auth_deadline = self.loop.time() + self.host.config.write_stall_timeout
         verdict.add_done_callback(self._after_auth)
         self._arm(_AUTH_WATCH, self._auth_watch)
 
@@ -479,14 +507,14 @@ class Connection(asyncio.Protocol):
         if self._auth_wait is None or self.phase is not Phase.RESPOND:
             return
         if _hung_up(self._fd):
-            self.server.note("auth_abandoned", "client left while its password was being checked", self.peer)
+            self.host.note("auth_abandoned", "client left while its password was being checked", self.peer)
             self._cancel_auth()
             self._close()
             return
         if self.loop.time() >= self._auth_deadline:
             request = self._auth_wait[0]
             self._cancel_auth()
-            self._busy(request, Busy(f"password check waited {self.server.config.write_stall_timeout:g}s"))
+            self._busy(request, Busy(f"password check waited {self.host.config.write_stall_timeout:g}s"))
             return
         self._arm(_AUTH_WATCH, self._auth_watch)
 
@@ -498,19 +526,19 @@ class Connection(asyncio.Protocol):
 
     def _busy(self, request: Request, reason: Busy) -> None:
         """No room to check the password now: 503 and Retry-After, as for too many connections."""
-        self.server.note("auth_busy", str(reason), self.peer)
+        self.host.note("auth_busy", str(reason), self.peer)
         response = text(503, "too many password checks waiting; retry later\n", [("Retry-After", "1")])
         self._start_response(request.method == "HEAD", response, close=True)
 
     def _respond(self, request: Request, body_pending: bool, authorized: bool) -> None:
-        response = self.server.respond(request, authorized)
+        response = self.host.respond(request, authorized)
         close = body_pending or response.status in _CLOSE_AFTER
         self._start_response(request.method == "HEAD", response, close)
 
     def _headers(self, response: Response, close: bool) -> list[tuple[str, str]]:
         headers = [("Date", http_date()), ("Server", SERVER_HEADER), *response.headers,
                    ("Content-Length", str(response.length))]
-        web = self.server.web
+        web = self.host.web
         if web is not None:
             headers.extend(web.headers.items())
         if close:
@@ -527,7 +555,7 @@ class Connection(asyncio.Protocol):
         self.h11.send(h11.EndOfMessage())
         self._close_after = close or self.h11.our_state is h11.MUST_CLOSE
         now = self.loop.time()
-        config = self.server.config
+        config = self.host.config
         self._send_deadline = now + config.write_timeout
         self._last_progress, self._handed, self._pending = now, 0, 0
         self._arm(min(_SEND_CHECK, config.write_stall_timeout / 4), self._check_send)
@@ -581,7 +609,7 @@ class Connection(asyncio.Protocol):
             except (BlockingIOError, InterruptedError):
                 written = 0
             except OSError as exc:  # reset, broken pipe: the client is gone
-                self.server.note("write_failed", str(exc), self.peer)
+                self.host.note("write_failed", str(exc), self.peer)
                 self.abort()
                 return
             if written:
@@ -614,7 +642,7 @@ class Connection(asyncio.Protocol):
             try:
                 batch.append(memoryview(piece if self.tls is None else self.tls.encrypt(piece)))
             except ssl.SSLError as exc:
-                self.server.note("tls_error", str(exc), self.peer)
+                self.host.note("tls_error", str(exc), self.peer)
                 self.abort()
                 return None
         if batch:
@@ -648,7 +676,7 @@ class Connection(asyncio.Protocol):
             try:
                 transport.write(piece if self.tls is None else self.tls.encrypt(piece))
             except ssl.SSLError as exc:  # renegotiation is off (web/config.py); nothing else is expected
-                self.server.note("tls_error", str(exc), self.peer)
+                self.host.note("tls_error", str(exc), self.peer)
                 self.abort()
                 return
 
@@ -671,13 +699,13 @@ class Connection(asyncio.Protocol):
         if pending < self._pending:
             self._last_progress = now
         self._pending = pending
-        config = self.server.config
+        config = self.host.config
         if now - self._last_progress >= config.write_stall_timeout:
-            self.server.note("write_stalled", f"client took no byte for {config.write_stall_timeout:g}s", self.peer)
+            self.host.note("write_stalled", f"client took no byte for {config.write_stall_timeout:g}s", self.peer)
             self.abort()
             return
         if now >= self._send_deadline:
-            self.server.note("write_timeout", f"response not sent within {config.write_timeout:g}s", self.peer)
+            self.host.note("write_timeout", f"response not sent within {config.write_timeout:g}s", self.peer)
             self.abort()
             return
         self._arm(min(_SEND_CHECK, config.write_stall_timeout / 4), self._check_send)
@@ -692,7 +720,7 @@ class Connection(asyncio.Protocol):
         self._cancel_timer()
         self.h11.start_next_cycle()
         self.phase = Phase.IDLE
-        self._arm(self.server.config.idle_timeout, self._idle_timeout)
+        self._arm(self.host.config.idle_timeout, self._idle_timeout)
         if self.h11.trailing_data[0]:  # a pipelined request already here: it first, then read more
             self._begin_head()
             self.loop.call_soon(self._pipelined)
@@ -734,7 +762,7 @@ class Connection(asyncio.Protocol):
         if self.tls is not None and self.tls.established and not transport.is_closing():
             transport.write(self.tls.close_notify())
         transport.close()
-        config = self.server.config
+        config = self.host.config
         self._last_progress = self.loop.time()
         self._send_deadline = self.loop.time() + config.write_stall_timeout
         self._arm(min(_SEND_CHECK, config.write_stall_timeout / 4), self._check_send)

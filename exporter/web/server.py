@@ -66,6 +66,8 @@ class Server:
 
     ``config`` and ``web`` may be replaced from another thread (SIGHUP); the loop reads them per
     connection and per request, so timeouts, limits, paths, TLS and users apply to new requests.
+    It is its connections' ``Host`` (exporter/web/protocol.py), by shape: mypy checks it where a
+    ``Connection`` is made.
     """
 
     def __init__(self, config: Config, store: Store, healthy: Callable[[], bool],
