@@ -197,8 +197,8 @@ def send_path(request, monkeypatch) -> str:
     """Both ways a body goes out: written on the connection's own descriptor, or (without a spare
     descriptor) through asyncio's transport in slices."""
     if request.param == "transport":
-        from exporter.web.protocol import Connection
-        monkeypatch.setattr(Connection, "_start_direct", lambda self: False)
+        from exporter.web.send import Sender
+        monkeypatch.setattr(Sender, "_start_direct", lambda self: False)
     return request.param
 
 
