@@ -47,13 +47,13 @@ TLS_BATCH = 16  # TLS records per writev at most, when the kernel has room for t
 Verdict = Literal["write_stalled", "write_timeout"]
 
 
-def advance(views: list[memoryview], written: int) -> list[memoryview]:
+def advance(views: Sequence[memoryview], written: int) -> Sequence[memoryview]:
     """What is left of ``views`` once the first ``written`` bytes went out."""
     for n, view in enumerate(views):
         if written < len(view):
             return [view[written:], *views[n + 1:]]
         written -= len(view)
-    return []
+    return ()
 
 
 def pieces(chunks: Sequence[bytes | memoryview], size: int = SLICE, join_below: int = SLICE) -> Iterator[bytes | memoryview]:
@@ -168,7 +168,8 @@ class Sender:
         self._pieces: Iterator[bytes | memoryview] | None = None
         self._paused = False
         self._wfd = -1  # our own descriptor for the socket while a response is written directly
-        self._writing: list[memoryview] = []  # what the current writev has not yet handed to the kernel
+        # what the current writev has not yet handed to the kernel (no list while there is none)
+        self._writing: Sequence[memoryview] = ()
         self._writer_on = False
         self._last_progress = 0.0
         self._deadline = 0.0
@@ -218,7 +219,7 @@ class Sender:
                 self._writer_on = False
             os.close(self._wfd)
             self._wfd = -1
-        self._writing = []
+        self._writing = ()
 
     def drop(self) -> None:
         """The connection is lost: nothing more of the response will be sent."""
