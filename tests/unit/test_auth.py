@@ -105,6 +105,27 @@ def test_queue_bounds_each_address_and_the_total() -> None:
     assert [queue.pop() for _ in range(7)] == ["f0", "b0", "c0", "d0", "e0", "y0", None]
 
 
+def test_a_full_queue_takes_from_the_fullest_address_whose_newest_item_is_newest() -> None:
+    """Between addresses equally full, the one whose last item came last gives it up: what has
+    waited longest is never the one given up."""
+    queue: FairQueue[str] = FairQueue(limit=4, per_peer=4)
+    for peer, item in (("a", "a1"), ("b", "b1"), ("b", "b2"), ("a", "a2")):
+        queue.push(peer, item)
+    assert queue.push("c", "c1") == "a2"  # a and b both hold 2; a's newest is the newest
+    assert queue.push("d", "d1") == "b2"  # b holds 2 now, a only 1
+    assert len(queue) == 4
+    assert [queue.pop() for _ in range(5)] == ["a1", "b1", "c1", "d1", None]
+
+
+def test_an_emptied_address_loses_its_turn() -> None:
+    queue: FairQueue[str] = FairQueue(limit=4, per_peer=2)
+    queue.push("a", "a1")
+    queue.push("b", "b1")
+    assert queue.remove("a", "a1")
+    queue.push("a", "a2")  # back at the end of the round
+    assert [queue.pop() for _ in range(3)] == ["b1", "a2", None]
+
+
 def test_queue_remove() -> None:
     queue: FairQueue[str] = FairQueue(limit=4, per_peer=4)
     queue.push("a", "x")
@@ -248,6 +269,24 @@ def test_parse_basic_takes_bytes_as_go_does() -> None:
     assert parse_basic(basic(b"\xff", b"a:b\x00\xfe")) == (b"\xff", b"a:b\x00\xfe")
     for header in (None, "", "Bearer abc", "Basic", "Basic !!!notbase64", "Basic " + base64.b64encode(b"x").decode()):
         assert parse_basic(header) is None, header
+
+
+@pytest.mark.parametrize("header,credentials", [
+    ("Basic dXNlcjpwYXNz", (b"user", b"pass")),
+    ("basic dXNlcjpwYXNz", (b"user", b"pass")),  # the scheme is case-insensitive (RFC 9110 §11.1)
+    ("BASIC   dXNlcjpwYXNz  ", (b"user", b"pass")),
+    ("Basic Og==", (b"", b"")),  # ":": an empty user and password are still credentials
+    ("Basic dXNlcjo=", (b"user", b"")),
+    ("Basic OnBhc3M=", (b"", b"pass")),
+    ("Basic YTpiOmM=", (b"a", b"b:c")),  # split at the first colon: the password may hold colons
+    ("Basic dXNlcjpwYXN", None),  # unpadded (Go's StdEncoding refuses it too)
+    ("Basic dXNl cjpwYXNz", None),  # a space inside the token
+    ("Basic dXNlcg==", None),  # no colon
+    ("Digest dXNlcjpwYXNz", None),
+    ("Basicdxnlcjpwyxnz", None),
+])
+def test_parse_basic(header: str, credentials: tuple[bytes, bytes] | None) -> None:
+    assert parse_basic(header) == credentials
 
 
 def test_unknown_names_are_checked_at_the_costs_of_the_configured_users() -> None:
