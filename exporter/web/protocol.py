@@ -233,7 +233,7 @@ class Connection(asyncio.Protocol):
             return
         started = self._head_bytes > 0
         self.host.note("header_timeout", f"request head not complete within "
-                         f"{self.host.config.read_header_timeout:g}s", self.peer)
+                       f"{self.host.config.read_header_timeout:g}s", self.peer)
         if started:  # someone is there to read why
             self._write_error(408, "request head not complete in time\n")
         self._close()
@@ -242,7 +242,7 @@ class Connection(asyncio.Protocol):
         self._timer = None
         if self.phase is Phase.HANDSHAKE:
             self.host.note("tls_handshake_failed", f"no handshake within "
-                             f"{self.host.config.tls_handshake_timeout:g}s", self.peer)
+                           f"{self.host.config.tls_handshake_timeout:g}s", self.peer)
             self.abort()
 
     def _idle_timeout(self) -> None:
@@ -274,7 +274,7 @@ class Connection(asyncio.Protocol):
             plain, out, closed = self.tls.receive(data)
         except ssl.SSLError as exc:
             self.host.note("tls_handshake_failed" if self.phase is Phase.HANDSHAKE else "tls_error",
-                             str(exc), self.peer)
+                           str(exc), self.peer)
             self.abort()
             return
         if out:
@@ -367,7 +367,7 @@ class Connection(asyncio.Protocol):
             return
         try:
             verdict = self.host.passwords.check(auth, request.headers.get("authorization"),
-                                                  self.peer.rpartition(":")[0] or self.peer)
+                                                self.peer.rpartition(":")[0] or self.peer)
         except Busy as exc:
             self._busy(request, exc)
             return
