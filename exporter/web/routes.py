@@ -2,7 +2,7 @@
 
 Handlers never touch HAProxy and never render: ``/metrics`` hands back the parts the poll
 published (opaque bytes, plain or gzip), and the small pages are a few hundred bytes.  The
-protocol layer (exporter/web/protocol.py) does the HTTP framing and the sending.
+protocol layer (exporter/web/protocol.py) does the HTTP framing, exporter/web/send.py the sending.
 """
 
 from __future__ import annotations
