@@ -31,8 +31,9 @@ from exporter.poll.state import CommandStats, PollState
 from exporter.poll.status import target_families
 from exporter.runtime.advice import advice
 from exporter.runtime.client import Budget
-from exporter.runtime.errors import ParseError, first_line
-from exporter.sources.base import Command
+from exporter.runtime.errors import ParseError
+from exporter.sources import registry
+from exporter.sources.base import below
 from exporter.sources.info.source import SHOW_INFO
 from exporter.sources.proc.model import roles
 from exporter.sources.proc.parse import Proc, ProcList
@@ -43,8 +44,6 @@ from exporter.sources.values import ModelStats
 log = logging.getLogger("exporter.poll")
 
 MASTER_RETRIES = (0.1, 0.3, 0.9)
-SHOW_CLI_LEVEL = "show cli level"
-LEVELS = {"user": 0, "operator": 1, "admin": 2}
 
 
 class TargetPoller:
@@ -158,13 +157,12 @@ class TargetPoller:
 
     def _check_level(self, runner: Runner) -> None:
         """Say once when the socket's level is below what a configured source needs."""
-        answer = runner.probe(Command(SHOW_CLI_LEVEL, first_line))
-        if not isinstance(answer, str):
-            return  # old HAProxy, or not reachable now: nothing to say
+        level = runner.probe(registry.LEVEL_PROBE)
+        if not isinstance(level, str):
+            return  # not reachable now: nothing to say
         self._level_checked = True
-        level = answer if answer in LEVELS else "admin"
         short = [f"{s.name} needs {s.needed_level()}" for s in self._process.sources
-                 if LEVELS[level] < LEVELS[s.needed_level()]]
+                 if below(level, s.needed_level())]
         if short:  # one line for all of them
             via = " (a master CLI passes its level on to the workers)" if self.kind == "master" else ""
             log.warning("%sthe socket is at level %s%s: %s, so part of it is refused (counted as permission_denied)",

@@ -25,6 +25,15 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 
+# The Runtime API's access levels, lowest first: a source's ``level`` names one, and the socket's
+# own (``show cli level``, exporter/sources/registry.py) is compared with it.
+LEVELS = ("user", "operator", "admin")
+
+
+def below(have: str, need: str) -> bool:
+    """Whether a socket at level ``have`` is refused what needs level ``need``."""
+    return LEVELS.index(have) < LEVELS.index(need)
+
 
 @dataclass(frozen=True)
 class Command:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from exporter.runtime.answer import Text
 from exporter.runtime.client import Allowlist
-from exporter.sources.base import Source
+from exporter.runtime.errors import first_line
+from exporter.sources.base import LEVELS, Command, Source
 from exporter.sources.certificates.source import CertificateSource
 from exporter.sources.errors.source import ErrorsSource
 from exporter.sources.info.source import InfoSource
@@ -39,15 +41,26 @@ MASTER_SOURCES: tuple[type[Source], ...] = (
 )
 
 
+
+
+def _level(text: Text) -> str:
+    """The session's level.  An answer that names none (an HAProxy older than the command) reads
+    as admin, below which nothing is: nothing is said."""
+    line = first_line(text)
+    return line if line in LEVELS else "admin"
+
+
 # The poll's own question to a socket when it first meets it: the session's level, so a source that
 # needs more (stick-table contents need operator) is said once in the log.
-PROBES = (r"show cli level",)
+LEVEL_PROBE = Command("show cli level", _level)
+# Every probe, allowed beside the sources' commands (its text, plain words, is its own pattern).
+PROBES: tuple[Command, ...] = (LEVEL_PROBE,)
 
 
 def allowlist() -> Allowlist:
     """Every command any registered source declares, and the probes; the client refuses all others."""
     declared = [pattern for source in (*WORKER_SOURCES, *MASTER_SOURCES) for pattern in source.allowed]
-    return Allowlist([*declared, *PROBES])
+    return Allowlist([*declared, *(probe.text for probe in PROBES)])
 
 
 def config_sections() -> dict[str, Callable[[Any], Any]]:
