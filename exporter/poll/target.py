@@ -18,41 +18,32 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Mapping
+from typing import Callable
 
 from exporter.config import Config, TargetConfig
-from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix, label_suffix
+from exporter.exposition.families import Family
 from exporter.exposition.gzip import BlockCache, Body, Part
 from exporter.exposition.render import Dropped, PieceCache, render, render_pieces
 from exporter.poll.gcpause import gc_paused
-from exporter.poll.process import Fetch, Process, Runner, charged, make_client, merge_families, where
+from exporter.poll.master import MASTER_RETRIES, MasterCli
+from exporter.poll.process import Fetch, Process, Runner, charged, make_client, where
 from exporter.poll.snapshot import DataPart, Lease, Published, Store
-from exporter.poll.state import CommandStats, PollState
+from exporter.poll.state import PollState
 from exporter.poll.status import target_families
 from exporter.runtime.advice import advice
 from exporter.runtime.client import Budget
-from exporter.runtime.errors import ParseError
 from exporter.sources import registry
-from exporter.sources.base import below
-from exporter.sources.info.source import SHOW_INFO
-from exporter.sources.proc.model import roles
-from exporter.sources.proc.parse import Proc, ProcList
-from exporter.sources.proc.source import SHOW_PROC, ProcSource
+from exporter.sources.base import ModelStats, below
 from exporter.sources.stat.source import SHOW_STAT
-from exporter.sources.values import ModelStats
 
 log = logging.getLogger("exporter.poll")
-
-MASTER_RETRIES = (0.1, 0.3, 0.9)
 
 
 class TargetPoller:
     """Polls one target and publishes its snapshot in the store under the target's name.
 
-    A target is a worker's stats socket or a master CLI.  Through a master, every worker is read
-    with ``@!<pid>`` routing: the current worker under exactly the names and labels a worker
-    socket gives, old workers still draining after a reload under the same names with a
-    ``worker="<pid>"`` label and only what adds up across processes (docs/master-worker.md).
+    A target is a worker's stats socket or a master CLI (exporter/poll/master.py: every worker
+    read through it).
     """
 
     def __init__(self, target: TargetConfig, config: Config, store: Store, fetch: Fetch | None = None,
@@ -75,8 +66,7 @@ class TargetPoller:
         self._wanted = self._applied = (target, config)
         self._data: DataPart | None = None
         self._process = Process(config)  # the worker behind a worker socket
-        self._workers: dict[tuple[int, bool], Process] = {}  # through a master: by (pid, old)
-        self._master = ProcSource()
+        self._master = MasterCli(config)  # or the master CLI and the workers behind it
         self.kind: str | None = None if target.mode == "auto" else target.mode
         self._level_checked = False
         self._said_ignored: set[tuple[str, str]] = set()
@@ -107,8 +97,8 @@ class TargetPoller:
             self._level_checked = False
         if (config.sections, config.max_series) != (self.config.sections, self.config.max_series):
             self._process = Process(config)
-            self._workers = {}
-            self.state.commands.keep_only(self._process.command_names() | {SHOW_PROC.name})
+            self._master = MasterCli(config)
+            self.state.commands.keep_only(self._process.command_names() | self._master.command_names())
         self.target, self.config = target, config
 
     # ------------------------------------------------------------------ one cycle
@@ -138,18 +128,18 @@ class TargetPoller:
         return ok
 
     def _detect(self, runner: Runner) -> str | None:
-        """What the socket is: a master CLI answers ``show proc``, a worker says it does not know it.
+        """What the socket is: a master CLI, or a worker's own socket (MasterCli.probe).
 
-        Asked once (and again after the socket changed its answer), quietly: the question is
-        not one of the target's commands.  Until it is known, the target is read as a worker.
+        Asked once (and again after the socket changed its answer).  Until it is known, the
+        target is read as a worker.
         """
         if self.kind is None:
-            answer = runner.probe(SHOW_PROC)
-            if isinstance(answer, ProcList):
+            master = self._master.probe(runner)
+            if master:
                 self.kind = "master"
                 log.info("%s%s is a master CLI: reading every worker through it", where(self.name),
                          self.target.address)
-            elif isinstance(answer, ParseError) and answer.reason == "unknown_command":
+            elif master is not None:
                 self.kind = "worker"
         if self.kind is not None and not self._level_checked:
             self._check_level(runner)
@@ -172,61 +162,18 @@ class TargetPoller:
         st = self.state
         answers, ok = self._process.read(runner, st.commands, st.source_seconds, st.source_ok)
         if not ok:
-            if self.kind == "worker" and st.commands.last_reason.get(SHOW_INFO) == "unknown_command":
-                self.kind = None  # the socket no longer knows show info: look again next cycle
+            if self.kind == "worker" and self._process.forgot(st.commands):
+                self.kind = None  # the socket no longer knows a worker's commands: look again next cycle
             return False
         return self._publish_data(lambda stats: self._process.build(answers, stats, st.source_seconds, st.source_ok))
 
     def _master_cycle(self, runner: Runner) -> bool:
-        st = self.state
-        started = time.perf_counter()
-        listing = runner.run(SHOW_PROC, st.commands)
-        st.source_seconds[ProcSource.name] = time.perf_counter() - started
-        st.source_ok[ProcSource.name] = listing is not None
-        if listing is None:
-            if st.commands.last_reason.get(SHOW_PROC.name) == "unknown_command":
-                self.kind = None
+        build = self._master.read(runner, self.state)
+        if build is None:
+            if self._master.forgot(self.state.commands):
+                self.kind = None  # the socket no longer knows show proc: look again next cycle
             return False
-        current, old = roles(listing)
-        processes = self._worker_processes(current, old)
-        ok = bool(current)
-        if not current:
-            log.warning("%sthe master lists no worker: nothing to read", where(self.name))
-        reads: list[tuple[Process, Mapping[str, Mapping[str, Any]]]] = []
-        for process in processes[: len(current)]:
-            answers, read_ok = process.read(runner, st.commands, st.source_seconds, st.source_ok)
-            ok = ok and read_ok
-            reads.append((process, answers))
-        if not ok:
-            return False
-        old_stats = CommandStats(last_reason=st.old_commands.last_reason)
-        for process in processes[len(current):]:
-            answers, read_ok = process.read(runner, old_stats, None, None)
-            if read_ok:  # an old worker that left meanwhile simply has no series this time
-                reads.append((process, answers))
-        _merge_old(st.old_commands, old_stats)
-
-        def build(stats: ModelStats) -> list[Family]:
-            families: list[Family] = []
-            for process, answers in reads:
-                timings = st.source_seconds if not process.old else None
-                okays = st.source_ok if not process.old else None
-                families = merge_families(families, process.build(answers, stats, timings, okays))
-            return families + self._master.build({SHOW_PROC.name: listing}, stats)
-
         return self._publish_data(build)
-
-    def _worker_processes(self, current: list[Proc], old: list[Proc]) -> list[Process]:
-        """A reader per worker, current ones first, kept from poll to poll (label caches)."""
-        several = len(current) > 1  # before 2.5 (nbproc): tell the current processes apart
-        wanted: list[tuple[tuple[int, bool], LabelSuffix]] = [
-            ((p.pid, False), label_suffix(("process", str(p.relative or n + 1))) if several else NO_SUFFIX)
-            for n, p in enumerate(current)
-        ] + [((p.pid, True), label_suffix(("worker", str(p.pid)))) for p in old]
-        kept = {key: self._workers.get(key) or Process(self.config, f"@!{key[0]} ", extra, old=key[1])
-                for key, extra in wanted}
-        self._workers = kept
-        return list(kept.values())
 
     def _publish_data(self, build: Callable[[ModelStats], list[Family]]) -> bool:
         st = self.state
@@ -302,11 +249,3 @@ class TargetPoller:
         per_command = self.target.connect_timeout + self.target.timeout
         return per_command * max(1, self.state.commands_per_cycle, len(self._process.command_names()) + 2)
 
-
-def _merge_old(total: CommandStats, cycle: CommandStats) -> None:
-    """The old workers' figures of one cycle, summed over them: durations added, success only
-    if all succeeded; counters accumulate."""
-    for key, count in cycle.errors.items():
-        total.errors[key] = total.errors.get(key, 0) + count
-    total.seconds = dict(cycle.seconds)
-    total.ok = dict(cycle.ok)

@@ -13,7 +13,7 @@ from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix
 from exporter.runtime.answer import Text
-from exporter.sources.values import ModelStats
+from exporter.sources.values import ModelStats as ModelStats  # build's second argument, so the poll's too
 
 
 @dataclass(frozen=True)
@@ -125,4 +125,30 @@ class Source:
     def build(self, answers: Mapping[str, Any], stats: ModelStats) -> list[Family]:
         """Families from the parsed answers, keyed by command name (those of :attr:`reads` too); a
         failed command is absent."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Worker:
+    """One worker a master CLI lists: its pid (the ``@!<pid>`` route to it) and, before 2.5
+    (``nbproc``), its process number."""
+
+    pid: int
+    relative: int | None = None
+
+
+class WorkerListing(Source):
+    """A master CLI's source that lists the workers behind it, for the poll to read each of them.
+
+    Its one command, :attr:`listing`, also tells a master CLI from a worker's own socket, which
+    answers that it does not know it.
+    """
+
+    listing: ClassVar[Command]
+
+    def commands(self) -> Sequence[Command]:
+        return (self.listing,)
+
+    def workers(self, answers: Mapping[str, Any]) -> tuple[list[Worker], list[Worker]]:
+        """(current workers, old workers still draining after a reload) from this cycle's answers."""
         raise NotImplementedError

@@ -1,7 +1,8 @@
 """The registered sources.  Adding a kind of data is one module and one line here.
 
 Worker sources are read from every HAProxy worker (through the master CLI from each of them);
-master sources only from a master CLI.  Their families appear in this order.
+master sources only from a master CLI, the first of them a :class:`~exporter.sources.base.WorkerListing`
+that says which workers there are (exporter/poll/master.py).  Their families appear in this order.
 """
 
 from __future__ import annotations
