@@ -21,8 +21,7 @@ from exporter.runtime.answer import Text
 from exporter.runtime.client import DEFAULT_MAX_RESPONSE_BYTES, Budget, RuntimeClient, TransportError, TransportLimits
 from exporter.runtime.errors import ParseError
 from exporter.sources import registry
-from exporter.sources.base import Command, Limits, Source
-from exporter.sources.values import ModelStats
+from exporter.sources.base import Command, Limits, ModelStats, Source
 
 log = logging.getLogger("exporter.poll")
 

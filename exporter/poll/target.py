@@ -34,7 +34,6 @@ from exporter.runtime.advice import advice
 from exporter.runtime.client import Budget
 from exporter.sources import registry
 from exporter.sources.base import ModelStats, below
-from exporter.sources.stat.source import SHOW_STAT
 
 log = logging.getLogger("exporter.poll")
 
@@ -190,7 +189,7 @@ class TargetPoller:
         self._note_ignored(stats)
         samples = sum(len(f.values) for f in families)
         if samples > self.config.max_series:
-            self._refuse(SHOW_STAT, "too_many_series",
+            self._refuse(registry.SERIES_CAP_COMMAND, "too_many_series",
                          f"the poll built {samples} series, more than poll.max_series ({self.config.max_series})")
             return False
         built = time.perf_counter()

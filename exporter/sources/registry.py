@@ -22,7 +22,7 @@ from exporter.sources.ocsp_updates.source import OcspUpdatesSource
 from exporter.sources.peers.source import PeersSource
 from exporter.sources.proc.source import ProcSource
 from exporter.sources.resolvers.source import ResolversSource
-from exporter.sources.stat.source import StatSource
+from exporter.sources.stat.source import SHOW_STAT, StatSource
 from exporter.sources.sticktables.source import StickTableSource
 
 WORKER_SOURCES: tuple[type[Source], ...] = (
@@ -41,6 +41,12 @@ MASTER_SOURCES: tuple[type[Source], ...] = (
     ProcSource,
 )
 
+
+
+# A poll that would publish more than poll.max_series series is refused whole, and counted against
+# this command: the one whose answer is refused the same way while it is read (rows x columns over
+# the cap), so command_errors_total{command="show stat",reason="too_many_series"} counts both.
+SERIES_CAP_COMMAND = SHOW_STAT
 
 
 
