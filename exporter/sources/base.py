@@ -13,6 +13,7 @@ from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix
 from exporter.runtime.answer import Text
+from exporter.sources.doctable import DocRows
 from exporter.sources.values import ModelStats as ModelStats  # build's second argument, so the poll's too
 
 
@@ -93,6 +94,12 @@ class Source:
         self.extra = extra
         self.old = old
         self.limits = limits
+
+    @classmethod
+    def docs(cls) -> Sequence[DocRows]:
+        """The rows this source's metrics add to the README's metric tables, from its naming table
+        (exporter/sources/doctable.py; exporter/docs.py prints them)."""
+        return ()
 
     @staticmethod
     def parse_config(value: Any) -> Any:

@@ -64,12 +64,17 @@ LEVEL_PROBE = Command("show cli level", _level)
 PROBES: tuple[Command, ...] = (LEVEL_PROBE,)
 
 
+def sources() -> tuple[type[Source], ...]:
+    """Every registered source, the workers' first."""
+    return (*WORKER_SOURCES, *MASTER_SOURCES)
+
+
 def allowlist() -> Allowlist:
     """Every command any registered source declares, and the probes; the client refuses all others."""
-    declared = [pattern for source in (*WORKER_SOURCES, *MASTER_SOURCES) for pattern in source.allowed]
+    declared = [pattern for source in sources() for pattern in source.allowed]
     return Allowlist([*declared, *(probe.text for probe in PROBES)])
 
 
 def config_sections() -> dict[str, Callable[[Any], Any]]:
     """Config section name → the source's parser for it."""
-    return {s.config_key: s.parse_config for s in (*WORKER_SOURCES, *MASTER_SOURCES) if s.config_key}
+    return {s.config_key: s.parse_config for s in sources() if s.config_key}
