@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from exporter.config import Config
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix, label_suffix
+from exporter.poll.lifetime import Lifetime
 from exporter.poll.process import Process, Runner, merge_families
 from exporter.poll.state import CommandStats, PollState
 from exporter.runtime.errors import ParseError
@@ -37,8 +38,9 @@ class MasterCli:
     would be; the old workers' are summed over them in ``old_commands`` (PollState).
     """
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, life: Lifetime) -> None:
         self.config = config
+        self.life = life
         self.master = Process(config, sources=registry.MASTER_SOURCES)
         self.listing = _listing(self.master.sources)
         self._workers: dict[tuple[int, bool], Process] = {}  # by (pid, old)
@@ -66,6 +68,7 @@ class MasterCli:
 
         An old worker that fails is left out of this cycle (it may just have left), never fails it.
         """
+        self.life.start(self.master)
         answers, ok = self.master.read(runner, st.commands, st.source_seconds, st.source_ok)
         if not ok:
             return None
@@ -76,6 +79,7 @@ class MasterCli:
             log.warning("%sthe master lists no worker: nothing to read", runner.where)
         reads: list[tuple[Process, Mapping[str, Mapping[str, Any]]]] = []
         for process in processes[: len(current)]:
+            self.life.start(process)
             got, read_ok = process.read(runner, st.commands, st.source_seconds, st.source_ok)
             ok = ok and read_ok
             reads.append((process, got))
@@ -83,6 +87,7 @@ class MasterCli:
             return None
         old_stats = CommandStats(last_reason=st.old_commands.last_reason)
         for process in processes[len(current):]:
+            self.life.start(process)
             got, read_ok = process.read(runner, old_stats, None, None)
             if read_ok:  # an old worker that left meanwhile simply has no series this time
                 reads.append((process, got))
@@ -99,7 +104,8 @@ class MasterCli:
         return build
 
     def _worker_processes(self, current: list[Worker], old: list[Worker]) -> list[Process]:
-        """A reader per worker, current ones first, kept from poll to poll (label caches)."""
+        """A reader per worker, current ones first, kept from poll to poll (label caches); the
+        sources of a worker no longer listed stop."""
         several = len(current) > 1  # before 2.5 (nbproc): tell the current processes apart
         wanted: list[tuple[tuple[int, bool], LabelSuffix]] = [
             ((w.pid, False), label_suffix(("process", str(w.relative or n + 1))) if several else NO_SUFFIX)
@@ -107,6 +113,7 @@ class MasterCli:
         ] + [((w.pid, True), label_suffix(("worker", str(w.pid)))) for w in old]
         kept = {key: self._workers.get(key) or Process(self.config, f"@!{key[0]} ", extra, old=key[1])
                 for key, extra in wanted}
+        self.life.stop(process for key, process in self._workers.items() if key not in kept)
         self._workers = kept
         return list(kept.values())
 

@@ -21,7 +21,7 @@ from exporter.runtime.answer import Text
 from exporter.runtime.client import DEFAULT_MAX_RESPONSE_BYTES, Budget, RuntimeClient, TransportError, TransportLimits
 from exporter.runtime.errors import ParseError
 from exporter.sources import registry
-from exporter.sources.base import Command, Limits, ModelStats, Source
+from exporter.sources.base import Command, Limits, Link, ModelStats, Source
 
 log = logging.getLogger("exporter.poll")
 
@@ -264,6 +264,22 @@ class Process:
 
     def command_names(self) -> set[str]:
         return {command.name for source in self.sources for command in source.commands()}
+
+    def start(self, link: Link) -> None:
+        """Start what the sources run between polls (exporter/poll/lifetime.py decides when).  One
+        that fails to start loses only what it would have read, as a build that fails does."""
+        for source in self.sources:
+            try:
+                source.start(link)
+            except Exception:
+                log.exception("%sstarting the %s source failed", link.where, source.name)
+
+    def stop(self) -> None:
+        for source in self.sources:
+            try:
+                source.stop()
+            except Exception:
+                log.exception("stopping the %s source failed", source.name)
 
     def forgot(self, stats: CommandStats) -> bool:
         """Whether the socket said it does not know a required command: it is no longer what it

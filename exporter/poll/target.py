@@ -25,13 +25,14 @@ from exporter.exposition.families import Family
 from exporter.exposition.gzip import BlockCache, Body, Part
 from exporter.exposition.render import Dropped, PieceCache, render, render_pieces
 from exporter.poll.gcpause import gc_paused
+from exporter.poll.lifetime import Lifetime
 from exporter.poll.master import MASTER_RETRIES, MasterCli
-from exporter.poll.process import Fetch, Process, Runner, charged, make_client, where
+from exporter.poll.process import Fetch, Process, Read, Runner, charged, make_client, where
 from exporter.poll.snapshot import DataPart, Lease, Published, Store
 from exporter.poll.state import PollState
 from exporter.poll.status import target_families
 from exporter.runtime.advice import advice
-from exporter.runtime.client import Budget
+from exporter.runtime.client import Budget, RuntimeClient
 from exporter.sources import registry
 from exporter.sources.base import ModelStats, below
 
@@ -58,14 +59,20 @@ class TargetPoller:
         self.reload_ok = reload_ok
         self.sleep: Callable[[float], None] = time.sleep  # the pause between retries; tests replace it
         self._fixed_fetch = fetch  # tests inject one fake for every command
-        self._fetch = charged(fetch) if fetch is not None else make_client(target).run
+        client: RuntimeClient | None = None
+        if fetch is None:
+            client = make_client(target)
+            self._fetch: Read = client.run
+        else:
+            self._fetch = charged(fetch)
+        self._life = Lifetime(where(target.name), client)  # when the sources run between polls
         self._lease: Lease = store.lease(target.name)
         # The reload hand-off: the main thread only writes _wanted, the poll thread only writes
         # _applied; neither reads and writes the same slot, so no reload can be lost between them.
         self._wanted = self._applied = (target, config)
         self._data: DataPart | None = None
         self._process = Process(config)  # the worker behind a worker socket
-        self._master = MasterCli(config)  # or the master CLI and the workers behind it
+        self._master = MasterCli(config, self._life)  # or the master CLI and the workers behind it
         self.kind: str | None = None if target.mode == "auto" else target.mode
         self._level_checked = False
         self._said_ignored: set[tuple[str, str]] = set()
@@ -90,17 +97,25 @@ class TargetPoller:
         self._applied = wanted
         target, config = wanted
         if target != self.target:
+            self._life.stop_all()  # another socket: what streams starts again on it
             if self._fixed_fetch is None:
-                self._fetch = make_client(target).run
+                self._life.client = make_client(target)
+                self._fetch = self._life.client.run
             self.kind = None if target.mode == "auto" else target.mode
             self._level_checked = False
         if (config.sections, config.max_series) != (self.config.sections, self.config.max_series):
+            self._life.stop_all()
             self._process = Process(config)
-            self._master = MasterCli(config)
+            self._master = MasterCli(config, self._life)
             self.state.commands.keep_only(self._process.command_names() | self._master.command_names())
         self.target, self.config = target, config
 
     # ------------------------------------------------------------------ one cycle
+
+    def end(self) -> None:
+        """The target has left the config, or the exporter stops: what its sources run between
+        polls stops, and a cycle still running starts nothing again."""
+        self._life.end()
 
     def poll_once(self) -> bool:
         """Run one complete cycle and publish the result.  Returns whether HAProxy was read."""
@@ -140,6 +155,8 @@ class TargetPoller:
                          self.target.address)
             elif master is not None:
                 self.kind = "worker"
+            if self.kind is not None:
+                self._life.stop_all()  # what started while the socket was read as a worker's, unknown
         if self.kind is not None and not self._level_checked:
             self._check_level(runner)
         return self.kind
@@ -159,10 +176,12 @@ class TargetPoller:
 
     def _worker_cycle(self, runner: Runner) -> bool:
         st = self.state
+        self._life.start(self._process)
         answers, ok = self._process.read(runner, st.commands, st.source_seconds, st.source_ok)
         if not ok:
             if self.kind == "worker" and self._process.forgot(st.commands):
                 self.kind = None  # the socket no longer knows a worker's commands: look again next cycle
+                self._life.stop_all()
             return False
         return self._publish_data(lambda stats: self._process.build(answers, stats, st.source_seconds, st.source_ok))
 
@@ -171,6 +190,7 @@ class TargetPoller:
         if build is None:
             if self._master.forgot(self.state.commands):
                 self.kind = None  # the socket no longer knows show proc: look again next cycle
+                self._life.stop_all()
             return False
         return self._publish_data(build)
 
