@@ -103,7 +103,9 @@ def run_once(config: Config) -> int:
     from exporter.poll.snapshot import Store
 
     store = Store(config.max_age)
-    ok = Poller(config, store).poll_once()
+    poller = Poller(config, store)
+    ok = poller.poll_once()
+    poller.close()
     out = sys.stdout.buffer
     if config.multi_target:
         for target in config.targets:
@@ -173,6 +175,7 @@ def serve(config: Config, web: WebConfig | None = None,
     server.shutdown()
     server.server_close()
     thread.join(timeout=0.2)  # a poll blocked in a read is abandoned (daemon thread), not awaited
+    poller.close()
     return 0
 
 

@@ -131,6 +131,7 @@ class Poller:
             targets[name] = poller
         for name in current.keys() - wanted.keys():
             self.store.forget(name)  # its lease too: a poll of it still running cannot publish it again
+            current[name].end()  # and what its sources run between polls stops
         return targets
 
     def reconfigure(self, config: Config) -> None:
@@ -141,6 +142,12 @@ class Poller:
             self.store.max_age = config.max_age
             self._plan = _Plan(config, self._sync_targets(config))  # one reference swap
         self._publish_overview()
+
+    def close(self) -> None:
+        """Stop what every target's sources run between polls (streams), once the polls are over
+        or abandoned: the exporter stops."""
+        for target in self.targets.values():
+            target.end()
 
     def note_config_reload(self, ok: bool) -> None:
         """Record whether a SIGHUP reload was accepted (alerts.yml: HAProxyExporterConfigReloadFailed)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from exporter.config import Config, TargetConfig
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix
@@ -20,9 +20,8 @@ from exporter.runtime.advice import advice
 from exporter.runtime.answer import Text
 from exporter.runtime.client import DEFAULT_MAX_RESPONSE_BYTES, Budget, RuntimeClient, TransportError, TransportLimits
 from exporter.runtime.errors import ParseError
-from exporter.sources.base import Command, Limits, Source
-from exporter.sources.registry import WORKER_SOURCES, allowlist
-from exporter.sources.values import ModelStats
+from exporter.sources import registry
+from exporter.sources.base import Command, Limits, Link, ModelStats, Source
 
 log = logging.getLogger("exporter.poll")
 
@@ -39,7 +38,7 @@ ABSENT = object()
 
 def make_client(target: TargetConfig) -> RuntimeClient:
     limits = TransportLimits(target.connect_timeout, target.timeout, target.max_response_bytes)
-    return RuntimeClient(parse_address(target.address), allowlist(), limits)
+    return RuntimeClient(parse_address(target.address), registry.allowlist(), limits)
 
 
 def charged(fetch: Fetch) -> Read:
@@ -157,17 +156,19 @@ class Process:
     """One HAProxy process behind the target's socket, with its sources (and their caches).
 
     ``route`` is the master CLI prefix that reaches it (empty on a worker's own socket); ``extra``
-    labels every series it produces (an old worker's ``worker`` label).
+    labels every series it produces (an old worker's ``worker`` label).  Its sources are the
+    registry's worker sources, or ``sources`` (a master CLI's own, exporter/poll/master.py).
     """
 
-    def __init__(self, config: Config, route: str = "", extra: LabelSuffix = NO_SUFFIX, old: bool = False) -> None:
+    def __init__(self, config: Config, route: str = "", extra: LabelSuffix = NO_SUFFIX, old: bool = False,
+                 sources: Sequence[type[Source]] | None = None) -> None:
         self.route = route
         self.old = old
         self.config = config
         limits = Limits(config.max_series)
         self.sources: list[Source] = [
             cls(config.section(cls.config_key) if cls.config_key else None, extra=extra, old=old, limits=limits)
-            for cls in sorted(WORKER_SOURCES, key=lambda s: not s.required)
+            for cls in sorted(registry.WORKER_SOURCES if sources is None else sources, key=lambda s: not s.required)
             if cls.old_workers or not old
         ]
         self.clock: Callable[[], float] = time.monotonic
@@ -263,6 +264,28 @@ class Process:
 
     def command_names(self) -> set[str]:
         return {command.name for source in self.sources for command in source.commands()}
+
+    def start(self, link: Link) -> None:
+        """Start what the sources run between polls (exporter/poll/lifetime.py decides when).  One
+        that fails to start loses only what it would have read, as a build that fails does."""
+        for source in self.sources:
+            try:
+                source.start(link)
+            except Exception:
+                log.exception("%sstarting the %s source failed", link.where, source.name)
+
+    def stop(self) -> None:
+        for source in self.sources:
+            try:
+                source.stop()
+            except Exception:
+                log.exception("stopping the %s source failed", source.name)
+
+    def forgot(self, stats: CommandStats) -> bool:
+        """Whether the socket said it does not know a required command: it is no longer what it
+        was taken for (a worker's socket now a master CLI's, or the reverse)."""
+        return any(stats.last_reason.get(command.name) == "unknown_command"
+                   for source in self.sources if source.required for command in source.commands())
 
 
 def _answered(answers: Mapping[str, Mapping[str, Any]], commands: tuple[str, ...]) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from typing import Any, Mapping, Sequence
 
 from exporter.exposition.families import Family
 from exporter.sources.base import Ask, Command, Source
+from exporter.sources.doctable import RUNTIME, DocRows
+from exporter.sources.errors import naming
 from exporter.sources.errors.config import ErrorsConfig, parse_errors_config
 from exporter.sources.errors.model import error_families
 from exporter.sources.errors.parse import parse_errors
@@ -46,3 +48,9 @@ class ErrorsSource(Source):
     def build(self, answers: Mapping[str, Any], stats: ModelStats) -> list[Family]:
         dump = answers.get(SHOW_ERRORS.name)
         return error_families(dump, self._sent_at, self.extra) if dump is not None else []
+
+    @classmethod
+    def docs(cls) -> Sequence[DocRows]:
+        lines = [f"| `{naming.CAPTURED[0]}` | | {naming.CAPTURED[1]} (off by default: `errors.enabled`; counter) | ours |"]
+        lines += [f"| `{name}` | {naming.LABEL} | {help} (off by default) | ours |" for name, help in naming.LAST.values()]
+        return ((RUNTIME, lines),)

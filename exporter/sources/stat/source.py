@@ -6,7 +6,10 @@ from functools import partial
 from typing import Any, Mapping, Sequence
 
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix
+from exporter.sources import doctable
 from exporter.sources.base import DEFAULT_LIMITS, Command, Limits, Source
+from exporter.sources.doctable import DocRows, DocTable
+from exporter.sources.stat import naming
 from exporter.sources.stat.model import LabelCache, stat_families
 from exporter.sources.stat.naming import MODULE_GAUGES, SCOPES, STAT_METRICS
 from exporter.sources.stat.parse import parse_stat
@@ -20,6 +23,13 @@ ADDITIVE = frozenset(
     {m.name_for(scope) for m in STAT_METRICS if m.additive for scope in SCOPES}
     | {f"haproxy_{scope}_{column}" for column in MODULE_GAUGES for scope in SCOPES}
 )
+
+COLUMNS = DocTable(
+    "**`show stat`**: one series per frontend, backend, server and listener row that has a value "
+    "(an empty cell gives no series). Scopes: `frontend`, `backend` (labels `proxy`), `server` "
+    "(`proxy`, `server`), `listener` (`proxy`, `listener`).",
+    ("`show stat` column", "metric (`haproxy_<scope>_…`)", "type", "conversion", "promex"), place=10)
+STATES = DocTable("**State sets, computed and info metrics**", ("metric", "labels", "from", "promex"), place=20)
 
 
 class StatSource(Source):
@@ -45,3 +55,41 @@ class StatSource(Source):
         if self.old:
             return [f for f in families if f.kind == COUNTER or f.name in ADDITIVE]
         return families
+
+    @classmethod
+    def docs(cls) -> Sequence[DocRows]:
+        return ((COLUMNS, _column_rows()), (STATES, _state_rows()))
+
+
+def _column_rows() -> list[str]:
+    lines = []
+    for m in STAT_METRICS:
+        names = f"`{m.suffix}`" + "".join(f" (server rows: `{n}`)" for _, n in m.names.items())
+        lines.append(f"| `{m.column}` | {names} | {m.kind} | {doctable.conversion(m.scale)} | "
+                     f"{'yes' if m.promex else 'ours'} |")
+    codes = ", ".join(f"`{c}`" for c, _ in naming.HTTP_RESPONSE_CODES)
+    lines.append(f"| {codes} | `http_responses_total{{code=\"1xx\"…\"other\"}}` | counter |  | yes |")
+    return lines
+
+
+def _state_rows() -> list[str]:
+    lines = []
+    states = {
+        "server": naming.SERVER_STATES, "backend": naming.PROXY_STATES,
+        "frontend": naming.PROXY_STATES, "listener": naming.LISTENER_STATES,
+    }
+    for scope, labels in naming.SCOPE_LABELS.items():
+        lbl = ", ".join(labels)
+        lines.append(f"| `haproxy_{scope}_status` | {lbl}, state ∈ {'/'.join(states[scope])} | `status` | yes |")
+    lines.append(f"| `haproxy_server_check_status`, `haproxy_server_agent_status` | proxy, server, state ∈ "
+                 f"{'/'.join(naming.CHECK_STATES)} | `check_status`, `agent_status` | yes |")
+    lines.append("| `haproxy_backend_agg_server_status`, `haproxy_backend_agg_server_check_status` | proxy, state "
+                 "| counted from the server rows | yes |")
+    lines.append("| `haproxy_backend_agg_check_status` | proxy, state | counted from the server rows | yes |")
+    for scope, pairs in naming.INFO_LABELS.items():
+        lbl = ", ".join(naming.SCOPE_LABELS[scope] + tuple(label for _, label in pairs))
+        cols = ", ".join(f"`{c}`" for c, _ in pairs)
+        lines.append(f"| `haproxy_{scope}_info` (value 1) | {lbl} | {cols} | ours |")
+    lines.append("| `haproxy_<scope>_<column>[_total]` | as the scope | any other numeric column, by header name "
+                 "(module counters such as `h2_headers_rcvd` get `_total`) | ours |")
+    return lines
