@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 
 import pytest
 from support import ADMIN_HTTP_HEAD, HAProxy, free_ports, wait_for
-from tlscerts import Certs, make_certs
+from testkit.tlscerts import Certs, make_certs
 
 CFG = ADMIN_HTTP_HEAD + "".join(
     f"backend be_{b}\n" + "".join(f"    server s{s} 127.0.0.1:9 disabled\n" for s in range(10)) for b in range(150))

@@ -23,7 +23,7 @@ from exporter.runtime.client import CommandRefused, RuntimeClient, TransportLimi
 from exporter.runtime.address import parse_address
 from exposition import samples, value
 from support import ADMIN_HTTP_HEAD
-from tlscerts import make_certs
+from testkit.tlscerts import make_certs
 
 CFG = ADMIN_HTTP_HEAD + """
 frontend fe_main

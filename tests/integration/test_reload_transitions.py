@@ -29,7 +29,7 @@ import pytest
 
 from exposition import samples, value
 from support import ADMIN_HTTP_HEAD, HAProxy, free_ports, haproxy_binary, raw_command, require, stop_process, wait_for
-from tlscerts import Certs, make_certs
+from testkit.tlscerts import Certs, make_certs
 
 REPO = Path(__file__).resolve().parents[2]
 CFG = ADMIN_HTTP_HEAD + """

@@ -25,7 +25,7 @@ from exporter.web.server import Server, start_server
 from exposition import samples, value
 from httpraw import connect, exchange, get, read_all
 from support import ADMIN_HTTP_HEAD, wait_for
-from tlscerts import Certs, make_certs
+from testkit.tlscerts import Certs, make_certs
 
 CFG = ADMIN_HTTP_HEAD + """
 frontend fe_web

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from support import ADMIN_HTTP_HEAD, HAProxy, free_ports, haproxy_binary, require, stop_process, wait_for
-from tlscerts import make_certs
+from testkit.tlscerts import make_certs
 
 REPO = Path(__file__).resolve().parents[2]
 # 100 backends x 10 servers: a 4.5 MB page (gzip: ~240 kB), far more than the kernels hold per reader

@@ -34,7 +34,7 @@ from exposition import samples, value
 from httpraw import Answer, read_all
 from httpraw import get as request_bytes
 from support import ADMIN_HTTP_HEAD, HAProxy, free_ports, stop_process, wait_for
-from tlscerts import Certs, make_certs, make_leaf
+from testkit.tlscerts import Certs, make_certs, make_leaf
 
 CFG = ADMIN_HTTP_HEAD + """
 frontend fe_web

@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from support import require
+from testkit.procs import require
 
 
 @dataclass(frozen=True)
