@@ -7,18 +7,24 @@ import socket
 from typing import Sequence
 
 
-def raw_command(target: str | tuple[str, int], command: str, timeout: float = 5.0) -> str:
-    """Send one command line (several commands joined by ';') and return the whole answer."""
+def raw_bytes(target: str | tuple[str, int], command: bytes, timeout: float = 5.0) -> bytes:
+    """Send one command line as bytes (a key's raw bytes; several commands joined by ';') and
+    return the whole answer as HAProxy wrote it."""
     family = socket.AF_UNIX if isinstance(target, str) else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         sock.connect(target)
-        sock.sendall(command.encode() + b"\n")
+        sock.sendall(command + b"\n")
         sock.shutdown(socket.SHUT_WR)
         chunks = []
         while chunk := sock.recv(1 << 20):
             chunks.append(chunk)
-    return b"".join(chunks).decode()
+    return b"".join(chunks)
+
+
+def raw_command(target: str | tuple[str, int], command: str, timeout: float = 5.0) -> str:
+    """:func:`raw_bytes` for a text command and answer."""
+    return raw_bytes(target, command.encode(), timeout).decode()
 
 
 def pipelined(target: str | tuple[str, int], commands: Sequence[str], batch: int, timeout: float = 60.0) -> None:

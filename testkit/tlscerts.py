@@ -21,6 +21,10 @@ class Certs:
     client_key: Path
     other_ca: Path  # a CA that signed nothing here: trusting only it must fail
 
+    def web_config(self, extra: str = "") -> str:
+        """A ``--web.config.file`` serving TLS with the server certificate; ``extra``: more of it."""
+        return f"tls_server_config:\n  cert_file: {self.server_cert}\n  key_file: {self.server_key}\n{extra}"
+
 
 def _run(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=30)
