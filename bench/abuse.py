@@ -75,8 +75,8 @@ class Exporter:
                  auth: tuple[str, str] | None = None) -> None:
         self.tls = tls
         self.auth = auth
-        self._start = lambda: self._run(root, sock, workdir, extra or [], preexec)
-        self._start()
+        self._args = (root, sock, workdir, extra or [], preexec)
+        self._run(*self._args)
 
     def _run(self, root: Path, sock: str, workdir: Path, extra: list[str],
              preexec: Callable[[], None] | None) -> None:
@@ -91,7 +91,7 @@ class Exporter:
     def restart(self) -> None:
         """A new process, the same arguments: memory measured from a fresh start."""
         self.stop()
-        self._start()
+        self._run(*self._args)
 
     def status(self) -> int:
         if self.tls is not None:
@@ -185,11 +185,12 @@ def burst(port: int, count: int, limit: float) -> dict:
         sock.setblocking(False)
         sock.connect_ex(("127.0.0.1", port))
         state[sock] = {"sent": False, "got": 0, "head": b"", "done": None}
-        sel.register(sock, selectors.EVENT_WRITE)
+        sel.register(sock, selectors.EVENT_WRITE, sock)
     try:
         while time.monotonic() - started < limit and any(s["done"] is None for s in state.values()):
             for key, _mask in sel.select(timeout=0.5):
-                sock, st = key.fileobj, state[key.fileobj]
+                sock = key.data
+                st = state[sock]
                 if not st["sent"]:
                     try:
                         sock.send(request)

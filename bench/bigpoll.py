@@ -149,7 +149,7 @@ def serve(path: str, kind: str, size: int, seconds: float) -> None:
     Path(path + ".ready").write_text("ready")
     deadline = time.monotonic() + seconds
 
-    def answer(conn: socket.socket) -> None:
+    def respond(conn: socket.socket) -> None:
         with conn:
             try:
                 conn.settimeout(60)
@@ -168,7 +168,7 @@ def serve(path: str, kind: str, size: int, seconds: float) -> None:
             conn, _ = listener.accept()
         except (socket.timeout, OSError):
             continue
-        threading.Thread(target=answer, args=(conn,), daemon=True).start()
+        threading.Thread(target=respond, args=(conn,), daemon=True).start()
 
 
 # -- the measurement ---------------------------------------------------------------------------

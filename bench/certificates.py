@@ -31,6 +31,7 @@ from typing import Any
 
 from bench.environment import machine, versions
 from bench.genconfig import haproxy_config
+from bench.pollcost import snapshot_size
 from bench.procs import RESULTS, Child, command_line, start_haproxy, wait_until, write_results
 from exporter.config import build_config
 from exporter.poll.poller import Poller
@@ -137,9 +138,9 @@ def main(argv: list[str] | None = None) -> int:
             "disabled"]["cpu_seconds"]
         results["between_refreshes_added_wall_seconds"] = results["between_refreshes"]["wall_seconds"] - results[
             "disabled"]["wall_seconds"]
-        data = store.published.data  # type: ignore[union-attr]
-        results["samples"] = data.samples
-        results["plain_bytes"] = data.part.size
+        size = snapshot_size(store)
+        results["samples"] = size["samples"]
+        results["plain_bytes"] = size["plain_bytes"]
         for key in ("refreshing_added_cpu_seconds", "refreshing_added_wall_seconds", "between_refreshes_added_cpu_seconds",
                     "between_refreshes_added_wall_seconds", "refresh_cpu_seconds_total",
                     "refresh_added_cpu_seconds_total"):

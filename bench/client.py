@@ -144,7 +144,8 @@ def decode(raw: bytes) -> tuple[int, dict[str, str], bytes]:
 
 
 def _dechunk(data: bytes) -> bytes:
-    out, pos = [], 0
+    out: list[bytes] = []
+    pos = 0
     while True:
         end = data.index(b"\r\n", pos)
         size = int(data[pos:end].split(b";")[0], 16)

@@ -39,8 +39,7 @@ def start_haproxys(count: int, backends: int, servers: int, workdir: Path) -> li
         sock = str(workdir / f"h{n}.sock")
         config = haproxy_config(backends, servers, sock, free_port(), free_port())
         started.append((start_haproxy(workdir, config, f"h{n}"), sock))
-    for proc, sock in started:
-        wait_until(lambda proc=proc, sock=sock: proc.alive() and Path(sock).exists(), 120, f"{proc.name}'s socket")
+    wait_until(lambda: all(proc.alive() and Path(sock).exists() for proc, sock in started), 120, "every HAProxy's socket")
     return started
 
 
@@ -110,9 +109,8 @@ def measure_go(haps: list[tuple[Child, str]], args: argparse.Namespace, workdir:
             gos.append((Child(f"go{n}", [GO_EXPORTER, f"--haproxy.scrape-uri=unix:{sock}",
                                          f"--web.listen-address=127.0.0.1:{port}", "--haproxy.timeout=60s"],
                               workdir / f"go{n}.log"), port))
-        for proc, port in gos:
-            wait_until(lambda proc=proc, port=port: proc.alive() and client.scrape(port, False, path="/").wire_bytes > 0,
-                       60, proc.name)
+        wait_until(lambda: all(proc.alive() and client.scrape(port, False, path="/").wire_bytes > 0 for proc, port in gos),
+                   60, "every Go exporter")
         buf = bytearray(64 << 20)
         for _, port in gos:  # one warm-up scrape each
             client.scrape(port, True, buffer=buf)

@@ -35,6 +35,7 @@ from exporter.exposition.render import render_bytes
 from exporter.poll.poller import Poller
 from exporter.poll.process import make_client
 from exporter.poll.snapshot import Store
+from exporter.runtime.answer import Text
 from exporter.sources.base import Command, Source
 from exporter.sources.errors.config import ErrorsConfig
 from exporter.sources.errors.source import ErrorsSource
@@ -85,7 +86,7 @@ def provoke(port: int, size: int) -> None:
             pass
 
 
-def source_cost(source: Source, run: Callable[[str], str]) -> dict[str, float]:
+def source_cost(source: Source, run: Callable[[str], Text]) -> dict[str, float]:
     """One poll's worth of the source: its commands fetched and parsed, families built, rendered."""
     def ask(command: Command) -> Any:
         return command.parse(run(command.text))

@@ -27,6 +27,7 @@ from typing import Any
 
 from bench.environment import machine, versions
 from bench.genconfig import haproxy_config
+from bench.pollcost import snapshot_size
 from bench.procs import RESULTS, command_line, start_haproxy, wait_until, write_results
 from exporter.config import build_config
 from exporter.poll.poller import Poller
@@ -57,9 +58,7 @@ def polls(address: str, count: int) -> dict:
             raise RuntimeError(f"poll of {address} failed")
         cpu.append(time.process_time() - c)
         wall.append(time.perf_counter() - w)
-    data = store.published.data  # type: ignore[union-attr]
-    return {"cpu_seconds": statistics.median(cpu), "wall_seconds": statistics.median(wall),
-            "samples": data.samples, "plain_bytes": data.part.size, "gzip_bytes": len(data.part.gz)}
+    return {"cpu_seconds": statistics.median(cpu), "wall_seconds": statistics.median(wall), **snapshot_size(store)}
 
 
 def main(argv: list[str] | None = None) -> int:

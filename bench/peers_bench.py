@@ -36,7 +36,7 @@ from exporter.sources.peers.parse import parse_peers
 from exporter.sources.registry import allowlist
 from exporter.sources.values import ModelStats
 from testkit.procs import free_ports, haproxy_binary
-from testkit.runtime import pipelined, raw_command
+from testkit.runtime import answers, pipelined, raw_command
 
 HEAD = """
 global
@@ -96,8 +96,7 @@ def main(argv: list[str] | None = None) -> None:
             for name, sock in zip(names, socks):
                 config = HEAD.format(sock=sock, me=name, peer_lines=peer_lines) + tables
                 procs.append(start_haproxy(Path(tmp), config, name, binary=args.haproxy))
-            for sock in socks:
-                wait_until(lambda s=sock: raw_command(s, "show info", 60).startswith("Name:"), 15, sock)
+            wait_until(lambda: all(answers(sock) for sock in socks), 15, "every HAProxy")
             read = socks[0]
             for t in range(args.tables):
                 pipelined(read, [f"set table st{t} key 10.{t}.{i // 256}.{i % 256} data.gpc0 {i}"

@@ -37,6 +37,7 @@ from exporter.config import build_config
 from exporter.poll.poller import Poller
 from exporter.poll.process import make_client
 from exporter.poll.snapshot import Store
+from exporter.runtime.answer import Text
 from testkit.procs import free_port
 
 CHANGES = {"none": 0.0, "1%": 0.01, "all": 1.0}
@@ -81,7 +82,7 @@ def our_polls(address: str, hap: Child, share: float, polls: int) -> dict:
     stat = str(real("show stat"))  # one string, to make the changed copies from
     prepared = iter(variants(stat, share, polls + 2))
 
-    def fetch(command: str) -> str:
+    def fetch(command: str) -> Text:
         answer = real(command)
         if command == "show stat":
             return next(prepared)  # the real answer was read; its changed copy is parsed

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench import client, report
 from bench.environment import GO_EXPORTER, machine, versions
@@ -149,22 +150,21 @@ def _status(port: int) -> int:
 
 def measure_floor(ours: dict, args: argparse.Namespace, workdir: Path) -> dict:
     """A minimal socket server sending as many bytes as ours did, plain and gzip (bench/floor.py)."""
-    out = {}
     buf = bytearray(ours["wire_plain"] + (1 << 20))
-    for mode, size in (("plain", ours["wire_plain"]), ("gzip", ours["wire_gzip"])):
-        port = free_port()
-        proc = Child("floor", [sys.executable, "-m", "bench.floor", str(port), str(size)], workdir / "floor.log",
-                     cwd=ROOT)
-        try:
-            wait_until(lambda proc=proc, port=port: proc.alive() and client.scrape(port, False, buffer=buf).wire_bytes > 0,
-                       30, "floor server")
-            single = series(port, False, args.repeat, args.budget, buf, args.spacing)
-            rounds = client.concurrent(port, False, args.concurrency, args.rounds, len(buf), args.round_spacing)
-        finally:
-            proc.stop()
-        out[mode] = {"bytes": size, "median": statistics.median(single), "p95": p95(single),
-                     "concurrent": rounds}
-    return out
+    return {mode: floor_figures(size, args, workdir, buf)
+            for mode, size in (("plain", ours["wire_plain"]), ("gzip", ours["wire_gzip"]))}
+
+
+def floor_figures(size: int, args: argparse.Namespace, workdir: Path, buf: bytearray) -> dict:
+    port = free_port()
+    proc = Child("floor", [sys.executable, "-m", "bench.floor", str(port), str(size)], workdir / "floor.log", cwd=ROOT)
+    try:
+        wait_until(lambda: proc.alive() and client.scrape(port, False, buffer=buf).wire_bytes > 0, 30, "floor server")
+        single = series(port, False, args.repeat, args.budget, buf, args.spacing)
+        rounds = client.concurrent(port, False, args.concurrency, args.rounds, len(buf), args.round_spacing)
+    finally:
+        proc.stop()
+    return {"bytes": size, "median": statistics.median(single), "p95": p95(single), "concurrent": rounds}
 
 
 def start_go(sock: str, workdir: Path) -> tuple[Child, int]:
@@ -249,8 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     args.targets = [t for t in args.targets.split(",") if t]
     if "go" in args.targets and not os.access(GO_EXPORTER, os.X_OK):
         parser.error(f"{GO_EXPORTER} is not installed (apt-get install prometheus-haproxy-exporter)")
-    results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": command_line("scale", argv),
-               "machine": machine(), "versions": versions(), "sizes": []}
+    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                               "command": command_line("scale", argv), "machine": machine(), "versions": versions(),
+                               "sizes": []}
     workdir = Path(tempfile.mkdtemp(prefix="hrxbench"))  # short: UNIX socket paths are limited
     started = time.monotonic()
     try:

@@ -29,6 +29,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from bench.pollcost import snapshot_size
 from bench.procs import start_haproxy, wait_until
 from exporter.config import build_config
 from exporter.poll.poller import Poller
@@ -71,7 +72,7 @@ def run_case(sock_path: str, tables: list[dict[str, Any]], polls: int) -> dict[s
         cpu0, wall0 = time.process_time(), time.perf_counter()
         assert poller.poll_once(), "poll failed"
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-        data = store.published.data  # type: ignore[union-attr]
+        size = snapshot_size(store)
         phases = dict(poller.state.phase_seconds)
         # The poller times extra_families() (stick-table fetch + parse + build) inside "build";
         # take the stick-table commands out again so "build" is model building only.
@@ -79,7 +80,7 @@ def run_case(sock_path: str, tables: list[dict[str, Any]], polls: int) -> dict[s
         phases["build"] = phases.get("build", 0.0) - table_io
         row = {"wall": wall, "cpu": cpu, **phases,
                "show_table_st_big": poller.state.commands.seconds.get("show table st_big", 0.0),
-               "bytes": data.part.size, "gzip_bytes": len(data.part.gz), "samples": data.samples}
+               "bytes": size["plain_bytes"], "gzip_bytes": size["gzip_bytes"], "samples": size["samples"]}
         rows.append(row)
     result = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
     tracemalloc.start()

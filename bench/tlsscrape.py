@@ -30,7 +30,7 @@ from bench.client import tls_scrape
 from bench.genconfig import haproxy_config
 from bench.procs import RESULTS, ROOT, Child, start_haproxy, wait_until, write_results
 from testkit.procs import free_port
-from testkit.runtime import raw_command
+from testkit.runtime import answers
 from testkit.tlscerts import make_certs
 
 
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes: dict[str, int] = {}
     hap = start_haproxy(workdir, haproxy_config(backends, servers, sock, free_port(), free_port()))
     try:
-        wait_until(lambda: raw_command(sock, "show info", 5).startswith("Name:"), 60, "HAProxy")
+        wait_until(lambda: answers(sock, 5), 60, "HAProxy")
         ports: dict[str, int] = {}
         for n, root in enumerate(roots):
             name = f"{n}:{root}"
@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
                                          f"--poll.interval={args.poll_interval}", "--poll.max-age=2h",
                                          f"--web.config.file={web}"], workdir / f"exporter-{n}.log", cwd=root))
             times[name] = {"plain": [], "gzip": []}
-        for name, port in ports.items():
-            wait_until(lambda port=port: tls_scrape(port, context, True, 10)[0] == 200, 120, f"{name}'s first poll")
+        wait_until(lambda: all(tls_scrape(port, context, True, 10)[0] == 200 for port in ports.values()), 120,
+                   "every exporter's first poll")
         cpu_start = {c.name: c.cpu_seconds() for c in children}
         names = list(ports)
         for r in range(args.rounds):

@@ -27,6 +27,14 @@ def raw_command(target: str | tuple[str, int], command: str, timeout: float = 5.
     return raw_bytes(target, command.encode(), timeout).decode()
 
 
+def answers(target: str | tuple[str, int], timeout: float = 1.0) -> bool:
+    """Whether HAProxy's CLI there answers ``show info`` (it is up and its socket open)."""
+    try:
+        return raw_command(target, "show info", timeout).startswith("Name:")
+    except OSError:
+        return False
+
+
 def pipelined(target: str | tuple[str, int], commands: Sequence[str], batch: int, timeout: float = 60.0) -> None:
     """Commands that answer nothing when they succeed (``set table``, ``set server``), ``batch`` of
     them joined by ';' on each connection: a whole line must fit in HAProxy's CLI buffer (16 kB;

@@ -25,6 +25,7 @@ from testkit.procs import haproxy_binary as haproxy_binary
 from testkit.procs import require as require
 from testkit.procs import stop_process as stop_process
 from testkit.procs import wait_for as wait_for
+from testkit.runtime import answers
 from testkit.runtime import raw_command as raw_command
 from testkit.servers import SlowBackend as SlowBackend
 
@@ -149,10 +150,7 @@ class HAProxy:
         return set(current) | set(old)
 
     def _answers(self) -> bool:
-        try:
-            return raw_command(self.admin, "show info", 1).startswith("Name:")
-        except OSError:
-            return False
+        return answers(self.admin)
 
     def cmd(self, command: str, sock: str | None = None) -> str:
         return raw_command(sock or self.admin, command)
