@@ -77,7 +77,7 @@ def cli(tmp_path: Path) -> Iterator[Callable[[bool], Cli]]:
         if tls:
             certs: Certs = make_certs(tmp_path / "certs")
             web = tmp_path / "web.yml"
-            web.write_text(f"tls_server_config:\n  cert_file: {certs.server_cert}\n  key_file: {certs.server_key}\n")
+            web.write_text(certs.web_config())
             args.append(f"--web.config.file={web}")
             context = ssl.create_default_context(cafile=str(certs.ca))
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -209,7 +209,7 @@ def test_every_reload_transition_on_one_running_exporter(haproxys, certs: Certs,
         assert healthy(client)
 
         # TLS on
-        tls = f"tls_server_config:\n  cert_file: {certs.server_cert}\n  key_file: {certs.server_key}\n"
+        tls = certs.web_config()
         exp.reload(single(z), web=tls)
         plain = Client(client.port)
         client.context = ssl.create_default_context(cafile=str(certs.ca))

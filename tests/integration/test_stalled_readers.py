@@ -148,7 +148,7 @@ def test_a_stalled_tls_reader_costs_about_what_a_plain_one_does(tmp_path: Path) 
     hap = HAProxy(tmp_path / "h", CFG, nports=1, binary=require(haproxy_binary(), "haproxy"))
     certs = make_certs(tmp_path / "certs")
     web = tmp_path / "web.yml"
-    web.write_text(f"tls_server_config:\n  cert_file: {certs.server_cert}\n  key_file: {certs.server_key}\n")
+    web.write_text(certs.web_config())
     client_tls = ssl.create_default_context(cafile=str(certs.ca))
     figures: dict[tuple[str, str], tuple[float, float]] = {}
     hap.start()

@@ -79,7 +79,7 @@ def serve(haproxy_factory, tmp_path: Path) -> Iterator[Callable[[str | None], in
 
 
 def tls_yaml(certs: Certs, extra: str = "") -> str:
-    return f"tls_server_config:\n  cert_file: {certs.server_cert}\n  key_file: {certs.server_key}\n{extra}"
+    return certs.web_config(extra)
 
 
 def auth_yaml() -> str:
