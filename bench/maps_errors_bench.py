@@ -41,25 +41,15 @@ from exporter.sources.errors.config import ErrorsConfig
 from exporter.sources.errors.source import ErrorsSource
 from exporter.sources.maps.source import MapsSource
 from exporter.sources.values import ModelStats
+from testkit.configs import admin_http_head
 from testkit.procs import free_ports, haproxy_binary
 from testkit.runtime import raw_command
-
-HEAD = """
-global
-    stats socket {sock} level admin
-    stats timeout 60s
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-"""
 
 
 def config(tmp: Path, maps: int, entries: int, acls: int, ports: list[int], maps_port: int) -> str:
     """The HAProxy config, writing the map and ACL files it uses."""
     per_map = entries // maps
-    lines = [HEAD.format(sock=tmp / "admin.sock")]
+    lines = [admin_http_head(str(tmp / "admin.sock"), "stats timeout 60s")]
     for n, port in enumerate(ports):
         lines.append(f"frontend fe{n}\n    bind 127.0.0.1:{port}\n    http-request return status 200")
     lines.append(f"frontend fe_maps\n    bind 127.0.0.1:{maps_port}")

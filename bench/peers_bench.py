@@ -35,23 +35,10 @@ from exporter.sources.peers.model import peer_families
 from exporter.sources.peers.parse import parse_peers
 from exporter.sources.registry import allowlist
 from exporter.sources.values import ModelStats
+from testkit.configs import admin_http_head
 from testkit.procs import free_ports, haproxy_binary
 from testkit.runtime import answers, pipelined, raw_command
 
-HEAD = """
-global
-    stats socket {sock} level admin
-    stats timeout 60s
-    nbthread 1
-    localpeer {me}
-peers mesh
-{peer_lines}
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-"""
 TABLE = "backend st{n}\n    stick-table type ip size 10k expire 1h peers mesh store gpc0,http_req_cnt\n"
 
 
@@ -94,7 +81,8 @@ def main(argv: list[str] | None = None) -> None:
         socks = [str(Path(tmp) / f"{n}.sock") for n in names]
         try:
             for name, sock in zip(names, socks):
-                config = HEAD.format(sock=sock, me=name, peer_lines=peer_lines) + tables
+                config = (admin_http_head(sock, "stats timeout 60s", "nbthread 1", f"localpeer {name}")
+                          + f"peers mesh\n{peer_lines}\n" + tables)
                 procs.append(start_haproxy(Path(tmp), config, name, binary=args.haproxy))
             wait_until(lambda: all(answers(sock) for sock in socks), 15, "every HAProxy")
             read = socks[0]

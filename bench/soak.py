@@ -25,17 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.procs import ROOT, Child, command_line, start_haproxy, wait_until
+from testkit.configs import admin_http_head
 from testkit.procs import free_port
 
-HAPROXY_CFG = """
-global
-    stats socket {dir}/admin.sock mode 600 level admin
-    stats timeout 10s
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
+HAPROXY_CFG = """\
 frontend fe_main
     bind 127.0.0.1:{fe}
     stick-table type ip size 1k expire 10m store gpc0,http_req_rate(10s),http_req_cnt
@@ -59,7 +52,8 @@ def haproxy_config(workdir: Path, backends: int, servers: int) -> tuple[str, int
         lines = "".join(f"    server s{s} 127.0.0.1:{origin} check inter 2s\n" for s in range(servers))
         blocks.append(BACKEND.format(n=b, servers=lines))
     blocks[0] = blocks[0].replace("backend be_0", "backend be_app")
-    return HAPROXY_CFG.format(dir=workdir, fe=fe, origin=origin, backends="\n".join(blocks)), fe
+    head = admin_http_head(f"{workdir}/admin.sock", "stats timeout 10s")
+    return head + HAPROXY_CFG.format(fe=fe, origin=origin, backends="\n".join(blocks)), fe
 
 
 def proc_figures(child: Child) -> dict[str, int]:

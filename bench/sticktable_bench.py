@@ -34,18 +34,11 @@ from bench.procs import start_haproxy, wait_until
 from exporter.config import build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
+from testkit.configs import admin_http_head
 from testkit.procs import free_port
 from testkit.runtime import pipelined, raw_command
 
-CFG = """
-global
-    stats socket {sock} level admin
-    stats timeout 60s
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
+CFG = """\
 frontend fe
     bind 127.0.0.1:{port}
     http-request return status 200
@@ -97,7 +90,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="stb") as tmp:
         sock = str(Path(tmp) / "admin.sock")
-        proc = start_haproxy(Path(tmp), CFG.format(sock=sock, port=free_port(), size=args.entries * 2))
+        config = admin_http_head(sock, "stats timeout 60s") + CFG.format(port=free_port(), size=args.entries * 2)
+        proc = start_haproxy(Path(tmp), config)
         try:
             wait_until(lambda: Path(sock).exists(), 10, "HAProxy", step=0.05)
             fill_s = fill(sock, args.entries)

@@ -20,6 +20,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
+from testkit.configs import admin_http_head
 from testkit.procs import free_ports as free_ports
 from testkit.procs import haproxy_binary as haproxy_binary
 from testkit.procs import require as require
@@ -30,15 +31,7 @@ from testkit.runtime import raw_command as raw_command
 from testkit.servers import SlowBackend as SlowBackend
 
 # The start of most test configs: an admin socket and HTTP defaults.  Add proxies after it.
-ADMIN_HTTP_HEAD = """
-global
-    stats socket {admin} mode 600 level admin
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-"""
+ADMIN_HTTP_HEAD = admin_http_head("{admin}")
 
 
 # Runs the real CLI as another user.  Everything is imported while still root and only then are
