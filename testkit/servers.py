@@ -1,10 +1,28 @@
-"""Loopback origins behind a real HAProxy, for traffic that must outlast a reload or a poll."""
+"""Loopback servers: the accept loop they share, and an origin behind a real HAProxy for traffic
+that must outlast a reload or a poll."""
 
 from __future__ import annotations
 
 import socket
 import threading
 import time
+from typing import Callable
+
+
+def accept_loop(listener: socket.socket, stop: threading.Event, handle: Callable[[socket.socket], None],
+                threaded: bool = True) -> None:
+    """Accept on ``listener`` until ``stop`` is set (the listener has a timeout, so the loop sees it
+    soon); each connection goes to ``handle``, in a daemon thread of its own unless ``threaded`` is
+    false (one connection at a time, in order)."""
+    while not stop.is_set():
+        try:
+            conn, _ = listener.accept()
+        except OSError:  # the timeout, or the listener closed
+            continue
+        if threaded:
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+        else:
+            handle(conn)
 
 
 class SlowBackend:
@@ -27,16 +45,8 @@ class SlowBackend:
         self._sock.settimeout(0.2)
         self.port = self._sock.getsockname()[1]
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread = threading.Thread(target=accept_loop, args=(self._sock, self._stop, self._respond), daemon=True)
         self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._respond, args=(conn,), daemon=True).start()
 
     def _respond(self, conn: socket.socket) -> None:
         with conn:
