@@ -45,6 +45,16 @@ class _Clock:
         self.wall[p] = self.wall.get(p, 0.0) + time.perf_counter() - self._w
 
 
+def snapshot_size(store: Store) -> dict[str, int]:
+    """What the last poll published: samples, plain and gzip bytes (the one place the benchmarks
+    read the snapshot's page)."""
+    published = store.published
+    data = published.data if published is not None else None
+    if data is None:
+        raise RuntimeError("no snapshot published: the poll failed")
+    return {"samples": data.samples, "plain_bytes": data.part.size, "gzip_bytes": len(data.part.gz)}
+
+
 def one_split(config: Config, cache: LabelCache) -> tuple[dict[str, float], dict[str, float], int, int, int]:
     """One cycle as Poller._poll_cycle runs it, including where it frees what (freeing costs too)."""
     client = make_client(config.poll_targets()[0])

@@ -19,7 +19,7 @@ from typing import Iterator
 import pytest
 
 from exposition import samples, value
-from fakesocket import FakeSocket, Hang
+from testkit.fakesocket import FakeSocket, Hang
 from support import ADMIN_HTTP_HEAD, free_ports, raw_command, wait_for
 
 REPO = Path(__file__).resolve().parents[2]

@@ -23,7 +23,8 @@ from exporter.runtime.client import CommandRefused, RuntimeClient, TransportLimi
 from exporter.runtime.address import parse_address
 from exposition import samples, value
 from support import ADMIN_HTTP_HEAD
-from tlscerts import make_certs
+from testkit.servers import accept_loop
+from testkit.tlscerts import make_certs
 
 CFG = ADMIN_HTTP_HEAD + """
 frontend fe_main
@@ -54,28 +55,24 @@ class RecordingRelay:
         self._sock.listen(8)
         self._sock.settimeout(0.05)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread = threading.Thread(target=accept_loop, args=(self._sock, self._stop, self._relay, False),
+                                        daemon=True)
         self._thread.start()
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                client, _ = self._sock.accept()
-            except OSError:
-                continue
-            with client:
-                client.settimeout(5)
-                data = b""
-                while chunk := client.recv(65536):  # the exporter half-closes after its command
-                    data += chunk
-                self.sent.append(data)
-                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as up:
-                    up.settimeout(5)
-                    up.connect(self.upstream)
-                    up.sendall(data)
-                    up.shutdown(socket.SHUT_WR)
-                    while chunk := up.recv(65536):
-                        client.sendall(chunk)
+    def _relay(self, client: socket.socket) -> None:
+        with client:
+            client.settimeout(5)
+            data = b""
+            while chunk := client.recv(65536):  # the exporter half-closes after its command
+                data += chunk
+            self.sent.append(data)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as up:
+                up.settimeout(5)
+                up.connect(self.upstream)
+                up.sendall(data)
+                up.shutdown(socket.SHUT_WR)
+                while chunk := up.recv(65536):
+                    client.sendall(chunk)
 
     def close(self) -> None:
         self._stop.set()

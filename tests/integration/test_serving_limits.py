@@ -25,7 +25,7 @@ from exporter.web.server import Server, start_server
 from exposition import samples, value
 from httpraw import connect, exchange, get, read_all
 from support import ADMIN_HTTP_HEAD, wait_for
-from tlscerts import Certs, make_certs
+from testkit.tlscerts import Certs, make_certs
 
 CFG = ADMIN_HTTP_HEAD + """
 frontend fe_web
@@ -76,7 +76,7 @@ def served(haproxy_factory, certs: Certs, tmp_path: Path) -> Iterator[Callable[.
         web_config = None
         if tls:
             path = tmp_path / "web.yml"
-            path.write_text(f"tls_server_config:\n  cert_file: {certs.server_cert}\n  key_file: {certs.server_key}\n")
+            path.write_text(certs.web_config())
             web_config = load_web_config(str(path))
         servers.append(start_server(config, store, lambda: True, web_config))
         return servers[-1]

@@ -34,7 +34,7 @@ from exposition import samples, value
 from httpraw import Answer, read_all
 from httpraw import get as request_bytes
 from support import ADMIN_HTTP_HEAD, HAProxy, free_ports, stop_process, wait_for
-from tlscerts import Certs, make_certs, make_leaf
+from testkit.tlscerts import Certs, make_certs, make_leaf
 
 CFG = ADMIN_HTTP_HEAD + """
 frontend fe_web
@@ -79,7 +79,7 @@ def serve(haproxy_factory, tmp_path: Path) -> Iterator[Callable[[str | None], in
 
 
 def tls_yaml(certs: Certs, extra: str = "") -> str:
-    return f"tls_server_config:\n  cert_file: {certs.server_cert}\n  key_file: {certs.server_key}\n{extra}"
+    return certs.web_config(extra)
 
 
 def auth_yaml() -> str:

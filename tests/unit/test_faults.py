@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from fakesocket import Cut, FakeSocket, Hang
+from testkit.fakesocket import Cut, FakeSocket, Hang
 from prometheus_client.parser import text_string_to_metric_families
 from support import EMPTY_ANSWERS
 

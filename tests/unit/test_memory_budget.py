@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 from exposition import samples, value
-from fakesocket import FakeSocket
+from testkit.fakesocket import FakeSocket
 from support import EMPTY_ANSWERS
 
 from exporter.config import build_config

@@ -15,7 +15,7 @@ from typing import Iterator
 
 import pytest
 from exposition import samples, value
-from fakesocket import FakeSocket
+from testkit.fakesocket import FakeSocket
 from support import EMPTY_ANSWERS, require
 
 from exporter.config import build_config
