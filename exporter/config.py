@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping
 
 from exporter.runtime.address import AddressError, parse_address
 from exporter.sources.registry import config_sections
-from exporter.validation import ConfigError, parse_duration, positive_int, read_yaml, string
+from exporter.validation import ConfigError, Keys, parse_duration, positive_int, read_yaml, string
 
 MODES = ("auto", "worker", "master")
 DEFAULT_ADDRESS = "/run/haproxy/admin.sock"
@@ -168,29 +168,26 @@ SCHEMA: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "log.level": ("log_level", _log_level),
 }
 CORE_SECTIONS = ("haproxy", "poll", "web", "log")
+CORE_KEYS = {section: Keys(tuple(k.split(".", 1)[1] for k in SCHEMA if k.startswith(f"{section}.")),
+                           shape="a mapping of keys")
+             for section in CORE_SECTIONS}
 # haproxy.* key → TargetConfig field: what a ``targets:`` entry may set for itself.
 TARGET_KEYS = {"address": "address", "mode": "mode", "connect_timeout": "connect_timeout",
                "timeout": "timeout", "max_response_bytes": "max_response_bytes"}
+TARGET_ENTRY = Keys(("name", *TARGET_KEYS), required=("address",), shape="a mapping with name and address")
 
 
-def _flatten(data: Mapping[str, Any], sections: Mapping[str, Any]) -> dict[str, Any]:
-    known = (*CORE_SECTIONS, "targets", *sections)
+def _flatten(data: Any, sections: Mapping[str, Any]) -> dict[str, Any]:
+    top = Keys(tuple(sorted((*CORE_SECTIONS, "targets", *sections))), shape="a mapping of sections", noun="section")
     flat: dict[str, Any] = {}
-    for section, body in data.items():
-        if not isinstance(section, str) or section not in known:
-            raise ConfigError(f"{section}: unknown section (known: {', '.join(sorted(known))})")
+    for section, body in top.check(None, data).items():
         if section not in CORE_SECTIONS:
             flat[section] = body  # a list or a source's own section, validated as a whole
             continue
         if body is None:
             continue
-        if not isinstance(body, Mapping):
-            raise ConfigError(f"{section}: expected a mapping of keys, got {type(body).__name__}")
-        for key, value in body.items():
-            full = f"{section}.{key}"
-            if full not in SCHEMA:
-                raise ConfigError(f"{full}: unknown key")
-            flat[full] = value
+        for key, value in CORE_KEYS[section].check(section, body).items():
+            flat[f"{section}.{key}"] = value
     return flat
 
 
@@ -199,8 +196,6 @@ def build_config(data: Mapping[str, Any] | None, overrides: Mapping[str, Any] | 
     """Validate the file's mapping, apply flag overrides (same dotted keys) and return a Config."""
     if data is None:
         data = {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"(top level): expected a mapping of sections, got {type(data).__name__}")
     parsers = config_sections()
     flat = _flatten(data, parsers)
     flat.update({k: v for k, v in (overrides or {}).items() if v is not None})
@@ -236,22 +231,17 @@ def _targets(value: Any, defaults: Config) -> tuple[TargetConfig, ...]:
     targets: list[TargetConfig] = []
     for pos, item in enumerate(value):
         key = f"targets[{pos}]"
-        if not isinstance(item, Mapping):
-            raise ConfigError(f"{key}: expected a mapping with name and address, got {item!r}")
+        TARGET_ENTRY.check(key, item)
         name = item.get("name")
         if not isinstance(name, str) or not _TARGET_NAME.fullmatch(name):
             raise ConfigError(f"{key}.name: expected a name of letters, digits and _ . : - (what /probe?target= "
                               f"takes), got {name!r}")
         if any(t.name == name for t in targets):
             raise ConfigError(f"{key}.name: target {name!r} is listed twice")
-        if "address" not in item:
-            raise ConfigError(f"{key}.address: required")
         settings: dict[str, Any] = {}
         for option, option_value in item.items():
             if option == "name":
                 continue
-            if option not in TARGET_KEYS:
-                raise ConfigError(f"{key}.{option}: unknown key (known: name, {', '.join(TARGET_KEYS)})")
             _, check = SCHEMA[f"haproxy.{option}"]
             settings[TARGET_KEYS[option]] = check(f"{key}.{option}", option_value)
         targets.append(replace(base, name=name, **settings))

@@ -19,7 +19,7 @@ from typing import Any, Callable, ClassVar, Generic, Mapping, Sequence, TypeVar
 from exporter.exposition.families import Family
 from exporter.sources.base import Ask, Command, Source
 from exporter.sources.values import ModelStats
-from exporter.validation import ConfigError, parse_duration, positive_int
+from exporter.validation import ConfigError, Keys, parse_duration, positive_int
 
 T = TypeVar("T")
 LIST_RETRY = 60.0
@@ -36,17 +36,15 @@ class Schedule:
     max_per_poll: int = 200
 
 
+SCHEDULE_KEYS = Keys(("enabled", "refresh_interval", "max_per_poll"),
+                     shape="a mapping like {enabled: true, refresh_interval: 5m}")
+
+
 def parse_schedule(section: str, value: Any) -> Schedule:
     """The validated section; every mistake is one ConfigError naming the key."""
     if value is None:
         return Schedule()
-    if not isinstance(value, dict):
-        raise ConfigError(f"{section}: expected a mapping like {{enabled: true, refresh_interval: 5m}}, "
-                          f"got {type(value).__name__}")
-    known = ("enabled", "refresh_interval", "max_per_poll")
-    for key in value:
-        if key not in known:
-            raise ConfigError(f"{section}.{key}: unknown key (known: {', '.join(known)})")
+    SCHEDULE_KEYS.check(section, value)
     enabled = value.get("enabled", True)
     if not isinstance(enabled, bool):
         raise ConfigError(f"{section}.enabled: expected true or false, got {enabled!r}")
