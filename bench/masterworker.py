@@ -71,7 +71,7 @@ def slow_origin(stop: threading.Event) -> int:
 
 def polls(address: str, count: int) -> dict:
     config = build_config({"haproxy": {"address": address, "timeout": "120s"}})
-    store = Store(config.max_age)
+    store = Store(config.poll.max_age)
     poller = Poller(config, store)
     if not poller.poll_once():  # the first (cold) poll fills the label caches; not counted
         raise RuntimeError(f"poll of {address} failed")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from exporter.config import Config
+from exporter.config import Config, TargetConfig
 from exporter.exposition.gzip import Body
 from exporter.exposition.render import Dropped, render_pieces
 from exporter.poll.gcpause import gc_paused
@@ -80,11 +80,11 @@ def measure(address: str, runs: int) -> dict:
     Like the poller, the runs share one label cache: the first (cold) run is reported on its
     own, the medians are over the steady-state runs that follow.
     """
-    config = Config(haproxy_address=address, timeout=120.0, max_response_bytes=1 << 30)
+    config = Config(TargetConfig(address=address, timeout=120.0, max_response_bytes=1 << 30))
     cache = LabelCache()
     cold = one_split(config, cache)
     splits = [one_split(config, cache) for _ in range(runs)]
-    poller = Poller(config, Store(config.max_age))
+    poller = Poller(config, Store(config.poll.max_age))
     whole_cpu, whole_wall, poller_phases = [], [], []
     poller.poll_once()  # the cold poll, not counted
     for _ in range(runs):

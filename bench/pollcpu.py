@@ -88,7 +88,7 @@ def our_polls(address: str, hap: Child, share: float, polls: int) -> dict:
             return next(prepared)  # the real answer was read; its changed copy is parsed
         return answer
 
-    poller = Poller(config, Store(config.max_age), fetch=fetch)
+    poller = Poller(config, Store(config.poll.max_age), fetch=fetch)
     for _ in range(2):  # cold, then warm: the caches hold a poll
         poller.poll_once()
     cpu, wall = [], []

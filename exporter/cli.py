@@ -102,7 +102,7 @@ def run_once(config: Config) -> int:
     from exporter.poll.poller import Poller
     from exporter.poll.snapshot import Store
 
-    store = Store(config.max_age)
+    store = Store(config.poll.max_age)
     poller = Poller(config, store)
     ok = poller.poll_once()
     poller.close()
@@ -134,7 +134,7 @@ def serve(config: Config, web: WebConfig | None = None,
     signals = Signals()
     signals.block()  # before any thread starts: they all inherit the mask (see Signals)
     raise_fd_limit()  # as Go's runtime does: the unit's LimitNOFILE= hard limit is what applies
-    store = Store(config.max_age)
+    store = Store(config.poll.max_age)
     poller = Poller(config, store)
     # Scrapes share the interpreter lock with the poll thread.  The default 5 ms switch interval
     # lets a poll keep the HTTP loop waiting 5 ms at every lock hand-over (after each write of a
@@ -151,11 +151,11 @@ def serve(config: Config, web: WebConfig | None = None,
         server = start_server(config, store, healthy, web)
     except OSError as exc:
         sys.stderr.write(f"haproxy-runtime-exporter: web.listen_address: cannot listen on "
-                         f"{config.listen_address}: {exc.strerror or exc}\n")
+                         f"{config.web.listen_address}: {exc.strerror or exc}\n")
         return 2
 
     targets = ", ".join(t.name or t.address for t in config.poll_targets())
-    log.info("polling %s every %gs", targets, config.interval)
+    log.info("polling %s every %gs", targets, config.poll.interval)
     if web is not None:
         log.info("web config %s: TLS %s, basic auth %s", web.path, "on" if web.context else "off",
                  "on" if web.auth else "off")
@@ -169,7 +169,7 @@ def serve(config: Config, web: WebConfig | None = None,
                 current = new
                 poller.reconfigure(new.config)
                 server.config, server.web = new.config, new.web
-                logging.getLogger().setLevel(new.config.log_level.upper())
+                logging.getLogger().setLevel(new.config.log.level.upper())
     stop.set()
     log.info("received %s, stopping", signals.received[-1] if signals.received else "stop")
     server.shutdown()
@@ -186,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"haproxy-runtime-exporter: config error: {exc}\n")
         return 2
-    setup_logging(config.log_level)
+    setup_logging(config.log.level)
     if args.once:
         return run_once(config)
     return serve(config, web, lambda: load_settings(lambda: load_config(args.config_file, flag_overrides(args))))

@@ -139,7 +139,7 @@ class Poller:
         removed ones are gone from every page at once; a kept target applies the new config at the
         start of its next cycle; the new interval applies after the wait already under way."""
         with self._reloading:
-            self.store.max_age = config.max_age
+            self.store.max_age = config.poll.max_age
             self._plan = _Plan(config, self._sync_targets(config))  # one reference swap
         self._publish_overview()
 
@@ -184,7 +184,7 @@ class Poller:
                 results[target.name] = self._poll(target)
 
         helpers: list[Running] = []
-        for n in range(min(self.config.concurrency, len(targets)) - 1):
+        for n in range(min(self.config.poll.concurrency, len(targets)) - 1):
             try:
                 helpers.append(self._start(work, f"poll {n}"))
             except RuntimeError as exc:  # out of threads: this thread does the rest
@@ -233,20 +233,20 @@ class Poller:
                     del running[name]
                     # the next slot counts from this one; a cycle that overran it starts the next at
                     # once and the schedule goes on from there (missed slots are not made up)
-                    due[name] = max(slot + plan.config.interval, now)
+                    due[name] = max(slot + plan.config.poll.interval, now)
             for name in [n for n in due if n not in plan.targets]:
                 del due[name]
             waiting = sorted((due.setdefault(name, now), name) for name in plan.targets if name not in running)
             for next_at, name in waiting:  # the most overdue first, while threads are free
-                if next_at > now or len(running) >= plan.config.concurrency:
+                if next_at > now or len(running) >= plan.config.poll.concurrency:
                     break
                 started = self._launch(plan.targets[name])
                 if started is None:
-                    due[name] = max(next_at, now) + plan.config.interval  # tried again at its next slot
+                    due[name] = max(next_at, now) + plan.config.poll.interval  # tried again at its next slot
                 else:
                     running[name] = (started, next_at)
             idle_due = [at for name, at in due.items() if name not in running]
-            wait = min(idle_due, default=now + plan.config.interval) - now
+            wait = min(idle_due, default=now + plan.config.poll.interval) - now
             if running:
                 wait = min(wait, _RUNNING_CHECK)
             if any(not poll.is_alive() for poll, _ in running.values()):
@@ -299,6 +299,6 @@ class Poller:
             last = target.state.last_cycle_mono
             if last is None:
                 last = target.created_mono
-            if now - last > 2 * plan.config.interval + target.cycle_bound():
+            if now - last > 2 * plan.config.poll.interval + target.cycle_bound():
                 return False
         return True

@@ -165,7 +165,7 @@ class Process:
         self.route = route
         self.old = old
         self.config = config
-        limits = Limits(config.max_series)
+        limits = Limits(config.poll.max_series)
         self.sources: list[Source] = [
             cls(config.section(cls.config_key) if cls.config_key else None, extra=extra, old=old, limits=limits)
             for cls in sorted(registry.WORKER_SOURCES if sources is None else sources, key=lambda s: not s.required)

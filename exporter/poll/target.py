@@ -103,7 +103,7 @@ class TargetPoller:
                 self._fetch = self._life.client.run
             self.kind = None if target.mode == "auto" else target.mode
             self._level_checked = False
-        if (config.sections, config.max_series) != (self.config.sections, self.config.max_series):
+        if (config.sections, config.poll.max_series) != (self.config.sections, self.config.poll.max_series):
             self._life.stop_all()
             self._process = Process(config)
             self._master = MasterCli(config, self._life)
@@ -208,9 +208,9 @@ class TargetPoller:
         st.invalid_values += stats.invalid_values
         self._note_ignored(stats)
         samples = sum(len(f.values) for f in families)
-        if samples > self.config.max_series:
+        if samples > self.config.poll.max_series:
             self._refuse(registry.SERIES_CAP_COMMAND, "too_many_series",
-                         f"the poll built {samples} series, more than poll.max_series ({self.config.max_series})")
+                         f"the poll built {samples} series, more than poll.max_series ({self.config.poll.max_series})")
             return False
         built = time.perf_counter()
         dropped = Dropped()

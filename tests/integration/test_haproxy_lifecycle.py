@@ -46,7 +46,7 @@ class Exporter:
         self.clock = Clock()
         config = build_config({"haproxy": {"address": address, "timeout": "2s"},
                                "poll": {"interval": "1s", "max_age": f"{MAX_AGE:g}s"}})
-        self.store = Store(config.max_age)
+        self.store = Store(config.poll.max_age)
         self.poller = Poller(config, self.store, clock=self.clock)
 
     def poll(self, advance: float = 1.0) -> dict:

@@ -36,7 +36,7 @@ def served(haproxy_factory) -> Iterator[Callable[..., Server]]:
     def start(poll: bool = True, **web: object) -> Server:
         config = build_config({"haproxy": {"address": hap.admin},
                                "web": {"listen_address": "127.0.0.1:0", **web}})
-        store = Store(config.max_age)
+        store = Store(config.poll.max_age)
         if poll:
             assert Poller(config, store).poll_once()
         servers.append(start_server(config, store, lambda: True))

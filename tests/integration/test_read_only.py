@@ -105,7 +105,7 @@ def test_a_whole_poll_sends_only_read_only_show_commands(relay, tmp_path: Path) 
                          {"name": "be_other"}],
         "errors": {"enabled": True},  # every source on, the ones off by default too
     })
-    store = Store(config.max_age)
+    store = Store(config.poll.max_age)
     poller = Poller(config, store)
     assert poller.poll_once()
     assert poller.poll_once()

@@ -60,7 +60,7 @@ def serve(haproxy_factory, tmp_path: Path) -> Iterator[Callable[[str | None], in
         port = free_ports(1)[0]
         config = build_config({"haproxy": {"address": hap.admin},
                                "web": {"listen_address": f"127.0.0.1:{port}", **limits}})
-        store = Store(config.max_age)
+        store = Store(config.poll.max_age)
         assert Poller(config, store).poll_once()
         web = None
         if web_yaml is not None:

@@ -1,12 +1,13 @@
 """The docs cannot drift from the code: generated metric tables and the example config."""
 
+from dataclasses import fields
 from pathlib import Path
 
 import yaml
 
 from exporter.sources.info import naming as info_naming
 from exporter.sources.stat import naming
-from exporter.config import SCHEMA, load_config
+from exporter.config import CHECKS, SCHEMA, Config, load_config
 from exporter.docs import BEGIN, END, metrics_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,7 +21,7 @@ def test_readme_metric_tables_are_current():
 
 def test_example_config_is_valid_and_documents_every_key():
     config = load_config(str(ROOT / "config.example.yaml"))
-    assert config.haproxy_address == "/run/haproxy/admin.sock"
+    assert config.haproxy.address == "/run/haproxy/admin.sock"
     data = yaml.safe_load((ROOT / "config.example.yaml").read_text())
     flat = {f"{section}.{key}" for section, body in data.items() if isinstance(body, dict) for key in body}
     assert set(SCHEMA) <= flat
@@ -37,3 +38,13 @@ def test_naming_table_is_sound():
             assert name.endswith("_total") == (m.kind == naming.COUNTER), name
     for m in info_naming.INFO_METRICS:
         assert m.name.endswith("_total") == (m.kind == naming.COUNTER), m.name
+
+
+def test_config_has_the_files_shape():
+    """A section of the file is a field of Config, its keys the fields of that section's class:
+    config.poll.interval is poll.interval, and the class's defaults are the defaults."""
+    config = Config()
+    for section, (cls, checks) in CHECKS.items():
+        assert isinstance(getattr(config, section), cls)
+        assert [f.name for f in fields(cls) if f.name != "name"] == list(checks), section
+    assert config.poll_targets() == (config.haproxy,) and config.haproxy.name == ""

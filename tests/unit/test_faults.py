@@ -68,7 +68,7 @@ def fake() -> Iterator[FakeSocket]:
 def make_poller(path: str, clock: Clock, **haproxy: object) -> tuple[Poller, Store]:
     config = build_config({"haproxy": {"address": path, "timeout": "300ms", **haproxy},
                            "poll": {"interval": "1s", "max_age": f"{MAX_AGE:g}s"}})
-    store = Store(config.max_age)
+    store = Store(config.poll.max_age)
     return Poller(config, store, clock=clock), store
 
 
@@ -197,7 +197,7 @@ def test_a_bug_is_counted_logged_with_traceback_and_the_loop_goes_on(caplog: pyt
         raise RuntimeError("boom")  # stands for any bug below the poller
 
     config = build_config({"poll": {"interval": "1s", "max_age": "10s"}})
-    store = Store(config.max_age)
+    store = Store(config.poll.max_age)
     poller = Poller(config, store, fetch=fetch, clock=Clock())
     with caplog.at_level(logging.WARNING, logger="exporter.poll"):
         assert poller.poll_once() is False

@@ -89,7 +89,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "web": {"listen_address": "127.0.0.1:0", "read_header_timeout": "2s", "idle_timeout": "2s"},
         "targets": [{"name": "edge1", "address": "/nonexistent/1.sock"}, {"name": "edge2", "address": "/nonexistent/2.sock"}],
         "stick_tables": [{"name": "fe_main"}]})
-    store = Store(config.max_age)
+    store = Store(config.poll.max_age)
     assert Poller(config, store, fetch=lambda command: ANSWERS.get(command, UNKNOWN)).poll_once()
     errors = Errors()
     loggers = [logging.getLogger("exporter.web.server"), logging.getLogger("asyncio")]

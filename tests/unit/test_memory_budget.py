@@ -100,7 +100,7 @@ def test_a_flood_of_every_command_is_read_up_to_the_budget_of_the_poll_and_the_l
                                          for n in range(4)).encode() + b"\n"
     for n in range(4):
         fake.answers[f"show table t{n}"] = b"# table: t%d, type: ip, size:1048576, used:0\n\n" % n
-    store = Store(config.max_age)
+    store = Store(config.poll.max_age)
     poller = Poller(config, store)
     assert poller.poll_once()
     good = store.published.data
@@ -129,7 +129,7 @@ def test_the_budget_is_shared_by_the_commands_of_a_poll_whatever_their_number(fa
                                          for n in range(5)).encode() + b"\n"
     for n in range(5):
         fake.answers[f"show table t{n}"] = table_dump(f"t{n}", BUDGET * 4 // 10)
-    store = Store(config.max_age)
+    store = Store(config.poll.max_age)
     assert Poller(config, store).poll_once()
     got = samples(b"".join(p.text for p in store.parts()).decode())
     assert value(got, "haproxy_sticktable_entries_seen", table="t0") > 10_000

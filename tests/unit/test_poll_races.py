@@ -197,7 +197,7 @@ def test_the_scheduler_never_sees_the_new_targets_with_the_old_config() -> None:
 
         def scheduler_turn() -> None:
             config, targets = poller.config, poller.targets
-            seen.append((config.interval, sorted(targets)))
+            seen.append((config.poll.interval, sorted(targets)))
 
         went = preempted(lambda: poller.reconfigure(two), scheduler_turn, {exporter.poll.poller.__file__}, step)
         assert seen[0] in ((7.0, [""]), (3.0, ["a", "b"])), (step, seen)
@@ -252,7 +252,7 @@ def test_a_poll_thread_that_cannot_start_is_counted_logged_once_and_tried_again(
     config = build_config({"targets": [{"name": "a", "address": "/run/a.sock"}, {"name": "b", "address": "/run/b.sock"}],
                            "poll": {"interval": "1s", "max_age": "60s"}})
     clock = Clock()
-    store = Store(config.max_age)
+    store = Store(config.poll.max_age)
     starts = FailingStarts()
     poller = Poller(config, store, fetch=lambda c: ANSWERS.get(c, UNKNOWN), clock=clock, start=starts)
     health: list[tuple[float, bool]] = []

@@ -67,7 +67,7 @@ def run_schedule(hangs: dict[int, float], polls: int, interval: float = 1.0) -> 
         return ANSWERS.get(command, UNKNOWN)
 
     config = build_config({"poll": {"interval": interval, "max_age": 60}})
-    poller = Poller(config, Store(config.max_age), fetch=fetch, clock=clock, start=run_in_place)
+    poller = Poller(config, Store(config.poll.max_age), fetch=fetch, clock=clock, start=run_in_place)
     poller.run(FakeStop(clock, starts, polls))
     return [round(s - starts[0], 6) for s in starts], poller
 
@@ -108,7 +108,7 @@ def test_a_reloaded_interval_applies_from_the_next_poll() -> None:
         return ANSWERS.get(command, UNKNOWN)
 
     config = build_config({"poll": {"interval": 1.0, "max_age": 60}})
-    poller = Poller(config, Store(config.max_age), fetch=fetch, clock=clock, start=run_in_place)
+    poller = Poller(config, Store(config.poll.max_age), fetch=fetch, clock=clock, start=run_in_place)
     poller.run(FakeStop(clock, starts, 6))
     assert [s - starts[0] for s in starts] == [0, 1, 2, 2.5, 3, 3.5]
     assert poller.store.max_age == 60

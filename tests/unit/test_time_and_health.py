@@ -38,7 +38,7 @@ def setup(fetch=None) -> tuple[Poller, Store, Monotonic]:
     config = build_config({"poll": {"interval": "5s", "max_age": "30s"},
                            "haproxy": {"timeout": "2s", "connect_timeout": "1s"}})
     mono = Monotonic()
-    store = Store(config.max_age, monotonic=mono)
+    store = Store(config.poll.max_age, monotonic=mono)
     # The fake monotonic clock from the start: a target counts its first cycle's age from its creation.
     poller = Poller(config, store, fetch=fetch or (lambda c: ANSWERS.get(c, UNKNOWN)), monotonic=mono)
     return poller, store, mono
