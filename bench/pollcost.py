@@ -19,6 +19,7 @@ from exporter.poll.gcpause import gc_paused
 from exporter.poll.poller import Poller
 from exporter.poll.process import make_client
 from exporter.poll.snapshot import Store
+from exporter.runtime.address import parse_address
 from exporter.sources.info.model import info_families
 from exporter.sources.info.parse import parse_info
 from exporter.sources.stat.model import LabelCache, stat_families
@@ -80,7 +81,7 @@ def measure(address: str, runs: int) -> dict:
     Like the poller, the runs share one label cache: the first (cold) run is reported on its
     own, the medians are over the steady-state runs that follow.
     """
-    config = Config(TargetConfig(address=address, timeout=120.0, max_response_bytes=1 << 30))
+    config = Config(TargetConfig(address=parse_address(address), timeout=120.0, max_response_bytes=1 << 30))
     cache = LabelCache()
     cold = one_split(config, cache)
     splits = [one_split(config, cache) for _ in range(runs)]

@@ -154,7 +154,7 @@ def serve(config: Config, web: WebConfig | None = None,
                          f"{config.web.listen_address}: {exc.strerror or exc}\n")
         return 2
 
-    targets = ", ".join(t.name or t.address for t in config.poll_targets())
+    targets = ", ".join(t.name or t.address.text for t in config.poll_targets())
     log.info("polling %s every %gs", targets, config.poll.interval)
     if web is not None:
         log.info("web config %s: TLS %s, basic auth %s", web.path, "on" if web.context else "off",

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
-from exporter.runtime.address import AddressError, parse_address
+from exporter.runtime.address import Address, AddressError, parse_address
 from exporter.sources.registry import config_sections
 from exporter.validation import ConfigError, Keys, parse_duration, positive_int, read_yaml, string
 
@@ -29,7 +29,7 @@ class TargetConfig:
     """
 
     name: str = ""
-    address: str = "/run/haproxy/admin.sock"
+    address: Address = parse_address("/run/haproxy/admin.sock")  # parsed once, here; its text kept
     mode: str = "auto"
     connect_timeout: float = 2.0
     timeout: float = 5.0
@@ -99,13 +99,11 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 _TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 
 
-def _address(key: str, value: Any) -> str:
-    text = string(key, value)
+def _address(key: str, value: Any) -> Address:
     try:
-        parse_address(text)
+        return parse_address(string(key, value))
     except AddressError as exc:
         raise ConfigError(f"{key}: {exc}") from None
-    return text
 
 
 def parse_listen_address(text: str) -> tuple[str, int]:

@@ -15,7 +15,6 @@ from typing import Any, Callable, Mapping, Sequence
 from exporter.config import Config, TargetConfig
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix
 from exporter.poll.state import CommandStats, PollState
-from exporter.runtime.address import parse_address
 from exporter.runtime.advice import advice
 from exporter.runtime.answer import Text
 from exporter.runtime.client import DEFAULT_MAX_RESPONSE_BYTES, Budget, RuntimeClient, TransportError, TransportLimits
@@ -38,7 +37,7 @@ ABSENT = object()
 
 def make_client(target: TargetConfig) -> RuntimeClient:
     limits = TransportLimits(target.connect_timeout, target.timeout, target.max_response_bytes)
-    return RuntimeClient(parse_address(target.address), registry.allowlist(), limits)
+    return RuntimeClient(target.address, registry.allowlist(), limits)
 
 
 def charged(fetch: Fetch) -> Read:

@@ -152,7 +152,7 @@ class TargetPoller:
             if master:
                 self.kind = "master"
                 log.info("%s%s is a master CLI: reading every worker through it", where(self.name),
-                         self.target.address)
+                         self.target.address.text)
             elif master is not None:
                 self.kind = "worker"
             if self.kind is not None:

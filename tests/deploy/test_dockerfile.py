@@ -88,7 +88,7 @@ def test_cmd_flags_parse_and_point_at_the_baked_config() -> None:
     assert exposed == [str(port)]
     health = " ".join(args for word, args in final_stage() if word == "HEALTHCHECK")
     assert f":{port}/healthz" in health
-    assert config.haproxy.address.startswith("/run/haproxy/")
+    assert config.haproxy.address.text.startswith("/run/haproxy/")
 
 
 def test_base_image_python_satisfies_requires_python() -> None:

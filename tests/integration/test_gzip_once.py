@@ -16,6 +16,7 @@ from exporter.exposition import gzip as gzip_engines
 from dataclasses import replace
 
 from exporter.config import Config, TargetConfig, WebSection
+from exporter.runtime.address import parse_address
 from exporter.web.server import start_server
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
@@ -52,7 +53,7 @@ def test_scrapes_serve_the_stored_gzip_and_never_compress(haproxy_factory, monke
     for engine, real_deflate in list(gzip_engines.DEFLATE_ENGINES.items()):
         monkeypatch.setitem(gzip_engines.DEFLATE_ENGINES, engine,
                             lambda data, real=real_deflate: deflated.append(data[:40]) or real(data))
-    config = Config(TargetConfig(address=hap.admin))
+    config = Config(TargetConfig(address=parse_address(hap.admin)))
     store = Store(config.poll.max_age)
     poller = Poller(config, store)
     assert poller.poll_once()

@@ -21,7 +21,7 @@ def test_readme_metric_tables_are_current():
 
 def test_example_config_is_valid_and_documents_every_key():
     config = load_config(str(ROOT / "config.example.yaml"))
-    assert config.haproxy.address == "/run/haproxy/admin.sock"
+    assert config.haproxy.address.text == "/run/haproxy/admin.sock"
     data = yaml.safe_load((ROOT / "config.example.yaml").read_text())
     flat = {f"{section}.{key}" for section, body in data.items() if isinstance(body, dict) for key in body}
     assert set(SCHEMA) <= flat

@@ -123,7 +123,7 @@ def test_the_schedule_follows_whatever_a_reload_makes_of_the_targets() -> None:
     def fetch_for(target):
         def fetch(command: str) -> str:
             if command == "show info":
-                polled.append((clock.now, target.address))
+                polled.append((clock.now, target.address.text))
             return ANSWERS.get(command, UNKNOWN)
         return fetch
 

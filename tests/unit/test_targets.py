@@ -13,6 +13,7 @@ from support import EMPTY_ANSWERS, wait_for
 from exporter.config import TargetConfig, build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
+from exporter.runtime.address import parse_address
 from exporter.runtime.client import TransportError
 from exporter.validation import ConfigError
 
@@ -37,8 +38,8 @@ CONFIG = {"targets": [{"name": "edge1", "address": "unix@/run/h1.sock"},
 def test_targets_config_takes_the_haproxy_keys_per_entry() -> None:
     config = build_config({"haproxy": {"timeout": "3s"}, **CONFIG})
     assert [t.name for t in config.poll_targets()] == ["edge1", "edge2"]
-    assert config.targets[0] == TargetConfig("edge1", "unix@/run/h1.sock", timeout=3.0)
-    assert config.targets[1].timeout == 10.0 and config.targets[1].address == "ipv4@127.0.0.1:9999"
+    assert config.targets[0] == TargetConfig("edge1", parse_address("unix@/run/h1.sock"), timeout=3.0)
+    assert config.targets[1].timeout == 10.0 and config.targets[1].address.text == "ipv4@127.0.0.1:9999"
 
 
 @pytest.mark.parametrize("targets, error", [
@@ -65,7 +66,7 @@ def test_an_address_beside_targets_is_refused() -> None:
 def test_each_target_is_served_on_its_own_and_metrics_gives_the_overview() -> None:
     by_address = {"unix@/run/h1.sock": answers("2.6.12"), "ipv4@127.0.0.1:9999": answers("3.3.0")}
     store = Store(10)
-    poller = Poller(build_config(CONFIG), store, fetch_for=lambda t: lambda c: by_address[t.address].get(c, UNKNOWN))
+    poller = Poller(build_config(CONFIG), store, fetch_for=lambda t: lambda c: by_address[t.address.text].get(c, UNKNOWN))
     assert poller.poll_once()
     one, two = samples(text(store.probe("edge1"))), samples(text(store.probe("edge2")))
     assert value(one, "haproxy_process_build_info", version="2.6.12-1+deb12u4", release_date="2026/10/17") == 1
