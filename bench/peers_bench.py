@@ -30,7 +30,7 @@ from typing import Callable, TypeVar
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.procs import command, free_ports, wait_until  # noqa: E402
-from exporter.config import build_config  # noqa: E402
+from exporter.config import TargetConfig, build_config  # noqa: E402
 from exporter.exposition.render import render  # noqa: E402
 from exporter.poll.poller import Poller  # noqa: E402
 from exporter.poll.snapshot import Store  # noqa: E402
@@ -118,7 +118,7 @@ def main() -> None:
                   f"peers established, {args.tables} tables x {args.entries} keys; show peers answer "
                   f"{len(answer)} bytes, {answer.count(chr(10))} lines")
 
-            client = RuntimeClient(parse_address(read), allowlist())
+            client = RuntimeClient(parse_address(read), allowlist(), TargetConfig())
 
             def source_alone() -> int:
                 families = peer_families(parse_peers(client.run("show peers")), ModelStats())

@@ -17,10 +17,10 @@ from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix
 from exporter.poll.state import CommandStats, PollState
 from exporter.runtime.advice import advice
 from exporter.runtime.answer import Text
-from exporter.runtime.client import DEFAULT_MAX_RESPONSE_BYTES, Budget, RuntimeClient, TransportError, TransportLimits
+from exporter.runtime.client import Budget, RuntimeClient, TransportError
 from exporter.runtime.errors import ParseError
 from exporter.sources import registry
-from exporter.sources.base import Command, Limits, Link, ModelStats, Source
+from exporter.sources.base import Command, Link, ModelStats, Source
 
 log = logging.getLogger("exporter.poll")
 
@@ -36,8 +36,8 @@ ABSENT = object()
 
 
 def make_client(target: TargetConfig) -> RuntimeClient:
-    limits = TransportLimits(target.connect_timeout, target.timeout, target.max_response_bytes)
-    return RuntimeClient(target.address, registry.allowlist(), limits)
+    """The target's client: its address, its limits, and every command the registry allows."""
+    return RuntimeClient(target.address, registry.allowlist(), target)
 
 
 def charged(fetch: Fetch) -> Read:
@@ -61,10 +61,10 @@ class Runner:
     worker that left costs the pauses once per cycle, not once per command.
     """
 
-    def __init__(self, fetch: Read, state: PollState, name: str, retries: tuple[float, ...] = (),
-                 sleep: Callable[[float], None] = time.sleep, budget: Budget | None = None) -> None:
+    def __init__(self, fetch: Read, state: PollState, name: str, budget: Budget, retries: tuple[float, ...] = (),
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.fetch = fetch
-        self.budget = budget or Budget(DEFAULT_MAX_RESPONSE_BYTES)  # the bytes this poll may still read
+        self.budget = budget  # the bytes this poll may still read
         self.state = state
         self.where = where(name)
         self.sent = 0
@@ -164,9 +164,8 @@ class Process:
         self.route = route
         self.old = old
         self.config = config
-        limits = Limits(config.poll.max_series)
         self.sources: list[Source] = [
-            cls(config.section(cls.config_key) if cls.config_key else None, extra=extra, old=old, limits=limits)
+            cls(config.section(cls.config_key) if cls.config_key else None, extra=extra, old=old, limits=config.poll)
             for cls in sorted(registry.WORKER_SOURCES if sources is None else sources, key=lambda s: not s.required)
             if cls.old_workers or not old
         ]

@@ -129,7 +129,7 @@ class TargetPoller:
         st.phase_seconds = {}
         st.source_seconds, st.source_ok = {}, {}
         # One budget for every answer of the cycle (every worker's, through a master CLI).
-        runner = Runner(self._fetch, st, self.name, sleep=self.sleep, budget=Budget(self.target.max_response_bytes))
+        runner = Runner(self._fetch, st, self.name, Budget(self.target.max_response_bytes), sleep=self.sleep)
         kind = self._detect(runner)
         runner.retries = MASTER_RETRIES if kind == "master" else ()
         ok = self._master_cycle(runner) if kind == "master" else self._worker_cycle(runner)

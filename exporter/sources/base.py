@@ -15,7 +15,7 @@ when the process or the target goes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Protocol, Sequence
 
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix
 from exporter.runtime.answer import Text
@@ -24,14 +24,12 @@ from exporter.sources.doctable import DocRows
 from exporter.sources.values import ModelStats as ModelStats  # build's second argument, so the poll's too
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Bounds on what one poll may hold, from the config (``poll.max_series``)."""
+class Limits(Protocol):
+    """Bounds on what one poll may hold: the config's ``poll:`` section (exporter/config.py's
+    PollSection, where their defaults are)."""
 
-    max_series: int = 5_000_000
-
-
-DEFAULT_LIMITS = Limits()
+    @property
+    def max_series(self) -> int: ...
 
 # The Runtime API's access levels, lowest first: a source's ``level`` names one, and the socket's
 # own (``show cli level``, exporter/sources/registry.py) is compared with it.
@@ -111,7 +109,7 @@ class Source:
     reads: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: Any = None, extra: LabelSuffix = NO_SUFFIX, old: bool = False,
-                 limits: Limits = DEFAULT_LIMITS) -> None:
+                 limits: Limits | None = None) -> None:
         self.options = options
         self.extra = extra
         self.old = old

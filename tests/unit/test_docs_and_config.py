@@ -7,7 +7,7 @@ import yaml
 
 from exporter.sources.info import naming as info_naming
 from exporter.sources.stat import naming
-from exporter.config import CHECKS, SCHEMA, Config, load_config
+from exporter.config import CHECKS, SCHEMA, Config, build_config, load_config
 from exporter.docs import BEGIN, END, metrics_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +27,28 @@ def test_example_config_is_valid_and_documents_every_key():
     assert set(SCHEMA) <= flat
     assert "stick_tables" in data
     assert config.section("certificates") == config.section("certificates").__class__()  # the defaults, written out
+
+
+def test_example_config_writes_the_defaults():
+    """config.example.yaml "documents every key with its default": read, it is the config of no file."""
+    assert load_config(str(ROOT / "config.example.yaml")) == build_config({})
+
+
+def test_readme_defaults_are_the_config_classes_defaults():
+    """The README's configuration table states each key's default; the section classes hold it."""
+    rows = [line.split(" | ") for line in (ROOT / "README.md").read_text().splitlines()
+            if line.startswith("| `") and line.count(" | ") == 3]
+    stated = {key.strip("|` "): default.strip("` ") for key, _, default, _ in rows}
+    assert set(SCHEMA) <= set(stated), set(SCHEMA) - set(stated)
+    defaults = Config()
+    for key, check in SCHEMA.items():
+        section, name = key.split(".")
+        default = getattr(getattr(defaults, section), name)
+        text = stated[key]
+        if text == "none":
+            assert default is None, key
+        else:
+            assert check(key, int(text) if text.isdigit() else text) == default, key
 
 
 def test_naming_table_is_sound():

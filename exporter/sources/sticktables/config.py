@@ -52,7 +52,7 @@ class StickTableConfig:
 
 
 DEFAULT_MAX_ENTRIES = StickTableConfig.max_entries
-MAX_ENTRIES = 10_000_000  # each exported entry is a series at least, and poll.max_series is 5,000,000 by default
+MAX_ENTRIES = 10_000_000  # each exported entry is a series at least: twice poll.max_series's default
 
 
 def _filter(key: str, value: Any) -> tuple[str, str, int]:
