@@ -9,6 +9,7 @@ import threading
 from typing import Any, Callable, NoReturn, Sequence
 
 from exporter import __version__
+from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config import Config, load_config
 from exporter.reload import Settings, Signals, load_settings, reload_settings
 from exporter.validation import ConfigError
@@ -96,14 +97,14 @@ def setup_logging(level: str) -> None:
     )
 
 
-def run_once(config: Config) -> int:
+def run_once(config: Config, clock: Clock) -> int:
     """Poll every target once and print what would be served (each target under a comment line
     when there are several: each block is a valid exposition on its own)."""
     from exporter.poll.poller import Poller
     from exporter.poll.snapshot import Store
 
-    store = Store(config.poll.max_age)
-    poller = Poller(config, store)
+    store = Store(config.poll.max_age, clock)
+    poller = Poller(config, store, clock=clock)
     ok = poller.poll_once()
     poller.close()
     out = sys.stdout.buffer
@@ -119,7 +120,7 @@ def run_once(config: Config) -> int:
     return 0 if ok else 1
 
 
-def serve(config: Config, web: WebConfig | None = None,
+def serve(config: Config, clock: Clock, web: WebConfig | None = None,
           reload: Callable[[], Settings] | None = None) -> int:
     """Poll in a daemon thread and serve HTTP until SIGTERM/SIGINT; SIGHUP calls ``reload``.
 
@@ -134,8 +135,8 @@ def serve(config: Config, web: WebConfig | None = None,
     signals = Signals()
     signals.block()  # before any thread starts: they all inherit the mask (see Signals)
     raise_fd_limit()  # as Go's runtime does: the unit's LimitNOFILE= hard limit is what applies
-    store = Store(config.poll.max_age)
-    poller = Poller(config, store)
+    store = Store(config.poll.max_age, clock)
+    poller = Poller(config, store, clock=clock)
     # Scrapes share the interpreter lock with the poll thread.  The default 5 ms switch interval
     # lets a poll keep the HTTP loop waiting 5 ms at every lock hand-over (after each write of a
     # large body); 1 ms keeps scrapes during a poll close to scrapes between polls.  Still
@@ -148,7 +149,7 @@ def serve(config: Config, web: WebConfig | None = None,
         return thread.is_alive() and poller.healthy()
 
     try:
-        server = start_server(config, store, healthy, web)
+        server = start_server(config, store, healthy, web, clock)
     except OSError as exc:
         sys.stderr.write(f"haproxy-runtime-exporter: web.listen_address: cannot listen on "
                          f"{config.web.listen_address}: {exc.strerror or exc}\n")
@@ -188,8 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     setup_logging(config.log.level)
     if args.once:
-        return run_once(config)
-    return serve(config, web, lambda: load_settings(lambda: load_config(args.config_file, flag_overrides(args))))
+        return run_once(config, SYSTEM_CLOCK)  # the one clock, handed down from here
+    return serve(config, SYSTEM_CLOCK, web, lambda: load_settings(lambda: load_config(args.config_file, flag_overrides(args))))
 
 
 if __name__ == "__main__":

@@ -358,6 +358,30 @@ def haproxy_seconds(text: str) -> int:
     return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([dhms])", text))
 
 
+class FakeClock:
+    """An ``exporter.clock.Clock`` that moves only when the test moves it (``clock.now += 5``) or
+    something sleeps on it (each pause kept in ``slept``, and the time moved by it): schedules,
+    ages and retries then come out the same on every run, and nothing waits.  The wall clock
+    reads ``now`` too, unless ``wall`` is given (``SYSTEM_CLOCK.wall``: freezegun's, where a
+    test moves the wall apart from the monotonic clock).
+    """
+
+    def __init__(self, now: float = 1000.0, wall: Callable[[], float] | None = None) -> None:
+        self.now = now
+        self._wall = wall
+        self.slept: list[float] = []
+
+    def wall(self) -> float:
+        return self.now if self._wall is None else self._wall()
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
 class Finished:
     """What ``run_in_place`` returns: a poll that has already ended."""
 

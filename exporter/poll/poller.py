@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from functools import partial
 from typing import Callable, Mapping, Protocol
 
+from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config import Config, TargetConfig
 from exporter.exposition.families import Family
 from exporter.exposition.gzip import Part
@@ -33,14 +33,6 @@ from exporter.poll.target import TargetPoller
 
 log = logging.getLogger("exporter.poll")
 _RUNNING_CHECK = 0.05  # seconds between looks at running polls while some are in flight
-
-
-def _wall() -> float:
-    return time.time()  # looked up per call, so freezegun can freeze it
-
-
-def _monotonic() -> float:
-    return time.monotonic()
 
 
 class Running(Protocol):
@@ -74,21 +66,17 @@ class Poller:
     """Owns the targets and their schedule; ``poll_once`` polls every target once, usable without threads.
 
     ``fetch`` replaces the socket for every target, ``fetch_for`` gives each target its own (tests);
-    ``clock`` is one fake clock for tests, read both as wall time and as the monotonic clock of
-    ages and the schedule; ``monotonic`` fakes the monotonic clock alone (freezegun moves the wall);
-    ``start`` starts a poll (a daemon thread; tests run it in place, or fail it).
+    ``clock`` is the edge's (exporter/clock.py), passed down to every target, its sources and its
+    pauses, and the schedule's; ``start`` starts a poll (a daemon thread; tests run it in place,
+    or fail it).
     """
 
     def __init__(self, config: Config, store: Store, fetch: Fetch | None = None,
-                 clock: Callable[[], float] | None = None,
+                 clock: Clock = SYSTEM_CLOCK,
                  fetch_for: Callable[[TargetConfig], Fetch] | None = None,
-                 monotonic: Callable[[], float] | None = None,
                  start: Starter = start_daemon) -> None:
         self.store = store
-        self.wall: Callable[[], float] = clock or _wall
-        self.monotonic: Callable[[], float] = clock or monotonic or _monotonic
-        if clock is not None:
-            store.monotonic = clock
+        self.clock = clock
         if store.live is None:
             store.live = LivePart(process_metrics_text)
         if fetch_for is None and fetch is not None:
@@ -114,8 +102,7 @@ class Poller:
 
     def _new_target(self, target: TargetConfig, config: Config) -> TargetPoller:
         fetch = self._fetch_for(target) if self._fetch_for is not None else None
-        return TargetPoller(target, config, self.store, fetch, wall=lambda: self.wall(),
-                            monotonic=lambda: self.monotonic(), reload_ok=lambda: self.config_reload_ok)
+        return TargetPoller(target, config, self.store, fetch, self.clock, reload_ok=lambda: self.config_reload_ok)
 
     def _sync_targets(self, config: Config) -> dict[str, TargetPoller]:
         """Keep pollers (and their state) of targets still configured, add new ones, drop the rest."""
@@ -226,7 +213,7 @@ class Poller:
         due: dict[str, float] = {}
         running: dict[str, tuple[Running, float]] = {}  # by target: the poll and the slot it took
         while not stop.is_set():
-            now = self.monotonic()
+            now = self.clock.monotonic()
             plan = self._plan
             for name, (poll, slot) in list(running.items()):
                 if not poll.is_alive():
@@ -294,7 +281,7 @@ class Poller:
         plan = self._plan
         if any(name in plan.targets for name in self._failed_starts):
             return False
-        now = self.monotonic()
+        now = self.clock.monotonic()
         for target in plan.targets.values():
             last = target.state.last_cycle_mono
             if last is None:

@@ -12,6 +12,7 @@ import logging
 import time
 from typing import Any, Callable, Mapping, Sequence
 
+from exporter.clock import Clock
 from exporter.config import Config, TargetConfig
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix
 from exporter.poll.state import CommandStats, PollState
@@ -61,8 +62,8 @@ class Runner:
     worker that left costs the pauses once per cycle, not once per command.
     """
 
-    def __init__(self, fetch: Read, state: PollState, name: str, budget: Budget, retries: tuple[float, ...] = (),
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, fetch: Read, state: PollState, name: str, budget: Budget, sleep: Callable[[float], None],
+                 retries: tuple[float, ...] = ()) -> None:
         self.fetch = fetch
         self.budget = budget  # the bytes this poll may still read
         self.state = state
@@ -159,17 +160,18 @@ class Process:
     registry's worker sources, or ``sources`` (a master CLI's own, exporter/poll/master.py).
     """
 
-    def __init__(self, config: Config, route: str = "", extra: LabelSuffix = NO_SUFFIX, old: bool = False,
-                 sources: Sequence[type[Source]] | None = None) -> None:
+    def __init__(self, config: Config, clock: Clock, route: str = "", extra: LabelSuffix = NO_SUFFIX,
+                 old: bool = False, sources: Sequence[type[Source]] | None = None) -> None:
         self.route = route
         self.old = old
         self.config = config
         self.sources: list[Source] = [
-            cls(config.section(cls.config_key) if cls.config_key else None, extra=extra, old=old, limits=config.poll)
+            cls(config.section(cls.config_key) if cls.config_key else None, extra=extra, old=old, limits=config.poll,
+                clock=clock)
             for cls in sorted(registry.WORKER_SOURCES if sources is None else sources, key=lambda s: not s.required)
             if cls.old_workers or not old
         ]
-        self.clock: Callable[[], float] = time.monotonic
+        self.clock = clock
         # optional sources this HAProxy does not have (Source.optional): when to ask again
         self._absent_until: dict[str, float] = {}
 
@@ -192,7 +194,7 @@ class Process:
                 continue
             started = time.perf_counter()
             got: dict[str, Any]
-            if self.clock() < self._absent_until.get(source.name, float("-inf")):
+            if self.clock.monotonic() < self._absent_until.get(source.name, float("-inf")):
                 got, complete = {}, True  # not in this HAProxy: nothing sent until the recheck
             else:
                 asker = _Asker(runner, stats, self.route, self.old, unreachable, source.optional)
@@ -247,7 +249,7 @@ class Process:
         """Remember (and say once, at info level) that this HAProxy has no such command, or has it now."""
         was = source.name in self._absent_until
         if absent:
-            self._absent_until[source.name] = self.clock() + self.RECHECK_SECONDS
+            self._absent_until[source.name] = self.clock.monotonic() + self.RECHECK_SECONDS
         else:
             del self._absent_until[source.name]
         if absent != was:

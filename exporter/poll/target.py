@@ -20,6 +20,7 @@ import logging
 import time
 from typing import Callable
 
+from exporter.clock import Clock
 from exporter.config import Config, TargetConfig
 from exporter.exposition.families import Family
 from exporter.exposition.gzip import BlockCache, Body, Part
@@ -46,18 +47,15 @@ class TargetPoller:
     read through it).
     """
 
-    def __init__(self, target: TargetConfig, config: Config, store: Store, fetch: Fetch | None = None,
-                 wall: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic,
-                 reload_ok: Callable[[], bool] = lambda: True) -> None:
+    def __init__(self, target: TargetConfig, config: Config, store: Store, fetch: Fetch | None,
+                 clock: Clock, reload_ok: Callable[[], bool] = lambda: True) -> None:
         self.target = target
         self.config = config
         self.store = store
         self.state = PollState()
-        self.wall = wall
-        self.monotonic = monotonic
-        self.created_mono = monotonic()  # /healthz counts a target that never completed a cycle from here
+        self.clock = clock
+        self.created_mono = clock.monotonic()  # /healthz counts a target that never completed a cycle from here
         self.reload_ok = reload_ok
-        self.sleep: Callable[[float], None] = time.sleep  # the pause between retries; tests replace it
         self._fixed_fetch = fetch  # tests inject one fake for every command
         client: RuntimeClient | None = None
         if fetch is None:
@@ -71,8 +69,8 @@ class TargetPoller:
         # _applied; neither reads and writes the same slot, so no reload can be lost between them.
         self._wanted = self._applied = (target, config)
         self._data: DataPart | None = None
-        self._process = Process(config)  # the worker behind a worker socket
-        self._master = MasterCli(config, self._life)  # or the master CLI and the workers behind it
+        self._process = Process(config, clock)  # the worker behind a worker socket
+        self._master = MasterCli(config, clock, self._life)  # or the master CLI and the workers behind it
         self.kind: str | None = None if target.mode == "auto" else target.mode
         self._level_checked = False
         self._said_ignored: set[tuple[str, str]] = set()
@@ -105,8 +103,8 @@ class TargetPoller:
             self._level_checked = False
         if (config.sections, config.poll.max_series) != (self.config.sections, self.config.poll.max_series):
             self._life.stop_all()
-            self._process = Process(config)
-            self._master = MasterCli(config, self._life)
+            self._process = Process(config, self.clock)
+            self._master = MasterCli(config, self.clock, self._life)
             self.state.commands.keep_only(self._process.command_names() | self._master.command_names())
         self.target, self.config = target, config
 
@@ -129,7 +127,7 @@ class TargetPoller:
         st.phase_seconds = {}
         st.source_seconds, st.source_ok = {}, {}
         # One budget for every answer of the cycle (every worker's, through a master CLI).
-        runner = Runner(self._fetch, st, self.name, Budget(self.target.max_response_bytes), sleep=self.sleep)
+        runner = Runner(self._fetch, st, self.name, Budget(self.target.max_response_bytes), self.clock.sleep)
         kind = self._detect(runner)
         runner.retries = MASTER_RETRIES if kind == "master" else ()
         ok = self._master_cycle(runner) if kind == "master" else self._worker_cycle(runner)
@@ -137,7 +135,7 @@ class TargetPoller:
         st.polls["success" if ok else "failure"] += 1
         st.poll_seconds = time.perf_counter() - started
         st.commands_per_cycle = runner.sent
-        st.last_cycle_mono = self.monotonic()
+        st.last_cycle_mono = self.clock.monotonic()
         self.publish()
         return ok
 
@@ -227,7 +225,7 @@ class TargetPoller:
         del pieces
         done = time.perf_counter()
         st.phase_seconds.update(build=built - build_started, render=rendered - built, compress=done - rendered)
-        self._data = DataPart(part, self.wall(), samples, self.monotonic())
+        self._data = DataPart(part, self.clock.wall(), samples, self.clock.monotonic())
         st.last_success = self._data.taken_at
         st.samples = samples
         return True

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Mapping, Protocol, Sequence
 
+from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix
 from exporter.runtime.answer import Text
 from exporter.runtime.client import RuntimeClient
@@ -109,11 +110,12 @@ class Source:
     reads: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: Any = None, extra: LabelSuffix = NO_SUFFIX, old: bool = False,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
         self.options = options
         self.extra = extra
         self.old = old
         self.limits = limits
+        self.clock = clock
 
     @classmethod
     def docs(cls) -> Sequence[DocRows]:

@@ -12,10 +12,10 @@ shorter); an item no longer listed goes.
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Generic, Mapping, Sequence, TypeVar
 
+from exporter.clock import Clock
 from exporter.exposition.families import Family
 from exporter.sources.base import Ask, Command, Source
 from exporter.sources.values import ModelStats
@@ -59,10 +59,6 @@ def parse_schedule(section: str, value: Any) -> Schedule:
                                                                             MAX_PER_POLL))
 
 
-def _monotonic() -> float:
-    return time.monotonic()  # looked up per call, so freezegun can move it
-
-
 class Refreshed(Generic[T]):
     """The list and the items' answers of one process, and when each is due.
 
@@ -72,12 +68,12 @@ class Refreshed(Generic[T]):
     """
 
     def __init__(self, list_command: Command, item_command: Callable[[str], Command], key: Callable[[Any], str],
-                 sendable: re.Pattern[str]) -> None:
+                 sendable: re.Pattern[str], clock: Clock) -> None:
         self.list_command = list_command
         self.item_command = item_command
         self.key = key
         self.sendable = sendable
-        self.clock: Callable[[], float] = _monotonic
+        self.clock = clock
         self.unsendable: tuple[Any, ...] = ()
         self._listed: tuple[Any, ...] | None = None
         self._list_at = float("-inf")
@@ -88,7 +84,7 @@ class Refreshed(Generic[T]):
     def read(self, ask: Ask, schedule: Schedule) -> tuple[tuple[tuple[Any, T], ...] | None, bool]:
         """(listed item, its answer) for every item answered so far, or None before any list; and
         whether every command sent this poll succeeded."""
-        now = self.clock()
+        now = self.clock.monotonic()
         ok = True
         if now >= self._list_at:
             listed = ask(self.list_command)
@@ -146,7 +142,7 @@ class RefreshedSource(Source, Generic[T]):
         super().__init__(options or Schedule(), **kwargs)
         self.config: Schedule = self.options
         self.refreshed: Refreshed[T] = Refreshed(self.list_command, self.item_command, self.item_key,
-                                                  re.compile(self.key_pattern))
+                                                  re.compile(self.key_pattern), self.clock)
         self._built: tuple[Any, list[Family], ModelStats] | None = None  # (answers, families, what was skipped)
 
     @classmethod

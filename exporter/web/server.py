@@ -21,6 +21,7 @@ import ssl
 import threading
 from typing import Any, Callable
 
+from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config import Config, parse_listen_address
 from exporter.poll.snapshot import Store
 from exporter.web import limits
@@ -71,8 +72,9 @@ class Server:
     """
 
     def __init__(self, config: Config, store: Store, healthy: Callable[[], bool],
-                 web: WebConfig | None = None) -> None:
+                 web: WebConfig | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
         self.store = store
+        self.clock = clock  # the edge's; when the TLS files are looked at again
         self.healthy = healthy
         self._config = config
         self.web = web
@@ -284,7 +286,7 @@ class Server:
         """The context for a new connection: web's own, swapped when its files change."""
         if self._tls is None or self._tls[0] is not web:
             assert web is not None and web.tls is not None and web.context is not None
-            self._tls = (web, ReloadingContext(web.path, web.tls, web.context, web.signature))
+            self._tls = (web, ReloadingContext(web.path, web.tls, web.context, web.signature, self.clock))
         return self._tls[1].context()
 
     # -- connections -------------------------------------------------------------------------
@@ -322,9 +324,9 @@ class Server:
 
 
 def start_server(config: Config, store: Store, healthy: Callable[[], bool],
-                 web: WebConfig | None = None) -> Server:
+                 web: WebConfig | None = None, clock: Clock = SYSTEM_CLOCK) -> Server:
     """Listen (an OSError if the address cannot be had) and serve from a new thread."""
-    server = Server(config, store, healthy, web)
+    server = Server(config, store, healthy, web, clock)
     server.start()
     log.info("listening on %s, metrics at %s", config.web.listen_address, config.web.telemetry_path)
     return server

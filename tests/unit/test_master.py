@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from exposition import samples, types, value
-from support import EMPTY_ANSWERS, stat_rows
+from support import EMPTY_ANSWERS, FakeClock, stat_rows
 
 from exporter.config import build_config
 from exporter.poll.poller import Poller
@@ -231,12 +231,11 @@ def test_a_master_cli_away_for_a_moment_during_a_reload_is_tried_again() -> None
             raise TransportError("refused", "connection refused")
         return fetch(command)
 
-    store = Store(30)
-    poller = Poller(build_config({"haproxy": {"address": "/m.sock"}}), store, fetch=reloading)
-    pauses: list[float] = []
-    poller.targets[""].sleep = pauses.append
+    clock = FakeClock()
+    store = Store(30, clock)
+    poller = Poller(build_config({"haproxy": {"address": "/m.sock"}}), store, fetch=reloading, clock=clock)
     assert poller.poll_once()
-    assert pauses == [0.1, 0.3]
+    assert clock.slept == [0.1, 0.3]
     got = samples(b"".join(p.text for p in store.parts()).decode())
     assert value(got, "haproxy_up") == 1
     assert not [k for k in got if k[0] == "haproxy_exporter_command_errors_total"]
@@ -250,11 +249,10 @@ def test_a_master_cli_that_stays_away_fails_the_poll_after_a_bounded_wait() -> N
         return master_fetch("2.6.12")(command)
 
     gone.known = False  # type: ignore[attr-defined]
-    store = Store(30)
-    poller = Poller(build_config({"haproxy": {"address": "/m.sock"}}), store, fetch=gone)
-    pauses: list[float] = []
-    poller.targets[""].sleep = pauses.append
+    clock = FakeClock()
+    store = Store(30, clock)
+    poller = Poller(build_config({"haproxy": {"address": "/m.sock"}}), store, fetch=gone, clock=clock)
     assert not poller.poll_once()  # detected as a master by the probe, then refused
-    assert sum(pauses) < 2
+    assert sum(clock.slept) < 2
     got = samples(b"".join(p.text for p in store.parts()).decode())
     assert value(got, "haproxy_exporter_command_errors_total", command="show proc", reason="refused") == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any, Mapping, Sequence
 
+from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix
 from exporter.sources import doctable
 from exporter.sources.base import Command, Limits, Source
@@ -39,8 +40,8 @@ class StatSource(Source):
     old_workers = True
 
     def __init__(self, options: Any = None, extra: LabelSuffix = NO_SUFFIX, old: bool = False,
-                 limits: Limits | None = None) -> None:
-        super().__init__(options, extra, old, limits)
+                 limits: Limits | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
+        super().__init__(options, extra, old, limits, clock)
         self.labels = LabelCache(extra)  # row label objects reused from poll to poll
 
     def commands(self) -> Sequence[Command]:
