@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 import threading
-from typing import Any, Callable, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence
 
 from exporter import __version__
 from exporter.clock import SYSTEM_CLOCK, Clock
@@ -14,6 +14,9 @@ from exporter.config import Config, load_config
 from exporter.reload import Settings, Signals, load_settings, reload_settings
 from exporter.validation import ConfigError
 from exporter.web.config import WebConfig
+
+if TYPE_CHECKING:
+    from exporter.poll.snapshot import Store
 
 log = logging.getLogger("exporter")
 SWITCH_INTERVAL = 0.001  # seconds; see serve()
@@ -97,13 +100,21 @@ def setup_logging(level: str) -> None:
     )
 
 
+def new_store(config: Config, clock: Clock) -> Store:
+    """Where the poll publishes and the server reads, serving the exporter's own process figures
+    (made at scrape time, kept a second) after every page."""
+    from exporter.poll.snapshot import LivePart, Store
+    from exporter.poll.status import process_metrics_text
+
+    return Store(config.poll.max_age, clock, live=LivePart(process_metrics_text, clock=clock))
+
+
 def run_once(config: Config, clock: Clock) -> int:
     """Poll every target once and print what would be served (each target under a comment line
     when there are several: each block is a valid exposition on its own)."""
     from exporter.poll.poller import Poller
-    from exporter.poll.snapshot import Store
 
-    store = Store(config.poll.max_age, clock)
+    store = new_store(config, clock)
     poller = Poller(config, store, clock=clock)
     ok = poller.poll_once()
     poller.close()
@@ -128,14 +139,13 @@ def serve(config: Config, clock: Clock, web: WebConfig | None = None,
     read with a long haproxy.timeout must not delay the exit.
     """
     from exporter.poll.poller import Poller
-    from exporter.poll.snapshot import Store
     from exporter.web.limits import raise_fd_limit
     from exporter.web.server import start_server
 
     signals = Signals()
     signals.block()  # before any thread starts: they all inherit the mask (see Signals)
     raise_fd_limit()  # as Go's runtime does: the unit's LimitNOFILE= hard limit is what applies
-    store = Store(config.poll.max_age, clock)
+    store = new_store(config, clock)
     poller = Poller(config, store, clock=clock)
     # Scrapes share the interpreter lock with the poll thread.  The default 5 ms switch interval
     # lets a poll keep the HTTP loop waiting 5 ms at every lock hand-over (after each write of a

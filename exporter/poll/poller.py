@@ -26,9 +26,9 @@ from exporter.exposition.families import Family
 from exporter.exposition.gzip import Part
 from exporter.exposition.render import render
 from exporter.poll.process import Fetch
-from exporter.poll.snapshot import LivePart, Store
+from exporter.poll.snapshot import Store
 from exporter.poll.state import PollState
-from exporter.poll.status import overview_families, process_metrics_text
+from exporter.poll.status import overview_families
 from exporter.poll.target import TargetPoller
 
 log = logging.getLogger("exporter.poll")
@@ -77,8 +77,6 @@ class Poller:
                  start: Starter = start_daemon) -> None:
         self.store = store
         self.clock = clock
-        if store.live is None:
-            store.live = LivePart(process_metrics_text)
         if fetch_for is None and fetch is not None:
             fetch_for = lambda target: fetch  # noqa: E731 - one fake for every target
         self._fetch_for = fetch_for

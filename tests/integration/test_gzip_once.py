@@ -15,11 +15,12 @@ import urllib.request
 from exporter.exposition import gzip as gzip_engines
 from dataclasses import replace
 
+from exporter.cli import new_store
+from exporter.clock import SYSTEM_CLOCK
 from exporter.config import Config, TargetConfig, WebSection
 from exporter.runtime.address import parse_address
 from exporter.web.server import start_server
 from exporter.poll.poller import Poller
-from exporter.poll.snapshot import Store
 from support import ADMIN_HTTP_HEAD
 
 CFG = ADMIN_HTTP_HEAD + """
@@ -54,7 +55,7 @@ def test_scrapes_serve_the_stored_gzip_and_never_compress(haproxy_factory, monke
         monkeypatch.setitem(gzip_engines.DEFLATE_ENGINES, engine,
                             lambda data, real=real_deflate: deflated.append(data[:40]) or real(data))
     config = Config(TargetConfig(address=parse_address(hap.admin)))
-    store = Store(config.poll.max_age)
+    store = new_store(config, SYSTEM_CLOCK)  # as the exporter makes it: its process figures at scrape time
     poller = Poller(config, store)
     assert poller.poll_once()
     per_poll = len(calls)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from exposition import samples, value
-from support import EMPTY_ANSWERS
+from support import EMPTY_ANSWERS, FakeClock
 
 from exporter.config import Config
 from exporter.poll.poller import Poller
@@ -85,3 +85,14 @@ def test_reconfigure_forgets_commands_of_removed_tables(fixtures):
     got = served(store)
     assert value(got, "haproxy_exporter_command_success", command="show table fe_main") is None
     assert value(got, "haproxy_exporter_command_success", command="show table") == 1
+
+
+def test_the_poller_publishes_in_the_store_as_the_edge_built_it(fixtures):
+    """The edge (cli.new_store) gives the store its clock and its live part; the poller, handed
+    another clock, publishes in it and rewires nothing (it used to set both)."""
+    store = Store(30)
+    built = dict(vars(store))
+    poller = Poller(Config(), store, fetch=captured(fixtures), clock=FakeClock())
+    assert poller.poll_once()
+    assert {name: vars(store)[name] for name in ("clock", "live", "max_age")} == \
+        {name: built[name] for name in ("clock", "live", "max_age")}

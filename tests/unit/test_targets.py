@@ -10,6 +10,8 @@ import pytest
 from exposition import samples, value
 from support import EMPTY_ANSWERS, wait_for
 
+from exporter.cli import new_store
+from exporter.clock import SYSTEM_CLOCK
 from exporter.config import TargetConfig, build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
@@ -65,8 +67,9 @@ def test_an_address_beside_targets_is_refused() -> None:
 
 def test_each_target_is_served_on_its_own_and_metrics_gives_the_overview() -> None:
     by_address = {"unix@/run/h1.sock": answers("2.6.12"), "ipv4@127.0.0.1:9999": answers("3.3.0")}
-    store = Store(10)
-    poller = Poller(build_config(CONFIG), store, fetch_for=lambda t: lambda c: by_address[t.address.text].get(c, UNKNOWN))
+    config = build_config(CONFIG)
+    store = new_store(config, SYSTEM_CLOCK)  # as the exporter makes it: its process figures on every page
+    poller = Poller(config, store, fetch_for=lambda t: lambda c: by_address[t.address.text].get(c, UNKNOWN))
     assert poller.poll_once()
     one, two = samples(text(store.probe("edge1"))), samples(text(store.probe("edge2")))
     assert value(one, "haproxy_process_build_info", version="2.6.12-1+deb12u4", release_date="2026/10/17") == 1
