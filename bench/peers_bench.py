@@ -134,7 +134,7 @@ def main() -> None:
 
             def whole_poll() -> None:
                 assert poller.poll_once(), "poll failed"
-                shares.append(poller.state.source_seconds.get("peers", 0.0))
+                shares.append(poller.targets[""].state.source_seconds.get("peers", 0.0))
 
             wall, cpu, _ = median_rounds(whole_poll, args.polls)
             print(f"whole poll (every source), median of {args.polls}: wall {wall * 1000:.2f} ms, CPU {cpu * 1000:.2f} ms; "

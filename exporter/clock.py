@@ -3,8 +3,8 @@
 The wall clock dates what is published (the last successful poll's timestamp, the errors' times);
 the monotonic clock measures ages and schedules, so a wall-clock step (NTP, a VM resumed) can
 neither make stale data fresh nor expire good data; ``sleep`` is the pause between retries.  The
-exporter runs on :data:`SYSTEM_CLOCK`; a test hands down a clock it moves itself, so nothing in
-the suite sleeps or is timed.
+exporter runs on :data:`SYSTEM_CLOCK`; being handed down rather than imported, the clock can be
+one that moves only when told to, which makes every schedule, age and pause exact and instant.
 """
 
 from __future__ import annotations

@@ -358,6 +358,30 @@ def haproxy_seconds(text: str) -> int:
     return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([dhms])", text))
 
 
+class FakeClient:
+    """A target's client that answers from ``fetch`` (a command → its text) instead of a socket,
+    each answer counted against the poll's budget once given, as the real client counts it."""
+
+    def __init__(self, fetch: Callable[[str], object]) -> None:
+        self.fetch = fetch
+
+    def run(self, command: str, budget=None):
+        text = self.fetch(command)
+        if budget is not None:
+            budget.take(len(text), command)
+        return text
+
+
+def answering(fetch: Callable[[str], object]) -> Callable[[object], FakeClient]:
+    """A ``Poller(connect=...)`` whose every target answers from ``fetch``."""
+    return lambda target: FakeClient(fetch)
+
+
+def answering_each(fetch_for: Callable[[object], Callable[[str], object]]) -> Callable[[object], FakeClient]:
+    """A ``Poller(connect=...)`` whose each target answers from ``fetch_for(target)``."""
+    return lambda target: FakeClient(fetch_for(target))
+
+
 class FakeClock:
     """An ``exporter.clock.Clock`` that moves only when the test moves it (``clock.now += 5``) or
     something sleeps on it (each pause kept in ``slept``, and the time moved by it): schedules,

@@ -22,12 +22,10 @@ from typing import Callable, Mapping, Protocol
 
 from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config import Config, TargetConfig
-from exporter.exposition.families import Family
 from exporter.exposition.gzip import Part
 from exporter.exposition.render import render
-from exporter.poll.process import Fetch
+from exporter.poll.process import Connect, make_client
 from exporter.poll.snapshot import Store
-from exporter.poll.state import PollState
 from exporter.poll.status import overview_families
 from exporter.poll.target import TargetPoller
 
@@ -36,7 +34,7 @@ _RUNNING_CHECK = 0.05  # seconds between looks at running polls while some are i
 
 
 class Running(Protocol):
-    """What the scheduler keeps of a started poll: a :class:`threading.Thread` or a test's stand-in."""
+    """What the scheduler keeps of a started poll (a :class:`threading.Thread` from :func:`start_daemon`)."""
 
     def is_alive(self) -> bool: ...
 
@@ -65,21 +63,16 @@ class _Plan:
 class Poller:
     """Owns the targets and their schedule; ``poll_once`` polls every target once, usable without threads.
 
-    ``fetch`` replaces the socket for every target, ``fetch_for`` gives each target its own (tests);
-    ``clock`` is the edge's (exporter/clock.py), passed down to every target, its sources and its
-    pauses, and the schedule's; ``start`` starts a poll (a daemon thread; tests run it in place,
-    or fail it).
+    What it needs of the system is handed in: ``connect`` makes a target's client (sockets to its
+    address), ``clock`` (exporter/clock.py) is the schedule's and is passed down to every target,
+    its sources and its pauses, and ``start`` runs a poll in a thread of its own.
     """
 
-    def __init__(self, config: Config, store: Store, fetch: Fetch | None = None,
-                 clock: Clock = SYSTEM_CLOCK,
-                 fetch_for: Callable[[TargetConfig], Fetch] | None = None,
+    def __init__(self, config: Config, store: Store, connect: Connect = make_client, clock: Clock = SYSTEM_CLOCK,
                  start: Starter = start_daemon) -> None:
         self.store = store
         self.clock = clock
-        if fetch_for is None and fetch is not None:
-            fetch_for = lambda target: fetch  # noqa: E731 - one fake for every target
-        self._fetch_for = fetch_for
+        self._connect = connect
         self._start = start
         self.config_reload_ok = True  # no reload yet counts as success, as in Prometheus's own metric
         self._reloading = threading.Lock()  # one reload at a time
@@ -99,8 +92,8 @@ class Poller:
     # ------------------------------------------------------------------ targets
 
     def _new_target(self, target: TargetConfig, config: Config) -> TargetPoller:
-        fetch = self._fetch_for(target) if self._fetch_for is not None else None
-        return TargetPoller(target, config, self.store, fetch, self.clock, reload_ok=lambda: self.config_reload_ok)
+        return TargetPoller(target, config, self.store, self._connect, self.clock,
+                            reload_ok=lambda: self.config_reload_ok)
 
     def _sync_targets(self, config: Config) -> dict[str, TargetPoller]:
         """Keep pollers (and their state) of targets still configured, add new ones, drop the rest."""
@@ -137,14 +130,6 @@ class Poller:
     def note_config_reload(self, ok: bool) -> None:
         """Record whether a SIGHUP reload was accepted (alerts.yml: HAProxyExporterConfigReloadFailed)."""
         self.config_reload_ok = ok
-
-    @property
-    def state(self) -> PollState:
-        """The state of the single target (or of the first one): what tests and --once look at."""
-        return next(iter(self.targets.values())).state
-
-    def status_families(self, stale: bool) -> list[Family]:
-        return next(iter(self.targets.values())).status_families(stale)
 
     # ------------------------------------------------------------------ one round
 

@@ -18,15 +18,15 @@ from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix
 from exporter.poll.state import CommandStats, PollState
 from exporter.runtime.advice import advice
 from exporter.runtime.answer import Text
-from exporter.runtime.client import Budget, RuntimeClient, TransportError
+from exporter.runtime.client import Budget, Client, RuntimeClient, TransportError
 from exporter.runtime.errors import ParseError
 from exporter.sources import registry
 from exporter.sources.base import Command, Link, ModelStats, Source
 
 log = logging.getLogger("exporter.poll")
 
-Fetch = Callable[[str], Text]  # a fake in place of the socket, for every command (tests)
-Read = Callable[[str, Budget], Text]  # what the runner calls: a command, the poll's budget
+Read = Callable[[str, Budget], Text]  # what the runner calls (a client's run): a command, the poll's budget
+Connect = Callable[[TargetConfig], Client]  # a target's client, made again when its address changes
 # Reasons that mean the socket cannot be reached at all: the rest of the cycle is not attempted,
 # so a dead HAProxy costs one connect timeout per cycle, not one per command.
 UNREACHABLE = frozenset({"timeout", "connect_timeout", "no_socket", "refused", "permission", "connect"})
@@ -37,17 +37,8 @@ ABSENT = object()
 
 
 def make_client(target: TargetConfig) -> RuntimeClient:
-    """The target's client: its address, its limits, and every command the registry allows."""
+    """The poll's :data:`Connect`: the target's address, its limits, every command the registry allows."""
     return RuntimeClient(target.address, registry.allowlist(), target)
-
-
-def charged(fetch: Fetch) -> Read:
-    """A fake fetch under the poll's budget as the client is: its answer counted once given."""
-    def read(command: str, budget: Budget) -> Text:
-        text = fetch(command)
-        budget.take(len(text), command)
-        return text
-    return read
 
 
 class Runner:

@@ -28,12 +28,12 @@ from exporter.exposition.render import Dropped, PieceCache, render, render_piece
 from exporter.poll.gcpause import gc_paused
 from exporter.poll.lifetime import Lifetime
 from exporter.poll.master import MASTER_RETRIES, MasterCli
-from exporter.poll.process import Fetch, Process, Read, Runner, charged, make_client, where
+from exporter.poll.process import Connect, Process, Read, Runner, where
 from exporter.poll.snapshot import DataPart, Lease, Published, Store
 from exporter.poll.state import PollState
 from exporter.poll.status import target_families
 from exporter.runtime.advice import advice
-from exporter.runtime.client import Budget, RuntimeClient
+from exporter.runtime.client import Budget
 from exporter.sources import registry
 from exporter.sources.base import ModelStats, below
 
@@ -47,7 +47,7 @@ class TargetPoller:
     read through it).
     """
 
-    def __init__(self, target: TargetConfig, config: Config, store: Store, fetch: Fetch | None,
+    def __init__(self, target: TargetConfig, config: Config, store: Store, connect: Connect,
                  clock: Clock, reload_ok: Callable[[], bool] = lambda: True) -> None:
         self.target = target
         self.config = config
@@ -56,13 +56,9 @@ class TargetPoller:
         self.clock = clock
         self.created_mono = clock.monotonic()  # /healthz counts a target that never completed a cycle from here
         self.reload_ok = reload_ok
-        self._fixed_fetch = fetch  # tests inject one fake for every command
-        client: RuntimeClient | None = None
-        if fetch is None:
-            client = make_client(target)
-            self._fetch: Read = client.run
-        else:
-            self._fetch = charged(fetch)
+        self._connect = connect
+        client = connect(target)
+        self._fetch: Read = client.run
         self._life = Lifetime(where(target.name), client)  # when the sources run between polls
         self._lease: Lease = store.lease(target.name)
         # The reload hand-off: the main thread only writes _wanted, the poll thread only writes
@@ -96,9 +92,8 @@ class TargetPoller:
         target, config = wanted
         if target != self.target:
             self._life.stop_all()  # another socket: what streams starts again on it
-            if self._fixed_fetch is None:
-                self._life.client = make_client(target)
-                self._fetch = self._life.client.run
+            self._life.client = self._connect(target)
+            self._fetch = self._life.client.run
             self.kind = None if target.mode == "auto" else target.mode
             self._level_checked = False
         if (config.sections, config.poll.max_series) != (self.config.sections, self.config.poll.max_series):

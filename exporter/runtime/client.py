@@ -22,7 +22,7 @@ import time
 from typing import Iterable, Protocol
 
 from exporter.runtime.address import Address
-from exporter.runtime.answer import BLOCK, MAX_LINE, Answer
+from exporter.runtime.answer import BLOCK, MAX_LINE, Answer, Text
 
 # The master CLI's routing prefix: ``@!<pid> `` reaches one worker, old ones included.
 _ROUTE = re.compile(r"@!\d{1,10} ")
@@ -106,6 +106,13 @@ class TransportLimits(Protocol):
 
     @property
     def max_response_bytes(self) -> int: ...
+
+
+class Client(Protocol):
+    """What the poll reads a target through: a :class:`RuntimeClient` per target, from the poll's
+    connect (exporter/poll/process.py, make_client)."""
+
+    def run(self, command: str, budget: Budget | None = None) -> Text: ...
 
 
 class RuntimeClient:

@@ -20,7 +20,7 @@ from typing import Any, Callable, ClassVar, Mapping, Protocol, Sequence
 from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix
 from exporter.runtime.answer import Text
-from exporter.runtime.client import RuntimeClient
+from exporter.runtime.client import Client
 from exporter.sources.doctable import DocRows
 from exporter.sources.values import ModelStats as ModelStats  # build's second argument, so the poll's too
 
@@ -68,13 +68,12 @@ class Link:
 
     ``client`` is the target's: its address, timeouts and the registry's allowlist, so a stream's
     command must be one the source declares in ``allowed``; through a master CLI, ``route``
-    (``@!<pid> ``) goes in front of it.  None when a test replaces the socket with a fake.
-    ``where`` names the target in log lines.
+    (``@!<pid> ``) goes in front of it.  ``where`` names the target in log lines.
     """
 
     where: str
     route: str
-    client: RuntimeClient | None
+    client: Client
 
 
 class Source:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from exposition import samples, value
 from freezegun import freeze_time
-from support import EMPTY_ANSWERS, FakeClock, require
+from support import EMPTY_ANSWERS, FakeClock, answering, require
 
 from exporter.config import build_config
 from exporter.exposition.render import render
@@ -232,7 +232,7 @@ def test_the_schedule_runs_on_the_clock_the_poller_is_handed() -> None:
         return answers.get(command, "Unknown command\n")
 
     config = build_config({"certificates": {"refresh_interval": "1m"}})
-    poller = Poller(config, Store(30, clock), fetch=fetch, clock=clock)
+    poller = Poller(config, Store(30, clock), connect=answering(fetch), clock=clock)
     for _ in range(4):  # at 0, 30, 60 and 90 s on the poller's clock
         assert poller.poll_once()
         clock.now += 30

@@ -17,7 +17,7 @@ from typing import Iterator
 import pytest
 from fakesocket import Cut, FakeSocket, Hang
 from prometheus_client.parser import text_string_to_metric_families
-from support import EMPTY_ANSWERS, FakeClock
+from support import EMPTY_ANSWERS, FakeClock, answering
 
 from exporter.config import build_config
 from exporter.poll.poller import Poller
@@ -191,7 +191,7 @@ def test_a_bug_is_counted_logged_with_traceback_and_the_loop_goes_on(caplog: pyt
     config = build_config({"poll": {"interval": "1s", "max_age": "10s"}})
     clock = FakeClock(1_700_000_000.0)
     store = Store(config.poll.max_age, clock)
-    poller = Poller(config, store, fetch=fetch, clock=clock)
+    poller = Poller(config, store, connect=answering(fetch), clock=clock)
     with caplog.at_level(logging.WARNING, logger="exporter.poll"):
         assert poller.poll_once() is False
     got = exposition(store, clock.monotonic())

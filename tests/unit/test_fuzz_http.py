@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from httpraw import connect, read_all
-from support import EMPTY_ANSWERS
+from support import EMPTY_ANSWERS, answering
 
 from exporter.cli import new_store
 from exporter.clock import SYSTEM_CLOCK
@@ -91,7 +91,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "targets": [{"name": "edge1", "address": "/nonexistent/1.sock"}, {"name": "edge2", "address": "/nonexistent/2.sock"}],
         "stick_tables": [{"name": "fe_main"}]})
     store = new_store(config, SYSTEM_CLOCK)
-    assert Poller(config, store, fetch=lambda command: ANSWERS.get(command, UNKNOWN)).poll_once()
+    assert Poller(config, store, connect=answering(lambda command: ANSWERS.get(command, UNKNOWN))).poll_once()
     errors = Errors()
     loggers = [logging.getLogger("exporter.web.server"), logging.getLogger("asyncio")]
     for logger in loggers:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from exposition import samples, types, value
-from support import EMPTY_ANSWERS, FakeClock, promtool_check_metrics
+from support import EMPTY_ANSWERS, FakeClock, answering, promtool_check_metrics
 
 from exporter.config import Config
 from exporter.exposition.render import render
@@ -154,7 +154,7 @@ def _poller(answers: dict[str, str], clock: FakeClock) -> tuple[Poller, Store, l
         return answers.get(command, "")
 
     store = Store(30, clock)
-    return Poller(Config(), store, fetch=fetch, clock=clock), store, sent
+    return Poller(Config(), store, connect=answering(fetch), clock=clock), store, sent
 
 
 def _served(store: Store) -> dict:

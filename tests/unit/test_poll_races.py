@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import pytest
 from exposition import samples, value
-from support import EMPTY_ANSWERS, FakeClock, Finished, wait_for
+from support import EMPTY_ANSWERS, FakeClock, Finished, answering, wait_for
 
 import exporter.poll.poller
 import exporter.poll.snapshot
@@ -173,7 +173,7 @@ def test_a_reload_handed_to_a_target_is_never_lost() -> None:
 
     def trial(step: int) -> bool:
         store = Store(30)
-        target = TargetPoller(configs[0].poll_targets()[0], configs[0], store, fetch=lambda c: "", clock=FakeClock())
+        target = TargetPoller(configs[0].poll_targets()[0], configs[0], store, connect=answering(lambda c: ""), clock=FakeClock())
         target.reconfigure(configs[1].poll_targets()[0], configs[1])
         went = preempted(target._apply_pending, lambda: target.reconfigure(configs[2].poll_targets()[0], configs[2]),
                          {exporter.poll.target.__file__}, step)
@@ -192,7 +192,7 @@ def test_the_scheduler_never_sees_the_new_targets_with_the_old_config() -> None:
                         "poll": {"interval": "3s"}})
 
     def trial(step: int) -> bool:
-        poller = Poller(one, Store(30), fetch=lambda c: UNKNOWN)
+        poller = Poller(one, Store(30), connect=answering(lambda c: UNKNOWN))
         seen: list[tuple[float, list[str]]] = []
 
         def scheduler_turn() -> None:
@@ -246,7 +246,7 @@ def test_a_poll_thread_that_cannot_start_is_counted_logged_once_and_tried_again(
     clock = FakeClock()
     store = Store(config.poll.max_age, clock)
     starts = FailingStarts()
-    poller = Poller(config, store, fetch=lambda c: ANSWERS.get(c, UNKNOWN), clock=clock, start=starts)
+    poller = Poller(config, store, connect=answering(lambda c: ANSWERS.get(c, UNKNOWN)), clock=clock, start=starts)
     health: list[tuple[float, bool]] = []
 
     def between() -> bool:
@@ -291,7 +291,7 @@ def test_the_scheduler_outlives_threads_that_cannot_start(monkeypatch) -> None:
     monkeypatch.setattr(threading.Thread, "start", start)
     config = build_config({"targets": [{"name": "a", "address": "/run/a.sock"}, {"name": "b", "address": "/run/b.sock"}],
                            "poll": {"interval": "50ms"}})
-    poller = Poller(config, Store(30), fetch=lambda c: ANSWERS.get(c, UNKNOWN))
+    poller = Poller(config, Store(30), connect=answering(lambda c: ANSWERS.get(c, UNKNOWN)))
     stop = threading.Event()
     scheduler = threading.Thread(target=poller.run, args=(stop,), name="scheduler", daemon=True)
     scheduler.start()

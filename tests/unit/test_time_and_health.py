@@ -13,7 +13,7 @@ from pathlib import Path
 
 from exposition import samples, value
 from freezegun import freeze_time
-from support import EMPTY_ANSWERS, FakeClock
+from support import EMPTY_ANSWERS, FakeClock, answering
 
 from exporter.clock import SYSTEM_CLOCK
 from exporter.config import build_config
@@ -33,7 +33,7 @@ def setup(fetch=None) -> tuple[Poller, Store, FakeClock]:
     mono = FakeClock(500.0, wall=SYSTEM_CLOCK.wall)  # the wall clock is freezegun's
     store = Store(config.poll.max_age, mono)
     # The fake monotonic clock from the start: a target counts its first cycle's age from its creation.
-    poller = Poller(config, store, fetch=fetch or (lambda c: ANSWERS.get(c, UNKNOWN)), clock=mono)
+    poller = Poller(config, store, connect=answering(fetch or (lambda c: ANSWERS.get(c, UNKNOWN))), clock=mono)
     return poller, store, mono
 
 
