@@ -6,11 +6,11 @@ import argparse
 import logging
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence, get_type_hints
 
 from exporter import __version__
 from exporter.clock import SYSTEM_CLOCK, Clock
-from exporter.config import Config, load_config
+from exporter.config import CHECKS, Config, load_config
 from exporter.reload import Settings, Signals, load_settings, reload_settings
 from exporter.validation import ConfigError
 from exporter.web.config import WebConfig
@@ -69,8 +69,10 @@ def build_parser() -> OneLineParser:
     return parser
 
 
-INT_KEYS = {"haproxy.max_response_bytes", "poll.concurrency", "poll.max_series", "web.max_connections",
-            "web.listen_backlog"}
+# The keys whose values are whole numbers (the section classes say which): a flag's text for one
+# is read as a number, as YAML reads it in the file.
+INT_KEYS = {f"{section}.{name}" for section, (cls, checks) in CHECKS.items()
+            for name, kind in get_type_hints(cls).items() if kind is int and name in checks}
 
 
 def _coerce(key: str, value: str) -> Any:
