@@ -64,7 +64,7 @@ def timed(poller: Poller, hap: Child) -> tuple[float, float, float]:
 
 def poller(address: str, certificates: dict) -> tuple[Poller, Store]:
     config = build_config({"haproxy": {"address": address, "timeout": "120s"}, "certificates": certificates})
-    store = Store(config.max_age)
+    store = Store(config.poll.max_age)
     return Poller(config, store), store
 
 

@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
             for _ in range(args.polls):
                 cpu0, wall0 = time.process_time(), time.perf_counter()
                 assert poller.poll_once(), "poll failed"
-                state = poller.state
+                state = poller.targets[""].state
                 rows.append({"cpu": time.process_time() - cpu0, "wall": time.perf_counter() - wall0,
                              "maps": state.source_seconds.get("maps", 0.0),
                              "errors": state.source_seconds.get("errors", 0.0)})

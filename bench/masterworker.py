@@ -47,7 +47,7 @@ def fetch(url: str) -> None:
 
 def polls(address: str, count: int) -> dict:
     config = build_config({"haproxy": {"address": address, "timeout": "120s"}})
-    store = Store(config.max_age)
+    store = Store(config.poll.max_age)
     poller = Poller(config, store)
     if not poller.poll_once():  # the first (cold) poll fills the label caches; not counted
         raise RuntimeError(f"poll of {address} failed")

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from bench.procs import Child, start_haproxy, wait_until
-from exporter.config import build_config
+from exporter.config import TargetConfig, build_config
 from exporter.exposition.render import render
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
             for t in range(args.tables):
                 pipelined(read, [f"set table st{t} key 10.{t}.{i // 256}.{i % 256} data.gpc0 {i}"
                                  for i in range(args.entries)], 100)
-            client = RuntimeClient(parse_address(read), allowlist())
+            client = RuntimeClient(parse_address(read), allowlist(), TargetConfig())
             wait_until(lambda: established(client, args.peers), 60, "every peer link")
             answer = raw_command(read, "show peers", 60)
             version = raw_command(read, "show info", 60).split("Version: ")[1].split("\n")[0]
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
 
             def whole_poll() -> None:
                 assert poller.poll_once(), "poll failed"
-                shares.append(poller.state.source_seconds.get("peers", 0.0))
+                shares.append(poller.targets[""].state.source_seconds.get("peers", 0.0))
 
             wall, cpu, _ = median_rounds(whole_poll, args.polls)
             print(f"whole poll (every source), median of {args.polls}: wall {wall * 1000:.2f} ms, CPU {cpu * 1000:.2f} ms; "

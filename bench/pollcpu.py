@@ -38,6 +38,7 @@ from exporter.poll.poller import Poller
 from exporter.poll.process import make_client
 from exporter.poll.snapshot import Store
 from exporter.runtime.answer import Text
+from exporter.runtime.client import Budget
 from testkit.procs import free_port
 
 CHANGES = {"none": 0.0, "1%": 0.01, "all": 1.0}
@@ -82,13 +83,16 @@ def our_polls(address: str, hap: Child, share: float, polls: int) -> dict:
     stat = str(real("show stat"))  # one string, to make the changed copies from
     prepared = iter(variants(stat, share, polls + 2))
 
-    def fetch(command: str) -> Text:
-        answer = real(command)
-        if command == "show stat":
-            return next(prepared)  # the real answer was read; its changed copy is parsed
-        return answer
+    class Prepared:
+        """The target's client for the poll: the real answer is read, a changed copy of show stat parsed."""
 
-    poller = Poller(config, Store(config.max_age), fetch=fetch)
+        def run(self, command: str, budget: Budget | None = None) -> Text:
+            answer = real(command)
+            if command == "show stat":
+                return next(prepared)
+            return answer
+
+    poller = Poller(config, Store(config.poll.max_age), connect=lambda target: Prepared())
     for _ in range(2):  # cold, then warm: the caches hold a poll
         poller.poll_once()
     cpu, wall = [], []

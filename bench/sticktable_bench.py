@@ -66,13 +66,13 @@ def run_case(sock_path: str, tables: list[dict[str, Any]], polls: int) -> dict[s
         assert poller.poll_once(), "poll failed"
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         size = snapshot_size(store)
-        phases = dict(poller.state.phase_seconds)
+        phases = dict(poller.targets[""].state.phase_seconds)
         # The poller times extra_families() (stick-table fetch + parse + build) inside "build";
         # take the stick-table commands out again so "build" is model building only.
-        table_io = sum(v for k, v in poller.state.commands.seconds.items() if k.startswith("show table"))
+        table_io = sum(v for k, v in poller.targets[""].state.commands.seconds.items() if k.startswith("show table"))
         phases["build"] = phases.get("build", 0.0) - table_io
         row = {"wall": wall, "cpu": cpu, **phases,
-               "show_table_st_big": poller.state.commands.seconds.get("show table st_big", 0.0),
+               "show_table_st_big": poller.targets[""].state.commands.seconds.get("show table st_big", 0.0),
                "bytes": size["plain_bytes"], "gzip_bytes": size["gzip_bytes"], "samples": size["samples"]}
         rows.append(row)
     result = {k: statistics.median(r[k] for r in rows) for k in rows[0]}

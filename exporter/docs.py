@@ -30,14 +30,11 @@ def source_tables() -> list[str]:
 
 
 def own_table() -> list[str]:
-    from exporter.config import Config
-    from exporter.poll.poller import Poller
-    from exporter.poll.snapshot import Store
+    from exporter.poll.state import PollState
+    from exporter.poll.status import target_families
 
-    poller = Poller(Config(), Store(30), fetch=lambda command: "")
-    poller.state.last_success = 0.0
     lines = ["| metric | type | meaning |", "|---|---|---|"]
-    for fam in poller.status_families(stale=False):
+    for fam in target_families(PollState(last_success=0.0), stale=False, reload_ok=True):
         labels = sorted({k for labels, _ in fam.samples for k, _ in labels.pairs})
         shown = fam.name + (f"{{{','.join(labels)}}}" if labels else "")
         lines.append(f"| `{shown}` | {fam.kind} | {fam.help} |")

@@ -230,6 +230,54 @@ def haproxy_seconds(text: str) -> int:
     return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([dhms])", text))
 
 
+class FakeClient:
+    """A target's client that answers from ``fetch`` (a command → its text) instead of a socket,
+    each answer counted against the poll's budget once given, as the real client counts it."""
+
+    def __init__(self, fetch: Callable[[str], object]) -> None:
+        self.fetch = fetch
+
+    def run(self, command: str, budget=None):
+        text = self.fetch(command)
+        if budget is not None:
+            budget.take(len(text), command)
+        return text
+
+
+def answering(fetch: Callable[[str], object]) -> Callable[[object], FakeClient]:
+    """A ``Poller(connect=...)`` whose every target answers from ``fetch``."""
+    return lambda target: FakeClient(fetch)
+
+
+def answering_each(fetch_for: Callable[[object], Callable[[str], object]]) -> Callable[[object], FakeClient]:
+    """A ``Poller(connect=...)`` whose each target answers from ``fetch_for(target)``."""
+    return lambda target: FakeClient(fetch_for(target))
+
+
+class FakeClock:
+    """An ``exporter.clock.Clock`` that moves only when the test moves it (``clock.now += 5``) or
+    something sleeps on it (each pause kept in ``slept``, and the time moved by it): schedules,
+    ages and retries then come out the same on every run, and nothing waits.  The wall clock
+    reads ``now`` too, unless ``wall`` is given (``SYSTEM_CLOCK.wall``: freezegun's, where a
+    test moves the wall apart from the monotonic clock).
+    """
+
+    def __init__(self, now: float = 1000.0, wall: Callable[[], float] | None = None) -> None:
+        self.now = now
+        self._wall = wall
+        self.slept: list[float] = []
+
+    def wall(self) -> float:
+        return self.now if self._wall is None else self._wall()
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
 class Finished:
     """What ``run_in_place`` returns: a poll that has already ended."""
 

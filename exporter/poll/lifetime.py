@@ -14,7 +14,7 @@ import threading
 from typing import Iterable
 
 from exporter.poll.process import Process
-from exporter.runtime.client import RuntimeClient
+from exporter.runtime.client import Client
 from exporter.sources.base import Link
 
 
@@ -25,7 +25,7 @@ class Lifetime:
     stop), hence the lock.  ``client`` is replaced by the poll thread only, between cycles.
     """
 
-    def __init__(self, where: str, client: RuntimeClient | None) -> None:
+    def __init__(self, where: str, client: Client) -> None:
         self.where = where
         self.client = client
         self._lock = threading.Lock()

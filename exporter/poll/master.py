@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Mapping, Sequence
 
+from exporter.clock import Clock
 from exporter.config import Config
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix, label_suffix
 from exporter.poll.lifetime import Lifetime
@@ -38,10 +39,11 @@ class MasterCli:
     would be; the old workers' are summed over them in ``old_commands`` (PollState).
     """
 
-    def __init__(self, config: Config, life: Lifetime) -> None:
+    def __init__(self, config: Config, clock: Clock, life: Lifetime) -> None:
         self.config = config
+        self.clock = clock
         self.life = life
-        self.master = Process(config, sources=registry.MASTER_SOURCES)
+        self.master = Process(config, clock, sources=registry.MASTER_SOURCES)
         self.listing = _listing(self.master.sources)
         self._workers: dict[tuple[int, bool], Process] = {}  # by (pid, old)
 
@@ -111,7 +113,7 @@ class MasterCli:
             ((w.pid, False), label_suffix(("process", str(w.relative or n + 1))) if several else NO_SUFFIX)
             for n, w in enumerate(current)
         ] + [((w.pid, True), label_suffix(("worker", str(w.pid)))) for w in old]
-        kept = {key: self._workers.get(key) or Process(self.config, f"@!{key[0]} ", extra, old=key[1])
+        kept = {key: self._workers.get(key) or Process(self.config, self.clock, f"@!{key[0]} ", extra, old=key[1])
                 for key, extra in wanted}
         self.life.stop(process for key, process in self._workers.items() if key not in kept)
         self._workers = kept

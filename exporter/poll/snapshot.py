@@ -22,17 +22,13 @@ cannot publish it again (the check and the swap are one step), whatever the thre
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
+from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.exposition.gzip import Body, Part, Servable
 
 DEFAULT_TARGET = ""  # the single HAProxy of a config without ``targets:``
-
-
-def _monotonic() -> float:
-    return time.monotonic()  # looked up per call, so freezegun can move it
 
 
 @dataclass(frozen=True)
@@ -55,15 +51,14 @@ class Published:
 class LivePart:
     """A part rendered on demand and kept for ``ttl`` seconds (the exporter's process figures)."""
 
-    def __init__(self, render: Callable[[], str], ttl: float = 1.0,
-                 monotonic: Callable[[], float] = _monotonic) -> None:
+    def __init__(self, render: Callable[[], str], ttl: float = 1.0, clock: Clock = SYSTEM_CLOCK) -> None:
         self._render = render
         self._ttl = ttl
-        self._monotonic = monotonic
+        self._clock = clock
         self._cached: tuple[float, Part] | None = None
 
     def __call__(self) -> Part:
-        now = self._monotonic()
+        now = self._clock.monotonic()
         cached = self._cached
         if cached is None or now - cached[0] >= self._ttl:
             cached = self._cached = (now, Part.of(self._render()))
@@ -89,10 +84,9 @@ class Store:
     exporter's own view of all of them); ``/probe?target=`` serves one target.
     """
 
-    def __init__(self, max_age: float, monotonic: Callable[[], float] = _monotonic,
-                 live: Callable[[], Part] | None = None) -> None:
+    def __init__(self, max_age: float, clock: Clock = SYSTEM_CLOCK, live: Callable[[], Part] | None = None) -> None:
         self.max_age = max_age
-        self.monotonic = monotonic
+        self.clock = clock  # the poll's: ages are measured on its monotonic clock
         self.live = live  # a part made at scrape time, appended to every answer
         self._lock = threading.Lock()  # every writer of _targets and _leases
         self._targets: Mapping[str, Published] = {}  # never changed in place: replaced whole, under _lock
@@ -143,7 +137,7 @@ class Store:
         return self._with_live(self._fresh(published, now))
 
     def _fresh(self, pub: Published, now: float | None) -> list[Servable]:
-        now = self.monotonic() if now is None else now
+        now = self.clock.monotonic() if now is None else now
         if pub.data is not None and now - pub.data.taken_mono <= self.max_age:
             return [pub.data.part, pub.status]
         return [pub.status_stale]

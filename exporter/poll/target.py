@@ -20,6 +20,7 @@ import logging
 import time
 from typing import Callable
 
+from exporter.clock import Clock
 from exporter.config import Config, TargetConfig
 from exporter.exposition.families import Family
 from exporter.exposition.gzip import BlockCache, Body, Part
@@ -27,12 +28,12 @@ from exporter.exposition.render import Dropped, PieceCache, render, render_piece
 from exporter.poll.gcpause import gc_paused
 from exporter.poll.lifetime import Lifetime
 from exporter.poll.master import MASTER_RETRIES, MasterCli
-from exporter.poll.process import Fetch, Process, Read, Runner, charged, make_client, where
+from exporter.poll.process import Connect, Process, Read, Runner, where
 from exporter.poll.snapshot import DataPart, Lease, Published, Store
 from exporter.poll.state import PollState
 from exporter.poll.status import target_families
 from exporter.runtime.advice import advice
-from exporter.runtime.client import Budget, RuntimeClient
+from exporter.runtime.client import Budget
 from exporter.sources import registry
 from exporter.sources.base import ModelStats, below
 
@@ -46,33 +47,26 @@ class TargetPoller:
     read through it).
     """
 
-    def __init__(self, target: TargetConfig, config: Config, store: Store, fetch: Fetch | None = None,
-                 wall: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic,
-                 reload_ok: Callable[[], bool] = lambda: True) -> None:
+    def __init__(self, target: TargetConfig, config: Config, store: Store, connect: Connect,
+                 clock: Clock, reload_ok: Callable[[], bool] = lambda: True) -> None:
         self.target = target
         self.config = config
         self.store = store
         self.state = PollState()
-        self.wall = wall
-        self.monotonic = monotonic
-        self.created_mono = monotonic()  # /healthz counts a target that never completed a cycle from here
+        self.clock = clock
+        self.created_mono = clock.monotonic()  # /healthz counts a target that never completed a cycle from here
         self.reload_ok = reload_ok
-        self.sleep: Callable[[float], None] = time.sleep  # the pause between retries; tests replace it
-        self._fixed_fetch = fetch  # tests inject one fake for every command
-        client: RuntimeClient | None = None
-        if fetch is None:
-            client = make_client(target)
-            self._fetch: Read = client.run
-        else:
-            self._fetch = charged(fetch)
+        self._connect = connect
+        client = connect(target)
+        self._fetch: Read = client.run
         self._life = Lifetime(where(target.name), client)  # when the sources run between polls
         self._lease: Lease = store.lease(target.name)
         # The reload hand-off: the main thread only writes _wanted, the poll thread only writes
         # _applied; neither reads and writes the same slot, so no reload can be lost between them.
         self._wanted = self._applied = (target, config)
         self._data: DataPart | None = None
-        self._process = Process(config)  # the worker behind a worker socket
-        self._master = MasterCli(config, self._life)  # or the master CLI and the workers behind it
+        self._process = Process(config, clock)  # the worker behind a worker socket
+        self._master = MasterCli(config, clock, self._life)  # or the master CLI and the workers behind it
         self.kind: str | None = None if target.mode == "auto" else target.mode
         self._level_checked = False
         self._said_ignored: set[tuple[str, str]] = set()
@@ -98,15 +92,14 @@ class TargetPoller:
         target, config = wanted
         if target != self.target:
             self._life.stop_all()  # another socket: what streams starts again on it
-            if self._fixed_fetch is None:
-                self._life.client = make_client(target)
-                self._fetch = self._life.client.run
+            self._life.client = self._connect(target)
+            self._fetch = self._life.client.run
             self.kind = None if target.mode == "auto" else target.mode
             self._level_checked = False
-        if (config.sections, config.max_series) != (self.config.sections, self.config.max_series):
+        if (config.sections, config.poll.max_series) != (self.config.sections, self.config.poll.max_series):
             self._life.stop_all()
-            self._process = Process(config)
-            self._master = MasterCli(config, self._life)
+            self._process = Process(config, self.clock)
+            self._master = MasterCli(config, self.clock, self._life)
             self.state.commands.keep_only(self._process.command_names() | self._master.command_names())
         self.target, self.config = target, config
 
@@ -129,7 +122,7 @@ class TargetPoller:
         st.phase_seconds = {}
         st.source_seconds, st.source_ok = {}, {}
         # One budget for every answer of the cycle (every worker's, through a master CLI).
-        runner = Runner(self._fetch, st, self.name, sleep=self.sleep, budget=Budget(self.target.max_response_bytes))
+        runner = Runner(self._fetch, st, self.name, Budget(self.target.max_response_bytes), self.clock.sleep)
         kind = self._detect(runner)
         runner.retries = MASTER_RETRIES if kind == "master" else ()
         ok = self._master_cycle(runner) if kind == "master" else self._worker_cycle(runner)
@@ -137,7 +130,7 @@ class TargetPoller:
         st.polls["success" if ok else "failure"] += 1
         st.poll_seconds = time.perf_counter() - started
         st.commands_per_cycle = runner.sent
-        st.last_cycle_mono = self.monotonic()
+        st.last_cycle_mono = self.clock.monotonic()
         self.publish()
         return ok
 
@@ -152,7 +145,7 @@ class TargetPoller:
             if master:
                 self.kind = "master"
                 log.info("%s%s is a master CLI: reading every worker through it", where(self.name),
-                         self.target.address)
+                         self.target.address.text)
             elif master is not None:
                 self.kind = "worker"
             if self.kind is not None:
@@ -208,9 +201,9 @@ class TargetPoller:
         st.invalid_values += stats.invalid_values
         self._note_ignored(stats)
         samples = sum(len(f.values) for f in families)
-        if samples > self.config.max_series:
+        if samples > self.config.poll.max_series:
             self._refuse(registry.SERIES_CAP_COMMAND, "too_many_series",
-                         f"the poll built {samples} series, more than poll.max_series ({self.config.max_series})")
+                         f"the poll built {samples} series, more than poll.max_series ({self.config.poll.max_series})")
             return False
         built = time.perf_counter()
         dropped = Dropped()
@@ -227,7 +220,7 @@ class TargetPoller:
         del pieces
         done = time.perf_counter()
         st.phase_seconds.update(build=built - build_started, render=rendered - built, compress=done - rendered)
-        self._data = DataPart(part, self.wall(), samples, self.monotonic())
+        self._data = DataPart(part, self.clock.wall(), samples, self.clock.monotonic())
         st.last_success = self._data.taken_at
         st.samples = samples
         return True

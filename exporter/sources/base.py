@@ -15,23 +15,22 @@ when the process or the target goes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Protocol, Sequence
 
+from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix
 from exporter.runtime.answer import Text
-from exporter.runtime.client import RuntimeClient
+from exporter.runtime.client import Client
 from exporter.sources.doctable import DocRows
 from exporter.sources.values import ModelStats as ModelStats  # build's second argument, so the poll's too
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Bounds on what one poll may hold, from the config (``poll.max_series``)."""
+class Limits(Protocol):
+    """Bounds on what one poll may hold: the config's ``poll:`` section (exporter/config.py's
+    PollSection, where their defaults are)."""
 
-    max_series: int = 5_000_000
-
-
-DEFAULT_LIMITS = Limits()
+    @property
+    def max_series(self) -> int: ...
 
 # The Runtime API's access levels, lowest first: a source's ``level`` names one, and the socket's
 # own (``show cli level``, exporter/sources/registry.py) is compared with it.
@@ -69,13 +68,12 @@ class Link:
 
     ``client`` is the target's: its address, timeouts and the registry's allowlist, so a stream's
     command must be one the source declares in ``allowed``; through a master CLI, ``route``
-    (``@!<pid> ``) goes in front of it.  None when a test replaces the socket with a fake.
-    ``where`` names the target in log lines.
+    (``@!<pid> ``) goes in front of it.  ``where`` names the target in log lines.
     """
 
     where: str
     route: str
-    client: RuntimeClient | None
+    client: Client
 
 
 class Source:
@@ -111,11 +109,12 @@ class Source:
     reads: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: Any = None, extra: LabelSuffix = NO_SUFFIX, old: bool = False,
-                 limits: Limits = DEFAULT_LIMITS) -> None:
+                 limits: Limits | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
         self.options = options
         self.extra = extra
         self.old = old
         self.limits = limits
+        self.clock = clock
 
     @classmethod
     def docs(cls) -> Sequence[DocRows]:

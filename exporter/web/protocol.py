@@ -186,7 +186,7 @@ class Connection(asyncio.Protocol):
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         if self.tls is not None:
             self.phase = Phase.HANDSHAKE
-            self._arm(self.host.config.tls_handshake_timeout, self._handshake_timeout)
+            self._arm(self.host.config.web.tls_handshake_timeout, self._handshake_timeout)
         else:
             self._begin_head()  # the first head's deadline runs from the connection's start
 
@@ -225,7 +225,7 @@ class Connection(asyncio.Protocol):
         self.phase = Phase.HEAD
         self._head_bytes = 0
         self._line_checked = False
-        self._arm(self.host.config.read_header_timeout, self._head_timeout)
+        self._arm(self.host.config.web.read_header_timeout, self._head_timeout)
 
     def _head_timeout(self) -> None:
         self._timer = None
@@ -233,7 +233,7 @@ class Connection(asyncio.Protocol):
             return
         started = self._head_bytes > 0
         self.host.note("header_timeout", f"request head not complete within "
-                       f"{self.host.config.read_header_timeout:g}s", self.peer)
+                       f"{self.host.config.web.read_header_timeout:g}s", self.peer)
         if started:  # someone is there to read why
             self._write_error(408, "request head not complete in time\n")
         self._close()
@@ -242,7 +242,7 @@ class Connection(asyncio.Protocol):
         self._timer = None
         if self.phase is Phase.HANDSHAKE:
             self.host.note("tls_handshake_failed", f"no handshake within "
-                           f"{self.host.config.tls_handshake_timeout:g}s", self.peer)
+                           f"{self.host.config.web.tls_handshake_timeout:g}s", self.peer)
             self.abort()
 
     def _idle_timeout(self) -> None:
@@ -377,7 +377,7 @@ class Connection(asyncio.Protocol):
         # The check holds a weak reference to ``verdict`` only: this connection holds it, and
         # cancels it when it closes or gives up.
         self._auth_wait = (request, body_pending, verdict)
-        self._auth_deadline = self.loop.time() + self.host.config.write_stall_timeout
+        self._auth_deadline = self.loop.time() + self.host.config.web.write_stall_timeout
         verdict.add_done_callback(self._after_auth)
         self._arm(_AUTH_WATCH, self._auth_watch)
 
@@ -408,7 +408,7 @@ class Connection(asyncio.Protocol):
         if self.loop.time() >= self._auth_deadline:
             request = self._auth_wait[0]
             self._cancel_auth()
-            self._busy(request, Busy(f"password check waited {self.host.config.write_stall_timeout:g}s"))
+            self._busy(request, Busy(f"password check waited {self.host.config.web.write_stall_timeout:g}s"))
             return
         self._arm(_AUTH_WATCH, self._auth_watch)
 
@@ -449,9 +449,9 @@ class Connection(asyncio.Protocol):
         self.h11.send(h11.EndOfMessage())
         self._close_after = close or self.h11.our_state is h11.MUST_CLOSE
         config = self.host.config
-        self._arm(min(_SEND_CHECK, config.write_stall_timeout / 4), self._check_send)
+        self._arm(min(_SEND_CHECK, config.web.write_stall_timeout / 4), self._check_send)
         assert self._sender is not None
-        self._sender.start([head, *body], config.write_timeout)
+        self._sender.start([head, *body], config.web.write_timeout)
 
     # -- what the sender tells -------------------------------------------------------------
 
@@ -475,16 +475,16 @@ class Connection(asyncio.Protocol):
         if self.phase not in (Phase.RESPOND, Phase.CLOSING) or self._sender is None:
             return
         config = self.host.config
-        verdict = self._sender.verdict(config.write_stall_timeout)
+        verdict = self._sender.verdict(config.web.write_stall_timeout)
         if verdict == "write_stalled":
-            self.host.note("write_stalled", f"client took no byte for {config.write_stall_timeout:g}s", self.peer)
+            self.host.note("write_stalled", f"client took no byte for {config.web.write_stall_timeout:g}s", self.peer)
             self.abort()
             return
         if verdict == "write_timeout":
-            self.host.note("write_timeout", f"response not sent within {config.write_timeout:g}s", self.peer)
+            self.host.note("write_timeout", f"response not sent within {config.web.write_timeout:g}s", self.peer)
             self.abort()
             return
-        self._arm(min(_SEND_CHECK, config.write_stall_timeout / 4), self._check_send)
+        self._arm(min(_SEND_CHECK, config.web.write_stall_timeout / 4), self._check_send)
 
     def sent(self) -> None:
         """Every byte of the response is in the kernel: next request, or close."""
@@ -496,7 +496,7 @@ class Connection(asyncio.Protocol):
         self._cancel_timer()
         self.h11.start_next_cycle()
         self.phase = Phase.IDLE
-        self._arm(self.host.config.idle_timeout, self._idle_timeout)
+        self._arm(self.host.config.web.idle_timeout, self._idle_timeout)
         if self.h11.trailing_data[0]:  # a pipelined request already here: it first, then read more
             self._begin_head()
             self.loop.call_soon(self._pipelined)
@@ -533,5 +533,5 @@ class Connection(asyncio.Protocol):
         if self._sender is None:
             return
         config = self.host.config
-        self._sender.close(flush_within=config.write_stall_timeout)
-        self._arm(min(_SEND_CHECK, config.write_stall_timeout / 4), self._check_send)
+        self._sender.close(flush_within=config.web.write_stall_timeout)
+        self._arm(min(_SEND_CHECK, config.web.write_stall_timeout / 4), self._check_send)

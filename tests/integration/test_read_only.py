@@ -16,10 +16,10 @@ from typing import Iterator
 import pytest
 
 from exporter.sources.registry import allowlist
-from exporter.config import build_config
+from exporter.config import TargetConfig, build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
-from exporter.runtime.client import CommandRefused, RuntimeClient, TransportLimits
+from exporter.runtime.client import CommandRefused, RuntimeClient
 from exporter.runtime.address import parse_address
 from exposition import samples, value
 from support import ADMIN_HTTP_HEAD
@@ -102,7 +102,7 @@ def test_a_whole_poll_sends_only_read_only_show_commands(relay, tmp_path: Path) 
                          {"name": "be_other"}],
         "errors": {"enabled": True},  # every source on, the ones off by default too
     })
-    store = Store(config.max_age)
+    store = Store(config.poll.max_age)
     poller = Poller(config, store)
     assert poller.poll_once()
     assert poller.poll_once()
@@ -162,6 +162,6 @@ def test_anything_else_is_refused_before_reaching_a_socket(tmp_path: Path, comma
         listener.listen(1)
         listener.settimeout(0)
         with pytest.raises(CommandRefused):
-            RuntimeClient(parse_address(path), allowlist(), TransportLimits(1, 1)).run(command)
+            RuntimeClient(parse_address(path), allowlist(), TargetConfig(connect_timeout=1, timeout=1)).run(command)
         with pytest.raises(BlockingIOError):
             listener.accept()  # nobody connected

@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 
 import pytest
 
-from exporter.config import build_config
+from exporter.config import TargetConfig, build_config
 from exporter.docs import metrics_markdown
 from exporter.exposition.families import Family, LabelSet
 from exporter.poll.poller import Poller
@@ -139,14 +139,14 @@ def poll(poller: Poller, store: Store) -> dict:
 
 def test_a_polled_source_is_one_module_and_one_registry_line(haproxy, haproxy_bin,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    client = RuntimeClient(parse_address(haproxy.admin), registry.allowlist())
+    client = RuntimeClient(parse_address(haproxy.admin), registry.allowlist(), TargetConfig())
     with pytest.raises(CommandRefused):
         client.run("show version")
     assert "haproxy_throwaway_version_info" not in metrics_markdown()
 
     monkeypatch.setattr(registry, "WORKER_SOURCES", (*registry.WORKER_SOURCES, VersionSource))  # the one line
 
-    assert first_line(RuntimeClient(parse_address(haproxy.admin), registry.allowlist()).run("show version")) \
+    assert first_line(RuntimeClient(parse_address(haproxy.admin), registry.allowlist(), TargetConfig()).run("show version")) \
         == haproxy_bin.version  # allowed now, and HAProxy answers what its binary says
     store = Store(30)
     got = poll(Poller(build_config({"haproxy": {"address": haproxy.admin}}), store), store)

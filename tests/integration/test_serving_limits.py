@@ -15,6 +15,8 @@ from typing import Callable, Iterator
 
 import pytest
 
+from exporter.cli import new_store
+from exporter.clock import SYSTEM_CLOCK
 from exporter.config import build_config
 from exporter.exposition.gzip import Body, Part
 from exporter.exposition.render import Piece
@@ -67,7 +69,7 @@ def served(haproxy_factory, certs: Certs, tmp_path: Path) -> Iterator[Callable[.
             hap = haproxy_factory(CFG, nports=1)
         config = build_config({"haproxy": {"address": hap.admin},
                                "web": {"listen_address": "127.0.0.1:0", **web}})
-        store = Store(config.max_age)
+        store = Store(config.poll.max_age) if big else new_store(config, SYSTEM_CLOCK)
         if big:
             store.publish(Published(DataPart(big_body(), time.time(), 0, time.monotonic()), Part.of(b"up 1\n"),
                                     Part.of(b"up 0\n")))
@@ -278,7 +280,7 @@ def test_new_limits_apply_without_a_restart(served) -> None:
     held = connect(port)
     try:
         wait_for(lambda: len(server.connections) == 1, 10, "connection not taken")
-        server.config = replace(server.config, max_connections=1, listen_backlog=64)
+        server.config = replace(server.config, web=replace(server.config.web, max_connections=1, listen_backlog=64))
         assert exchange(port, get(), wait=10).status == 503
     finally:
         held.close()

@@ -24,7 +24,7 @@ from exporter.poll.poller import Poller
 from exporter.poll.process import make_client
 from exporter.poll.snapshot import Store
 from exposition import label_bytes, samples, value
-from support import raw_command
+from support import answering, raw_command
 from testkit.runtime import pipelined, raw_bytes
 
 CFG = """
@@ -166,7 +166,7 @@ def tables_haproxy(haproxy_factory):
 def poll(address: str, tables: list[object], fetch=None) -> tuple[bool, dict, str]:  # type: ignore[no-untyped-def]
     config = build_config({"haproxy": {"address": address}, "stick_tables": tables})
     store = Store(30)
-    poller = Poller(config, store, fetch=fetch)
+    poller = Poller(config, store, connect=make_client if fetch is None else answering(fetch))
     ok = poller.poll_once()
     text = b"".join(p.text for p in store.parts()).decode()
     return ok, samples(text), text

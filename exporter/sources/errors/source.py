@@ -3,7 +3,6 @@ that is large and may hold a client's bytes); ``errors: {enabled: true}`` turns 
 
 from __future__ import annotations
 
-import time
 from typing import Any, Mapping, Sequence
 
 from exporter.exposition.families import Family
@@ -42,7 +41,7 @@ class ErrorsSource(Source):
     def read(self, ask: Ask) -> tuple[dict[str, Any], bool]:
         """As :meth:`Source.read`, noting when the command went out: the entries' times are ages
         on HAProxy's clock, made Unix times from it."""
-        self._sent_at = time.time()
+        self._sent_at = self.clock.wall()
         return super().read(ask)
 
     def build(self, answers: Mapping[str, Any], stats: ModelStats) -> list[Family]:

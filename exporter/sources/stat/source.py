@@ -5,9 +5,10 @@ from __future__ import annotations
 from functools import partial
 from typing import Any, Mapping, Sequence
 
+from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix
 from exporter.sources import doctable
-from exporter.sources.base import DEFAULT_LIMITS, Command, Limits, Source
+from exporter.sources.base import Command, Limits, Source
 from exporter.sources.doctable import DocRows, DocTable
 from exporter.sources.stat import naming
 from exporter.sources.stat.model import LabelCache, stat_families
@@ -39,16 +40,18 @@ class StatSource(Source):
     old_workers = True
 
     def __init__(self, options: Any = None, extra: LabelSuffix = NO_SUFFIX, old: bool = False,
-                 limits: Limits = DEFAULT_LIMITS) -> None:
-        super().__init__(options, extra, old, limits)
+                 limits: Limits | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
+        super().__init__(options, extra, old, limits, clock)
         self.labels = LabelCache(extra)  # row label objects reused from poll to poll
 
     def commands(self) -> Sequence[Command]:
         # rows x columns is refused while reading when far above the series cap: the rows are what
         # would take the memory, long before the series are counted.  A row has about twice as
         # many cells as it makes series (2000 x 25: 6.6 M cells, 3.2 M series), hence the factor;
-        # the series themselves are held to poll.max_series once built.
-        return (Command(SHOW_STAT, partial(parse_stat, max_cells=CELLS_PER_SERIES * self.limits.max_series)),)
+        # the series themselves are held to poll.max_series once built.  Outside a poll (no
+        # limits), only what the parser bounds by itself.
+        cells = None if self.limits is None else CELLS_PER_SERIES * self.limits.max_series
+        return (Command(SHOW_STAT, partial(parse_stat, max_cells=cells)),)
 
     def build(self, answers: Mapping[str, Any], stats: ModelStats) -> list[Family]:
         families = stat_families(answers[SHOW_STAT], stats, self.labels)
