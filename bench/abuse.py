@@ -25,10 +25,10 @@ default, 44.5 MB of plain text per scrape):
 Only loopback; every loop is bounded; every child is stopped in a ``finally``.  Figures go to
 stdout and to bench/results/abuse-<time>.json.
 
-    .venv/bin/python bench/abuse.py                       # everything (~5 minutes, slow: ~3)
-    .venv/bin/python bench/abuse.py --scenarios burst,halfopen --size 1000x10
-    .venv/bin/python bench/abuse.py --root /path/to/other/checkout   # the same, another version
-    .venv/bin/python bench/abuse.py --scenarios wrongpw --size 10x2   # the issue's small exporter
+    .venv/bin/python -m bench.abuse                       # everything (~5 minutes, slow: ~3)
+    .venv/bin/python -m bench.abuse --scenarios burst,halfopen --size 1000x10
+    .venv/bin/python -m bench.abuse --root /path/to/other/checkout   # the same, another version
+    .venv/bin/python -m bench.abuse --scenarios wrongpw --size 10x2   # the issue's small exporter
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ import selectors
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -49,17 +50,16 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import bcrypt
 
-from bench import client  # noqa: E402
-from bench.genconfig import haproxy_config  # noqa: E402
-from bench.procs import Child, free_port, wait_until  # noqa: E402
+from bench import client
+from bench.genconfig import haproxy_config
+from bench.procs import RESULTS, ROOT, Child, start_haproxy, wait_until
+from testkit.procs import free_port
+from testkit.tlscerts import make_certs
 
-ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ("burst", "halfopen", "idle", "drip", "tls", "slow", "fdlimit", "wrongpw", "stalled", "tlsstalled")
 # no poll while stalled readers are held: each would pin the snapshot of its time
 HOLD_ARGS = ["--poll.interval=1h", "--poll.max-age=2h", "--web.write-stall-timeout=5m"]
 HALF_LINE = b"GET /metr"
@@ -71,12 +71,12 @@ class Exporter:
     """``python -m exporter`` from ``root`` on a free port, until ``stop``."""
 
     def __init__(self, root: Path, sock: str, workdir: Path, extra: list[str] | None = None,
-                 preexec: Callable[[], None] | None = None, tls_ca: Path | None = None,
+                 preexec: Callable[[], None] | None = None, tls: ssl.SSLContext | None = None,
                  auth: tuple[str, str] | None = None) -> None:
-        self.tls_ca = tls_ca
+        self.tls = tls
         self.auth = auth
-        self._start = lambda: self._run(root, sock, workdir, extra or [], preexec)
-        self._start()
+        self._args = (root, sock, workdir, extra or [], preexec)
+        self._run(*self._args)
 
     def _run(self, root: Path, sock: str, workdir: Path, extra: list[str],
              preexec: Callable[[], None] | None) -> None:
@@ -91,44 +91,21 @@ class Exporter:
     def restart(self) -> None:
         """A new process, the same arguments: memory measured from a fresh start."""
         self.stop()
-        self._start()
+        self._run(*self._args)
 
     def status(self) -> int:
-        if self.tls_ca is not None:
-            return tls_scrape(self.port, self.tls_ca)[0]
+        if self.tls is not None:
+            return client.tls_scrape(self.port, self.tls, True, 30)[0]
         if self.auth is not None:
             return basic_scrape(self.port, *self.auth, "127.0.0.1", 30)[0]
-        raw = client.scrape(self.port, True, keep=True, timeout=30).raw or b""
-        return int(raw.split(b" ", 2)[1]) if raw.startswith(b"HTTP/") else 0
+        return client.status_of(client.scrape(self.port, True, keep=True, timeout=30).raw or b"")
 
-    def proc(self, field: str) -> int:
-        for line in Path(f"/proc/{self.child.pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-        raise KeyError(field)
-
-    def fds(self) -> int:
-        return len(os.listdir(f"/proc/{self.child.pid}/fd"))
-
-    def sample(self) -> dict:
-        return {"rss_mib": round(self.proc("VmRSS") / 1024, 1), "threads": self.proc("Threads"), "fds": self.fds()}
+    def sample(self) -> dict[str, Any]:
+        return {"rss_mib": round(self.child.status("VmRSS") / 1024, 1), "threads": self.child.status("Threads"),
+                "fds": self.child.fds()}
 
     def stop(self) -> None:
         self.child.stop()
-
-
-def tls_scrape(port: int, ca: Path, timeout: float = 30.0, use_gzip: bool = True) -> tuple[int, float]:
-    import ssl
-    ctx = ssl.create_default_context(cafile=str(ca))
-    accept = b"Accept-Encoding: gzip\r\n" if use_gzip else b""
-    started = time.perf_counter()
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
-        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
-            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n" + accept + b"Connection: close\r\n\r\n")
-            head = sock.recv(65536)
-            while sock.recv(1 << 20):
-                pass
-    return (int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0), time.perf_counter() - started
 
 
 def basic_scrape(port: int, user: str, password: str, source: str, timeout: float) -> tuple[int, float]:
@@ -144,7 +121,8 @@ def basic_scrape(port: int, user: str, password: str, source: str, timeout: floa
                 head = head or chunk[:64]
     except OSError:
         pass
-    return (int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0), time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    return client.status_of(head), seconds
 
 
 # -- clients ----------------------------------------------------------------------------------
@@ -168,8 +146,8 @@ def open_connections(port: int, count: int, first: bytes = b"", budget: float = 
 def wait_accepted(exp: Exporter, count: int, limit: float = 30.0) -> float | None:
     """Seconds until the exporter holds ``count`` more descriptors than ``base``, or None."""
     try:
-        return wait_until(lambda: exp.fds() >= count, limit, "accepted", step=0.02)
-    except RuntimeError:
+        return wait_until(lambda: exp.child.fds() >= count, limit, "accepted", step=0.02)
+    except TimeoutError:
         return None
 
 
@@ -207,11 +185,12 @@ def burst(port: int, count: int, limit: float) -> dict:
         sock.setblocking(False)
         sock.connect_ex(("127.0.0.1", port))
         state[sock] = {"sent": False, "got": 0, "head": b"", "done": None}
-        sel.register(sock, selectors.EVENT_WRITE)
+        sel.register(sock, selectors.EVENT_WRITE, sock)
     try:
         while time.monotonic() - started < limit and any(s["done"] is None for s in state.values()):
             for key, _mask in sel.select(timeout=0.5):
-                sock, st = key.fileobj, state[key.fileobj]
+                sock = key.data
+                st = state[sock]
                 if not st["sent"]:
                     try:
                         sock.send(request)
@@ -306,7 +285,7 @@ def run_drip(exp: Exporter, args: argparse.Namespace) -> dict:
                 except OSError:
                     cut_at[i] = time.monotonic() - started
             sent += 1
-            peak_threads = max(peak_threads, exp.proc("Threads"))
+            peak_threads = max(peak_threads, exp.child.status("Threads"))
             step_end = time.monotonic() + args.drip_every
             while time.monotonic() < step_end:
                 for i, sock in enumerate(held):
@@ -322,14 +301,14 @@ def run_drip(exp: Exporter, args: argparse.Namespace) -> dict:
 
 
 def run_tls(exp: Exporter, args: argparse.Namespace) -> dict:
-    assert exp.tls_ca is not None
-    base = statistics.median(tls_scrape(exp.port, exp.tls_ca)[1] for _ in range(3))
+    assert exp.tls is not None
+    base = statistics.median(client.tls_scrape(exp.port, exp.tls, True, 30)[1] for _ in range(3))
     started = time.monotonic()
     held = open_connections(exp.port, args.tls)
     count = len(held)
     wait_accepted(exp, count)
     during = exp.sample()
-    status, seconds = tls_scrape(exp.port, exp.tls_ca)
+    status, seconds, _ = client.tls_scrape(exp.port, exp.tls, True, 30)
     cut: list[float] = []
     try:
         while len(cut) < len(held) and time.monotonic() - started < 30:
@@ -417,7 +396,6 @@ WRONGPW_USERS = {"prometheus": "prometheus-pass", "grafana": "grafana-pass"}
 
 
 def make_auth(workdir: Path, cost: int) -> Path:
-    import bcrypt
     web = workdir / "web-auth.yml"
     web.write_text("basic_auth_users:\n" + "".join(
         f"  {user}: '{bcrypt.hashpw(password.encode(), bcrypt.gensalt(cost)).decode()}'\n"
@@ -481,25 +459,24 @@ def run_wrongpw(exp: Exporter, args: argparse.Namespace) -> dict:
             "rss_after_mib": exp.sample()["rss_mib"]}
 
 
-def stalled_reader(port: int, ca: Path | None, use_gzip: bool, rcvbuf: int) -> socket.socket:
+def stalled_reader(port: int, tls: ssl.SSLContext | None, use_gzip: bool, rcvbuf: int) -> socket.socket:
     """A client that asks for /metrics (over TLS: after a complete handshake) and never reads."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     sock.settimeout(30)
     sock.connect(("127.0.0.1", port))
-    if ca is not None:
-        import ssl
-        sock = ssl.create_default_context(cafile=str(ca)).wrap_socket(sock, server_hostname="127.0.0.1")
+    if tls is not None:
+        sock = tls.wrap_socket(sock, server_hostname="127.0.0.1")
     sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n" + (b"Accept-Encoding: gzip\r\n" if use_gzip else b"") + b"\r\n")
     return sock
 
 
 def settled_rss_kib(exp: Exporter, limit: float = 30.0) -> int:
     """Resident memory once it stops moving (two readings 0.5 s apart within 256 KiB)."""
-    last, deadline = exp.proc("VmRSS"), time.monotonic() + limit
+    last, deadline = exp.child.status("VmRSS"), time.monotonic() + limit
     while time.monotonic() < deadline:
         time.sleep(0.5)
-        now = exp.proc("VmRSS")
+        now = exp.child.status("VmRSS")
         if abs(now - last) < 256:
             return now
         last = now
@@ -508,18 +485,18 @@ def settled_rss_kib(exp: Exporter, limit: float = 30.0) -> int:
 
 def stalled_round(exp: Exporter, args: argparse.Namespace, use_gzip: bool) -> dict:
     for _ in range(3):  # the page's first sends (gzip's whole member too) before the baseline
-        if exp.tls_ca is not None:
-            tls_scrape(exp.port, exp.tls_ca, 60, use_gzip)
+        if exp.tls is not None:
+            client.tls_scrape(exp.port, exp.tls, use_gzip, 60)
         else:
             client.scrape(exp.port, use_gzip, timeout=60)
     base = settled_rss_kib(exp)
-    held = [stalled_reader(exp.port, exp.tls_ca, use_gzip, args.stalled_rcvbuf) for _ in range(args.stalled)]
+    held = [stalled_reader(exp.port, exp.tls, use_gzip, args.stalled_rcvbuf) for _ in range(args.stalled)]
     try:
         during = settled_rss_kib(exp)
         sample = exp.sample()
     finally:
         close_all(held)
-    wait_until(lambda: exp.fds() < sample["fds"] - args.stalled // 2, 30, "the readers' connections closed")
+    wait_until(lambda: exp.child.fds() < sample["fds"] - args.stalled // 2, 30, "the readers' connections closed")
     after = settled_rss_kib(exp)
     return {"rss_mib_before": round(base / 1024, 1), "rss_mib_held": round(during / 1024, 1),
             "kib_per_reader": round((during - base) / args.stalled, 1),
@@ -540,11 +517,23 @@ def run_stalled(exp: Exporter, args: argparse.Namespace) -> dict:
 
 
 def run_tlsstalled(exp: Exporter, args: argparse.Namespace) -> dict:
-    assert exp.tls_ca is not None
+    assert exp.tls is not None
     return stalled(exp, args)
 
 
+SCENARIOS: dict[str, Callable[[Exporter, argparse.Namespace], dict[str, Any]]] = {
+    "burst": run_burst, "halfopen": run_halfopen, "idle": run_idle, "drip": run_drip, "tls": run_tls,
+    "slow": run_slow, "fdlimit": run_fdlimit, "wrongpw": run_wrongpw, "stalled": run_stalled,
+    "tlsstalled": run_tlsstalled,
+}
+
+
 # -- main ------------------------------------------------------------------------------------
+
+def limit_fds() -> None:
+    """The fdlimit scenario's exporter: 1,024 descriptors (set in the child before it runs)."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+
 
 def raise_own_fd_limit(need: int) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -552,13 +541,12 @@ def raise_own_fd_limit(need: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(need, soft), hard), hard))
 
 
-def make_tls(workdir: Path) -> tuple[Path, Path]:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from tlscerts import make_certs
+def make_tls(workdir: Path) -> tuple[Path, ssl.SSLContext]:
+    """A web config serving TLS with a throwaway CA's certificate, and a client context trusting that CA."""
     certs = make_certs(workdir / "certs")
     web = workdir / "web.yml"
-    web.write_text(f"tls_server_config:\n  cert_file: {certs.server_cert}\n  key_file: {certs.server_key}\n")
-    return web, certs.ca
+    web.write_text(certs.web_config())
+    return web, ssl.create_default_context(cafile=str(certs.ca))
 
 
 def summary(name: str, r: dict) -> str:
@@ -595,7 +583,8 @@ def summary(name: str, r: dict) -> str:
                 f"{r['auth_busy_log_lines']} auth_busy log line(s); RSS after {r['rss_after_mib']} MiB")
     if name == "fdlimit":
         return (f"fdlimit: at {r['fd_limit']} fds with {r['clients']} idle clients for {r['hold_s']}s: CPU "
-                f"{r['cpu_percent']}% (without clients {r['cpu_percent_without_clients']}%: the polls), polls ok {r['polls_ok_during']:g}, failed {r['polls_failed_during']:g}, "
+                f"{r['cpu_percent']}% (without clients {r['cpu_percent_without_clients']}%: the polls), "
+                f"polls ok {r['polls_ok_during']:g}, failed {r['polls_failed_during']:g}, "
                 f"internal_error {r['internal_errors']}, haproxy_up {r['haproxy_up']:g}, {r['clients_open_not_refused']} "
                 f"clients waiting (not refused), {r['log_lines_about_fds']} log line(s); exporter {r['exporter']}")
     if name in ("stalled", "tlsstalled"):
@@ -607,7 +596,7 @@ def summary(name: str, r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m bench.abuse", description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", default="1000x10")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--root", default=str(ROOT), help="checkout whose exporter is run (default: this one)")
@@ -628,7 +617,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wrongpw-rss-cap", type=float, default=2048.0, help="MiB: stop flooding beyond it")
     ap.add_argument("--stalled", type=int, default=200, help="readers that never read (stalled, tlsstalled)")
     ap.add_argument("--stalled-rcvbuf", type=int, default=4096, help="their SO_RCVBUF")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args(argv)
     chosen = [s for s in args.scenarios.split(",") if s]
     unknown = set(chosen) - set(SCENARIOS)
@@ -639,34 +628,29 @@ def main(argv: list[str] | None = None) -> int:
     backends, servers = (int(x) for x in args.size.lower().split("x"))
     workdir = Path(tempfile.mkdtemp(prefix="hrxabuse"))
     sock = str(workdir / "admin.sock")
-    cfg = workdir / "haproxy.cfg"
-    cfg.write_text(haproxy_config(backends, servers, sock, free_port(), free_port()))
-    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
-    subprocess.run([haproxy, "-c", "-q", "-f", str(cfg)], check=True)
     commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip() or "unknown"
-    results: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "size": args.size,
-                     "root": str(root), "commit": commit, "load_avg": os.getloadavg(), "scenarios": {}}
-    hap = Child("haproxy", [haproxy, "-db", "-f", str(cfg)], workdir / "haproxy.log", cwd=workdir)
+    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "size": args.size,
+                               "root": str(root), "commit": commit, "load_avg": os.getloadavg(), "scenarios": {}}
+    hap = start_haproxy(workdir, haproxy_config(backends, servers, sock, free_port(), free_port()))
     try:
         wait_until(lambda: hap.alive() and os.path.exists(sock), 60, "HAProxy")
         for name in chosen:
-            extra, preexec, ca, auth = [], None, None, None
+            extra: list[str] = []
+            tls: ssl.SSLContext | None = None
+            auth: tuple[str, str] | None = None
             if name == "wrongpw":
                 extra = [f"--web.config.file={make_auth(workdir, args.wrongpw_cost)}"]
                 auth = ("prometheus", WRONGPW_USERS["prometheus"])
             if name.startswith("tls"):
-                web, ca = make_tls(workdir)
+                web, tls = make_tls(workdir)
                 extra = [f"--web.config.file={web}"]
             if name.endswith("stalled"):
                 extra += HOLD_ARGS
-            if name == "fdlimit":
-                def preexec() -> None:
-                    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
             print(f"[{name}] starting the exporter ...", flush=True)
-            exp = Exporter(root, sock, workdir, extra, preexec, ca, auth)
+            exp = Exporter(root, sock, workdir, extra, limit_fds if name == "fdlimit" else None, tls, auth)
             try:
-                result = globals()[f"run_{name}"](exp, args)
+                result = SCENARIOS[name](exp, args)
                 result["exporter_alive"] = exp.child.alive()
                 line = summary(name, result)
             except Exception as exc:  # a scenario the exporter cannot get through: say so, go on

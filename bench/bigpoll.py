@@ -16,9 +16,9 @@ the default cap of 1000 entries), ``stat``, ``info``, ``errors`` (the source ena
 answered with ``--mb`` of lines HAProxy never writes).  Loopback and UNIX sockets only; every
 wait is bounded and every child is stopped in a ``finally``.
 
-    .venv/bin/python bench/bigpoll.py                                  # table and stat, 200 MB
-    .venv/bin/python bench/bigpoll.py --kinds table,stat,info,errors --mb 100 --polls 2
-    .venv/bin/python bench/bigpoll.py --root /path/to/other/checkout   # the same, another version
+    .venv/bin/python -m bench.bigpoll                                  # table and stat, 200 MB
+    .venv/bin/python -m bench.bigpoll --kinds table,stat,info,errors --mb 100 --polls 2
+    .venv/bin/python -m bench.bigpoll --root /path/to/other/checkout   # the same, another version
 """
 
 from __future__ import annotations
@@ -34,12 +34,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.procs import RESULTS, ROOT, Child, wait_until, write_results
+from testkit.procs import free_port
 
-from bench.procs import Child, free_port, wait_until, write_results  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
 FIX = ROOT / "tests" / "fixtures" / "2.6.12"
 KINDS = ("table", "stat", "info", "errors", "map", "peers", "resolvers", "certs", "flood")
 UNKNOWN = b"Unknown command, but maybe one of the following ones is a better match:\n  help\n\n"
@@ -134,7 +131,7 @@ def small_answers() -> dict[str, bytes]:
     }
 
 
-# -- the scripted socket (a child process: `bigpoll.py serve`) ---------------------------------
+# -- the scripted socket (a child process: `python -m bench.bigpoll serve`) --------------------
 
 def serve(path: str, kind: str, size: int, seconds: float) -> None:
     """Answer on ``path`` until ``seconds`` have passed (bounded), one thread per connection."""
@@ -152,7 +149,7 @@ def serve(path: str, kind: str, size: int, seconds: float) -> None:
     Path(path + ".ready").write_text("ready")
     deadline = time.monotonic() + seconds
 
-    def answer(conn: socket.socket) -> None:
+    def respond(conn: socket.socket) -> None:
         with conn:
             try:
                 conn.settimeout(60)
@@ -171,7 +168,7 @@ def serve(path: str, kind: str, size: int, seconds: float) -> None:
             conn, _ = listener.accept()
         except (socket.timeout, OSError):
             continue
-        threading.Thread(target=answer, args=(conn,), daemon=True).start()
+        threading.Thread(target=respond, args=(conn,), daemon=True).start()
 
 
 # -- the measurement ---------------------------------------------------------------------------
@@ -210,7 +207,7 @@ def _complete(raw: bytes) -> bool:
 def metric(port: int, name: str) -> float | None:
     raw = b""
     with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
-        sock.sendall(f"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         while chunk := sock.recv(1 << 20):
             raw += chunk
     for line in raw.decode(errors="replace").split("\n"):
@@ -223,8 +220,8 @@ def run_kind(kind: str, args: argparse.Namespace, workdir: Path) -> dict:
     sock = str(workdir / f"{kind}.sock")
     size = int(args.mb * 1e6)
     budget = args.polls * 60 + 120
-    server = Child("socket", [sys.executable, str(Path(__file__).resolve()), "serve", sock, kind, str(size),
-                              str(budget)], workdir / f"socket-{kind}.log")
+    server = Child("socket", [sys.executable, "-m", "bench.bigpoll", "serve", sock, kind, str(size), str(budget)],
+                   workdir / f"socket-{kind}.log", cwd=ROOT)
     exporter = None
     try:
         wait_until(lambda: Path(sock + ".ready").exists(), 120, "the scripted socket")
@@ -239,7 +236,7 @@ def run_kind(kind: str, args: argparse.Namespace, workdir: Path) -> dict:
                                       f"--web.listen-address=127.0.0.1:{port}", "--log.level=warning"],
                          workdir / f"exporter-{kind}.log", cwd=args.root)
         wait_until(lambda: metric(port, "haproxy_exporter_polls_total") is not None, 300, "the first poll")
-        idle_rss = exporter.status_kib("VmRSS")
+        idle_rss = exporter.status("VmRSS")
         waits = healthz_waits(port, args.polls * args.interval)
         polls = metric(port, "haproxy_exporter_polls_total") or 0
         result = {
@@ -248,7 +245,7 @@ def run_kind(kind: str, args: argparse.Namespace, workdir: Path) -> dict:
             "healthz": len(waits), "healthz_p50_ms": 1000 * statistics.median(waits),
             "healthz_p99_ms": 1000 * statistics.quantiles(waits, n=100)[98],
             "healthz_max_ms": 1000 * max(waits),
-            "rss_first_poll_mib": idle_rss / 1024, "peak_rss_mib": exporter.status_kib("VmHWM") / 1024,
+            "rss_first_poll_mib": idle_rss / 1024, "peak_rss_mib": exporter.status("VmHWM") / 1024,
         }
         print(f"{kind:10} {args.mb:6.0f} MB  poll {result['poll_seconds'] or 0:6.2f}s  /healthz x{len(waits):5} "
               f"p50 {result['healthz_p50_ms']:6.1f}  p99 {result['healthz_p99_ms']:7.1f}  "
@@ -265,14 +262,14 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["serve"]:
         serve(argv[1], argv[2], int(argv[3]), float(argv[4]))
         return 0
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.bigpoll", description=__doc__.split("\n\n")[0])
     parser.add_argument("--kinds", default="table,stat", help=f"comma-separated, of {', '.join(KINDS)}")
     parser.add_argument("--mb", type=float, default=200.0, help="size of the big answer (default 200)")
     parser.add_argument("--polls", type=int, default=3, help="polls to measure over (default 3)")
     parser.add_argument("--interval", type=float, default=8.0, help="poll.interval in seconds (default 8)")
     parser.add_argument("--cap", type=int, default=256 << 20, help="haproxy.max_response_bytes")
     parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose exporter runs")
-    parser.add_argument("--outdir", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--outdir", default=str(RESULTS))
     args = parser.parse_args(argv)
     kinds = args.kinds.split(",")
     unknown = [k for k in kinds if k not in KINDS]

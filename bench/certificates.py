@@ -13,7 +13,7 @@ and the servers of bench/genconfig.py.  The real ``Poller.poll_once`` runs in th
 Reported: median CPU and wall per poll in each phase, what the source adds to a poll, how many
 polls and how much CPU one refresh of all certificates takes, and HAProxy's own CPU for it.
 
-Usage: ``.venv/bin/python bench/certificates.py [--certs 10000] [--size 1000x10] [--polls 5]``
+Usage: ``.venv/bin/python -m bench.certificates [--certs 10000] [--size 1000x10] [--polls 5]``
 """
 
 from __future__ import annotations
@@ -27,17 +27,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.environment import machine, versions  # noqa: E402
-from bench.genconfig import haproxy_config  # noqa: E402
-from bench.procs import Child, free_port, wait_until, write_results  # noqa: E402
-from exporter.config import build_config  # noqa: E402
-from exporter.poll.poller import Poller  # noqa: E402
-from exporter.poll.snapshot import Store  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+from bench.environment import machine, versions
+from bench.genconfig import haproxy_config
+from bench.pollcost import snapshot_size
+from bench.procs import RESULTS, Child, command_line, start_haproxy, wait_until, write_results
+from exporter.config import build_config
+from exporter.poll.poller import Poller
+from exporter.poll.snapshot import Store
+from testkit.procs import free_port
 
 
 def make_certs(directory: Path, count: int, distinct: int) -> None:
@@ -65,7 +64,7 @@ def timed(poller: Poller, hap: Child) -> tuple[float, float, float]:
 
 def poller(address: str, certificates: dict) -> tuple[Poller, Store]:
     config = build_config({"haproxy": {"address": address, "timeout": "120s"}, "certificates": certificates})
-    store = Store(config.max_age)
+    store = Store(config.poll.max_age)
     return Poller(config, store), store
 
 
@@ -75,13 +74,13 @@ def medians(runs: list[tuple[float, float, float]]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.certificates", description=__doc__.split("\n\n")[0])
     parser.add_argument("--certs", type=int, default=10_000)
     parser.add_argument("--distinct", type=int, default=50)
     parser.add_argument("--size", default="1000x10")
     parser.add_argument("--polls", type=int, default=5)
     parser.add_argument("--max-per-poll", type=int, default=200)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     if args.certs <= args.max_per_poll:
         parser.error("--certs must be above --max-per-poll: the first poll reads them all, there is no refresh to time")
@@ -94,13 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     cfg = haproxy_config(backends, servers, admin, free_port(), free_port())
     cfg += f"\nfrontend fe_tls\n    bind 127.0.0.1:{free_port()} ssl crt {workdir / 'certs'}/\n" \
            "    http-request return status 200\n"
-    (workdir / "haproxy.cfg").write_text(cfg)
-    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
-    hap = Child("haproxy", [haproxy, "-db", "-f", str(workdir / "haproxy.cfg")], workdir / "haproxy.log")
-    results: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                     "command": " ".join([".venv/bin/python bench/certificates.py", *(argv or sys.argv[1:])]),
-                     "machine": machine(), "versions": versions(), "size": args.size, "certs": args.certs,
-                     "max_per_poll": args.max_per_poll}
+    hap = start_haproxy(workdir, cfg, check=False)  # a check would load the certificates too: as long again
+    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                               "command": command_line("certificates", argv),
+                               "machine": machine(), "versions": versions(), "size": args.size, "certs": args.certs,
+                               "max_per_poll": args.max_per_poll}
     try:
         results["haproxy_start_seconds"] = wait_until(lambda: os.path.exists(admin), 600, "HAProxy", step=0.5)
         # The poll without certificates and the one with them alternate, so both see the same
@@ -141,9 +138,9 @@ def main(argv: list[str] | None = None) -> int:
             "disabled"]["cpu_seconds"]
         results["between_refreshes_added_wall_seconds"] = results["between_refreshes"]["wall_seconds"] - results[
             "disabled"]["wall_seconds"]
-        data = store.published.page  # type: ignore[union-attr]
-        results["samples"] = data.samples
-        results["plain_bytes"] = data.size
+        size = snapshot_size(store)
+        results["samples"] = size["samples"]
+        results["plain_bytes"] = size["plain_bytes"]
         for key in ("refreshing_added_cpu_seconds", "refreshing_added_wall_seconds", "between_refreshes_added_cpu_seconds",
                     "between_refreshes_added_wall_seconds", "refresh_cpu_seconds_total",
                     "refresh_added_cpu_seconds_total"):

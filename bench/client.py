@@ -14,6 +14,7 @@ import gzip
 import multiprocessing
 import multiprocessing.synchronize
 import socket
+import ssl
 import time
 from dataclasses import dataclass
 
@@ -51,6 +52,26 @@ def scrape(port: int, use_gzip: bool, keep: bool = False, path: str = "/metrics"
     raw = bytes(view[:size]) if keep else None
     view.release()
     return Scrape(seconds, size, raw)
+
+
+def status_of(raw: bytes) -> int:
+    """The status code of a response's first bytes; 0 when they are not an HTTP response."""
+    return int(raw.split(b" ", 2)[1]) if raw.startswith(b"HTTP/") else 0
+
+
+def tls_scrape(port: int, context: ssl.SSLContext, use_gzip: bool, timeout: float = 60.0) -> tuple[int, float, int]:
+    """One TLS scrape, handshake to last byte: (status, seconds, bytes received)."""
+    accept = b"Accept-Encoding: gzip\r\n" if use_gzip else b""
+    started = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
+        with context.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
+            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n" + accept + b"Connection: close\r\n\r\n")
+            head = sock.recv(65536)
+            size = len(head)
+            while chunk := sock.recv(1 << 20):
+                size += len(chunk)
+    seconds = time.perf_counter() - started
+    return status_of(head), seconds, size
 
 
 def concurrent(port: int, use_gzip: bool, count: int, rounds: int, size_hint: int = 64 << 20,
@@ -123,7 +144,8 @@ def decode(raw: bytes) -> tuple[int, dict[str, str], bytes]:
 
 
 def _dechunk(data: bytes) -> bytes:
-    out, pos = [], 0
+    out: list[bytes] = []
+    pos = 0
     while True:
         end = data.index(b"\r\n", pos)
         size = int(data[pos:end].split(b";")[0], 16)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import platform
-import shutil
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.procs import ROOT
+from testkit.procs import haproxy_binary
+
 GO_EXPORTER = "/usr/bin/prometheus-haproxy-exporter"
 
 
@@ -45,6 +46,6 @@ def versions() -> dict:
         "python": platform.python_version(),
         "prometheus_client": version("prometheus_client"),
         "isal": version("isal") if _installed("isal") else "not installed (gzip by zlib)",
-        "haproxy": first_line([shutil.which("haproxy") or "/usr/sbin/haproxy", "-v"]),
+        "haproxy": first_line([haproxy_binary() or "haproxy", "-v"]),
         "go_exporter": first_line([GO_EXPORTER, "--version"]),
     }

@@ -4,7 +4,7 @@ One HAProxy of B backends x S servers (a quarter of each backend's servers put i
 through the admin socket, as server-template slots are), our exporter reading it, and for each
 query a series of scrapes (plain and gzip) of ours and of promex on the same HAProxy, interleaved.
 
-    .venv/bin/python bench/filtered.py --size 1000x10 --repeat 15
+    .venv/bin/python -m bench.filtered --size 1000x10 --repeat 15
 
 Prints and writes bench/results/filtered-<size>-<time>.json: median seconds and bytes per query.
 """
@@ -13,33 +13,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import socket
 import statistics
-import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench import client  # noqa: E402
-from bench.genconfig import haproxy_config  # noqa: E402
-from bench.procs import Child, free_port, wait_until, write_results  # noqa: E402
-from bench.scale import parse_size, start_ours  # noqa: E402
+from bench import client
+from bench.genconfig import haproxy_config
+from bench.procs import RESULTS, Child, start_haproxy, wait_until, write_results
+from bench.scale import parse_size, start_ours
+from testkit.procs import free_port
+from testkit.runtime import pipelined
 
 QUERIES = ["", "scope=server", "scope=frontend&scope=backend", "scope=server&no-maint", "no-maint",
            "metrics=haproxy_server_status,haproxy_server_bytes_in_total", "scope=global"]
-
-
-def admin(sock: str, command: str) -> str:
-    with socket.socket(socket.AF_UNIX) as s:
-        s.connect(sock)
-        s.sendall(command.encode() + b"\n")
-        chunks = []
-        while chunk := s.recv(1 << 16):
-            chunks.append(chunk)
-    return b"".join(chunks).decode()
 
 
 def measure(port: int, query: str, use_gzip: bool, repeat: int, buf: bytearray) -> dict:
@@ -50,28 +37,24 @@ def measure(port: int, query: str, use_gzip: bool, repeat: int, buf: bytearray) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.filtered", description=__doc__.split("\n")[0])
     parser.add_argument("--size", default="1000x10")
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--interval", default="5s")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     backends, servers = parse_size(args.size)
-    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
-    results: dict = {"size": args.size, "queries": {}}
+    results: dict[str, Any] = {"size": args.size, "queries": {}}
     with tempfile.TemporaryDirectory(prefix="hre-filtered-") as tmp:
         workdir = Path(tmp)
         sock, promex_port = str(workdir / "admin.sock"), free_port()
-        (workdir / "haproxy.cfg").write_text(haproxy_config(backends, servers, sock, promex_port, free_port()))
-        children = []
+        children: list[Child] = []
         try:
-            hap = Child("haproxy", [haproxy, "-db", "-f", str(workdir / "haproxy.cfg")], workdir / "haproxy.log",
-                        cwd=workdir)
+            hap = start_haproxy(workdir, haproxy_config(backends, servers, sock, promex_port, free_port()))
             children.append(hap)
             wait_until(lambda: hap.alive() and os.path.exists(sock), 120, "HAProxy")
-            for b in range(backends):  # a quarter of the slots in maintenance
-                for s in range(servers - max(1, servers // 4), servers):
-                    admin(sock, f"set server be_{b}/s{s} state maint")
+            pipelined(sock, [f"set server be_{b}/s{s} state maint" for b in range(backends)  # a quarter of the slots
+                             for s in range(servers - max(1, servers // 4), servers)], 100)
             ours, port = start_ours(sock, int(args.interval.rstrip("s")), workdir)
             children.append(ours)
             buf = bytearray(64 << 20)
@@ -87,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for child in reversed(children):
                 child.stop()
-    print("results:", write_results(results, str(ROOT / "bench" / "results"), f"filtered-{args.size}"))
+    print("results:", write_results(results, args.out, f"filtered-{args.size}"))
     return 0
 
 

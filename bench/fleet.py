@@ -10,7 +10,7 @@ What is measured, in one run on this machine (loopback only, every wait bounded)
 * Go: the N exporters scraped once per interval each (they read HAProxy on scrape), their total
   CPU per round and total resident memory.
 
-Usage: ``.venv/bin/python bench/fleet.py [--haproxys 20] [--size 250x4] [--interval 5] [--rounds 12]``
+Usage: ``.venv/bin/python -m bench.fleet [--haproxys 20] [--size 250x4] [--interval 5] [--rounds 12]``
 """
 
 from __future__ import annotations
@@ -24,27 +24,22 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench import client  # noqa: E402
-from bench.environment import GO_EXPORTER, machine, versions  # noqa: E402
-from bench.genconfig import haproxy_config  # noqa: E402
-from bench.procs import Child, free_port, wait_until, write_results  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+from bench import client
+from bench.environment import GO_EXPORTER, machine, versions
+from bench.genconfig import haproxy_config
+from bench.procs import RESULTS, ROOT, Child, command_line, start_haproxy, wait_until, write_results
+from testkit.procs import free_port
 
 
 def start_haproxys(count: int, backends: int, servers: int, workdir: Path) -> list[tuple[Child, str]]:
-    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
     started = []
     for n in range(count):
         sock = str(workdir / f"h{n}.sock")
-        cfg = workdir / f"h{n}.cfg"
-        cfg.write_text(haproxy_config(backends, servers, sock, free_port(), free_port()))
-        started.append((Child(f"haproxy{n}", [haproxy, "-db", "-f", str(cfg)], workdir / f"h{n}.log"), sock))
-    for proc, sock in started:
-        wait_until(lambda: proc.alive() and Path(sock).exists(), 120, f"{proc.name}'s socket")
+        config = haproxy_config(backends, servers, sock, free_port(), free_port())
+        started.append((start_haproxy(workdir, config, f"h{n}"), sock))
+    wait_until(lambda: all(proc.alive() and Path(sock).exists() for proc, sock in started), 120, "every HAProxy's socket")
     return started
 
 
@@ -100,7 +95,7 @@ def measure_ours(haps: list[tuple[Child, str]], args: argparse.Namespace, workdi
             "max_age_seconds": max(ages), "median_age_seconds": statistics.median(ages),
             "probe_gzip_median_ms": 1000 * statistics.median(probes),
             "probe_gzip_p95_ms": 1000 * sorted(probes)[int(0.95 * (len(probes) - 1))],
-            "probes": len(probes), "rss_kib": proc.status_kib("VmRSS"), "hwm_kib": proc.status_kib("VmHWM"),
+            "probes": len(probes), "rss_kib": proc.status("VmRSS"), "hwm_kib": proc.status("VmHWM"),
         }
     finally:
         proc.stop()
@@ -114,8 +109,8 @@ def measure_go(haps: list[tuple[Child, str]], args: argparse.Namespace, workdir:
             gos.append((Child(f"go{n}", [GO_EXPORTER, f"--haproxy.scrape-uri=unix:{sock}",
                                          f"--web.listen-address=127.0.0.1:{port}", "--haproxy.timeout=60s"],
                               workdir / f"go{n}.log"), port))
-        for proc, port in gos:
-            wait_until(lambda: proc.alive() and client.scrape(port, False, path="/").wire_bytes > 0, 60, proc.name)
+        wait_until(lambda: all(proc.alive() and client.scrape(port, False, path="/").wire_bytes > 0 for proc, port in gos),
+                   60, "every Go exporter")
         buf = bytearray(64 << 20)
         for _, port in gos:  # one warm-up scrape each
             client.scrape(port, True, buffer=buf)
@@ -131,8 +126,8 @@ def measure_go(haps: list[tuple[Child, str]], args: argparse.Namespace, workdir:
         return {
             "cpu_per_round": cpu / args.rounds, "cpu_share_of_a_core": cpu / elapsed,
             "scrape_gzip_median_ms": 1000 * statistics.median(scrapes),
-            "rss_kib_total": sum(p.status_kib("VmRSS") for p, _ in gos),
-            "hwm_kib_total": sum(p.status_kib("VmHWM") for p, _ in gos),
+            "rss_kib_total": sum(p.status("VmRSS") for p, _ in gos),
+            "hwm_kib_total": sum(p.status("VmHWM") for p, _ in gos),
         }
     finally:
         for proc, _ in gos:
@@ -140,21 +135,21 @@ def measure_go(haps: list[tuple[Child, str]], args: argparse.Namespace, workdir:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.fleet", description=__doc__.split("\n\n")[0])
     parser.add_argument("--haproxys", type=int, default=20)
     parser.add_argument("--size", default="250x4", help="backends x servers of each HAProxy")
     parser.add_argument("--interval", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=12, help="poll intervals measured")
     parser.add_argument("--no-go", dest="go", action="store_false")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     backends, servers = (int(x) for x in args.size.split("x"))
     if args.go and not Path(GO_EXPORTER).exists():
         parser.error(f"{GO_EXPORTER} is not installed (apt-get install prometheus-haproxy-exporter)")
-    results: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                     "command": " ".join([".venv/bin/python bench/fleet.py", *(argv or sys.argv[1:])]),
-                     "machine": machine(), "versions": versions(), "haproxys": args.haproxys,
-                     "size": args.size, "interval": args.interval, "rounds": args.rounds}
+    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                               "command": command_line("fleet", argv), "machine": machine(), "versions": versions(),
+                               "haproxys": args.haproxys, "size": args.size, "interval": args.interval,
+                               "rounds": args.rounds}
     workdir = Path(tempfile.mkdtemp(prefix="hrxfleet"))
     haps: list[tuple[Child, str]] = []
     try:

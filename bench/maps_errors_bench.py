@@ -15,55 +15,41 @@ headers, so ``show errors`` has one capture per frontend.  Then, median of ``--p
 
 HAProxy's own CPU per run is read from /proc (10 ms ticks, so a mean over the runs).
 
-    .venv/bin/python bench/maps_errors_bench.py [--maps 100] [--entries 100000] [--proxies 100]
+    .venv/bin/python -m bench.maps_errors_bench [--maps 100] [--entries 100000] [--proxies 100]
         [--haproxy /usr/sbin/haproxy]
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.procs import command, free_ports  # noqa: E402
-from exporter.config import build_config  # noqa: E402
-from exporter.exposition.render import render_bytes  # noqa: E402
-from exporter.poll.poller import Poller  # noqa: E402
-from exporter.poll.process import make_client  # noqa: E402
-from exporter.poll.snapshot import Store  # noqa: E402
-from exporter.sources.base import Command, Source  # noqa: E402
-from exporter.sources.errors.config import ErrorsConfig  # noqa: E402
-from exporter.sources.errors.source import ErrorsSource  # noqa: E402
-from exporter.sources.maps.source import MapsSource  # noqa: E402
-from exporter.sources.values import ModelStats  # noqa: E402
-
-HEAD = """
-global
-    stats socket {sock} level admin
-    stats timeout 60s
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-"""
-
-
+from bench.procs import start_haproxy, wait_until
+from exporter.config import build_config
+from exporter.exposition.render import render_bytes
+from exporter.poll.poller import Poller
+from exporter.poll.process import make_client
+from exporter.poll.snapshot import Store
+from exporter.runtime.answer import Text
+from exporter.sources.base import Command, Source
+from exporter.sources.errors.config import ErrorsConfig
+from exporter.sources.errors.source import ErrorsSource
+from exporter.sources.maps.source import MapsSource
+from exporter.sources.values import ModelStats
+from testkit.configs import admin_http_head
+from testkit.procs import free_ports, haproxy_binary
+from testkit.runtime import raw_command
 
 
 def config(tmp: Path, maps: int, entries: int, acls: int, ports: list[int], maps_port: int) -> str:
     """The HAProxy config, writing the map and ACL files it uses."""
     per_map = entries // maps
-    lines = [HEAD.format(sock=tmp / "admin.sock")]
+    lines = [admin_http_head(str(tmp / "admin.sock"), "stats timeout 60s")]
     for n, port in enumerate(ports):
         lines.append(f"frontend fe{n}\n    bind 127.0.0.1:{port}\n    http-request return status 200")
     lines.append(f"frontend fe_maps\n    bind 127.0.0.1:{maps_port}")
@@ -79,8 +65,6 @@ def config(tmp: Path, maps: int, entries: int, acls: int, ports: list[int], maps
     return "\n".join(lines) + "\n"
 
 
-
-
 def provoke(port: int, size: int) -> None:
     """One malformed request of about ``size`` bytes of headers (a bad header line at the end)."""
     filler = "".join(f"X-Filler-{i}: {'v' * 60}\r\n" for i in range(max(size // 76, 1)))
@@ -92,7 +76,7 @@ def provoke(port: int, size: int) -> None:
             pass
 
 
-def source_cost(source: Source, run: Callable[[str], str]) -> dict[str, float]:
+def source_cost(source: Source, run: Callable[[str], Text]) -> dict[str, float]:
     """One poll's worth of the source: its commands fetched and parsed, families built, rendered."""
     def ask(command: Command) -> Any:
         return command.parse(run(command.text))
@@ -118,65 +102,52 @@ def stream_cost(run: Callable[[str], str]) -> dict[str, float]:
             "bytes": size}
 
 
-def haproxy_cpu(pid: int) -> float:
-    """HAProxy's own CPU seconds so far (utime + stime of /proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100  # clock ticks: 100 per second on Linux
-
-
 def median(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.maps_errors_bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--maps", type=int, default=100)
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--acls", type=int, default=10)
     parser.add_argument("--proxies", type=int, default=100)
     parser.add_argument("--error-bytes", type=int, default=8000)
     parser.add_argument("--polls", type=int, default=20)
-    parser.add_argument("--haproxy", default=shutil.which("haproxy") or "/usr/sbin/haproxy")
-    args = parser.parse_args()
+    parser.add_argument("--haproxy", default=haproxy_binary())
+    args = parser.parse_args(argv)
     if not (1 <= args.maps <= 10_000 and 0 <= args.proxies <= 1000 and args.entries <= 10_000_000):
         raise SystemExit("keep it bounded: at most 10,000 maps, 1,000 proxies, 10,000,000 entries")
     with tempfile.TemporaryDirectory(prefix="mpb") as name:
         tmp = Path(name)
         sock = str(tmp / "admin.sock")
         ports = free_ports(args.proxies + 1)
-        cfg = tmp / "haproxy.cfg"
-        cfg.write_text(config(tmp, args.maps, args.entries, args.acls, ports[:-1], ports[-1]))
-        proc = subprocess.Popen([args.haproxy, "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
+        proc = start_haproxy(tmp, config(tmp, args.maps, args.entries, args.acls, ports[:-1], ports[-1]),
+                             binary=args.haproxy)
         try:
-            for _ in range(600):
-                if Path(sock).exists():
-                    break
-                time.sleep(0.05)
-            else:
-                raise SystemExit(f"haproxy did not start: {proc.stderr.read().decode()[-500:] if proc.stderr else ''}")
+            wait_until(lambda: Path(sock).exists(), 30, "HAProxy", step=0.05)
             for port in ports[:-1]:
                 provoke(port, args.error_bytes)
-            version = command(sock, "show info").split("Version: ")[1].split("\n")[0]
+            version = raw_command(sock, "show info", 60).split("Version: ")[1].split("\n")[0]
             target = build_config({"haproxy": {"address": sock, "timeout": "60s",
                                                "max_response_bytes": 1 << 30}}).poll_targets()[0]
             client = make_client(target)
             # the stream case sends show map #<id>, which no source declares: a plain socket here
-            errors_size = len(command(sock, "show errors"))
+            errors_size = len(raw_command(sock, "show errors", 60))
             print(f"haproxy {version}; {args.maps} maps, {args.entries} entries in total, {args.acls} ACL files "
                   f"of 1000; {args.proxies} frontends with a captured error; show errors {errors_size / 1e6:.2f} MB")
             cases: dict[str, Callable[[], dict[str, float]]] = {
                 "maps": lambda: source_cost(MapsSource(), client.run),
-                "stream": lambda: stream_cost(lambda c: command(sock, c)),
+                "stream": lambda: stream_cost(lambda c: raw_command(sock, c, 60)),
                 "errors": lambda: source_cost(ErrorsSource(ErrorsConfig(True)), client.run),
             }
             print(f"median of {args.polls} runs (seconds in this process; samples and bytes of what it exports, "
                   f"for stream the entries counted and bytes read)")
             print(f"{'case':8} {'cpu':>9} {'wall':>9} {'samples':>9} {'bytes':>10} {'haproxy cpu':>12}")
             for case, run in cases.items():
-                before = haproxy_cpu(proc.pid)
+                before = proc.cpu_seconds()
                 r = median([run() for _ in range(args.polls)])
-                spent = (haproxy_cpu(proc.pid) - before) / args.polls  # 10 ms ticks: a mean, coarse
+                spent = (proc.cpu_seconds() - before) / args.polls  # 10 ms ticks: a mean, coarse
                 print(f"{case:8} {r['cpu']:9.4f} {r['wall']:9.4f} {int(r['samples']):9} {int(r['bytes']):10} "
                       f"{spent:12.3f}")
             config_on = build_config({"haproxy": {"address": sock, "timeout": "60s", "max_response_bytes": 1 << 30},
@@ -186,7 +157,7 @@ def main() -> None:
             for _ in range(args.polls):
                 cpu0, wall0 = time.process_time(), time.perf_counter()
                 assert poller.poll_once(), "poll failed"
-                state = poller.state
+                state = poller.targets[""].state
                 rows.append({"cpu": time.process_time() - cpu0, "wall": time.perf_counter() - wall0,
                              "maps": state.source_seconds.get("maps", 0.0),
                              "errors": state.source_seconds.get("errors", 0.0)})
@@ -194,8 +165,7 @@ def main() -> None:
             print(f"whole poll with errors on: cpu {r['cpu']:.4f} wall {r['wall']:.4f}; "
                   f"source_duration_seconds maps {r['maps']:.4f} errors {r['errors']:.4f}")
         finally:
-            proc.terminate()
-            proc.wait(10)
+            proc.stop()
 
 
 if __name__ == "__main__":

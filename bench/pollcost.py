@@ -12,13 +12,14 @@ from __future__ import annotations
 import statistics
 import time
 
-from exporter.config import Config
+from exporter.config import Config, TargetConfig
 from exporter.exposition.page import Page
 from exporter.exposition.render import Dropped, render_pieces
 from exporter.poll.gcpause import gc_paused
 from exporter.poll.poller import Poller
 from exporter.poll.process import make_client
 from exporter.poll.snapshot import Store
+from exporter.runtime.address import parse_address
 from exporter.sources.info.model import info_families
 from exporter.sources.info.parse import parse_info
 from exporter.sources.stat.model import StatReuse, stat_families
@@ -43,6 +44,16 @@ class _Clock:
         p = self._phase
         self.cpu[p] = self.cpu.get(p, 0.0) + time.process_time() - self._c
         self.wall[p] = self.wall.get(p, 0.0) + time.perf_counter() - self._w
+
+
+def snapshot_size(store: Store) -> dict[str, int]:
+    """What the last poll published: samples, plain and gzip bytes (the one place the benchmarks
+    read the snapshot's page)."""
+    published = store.published
+    page = published.page if published is not None else None
+    if page is None:
+        raise RuntimeError("no snapshot published: the poll failed")
+    return {"samples": page.samples, "plain_bytes": page.size, "gzip_bytes": len(page.gz)}
 
 
 def one_split(config: Config, cache: StatReuse) -> tuple[dict[str, float], dict[str, float], int, int, int]:
@@ -80,11 +91,11 @@ def measure(address: str, runs: int) -> dict:
     Like the poller, the runs share one label cache: the first (cold) run is reported on its
     own, the medians are over the steady-state runs that follow.
     """
-    config = Config(haproxy_address=address, timeout=120.0, max_response_bytes=1 << 30)
+    config = Config(TargetConfig(address=parse_address(address), timeout=120.0, max_response_bytes=1 << 30))
     cache = StatReuse()
     cold = one_split(config, cache)
     splits = [one_split(config, cache) for _ in range(runs)]
-    poller = Poller(config, Store(config.max_age))
+    poller = Poller(config, Store(config.poll.max_age))
     whole_cpu, whole_wall, poller_phases = [], [], []
     poller.poll_once()  # the cold poll, not counted
     for _ in range(runs):
@@ -93,7 +104,7 @@ def measure(address: str, runs: int) -> dict:
             raise RuntimeError("in-process poll_once could not read HAProxy")
         whole_cpu.append(time.process_time() - c)
         whole_wall.append(time.perf_counter() - w)
-        poller_phases.append(dict(poller.state.phase_seconds))
+        poller_phases.append(dict(poller.targets[""].state.phase_seconds))
     med = statistics.median
     return {
         "runs": runs,

@@ -14,7 +14,7 @@ three states every row's ``lastchg`` (seconds since the last state change) moves
 interval, as it does on a real HAProxy between two polls: "no change" means no traffic, not an
 identical answer.
 
-Usage: ``.venv/bin/python bench/pollcpu.py [--sizes 10x10,1000x10,2000x25] [--polls 7]``
+Usage: ``.venv/bin/python -m bench.pollcpu [--sizes 10x10,1000x10,2000x25] [--polls 7]``
 """
 
 from __future__ import annotations
@@ -27,19 +27,20 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench import client
+from bench.environment import machine, versions
+from bench.genconfig import haproxy_config
+from bench.procs import RESULTS, Child, command_line, start_haproxy, wait_until, write_results
+from exporter.config import build_config
+from exporter.poll.poller import Poller
+from exporter.poll.process import make_client
+from exporter.poll.snapshot import Store
+from exporter.runtime.answer import Text
+from exporter.runtime.client import Budget
+from testkit.procs import free_port
 
-from bench import client  # noqa: E402
-from bench.environment import machine, versions  # noqa: E402
-from bench.genconfig import haproxy_config  # noqa: E402
-from bench.procs import Child, free_port, wait_until, write_results  # noqa: E402
-from exporter.config import build_config  # noqa: E402
-from exporter.poll.poller import Poller  # noqa: E402
-from exporter.poll.process import make_client  # noqa: E402
-from exporter.poll.snapshot import Store  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 CHANGES = {"none": 0.0, "1%": 0.01, "all": 1.0}
 
 
@@ -82,13 +83,16 @@ def our_polls(address: str, hap: Child, share: float, polls: int) -> dict:
     stat = str(real("show stat"))  # one string, to make the changed copies from
     prepared = iter(variants(stat, share, polls + 2))
 
-    def fetch(command: str) -> str:
-        answer = real(command)
-        if command == "show stat":
-            return next(prepared)  # the real answer was read; its changed copy is parsed
-        return answer
+    class Prepared:
+        """The target's client for the poll: the real answer is read, a changed copy of show stat parsed."""
 
-    poller = Poller(config, Store(config.max_age), fetch=fetch)
+        def run(self, command: str, budget: Budget | None = None) -> Text:
+            answer = real(command)
+            if command == "show stat":
+                return next(prepared)
+            return answer
+
+    poller = Poller(config, Store(config.poll.max_age), connect=lambda target: Prepared())
     for _ in range(2):  # cold, then warm: the caches hold a poll
         poller.poll_once()
     cpu, wall = [], []
@@ -119,10 +123,7 @@ def promex_scrapes(port: int, hap: Child, use_gzip: bool, scrapes: int) -> dict:
 
 def run_size(backends: int, servers: int, polls: int, workdir: Path) -> dict:
     sock, port = str(workdir / "admin.sock"), free_port()
-    cfg = workdir / "haproxy.cfg"
-    cfg.write_text(haproxy_config(backends, servers, sock, port, free_port()))
-    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
-    hap = Child("haproxy", [haproxy, "-db", "-f", str(cfg)], workdir / "haproxy.log", cwd=workdir)
+    hap = start_haproxy(workdir, haproxy_config(backends, servers, sock, port, free_port()))
     try:
         wait_until(lambda: os.path.exists(sock), 120, "HAProxy")
         time.sleep(1)
@@ -139,14 +140,14 @@ def run_size(backends: int, servers: int, polls: int, workdir: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.pollcpu", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10x10,1000x10,2000x25")
     parser.add_argument("--polls", type=int, default=7)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
-    results: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                     "command": " ".join([".venv/bin/python bench/pollcpu.py", *(argv or sys.argv[1:])]),
-                     "machine": machine(), "versions": versions(), "sizes": []}
+    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                               "command": command_line("pollcpu", argv), "machine": machine(), "versions": versions(),
+                               "sizes": []}
     for size in args.sizes.split(","):
         workdir = Path(tempfile.mkdtemp(prefix="hrxpc"))
         try:

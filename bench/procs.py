@@ -1,63 +1,32 @@
-"""Child processes of the benchmark: start, wait until ready, read memory and CPU, stop.
+"""Child processes of the benchmarks: HAProxy and the exporters, started, read (memory, CPU) and
+stopped; and where results go.
 
-Every wait is bounded and every child is stopped by the caller's ``finally``, so a run always
-ends by itself.
+Ports, bounded waits and stopping a process are testkit's, shared with the tests.  Every wait is
+bounded and every child is stopped by the caller's ``finally``, so a run always ends by itself.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
-import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
+
+from testkit.procs import haproxy_binary, require, stop_process, wait_for
 
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free loopback ports (all bound at once, so none is given twice)."""
-    socks = [socket.socket() for _ in range(count)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def command(sock: str, text: str, timeout: float = 60.0) -> str:
-    """One Runtime API command (or several joined by ';') on a UNIX socket, the whole answer."""
-    with socket.socket(socket.AF_UNIX) as s:
-        s.settimeout(timeout)
-        s.connect(sock)
-        s.sendall(text.encode() + b"\n")
-        s.shutdown(socket.SHUT_WR)
-        chunks = []
-        while chunk := s.recv(1 << 20):
-            chunks.append(chunk)
-    return b"".join(chunks).decode()
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: `python -m bench.<script>` runs from here
+RESULTS = ROOT / "bench" / "results"
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str, step: float = 0.1) -> float:
-    """Seconds it took; raises RuntimeError after ``timeout``."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        try:
-            if predicate():
-                return time.monotonic() - started
-        except OSError:
-            pass
-        time.sleep(step)
-    raise RuntimeError(f"{what} not ready after {timeout:g}s")
+    """Seconds until ``predicate`` held; an OSError counts as "not yet" (a socket that is not open
+    yet).  After ``timeout``: TimeoutError naming ``what``."""
+    return wait_for(predicate, timeout, f"{what} not ready after {timeout:g}s", step, retry=(OSError,))
 
 
 class Child:
@@ -79,12 +48,15 @@ class Child:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def status_kib(self, field: str) -> int:
-        """A ``/proc/<pid>/status`` memory field (VmRSS, VmHWM) in KiB."""
+    def status(self, field: str) -> int:
+        """A number of ``/proc/<pid>/status``: VmRSS and VmHWM (in KiB), Threads."""
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
             if line.startswith(field + ":"):
                 return int(line.split()[1])
         raise KeyError(field)
+
+    def fds(self) -> int:
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
 
     def cpu_seconds(self) -> float:
         """User + system CPU of the whole process (all threads) so far."""
@@ -92,19 +64,32 @@ class Child:
         return (int(fields[11]) + int(fields[12])) / TICKS
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.alive():
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc, sig)
 
 
-def write_results(results: dict, outdir: str, name: str) -> Path:
+def start_haproxy(workdir: Path, config: str, name: str = "haproxy", args: Sequence[str] = (),
+                  binary: str | None = None, check: bool = True) -> Child:
+    """HAProxy in the foreground on ``config`` (written to ``<workdir>/<name>.cfg``, its output in
+    ``<name>.log``), checked first (``-c``) so a bad generated config is one clear error rather
+    than a wait that times out; ``check=False`` where the check would take as long as the start
+    (ten thousand certificates).  The caller waits for what it needs and stops it."""
+    haproxy = binary or require(haproxy_binary(), "haproxy")
+    cfg = workdir / f"{name}.cfg"
+    cfg.write_text(config)
+    if check:
+        done = subprocess.run([haproxy, "-c", "-q", "-f", str(cfg)], capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            raise RuntimeError(f"{cfg}: haproxy -c: {done.stderr.strip()[-500:]}")
+    return Child(name, [haproxy, *args, "-db", "-f", str(cfg)], workdir / f"{name}.log", cwd=workdir)
+
+
+def command_line(script: str, argv: Sequence[str] | None) -> str:
+    """How this run was started, for its results: ``.venv/bin/python -m bench.<script> ARGS``."""
+    return " ".join([".venv/bin/python", "-m", f"bench.{script}", *(sys.argv[1:] if argv is None else argv)])
+
+
+def write_results(results: dict[str, Any], outdir: str | Path, name: str) -> Path:
     """``<outdir>/<name>-<time>.json``, the machine's load at the end included; returns the path."""
-    import json
-
     results.setdefault("machine", {})["load_avg_end"] = os.getloadavg()
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ import json
 import statistics
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 PEERS = ("promex", "go")
 TITLES = {"ours": "ours", "promex": "promex (HAProxy built-in)", "go": "Go haproxy_exporter"}
@@ -27,26 +28,27 @@ def _ratio(a: float | None, b: float | None) -> str:
 
 
 def _worst_concurrent(t: dict, mode: str) -> float:
-    return max(max(r) for r in t[f"concurrent_{mode}"])
+    return float(max(max(r) for r in t[f"concurrent_{mode}"]))
 
 
 def _slowest_median(t: dict, mode: str) -> float:
     """The slowest of the three scrapes of each round, median over the rounds (one VM hiccup in one
     round does not decide the figure; the worst round is shown beside it)."""
-    return statistics.median(max(r) for r in t[f"concurrent_{mode}"])
+    return float(statistics.median(max(r) for r in t[f"concurrent_{mode}"]))
 
 
 def rows(size: dict) -> list[tuple[str, dict[str, str], dict[str, str]]]:
     """(what, value per exporter, ratio of ours to each peer)."""
     ts = size["targets"]
 
-    def row(label: str, getter, fmt, ratio: bool = True) -> tuple[str, dict[str, str], dict[str, str]]:
+    def row(label: str, getter: Callable[[dict], Any], fmt: Callable[[Any], str],
+            ratio: bool = True) -> tuple[str, dict[str, str], dict[str, str]]:
         values = {name: getter(t) for name, t in ts.items()}
         shown = {name: fmt(v) for name, v in values.items()}
         ratios = {p: _ratio(values.get("ours"), values.get(p)) if ratio and p in values else "–" for p in PEERS}
         return label, shown, ratios
 
-    def conc(mode: str, stat=_slowest_median):
+    def conc(mode: str, stat: Callable[[dict, str], float] = _slowest_median) -> Callable[[dict], float]:
         return lambda t: stat(t, mode) / t[f"{mode}_median"]
 
     def concurrency_rows(mode: str) -> list[tuple[str, dict[str, str], dict[str, str]]]:
@@ -121,9 +123,9 @@ def size_table(size: dict) -> str:
                   "| bytes | single median | single p95 | 3 concurrent, slowest ÷ single median: median round "
                   "(each round) |", "|---|---|---|---|"]
         for mode, f in floor.items():
-            ratios = [max(r) / f["median"] for r in f["concurrent"]]
+            slowest = [max(r) / f["median"] for r in f["concurrent"]]
             lines.append(f"| {_mb(f['bytes'])} ({mode}) | {_ms(f['median'])} | {_ms(f['p95'])} | "
-                         f"{statistics.median(ratios):.2f}× ({', '.join(f'{x:.2f}×' for x in ratios)}) |")
+                         f"{statistics.median(slowest):.2f}× ({', '.join(f'{x:.2f}×' for x in slowest)}) |")
     checks = target_checks(size)
     if size["size"] != "1000x10":  # the issue sets the targets at 1000 x 10; elsewhere only the interval
         checks = [c for c in checks if c[0].startswith("poll cycle inside")]

@@ -12,8 +12,8 @@ The exporters are measured one at a time and ours is stopped before the peers ar
 our background poll loop never steals CPU from a peer's scrape on this 2-core machine.  Results go
 to stdout and to bench/results/ (markdown + JSON).  Every wait and every loop is bounded.
 
-    .venv/bin/python bench/scale.py                     # 10x10, 1000x10 and 2000x25
-    .venv/bin/python bench/scale.py --sizes 1000x10 --repeat 21
+    .venv/bin/python -m bench.scale                     # 10x10, 1000x10 and 2000x25
+    .venv/bin/python -m bench.scale --sizes 1000x10 --repeat 21
 """
 
 from __future__ import annotations
@@ -23,23 +23,21 @@ import math
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import client, report
+from bench.environment import GO_EXPORTER, machine, versions
+from bench.genconfig import haproxy_config
+from bench.pollcost import measure as measure_poll
+from bench.pollcpu import CHANGES, our_polls
+from bench.procs import RESULTS, ROOT, Child, command_line, start_haproxy, wait_until
+from testkit.procs import free_port
+from testkit.runtime import raw_bytes
 
-from bench import client, report  # noqa: E402
-from bench.environment import GO_EXPORTER, machine, versions  # noqa: E402
-from bench.genconfig import haproxy_config  # noqa: E402
-from bench.pollcost import measure as measure_poll  # noqa: E402
-from bench.pollcpu import CHANGES, our_polls  # noqa: E402
-from bench.procs import Child, free_port, wait_until  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
 INTERVALS = (1, 2, 5, 10, 15, 30, 60)
 TARGETS = ("ours", "promex", "go")
 
@@ -129,7 +127,7 @@ def measure_target(name: str, port: int, proc: Child, hap: Child, args: argparse
         haproxy_cpu_per_plain_scrape=hap_plain, haproxy_cpu_per_gzip_scrape=hap_gzip,
         concurrent_plain=client.concurrent(port, False, args.concurrency, args.rounds, len(buf), args.round_spacing),
         concurrent_gzip=client.concurrent(port, True, args.concurrency, args.rounds, len(buf), args.round_spacing),
-        rss_kib=proc.status_kib("VmRSS"), hwm_kib=proc.status_kib("VmHWM"),
+        rss_kib=proc.status("VmRSS"), hwm_kib=proc.status("VmHWM"),
     )
     if name == "ours":
         result["own"] = own_status(client.decode(client.scrape(port, False, keep=True).raw or b"")[2])
@@ -147,28 +145,26 @@ def start_ours(sock: str, interval: int, workdir: Path) -> tuple[Child, int]:
 
 
 def _status(port: int) -> int:
-    raw = client.scrape(port, True, keep=True).raw or b""
-    return int(raw.split(b" ", 2)[1]) if raw else 0
+    return client.status_of(client.scrape(port, True, keep=True).raw or b"")
 
 
 def measure_floor(ours: dict, args: argparse.Namespace, workdir: Path) -> dict:
     """A minimal socket server sending as many bytes as ours did, plain and gzip (bench/floor.py)."""
-    out = {}
     buf = bytearray(ours["wire_plain"] + (1 << 20))
-    for mode, size in (("plain", ours["wire_plain"]), ("gzip", ours["wire_gzip"])):
-        port = free_port()
-        proc = Child("floor", [sys.executable, str(Path(__file__).with_name("floor.py")), str(port), str(size)],
-                     workdir / "floor.log")
-        try:
-            wait_until(lambda: proc.alive() and client.scrape(port, False, buffer=buf).wire_bytes > 0, 30,
-                       "floor server")
-            single = series(port, False, args.repeat, args.budget, buf, args.spacing)
-            rounds = client.concurrent(port, False, args.concurrency, args.rounds, len(buf), args.round_spacing)
-        finally:
-            proc.stop()
-        out[mode] = {"bytes": size, "median": statistics.median(single), "p95": p95(single),
-                     "concurrent": rounds}
-    return out
+    return {mode: floor_figures(size, args, workdir, buf)
+            for mode, size in (("plain", ours["wire_plain"]), ("gzip", ours["wire_gzip"]))}
+
+
+def floor_figures(size: int, args: argparse.Namespace, workdir: Path, buf: bytearray) -> dict:
+    port = free_port()
+    proc = Child("floor", [sys.executable, "-m", "bench.floor", str(port), str(size)], workdir / "floor.log", cwd=ROOT)
+    try:
+        wait_until(lambda: proc.alive() and client.scrape(port, False, buffer=buf).wire_bytes > 0, 30, "floor server")
+        single = series(port, False, args.repeat, args.budget, buf, args.spacing)
+        rounds = client.concurrent(port, False, args.concurrency, args.rounds, len(buf), args.round_spacing)
+    finally:
+        proc.stop()
+    return {"bytes": size, "median": statistics.median(single), "p95": p95(single), "concurrent": rounds}
 
 
 def start_go(sock: str, workdir: Path) -> tuple[Child, int]:
@@ -176,40 +172,27 @@ def start_go(sock: str, workdir: Path) -> tuple[Child, int]:
     proc = Child("go", [GO_EXPORTER, f"--haproxy.scrape-uri=unix:{sock}",
                         f"--web.listen-address=127.0.0.1:{port}", "--haproxy.timeout=60s"],
                  workdir / "go.log")
-    wait_until(lambda: proc.alive() and client.scrape(port, False, path="/").wire_bytes > 0, 30,
-               "Go exporter")
+    wait_until(lambda: proc.alive() and client.scrape(port, False, path="/").wire_bytes > 0, 30, "Go exporter")
     return proc, port
 
 
 def show_stat_figures(sock: str) -> dict:
     """How long HAProxy itself takes to answer ``show stat`` (read the simplest way, 3 times)."""
-    import socket as sk
-    times, size = [], 0
+    times, answer = [], b""
     for _ in range(3):
         started = time.perf_counter()
-        with sk.socket(sk.AF_UNIX) as s:
-            s.connect(sock)
-            s.sendall(b"show stat\n")
-            chunks = []
-            while chunk := s.recv(1 << 20):
-                chunks.append(chunk)
+        answer = raw_bytes(sock, b"show stat", 60)
         times.append(time.perf_counter() - started)
-        size = sum(map(len, chunks))
-        rows = b"".join(chunks).count(b"\n") - 2
-    return {"median_seconds": statistics.median(times), "bytes": size, "rows": rows}
+    return {"median_seconds": statistics.median(times), "bytes": len(answer), "rows": answer.count(b"\n") - 2}
 
 
 def run_size(backends: int, servers: int, args: argparse.Namespace, workdir: Path) -> dict:
     sock = str(workdir / "admin.sock")
     promex_port = free_port()
-    cfg = workdir / "haproxy.cfg"
-    cfg.write_text(haproxy_config(backends, servers, sock, promex_port, free_port()))
-    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
-    subprocess.run([haproxy, "-c", "-q", "-f", str(cfg)], check=True)
     out: dict = {"size": f"{backends}x{servers}", "backends": backends, "servers": servers, "targets": {}}
     children: list[Child] = []
     try:
-        hap = Child("haproxy", [haproxy, "-db", "-f", str(cfg)], workdir / "haproxy.log", cwd=workdir)
+        hap = start_haproxy(workdir, haproxy_config(backends, servers, sock, promex_port, free_port()))
         children.append(hap)
         wait_until(lambda: hap.alive() and os.path.exists(sock) and show_stat_figures(sock)["bytes"] > 0, 120,
                    "HAProxy")
@@ -250,7 +233,7 @@ def run_size(backends: int, servers: int, args: argparse.Namespace, workdir: Pat
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10x10,1000x10,2000x25", help="comma-separated BxS (default: %(default)s)")
     parser.add_argument("--targets", default=",".join(TARGETS), help="subset of ours,promex,go")
     parser.add_argument("--repeat", type=int, default=15, help="sequential scrapes per series")
@@ -261,14 +244,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=int, default=0, help="our poll interval (default: 5x a poll cycle)")
     parser.add_argument("--no-floor", dest="floor", action="store_false",
                         help="skip the minimal-server reference for concurrent transfers")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     args.targets = [t for t in args.targets.split(",") if t]
     if "go" in args.targets and not os.access(GO_EXPORTER, os.X_OK):
         parser.error(f"{GO_EXPORTER} is not installed (apt-get install prometheus-haproxy-exporter)")
-    command = " ".join([".venv/bin/python bench/scale.py", *(argv if argv is not None else sys.argv[1:])])
-    results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": command,
-               "machine": machine(), "versions": versions(), "sizes": []}
+    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                               "command": command_line("scale", argv), "machine": machine(), "versions": versions(),
+                               "sizes": []}
     workdir = Path(tempfile.mkdtemp(prefix="hrxbench"))  # short: UNIX socket paths are limited
     started = time.monotonic()
     try:

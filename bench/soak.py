@@ -1,7 +1,7 @@
 """Soak: poll a real HAProxy at a short interval for thousands of polls while scraping concurrently,
 and report the exporter's resident memory, open file descriptors and threads over the run.
 
-    .venv/bin/python bench/soak.py --polls 3000 --interval 0.05 --scrapers 4
+    .venv/bin/python -m bench.soak --polls 3000 --interval 0.05 --scrapers 4
 
 Everything is on loopback and in a temp dir; the run is bounded by ``--polls`` and ``--max-seconds``
 and stops its children in ``finally``.  The baseline is taken after a warm-up (imports, first
@@ -14,29 +14,21 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from bench.procs import ROOT, Child, command_line, start_haproxy, wait_until
+from testkit.configs import admin_http_head
+from testkit.procs import free_port
 
-HAPROXY_CFG = """
-global
-    stats socket {dir}/admin.sock mode 600 level admin
-    stats timeout 10s
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
+HAPROXY_CFG = """\
 frontend fe_main
     bind 127.0.0.1:{fe}
     stick-table type ip size 1k expire 10m store gpc0,http_req_rate(10s),http_req_cnt
@@ -53,12 +45,6 @@ BACKEND = """backend be_{n}
 {servers}"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def haproxy_config(workdir: Path, backends: int, servers: int) -> tuple[str, int]:
     fe, origin = free_port(), free_port()
     blocks = []
@@ -66,27 +52,13 @@ def haproxy_config(workdir: Path, backends: int, servers: int) -> tuple[str, int
         lines = "".join(f"    server s{s} 127.0.0.1:{origin} check inter 2s\n" for s in range(servers))
         blocks.append(BACKEND.format(n=b, servers=lines))
     blocks[0] = blocks[0].replace("backend be_0", "backend be_app")
-    return HAPROXY_CFG.format(dir=workdir, fe=fe, origin=origin, backends="\n".join(blocks)), fe
+    head = admin_http_head(f"{workdir}/admin.sock", "stats timeout 10s")
+    return head + HAPROXY_CFG.format(fe=fe, origin=origin, backends="\n".join(blocks)), fe
 
 
-def proc_figures(pid: int) -> dict[str, int]:
-    """Resident memory (KiB), open fds and threads of ``pid``, read from /proc."""
-    status = Path(f"/proc/{pid}/status").read_text().splitlines()
-    fields = {line.split(":")[0]: line.split(":", 1)[1].split() for line in status}
-    return {"rss_kib": int(fields["VmRSS"][0]), "fds": len(os.listdir(f"/proc/{pid}/fd")),
-            "threads": int(fields["Threads"][0])}
-
-
-def wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{what} not ready after {timeout:g}s")
+def proc_figures(child: Child) -> dict[str, int]:
+    """Resident memory (KiB), open fds and threads of ``child``, read from /proc."""
+    return {"rss_kib": child.status("VmRSS"), "fds": child.fds(), "threads": child.status("Threads")}
 
 
 def scrape(port: int, use_gzip: bool) -> bytes:
@@ -105,7 +77,7 @@ def polls_done(port: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n\n")[0])
     ap.add_argument("--polls", type=int, default=3000)
     ap.add_argument("--interval", type=float, default=0.05)
     ap.add_argument("--scrapers", type=int, default=4, help="concurrent scrape loops")
@@ -117,21 +89,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     args = ap.parse_args(argv)
 
-    haproxy = shutil.which("haproxy")
-    if not haproxy:
-        print("haproxy is not installed", file=sys.stderr)
-        return 2
     workdir = Path(tempfile.mkdtemp(prefix="soak"))
-    children: list[subprocess.Popen[bytes]] = []
+    hap: Child | None = None
+    exporter: Child | None = None
     stop = threading.Event()
     scrapes = {"ok": 0, "errors": 0}
     lock = threading.Lock()
     try:
         cfg_text, fe_port = haproxy_config(workdir, args.backends, args.servers)
-        (workdir / "haproxy.cfg").write_text(cfg_text)
-        hlog = open(workdir / "haproxy.log", "wb")
-        children.append(subprocess.Popen([haproxy, "-db", "-f", str(workdir / "haproxy.cfg")],
-                                         stdout=hlog, stderr=hlog))
+        hap = start_haproxy(workdir, cfg_text)
         wait_until(lambda: (workdir / "admin.sock").exists(), 10, "haproxy socket")
         for _ in range(20):  # an entry in the stick table, some counters moving
             urllib.request.urlopen(f"http://127.0.0.1:{fe_port}/", timeout=5).read()
@@ -143,10 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             f"web:\n  listen_address: 127.0.0.1:{port}\n"
             "log:\n  level: warning\n"
             "stick_tables:\n  - name: fe_main\n")
-        elog = open(workdir / "exporter.log", "wb")
-        exporter = subprocess.Popen([sys.executable, "-m", "exporter", "--config.file", str(workdir / "exporter.yml")],
-                                    stdout=elog, stderr=elog, cwd=REPO)
-        children.append(exporter)
+        exporter = Child("exporter", [sys.executable, "-m", "exporter", "--config.file", str(workdir / "exporter.yml")],
+                         workdir / "exporter.log", cwd=ROOT)
         wait_until(lambda: polls_done(port) >= args.warmup_polls, args.max_seconds, "warm-up polls")
 
         def scraper(n: int) -> None:
@@ -165,34 +129,33 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(0.5)  # scrapers running: their connection threads are part of the baseline
         started = time.monotonic()
         start_polls = polls_done(port)
-        baseline = proc_figures(exporter.pid)
+        baseline = proc_figures(exporter)
         samples = [{"polls": 0, **baseline}]
         target = start_polls + args.polls
         next_sample = start_polls + args.polls // 10
         while True:
             done = polls_done(port)
             if done >= next_sample or done >= target:
-                samples.append({"polls": done - start_polls, **proc_figures(exporter.pid)})
+                samples.append({"polls": done - start_polls, **proc_figures(exporter)})
                 next_sample += args.polls // 10
-            if done >= target or time.monotonic() - started > args.max_seconds or exporter.poll() is not None:
+            if done >= target or time.monotonic() - started > args.max_seconds or not exporter.alive():
                 break
             time.sleep(0.2)
         stop.set()
         for t in threads:
             t.join(15)
         time.sleep(0.5)  # let the last connection threads end
-        end = proc_figures(exporter.pid)
+        end = proc_figures(exporter)
         seconds = time.monotonic() - started
         polls = polls_done(port) - start_polls
         samples_in_snapshot = next((int(line.split()[1]) for line in scrape(port, False).decode().splitlines()
                                     if line.startswith("haproxy_exporter_snapshot_samples ")), 0)
 
-        exporter.send_signal(signal.SIGTERM)
-        exporter.wait(10)
+        exporter.stop()
         warnings = sum(1 for line in (workdir / "exporter.log").read_text().splitlines() if "level=WARNING" in line
                        or "level=ERROR" in line)
-        result = {
-            "command": "bench/soak.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        result: dict[str, Any] = {
+            "command": command_line("soak", argv),
             "polls": polls, "seconds": round(seconds, 1), "polls_per_second": round(polls / seconds, 1),
             "scrapes_ok": scrapes["ok"], "scrape_errors": scrapes["errors"],
             "start": baseline, "end": end, "samples": samples, "log_warnings": warnings,
@@ -217,14 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if flat else 1
     finally:
         stop.set()
-        for child in reversed(children):
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM if child is not children[0] else signal.SIGUSR1)
-                try:
-                    child.wait(5)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    child.wait(5)
+        if exporter is not None:
+            exporter.stop()
+        if hap is not None:
+            hap.stop(signal.SIGUSR1)  # a soft stop
         shutil.rmtree(workdir, ignore_errors=True)
 
 

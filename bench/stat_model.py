@@ -1,33 +1,26 @@
 """CPU of the ``show stat`` model alone, in its steady state: the families of one poll built from
 the last poll's (``StatReuse``), with the columns HTTP traffic moves changed on every row.
 
-No HAProxy: a synthetic answer (tests/synthetic.py) is parsed once, then each poll gets a copy
+No HAProxy: a synthetic answer (testkit/synthetic.py) is parsed once, then each poll gets a copy
 with the moved columns' numbers raised by the poll's number, parsed before the clock runs.  What
 is timed is ``stat_families`` alone (``time.process_time``, the cyclic collector paused as the
 poller pauses it), the median over the polls, after one cold build.  Run it from a checkout of
 each commit to compare two of them.
 
-Usage: ``.venv/bin/python bench/stat_model.py [--size 2000x25] [--polls 9]``
+Usage: ``.venv/bin/python -m bench.stat_model [--size 2000x25] [--polls 9]``
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from synthetic import synthetic_show_stat  # noqa: E402
-
-from exporter.poll.gcpause import gc_paused  # noqa: E402
-from exporter.sources.stat.model import StatReuse, stat_families  # noqa: E402
-from exporter.sources.stat.parse import StatTable, parse_stat  # noqa: E402
-from exporter.sources.values import ModelStats  # noqa: E402
+from exporter.poll.gcpause import gc_paused
+from exporter.sources.stat.model import StatReuse, stat_families
+from exporter.sources.stat.parse import StatTable, parse_stat
+from exporter.sources.values import ModelStats
+from testkit.synthetic import synthetic_show_stat
 
 # The columns a real HAProxy 2.6 moved in 5 s of HTTP traffic (bench/pollcpu.py's TRAFFIC), and lastchg.
 MOVED = ("stot", "bin", "bout", "lbtot", "rate", "req_rate", "conn_rate", "req_tot", "hrsp_2xx", "reuse",
@@ -43,11 +36,11 @@ def moved(text: str, step: int) -> StatTable:
     return table
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.stat_model", description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", default="2000x25", help="backends x servers")
     parser.add_argument("--polls", type=int, default=9)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     backends, servers = map(int, args.size.split("x"))
     text = synthetic_show_stat(backends, servers, invalid=False)
     tables = [moved(text, step) for step in range(1, args.polls + 1)]

@@ -15,39 +15,30 @@ exposition size (plain and gzip) and its sample count, and what one more poll al
 peak (tracemalloc, ``peak_mb``: the poll's working set, the dump's text and entries included; a
 poll run untimed, as tracemalloc slows allocation down).  Loopback / UNIX socket only.
 
-    .venv/bin/python bench/sticktable_bench.py [--entries 100000] [--polls 3]
+    .venv/bin/python -m bench.sticktable_bench [--entries 100000] [--polls 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
-import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.pollcost import snapshot_size
+from bench.procs import start_haproxy, wait_until
+from exporter.config import build_config
+from exporter.poll.poller import Poller
+from exporter.poll.snapshot import Store
+from testkit.configs import admin_http_head
+from testkit.procs import free_port
+from testkit.runtime import pipelined, raw_command
 
-from bench.procs import command  # noqa: E402
-from exporter.config import build_config  # noqa: E402
-from exporter.poll.poller import Poller  # noqa: E402
-from exporter.poll.snapshot import Store  # noqa: E402
-
-CFG = """
-global
-    stats socket {sock} level admin
-    stats timeout 60s
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
+CFG = """\
 frontend fe
     bind 127.0.0.1:{port}
     http-request return status 200
@@ -57,24 +48,15 @@ backend st_big
 BATCH = 150  # commands per line: the whole line must fit in HAProxy's 16 kB buffer
 
 
-
-
 def fill(sock_path: str, n: int) -> float:
     started = time.perf_counter()
     base = int(ipaddress.IPv4Address("10.0.0.0"))
-    commands = [
-        f"set table st_big key {ipaddress.IPv4Address(base + i)} data.gpc0 {i % 997} "
-        f"data.conn_cnt {i} data.http_req_rate {(i * 7919) % 5000}"
-        for i in range(n)
-    ]
-    for start in range(0, n, BATCH):
-        answer = command(sock_path, ";".join(commands[start:start + BATCH]))
-        if answer.strip():
-            raise SystemExit(f"set table failed: {answer.strip()[:200]}")
+    pipelined(sock_path, [f"set table st_big key {ipaddress.IPv4Address(base + i)} data.gpc0 {i % 997} "
+                          f"data.conn_cnt {i} data.http_req_rate {(i * 7919) % 5000}" for i in range(n)], BATCH)
     return time.perf_counter() - started
 
 
-def run_case(sock_path: str, tables: list[dict], polls: int) -> dict[str, float]:
+def run_case(sock_path: str, tables: list[dict[str, Any]], polls: int) -> dict[str, float]:
     config = build_config({"haproxy": {"address": sock_path, "timeout": "60s"}, "stick_tables": tables})
     store = Store(3600)
     poller = Poller(config, store)
@@ -83,15 +65,15 @@ def run_case(sock_path: str, tables: list[dict], polls: int) -> dict[str, float]
         cpu0, wall0 = time.process_time(), time.perf_counter()
         assert poller.poll_once(), "poll failed"
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-        data = store.published.page  # type: ignore[union-attr]
-        phases = dict(poller.state.phase_seconds)
+        size = snapshot_size(store)
+        phases = dict(poller.targets[""].state.phase_seconds)
         # The poller times extra_families() (stick-table fetch + parse + build) inside "build";
         # take the stick-table commands out again so "build" is model building only.
-        table_io = sum(v for k, v in poller.state.commands.seconds.items() if k.startswith("show table"))
+        table_io = sum(v for k, v in poller.targets[""].state.commands.seconds.items() if k.startswith("show table"))
         phases["build"] = phases.get("build", 0.0) - table_io
         row = {"wall": wall, "cpu": cpu, **phases,
-               "show_table_st_big": poller.state.commands.seconds.get("show table st_big", 0.0),
-               "bytes": data.size, "gzip_bytes": len(data.gz), "samples": data.samples}
+               "show_table_st_big": poller.targets[""].state.commands.seconds.get("show table st_big", 0.0),
+               "bytes": size["plain_bytes"], "gzip_bytes": size["gzip_bytes"], "samples": size["samples"]}
         rows.append(row)
     result = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
     tracemalloc.start()
@@ -101,30 +83,22 @@ def run_case(sock_path: str, tables: list[dict], polls: int) -> dict[str, float]
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.sticktable_bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--polls", type=int, default=3)
-    args = parser.parse_args()
-    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="stb") as tmp:
         sock = str(Path(tmp) / "admin.sock")
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-        probe.close()
-        cfg = Path(tmp) / "haproxy.cfg"
-        cfg.write_text(CFG.format(sock=sock, port=port, size=args.entries * 2))
-        proc = subprocess.Popen([haproxy, "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        config = admin_http_head(sock, "stats timeout 60s") + CFG.format(port=free_port(), size=args.entries * 2)
+        proc = start_haproxy(Path(tmp), config)
         try:
-            for _ in range(200):
-                if Path(sock).exists():
-                    break
-                time.sleep(0.05)
+            wait_until(lambda: Path(sock).exists(), 10, "HAProxy", step=0.05)
             fill_s = fill(sock, args.entries)
-            summary = command(sock, "show table").strip()
-            dump_bytes = len(command(sock, "show table st_big"))
-            print(f"haproxy: {command(sock, 'show info').split('Version: ')[1].split(chr(10))[0]}; "
+            summary = raw_command(sock, "show table", 60).strip()
+            dump_bytes = len(raw_command(sock, "show table st_big", 60))
+            version = raw_command(sock, "show info", 60).split("Version: ")[1].split("\n")[0]
+            print(f"haproxy: {version}; "
                   f"filled {args.entries} entries in {fill_s:.1f}s; {summary}; dump {dump_bytes / 1e6:.1f} MB")
             cases = {
                 "none": [],
@@ -144,8 +118,7 @@ def main() -> None:
                     cells.append(f"{int(v):>{width}}" if c in ("bytes", "gzip_bytes", "samples") else f"{v:>{width}.3f}")
                 print(f"{name:8} " + " ".join(cells))
         finally:
-            proc.terminate()
-            proc.wait(10)
+            proc.stop()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """How long the exporter takes to exit on SIGTERM/SIGINT while a poll is blocked in a socket read.
 
-    .venv/bin/python bench/stop_time.py --runs 3
+    .venv/bin/python -m bench.stop_time --runs 3
 
 A scripted socket accepts ``show info`` and never answers; the exporter runs with
 ``haproxy.timeout: 60s``, so a stop that waited for the poll would take a minute.  Bounded:
@@ -11,29 +11,21 @@ from __future__ import annotations
 
 import argparse
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-
-from fakesocket import FakeSocket, Hang  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bench.procs import ROOT
+from testkit.fakesocket import FakeSocket, Hang
+from testkit.procs import free_port
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.stop_time", description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=3)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="stopt") as d, FakeSocket(Path(d) / "h.sock", {"show info": Hang()}) as fake:
         for sig in (signal.SIGTERM, signal.SIGINT):
             for _ in range(args.runs):
@@ -41,7 +33,7 @@ def main() -> int:
                 proc = subprocess.Popen([sys.executable, "-m", "exporter", "--haproxy.address", fake.path,
                                          "--haproxy.timeout", "60s", "--poll.max-age", "120s",
                                          "--web.listen-address", f"127.0.0.1:{free_port()}"],
-                                        stderr=subprocess.DEVNULL, cwd=REPO)
+                                        stderr=subprocess.DEVNULL, cwd=ROOT)
                 deadline = time.monotonic() + 30
                 while "show info" not in fake.commands and time.monotonic() < deadline:
                     time.sleep(0.01)

@@ -6,8 +6,8 @@ their schedule; then rounds of one plain and one gzip TLS scrape of each, the or
 round.  Run one after the other, two versions met different background load on this shared
 machine (the same code's median moved by 2x from run to run); interleaved, they meet the same.
 
-    .venv/bin/python bench/tlsscrape.py --roots /path/to/before,.   # before and this checkout
-    .venv/bin/python bench/tlsscrape.py --rounds 150 --poll-interval 1h   # no poll meanwhile
+    .venv/bin/python -m bench.tlsscrape --roots /path/to/before,.   # before and this checkout
+    .venv/bin/python -m bench.tlsscrape --rounds 150 --poll-interval 1h   # no poll meanwhile
 
 Only loopback; every wait is bounded; every child is stopped in a ``finally``.  Figures go to
 stdout and to bench/results/tlsscrape-<time>.json.
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import ssl
 import statistics
 import subprocess
@@ -25,29 +24,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.genconfig import haproxy_config  # noqa: E402
-from bench.procs import Child, command, free_port, wait_until, write_results  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def fetch(port: int, context: ssl.SSLContext, use_gzip: bool, timeout: float = 60.0) -> tuple[int, float, int]:
-    """One TLS scrape, handshake to last byte: (status, seconds, bytes received)."""
-    accept = b"Accept-Encoding: gzip\r\n" if use_gzip else b""
-    started = time.perf_counter()
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
-        with context.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
-            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n" + accept + b"Connection: close\r\n\r\n")
-            head = sock.recv(65536)
-            size = len(head)
-            while chunk := sock.recv(1 << 20):
-                size += len(chunk)
-    seconds = time.perf_counter() - started
-    return (int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0), seconds, size
+from bench.client import tls_scrape
+from bench.genconfig import haproxy_config
+from bench.procs import RESULTS, ROOT, Child, start_haproxy, wait_until, write_results
+from testkit.procs import free_port
+from testkit.runtime import answers
+from testkit.tlscerts import make_certs
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -56,34 +40,28 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m bench.tlsscrape", description=__doc__.split("\n\n")[0])
     ap.add_argument("--roots", default=str(ROOT), help="comma-separated checkouts whose exporters are compared")
     ap.add_argument("--size", default="1000x10")
     ap.add_argument("--rounds", type=int, default=100)
     ap.add_argument("--poll-interval", default="2s")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args(argv)
     roots = [Path(r).resolve() for r in args.roots.split(",") if r]
     backends, servers = (int(x) for x in args.size.lower().split("x"))
     workdir = Path(tempfile.mkdtemp(prefix="hrxtls"))
     sock = str(workdir / "admin.sock")
-    cfg = workdir / "haproxy.cfg"
-    cfg.write_text(haproxy_config(backends, servers, sock, free_port(), free_port()))
-    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
-    subprocess.run([haproxy, "-c", "-q", "-f", str(cfg)], check=True)
-    sys.path.insert(0, str(ROOT / "tests"))
-    from tlscerts import make_certs
     certs = make_certs(workdir / "certs")
     web = workdir / "web.yml"
-    web.write_text(f"tls_server_config:\n  cert_file: {certs.server_cert}\n  key_file: {certs.server_key}\n")
+    web.write_text(certs.web_config())
     context = ssl.create_default_context(cafile=str(certs.ca))
     children: list[Child] = []
     times: dict[str, dict[str, list[float]]] = {}
     cpu: dict[str, float] = {}
     sizes: dict[str, int] = {}
-    hap = Child("haproxy", [haproxy, "-db", "-f", str(cfg)], workdir / "haproxy.log", cwd=workdir)
+    hap = start_haproxy(workdir, haproxy_config(backends, servers, sock, free_port(), free_port()))
     try:
-        wait_until(lambda: command(sock, "show info", 5).startswith("Name:"), 60, "HAProxy")
+        wait_until(lambda: answers(sock, 5), 60, "HAProxy")
         ports: dict[str, int] = {}
         for n, root in enumerate(roots):
             name = f"{n}:{root}"
@@ -93,14 +71,14 @@ def main(argv: list[str] | None = None) -> int:
                                          f"--poll.interval={args.poll_interval}", "--poll.max-age=2h",
                                          f"--web.config.file={web}"], workdir / f"exporter-{n}.log", cwd=root))
             times[name] = {"plain": [], "gzip": []}
-        for name, port in ports.items():
-            wait_until(lambda port=port: fetch(port, context, True, 10)[0] == 200, 120, f"{name}'s first poll")
+        wait_until(lambda: all(tls_scrape(port, context, True, 10)[0] == 200 for port in ports.values()), 120,
+                   "every exporter's first poll")
         cpu_start = {c.name: c.cpu_seconds() for c in children}
         names = list(ports)
         for r in range(args.rounds):
             for name in names[r % len(names):] + names[:r % len(names)]:
                 for kind in ("plain", "gzip"):
-                    status, seconds, size = fetch(ports[name], context, kind == "gzip")
+                    status, seconds, size = tls_scrape(ports[name], context, kind == "gzip")
                     if status != 200:
                         raise RuntimeError(f"{name}: TLS scrape answered {status}")
                     times[name][kind].append(seconds * 1000)
@@ -111,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             child.stop()
         hap.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    results: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "size": args.size,
+    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "size": args.size,
                      "poll_interval": args.poll_interval, "rounds": args.rounds, "bytes": sizes, "exporters": {}}
     print(f"{args.size}: {args.rounds} rounds of one plain ({sizes['plain']:,} bytes) and one gzip "
           f"({sizes['gzip']:,} bytes) TLS scrape of each, polls every {args.poll_interval}")

@@ -6,13 +6,17 @@ import argparse
 import logging
 import sys
 import threading
-from typing import Any, Callable, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence, get_type_hints
 
 from exporter import __version__
-from exporter.config import Config, load_config
+from exporter.clock import SYSTEM_CLOCK, Clock
+from exporter.config import CHECKS, Config, load_config
 from exporter.reload import Settings, Signals, load_settings, reload_settings
 from exporter.validation import ConfigError
 from exporter.web.config import WebConfig
+
+if TYPE_CHECKING:
+    from exporter.poll.snapshot import Store
 
 log = logging.getLogger("exporter")
 SWITCH_INTERVAL = 0.001  # seconds; see serve()
@@ -65,8 +69,10 @@ def build_parser() -> OneLineParser:
     return parser
 
 
-INT_KEYS = {"haproxy.max_response_bytes", "poll.concurrency", "poll.max_series", "web.max_connections",
-            "web.listen_backlog"}
+# The keys whose values are whole numbers (the section classes say which): a flag's text for one
+# is read as a number, as YAML reads it in the file.
+INT_KEYS = {f"{section}.{name}" for section, (cls, checks) in CHECKS.items()
+            for name, kind in get_type_hints(cls).items() if kind is int and name in checks}
 
 
 def _coerce(key: str, value: str) -> Any:
@@ -96,14 +102,24 @@ def setup_logging(level: str) -> None:
     )
 
 
-def run_once(config: Config) -> int:
+def new_store(config: Config, clock: Clock) -> Store:
+    """Where the poll publishes and the server reads, serving the exporter's own process figures
+    (made at scrape time, kept a second) after every page."""
+    from exporter.poll.snapshot import LivePart, Store
+    from exporter.poll.status import process_metrics_text
+
+    return Store(config.poll.max_age, clock, live=LivePart(process_metrics_text, clock=clock))
+
+
+def run_once(config: Config, clock: Clock) -> int:
     """Poll every target once and print what would be served (each target under a comment line
     when there are several: each block is a valid exposition on its own)."""
     from exporter.poll.poller import Poller
-    from exporter.poll.snapshot import Store
 
-    store = Store(config.max_age)
-    ok = Poller(config, store).poll_once()
+    store = new_store(config, clock)
+    poller = Poller(config, store, clock=clock)
+    ok = poller.poll_once()
+    poller.close()
     out = sys.stdout.buffer
     if config.multi_target:
         for target in config.targets:
@@ -117,7 +133,7 @@ def run_once(config: Config) -> int:
     return 0 if ok else 1
 
 
-def serve(config: Config, web: WebConfig | None = None,
+def serve(config: Config, clock: Clock, web: WebConfig | None = None,
           reload: Callable[[], Settings] | None = None) -> int:
     """Poll in a daemon thread and serve HTTP until SIGTERM/SIGINT; SIGHUP calls ``reload``.
 
@@ -125,15 +141,14 @@ def serve(config: Config, web: WebConfig | None = None,
     read with a long haproxy.timeout must not delay the exit.
     """
     from exporter.poll.poller import Poller
-    from exporter.poll.snapshot import Store
     from exporter.web.limits import raise_fd_limit
     from exporter.web.server import start_server
 
     signals = Signals()
     signals.block()  # before any thread starts: they all inherit the mask (see Signals)
     raise_fd_limit()  # as Go's runtime does: the unit's LimitNOFILE= hard limit is what applies
-    store = Store(config.max_age)
-    poller = Poller(config, store)
+    store = new_store(config, clock)
+    poller = Poller(config, store, clock=clock)
     # Scrapes share the interpreter lock with the poll thread.  The default 5 ms switch interval
     # lets a poll keep the HTTP loop waiting 5 ms at every lock hand-over (after each write of a
     # large body); 1 ms keeps scrapes during a poll close to scrapes between polls.  Still
@@ -146,14 +161,14 @@ def serve(config: Config, web: WebConfig | None = None,
         return thread.is_alive() and poller.healthy()
 
     try:
-        server = start_server(config, store, healthy, web)
+        server = start_server(config, store, healthy, web, clock)
     except OSError as exc:
         sys.stderr.write(f"haproxy-runtime-exporter: web.listen_address: cannot listen on "
-                         f"{config.listen_address}: {exc.strerror or exc}\n")
+                         f"{config.web.listen_address}: {exc.strerror or exc}\n")
         return 2
 
-    targets = ", ".join(t.name or t.address for t in config.poll_targets())
-    log.info("polling %s every %gs", targets, config.interval)
+    targets = ", ".join(t.name or t.address.text for t in config.poll_targets())
+    log.info("polling %s every %gs", targets, config.poll.interval)
     if web is not None:
         log.info("web config %s: TLS %s, basic auth %s", web.path, "on" if web.context else "off",
                  "on" if web.auth else "off")
@@ -167,12 +182,13 @@ def serve(config: Config, web: WebConfig | None = None,
                 current = new
                 poller.reconfigure(new.config)
                 server.config, server.web = new.config, new.web
-                logging.getLogger().setLevel(new.config.log_level.upper())
+                logging.getLogger().setLevel(new.config.log.level.upper())
     stop.set()
     log.info("received %s, stopping", signals.received[-1] if signals.received else "stop")
     server.shutdown()
     server.server_close()
     thread.join(timeout=0.2)  # a poll blocked in a read is abandoned (daemon thread), not awaited
+    poller.close()
     return 0
 
 
@@ -183,10 +199,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"haproxy-runtime-exporter: config error: {exc}\n")
         return 2
-    setup_logging(config.log_level)
+    setup_logging(config.log.level)
     if args.once:
-        return run_once(config)
-    return serve(config, web, lambda: load_settings(lambda: load_config(args.config_file, flag_overrides(args))))
+        return run_once(config, SYSTEM_CLOCK)  # the one clock, handed down from here
+    return serve(config, SYSTEM_CLOCK, web, lambda: load_settings(lambda: load_config(args.config_file, flag_overrides(args))))
 
 
 if __name__ == "__main__":

@@ -10,24 +10,26 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
-from exporter.runtime.address import AddressError, parse_address
+from exporter.runtime.address import Address, AddressError, parse_address
 from exporter.sources.registry import config_sections
-from exporter.validation import ConfigError, parse_duration, positive_int, read_yaml, string
+from exporter.validation import ConfigError, Keys, parse_duration, positive_int, read_yaml, string
 
 MODES = ("auto", "worker", "master")
-DEFAULT_ADDRESS = "/run/haproxy/admin.sock"
 
 
 @dataclass(frozen=True)
 class TargetConfig:
-    """One HAProxy to read: its socket and the ``haproxy.*`` settings for it.
+    """One HAProxy to read: its socket and the limits of talking to it, the ``haproxy:`` section.
 
-    ``mode`` says what the socket is: a worker's stats socket, the master CLI (``-S``), or
-    ``auto``: found out from the answers (a master answers ``show info`` with "Unknown command").
+    The ``haproxy:`` section is one (named ""); each ``targets:`` entry is another, named, with
+    the ``haproxy:`` section's values for what it does not set.  ``mode`` says what the socket is:
+    a worker's stats socket, the master CLI (``-S``), or ``auto``: found out from the answers (a
+    master answers ``show info`` with "Unknown command").  These defaults are the exporter's (the
+    client takes its limits from here).
     """
 
-    name: str
-    address: str = DEFAULT_ADDRESS
+    name: str = ""
+    address: Address = parse_address("/run/haproxy/admin.sock")  # parsed once, here; its text kept
     mode: str = "auto"
     connect_timeout: float = 2.0
     timeout: float = 5.0
@@ -35,20 +37,23 @@ class TargetConfig:
 
 
 @dataclass(frozen=True)
-class Config:
-    haproxy_address: str = DEFAULT_ADDRESS
-    haproxy_mode: str = "auto"
-    connect_timeout: float = 2.0
-    timeout: float = 5.0
-    max_response_bytes: int = 256 * 1024 * 1024
+class PollSection:
+    """``poll:``: when HAProxy is read, and what one poll may hold."""
+
     interval: float = 5.0
     max_age: float = 30.0
     concurrency: int = 8
     max_series: int = 5_000_000
+
+
+@dataclass(frozen=True)
+class WebSection:
+    """``web:``: where and how /metrics is served.  The serving limits (docs/reliability.md,
+    "Serving limits") each bound what a client can hold."""
+
     listen_address: str = ":9101"
     telemetry_path: str = "/metrics"
-    web_config_file: str | None = None
-    # Serving limits (docs/reliability.md, "Serving limits"): every one bounds what a client can hold.
+    config_file: str | None = None
     max_connections: int = 4096
     listen_backlog: int = 4096
     read_header_timeout: float = 10.0
@@ -56,21 +61,34 @@ class Config:
     write_stall_timeout: float = 30.0
     write_timeout: float = 600.0
     tls_handshake_timeout: float = 10.0
-    log_level: str = "info"
-    targets: tuple[TargetConfig, ...] = ()  # ``targets:``; none means the one HAProxy of ``haproxy.*``
+
+
+@dataclass(frozen=True)
+class LogSection:
+    """``log:``."""
+
+    level: str = "info"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The config file's shape: a field per section, each section's defaults in its own class."""
+
+    haproxy: TargetConfig = field(default_factory=TargetConfig)
+    poll: PollSection = field(default_factory=PollSection)
+    web: WebSection = field(default_factory=WebSection)
+    log: LogSection = field(default_factory=LogSection)
+    targets: tuple[TargetConfig, ...] = ()  # ``targets:``; none means the one HAProxy of ``haproxy:``
     sections: Mapping[str, Any] = field(default_factory=dict)  # each source's own section, validated
-    source: str | None = field(default=None, compare=False)
+    path: str | None = field(default=None, compare=False)  # the file it was read from
 
     @property
     def multi_target(self) -> bool:
         return bool(self.targets)
 
     def poll_targets(self) -> tuple[TargetConfig, ...]:
-        """The HAProxys to poll: the ``targets:`` list, or the single one of ``haproxy.*``."""
-        if self.targets:
-            return self.targets
-        return (TargetConfig("", self.haproxy_address, self.haproxy_mode, self.connect_timeout, self.timeout,
-                             self.max_response_bytes),)
+        """The HAProxys to poll: the ``targets:`` list, or the single one of ``haproxy:``."""
+        return self.targets or (self.haproxy,)
 
     def section(self, key: str) -> Any:
         """A source's validated config section (its default when the file has none)."""
@@ -79,13 +97,13 @@ class Config:
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
-def _address(key: str, value: Any) -> str:
-    text = string(key, value)
+
+
+def _address(key: str, value: Any) -> Address:
     try:
-        parse_address(text)
+        return parse_address(string(key, value))
     except AddressError as exc:
         raise ConfigError(f"{key}: {exc}") from None
-    return text
 
 
 def parse_listen_address(text: str) -> tuple[str, int]:
@@ -144,122 +162,109 @@ MAX_SERIES = 1_000_000_000
 MAX_CONNECTIONS = 1_048_576  # a descriptor each: Linux's default ceiling of the open file limit (fs.nr_open)
 MAX_LISTEN_BACKLOG = 65_535  # the kernel caps it at net.core.somaxconn anyway; listen() overflows at 2**31
 
-# section.key → (Config field, validator).  Flags use the same keys.
-SCHEMA: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
-    "haproxy.address": ("haproxy_address", _address),
-    "haproxy.mode": ("haproxy_mode", _mode),
-    "haproxy.connect_timeout": ("connect_timeout", parse_duration),
-    "haproxy.timeout": ("timeout", parse_duration),
-    "haproxy.max_response_bytes": ("max_response_bytes", _at_most(MAX_RESPONSE_BYTES)),
-    "poll.interval": ("interval", parse_duration),
-    "poll.max_age": ("max_age", parse_duration),
-    "poll.concurrency": ("concurrency", _at_most(MAX_CONCURRENCY)),
-    "poll.max_series": ("max_series", _at_most(MAX_SERIES)),
-    "web.listen_address": ("listen_address", _listen),
-    "web.telemetry_path": ("telemetry_path", _path),
-    "web.config_file": ("web_config_file", _optional_file),
-    "web.max_connections": ("max_connections", _at_most(MAX_CONNECTIONS)),
-    "web.listen_backlog": ("listen_backlog", _at_most(MAX_LISTEN_BACKLOG)),
-    "web.read_header_timeout": ("read_header_timeout", parse_duration),
-    "web.idle_timeout": ("idle_timeout", parse_duration),
-    "web.write_stall_timeout": ("write_stall_timeout", parse_duration),
-    "web.write_timeout": ("write_timeout", parse_duration),
-    "web.tls_handshake_timeout": ("tls_handshake_timeout", parse_duration),
-    "log.level": ("log_level", _log_level),
+# Each core section's keys (its class's fields) and the check of each value.  Flags use the same
+# keys, dotted: section.key.
+Check = Callable[[str, Any], Any]
+CHECKS: dict[str, tuple[type[Any], dict[str, Check]]] = {
+    "haproxy": (TargetConfig, {
+        "address": _address,
+        "mode": _mode,
+        "connect_timeout": parse_duration,
+        "timeout": parse_duration,
+        "max_response_bytes": _at_most(MAX_RESPONSE_BYTES),
+    }),
+    "poll": (PollSection, {
+        "interval": parse_duration,
+        "max_age": parse_duration,
+        "concurrency": _at_most(MAX_CONCURRENCY),
+        "max_series": _at_most(MAX_SERIES),
+    }),
+    "web": (WebSection, {
+        "listen_address": _listen,
+        "telemetry_path": _path,
+        "config_file": _optional_file,
+        "max_connections": _at_most(MAX_CONNECTIONS),
+        "listen_backlog": _at_most(MAX_LISTEN_BACKLOG),
+        "read_header_timeout": parse_duration,
+        "idle_timeout": parse_duration,
+        "write_stall_timeout": parse_duration,
+        "write_timeout": parse_duration,
+        "tls_handshake_timeout": parse_duration,
+    }),
+    "log": (LogSection, {
+        "level": _log_level,
+    }),
 }
-CORE_SECTIONS = ("haproxy", "poll", "web", "log")
-# haproxy.* key → TargetConfig field: what a ``targets:`` entry may set for itself.
-TARGET_KEYS = {"address": "address", "mode": "mode", "connect_timeout": "connect_timeout",
-               "timeout": "timeout", "max_response_bytes": "max_response_bytes"}
+SCHEMA: dict[str, Check] = {f"{section}.{key}": check
+                            for section, (_, checks) in CHECKS.items() for key, check in checks.items()}
+CORE_KEYS = {section: Keys(tuple(checks), shape="a mapping of keys") for section, (_, checks) in CHECKS.items()}
+TARGET_ENTRY = Keys(("name", *CHECKS["haproxy"][1]), required=("address",), shape="a mapping with name and address")
 
 
-def _flatten(data: Mapping[str, Any], sections: Mapping[str, Any]) -> dict[str, Any]:
-    known = (*CORE_SECTIONS, "targets", *sections)
-    flat: dict[str, Any] = {}
-    for section, body in data.items():
-        if not isinstance(section, str) or section not in known:
-            raise ConfigError(f"{section}: unknown section (known: {', '.join(sorted(known))})")
-        if section not in CORE_SECTIONS:
-            flat[section] = body  # a list or a source's own section, validated as a whole
-            continue
-        if body is None:
-            continue
-        if not isinstance(body, Mapping):
-            raise ConfigError(f"{section}: expected a mapping of keys, got {type(body).__name__}")
-        for key, value in body.items():
-            full = f"{section}.{key}"
-            if full not in SCHEMA:
-                raise ConfigError(f"{full}: unknown key")
-            flat[full] = value
-    return flat
+def _given(data: Any, sections: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """What the file gives: each core section's keys, and ``targets`` and each source's section whole."""
+    top = Keys(tuple(sorted((*CHECKS, "targets", *sections))), shape="a mapping of sections", noun="section")
+    given: dict[str, Any] = {section: {} for section in CHECKS}
+    for section, body in top.check(None, data).items():
+        if section not in CHECKS:
+            given[section] = body  # a list or a source's own section, validated as a whole
+        elif body is not None:
+            given[section] = dict(CORE_KEYS[section].check(section, body))
+    return given
 
 
 def build_config(data: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None = None,
-                 source: str | None = None) -> Config:
+                 path: str | None = None) -> Config:
     """Validate the file's mapping, apply flag overrides (same dotted keys) and return a Config."""
-    if data is None:
-        data = {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"(top level): expected a mapping of sections, got {type(data).__name__}")
     parsers = config_sections()
-    flat = _flatten(data, parsers)
-    flat.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    values: dict[str, Any] = {}
-    sections = {key: parse(None) for key, parse in parsers.items()}
-    targets = flat.pop("targets", None)
-    for key, value in flat.items():
-        if key in parsers:
-            sections[key] = parsers[key](value)
-            continue
-        attr, check = SCHEMA[key]
-        values[attr] = check(key, value)
-    config = replace(Config(), source=source, sections=sections, **values)
+    given = _given({} if data is None else data, parsers)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            section, name = key.split(".", 1)
+            given[section][name] = value
+    address_given = "address" in given["haproxy"]
+    core = {section: replace(cls(), **{name: checks[name](f"{section}.{name}", value)
+                                       for name, value in given.pop(section).items()})
+            for section, (cls, checks) in CHECKS.items()}
+    targets = given.pop("targets", None)
+    sections = {key: parsers[key](given.get(key)) for key in parsers}
+    config = Config(core["haproxy"], core["poll"], core["web"], core["log"], sections=sections, path=path)
     if targets is not None:
-        if "haproxy.address" in flat:
+        if address_given:
             raise ConfigError("haproxy.address: not used when targets is set; give each target its address")
-        config = replace(config, targets=_targets(targets, config))
-    if config.write_timeout < config.write_stall_timeout:
+        config = replace(config, targets=_targets(targets, config.haproxy))
+    web, poll = config.web, config.poll
+    if web.write_timeout < web.write_stall_timeout:
         raise ConfigError(f"web.write_timeout: must be at least web.write_stall_timeout "
-                          f"({config.write_stall_timeout:g}s), got {config.write_timeout:g}s")
-    if config.max_age < config.interval:
+                          f"({web.write_stall_timeout:g}s), got {web.write_timeout:g}s")
+    if poll.max_age < poll.interval:
         raise ConfigError(
-            f"poll.max_age: must be at least poll.interval ({config.interval:g}s), got {config.max_age:g}s"
+            f"poll.max_age: must be at least poll.interval ({poll.interval:g}s), got {poll.max_age:g}s"
         )
     return config
 
 
-def _targets(value: Any, defaults: Config) -> tuple[TargetConfig, ...]:
+def _targets(value: Any, base: TargetConfig) -> tuple[TargetConfig, ...]:
     """The ``targets:`` list: each entry a name, an address and any haproxy.* key for itself."""
     if not isinstance(value, list) or not value:
         raise ConfigError("targets: expected a list like [{name: edge1, address: unix@/run/haproxy/admin.sock}]")
-    base = defaults.poll_targets()[0]
+    checks = CHECKS["haproxy"][1]
     targets: list[TargetConfig] = []
     for pos, item in enumerate(value):
         key = f"targets[{pos}]"
-        if not isinstance(item, Mapping):
-            raise ConfigError(f"{key}: expected a mapping with name and address, got {item!r}")
+        TARGET_ENTRY.check(key, item)
         name = item.get("name")
         if not isinstance(name, str) or not _TARGET_NAME.fullmatch(name):
             raise ConfigError(f"{key}.name: expected a name of letters, digits and _ . : - (what /probe?target= "
                               f"takes), got {name!r}")
         if any(t.name == name for t in targets):
             raise ConfigError(f"{key}.name: target {name!r} is listed twice")
-        if "address" not in item:
-            raise ConfigError(f"{key}.address: required")
-        settings: dict[str, Any] = {}
-        for option, option_value in item.items():
-            if option == "name":
-                continue
-            if option not in TARGET_KEYS:
-                raise ConfigError(f"{key}.{option}: unknown key (known: name, {', '.join(TARGET_KEYS)})")
-            _, check = SCHEMA[f"haproxy.{option}"]
-            settings[TARGET_KEYS[option]] = check(f"{key}.{option}", option_value)
+        settings = {option: checks[option](f"{key}.{option}", v) for option, v in item.items() if option != "name"}
         targets.append(replace(base, name=name, **settings))
     return tuple(targets)
-
 
 
 def load_config(path: str | None, overrides: Mapping[str, Any] | None = None) -> Config:
     """Read and validate a YAML file (or none), then apply overrides."""
     data = read_yaml(path, "config.file") if path is not None else None
-    return build_config(data, overrides, source=path)
+    return build_config(data, overrides, path=path)

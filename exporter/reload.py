@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import signal
-from dataclasses import dataclass, fields
-from typing import Callable
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Any, Callable
 
 from exporter.config import Config
 from exporter.validation import ConfigError
@@ -20,7 +20,7 @@ from exporter.web.config import WebConfig, load_web_config
 log = logging.getLogger("exporter.reload")
 
 # Keys a running process cannot change in place; a reload says so instead of pretending.
-RESTART_FIELDS = {"listen_address": "web.listen_address"}
+RESTART_KEYS = ("web.listen_address",)
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,26 @@ class Settings:
 def load_settings(load_config: Callable[[], Config]) -> Settings:
     """Load the config, then its web config file; any mistake raises one-line :class:`ConfigError`."""
     config = load_config()
-    web = load_web_config(config.web_config_file) if config.web_config_file else None
+    web = load_web_config(config.web.config_file) if config.web.config_file else None
     return Settings(config, web)
 
 
-def changed_fields(old: Config, new: Config) -> list[str]:
-    return [f.name for f in fields(Config) if f.compare and getattr(old, f.name) != getattr(new, f.name)]
+def changed_keys(old: Config, new: Config) -> list[str]:
+    """The keys whose values differ, named as the file and the flags name them (``poll.interval``,
+    ``targets``, a source's section such as ``stick_tables``), in the config's order."""
+    changed: list[str] = []
+    for f in fields(Config):
+        if f.compare:
+            changed += _changed(f.name, getattr(old, f.name), getattr(new, f.name))
+    return changed
+
+
+def _changed(key: str, old: Any, new: Any) -> list[str]:
+    if is_dataclass(old) and not isinstance(old, type):  # a core section: each of its keys
+        return [f"{key}.{f.name}" for f in fields(old) if getattr(old, f.name) != getattr(new, f.name)]
+    if key == "sections":  # the sources' own sections, by their keys
+        return [name for name in {**old, **new} if old.get(name) != new.get(name)]
+    return [key] if old != new else []
 
 
 def reload_settings(load: Callable[[], Settings], current: Settings) -> Settings | None:
@@ -49,11 +63,11 @@ def reload_settings(load: Callable[[], Settings], current: Settings) -> Settings
     except ConfigError as exc:
         log.error("config reload refused, still running with the previous config: %s", exc)
         return None
-    changed = changed_fields(current.config, new.config)
+    changed = changed_keys(current.config, new.config)
     log.info("config reloaded%s", f"; changed: {', '.join(changed)}" if changed else " (no changes)")
-    for name in changed:
-        if name in RESTART_FIELDS:
-            log.warning("%s changed: it takes effect after a restart", RESTART_FIELDS[name])
+    for key in changed:
+        if key in RESTART_KEYS:
+            log.warning("%s changed: it takes effect after a restart", key)
     return new
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 import reprlib
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Mapping
 
 import yaml
 
@@ -76,6 +77,50 @@ def positive_int(key: str, value: Any, most: int) -> int:
     if value > most:
         raise ConfigError(f"{key}: must be at most {most:,}, got {shown(value)}")
     return value
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The keys one mapping of a config file may hold and must hold, declared once beside the
+    section it validates, so that every section's mistakes read alike: the full key, then what is
+    wrong with it.
+
+    ``shape`` says what the mapping looks like in the "expected ..." line; ``noun`` is what its
+    keys are called (the config file's top level holds sections).
+    """
+
+    known: tuple[str, ...]
+    required: tuple[str, ...] = ()
+    shape: str = "a mapping"
+    noun: str = "key"
+
+    def check(self, where: str | None, value: Any, prefix: str = "") -> Mapping[Any, Any]:
+        """``value``, once it is a mapping of known keys that holds every required one.
+
+        ``where`` is the mapping's own key (``poll``, ``targets[0]``), None at the top level of a
+        file; ``prefix`` starts every line (a file named inside the config: ``web.config_file: PATH: ``).
+        """
+        checked = mapping(where, value, self.shape, prefix)
+        for key in checked:
+            if key not in self.known:
+                raise ConfigError(f"{prefix}{child(where, key)}: unknown {self.noun} (known: {', '.join(self.known)})")
+        for key in self.required:
+            if checked.get(key) is None:
+                raise ConfigError(f"{prefix}{child(where, key)}: required")
+        return checked
+
+
+def mapping(where: str | None, value: Any, shape: str = "a mapping", prefix: str = "") -> Mapping[Any, Any]:
+    """``value`` if it is a mapping (of names its caller checks: users, headers); ``where`` and
+    ``prefix`` as in :meth:`Keys.check`."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{prefix}{where or '(top level)'}: expected {shape}, got {shown(value)}")
+    return value
+
+
+def child(where: str | None, key: Any) -> str:
+    """The full name of ``key`` inside the mapping at ``where`` (None: a file's top level)."""
+    return f"{where}.{key}" if where is not None else str(key)
 
 
 def string(key: str, value: Any) -> str:

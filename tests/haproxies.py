@@ -11,13 +11,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import pytest
+
+from testkit.procs import haproxy_binary
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,11 +29,6 @@ class Binary:
     path: str | None
     version: str = ""  # what `haproxy -v` printed, e.g. 2.6.12-1+deb12u4
     missing: str = ""  # why it cannot run here
-
-
-def _debian() -> str | None:
-    return shutil.which("haproxy") or next(
-        (p for p in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy") if os.access(p, os.X_OK)), None)
 
 
 def _wheel() -> str | None:
@@ -64,7 +60,7 @@ def _probe(name: str, path: str | None, where: str) -> Binary:
 
 @lru_cache(maxsize=None)
 def binaries() -> tuple[Binary, ...]:
-    debian = _probe("debian", _debian(), "Debian package haproxy")
+    debian = _probe("debian", haproxy_binary(), "Debian package haproxy")
     if debian.path:  # name it by its version: 2.6 on Debian 12, 3.0 on Debian 13
         debian = Binary(".".join(debian.version.split(".")[:2]), debian.path, debian.version)
     found = [

@@ -1,7 +1,8 @@
 """Test support: a real HAProxy per test on a temp-dir socket and loopback ports.
 
-The direct socket reader here is deliberately independent of ``exporter.runtime.client`` so tests
-compare the exporter with what HAProxy itself says, not with the exporter's own plumbing.
+What the benchmarks use too (ports, processes, waits, the raw Runtime API reader, which is
+deliberately independent of ``exporter.runtime``) lives in testkit/ and is imported from there
+under the names the tests have always used.
 """
 
 from __future__ import annotations
@@ -12,27 +13,25 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from pathlib import Path
 from typing import Callable
 
-import pytest
+from testkit.configs import admin_http_head
+from testkit.procs import free_ports as free_ports
+from testkit.procs import haproxy_binary as haproxy_binary
+from testkit.procs import require as require
+from testkit.procs import stop_process as stop_process
+from testkit.procs import wait_for as wait_for
+from testkit.runtime import answers
+from testkit.runtime import raw_command as raw_command
+from testkit.servers import SlowBackend as SlowBackend
 
 # The start of most test configs: an admin socket and HTTP defaults.  Add proxies after it.
-ADMIN_HTTP_HEAD = """
-global
-    stats socket {admin} mode 600 level admin
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-"""
+ADMIN_HTTP_HEAD = admin_http_head("{admin}")
 
 
 # Runs the real CLI as another user.  Everything is imported while still root and only then are
@@ -65,21 +64,6 @@ def run_cli_as(uid: int, args: list[str], **kwargs) -> subprocess.CompletedProce
                           capture_output=True, text=True, timeout=30, **kwargs)
 
 
-def haproxy_binary() -> str | None:
-    return shutil.which("haproxy") or next(
-        (p for p in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy") if os.access(p, os.X_OK)), None
-    )
-
-
-def require(binary: str | None, what: str) -> str:
-    """Skip locally when a real part is missing; in CI a missing part is a failure."""
-    if binary:
-        return binary
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} is not installed; .ci/run should have installed it")
-    pytest.skip(f"{what} is not installed")
-
-
 def promtool_check_metrics(text: str) -> list[str]:
     """What ``promtool check metrics`` (Prometheus's own linter) says is wrong with a page; skips
     locally without promtool.  Counters without _total (promex's gauges) are not problems here."""
@@ -87,32 +71,6 @@ def promtool_check_metrics(text: str) -> list[str]:
     result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
     return [line for line in (result.stdout + result.stderr).splitlines()
             if line and "counter metrics should have" not in line and "non-histogram" not in line]
-
-
-def free_ports(count: int) -> list[int]:
-    socks, ports = [], []
-    for _ in range(count):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
-
-
-def raw_command(target: str | tuple[str, int], command: str, timeout: float = 5.0) -> str:
-    """Send one command the simplest way (what socat does) and return the whole answer."""
-    family = socket.AF_UNIX if isinstance(target, str) else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(target)
-        sock.sendall(command.encode() + b"\n")
-        sock.shutdown(socket.SHUT_WR)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks).decode()
 
 
 def stat_rows(text: str) -> list[dict[str, str]]:
@@ -185,10 +143,7 @@ class HAProxy:
         return set(current) | set(old)
 
     def _answers(self) -> bool:
-        try:
-            return raw_command(self.admin, "show info", 1).startswith("Name:")
-        except OSError:
-            return False
+        return answers(self.admin)
 
     def cmd(self, command: str, sock: str | None = None) -> str:
         return raw_command(sock or self.admin, command)
@@ -219,89 +174,6 @@ class HAProxy:
                 self.proc.kill()
                 self.proc.wait(3)
         self.proc = None
-
-
-def stop_process(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within 10 s: every wait is bounded."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, message: str, step: float = 0.05) -> None:
-    """Bounded wait: poll ``predicate`` until true or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(step)
-    raise AssertionError(message)
-
-
-class SlowBackend:
-    """An HTTP server that sends every response at a steady pace, and logs when each byte left.
-
-    It stands for a long download (a big file, a stream) held open through a reload; ``sent``
-    holds (monotonic time, total body bytes sent so far), the real traffic a test compares with.
-    """
-
-    def __init__(self, chunk: int = 20_000, chunks: int = 100, delay: float = 0.05) -> None:
-        self.chunk, self.chunks, self.delay = chunk, chunks, delay
-        self.size = chunk * chunks
-        self.sent: list[tuple[float, int]] = []
-        self._total = 0
-        self._lock = threading.Lock()
-        self._sock = socket.socket()
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(16)
-        self._sock.settimeout(0.2)
-        self.port = self._sock.getsockname()[1]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._respond, args=(conn,), daemon=True).start()
-
-    def _respond(self, conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(10)
-            try:
-                conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
-                             b"Content-Length: %d\r\nConnection: close\r\n\r\n" % self.size)
-                for _ in range(self.chunks):
-                    if self._stop.is_set():
-                        return
-                    conn.sendall(b"x" * self.chunk)
-                    with self._lock:
-                        self._total += self.chunk
-                        self.sent.append((time.monotonic(), self._total))
-                    time.sleep(self.delay)
-            except OSError:
-                return
-
-    def bytes_between(self, start: float, end: float) -> int:
-        """Body bytes sent in the monotonic interval [start, end]."""
-        with self._lock:
-            before = max((n for t, n in self.sent if t < start), default=0)
-            upto = max((n for t, n in self.sent if t <= end), default=0)
-        return upto - before
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self._sock.close()
 
 
 def download(port: int, path: str = "/") -> threading.Thread:
@@ -356,6 +228,54 @@ def haproxy_seconds(text: str) -> int:
     """HAProxy's ``human_time`` (``4s``, ``1m2s``, ``2h5m``, ``3d1h``) in seconds, for the tests."""
     units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
     return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([dhms])", text))
+
+
+class FakeClient:
+    """A target's client that answers from ``fetch`` (a command → its text) instead of a socket,
+    each answer counted against the poll's budget once given, as the real client counts it."""
+
+    def __init__(self, fetch: Callable[[str], object]) -> None:
+        self.fetch = fetch
+
+    def run(self, command: str, budget=None):
+        text = self.fetch(command)
+        if budget is not None:
+            budget.take(len(text), command)
+        return text
+
+
+def answering(fetch: Callable[[str], object]) -> Callable[[object], FakeClient]:
+    """A ``Poller(connect=...)`` whose every target answers from ``fetch``."""
+    return lambda target: FakeClient(fetch)
+
+
+def answering_each(fetch_for: Callable[[object], Callable[[str], object]]) -> Callable[[object], FakeClient]:
+    """A ``Poller(connect=...)`` whose each target answers from ``fetch_for(target)``."""
+    return lambda target: FakeClient(fetch_for(target))
+
+
+class FakeClock:
+    """An ``exporter.clock.Clock`` that moves only when the test moves it (``clock.now += 5``) or
+    something sleeps on it (each pause kept in ``slept``, and the time moved by it): schedules,
+    ages and retries then come out the same on every run, and nothing waits.  The wall clock
+    reads ``now`` too, unless ``wall`` is given (``SYSTEM_CLOCK.wall``: freezegun's, where a
+    test moves the wall apart from the monotonic clock).
+    """
+
+    def __init__(self, now: float = 1000.0, wall: Callable[[], float] | None = None) -> None:
+        self.now = now
+        self._wall = wall
+        self.slept: list[float] = []
+
+    def wall(self) -> float:
+        return self.now if self._wall is None else self._wall()
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
 
 
 class Finished:

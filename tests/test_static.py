@@ -1,18 +1,25 @@
-"""The habits that keep the package's shape: ruff (lint, import order) and strict mypy, both clean.
+"""The habits that keep the package's shape: ruff (lint, import order) and strict mypy, both clean,
+on the exporter and on the code beside it (testkit/, bench/); and every benchmark script imports.
 
 Settings live in pyproject.toml ([tool.ruff], [tool.mypy]); the tools come with the test extras.
+The suite never runs a benchmark (no timed assertions), so importing each bench module and asking
+each script for ``--help`` is what keeps a change elsewhere from breaking one unseen.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from support import require
 
 ROOT = Path(__file__).resolve().parents[1]
+LINTED = ("exporter", "testkit", "bench")
+BENCH = sorted(path.stem for path in (ROOT / "bench").glob("*.py") if path.stem != "__init__")
 
 
 def _tool(module: str) -> str:
@@ -26,10 +33,35 @@ def _run(module: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_is_clean() -> None:
-    result = _run("ruff", "check", "exporter")
+    result = _run("ruff", "check", *LINTED)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_mypy_strict_is_clean() -> None:
-    result = _run("mypy")
+    result = _run("mypy")  # the files and the strictness: [tool.mypy]
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name", BENCH)
+def test_a_bench_module_imports_without_touching_sys_path(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each module imports from the checkout as a package, and a script builds its argument
+    parser: ``--help`` prints the usage under the name it is run by and exits 0."""
+    before = list(sys.path)
+    module = importlib.import_module(f"bench.{name}")
+    assert sys.path == before, f"bench.{name} changed sys.path"
+    main = getattr(module, "main", None)
+    if main is None:
+        return  # a library of the scripts: importing it is the check
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: python -m bench.{name} ")
+
+
+def test_a_bench_script_runs_as_a_module_from_the_checkout() -> None:
+    """How the docs run them: ``python -m bench.<script>`` from the checkout, nothing on PYTHONPATH
+    (the checkout is on sys.path as the current directory; its exporter and testkit come from there)."""
+    result = subprocess.run([sys.executable, "-m", "bench.stat_model", "--help"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: python -m bench.stat_model ")

@@ -16,36 +16,26 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from functools import partial
 from typing import Callable, Mapping, Protocol
 
+from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config import Config, TargetConfig
-from exporter.exposition.families import Family
 from exporter.exposition.page import Part
 from exporter.exposition.render import render
 from exporter.poll.heap import heap_trimmer
-from exporter.poll.process import Fetch
-from exporter.poll.snapshot import LivePart, Store
-from exporter.poll.state import PollState
-from exporter.poll.status import overview_families, process_metrics_text
+from exporter.poll.process import Connect, make_client
+from exporter.poll.snapshot import Store
+from exporter.poll.status import overview_families
 from exporter.poll.target import TargetPoller
 
 log = logging.getLogger("exporter.poll")
 _RUNNING_CHECK = 0.05  # seconds between looks at running polls while some are in flight
 
 
-def _wall() -> float:
-    return time.time()  # looked up per call, so freezegun can freeze it
-
-
-def _monotonic() -> float:
-    return time.monotonic()
-
-
 class Running(Protocol):
-    """What the scheduler keeps of a started poll: a :class:`threading.Thread` or a test's stand-in."""
+    """What the scheduler keeps of a started poll (a :class:`threading.Thread` from :func:`start_daemon`)."""
 
     def is_alive(self) -> bool: ...
 
@@ -74,27 +64,16 @@ class _Plan:
 class Poller:
     """Owns the targets and their schedule; ``poll_once`` polls every target once, usable without threads.
 
-    ``fetch`` replaces the socket for every target, ``fetch_for`` gives each target its own (tests);
-    ``clock`` is one fake clock for tests, read both as wall time and as the monotonic clock of
-    ages and the schedule; ``monotonic`` fakes the monotonic clock alone (freezegun moves the wall);
-    ``start`` starts a poll (a daemon thread; tests run it in place, or fail it).
+    What it needs of the system is handed in: ``connect`` makes a target's client (sockets to its
+    address), ``clock`` (exporter/clock.py) is the schedule's and is passed down to every target,
+    its sources and its pauses, and ``start`` runs a poll in a thread of its own.
     """
 
-    def __init__(self, config: Config, store: Store, fetch: Fetch | None = None,
-                 clock: Callable[[], float] | None = None,
-                 fetch_for: Callable[[TargetConfig], Fetch] | None = None,
-                 monotonic: Callable[[], float] | None = None,
+    def __init__(self, config: Config, store: Store, connect: Connect = make_client, clock: Clock = SYSTEM_CLOCK,
                  start: Starter = start_daemon) -> None:
         self.store = store
-        self.wall: Callable[[], float] = clock or _wall
-        self.monotonic: Callable[[], float] = clock or monotonic or _monotonic
-        if clock is not None:
-            store.monotonic = clock
-        if store.live is None:
-            store.live = LivePart(process_metrics_text)
-        if fetch_for is None and fetch is not None:
-            fetch_for = lambda target: fetch  # noqa: E731 - one fake for every target
-        self._fetch_for = fetch_for
+        self.clock = clock
+        self._connect = connect
         self._start = start
         self.config_reload_ok = True  # no reload yet counts as success, as in Prometheus's own metric
         self._reloading = threading.Lock()  # one reload at a time
@@ -117,9 +96,8 @@ class Poller:
     # ------------------------------------------------------------------ targets
 
     def _new_target(self, target: TargetConfig, config: Config) -> TargetPoller:
-        fetch = self._fetch_for(target) if self._fetch_for is not None else None
-        return TargetPoller(target, config, self.store, fetch, wall=lambda: self.wall(),
-                            monotonic=lambda: self.monotonic(), reload_ok=lambda: self.config_reload_ok)
+        return TargetPoller(target, config, self.store, self._connect, self.clock,
+                            reload_ok=lambda: self.config_reload_ok)
 
     def _sync_targets(self, config: Config) -> dict[str, TargetPoller]:
         """Keep pollers (and their state) of targets still configured, add new ones, drop the rest."""
@@ -135,6 +113,7 @@ class Poller:
             targets[name] = poller
         for name in current.keys() - wanted.keys():
             self.store.forget(name)  # its lease too: a poll of it still running cannot publish it again
+            current[name].end()  # and what its sources run between polls stops
         return targets
 
     def reconfigure(self, config: Config) -> None:
@@ -142,21 +121,19 @@ class Poller:
         removed ones are gone from every page at once; a kept target applies the new config at the
         start of its next cycle; the new interval applies after the wait already under way."""
         with self._reloading:
-            self.store.max_age = config.max_age
+            self.store.max_age = config.poll.max_age
             self._plan = _Plan(config, self._sync_targets(config))  # one reference swap
         self._publish_overview()
+
+    def close(self) -> None:
+        """Stop what every target's sources run between polls (streams), once the polls are over
+        or abandoned: the exporter stops."""
+        for target in self.targets.values():
+            target.end()
 
     def note_config_reload(self, ok: bool) -> None:
         """Record whether a SIGHUP reload was accepted (alerts.yml: HAProxyExporterConfigReloadFailed)."""
         self.config_reload_ok = ok
-
-    @property
-    def state(self) -> PollState:
-        """The state of the single target (or of the first one): what tests and --once look at."""
-        return next(iter(self.targets.values())).state
-
-    def status_families(self, stale: bool) -> list[Family]:
-        return next(iter(self.targets.values())).status_families(stale)
 
     # ------------------------------------------------------------------ one round
 
@@ -181,7 +158,7 @@ class Poller:
                 results[target.name] = self._poll(target)
 
         helpers: list[Running] = []
-        for n in range(min(self.config.concurrency, len(targets)) - 1):
+        for n in range(min(self.config.poll.concurrency, len(targets)) - 1):
             try:
                 helpers.append(self._start(work, f"poll {n}"))
             except RuntimeError as exc:  # out of threads: this thread does the rest
@@ -231,27 +208,27 @@ class Poller:
         due: dict[str, float] = {}
         running: dict[str, tuple[Running, float]] = {}  # by target: the poll and the slot it took
         while not stop.is_set():
-            now = self.monotonic()
+            now = self.clock.monotonic()
             plan = self._plan
             for name, (poll, slot) in list(running.items()):
                 if not poll.is_alive():
                     del running[name]
                     # the next slot counts from this one; a cycle that overran it starts the next at
                     # once and the schedule goes on from there (missed slots are not made up)
-                    due[name] = max(slot + plan.config.interval, now)
+                    due[name] = max(slot + plan.config.poll.interval, now)
             for name in [n for n in due if n not in plan.targets]:
                 del due[name]
             waiting = sorted((due.setdefault(name, now), name) for name in plan.targets if name not in running)
             for next_at, name in waiting:  # the most overdue first, while threads are free
-                if next_at > now or len(running) >= plan.config.concurrency:
+                if next_at > now or len(running) >= plan.config.poll.concurrency:
                     break
                 started = self._launch(plan.targets[name])
                 if started is None:
-                    due[name] = max(next_at, now) + plan.config.interval  # tried again at its next slot
+                    due[name] = max(next_at, now) + plan.config.poll.interval  # tried again at its next slot
                 else:
                     running[name] = (started, next_at)
             idle_due = [at for name, at in due.items() if name not in running]
-            wait = min(idle_due, default=now + plan.config.interval) - now
+            wait = min(idle_due, default=now + plan.config.poll.interval) - now
             if running:
                 wait = min(wait, _RUNNING_CHECK)
             if any(not poll.is_alive() for poll, _ in running.values()):
@@ -299,11 +276,11 @@ class Poller:
         plan = self._plan
         if any(name in plan.targets for name in self._failed_starts):
             return False
-        now = self.monotonic()
+        now = self.clock.monotonic()
         for target in plan.targets.values():
             last = target.state.last_cycle_mono
             if last is None:
                 last = target.created_mono
-            if now - last > 2 * plan.config.interval + target.cycle_bound():
+            if now - last > 2 * plan.config.poll.interval + target.cycle_bound():
                 return False
         return True

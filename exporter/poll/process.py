@@ -10,24 +10,23 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
+from exporter.clock import Clock
 from exporter.config import Config, TargetConfig
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix
 from exporter.poll.state import CommandStats, PollState
-from exporter.runtime.address import parse_address
 from exporter.runtime.advice import advice
 from exporter.runtime.answer import Text
-from exporter.runtime.client import DEFAULT_MAX_RESPONSE_BYTES, Budget, RuntimeClient, TransportError, TransportLimits
+from exporter.runtime.client import Budget, Client, RuntimeClient, TransportError
 from exporter.runtime.errors import ParseError
-from exporter.sources.base import Command, Limits, Source
-from exporter.sources.registry import WORKER_SOURCES, allowlist
-from exporter.sources.values import ModelStats
+from exporter.sources import registry
+from exporter.sources.base import Command, Link, ModelStats, Source
 
 log = logging.getLogger("exporter.poll")
 
-Fetch = Callable[[str], Text]  # a fake in place of the socket, for every command (tests)
-Read = Callable[[str, Budget], Text]  # what the runner calls: a command, the poll's budget
+Read = Callable[[str, Budget], Text]  # what the runner calls (a client's run): a command, the poll's budget
+Connect = Callable[[TargetConfig], Client]  # a target's client, made again when its address changes
 # Reasons that mean the socket cannot be reached at all: the rest of the cycle is not attempted,
 # so a dead HAProxy costs one connect timeout per cycle, not one per command.
 UNREACHABLE = frozenset({"timeout", "connect_timeout", "no_socket", "refused", "permission", "connect"})
@@ -38,17 +37,8 @@ ABSENT = object()
 
 
 def make_client(target: TargetConfig) -> RuntimeClient:
-    limits = TransportLimits(target.connect_timeout, target.timeout, target.max_response_bytes)
-    return RuntimeClient(parse_address(target.address), allowlist(), limits)
-
-
-def charged(fetch: Fetch) -> Read:
-    """A fake fetch under the poll's budget as the client is: its answer counted once given."""
-    def read(command: str, budget: Budget) -> Text:
-        text = fetch(command)
-        budget.take(len(text), command)
-        return text
-    return read
+    """The poll's :data:`Connect`: the target's address, its limits, every command the registry allows."""
+    return RuntimeClient(target.address, registry.allowlist(), target)
 
 
 class Runner:
@@ -63,10 +53,10 @@ class Runner:
     worker that left costs the pauses once per cycle, not once per command.
     """
 
-    def __init__(self, fetch: Read, state: PollState, name: str, retries: tuple[float, ...] = (),
-                 sleep: Callable[[float], None] = time.sleep, budget: Budget | None = None) -> None:
+    def __init__(self, fetch: Read, state: PollState, name: str, budget: Budget, sleep: Callable[[float], None],
+                 retries: tuple[float, ...] = ()) -> None:
         self.fetch = fetch
-        self.budget = budget or Budget(DEFAULT_MAX_RESPONSE_BYTES)  # the bytes this poll may still read
+        self.budget = budget  # the bytes this poll may still read
         self.state = state
         self.where = where(name)
         self.sent = 0
@@ -157,20 +147,22 @@ class Process:
     """One HAProxy process behind the target's socket, with its sources (and their caches).
 
     ``route`` is the master CLI prefix that reaches it (empty on a worker's own socket); ``extra``
-    labels every series it produces (an old worker's ``worker`` label).
+    labels every series it produces (an old worker's ``worker`` label).  Its sources are the
+    registry's worker sources, or ``sources`` (a master CLI's own, exporter/poll/master.py).
     """
 
-    def __init__(self, config: Config, route: str = "", extra: LabelSuffix = NO_SUFFIX, old: bool = False) -> None:
+    def __init__(self, config: Config, clock: Clock, route: str = "", extra: LabelSuffix = NO_SUFFIX,
+                 old: bool = False, sources: Sequence[type[Source]] | None = None) -> None:
         self.route = route
         self.old = old
         self.config = config
-        limits = Limits(config.max_series)
         self.sources: list[Source] = [
-            cls(config.section(cls.config_key) if cls.config_key else None, extra=extra, old=old, limits=limits)
-            for cls in sorted(WORKER_SOURCES, key=lambda s: not s.required)
+            cls(config.section(cls.config_key) if cls.config_key else None, extra=extra, old=old, limits=config.poll,
+                clock=clock)
+            for cls in sorted(registry.WORKER_SOURCES if sources is None else sources, key=lambda s: not s.required)
             if cls.old_workers or not old
         ]
-        self.clock: Callable[[], float] = time.monotonic
+        self.clock = clock
         # optional sources this HAProxy does not have (Source.optional): when to ask again
         self._absent_until: dict[str, float] = {}
 
@@ -193,7 +185,7 @@ class Process:
                 continue
             started = time.perf_counter()
             got: dict[str, Any]
-            if self.clock() < self._absent_until.get(source.name, float("-inf")):
+            if self.clock.monotonic() < self._absent_until.get(source.name, float("-inf")):
                 got, complete = {}, True  # not in this HAProxy: nothing sent until the recheck
             else:
                 asker = _Asker(runner, stats, self.route, self.old, unreachable, source.optional)
@@ -248,7 +240,7 @@ class Process:
         """Remember (and say once, at info level) that this HAProxy has no such command, or has it now."""
         was = source.name in self._absent_until
         if absent:
-            self._absent_until[source.name] = self.clock() + self.RECHECK_SECONDS
+            self._absent_until[source.name] = self.clock.monotonic() + self.RECHECK_SECONDS
         else:
             del self._absent_until[source.name]
         if absent != was:
@@ -263,6 +255,28 @@ class Process:
 
     def command_names(self) -> set[str]:
         return {command.name for source in self.sources for command in source.commands()}
+
+    def start(self, link: Link) -> None:
+        """Start what the sources run between polls (exporter/poll/lifetime.py decides when).  One
+        that fails to start loses only what it would have read, as a build that fails does."""
+        for source in self.sources:
+            try:
+                source.start(link)
+            except Exception:
+                log.exception("%sstarting the %s source failed", link.where, source.name)
+
+    def stop(self) -> None:
+        for source in self.sources:
+            try:
+                source.stop()
+            except Exception:
+                log.exception("stopping the %s source failed", source.name)
+
+    def forgot(self, stats: CommandStats) -> bool:
+        """Whether the socket said it does not know a required command: it is no longer what it
+        was taken for (a worker's socket now a master CLI's, or the reverse)."""
+        return any(stats.last_reason.get(command.name) == "unknown_command"
+                   for source in self.sources if source.required for command in source.commands())
 
 
 def _answered(answers: Mapping[str, Mapping[str, Any]], commands: tuple[str, ...]) -> dict[str, Any]:

@@ -23,17 +23,13 @@ cannot publish it again (the check and the swap are one step), whatever the thre
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
+from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.exposition.page import Page, Part
 
 DEFAULT_TARGET = ""  # the single HAProxy of a config without ``targets:``
-
-
-def _monotonic() -> float:
-    return time.monotonic()  # looked up per call, so freezegun can move it
 
 
 @dataclass(frozen=True)
@@ -49,15 +45,14 @@ class Snapshot:
 class LivePart:
     """A part rendered on demand and kept for ``ttl`` seconds (the exporter's process figures)."""
 
-    def __init__(self, render: Callable[[], str], ttl: float = 1.0,
-                 monotonic: Callable[[], float] = _monotonic) -> None:
+    def __init__(self, render: Callable[[], str], ttl: float = 1.0, clock: Clock = SYSTEM_CLOCK) -> None:
         self._render = render
         self._ttl = ttl
-        self._monotonic = monotonic
+        self._clock = clock
         self._cached: tuple[float, Part] | None = None
 
     def __call__(self) -> Part:
-        now = self._monotonic()
+        now = self._clock.monotonic()
         cached = self._cached
         if cached is None or now - cached[0] >= self._ttl:
             cached = self._cached = (now, Part.of(self._render()))
@@ -83,10 +78,9 @@ class Store:
     exporter's own view of all of them); ``/probe?target=`` serves one target.
     """
 
-    def __init__(self, max_age: float, monotonic: Callable[[], float] = _monotonic,
-                 live: Callable[[], Part] | None = None) -> None:
+    def __init__(self, max_age: float, clock: Clock = SYSTEM_CLOCK, live: Callable[[], Part] | None = None) -> None:
         self.max_age = max_age
-        self.monotonic = monotonic
+        self.clock = clock  # the poll's: ages are measured on its monotonic clock
         self.live = live  # a part made at scrape time, appended to every answer
         self._lock = threading.Lock()  # every writer of _targets and _leases
         self._targets: Mapping[str, Snapshot] = {}  # never changed in place: replaced whole, under _lock
@@ -137,7 +131,7 @@ class Store:
         return self._with_live(self._fresh(published, now))
 
     def _fresh(self, snapshot: Snapshot, now: float | None) -> list[Page | Part]:
-        now = self.monotonic() if now is None else now
+        now = self.clock.monotonic() if now is None else now
         page = snapshot.page
         if page is not None and now - page.taken_mono <= self.max_age:
             return [page, snapshot.status]

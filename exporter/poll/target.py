@@ -18,67 +18,56 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Mapping
+from typing import Callable
 
+from exporter.clock import Clock
 from exporter.config import Config, TargetConfig
-from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix, label_suffix
+from exporter.exposition.families import Family
 from exporter.exposition.page import Blocks, Page, Part
 from exporter.exposition.render import Dropped, Rendered, render, render_pieces
 from exporter.poll.gcpause import gc_paused
-from exporter.poll.process import Fetch, Process, Runner, charged, make_client, merge_families, where
+from exporter.poll.lifetime import Lifetime
+from exporter.poll.master import MASTER_RETRIES, MasterCli
+from exporter.poll.process import Connect, Process, Read, Runner, where
 from exporter.poll.snapshot import Lease, Snapshot, Store
-from exporter.poll.state import CommandStats, PollState
+from exporter.poll.state import PollState
 from exporter.poll.status import target_families
 from exporter.reuse import PollMemo
 from exporter.runtime.advice import advice
 from exporter.runtime.client import Budget
-from exporter.runtime.errors import ParseError, first_line
-from exporter.sources.base import Command
-from exporter.sources.info.source import SHOW_INFO
-from exporter.sources.proc.model import roles
-from exporter.sources.proc.parse import Proc, ProcList
-from exporter.sources.proc.source import SHOW_PROC, ProcSource
-from exporter.sources.stat.source import SHOW_STAT
-from exporter.sources.values import ModelStats
+from exporter.sources import registry
+from exporter.sources.base import ModelStats, below
 
 log = logging.getLogger("exporter.poll")
-
-MASTER_RETRIES = (0.1, 0.3, 0.9)
-SHOW_CLI_LEVEL = "show cli level"
-LEVELS = {"user": 0, "operator": 1, "admin": 2}
 
 
 class TargetPoller:
     """Polls one target and publishes its snapshot in the store under the target's name.
 
-    A target is a worker's stats socket or a master CLI.  Through a master, every worker is read
-    with ``@!<pid>`` routing: the current worker under exactly the names and labels a worker
-    socket gives, old workers still draining after a reload under the same names with a
-    ``worker="<pid>"`` label and only what adds up across processes (docs/master-worker.md).
+    A target is a worker's stats socket or a master CLI (exporter/poll/master.py: every worker
+    read through it).
     """
 
-    def __init__(self, target: TargetConfig, config: Config, store: Store, fetch: Fetch | None = None,
-                 wall: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic,
-                 reload_ok: Callable[[], bool] = lambda: True) -> None:
+    def __init__(self, target: TargetConfig, config: Config, store: Store, connect: Connect,
+                 clock: Clock, reload_ok: Callable[[], bool] = lambda: True) -> None:
         self.target = target
         self.config = config
         self.store = store
         self.state = PollState()
-        self.wall = wall
-        self.monotonic = monotonic
-        self.created_mono = monotonic()  # /healthz counts a target that never completed a cycle from here
+        self.clock = clock
+        self.created_mono = clock.monotonic()  # /healthz counts a target that never completed a cycle from here
         self.reload_ok = reload_ok
-        self.sleep: Callable[[float], None] = time.sleep  # the pause between retries; tests replace it
-        self._fixed_fetch = fetch  # tests inject one fake for every command
-        self._fetch = charged(fetch) if fetch is not None else make_client(target).run
+        self._connect = connect
+        client = connect(target)
+        self._fetch: Read = client.run
+        self._life = Lifetime(where(target.name), client)  # when the sources run between polls
         self._lease: Lease = store.lease(target.name)
         # The reload hand-off: the main thread only writes _wanted, the poll thread only writes
         # _applied; neither reads and writes the same slot, so no reload can be lost between them.
         self._wanted = self._applied = (target, config)
         self._page: Page | None = None
-        self._process = Process(config)  # the worker behind a worker socket
-        self._workers: dict[tuple[int, bool], Process] = {}  # through a master: by (pid, old)
-        self._master = ProcSource()
+        self._process = Process(config, clock)  # the worker behind a worker socket
+        self._master = MasterCli(config, clock, self._life)  # or the master CLI and the workers behind it
         self.kind: str | None = None if target.mode == "auto" else target.mode
         self._level_checked = False
         self._said_ignored: set[tuple[str, str]] = set()
@@ -103,17 +92,24 @@ class TargetPoller:
         self._applied = wanted
         target, config = wanted
         if target != self.target:
-            if self._fixed_fetch is None:
-                self._fetch = make_client(target).run
+            self._life.stop_all()  # another socket: what streams starts again on it
+            self._life.client = self._connect(target)
+            self._fetch = self._life.client.run
             self.kind = None if target.mode == "auto" else target.mode
             self._level_checked = False
-        if (config.sections, config.max_series) != (self.config.sections, self.config.max_series):
-            self._process = Process(config)
-            self._workers = {}
-            self.state.commands.keep_only(self._process.command_names() | {SHOW_PROC.name})
+        if (config.sections, config.poll.max_series) != (self.config.sections, self.config.poll.max_series):
+            self._life.stop_all()
+            self._process = Process(config, self.clock)
+            self._master = MasterCli(config, self.clock, self._life)
+            self.state.commands.keep_only(self._process.command_names() | self._master.command_names())
         self.target, self.config = target, config
 
     # ------------------------------------------------------------------ one cycle
+
+    def end(self) -> None:
+        """The target has left the config, or the exporter stops: what its sources run between
+        polls stops, and a cycle still running starts nothing again."""
+        self._life.end()
 
     def poll_once(self) -> bool:
         """Run one complete cycle and publish the result.  Returns whether HAProxy was read."""
@@ -127,7 +123,7 @@ class TargetPoller:
         st.phase_seconds = {}
         st.source_seconds, st.source_ok = {}, {}
         # One budget for every answer of the cycle (every worker's, through a master CLI).
-        runner = Runner(self._fetch, st, self.name, sleep=self.sleep, budget=Budget(self.target.max_response_bytes))
+        runner = Runner(self._fetch, st, self.name, Budget(self.target.max_response_bytes), self.clock.sleep)
         kind = self._detect(runner)
         runner.retries = MASTER_RETRIES if kind == "master" else ()
         ok = self._master_cycle(runner) if kind == "master" else self._worker_cycle(runner)
@@ -135,37 +131,38 @@ class TargetPoller:
         st.polls["success" if ok else "failure"] += 1
         st.poll_seconds = time.perf_counter() - started
         st.commands_per_cycle = runner.sent
-        st.last_cycle_mono = self.monotonic()
+        st.last_cycle_mono = self.clock.monotonic()
         self.publish()
         return ok
 
     def _detect(self, runner: Runner) -> str | None:
-        """What the socket is: a master CLI answers ``show proc``, a worker says it does not know it.
+        """What the socket is: a master CLI, or a worker's own socket (MasterCli.probe).
 
-        Asked once (and again after the socket changed its answer), quietly: the question is
-        not one of the target's commands.  Until it is known, the target is read as a worker.
+        Asked once (and again after the socket changed its answer).  Until it is known, the
+        target is read as a worker.
         """
         if self.kind is None:
-            answer = runner.probe(SHOW_PROC)
-            if isinstance(answer, ProcList):
+            master = self._master.probe(runner)
+            if master:
                 self.kind = "master"
                 log.info("%s%s is a master CLI: reading every worker through it", where(self.name),
-                         self.target.address)
-            elif isinstance(answer, ParseError) and answer.reason == "unknown_command":
+                         self.target.address.text)
+            elif master is not None:
                 self.kind = "worker"
+            if self.kind is not None:
+                self._life.stop_all()  # what started while the socket was read as a worker's, unknown
         if self.kind is not None and not self._level_checked:
             self._check_level(runner)
         return self.kind
 
     def _check_level(self, runner: Runner) -> None:
         """Say once when the socket's level is below what a configured source needs."""
-        answer = runner.probe(Command(SHOW_CLI_LEVEL, first_line))
-        if not isinstance(answer, str):
-            return  # old HAProxy, or not reachable now: nothing to say
+        level = runner.probe(registry.LEVEL_PROBE)
+        if not isinstance(level, str):
+            return  # not reachable now: nothing to say
         self._level_checked = True
-        level = answer if answer in LEVELS else "admin"
         short = [f"{s.name} needs {s.needed_level()}" for s in self._process.sources
-                 if LEVELS[level] < LEVELS[s.needed_level()]]
+                 if below(level, s.needed_level())]
         if short:  # one line for all of them
             via = " (a master CLI passes its level on to the workers)" if self.kind == "master" else ""
             log.warning("%sthe socket is at level %s%s: %s, so part of it is refused (counted as permission_denied)",
@@ -173,63 +170,23 @@ class TargetPoller:
 
     def _worker_cycle(self, runner: Runner) -> bool:
         st = self.state
+        self._life.start(self._process)
         answers, ok = self._process.read(runner, st.commands, st.source_seconds, st.source_ok)
         if not ok:
-            if self.kind == "worker" and st.commands.last_reason.get(SHOW_INFO) == "unknown_command":
-                self.kind = None  # the socket no longer knows show info: look again next cycle
+            if self.kind == "worker" and self._process.forgot(st.commands):
+                self.kind = None  # the socket no longer knows a worker's commands: look again next cycle
+                self._life.stop_all()
             return False
         return self._publish_data(lambda stats: self._process.build(answers, stats, st.source_seconds, st.source_ok))
 
     def _master_cycle(self, runner: Runner) -> bool:
-        st = self.state
-        started = time.perf_counter()
-        listing = runner.run(SHOW_PROC, st.commands)
-        st.source_seconds[ProcSource.name] = time.perf_counter() - started
-        st.source_ok[ProcSource.name] = listing is not None
-        if listing is None:
-            if st.commands.last_reason.get(SHOW_PROC.name) == "unknown_command":
-                self.kind = None
+        build = self._master.read(runner, self.state)
+        if build is None:
+            if self._master.forgot(self.state.commands):
+                self.kind = None  # the socket no longer knows show proc: look again next cycle
+                self._life.stop_all()
             return False
-        current, old = roles(listing)
-        processes = self._worker_processes(current, old)
-        ok = bool(current)
-        if not current:
-            log.warning("%sthe master lists no worker: nothing to read", where(self.name))
-        reads: list[tuple[Process, Mapping[str, Mapping[str, Any]]]] = []
-        for process in processes[: len(current)]:
-            answers, read_ok = process.read(runner, st.commands, st.source_seconds, st.source_ok)
-            ok = ok and read_ok
-            reads.append((process, answers))
-        if not ok:
-            return False
-        old_stats = CommandStats(last_reason=st.old_commands.last_reason)
-        for process in processes[len(current):]:
-            answers, read_ok = process.read(runner, old_stats, None, None)
-            if read_ok:  # an old worker that left meanwhile simply has no series this time
-                reads.append((process, answers))
-        _merge_old(st.old_commands, old_stats)
-
-        def build(stats: ModelStats) -> list[Family]:
-            families: list[Family] = []
-            for process, answers in reads:
-                timings = st.source_seconds if not process.old else None
-                okays = st.source_ok if not process.old else None
-                families = merge_families(families, process.build(answers, stats, timings, okays))
-            return families + self._master.build({SHOW_PROC.name: listing}, stats)
-
         return self._publish_data(build)
-
-    def _worker_processes(self, current: list[Proc], old: list[Proc]) -> list[Process]:
-        """A reader per worker, current ones first, kept from poll to poll (label caches)."""
-        several = len(current) > 1  # before 2.5 (nbproc): tell the current processes apart
-        wanted: list[tuple[tuple[int, bool], LabelSuffix]] = [
-            ((p.pid, False), label_suffix(("process", str(p.relative or n + 1))) if several else NO_SUFFIX)
-            for n, p in enumerate(current)
-        ] + [((p.pid, True), label_suffix(("worker", str(p.pid)))) for p in old]
-        kept = {key: self._workers.get(key) or Process(self.config, f"@!{key[0]} ", extra, old=key[1])
-                for key, extra in wanted}
-        self._workers = kept
-        return list(kept.values())
 
     def _publish_data(self, build: Callable[[ModelStats], list[Family]]) -> bool:
         st = self.state
@@ -245,9 +202,9 @@ class TargetPoller:
         st.invalid_values += stats.invalid_values
         self._note_ignored(stats)
         samples = sum(len(f.values) for f in families)
-        if samples > self.config.max_series:
-            self._refuse(SHOW_STAT, "too_many_series",
-                         f"the poll built {samples} series, more than poll.max_series ({self.config.max_series})")
+        if samples > self.config.poll.max_series:
+            self._refuse(registry.SERIES_CAP_COMMAND, "too_many_series",
+                         f"the poll built {samples} series, more than poll.max_series ({self.config.poll.max_series})")
             return False
         built = time.perf_counter()
         dropped = Dropped()
@@ -264,7 +221,7 @@ class TargetPoller:
         del pieces
         done = time.perf_counter()
         st.phase_seconds.update(build=built - build_started, render=rendered - built, compress=done - rendered)
-        page.taken_at, page.samples, page.taken_mono = self.wall(), samples, self.monotonic()
+        page.taken_at, page.samples, page.taken_mono = self.clock.wall(), samples, self.clock.monotonic()
         self._page = page
         st.last_success = page.taken_at
         st.samples = samples
@@ -306,11 +263,3 @@ class TargetPoller:
         per_command = self.target.connect_timeout + self.target.timeout
         return per_command * max(1, self.state.commands_per_cycle, len(self._process.command_names()) + 2)
 
-
-def _merge_old(total: CommandStats, cycle: CommandStats) -> None:
-    """The old workers' figures of one cycle, summed over them: durations added, success only
-    if all succeeded; counters accumulate."""
-    for key, count in cycle.errors.items():
-        total.errors[key] = total.errors.get(key, 0) + count
-    total.seconds = dict(cycle.seconds)
-    total.ok = dict(cycle.ok)

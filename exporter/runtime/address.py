@@ -17,8 +17,12 @@ class AddressError(ValueError):
 
 @dataclass(frozen=True)
 class Address:
+    """A parsed address, and ``text``: the address as it was written (the config, a flag), what
+    logs and the landing page show; ``str()`` is its canonical form, in the client's errors."""
+
     family: int  # socket.AF_UNIX / AF_INET / AF_INET6
     target: str | tuple[str, int]
+    text: str
 
     def __str__(self) -> str:
         if self.family == socket.AF_UNIX:
@@ -59,22 +63,22 @@ def parse_address(text: str) -> Address:
         if not rest:
             raise AddressError(f"missing path in {whole!r}")
         # abns@ is Linux's abstract namespace: a leading NUL byte.
-        return Address(socket.AF_UNIX, rest if prefix == "unix" else "\0" + rest)
+        return Address(socket.AF_UNIX, rest if prefix == "unix" else "\0" + rest, whole)
     if sep and prefix == "ipv4":
         host, port = _host_port(rest, whole)
         _check_ip(socket.AF_INET, host, whole)
-        return Address(socket.AF_INET, (host, port))
+        return Address(socket.AF_INET, (host, port), whole)
     if sep and prefix == "ipv6":
         host, port = _host_port(rest, whole)
         _check_ip(socket.AF_INET6, host, whole)
-        return Address(socket.AF_INET6, (host, port))
+        return Address(socket.AF_INET6, (host, port), whole)
     if sep:
         raise AddressError(f"unknown address prefix {prefix + '@'!r} in {whole!r}")
     if text.startswith("/") or text.startswith("./") or text.endswith(".sock"):
-        return Address(socket.AF_UNIX, text)
+        return Address(socket.AF_UNIX, text, whole)
     host, port = _host_port(text, whole)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return Address(family, (host, port))
+    return Address(family, (host, port), whole)
 
 
 def _check_ip(family: int, host: str, whole: str) -> None:

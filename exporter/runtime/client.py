@@ -19,15 +19,13 @@ import errno
 import re
 import socket
 import time
-from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Protocol
 
 from exporter.runtime.address import Address
-from exporter.runtime.answer import BLOCK, MAX_LINE, Answer
+from exporter.runtime.answer import BLOCK, MAX_LINE, Answer, Text
 
 # The master CLI's routing prefix: ``@!<pid> `` reaches one worker, old ones included.
 _ROUTE = re.compile(r"@!\d{1,10} ")
-DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 
 
 class CommandRefused(ValueError):
@@ -96,20 +94,34 @@ class Budget:
                                            f"{command!r} (raise haproxy.max_response_bytes)")
 
 
-@dataclass(frozen=True)
-class TransportLimits:
-    connect_timeout: float = 2.0
-    read_timeout: float = 10.0
-    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+class TransportLimits(Protocol):
+    """How long a connect and a whole answer may take, and how large an answer may be: a target's
+    ``haproxy.*`` settings (exporter/config.py's TargetConfig, where their defaults are)."""
+
+    @property
+    def connect_timeout(self) -> float: ...
+
+    @property
+    def timeout(self) -> float: ...
+
+    @property
+    def max_response_bytes(self) -> int: ...
+
+
+class Client(Protocol):
+    """What the poll reads a target through: a :class:`RuntimeClient` per target, from the poll's
+    connect (exporter/poll/process.py, make_client)."""
+
+    def run(self, command: str, budget: Budget | None = None) -> Text: ...
 
 
 class RuntimeClient:
     """Sends one command per connection and returns HAProxy's answer without the closing blank line."""
 
-    def __init__(self, address: Address, allowlist: Allowlist, limits: TransportLimits | None = None) -> None:
+    def __init__(self, address: Address, allowlist: Allowlist, limits: TransportLimits) -> None:
         self.address = address
         self.allowlist = allowlist
-        self.limits = limits or TransportLimits()
+        self.limits = limits
 
     def run(self, command: str, budget: Budget | None = None) -> Answer:
         """Send one command (``@!<pid> `` in front routes it through a master CLI) and read the
@@ -135,9 +147,9 @@ class RuntimeClient:
 
     def _exchange(self, payload: bytes, reader: _Reader) -> None:
         sock = self._connect()
-        deadline = time.monotonic() + self.limits.read_timeout
+        deadline = time.monotonic() + self.limits.timeout
         try:
-            sock.settimeout(self.limits.read_timeout)
+            sock.settimeout(self.limits.timeout)
             sock.sendall(payload)
             sock.shutdown(socket.SHUT_WR)
             while True:
@@ -151,7 +163,7 @@ class RuntimeClient:
                 reader.feed(chunk)
         except socket.timeout:
             raise TransportError(
-                "timeout", f"no complete answer from {self.address} within {self.limits.read_timeout}s"
+                "timeout", f"no complete answer from {self.address} within {self.limits.timeout}s"
             ) from None
         except OSError as exc:
             raise TransportError("io", f"talking to {self.address} failed: {exc}") from None

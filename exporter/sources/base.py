@@ -4,26 +4,42 @@ The poller runs every source the same way (timing, errors by reason, logging onc
 per-source success and duration), so a source only says *what* to ask and *how* to turn the
 answers into families.  A source instance lives as long as the HAProxy process it reads, so it
 may keep caches between polls (label objects, warnings already given).
+
+A source is polled (its commands, sent every cycle), or streams (a long-lived read that
+:meth:`Source.start` opens with the process's :class:`Link` and :meth:`Source.stop` closes, what it
+reads accumulated between polls and built into families, a snapshot, when a poll asks), or both:
+the poll does not tell them apart beyond calling start before the process's first read and stop
+when the process or the target goes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Protocol, Sequence
 
+from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix
 from exporter.runtime.answer import Text
-from exporter.sources.values import ModelStats
+from exporter.runtime.client import Client
+from exporter.sources.doctable import DocRows
+from exporter.sources.values import ModelStats as ModelStats  # build's second argument, so the poll's too
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Bounds on what one poll may hold, from the config (``poll.max_series``)."""
+class Limits(Protocol):
+    """Bounds on what one poll may hold: the config's ``poll:`` section (exporter/config.py's
+    PollSection, where their defaults are)."""
 
-    max_series: int = 5_000_000
+    @property
+    def max_series(self) -> int: ...
+
+# The Runtime API's access levels, lowest first: a source's ``level`` names one, and the socket's
+# own (``show cli level``, exporter/sources/registry.py) is compared with it.
+LEVELS = ("user", "operator", "admin")
 
 
-DEFAULT_LIMITS = Limits()
+def below(have: str, need: str) -> bool:
+    """Whether a socket at level ``have`` is refused what needs level ``need``."""
+    return LEVELS.index(have) < LEVELS.index(need)
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,20 @@ class Command:
 
 
 Ask = Callable[[Command], Any]  # runs one command (recorded by the poller): its parsed answer, or None
+
+
+@dataclass(frozen=True)
+class Link:
+    """The way to the process a source reads, for what the source keeps open between polls.
+
+    ``client`` is the target's: its address, timeouts and the registry's allowlist, so a stream's
+    command must be one the source declares in ``allowed``; through a master CLI, ``route``
+    (``@!<pid> ``) goes in front of it.  ``where`` names the target in log lines.
+    """
+
+    where: str
+    route: str
+    client: Client
 
 
 class Source:
@@ -79,11 +109,18 @@ class Source:
     reads: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: Any = None, extra: LabelSuffix = NO_SUFFIX, old: bool = False,
-                 limits: Limits = DEFAULT_LIMITS) -> None:
+                 limits: Limits | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
         self.options = options
         self.extra = extra
         self.old = old
         self.limits = limits
+        self.clock = clock
+
+    @classmethod
+    def docs(cls) -> Sequence[DocRows]:
+        """The rows this source's metrics add to the README's metric tables, from its naming table
+        (exporter/sources/doctable.py; exporter/docs.py prints them)."""
+        return ()
 
     @staticmethod
     def parse_config(value: Any) -> Any:
@@ -95,7 +132,19 @@ class Source:
         return self.level
 
     def commands(self) -> Sequence[Command]:
-        raise NotImplementedError
+        """What to send every cycle: nothing for a source that only streams."""
+        return ()
+
+    def start(self, link: Link) -> None:
+        """Begin what runs between polls, if anything (a stream and its reader); return promptly.
+
+        Called before the process's first read, and again after :meth:`stop` when the target's
+        socket changed (a reload to another address, or the socket became another kind).
+        """
+
+    def stop(self) -> None:
+        """End what :meth:`start` began, promptly: the process left (a worker gone, the sources
+        replaced by a reload), or the target left the config, or the exporter stops."""
 
     def read(self, ask: Ask) -> tuple[dict[str, Any], bool]:
         """The answers by command name, and whether every command was answered.
@@ -115,5 +164,32 @@ class Source:
 
     def build(self, answers: Mapping[str, Any], stats: ModelStats) -> list[Family]:
         """Families from the parsed answers, keyed by command name (those of :attr:`reads` too); a
-        failed command is absent."""
+        failed command is absent.  A source that streams builds from what it has accumulated, taken
+        under its own lock: its reader runs in another thread."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Worker:
+    """One worker a master CLI lists: its pid (the ``@!<pid>`` route to it) and, before 2.5
+    (``nbproc``), its process number."""
+
+    pid: int
+    relative: int | None = None
+
+
+class WorkerListing(Source):
+    """A master CLI's source that lists the workers behind it, for the poll to read each of them.
+
+    Its one command, :attr:`listing`, also tells a master CLI from a worker's own socket, which
+    answers that it does not know it.
+    """
+
+    listing: ClassVar[Command]
+
+    def commands(self) -> Sequence[Command]:
+        return (self.listing,)
+
+    def workers(self, answers: Mapping[str, Any]) -> tuple[list[Worker], list[Worker]]:
+        """(current workers, old workers still draining after a reload) from this cycle's answers."""
         raise NotImplementedError

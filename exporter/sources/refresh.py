@@ -12,15 +12,15 @@ shorter); an item no longer listed goes.
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Generic, Mapping, Sequence, TypeVar
 
+from exporter.clock import Clock
 from exporter.exposition.families import Family
 from exporter.reuse import PollMemo
 from exporter.sources.base import Ask, Command, Source
 from exporter.sources.values import Built, ModelStats, replay
-from exporter.validation import ConfigError, parse_duration, positive_int
+from exporter.validation import ConfigError, Keys, parse_duration, positive_int
 
 T = TypeVar("T")
 LIST_RETRY = 60.0
@@ -37,17 +37,15 @@ class Schedule:
     max_per_poll: int = 200
 
 
+SCHEDULE_KEYS = Keys(("enabled", "refresh_interval", "max_per_poll"),
+                     shape="a mapping like {enabled: true, refresh_interval: 5m}")
+
+
 def parse_schedule(section: str, value: Any) -> Schedule:
     """The validated section; every mistake is one ConfigError naming the key."""
     if value is None:
         return Schedule()
-    if not isinstance(value, dict):
-        raise ConfigError(f"{section}: expected a mapping like {{enabled: true, refresh_interval: 5m}}, "
-                          f"got {type(value).__name__}")
-    known = ("enabled", "refresh_interval", "max_per_poll")
-    for key in value:
-        if key not in known:
-            raise ConfigError(f"{section}.{key}: unknown key (known: {', '.join(known)})")
+    SCHEDULE_KEYS.check(section, value)
     enabled = value.get("enabled", True)
     if not isinstance(enabled, bool):
         raise ConfigError(f"{section}.enabled: expected true or false, got {enabled!r}")
@@ -62,10 +60,6 @@ def parse_schedule(section: str, value: Any) -> Schedule:
                                                                             MAX_PER_POLL))
 
 
-def _monotonic() -> float:
-    return time.monotonic()  # looked up per call, so freezegun can move it
-
-
 class Refreshed(Generic[T]):
     """The list and the items' answers of one process, and when each is due.
 
@@ -75,12 +69,12 @@ class Refreshed(Generic[T]):
     """
 
     def __init__(self, list_command: Command, item_command: Callable[[str], Command], key: Callable[[Any], str],
-                 sendable: re.Pattern[str]) -> None:
+                 sendable: re.Pattern[str], clock: Clock) -> None:
         self.list_command = list_command
         self.item_command = item_command
         self.key = key
         self.sendable = sendable
-        self.clock: Callable[[], float] = _monotonic
+        self.clock = clock
         self.unsendable: tuple[Any, ...] = ()
         self._listed: tuple[Any, ...] | None = None
         self._list_at = float("-inf")
@@ -91,7 +85,7 @@ class Refreshed(Generic[T]):
     def read(self, ask: Ask, schedule: Schedule) -> tuple[tuple[tuple[Any, T], ...] | None, bool]:
         """(listed item, its answer) for every item answered so far, or None before any list; and
         whether every command sent this poll succeeded."""
-        now = self.clock()
+        now = self.clock.monotonic()
         ok = True
         if now >= self._list_at:
             listed = ask(self.list_command)
@@ -150,7 +144,7 @@ class RefreshedSource(Source, Generic[T]):
         super().__init__(options or Schedule(), **kwargs)
         self.config: Schedule = self.options
         self.refreshed: Refreshed[T] = Refreshed(self.list_command, self.item_command, self.item_key,
-                                                  re.compile(self.key_pattern))
+                                                  re.compile(self.key_pattern), self.clock)
         self.reuse: PollMemo[Built] = PollMemo()
 
     @classmethod

@@ -208,7 +208,6 @@ class PasswordChecks:
         self._checks: dict[bytes, _Check] = {}  # queued or running, by digest
         self.queue: FairQueue[_Check] = FairQueue(queued, per_peer)
         self.running = 0
-        self.started = 0  # bcrypt checks started, for tests and the docs' figures
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._auth: BasicAuth | None = None
 
@@ -287,7 +286,6 @@ class PasswordChecks:
                 continue
             job.running = True
             self.running += 1
-            self.started += 1
             try:
                 done = self.loop.run_in_executor(self._executor(), self._check, job.password, job.hashed)
             except RuntimeError:  # the pool was shut down: the server is stopping

@@ -26,7 +26,7 @@ import ssl
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from exporter.validation import ConfigError, read_yaml, shown
+from exporter.validation import ConfigError, Keys, mapping, read_yaml, shown
 from exporter.web.auth import BasicAuth
 
 KEY = "web.config_file"
@@ -39,11 +39,11 @@ _CLIENT_AUTH = {
 _UNVERIFIED_CLIENT_AUTH = ("RequestClientCert", "RequireAnyClientCert")
 _TLS_VERSIONS = {"TLS10": ssl.TLSVersion.TLSv1, "TLS11": ssl.TLSVersion.TLSv1_1,
                  "TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
-_TLS_KEYS = {"cert_file", "key_file", "client_ca_file", "client_auth_type", "min_version", "max_version",
-             "prefer_server_cipher_suites"}
+_TLS_KEYS = Keys(("cert_file", "key_file", "client_ca_file", "client_auth_type", "min_version", "max_version",
+                  "prefer_server_cipher_suites"), required=("cert_file", "key_file"))
 _TLS_REFUSED = {"cipher_suites", "curve_preferences", "client_allowed_sans"}
-_HTTP_KEYS = {"http2", "headers"}
-_TOP_KEYS = {"tls_server_config", "basic_auth_users", "http_server_config"}
+_HTTP_KEYS = Keys(("headers", "http2"))
+_TOP_KEYS = Keys(("basic_auth_users", "http_server_config", "tls_server_config"))
 _BCRYPT = re.compile(r"\$2[aby]\$([0-9]{2})\$[./A-Za-z0-9]{53}")
 _BCRYPT_COSTS = range(4, 32)  # as Go's bcrypt (MinCost, MaxCost): outside it no password matches
 # http_server_config.headers: the exporter-toolkit's list (web/handler.go, extraHTTPHeaders), names
@@ -67,7 +67,12 @@ _HEADER_VALUE = re.compile(r"[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*")
 
 
 def _error(path: str, where: str, problem: str) -> ConfigError:
-    return ConfigError(f"{KEY}: {path}: {where}: {problem}")
+    return ConfigError(f"{_prefix(path)}{where}: {problem}")
+
+
+def _prefix(path: str) -> str:
+    """What starts every line about the file at ``path``: the key that names it, then the file."""
+    return f"{KEY}: {path}: "
 
 
 @dataclass(frozen=True)
@@ -97,12 +102,11 @@ class WebConfig:
     auth: BasicAuth | None = None
 
 
-def _mapping(path: str, where: str, value: Any) -> Mapping[str, Any]:
+def _mapping(path: str, where: str | None, value: Any, keys: Keys | None = None) -> Mapping[Any, Any]:
+    """The mapping at ``where`` (an absent one is empty), its keys checked when ``keys`` declares them."""
     if value is None:
         return {}
-    if not isinstance(value, Mapping):
-        raise _error(path, where, f"expected a mapping, got {type(value).__name__}")
-    return value
+    return keys.check(where, value, _prefix(path)) if keys else mapping(where, value, prefix=_prefix(path))
 
 
 def _file(path: str, where: str, value: Any) -> str:
@@ -120,11 +124,7 @@ def _tls(path: str, data: Mapping[str, Any]) -> TLSSettings:
         if key in _TLS_REFUSED:
             raise _error(path, f"{where}.{key}", "not supported by this exporter; remove it "
                                                  "(ignoring it would weaken what the file asks for)")
-        if key not in _TLS_KEYS:
-            raise _error(path, f"{where}.{key}", "unknown key")
-    for key in ("cert_file", "key_file"):
-        if not data.get(key):
-            raise _error(path, f"{where}.{key}", "required when tls_server_config is given")
+    _TLS_KEYS.check(where, data, _prefix(path))
     cert, key_file = _file(path, f"{where}.cert_file", data["cert_file"]), _file(path, f"{where}.key_file", data["key_file"])
     ca = _file(path, f"{where}.client_ca_file", data["client_ca_file"]) if data.get("client_ca_file") else None
     auth_type = data.get("client_auth_type") or ""
@@ -259,10 +259,7 @@ def _header_refusal(name: Any) -> str:
 def load_web_config(path: str) -> WebConfig:
     """Read and validate the file; raise :class:`ConfigError` with one line naming the key."""
     data = read_yaml(path, KEY)
-    top = _mapping(path, "(top level)", data)
-    for key in top:
-        if key not in _TOP_KEYS:
-            raise _error(path, str(key), f"unknown key (known: {', '.join(sorted(_TOP_KEYS))})")
+    top = _mapping(path, None, data, _TOP_KEYS)
     web = WebConfig(path)
     tls_data = _mapping(path, "tls_server_config", top.get("tls_server_config"))
     if tls_data:
@@ -270,9 +267,6 @@ def load_web_config(path: str) -> WebConfig:
         web.context, web.signature = signed_context(path, web.tls)
     web.users = _users(path, _mapping(path, "basic_auth_users", top.get("basic_auth_users")))
     web.auth = BasicAuth(web.users) if web.users else None
-    http = _mapping(path, "http_server_config", top.get("http_server_config"))
-    for key in http:
-        if key not in _HTTP_KEYS:
-            raise _error(path, f"http_server_config.{key}", "unknown key")
+    http = _mapping(path, "http_server_config", top.get("http_server_config"), _HTTP_KEYS)
     web.headers = _headers(path, _mapping(path, "http_server_config.headers", http.get("headers")))
     return web

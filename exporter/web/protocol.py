@@ -1,15 +1,13 @@
-"""One client connection: h11 parses requests strictly, the protocol owns every timer and the send.
+"""One client connection: h11 parses requests strictly, the connection owns every timer.
 
-Why a Protocol of our own rather than asyncio streams: a scrape's body (44 MB at 1000 x 10) must
-go out without being copied into a user-space buffer (asyncio's transport copies whatever the
-socket does not take at once), while a slow client must neither be cut off nor make us hold the
-whole body twice.  So a response is written straight from the published parts on a duplicate of
-the socket's descriptor, one writev per wake-up (see "sending directly" below), TLS included
-(this module does TLS itself, exporter/web/tls.py).  With TLS the body is encrypted a record at
-a time and only as far as the kernel has room, so a reader that stops reading leaves about one
-record of ciphertext behind, not a slice of the page.  Without a spare descriptor the body goes
-through the transport a slice (with TLS: a record) at a time, the next waiting for
-``resume_writing`` (the write buffer's high-water mark is 0, so at most one is ever copied).
+An asyncio Protocol of our own rather than streams, so that a response's bytes are never copied
+(exporter/web/send.py) and every deadline is a plain timer.  Apart from the sending: what to
+answer and when is this module's (the request head, its deadlines, the password check,
+keep-alive, pipelining); how the bytes reach the socket (written directly or through the
+transport, TLS records, progress) is the sender's, which knows nothing of HTTP.  One TLS layer
+(exporter/web/tls.py) serves both: the handshake and what is read here, what is written there.
+What the connection needs of the server is its :class:`Host`, so this module does not import it.
+
 Timers are plain loop timers, one per connection at a time:
 
 * the request head must be complete within ``web.read_header_timeout`` of its first byte (of
@@ -18,7 +16,8 @@ Timers are plain loop timers, one per connection at a time:
 * a response is checked every ``_SEND_CHECK`` seconds for progress (bytes taken by the client:
   a write that went through, the transport's buffer or the kernel's unacknowledged bytes
   shrinking); none for
-  ``web.write_stall_timeout`` aborts it, as does ``web.write_timeout`` for the whole response.
+  ``web.write_stall_timeout`` aborts it, as does ``web.write_timeout`` for the whole response;
+* a client waiting for its password check is looked at every ``_AUTH_WATCH`` seconds.
 
 Reading is paused while a response is sent, so a client cannot make us buffer requests it
 pipelines behind a slow one, and h11 bounds an incomplete head to ``MAX_HEAD_BYTES``.
@@ -28,35 +27,25 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import fcntl
 import http
-import os
 import re
 import select
-import socket
 import ssl
-import struct
-import termios
 import time
 from email.utils import formatdate
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence, cast
+from typing import Callable, Protocol, Sequence, cast
 
 import h11
 
 from exporter import __version__
-from exporter.web import limits
-from exporter.web.auth import Busy
+from exporter.config import Config
+from exporter.web.auth import Busy, PasswordChecks
+from exporter.web.config import WebConfig
 from exporter.web.routes import ALLOWED_METHODS, Request, Response, text
-from exporter.web.tls import RECORD, TLSLayer
-
-if TYPE_CHECKING:  # the server imports this module; only its type is needed here
-    from exporter.web.server import Server
+from exporter.web.send import Sender
+from exporter.web.tls import TLSLayer
 
 MAX_HEAD_BYTES = 16 * 1024  # request line and headers; beyond it, 431 and close
-SLICE = 256 * 1024  # bytes handed to the transport per write (see the module docstring)
-IOV_BATCH = 64  # chunks per writev when sending directly (well below any IOV_MAX)
-JOIN_BELOW = 4096  # sending directly, smaller chunks (the head, a small part) are joined into one
-TLS_BATCH = 16  # TLS records per writev at most, when the kernel has room for them (see _next_batch)
 _SEND_CHECK = 1.0  # seconds between progress checks of a response being sent
 _AUTH_WATCH = 0.5  # seconds between checks that a client waiting for its password check is still there
 SERVER_HEADER = f"haproxy-runtime-exporter/{__version__}"
@@ -88,74 +77,6 @@ def http_date(now: float | None = None) -> str:
     return formatdate(int(time.time() if now is None else now), usegmt=True)
 
 
-def _advance(views: list[memoryview], written: int) -> list[memoryview]:
-    """What is left of ``views`` once the first ``written`` bytes went out."""
-    for n, view in enumerate(views):
-        if written < len(view):
-            return [view[written:], *views[n + 1:]]
-        written -= len(view)
-    return []
-
-
-def pieces(chunks: Sequence[bytes | memoryview], size: int = SLICE, join_below: int = SLICE) -> Iterator[bytes | memoryview]:
-    """The chunks as writes of at most ``size`` bytes: large chunks sliced without copying,
-    consecutive ones under ``join_below`` joined (a header block and a small status part: one write)."""
-    pending: list[bytes | memoryview] = []
-    pending_len = 0
-    for chunk in chunks:
-        if len(chunk) < join_below:
-            pending.append(chunk)
-            pending_len += len(chunk)
-            if pending_len >= join_below:
-                yield b"".join(pending)
-                pending, pending_len = [], 0
-            continue
-        if pending:
-            yield b"".join(pending)
-            pending, pending_len = [], 0
-        view = memoryview(chunk)
-        for offset in range(0, len(view), size):
-            yield view[offset:offset + size]
-    if pending:
-        yield b"".join(pending)
-
-
-def records(chunks: Sequence[bytes | memoryview], size: int = RECORD) -> Iterator[bytes | memoryview]:
-    """The chunks as TLS plaintext of ``size`` bytes each (the last one may be shorter): a slice of
-    a chunk where a record lies within one, a join of at most ``size`` bytes where it spans several,
-    so every record is full whatever the sizes of the pieces and no buffer larger than one record
-    is ever made."""
-    pending: list[memoryview] = []
-    pending_len = 0
-    for chunk in chunks:
-        view = memoryview(chunk)
-        if pending:
-            head = view[:size - pending_len]
-            pending.append(head)
-            pending_len += len(head)
-            view = view[len(head):]
-            if pending_len < size:
-                continue
-            yield b"".join(pending)
-            pending, pending_len = [], 0
-        whole = len(view) - len(view) % size
-        for offset in range(0, whole, size):
-            yield view[offset:offset + size]
-        if whole < len(view):
-            pending, pending_len = [view[whole:]], len(view) - whole
-    if pending:
-        yield b"".join(pending)
-
-
-def _unsent_in_kernel(fd: int) -> int:
-    """Bytes in the socket's send queue the client has not acknowledged (Linux TIOCOUTQ), 0 if unknown."""
-    try:
-        queued: int = struct.unpack("i", fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0\0\0\0"))[0]
-        return queued
-    except (OSError, ValueError):
-        return 0
-
-
 def _hung_up(fd: int) -> bool:
     """The client closed its side or reset (POLLRDHUP), seen without reading from the socket."""
     if fd < 0:
@@ -166,25 +87,6 @@ def _hung_up(fd: int) -> bool:
         return any(events & (select.POLLRDHUP | select.POLLHUP | select.POLLERR) for _, events in poller.poll(0))
     except OSError:
         return False
-
-
-_SO_MEMINFO = 55  # Linux (4.6+): the socket's memory accounting, sk_meminfo; not in Python's socket module
-_MEMINFO = struct.Struct("6I")  # ..., [3] its send buffer's size, [4], [5] what its queued packets take
-
-
-def _room_in_kernel(sock: socket.socket | None) -> int:
-    """Bytes the socket's send buffer can still take, erring low (0 when unknown).
-
-    The kernel takes a write while its queued packets, each counted with its overhead, take less
-    than the buffer's size; taking two thirds of what is left as data, a write the kernel does
-    not take whole is rare, and leaves little over when it happens."""
-    if sock is None:
-        return 0
-    try:
-        info: tuple[int, ...] = _MEMINFO.unpack_from(sock.getsockopt(socket.SOL_SOCKET, _SO_MEMINFO, 64))
-    except (OSError, struct.error):
-        return 0
-    return (info[3] - info[5]) * 2 // 3
 
 
 def request_of(event: h11.Request) -> Request:
@@ -219,13 +121,48 @@ def request_of(event: h11.Request) -> Request:
     return Request(method, path, query, headers)
 
 
-class Connection(asyncio.Protocol):
-    """The life of one accepted connection, from its first byte to its close."""
+class Host(Protocol):
+    """What a connection needs of the server that accepted it (exporter/web/server.py's
+    ``Server``), declared here so that this module never imports the server, which imports it.
 
-    def __init__(self, server: Server, context: ssl.SSLContext | None) -> None:
-        self.server = server
+    ``config`` and ``web`` are read per use, not kept: a SIGHUP replaces them for the next
+    request of a connection already open."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def web(self) -> WebConfig | None: ...
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    @property
+    def passwords(self) -> PasswordChecks: ...
+
+    def note(self, kind: str, detail: str, peer: str) -> None:
+        """Count (and log once) a client's misbehaviour of this kind."""
+
+    def respond(self, request: Request, authorized: bool) -> Response:
+        """The answer to a request, its credentials checked."""
+
+    def detached(self, conn: Connection) -> None:
+        """The connection ended and gives its slot back."""
+
+
+class Connection(asyncio.Protocol):
+    """The life of one accepted connection, from its first byte to its close.
+
+    Slotted, as is its sender: thousands of idle connections are the cheap case the server is
+    built for, and an instance without a ``__dict__`` takes less than the split added."""
+
+    __slots__ = ("host", "tls", "loop", "transport", "h11", "phase", "peer", "_timer", "_released", "_head_bytes",
+                 "_line_checked", "_sender", "_close_after", "_auth_wait", "_auth_deadline")
+
+    def __init__(self, host: Host, context: ssl.SSLContext | None) -> None:
+        self.host = host
         self.tls = TLSLayer(context) if context is not None else None
-        self.loop = server.loop
+        self.loop = host.loop
         self.transport: asyncio.Transport | None = None
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
         self.phase = Phase.HEAD
@@ -234,38 +171,22 @@ class Connection(asyncio.Protocol):
         self._released = False
         self._head_bytes = 0
         self._line_checked = False
-        # sending
-        self._pieces: Iterator[bytes | memoryview] | None = None
-        self._paused = False
-        self._wfd = -1  # our own descriptor for the socket while a response is written directly
-        self._writing: list[memoryview] = []  # what the current writev has not yet handed to the kernel
-        self._writer_on = False
+        self._sender: Sender | None = None  # from connection_made on
         self._close_after = False
-        self._handed = 0
-        self._pending = 0
-        self._last_progress = 0.0
-        self._send_deadline = 0.0
-        self._fd = -1
         self._auth_wait: tuple[Request, bool, asyncio.Future[bool]] | None = None  # a password check waited for
         self._auth_deadline = 0.0
-        self._sock: socket.socket | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        # Paused as soon as the socket leaves bytes over, resumed once they are out: at most one
-        # slice (with TLS, one record's ciphertext) is ever copied into the transport's buffer.
-        transport.set_write_buffer_limits(high=0, low=0)
+        self._sender = Sender(self, self.loop, transport, self.tls, transport.get_extra_info("socket"))
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-        sock = transport.get_extra_info("socket")
-        self._fd = sock.fileno() if sock is not None else -1
-        self._sock = sock
         if self.tls is not None:
             self.phase = Phase.HANDSHAKE
-            self._arm(self.server.config.tls_handshake_timeout, self._handshake_timeout)
+            self._arm(self.host.config.web.tls_handshake_timeout, self._handshake_timeout)
         else:
             self._begin_head()  # the first head's deadline runs from the connection's start
 
@@ -273,18 +194,19 @@ class Connection(asyncio.Protocol):
         self.phase = Phase.CLOSED
         self._cancel_auth()
         self._cancel_timer()
-        self._end_direct()
-        self._pieces = None
+        if self._sender is not None:
+            self._sender.drop()
         self.release()
 
     def release(self) -> None:
         """Give the connection's slot back to the server, exactly once."""
         if not self._released:
             self._released = True
-            self.server.detached(self)
+            self.host.detached(self)
 
     def abort(self) -> None:
-        self._end_direct()  # our duplicate descriptor would keep the socket open
+        if self._sender is not None:
+            self._sender.end()  # its duplicate descriptor would keep the socket open
         if self.transport is not None:
             self.transport.abort()
 
@@ -303,15 +225,15 @@ class Connection(asyncio.Protocol):
         self.phase = Phase.HEAD
         self._head_bytes = 0
         self._line_checked = False
-        self._arm(self.server.config.read_header_timeout, self._head_timeout)
+        self._arm(self.host.config.web.read_header_timeout, self._head_timeout)
 
     def _head_timeout(self) -> None:
         self._timer = None
         if self.phase is not Phase.HEAD:
             return
         started = self._head_bytes > 0
-        self.server.note("header_timeout", f"request head not complete within "
-                         f"{self.server.config.read_header_timeout:g}s", self.peer)
+        self.host.note("header_timeout", f"request head not complete within "
+                       f"{self.host.config.web.read_header_timeout:g}s", self.peer)
         if started:  # someone is there to read why
             self._write_error(408, "request head not complete in time\n")
         self._close()
@@ -319,8 +241,8 @@ class Connection(asyncio.Protocol):
     def _handshake_timeout(self) -> None:
         self._timer = None
         if self.phase is Phase.HANDSHAKE:
-            self.server.note("tls_handshake_failed", f"no handshake within "
-                             f"{self.server.config.tls_handshake_timeout:g}s", self.peer)
+            self.host.note("tls_handshake_failed", f"no handshake within "
+                           f"{self.host.config.web.tls_handshake_timeout:g}s", self.peer)
             self.abort()
 
     def _idle_timeout(self) -> None:
@@ -351,8 +273,8 @@ class Connection(asyncio.Protocol):
                 data = b""
             plain, out, closed = self.tls.receive(data)
         except ssl.SSLError as exc:
-            self.server.note("tls_handshake_failed" if self.phase is Phase.HANDSHAKE else "tls_error",
-                             str(exc), self.peer)
+            self.host.note("tls_handshake_failed" if self.phase is Phase.HANDSHAKE else "tls_error",
+                           str(exc), self.peer)
             self.abort()
             return
         if out:
@@ -427,7 +349,7 @@ class Connection(asyncio.Protocol):
             raise BadRequest(400, "not an HTTP/1.x request line")
 
     def _reject(self, status: int, reason: str) -> None:
-        self.server.note("bad_request", f"{status} {reason}", self.peer)
+        self.host.note("bad_request", f"{status} {reason}", self.peer)
         self._write_error(status, f"{http.HTTPStatus(status).phrase}\n")
         self._close()
 
@@ -438,14 +360,14 @@ class Connection(asyncio.Protocol):
         assert self.transport is not None
         self.phase = Phase.RESPOND
         self.transport.pause_reading()
-        web = self.server.web
+        web = self.host.web
         auth = web.auth if web is not None else None
         if auth is None:
             self._respond(request, body_pending, True)
             return
         try:
-            verdict = self.server.passwords.check(auth, request.headers.get("authorization"),
-                                                  self.peer.rpartition(":")[0] or self.peer)
+            verdict = self.host.passwords.check(auth, request.headers.get("authorization"),
+                                                self.peer.rpartition(":")[0] or self.peer)
         except Busy as exc:
             self._busy(request, exc)
             return
@@ -455,7 +377,7 @@ class Connection(asyncio.Protocol):
         # The check holds a weak reference to ``verdict`` only: this connection holds it, and
         # cancels it when it closes or gives up.
         self._auth_wait = (request, body_pending, verdict)
-        self._auth_deadline = self.loop.time() + self.server.config.write_stall_timeout
+        self._auth_deadline = self.loop.time() + self.host.config.web.write_stall_timeout
         verdict.add_done_callback(self._after_auth)
         self._arm(_AUTH_WATCH, self._auth_watch)
 
@@ -464,7 +386,7 @@ class Connection(asyncio.Protocol):
             return  # closed or given up meanwhile
         request, body_pending, _ = self._auth_wait
         self._auth_wait = None
-        if self.phase is not Phase.RESPOND or self._pieces is not None:
+        if self.phase is not Phase.RESPOND or (self._sender is not None and self._sender.sending):
             return
         error = done.exception()
         if isinstance(error, Busy):
@@ -478,15 +400,15 @@ class Connection(asyncio.Protocol):
         self._timer = None
         if self._auth_wait is None or self.phase is not Phase.RESPOND:
             return
-        if _hung_up(self._fd):
-            self.server.note("auth_abandoned", "client left while its password was being checked", self.peer)
+        if _hung_up(self._sender.fd if self._sender is not None else -1):
+            self.host.note("auth_abandoned", "client left while its password was being checked", self.peer)
             self._cancel_auth()
             self._close()
             return
         if self.loop.time() >= self._auth_deadline:
             request = self._auth_wait[0]
             self._cancel_auth()
-            self._busy(request, Busy(f"password check waited {self.server.config.write_stall_timeout:g}s"))
+            self._busy(request, Busy(f"password check waited {self.host.config.web.write_stall_timeout:g}s"))
             return
         self._arm(_AUTH_WATCH, self._auth_watch)
 
@@ -498,19 +420,19 @@ class Connection(asyncio.Protocol):
 
     def _busy(self, request: Request, reason: Busy) -> None:
         """No room to check the password now: 503 and Retry-After, as for too many connections."""
-        self.server.note("auth_busy", str(reason), self.peer)
+        self.host.note("auth_busy", str(reason), self.peer)
         response = text(503, "too many password checks waiting; retry later\n", [("Retry-After", "1")])
         self._start_response(request.method == "HEAD", response, close=True)
 
     def _respond(self, request: Request, body_pending: bool, authorized: bool) -> None:
-        response = self.server.respond(request, authorized)
+        response = self.host.respond(request, authorized)
         close = body_pending or response.status in _CLOSE_AFTER
         self._start_response(request.method == "HEAD", response, close)
 
     def _headers(self, response: Response, close: bool) -> list[tuple[str, str]]:
         headers = [("Date", http_date()), ("Server", SERVER_HEADER), *response.headers,
                    ("Content-Length", str(response.length))]
-        web = self.server.web
+        web = self.host.web
         if web is not None:
             headers.extend(web.headers.items())
         if close:
@@ -526,163 +448,45 @@ class Connection(asyncio.Protocol):
             self.h11.send_with_data_passthrough(h11.Data(data=cast(bytes, chunk)))
         self.h11.send(h11.EndOfMessage())
         self._close_after = close or self.h11.our_state is h11.MUST_CLOSE
-        now = self.loop.time()
-        config = self.server.config
-        self._send_deadline = now + config.write_timeout
-        self._last_progress, self._handed, self._pending = now, 0, 0
-        self._arm(min(_SEND_CHECK, config.write_stall_timeout / 4), self._check_send)
-        chunks = [head, *body]
-        if self._start_direct():
-            # Plain: each write takes whatever the kernel has room for, straight from the part.
-            # TLS: a record at a time, each encrypted when the kernel can take it.
-            self._pieces = records(chunks) if self.tls else pieces(chunks, size=1 << 62, join_below=JOIN_BELOW)
-            self._write_direct()
-        else:
-            self._pieces = records(chunks) if self.tls else pieces(chunks)
-            self._pump()
+        config = self.host.config
+        self._arm(min(_SEND_CHECK, config.web.write_stall_timeout / 4), self._check_send)
+        assert self._sender is not None
+        self._sender.start([head, *body], config.web.write_timeout)
 
-    # -- sending directly ------------------------------------------------------------------
-    # asyncio's transport sends what the socket takes and copies the rest into its buffer; so
-    # it must be fed in slices, and every slice is another system call and another hand-over of
-    # the interpreter lock, which a poll running in the other thread makes wait (p95 of plain
-    # 44.5 MB scrapes: ~70 ms through the transport, ~40 ms with one write per wake-up).  While
-    # a response is sent (reading paused, the transport's buffer empty) the connection writes
-    # on a duplicate of the socket's descriptor itself: one write per wake-up, as large as the
-    # kernel takes, nothing copied.  Without a spare descriptor it falls back to the transport.
-
-    def _start_direct(self) -> bool:
-        if self._fd < 0 or self.transport is None or self.transport.get_write_buffer_size():
-            return False
-        try:
-            wfd = os.dup(self._fd)
-        except OSError:
-            return False
-        limit = limits.fd_limit()
-        if limits.within_reserve(wfd, limit, min(limits.FD_RESERVE, limit // 4)):  # the poll's, not ours
-            os.close(wfd)
-            return False
-        self._wfd = wfd
-        return True
-
-    def _write_direct(self) -> None:
-        """Write until the kernel is full (then wait for room) or the response is out.
-
-        Up to ``IOV_BATCH`` chunks go in one ``writev``: a page sent as its family pieces is a few
-        system calls (and hand-overs of the interpreter lock), not one per piece.
-        """
-        while self._wfd >= 0:
-            if not self._writing:
-                batch = self._next_batch()
-                if batch is None:
-                    return
-                self._writing = batch
-            try:
-                written = os.writev(self._wfd, self._writing)
-            except (BlockingIOError, InterruptedError):
-                written = 0
-            except OSError as exc:  # reset, broken pipe: the client is gone
-                self.server.note("write_failed", str(exc), self.peer)
-                self.abort()
-                return
-            if written:
-                self._handed += written
-                self._last_progress = self.loop.time()
-            self._writing = _advance(self._writing, written)
-            if not self._writing:
-                continue
-            if not self._writer_on:  # the kernel is full: the next write when it has room
-                self.loop.add_writer(self._wfd, self._write_direct)
-                self._writer_on = True
-            return
-
-    def _next_batch(self) -> list[memoryview] | None:
-        """The next chunks to write; None once the response is out.
-
-        TLS: records are encrypted only for the room the kernel has now (up to ``TLS_BATCH``, at
-        least one), so a reader that stops reading leaves at most about one record's ciphertext
-        in memory, never the rest of a batch or of the page.
-        """
-        batch: list[memoryview] = []
-        limit = IOV_BATCH
-        if self.tls is not None:
-            limit = max(1, min(TLS_BATCH, _room_in_kernel(self._sock) // RECORD))
-        while self._pieces is not None and len(batch) < limit:
-            piece = next(self._pieces, None)
-            if piece is None:
-                self._pieces = None
-                break
-            try:
-                batch.append(memoryview(piece if self.tls is None else self.tls.encrypt(piece)))
-            except ssl.SSLError as exc:
-                self.server.note("tls_error", str(exc), self.peer)
-                self.abort()
-                return None
-        if batch:
-            return batch
-        self._end_direct()
-        self._sent()
-        return None
-
-    def _end_direct(self) -> None:
-        if self._wfd >= 0:
-            if self._writer_on:
-                self.loop.remove_writer(self._wfd)
-                self._writer_on = False
-            os.close(self._wfd)
-            self._wfd = -1
-        self._writing = []
-
-    def _pump(self) -> None:
-        """Hand slices to the transport until it holds bytes the socket did not take (paused)."""
-        transport = self.transport
-        while self._pieces is not None and not self._paused:
-            if transport is None or transport.is_closing():
-                return
-            piece = next(self._pieces, None)
-            if piece is None:
-                self._pieces = None
-                self._sent()
-                return
-            self._handed += len(piece)
-            self._last_progress = self.loop.time()
-            try:
-                transport.write(piece if self.tls is None else self.tls.encrypt(piece))
-            except ssl.SSLError as exc:  # renegotiation is off (web/config.py); nothing else is expected
-                self.server.note("tls_error", str(exc), self.peer)
-                self.abort()
-                return
+    # -- what the sender tells -------------------------------------------------------------
 
     def pause_writing(self) -> None:
-        self._paused = True
+        if self._sender is not None:
+            self._sender.pause()
 
     def resume_writing(self) -> None:
-        self._paused = False
-        self._last_progress = self.loop.time()
-        if self.phase is Phase.RESPOND:
-            self._pump()
+        if self._sender is not None:
+            self._sender.resume(responding=self.phase is Phase.RESPOND)
+
+    def failed(self, kind: str, detail: str) -> None:
+        """The sender cannot write to the client (gone, or TLS failed)."""
+        self.host.note(kind, detail, self.peer)
+        self.abort()
 
     def _check_send(self) -> None:
-        """Progress-based send policy: a reader that keeps reading is never cut off."""
+        """The send policy, asked of the sender (exporter/web/send.py) while a response or a
+        close's flush is under way."""
         self._timer = None
-        if self.phase not in (Phase.RESPOND, Phase.CLOSING) or self.transport is None:
+        if self.phase not in (Phase.RESPOND, Phase.CLOSING) or self._sender is None:
             return
-        now = self.loop.time()
-        pending = self.transport.get_write_buffer_size() + (_unsent_in_kernel(self._fd) if self._fd >= 0 else 0)
-        if pending < self._pending:
-            self._last_progress = now
-        self._pending = pending
-        config = self.server.config
-        if now - self._last_progress >= config.write_stall_timeout:
-            self.server.note("write_stalled", f"client took no byte for {config.write_stall_timeout:g}s", self.peer)
+        config = self.host.config
+        verdict = self._sender.verdict(config.web.write_stall_timeout)
+        if verdict == "write_stalled":
+            self.host.note("write_stalled", f"client took no byte for {config.web.write_stall_timeout:g}s", self.peer)
             self.abort()
             return
-        if now >= self._send_deadline:
-            self.server.note("write_timeout", f"response not sent within {config.write_timeout:g}s", self.peer)
+        if verdict == "write_timeout":
+            self.host.note("write_timeout", f"response not sent within {config.web.write_timeout:g}s", self.peer)
             self.abort()
             return
-        self._arm(min(_SEND_CHECK, config.write_stall_timeout / 4), self._check_send)
+        self._arm(min(_SEND_CHECK, config.web.write_stall_timeout / 4), self._check_send)
 
-    def _sent(self) -> None:
+    def sent(self) -> None:
         """Every byte of the response is in the kernel: next request, or close."""
         if self._close_after:
             # Not from inside resume_writing: closing there makes asyncio's transport (3.11) call
@@ -692,7 +496,7 @@ class Connection(asyncio.Protocol):
         self._cancel_timer()
         self.h11.start_next_cycle()
         self.phase = Phase.IDLE
-        self._arm(self.server.config.idle_timeout, self._idle_timeout)
+        self._arm(self.host.config.web.idle_timeout, self._idle_timeout)
         if self.h11.trailing_data[0]:  # a pipelined request already here: it first, then read more
             self._begin_head()
             self.loop.call_soon(self._pipelined)
@@ -713,28 +517,21 @@ class Connection(asyncio.Protocol):
 
     def _write_error(self, status: int, body: str) -> None:
         """A short error answer written directly: h11 may be in its ERROR state already."""
-        transport = self.transport
-        if transport is None or transport.is_closing():
+        if self._sender is None:
             return
         response = text(status, body)
         headers = self._headers(response, close=True)
         head = f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n" + \
             "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
-        data = head.encode("latin-1") + b"".join(response.body)
-        transport.write(data if self.tls is None else self.tls.encrypt(data))
+        self._sender.write_now(head.encode("latin-1") + b"".join(response.body))
 
     def _close(self) -> None:
         """Close after what was written has gone out; the send policy still watches the flush."""
         if self.phase in (Phase.CLOSING, Phase.CLOSED):
             return
         self.phase = Phase.CLOSING
-        transport = self.transport
-        if transport is None:
+        if self._sender is None:
             return
-        if self.tls is not None and self.tls.established and not transport.is_closing():
-            transport.write(self.tls.close_notify())
-        transport.close()
-        config = self.server.config
-        self._last_progress = self.loop.time()
-        self._send_deadline = self.loop.time() + config.write_stall_timeout
-        self._arm(min(_SEND_CHECK, config.write_stall_timeout / 4), self._check_send)
+        config = self.host.config
+        self._sender.close(flush_within=config.web.write_stall_timeout)
+        self._arm(min(_SEND_CHECK, config.web.write_stall_timeout / 4), self._check_send)

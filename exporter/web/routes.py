@@ -2,7 +2,7 @@
 
 Handlers never touch HAProxy and never render: ``/metrics`` hands back the parts the poll
 published (opaque bytes, plain or gzip), and the small pages are a few hundred bytes.  The
-protocol layer (exporter/web/protocol.py) does the HTTP framing and the sending.
+protocol layer (exporter/web/protocol.py) does the HTTP framing, exporter/web/send.py the sending.
 """
 
 from __future__ import annotations
@@ -80,14 +80,14 @@ def parts_response(parts: Sequence[Page | Part] | None, request: Request,
 
 
 def landing_page(config: Config) -> str:
-    path = html.escape(config.telemetry_path)
+    path = html.escape(config.web.telemetry_path)
     if config.multi_target:
         reading = "".join(f'<li><a href="/probe?target={html.escape(t.name)}">{html.escape(t.name)}</a>: '
-                          f"<code>{html.escape(t.address)}</code></li>" for t in config.targets)
-        what = f"<p>Reading {len(config.targets)} targets every {config.interval:g}s:</p><ul>{reading}</ul>"
+                          f"<code>{html.escape(t.address.text)}</code></li>" for t in config.targets)
+        what = f"<p>Reading {len(config.targets)} targets every {config.poll.interval:g}s:</p><ul>{reading}</ul>"
         metrics = "the exporter's own view of every target"
     else:
-        what = f"<p>Reading <code>{html.escape(config.haproxy_address)}</code> every {config.interval:g}s.</p>"
+        what = f"<p>Reading <code>{html.escape(config.haproxy.address.text)}</code> every {config.poll.interval:g}s.</p>"
         metrics = "metrics"
     return (
         "<!doctype html><html><head><title>HAProxy Runtime Exporter</title></head><body>"
@@ -144,7 +144,7 @@ def route_table(config: Config, store: Store, healthy: Callable[[], bool]) -> di
     def probe_target(request: Request) -> Response:
         return probe(request, store, config)
 
-    return {config.telemetry_path: metrics, "/probe": probe_target, "/": landing, "/healthz": health,
+    return {config.web.telemetry_path: metrics, "/probe": probe_target, "/": landing, "/healthz": health,
             "/-/healthy": health}
 
 

@@ -21,6 +21,7 @@ import ssl
 import threading
 from typing import Any, Callable
 
+from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config import Config, parse_listen_address
 from exporter.poll.snapshot import Store
 from exporter.web import limits
@@ -66,11 +67,14 @@ class Server:
 
     ``config`` and ``web`` may be replaced from another thread (SIGHUP); the loop reads them per
     connection and per request, so timeouts, limits, paths, TLS and users apply to new requests.
+    It is its connections' ``Host`` (exporter/web/protocol.py), by shape: mypy checks it where a
+    ``Connection`` is made.
     """
 
     def __init__(self, config: Config, store: Store, healthy: Callable[[], bool],
-                 web: WebConfig | None = None) -> None:
+                 web: WebConfig | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
         self.store = store
+        self.clock = clock  # the edge's; when the TLS files are looked at again
         self.healthy = healthy
         self._config = config
         self.web = web
@@ -99,8 +103,8 @@ class Server:
     @config.setter
     def config(self, new: Config) -> None:
         old, self._config = self._config, new
-        if new.listen_backlog != old.listen_backlog and self._thread.is_alive():
-            self.loop.call_soon_threadsafe(self._relisten, new.listen_backlog)
+        if new.web.listen_backlog != old.web.listen_backlog and self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self._relisten, new.web.listen_backlog)
 
     def _relisten(self, backlog: int) -> None:
         """Linux applies a new backlog to a listening socket on a second listen()."""
@@ -111,13 +115,13 @@ class Server:
 
     @staticmethod
     def _listen(config: Config) -> socket.socket:
-        host, port = parse_listen_address(config.listen_address)
+        host, port = parse_listen_address(config.web.listen_address)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, port))
-            sock.listen(config.listen_backlog)
+            sock.listen(config.web.listen_backlog)
             sock.setblocking(False)
         except OSError:
             sock.close()
@@ -233,7 +237,7 @@ class Server:
         web = self.web
         tls = web is not None and web.tls is not None and web.context is not None
         open_now = len(self.connections)
-        cap = self._config.max_connections
+        cap = self._config.web.max_connections
         if open_now >= cap:
             self.cap_episode.hit("web.max_connections (%d) reached: new connections get 503 until "
                                  "some close", cap)
@@ -282,7 +286,7 @@ class Server:
         """The context for a new connection: web's own, swapped when its files change."""
         if self._tls is None or self._tls[0] is not web:
             assert web is not None and web.tls is not None and web.context is not None
-            self._tls = (web, ReloadingContext(web.path, web.tls, web.context, web.signature))
+            self._tls = (web, ReloadingContext(web.path, web.tls, web.context, web.signature, self.clock))
         return self._tls[1].context()
 
     # -- connections -------------------------------------------------------------------------
@@ -320,9 +324,9 @@ class Server:
 
 
 def start_server(config: Config, store: Store, healthy: Callable[[], bool],
-                 web: WebConfig | None = None) -> Server:
+                 web: WebConfig | None = None, clock: Clock = SYSTEM_CLOCK) -> Server:
     """Listen (an OSError if the address cannot be had) and serve from a new thread."""
-    server = Server(config, store, healthy, web)
+    server = Server(config, store, healthy, web, clock)
     server.start()
-    log.info("listening on %s, metrics at %s", config.listen_address, config.telemetry_path)
+    log.info("listening on %s, metrics at %s", config.web.listen_address, config.web.telemetry_path)
     return server

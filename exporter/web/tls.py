@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import logging
 import ssl
-import time
-from typing import Callable
 
+from exporter.clock import Clock
 from exporter.validation import ConfigError
 from exporter.web.config import Signature, TLSSettings, file_signature, signed_context, tls_files
 
@@ -31,7 +30,7 @@ class ReloadingContext:
     (config.signed_context), not when the first connection arrives."""
 
     def __init__(self, config_path: str, tls: TLSSettings, context: ssl.SSLContext, signature: Signature,
-                 check_every: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Clock, check_every: float = 1.0) -> None:
         self._path = config_path
         self._tls = tls
         self._context = context
@@ -40,11 +39,11 @@ class ReloadingContext:
         self._files = tls_files(tls)
         self._loaded = signature  # what the current context was built from
         self._refused: Signature | None = None  # a signature that failed to load: not retried
-        self._next_check = clock()  # the first connection checks
+        self._next_check = clock.monotonic()  # the first connection checks
         self.reloads = 0
 
     def context(self) -> ssl.SSLContext:
-        now = self._clock()
+        now = self._clock.monotonic()
         if now >= self._next_check:
             self._next_check = now + self._check_every
             self._maybe_reload()

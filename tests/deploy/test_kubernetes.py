@@ -103,7 +103,7 @@ def test_exporter_flags_form_a_valid_config(objects: dict[str, dict[str, Any]]) 
     pod = objects["Deployment"]["spec"]["template"]["spec"]
     args = exporter_args(pod)
     config = build_config(None, args)
-    _, port = parse_listen_address(config.listen_address)
+    _, port = parse_listen_address(config.web.listen_address)
     ports = {p["name"]: p["containerPort"] for p in container(pod, "exporter")["ports"]}
     assert ports["metrics"] == port
     for probe in ("livenessProbe", "readinessProbe"):
@@ -120,7 +120,7 @@ def test_service_and_servicemonitor_reach_the_metrics_port(objects: dict[str, di
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     endpoint = monitor["spec"]["endpoints"][0]
     assert endpoint["port"] == "metrics"
-    assert endpoint["path"] == build_config(None, {}).telemetry_path
+    assert endpoint["path"] == build_config(None, {}).web.telemetry_path
     assert re.search(r"haproxy", service["metadata"]["name"]), "alerts.yml expects the job (Service name) to contain haproxy"
 
 

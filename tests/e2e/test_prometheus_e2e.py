@@ -36,7 +36,7 @@ import yaml
 import dashboard_queries as dq
 from httpraw import exchange
 from support import HAProxy, free_ports, require, stat_rows, stop_process, wait_for
-from tlscerts import ocsp_stapled, self_signed_pem
+from testkit.tlscerts import ocsp_stapled, self_signed_pem
 
 pytestmark = pytest.mark.e2e
 

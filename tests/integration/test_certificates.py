@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from exposition import samples, value
 from support import ADMIN_HTTP_HEAD, require
-from tlscerts import self_signed_pem
+from testkit.tlscerts import self_signed_pem
 
 from exporter.config import build_config
 from exporter.poll.poller import Poller

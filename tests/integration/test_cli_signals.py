@@ -19,7 +19,7 @@ from typing import Iterator
 import pytest
 
 from exposition import samples, value
-from fakesocket import FakeSocket, Hang
+from testkit.fakesocket import FakeSocket, Hang
 from support import ADMIN_HTTP_HEAD, free_ports, raw_command, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,7 +104,7 @@ def test_sighup_applies_a_valid_config_and_refuses_an_invalid_one(haproxy_factor
     config.write_text(f"haproxy:\n  address: {b.admin}\npoll:\n  interval: 100ms\n")
     exp.proc.send_signal(signal.SIGHUP)
     exp.wait_metrics(lambda m: value(m, "haproxy_process_pid") == pid_of(b), "SIGHUP did not switch to HAProxy B")
-    assert "changed: haproxy_address" in exp.stderr
+    assert "changed: haproxy.address" in exp.stderr
 
     bad_web = workdir / "web.yml"
     bad_web.write_text("basic_auth_users:\n  bob: hunter2\n")

@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 
 import pytest
 from support import ADMIN_HTTP_HEAD, HAProxy, free_ports, wait_for
-from tlscerts import Certs, make_certs
+from testkit.tlscerts import Certs, make_certs
 
 CFG = ADMIN_HTTP_HEAD + "".join(
     f"backend be_{b}\n" + "".join(f"    server s{s} 127.0.0.1:9 disabled\n" for s in range(10)) for b in range(150))
@@ -77,7 +77,7 @@ def cli(tmp_path: Path) -> Iterator[Callable[[bool], Cli]]:
         if tls:
             certs: Certs = make_certs(tmp_path / "certs")
             web = tmp_path / "web.yml"
-            web.write_text(f"tls_server_config:\n  cert_file: {certs.server_cert}\n  key_file: {certs.server_key}\n")
+            web.write_text(certs.web_config())
             args.append(f"--web.config.file={web}")
             context = ssl.create_default_context(cafile=str(certs.ca))
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -15,10 +15,12 @@ import urllib.request
 from exporter.exposition import gzip as gzip_engines
 from dataclasses import replace
 
-from exporter.config import Config
+from exporter.cli import new_store
+from exporter.clock import SYSTEM_CLOCK
+from exporter.config import Config, TargetConfig, WebSection
+from exporter.runtime.address import parse_address
 from exporter.web.server import start_server
 from exporter.poll.poller import Poller
-from exporter.poll.snapshot import Store
 from support import ADMIN_HTTP_HEAD
 
 CFG = ADMIN_HTTP_HEAD + """
@@ -52,8 +54,8 @@ def test_scrapes_serve_the_stored_gzip_and_never_compress(haproxy_factory, monke
     for engine, real_deflate in list(gzip_engines.DEFLATE_ENGINES.items()):
         monkeypatch.setitem(gzip_engines.DEFLATE_ENGINES, engine,
                             lambda data, real=real_deflate: deflated.append(data[:40]) or real(data))
-    config = Config(haproxy_address=hap.admin)
-    store = Store(config.max_age)
+    config = Config(TargetConfig(address=parse_address(hap.admin)))
+    store = new_store(config, SYSTEM_CLOCK)  # as the exporter makes it: its process figures at scrape time
     poller = Poller(config, store)
     assert poller.poll_once()
     per_poll = len(calls)
@@ -61,7 +63,7 @@ def test_scrapes_serve_the_stored_gzip_and_never_compress(haproxy_factory, monke
 
     assert deflated, "the poll made the pieces' blocks"
     deflated_in_poll = len(deflated)
-    server = start_server(replace(config, listen_address="127.0.0.1:0"), store, lambda: True)
+    server = start_server(replace(config, web=WebSection(listen_address="127.0.0.1:0")), store, lambda: True)
     try:
         port = server.server_address[1]
         bodies = [scrape(port) for _ in range(5)]

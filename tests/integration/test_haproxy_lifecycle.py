@@ -20,7 +20,7 @@ from exporter.config import build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
 from exposition import samples, value
-from support import ADMIN_HTTP_HEAD, HAProxy, run_cli_as, raw_command, stat_rows, wait_for
+from support import ADMIN_HTTP_HEAD, FakeClock, HAProxy, run_cli_as, raw_command, stat_rows, wait_for
 
 CFG = ADMIN_HTTP_HEAD + """
 frontend fe_web
@@ -31,22 +31,14 @@ MAX_AGE = 10.0
 REPO = Path(__file__).resolve().parents[2]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class Exporter:
     """A Poller on the HAProxy's admin socket with a wall clock the test moves."""
 
     def __init__(self, address: str) -> None:
-        self.clock = Clock()
+        self.clock = FakeClock(1_700_000_000.0)
         config = build_config({"haproxy": {"address": address, "timeout": "2s"},
                                "poll": {"interval": "1s", "max_age": f"{MAX_AGE:g}s"}})
-        self.store = Store(config.max_age)
+        self.store = Store(config.poll.max_age, self.clock)
         self.poller = Poller(config, self.store, clock=self.clock)
 
     def poll(self, advance: float = 1.0) -> dict:

@@ -12,9 +12,10 @@ from typing import Callable, Iterator
 
 import pytest
 
+from exporter.cli import new_store
+from exporter.clock import SYSTEM_CLOCK
 from exporter.config import build_config
 from exporter.poll.poller import Poller
-from exporter.poll.snapshot import Store
 from exporter.web.server import Server, start_server
 from exposition import samples, value
 from httpraw import connect, exchange, get
@@ -36,7 +37,7 @@ def served(haproxy_factory) -> Iterator[Callable[..., Server]]:
     def start(poll: bool = True, **web: object) -> Server:
         config = build_config({"haproxy": {"address": hap.admin},
                                "web": {"listen_address": "127.0.0.1:0", **web}})
-        store = Store(config.max_age)
+        store = new_store(config, SYSTEM_CLOCK)
         if poll:
             assert Poller(config, store).poll_once()
         servers.append(start_server(config, store, lambda: True))

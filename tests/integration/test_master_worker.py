@@ -20,7 +20,7 @@ from exporter.poll.poller import Poller
 from exporter.poll.process import make_client
 from exporter.poll.snapshot import Store
 from exposition import samples, value
-from support import SlowBackend, download, raw_command, stat_rows, wait_for
+from support import FakeClock, SlowBackend, answering, download, raw_command, stat_rows, wait_for
 
 CFG = """
 global
@@ -189,10 +189,10 @@ def test_a_worker_that_leaves_mid_poll_costs_its_retries_once(haproxy_factory, h
             wait_for(gone, 15, "the worker did not leave after the reload")
         return answer
 
-    store = Store(30)
-    poller = Poller(config, store, fetch=fetch)
-    pauses: list[float] = []
-    poller.targets[""].sleep = pauses.append
+    clock = FakeClock()
+    store = Store(30, clock)
+    poller = Poller(config, store, connect=answering(fetch), clock=clock)
+    pauses = clock.slept
     assert poller.poll_once()  # the required sources were read before it left
     assert first_line_of(hap.master, f"@!{leaving} show info").startswith("Can't find the target PID")  # gone
     after = sent[sent.index(f"@!{leaving} show stat") + 1:]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from exposition import samples, value
 from support import ADMIN_HTTP_HEAD
-from tlscerts import ocsp_stapled
+from testkit.tlscerts import ocsp_stapled
 
 from exporter.config import build_config
 from exporter.poll.poller import Poller

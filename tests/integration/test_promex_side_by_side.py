@@ -21,9 +21,10 @@ from typing import Iterator
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.cli import new_store
+from exporter.clock import SYSTEM_CLOCK
 from exporter.config import build_config
 from exporter.poll.poller import Poller
-from exporter.poll.snapshot import Store
 from exporter.web.routes import Request, parts_response
 from integration.conftest import STATES_CFG
 from support import wait_for
@@ -170,8 +171,9 @@ def test_ours_against_promex_on_the_same_haproxy(haproxy_factory, haproxy_bin, o
         with urllib.request.urlopen(f"http://127.0.0.1:{hap.ports[4]}/metrics", timeout=10) as resp:
             return Page(resp.read().decode())
 
-    store = Store(30)
-    poller = Poller(build_config({"haproxy": {"address": hap.admin}}), store)
+    config = build_config({"haproxy": {"address": hap.admin}})
+    store = new_store(config, SYSTEM_CLOCK)
+    poller = Poller(config, store)
     before = promex()
     assert poller.poll_once()
     after = promex()
@@ -244,8 +246,9 @@ def test_local_updates_as_show_peers_and_promex_say(haproxy_factory, haproxy_bin
     assert set(direct) == {"st_shared"}  # st_alone is in no peers section
     with urllib.request.urlopen(f"http://127.0.0.1:{hap.ports[4]}/metrics?scope=sticktable", timeout=10) as resp:
         promex = Page(resp.read().decode())
-    store = Store(30)
-    assert Poller(build_config({"haproxy": {"address": hap.user}}), store).poll_once()
+    config = build_config({"haproxy": {"address": hap.user}})
+    store = new_store(config, SYSTEM_CLOCK)
+    assert Poller(config, store).poll_once()
     ours = Page(b"".join(p.text for p in store.parts()).decode())
     assert local_updates(hap.cmd("show peers")) == direct  # nothing moved meanwhile
     name = "haproxy_sticktable_local_updates"
@@ -277,8 +280,9 @@ OWN = ("haproxy_up", "haproxy_exporter_", "process_")  # the exporter's own: alw
 def test_promex_query_parameters_select_what_promex_selects(haproxy_factory, haproxy_bin, origin: int) -> None:
     hap = haproxy_factory(CFG.replace("{p5}", str(origin)), nports=7)
     wait_for(lambda: "MAINT" in hap.cmd("show stat") and "L7OK" in hap.cmd("show stat"), 15, "checks did not settle")
-    store = Store(30)
-    poller = Poller(build_config({"haproxy": {"address": hap.admin}}), store)
+    config = build_config({"haproxy": {"address": hap.admin}})
+    store = new_store(config, SYSTEM_CLOCK)
+    poller = Poller(config, store)
     assert poller.poll_once()
 
     def promex(query: str) -> tuple[int, Page | None]:

@@ -16,14 +16,15 @@ from typing import Iterator
 import pytest
 
 from exporter.sources.registry import allowlist
-from exporter.config import build_config
+from exporter.config import TargetConfig, build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
-from exporter.runtime.client import CommandRefused, RuntimeClient, TransportLimits
+from exporter.runtime.client import CommandRefused, RuntimeClient
 from exporter.runtime.address import parse_address
 from exposition import samples, value
 from support import ADMIN_HTTP_HEAD
-from tlscerts import make_certs
+from testkit.servers import accept_loop
+from testkit.tlscerts import make_certs
 
 CFG = ADMIN_HTTP_HEAD + """
 frontend fe_main
@@ -54,28 +55,24 @@ class RecordingRelay:
         self._sock.listen(8)
         self._sock.settimeout(0.05)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread = threading.Thread(target=accept_loop, args=(self._sock, self._stop, self._relay, False),
+                                        daemon=True)
         self._thread.start()
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                client, _ = self._sock.accept()
-            except OSError:
-                continue
-            with client:
-                client.settimeout(5)
-                data = b""
-                while chunk := client.recv(65536):  # the exporter half-closes after its command
-                    data += chunk
-                self.sent.append(data)
-                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as up:
-                    up.settimeout(5)
-                    up.connect(self.upstream)
-                    up.sendall(data)
-                    up.shutdown(socket.SHUT_WR)
-                    while chunk := up.recv(65536):
-                        client.sendall(chunk)
+    def _relay(self, client: socket.socket) -> None:
+        with client:
+            client.settimeout(5)
+            data = b""
+            while chunk := client.recv(65536):  # the exporter half-closes after its command
+                data += chunk
+            self.sent.append(data)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as up:
+                up.settimeout(5)
+                up.connect(self.upstream)
+                up.sendall(data)
+                up.shutdown(socket.SHUT_WR)
+                while chunk := up.recv(65536):
+                    client.sendall(chunk)
 
     def close(self) -> None:
         self._stop.set()
@@ -105,7 +102,7 @@ def test_a_whole_poll_sends_only_read_only_show_commands(relay, tmp_path: Path) 
                          {"name": "be_other"}],
         "errors": {"enabled": True},  # every source on, the ones off by default too
     })
-    store = Store(config.max_age)
+    store = Store(config.poll.max_age)
     poller = Poller(config, store)
     assert poller.poll_once()
     assert poller.poll_once()
@@ -165,6 +162,6 @@ def test_anything_else_is_refused_before_reaching_a_socket(tmp_path: Path, comma
         listener.listen(1)
         listener.settimeout(0)
         with pytest.raises(CommandRefused):
-            RuntimeClient(parse_address(path), allowlist(), TransportLimits(1, 1)).run(command)
+            RuntimeClient(parse_address(path), allowlist(), TargetConfig(connect_timeout=1, timeout=1)).run(command)
         with pytest.raises(BlockingIOError):
             listener.accept()  # nobody connected

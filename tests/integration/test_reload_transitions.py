@@ -29,7 +29,7 @@ import pytest
 
 from exposition import samples, value
 from support import ADMIN_HTTP_HEAD, HAProxy, free_ports, haproxy_binary, raw_command, require, stop_process, wait_for
-from tlscerts import Certs, make_certs
+from testkit.tlscerts import Certs, make_certs
 
 REPO = Path(__file__).resolve().parents[2]
 CFG = ADMIN_HTTP_HEAD + """
@@ -209,7 +209,7 @@ def test_every_reload_transition_on_one_running_exporter(haproxys, certs: Certs,
         assert healthy(client)
 
         # TLS on
-        tls = f"tls_server_config:\n  cert_file: {certs.server_cert}\n  key_file: {certs.server_key}\n"
+        tls = certs.web_config()
         exp.reload(single(z), web=tls)
         plain = Client(client.port)
         client.context = ssl.create_default_context(cafile=str(certs.ca))

@@ -15,6 +15,8 @@ from typing import Callable, Iterator
 
 import pytest
 
+from exporter.cli import new_store
+from exporter.clock import SYSTEM_CLOCK
 from exporter.config import build_config
 from exporter.exposition.page import Page, Part, Piece
 from exporter.poll.poller import Poller
@@ -24,7 +26,7 @@ from exporter.web.server import Server, start_server
 from exposition import samples, value
 from httpraw import connect, exchange, get, read_all
 from support import ADMIN_HTTP_HEAD, wait_for
-from tlscerts import Certs, make_certs
+from testkit.tlscerts import Certs, make_certs
 
 CFG = ADMIN_HTTP_HEAD + """
 frontend fe_web
@@ -68,7 +70,7 @@ def served(haproxy_factory, certs: Certs, tmp_path: Path) -> Iterator[Callable[.
             hap = haproxy_factory(CFG, nports=1)
         config = build_config({"haproxy": {"address": hap.admin},
                                "web": {"listen_address": "127.0.0.1:0", **web}})
-        store = Store(config.max_age)
+        store = Store(config.poll.max_age) if big else new_store(config, SYSTEM_CLOCK)
         if big:
             store.publish(Snapshot(big_body(), Part.of(b"up 1\n"), Part.of(b"up 0\n")))
         else:
@@ -76,7 +78,7 @@ def served(haproxy_factory, certs: Certs, tmp_path: Path) -> Iterator[Callable[.
         web_config = None
         if tls:
             path = tmp_path / "web.yml"
-            path.write_text(f"tls_server_config:\n  cert_file: {certs.server_cert}\n  key_file: {certs.server_key}\n")
+            path.write_text(certs.web_config())
             web_config = load_web_config(str(path))
         servers.append(start_server(config, store, lambda: True, web_config))
         return servers[-1]
@@ -197,8 +199,8 @@ def send_path(request, monkeypatch) -> str:
     """Both ways a body goes out: written on the connection's own descriptor, or (without a spare
     descriptor) through asyncio's transport in slices."""
     if request.param == "transport":
-        from exporter.web.protocol import Connection
-        monkeypatch.setattr(Connection, "_start_direct", lambda self: False)
+        from exporter.web.send import Sender
+        monkeypatch.setattr(Sender, "_start_direct", lambda self: False)
     return request.param
 
 
@@ -278,7 +280,7 @@ def test_new_limits_apply_without_a_restart(served) -> None:
     held = connect(port)
     try:
         wait_for(lambda: len(server.connections) == 1, 10, "connection not taken")
-        server.config = replace(server.config, max_connections=1, listen_backlog=64)
+        server.config = replace(server.config, web=replace(server.config.web, max_connections=1, listen_backlog=64))
         assert exchange(port, get(), wait=10).status == 503
     finally:
         held.close()

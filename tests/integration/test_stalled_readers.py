@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from support import ADMIN_HTTP_HEAD, HAProxy, free_ports, haproxy_binary, require, stop_process, wait_for
-from tlscerts import make_certs
+from testkit.tlscerts import make_certs
 
 REPO = Path(__file__).resolve().parents[2]
 # 100 backends x 10 servers: a 4.5 MB page (gzip: ~240 kB), far more than the kernels hold per reader
@@ -148,7 +148,7 @@ def test_a_stalled_tls_reader_costs_about_what_a_plain_one_does(tmp_path: Path) 
     hap = HAProxy(tmp_path / "h", CFG, nports=1, binary=require(haproxy_binary(), "haproxy"))
     certs = make_certs(tmp_path / "certs")
     web = tmp_path / "web.yml"
-    web.write_text(f"tls_server_config:\n  cert_file: {certs.server_cert}\n  key_file: {certs.server_key}\n")
+    web.write_text(certs.web_config())
     client_tls = ssl.create_default_context(cafile=str(certs.ca))
     figures: dict[tuple[str, str], tuple[float, float]] = {}
     hap.start()

@@ -24,7 +24,8 @@ from exporter.poll.poller import Poller
 from exporter.poll.process import make_client
 from exporter.poll.snapshot import Store
 from exposition import label_bytes, samples, value
-from support import raw_command
+from support import answering, raw_command
+from testkit.runtime import pipelined, raw_bytes
 
 CFG = """
 global
@@ -78,19 +79,6 @@ INT_KEYS = {0: 5, 7: 3, 4294967295: 1}
 # Keys set with set table (the CLI unescapes a doubled backslash): the byte 0xFF and the text \xff,
 # which once made one label, and others with a backslash or UTF-8.  bytes of the key → its gpc0.
 BYTE_KEYS = {b"\xff": 1, b"\\xff": 2, b"caf\xc3\xa9": 3, b"a\\b": 4, b"\xc3(": 5, b"\\\\": 6}
-
-
-def cli_bytes(path: str, command: bytes) -> bytes:
-    """One command sent as bytes (a key's raw bytes), the answer returned as bytes."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(5)
-        sock.connect(path)
-        sock.sendall(command + b"\n")
-        sock.shutdown(socket.SHUT_WR)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def cli_key(key: bytes) -> bytes:
@@ -171,14 +159,14 @@ def tables_haproxy(haproxy_factory):
     hap.cmd("set table st_ip6 key 2001:db8::1 data.http_req_cnt 9")
     hap.cmd("set table fe_web key 10.0.0.9 data.gpt0 1 data.gpc0 100;set table fe_web key 10.0.0.8 data.gpc0 3")
     for key, gpc in BYTE_KEYS.items():
-        assert cli_bytes(hap.admin, b"set table st_keys key " + cli_key(key) + b" data.gpc0 %d" % gpc) == b"\n"
+        assert raw_bytes(hap.admin, b"set table st_keys key " + cli_key(key) + b" data.gpc0 %d" % gpc) == b"\n"
     return hap
 
 
 def poll(address: str, tables: list[object], fetch=None) -> tuple[bool, dict, str]:  # type: ignore[no-untyped-def]
     config = build_config({"haproxy": {"address": address}, "stick_tables": tables})
     store = Store(30)
-    poller = Poller(config, store, fetch=fetch)
+    poller = Poller(config, store, connect=make_client if fetch is None else answering(fetch))
     ok = poller.poll_once()
     text = b"".join(p.text for p in store.parts()).decode()
     return ok, samples(text), text
@@ -320,9 +308,7 @@ def test_filter_passes_only_blocked_clients(tables_haproxy) -> None:
 def test_cap_keeps_the_top_entries_and_counts_the_rest(haproxy_factory) -> None:
     hap = haproxy_factory(CFG, nports=2)
     n, cap = 300, 20
-    commands = [f"set table st_int key {i} data.gpc0 {(i * 37) % n} data.conn_cnt {i}" for i in range(n)]
-    for start in range(0, n, 50):  # one CLI line holds a few kB (less on 3.x than on 2.6)
-        hap.cmd(";".join(commands[start:start + 50]))
+    pipelined(hap.admin, [f"set table st_int key {i} data.gpc0 {(i * 37) % n} data.conn_cnt {i}" for i in range(n)], 50)
     direct = read_dump(hap, "show table st_int")
     assert len(direct) == n
     top = sorted(direct, key=lambda k: int(direct[k]["gpc0"]), reverse=True)[:cap]
@@ -415,9 +401,9 @@ def test_a_big_dump_costs_about_its_text_and_the_kept_entries(haproxy_factory) -
     type, which does not decay between two readings) of what HAProxy itself dumps."""
     hap = haproxy_factory(BIG_CFG, nports=1)
     count = 50_000
-    for start in range(0, count, 150):  # set table in setup only, pipelined with ';' (a line fits 16 kB)
-        hap.cmd(";".join(f"set table st_big key 10.{n >> 16}.{n >> 8 & 255}.{n & 255} data.gpc0 {n % 7} "
-                         f"data.conn_cnt {(n * 7919) % count}" for n in range(start, min(count, start + 150))))
+    # set table in setup only, pipelined with ';' (150 to a line fit in the CLI's 16 kB)
+    pipelined(hap.admin, [f"set table st_big key 10.{n >> 16}.{n >> 8 & 255}.{n & 255} data.gpc0 {n % 7} "
+                          f"data.conn_cnt {(n * 7919) % count}" for n in range(count)], 150)
     dump = raw_command(hap.admin, "show table st_big", timeout=30)
     counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"key=(\S+) .* conn_cnt=(\d+)", dump)}
     assert len(counts) == count

@@ -25,16 +25,17 @@ from typing import Callable, Iterator
 import bcrypt
 import pytest
 
+from exporter.cli import new_store
+from exporter.clock import SYSTEM_CLOCK
 from exporter.config import build_config
 from exporter.web.server import start_server
 from exporter.poll.poller import Poller
-from exporter.poll.snapshot import Store
 from exporter.web.config import load_web_config
 from exposition import samples, value
 from httpraw import Answer, read_all
 from httpraw import get as request_bytes
 from support import ADMIN_HTTP_HEAD, HAProxy, free_ports, stop_process, wait_for
-from tlscerts import Certs, make_certs, make_leaf
+from testkit.tlscerts import Certs, make_certs, make_leaf
 
 CFG = ADMIN_HTTP_HEAD + """
 frontend fe_web
@@ -60,7 +61,7 @@ def serve(haproxy_factory, tmp_path: Path) -> Iterator[Callable[[str | None], in
         port = free_ports(1)[0]
         config = build_config({"haproxy": {"address": hap.admin},
                                "web": {"listen_address": f"127.0.0.1:{port}", **limits}})
-        store = Store(config.max_age)
+        store = new_store(config, SYSTEM_CLOCK)
         assert Poller(config, store).poll_once()
         web = None
         if web_yaml is not None:
@@ -79,7 +80,7 @@ def serve(haproxy_factory, tmp_path: Path) -> Iterator[Callable[[str | None], in
 
 
 def tls_yaml(certs: Certs, extra: str = "") -> str:
-    return f"tls_server_config:\n  cert_file: {certs.server_cert}\n  key_file: {certs.server_key}\n{extra}"
+    return certs.web_config(extra)
 
 
 def auth_yaml() -> str:

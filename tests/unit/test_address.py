@@ -18,7 +18,7 @@ from exporter.runtime.address import AddressError, parse_address
 ])
 def test_haproxy_address_forms(text, family, target):
     addr = parse_address(text)
-    assert (addr.family, addr.target) == (family, target)
+    assert (addr.family, addr.target, addr.text) == (family, target, text)
 
 
 @pytest.mark.parametrize("text", ["", "ipv4@127.0.0.1", "ipv4@localhost:1", "tcp@1.2.3.4:5",

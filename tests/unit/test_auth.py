@@ -105,6 +105,27 @@ def test_queue_bounds_each_address_and_the_total() -> None:
     assert [queue.pop() for _ in range(7)] == ["f0", "b0", "c0", "d0", "e0", "y0", None]
 
 
+def test_a_full_queue_takes_from_the_fullest_address_whose_newest_item_is_newest() -> None:
+    """Between addresses equally full, the one whose last item came last gives it up: what has
+    waited longest is never the one given up."""
+    queue: FairQueue[str] = FairQueue(limit=4, per_peer=4)
+    for peer, item in (("a", "a1"), ("b", "b1"), ("b", "b2"), ("a", "a2")):
+        queue.push(peer, item)
+    assert queue.push("c", "c1") == "a2"  # a and b both hold 2; a's newest is the newest
+    assert queue.push("d", "d1") == "b2"  # b holds 2 now, a only 1
+    assert len(queue) == 4
+    assert [queue.pop() for _ in range(5)] == ["a1", "b1", "c1", "d1", None]
+
+
+def test_an_emptied_address_loses_its_turn() -> None:
+    queue: FairQueue[str] = FairQueue(limit=4, per_peer=2)
+    queue.push("a", "a1")
+    queue.push("b", "b1")
+    assert queue.remove("a", "a1")
+    queue.push("a", "a2")  # back at the end of the round
+    assert [queue.pop() for _ in range(3)] == ["b1", "a2", None]
+
+
 def test_queue_remove() -> None:
     queue: FairQueue[str] = FairQueue(limit=4, per_peer=4)
     queue.push("a", "x")
@@ -124,7 +145,7 @@ def test_identical_checks_in_flight_run_once(loop: asyncio.AbstractEventLoop) ->
     assert isinstance(first, asyncio.Future) and isinstance(second, asyncio.Future)
     gate.open.set()
     assert settle(loop, first, second) == [True, True]
-    assert checks.started == 1
+    assert len(gate.ran) == 1
     assert checks.check(auth, basic("prometheus", "s3cret"), "10.0.0.3") is True  # remembered
     checks.close()
 
@@ -145,7 +166,7 @@ def test_a_cancelled_check_leaves_the_queue_and_never_runs(loop: asyncio.Abstrac
     running.cancel()  # running: bcrypt cannot be interrupted, its verdict is still remembered
     gate.open.set()
     wait_until(loop, lambda: checks.running == 0)
-    assert gate.ran == [b"wrong0"] and checks.started == 1
+    assert gate.ran == [b"wrong0"]
     assert checks.check(auth, basic("prometheus", "wrong0"), "10.0.0.1") is False  # remembered
     checks.close()
 
@@ -180,20 +201,22 @@ def test_a_queued_check_holds_no_client(loop: asyncio.AbstractEventLoop) -> None
 
 
 def test_right_passwords_are_not_evicted_by_wrong_ones_and_survive_a_reload(loop: asyncio.AbstractEventLoop) -> None:
-    checks = PasswordChecks(loop, remembered=4)
+    bcrypt_runs = Gate()  # open: it only counts the checks that ran
+    bcrypt_runs.open.set()
+    checks = PasswordChecks(loop, remembered=4, check=bcrypt_runs)
     auth = BasicAuth({"prometheus": HASH, "grafana": bcrypt.hashpw(b"other", bcrypt.gensalt(4))})
     assert verdict(loop, checks.check(auth, basic("prometheus", "s3cret"), "p")) is True
     for n in range(20):  # five times what is remembered of wrong ones
         assert verdict(loop, checks.check(auth, basic("prometheus", f"guess{n}"), "x")) is False
-    started = checks.started
+    started = len(bcrypt_runs.ran)
     assert checks.check(auth, basic("prometheus", "s3cret"), "p") is True
     reloaded = BasicAuth({"prometheus": HASH})  # SIGHUP, same hash for prometheus
     assert checks.check(reloaded, basic("prometheus", "s3cret"), "p") is True
-    assert checks.started == started
+    assert len(bcrypt_runs.ran) == started
     changed = BasicAuth({"prometheus": bcrypt.hashpw(b"s3cret", bcrypt.gensalt(4))})  # a new hash: checked again
     pending = checks.check(changed, basic("prometheus", "s3cret"), "p")
     assert isinstance(pending, asyncio.Future) and settle(loop, pending) == [True]
-    assert checks.started == started + 1
+    assert len(bcrypt_runs.ran) == started + 1
     removed = BasicAuth({"grafana": auth.users["grafana"]})  # a user removed: refused, whatever was known
     pending = checks.check(removed, basic("prometheus", "s3cret"), "p")
     assert isinstance(pending, asyncio.Future) and settle(loop, pending) == [False]
@@ -248,6 +271,24 @@ def test_parse_basic_takes_bytes_as_go_does() -> None:
     assert parse_basic(basic(b"\xff", b"a:b\x00\xfe")) == (b"\xff", b"a:b\x00\xfe")
     for header in (None, "", "Bearer abc", "Basic", "Basic !!!notbase64", "Basic " + base64.b64encode(b"x").decode()):
         assert parse_basic(header) is None, header
+
+
+@pytest.mark.parametrize("header,credentials", [
+    ("Basic dXNlcjpwYXNz", (b"user", b"pass")),
+    ("basic dXNlcjpwYXNz", (b"user", b"pass")),  # the scheme is case-insensitive (RFC 9110 §11.1)
+    ("BASIC   dXNlcjpwYXNz  ", (b"user", b"pass")),
+    ("Basic Og==", (b"", b"")),  # ":": an empty user and password are still credentials
+    ("Basic dXNlcjo=", (b"user", b"")),
+    ("Basic OnBhc3M=", (b"", b"pass")),
+    ("Basic YTpiOmM=", (b"a", b"b:c")),  # split at the first colon: the password may hold colons
+    ("Basic dXNlcjpwYXN", None),  # unpadded (Go's StdEncoding refuses it too)
+    ("Basic dXNl cjpwYXNz", None),  # a space inside the token
+    ("Basic dXNlcg==", None),  # no colon
+    ("Digest dXNlcjpwYXNz", None),
+    ("Basicdxnlcjpwyxnz", None),
+])
+def test_parse_basic(header: str, credentials: tuple[bytes, bytes] | None) -> None:
+    assert parse_basic(header) == credentials
 
 
 def test_unknown_names_are_checked_at_the_costs_of_the_configured_users() -> None:

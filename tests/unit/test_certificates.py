@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 from exposition import samples, value
 from freezegun import freeze_time
-from support import require
+from support import EMPTY_ANSWERS, FakeClock, answering, require
 
 from exporter.config import build_config
 from exporter.exposition.render import render
+from exporter.poll.poller import Poller
+from exporter.poll.snapshot import Store
 from exporter.runtime.errors import ParseError
 from exporter.sources.base import Command
 from exporter.sources.certificates.model import certificate_families, short_names
@@ -215,3 +217,23 @@ def test_kept_families_render_what_a_cold_build_renders() -> None:
             assert render(warm.build(answers, ModelStats())) == render(cold.build(answers, ModelStats())), step
             clock.tick(30)
         assert "chain.pem" not in render(warm.build(answers, ModelStats()))
+
+
+def test_the_schedule_runs_on_the_clock_the_poller_is_handed() -> None:
+    """The poll hands its clock down to the sources: the list is due again when the poller's clock
+    says a refresh interval has passed, whatever the system's clocks say (they barely move here)."""
+    clock = FakeClock()
+    answers = {"show info": captured("2.6.12", "show-info.txt"), "show stat": captured("2.6.12", "show-stat.csv"),
+               **EMPTY_ANSWERS}
+    sent: list[str] = []
+
+    def fetch(command: str) -> str:
+        sent.append(command)
+        return answers.get(command, "Unknown command\n")
+
+    config = build_config({"certificates": {"refresh_interval": "1m"}})
+    poller = Poller(config, Store(30, clock), connect=answering(fetch), clock=clock)
+    for _ in range(4):  # at 0, 30, 60 and 90 s on the poller's clock
+        assert poller.poll_once()
+        clock.now += 30
+    assert sent.count(LIST.text) == 2

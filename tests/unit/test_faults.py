@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from fakesocket import Cut, FakeSocket, Hang
+from testkit.fakesocket import Cut, FakeSocket, Hang
 from prometheus_client.parser import text_string_to_metric_families
-from support import EMPTY_ANSWERS
+from support import EMPTY_ANSWERS, FakeClock, answering
 
 from exporter.config import build_config
 from exporter.poll.poller import Poller
@@ -51,24 +51,16 @@ def haproxy_series(samples: dict) -> set[str]:
             and n != "haproxy_up"}
 
 
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def fake() -> Iterator[FakeSocket]:
     with tempfile.TemporaryDirectory(prefix="hrxf") as d, FakeSocket(Path(d) / "fake.sock", GOOD) as server:
         yield server
 
 
-def make_poller(path: str, clock: Clock, **haproxy: object) -> tuple[Poller, Store]:
+def make_poller(path: str, clock: FakeClock, **haproxy: object) -> tuple[Poller, Store]:
     config = build_config({"haproxy": {"address": path, "timeout": "300ms", **haproxy},
                            "poll": {"interval": "1s", "max_age": f"{MAX_AGE:g}s"}})
-    store = Store(config.max_age)
+    store = Store(config.poll.max_age, clock)
     return Poller(config, store, clock=clock), store
 
 
@@ -99,7 +91,7 @@ def test_bad_answer_keeps_last_good_snapshot_counts_and_explains(
     fake: FakeSocket, caplog: pytest.LogCaptureFixture, name: str, command: str, answer: object,
     reason: str, options: dict,
 ) -> None:
-    clock = Clock()
+    clock = FakeClock(1_700_000_000.0)
     poller, store = make_poller(fake.path, clock, **options)
     if reason != "too_large":
         assert poller.poll_once(), "the scripted good answers must poll cleanly first"
@@ -144,7 +136,7 @@ def test_bad_answer_keeps_last_good_snapshot_counts_and_explains(
 
 def test_unreachable_socket_is_not_asked_twice_per_poll(fake: FakeSocket) -> None:
     """A hang on show info ends the poll: show stat is not sent to wait out a second timeout."""
-    poller, _ = make_poller(fake.path, Clock())
+    poller, _ = make_poller(fake.path, FakeClock(1_700_000_000.0))
     assert poller.poll_once()  # the first poll also asks what the socket is (show proc, show cli level)
     fake.answers["show info"] = Hang()
     fake.commands.clear()
@@ -157,7 +149,7 @@ def test_header_whose_columns_change_between_polls(fake: FakeSocket) -> None:
 
     This is not an error: HAProxy's header changes across reloads into another version.
     """
-    clock = Clock()
+    clock = FakeClock(1_700_000_000.0)
     poller, store = make_poller(fake.path, clock)
     assert poller.poll_once()
     before = exposition(store, clock.now)
@@ -197,11 +189,12 @@ def test_a_bug_is_counted_logged_with_traceback_and_the_loop_goes_on(caplog: pyt
         raise RuntimeError("boom")  # stands for any bug below the poller
 
     config = build_config({"poll": {"interval": "1s", "max_age": "10s"}})
-    store = Store(config.max_age)
-    poller = Poller(config, store, fetch=fetch, clock=Clock())
+    clock = FakeClock(1_700_000_000.0)
+    store = Store(config.poll.max_age, clock)
+    poller = Poller(config, store, connect=answering(fetch), clock=clock)
     with caplog.at_level(logging.WARNING, logger="exporter.poll"):
         assert poller.poll_once() is False
-    got = exposition(store, poller.monotonic())
+    got = exposition(store, clock.monotonic())
     assert value(got, "haproxy_exporter_command_errors_total", command="show info", reason="internal_error") == 1
     assert any(r.exc_info for r in caplog.records), "the traceback must be logged"
     assert ADVICE["internal_error"] in caplog.text

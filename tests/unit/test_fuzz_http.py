@@ -25,12 +25,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from httpraw import connect, read_all
-from support import EMPTY_ANSWERS
+from support import EMPTY_ANSWERS, answering
 
+from exporter.cli import new_store
+from exporter.clock import SYSTEM_CLOCK
 from exporter.config import build_config
 from exporter.exposition.page import Piece
 from exporter.poll.poller import Poller
-from exporter.poll.snapshot import Store
 from exporter.web import promex_query
 from exporter.web.config import load_web_config
 from exporter.web.negotiate import wants_gzip
@@ -89,8 +90,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "web": {"listen_address": "127.0.0.1:0", "read_header_timeout": "2s", "idle_timeout": "2s"},
         "targets": [{"name": "edge1", "address": "/nonexistent/1.sock"}, {"name": "edge2", "address": "/nonexistent/2.sock"}],
         "stick_tables": [{"name": "fe_main"}]})
-    store = Store(config.max_age)
-    assert Poller(config, store, fetch=lambda command: ANSWERS.get(command, UNKNOWN)).poll_once()
+    store = new_store(config, SYSTEM_CLOCK)
+    assert Poller(config, store, connect=answering(lambda command: ANSWERS.get(command, UNKNOWN))).poll_once()
     errors = Errors()
     loggers = [logging.getLogger("exporter.web.server"), logging.getLogger("asyncio")]
     for logger in loggers:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from support import answering
 from exporter.config import build_config
 from exporter.exposition.page import Page
 from exporter.poll.poller import Poller
@@ -62,7 +63,7 @@ def published(case: str) -> Page:
                for command, name in files.items()}
     store = Store(30)
     unknown = "Unknown command, but maybe one of the following ones is a better match:\n"  # as an older HAProxy
-    poller = Poller(build_config({"stick_tables": tables}), store, fetch=lambda c: answers.get(c, unknown))
+    poller = Poller(build_config({"stick_tables": tables}), store, connect=answering(lambda c: answers.get(c, unknown)))
     assert poller.poll_once(), case
     assert store.published is not None and store.published.page is not None
     return store.published.page

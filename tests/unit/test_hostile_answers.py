@@ -19,7 +19,7 @@ from typing import Iterator
 
 import pytest
 from exposition import samples, value
-from fakesocket import FakeSocket
+from testkit.fakesocket import FakeSocket
 from support import EMPTY_ANSWERS, require
 
 from exporter.config import build_config
@@ -47,7 +47,7 @@ def fake() -> Iterator[FakeSocket]:
 def poller_for(path: str, timeout: str = "2s", **haproxy: object) -> tuple[Poller, Store]:
     config = build_config({"haproxy": {"address": path, "timeout": timeout, "mode": "worker", **haproxy},
                            "poll": {"interval": "1s", "max_age": "10s"}})
-    store = Store(config.max_age)
+    store = Store(config.poll.max_age)
     return Poller(config, store), store
 
 
@@ -159,7 +159,7 @@ def test_a_poll_over_the_series_cap_across_sources_is_refused(fake: FakeSocket) 
     fake.answers["show table fe_main"] = (f"# table: fe_main, type: ip, size:1024, used:900\n{entries}\n").encode()
     config = build_config({"haproxy": {"address": fake.path, "mode": "worker"}, "stick_tables": [{"name": "fe_main"}],
                            "poll": {"max_series": cells}})
-    store = Store(config.max_age)
+    store = Store(config.poll.max_age)
     assert not Poller(config, store).poll_once()
     got = samples(page(store))
     assert value(got, "haproxy_exporter_command_errors_total", command="show stat", reason="too_many_series") == 1

@@ -9,7 +9,7 @@ from exporter.sources.stat.model import StatReuse
 from models import build_families
 from exporter.sources.info.parse import parse_info
 from exporter.sources.stat.parse import parse_stat
-from synthetic import synthetic_show_stat
+from testkit.synthetic import synthetic_show_stat
 
 INFO = parse_info((Path(__file__).parent.parent / "fixtures" / "2.6.12" / "show-info.txt").read_text())
 

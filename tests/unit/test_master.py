@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from exposition import samples, types, value
-from support import EMPTY_ANSWERS, stat_rows
+from support import EMPTY_ANSWERS, FakeClock, answering, stat_rows
 
 from exporter.config import build_config
 from exporter.poll.poller import Poller
@@ -65,7 +65,7 @@ def master_fetch(version: str, proc_file: str = "show-proc.txt", gone: set[str] 
 def poll(fetch, config: dict | None = None) -> tuple[bool, str, Poller]:
     store = Store(30)
     poller = Poller(build_config({"haproxy": {"address": "/run/haproxy-master.sock"}, **(config or {})}), store,
-                    fetch=fetch)
+                    connect=answering(fetch))
     ok = poller.poll_once()
     return ok, b"".join(p.text for p in store.parts()).decode(), poller
 
@@ -103,7 +103,7 @@ def worker_socket_exposition(version: str) -> str:
     answers = {"show info": (base / "current-show-info.txt").read_text(),
                "show stat": (base / "current-show-stat.csv").read_text(), **EMPTY_ANSWERS}
     store = Store(30)
-    assert Poller(build_config({}), store, fetch=lambda c: answers.get(c, UNKNOWN)).poll_once()
+    assert Poller(build_config({}), store, connect=answering(lambda c: answers.get(c, UNKNOWN))).poll_once()
     return store.published.page.text.decode()
 
 
@@ -212,7 +212,7 @@ def test_a_master_at_level_user_says_once_what_it_costs(caplog: pytest.LogCaptur
 
     store = Store(30)
     poller = Poller(build_config({"haproxy": {"address": "/m.sock"}, "stick_tables": [{"name": "fe_dl"}]}), store,
-                    fetch=user_level)
+                    connect=answering(user_level))
     with caplog.at_level(logging.WARNING, logger="exporter.poll"):
         poller.poll_once()
         poller.poll_once()
@@ -231,12 +231,11 @@ def test_a_master_cli_away_for_a_moment_during_a_reload_is_tried_again() -> None
             raise TransportError("refused", "connection refused")
         return fetch(command)
 
-    store = Store(30)
-    poller = Poller(build_config({"haproxy": {"address": "/m.sock"}}), store, fetch=reloading)
-    pauses: list[float] = []
-    poller.targets[""].sleep = pauses.append
+    clock = FakeClock()
+    store = Store(30, clock)
+    poller = Poller(build_config({"haproxy": {"address": "/m.sock"}}), store, connect=answering(reloading), clock=clock)
     assert poller.poll_once()
-    assert pauses == [0.1, 0.3]
+    assert clock.slept == [0.1, 0.3]
     got = samples(b"".join(p.text for p in store.parts()).decode())
     assert value(got, "haproxy_up") == 1
     assert not [k for k in got if k[0] == "haproxy_exporter_command_errors_total"]
@@ -250,11 +249,10 @@ def test_a_master_cli_that_stays_away_fails_the_poll_after_a_bounded_wait() -> N
         return master_fetch("2.6.12")(command)
 
     gone.known = False  # type: ignore[attr-defined]
-    store = Store(30)
-    poller = Poller(build_config({"haproxy": {"address": "/m.sock"}}), store, fetch=gone)
-    pauses: list[float] = []
-    poller.targets[""].sleep = pauses.append
+    clock = FakeClock()
+    store = Store(30, clock)
+    poller = Poller(build_config({"haproxy": {"address": "/m.sock"}}), store, connect=answering(gone), clock=clock)
     assert not poller.poll_once()  # detected as a master by the probe, then refused
-    assert sum(pauses) < 2
+    assert sum(clock.slept) < 2
     got = samples(b"".join(p.text for p in store.parts()).decode())
     assert value(got, "haproxy_exporter_command_errors_total", command="show proc", reason="refused") == 1

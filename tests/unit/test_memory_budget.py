@@ -17,15 +17,15 @@ from typing import Any, Callable, Iterator
 
 import pytest
 from exposition import samples, value
-from fakesocket import FakeSocket
+from testkit.fakesocket import FakeSocket
 from support import EMPTY_ANSWERS
 
-from exporter.config import build_config
+from exporter.config import TargetConfig, build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
 from exporter.runtime.address import parse_address
 from exporter.runtime.answer import BLOCK, MAX_LINE, Answer
-from exporter.runtime.client import RuntimeClient, TransportError, TransportLimits
+from exporter.runtime.client import RuntimeClient, TransportError
 from exporter.runtime.errors import MAX_FEW, MAX_FIELDS, MAX_ITEMS, ParseError
 from exporter.sources.certificates.parse import parse_cert, parse_cert_list
 from exporter.sources.errors.parse import parse_errors
@@ -100,7 +100,7 @@ def test_a_flood_of_every_command_is_read_up_to_the_budget_of_the_poll_and_the_l
                                          for n in range(4)).encode() + b"\n"
     for n in range(4):
         fake.answers[f"show table t{n}"] = b"# table: t%d, type: ip, size:1048576, used:0\n\n" % n
-    store = Store(config.max_age)
+    store = Store(config.poll.max_age)
     poller = Poller(config, store)
     assert poller.poll_once()
     good = store.published.page
@@ -129,7 +129,7 @@ def test_the_budget_is_shared_by_the_commands_of_a_poll_whatever_their_number(fa
                                          for n in range(5)).encode() + b"\n"
     for n in range(5):
         fake.answers[f"show table t{n}"] = table_dump(f"t{n}", BUDGET * 4 // 10)
-    store = Store(config.max_age)
+    store = Store(config.poll.max_age)
     assert Poller(config, store).poll_once()
     got = samples(b"".join(p.text for p in store.parts()).decode())
     assert value(got, "haproxy_sticktable_entries_seen", table="t0") > 10_000
@@ -160,7 +160,7 @@ def test_an_answer_is_decoded_into_blocks_of_whole_lines_equal_to_a_decoding_of_
     lines = [f"{n} café ü€𝄞 {'x' * (n % 300)}" for n in range(30_000)]
     payload = ("\n".join(lines) + "\n").encode() + b"bad \xff\xfe byte\n\n"
     fake.answers["show info"] = odd_pieces(payload)
-    answer = RuntimeClient(parse_address(fake.path), allowlist()).run("show info")
+    answer = RuntimeClient(parse_address(fake.path), allowlist(), TargetConfig()).run("show info")
     assert str(answer) == payload[:-1].decode("utf-8", errors="replace")  # the oracle: one decode of it all
     blocks = answer.blocks
     assert len(blocks) > 10
@@ -174,14 +174,14 @@ def test_an_answer_is_decoded_into_blocks_of_whole_lines_equal_to_a_decoding_of_
 def test_a_line_longer_than_any_haproxy_writes_is_refused_while_read(fake) -> None:
     fake.answers["show info"] = b"Name: " + b"x" * (MAX_LINE + BLOCK + 10) + b"\n\n"
     with pytest.raises(TransportError) as err:
-        RuntimeClient(parse_address(fake.path), allowlist()).run("show info")
+        RuntimeClient(parse_address(fake.path), allowlist(), TargetConfig()).run("show info")
     assert err.value.reason == "unexpected_response"
 
 
 def test_one_answer_alone_still_stops_at_the_cap(fake) -> None:
     fake.answers["show stat"] = b"x" * 5000 + b"\n\n"
     with pytest.raises(TransportError) as err:
-        RuntimeClient(parse_address(fake.path), allowlist(), TransportLimits(max_response_bytes=1000)).run("show stat")
+        RuntimeClient(parse_address(fake.path), allowlist(), TargetConfig(max_response_bytes=1000)).run("show stat")
     assert err.value.reason == "too_large"
     assert "haproxy.max_response_bytes" in str(err.value)
 

@@ -34,6 +34,11 @@ from exporter.web.negotiate import coding_weights, wants_gzip
     ("gzip;q=abc, *;q=0.5", True),  # ... and * decides
     ("gzip;q=", False),
     (" , ,gzip", True),
+    ("identity;q=0.5, gzip;q=0.5", True),  # a tie goes to gzip
+    ("*;q=0.5, identity", False),  # gzip only through *, ranked below identity
+    ("gzip;q=0, x-gzip", False),  # gzip's own element beats its alias
+    ("x-gzip;q=0, *", False),  # the alias's refusal beats *
+    ("gzip ; q=0.5", True),  # whitespace around the parameter
 ])
 def test_wants_gzip(header: str | None, gzip: bool) -> None:
     assert wants_gzip(header) is gzip

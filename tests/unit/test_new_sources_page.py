@@ -9,7 +9,7 @@ from exporter.config import build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
 from exposition import samples, types, value
-from support import promtool_check_metrics
+from support import answering, promtool_check_metrics
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 UNKNOWN = "Unknown command, but maybe one of the following ones is a better match:\n"
@@ -21,7 +21,7 @@ FILES = {"show info": "show-info.txt", "show stat": "show-stat.csv", "show table
 def test_promtool_accepts_the_page_with_maps_acls_and_errors() -> None:
     answers = {command: (FIXTURES / "3.2.0" / name).read_text() for command, name in FILES.items()}
     store = Store(30)
-    poller = Poller(build_config({"errors": {"enabled": True}}), store, fetch=lambda c: answers.get(c, UNKNOWN))
+    poller = Poller(build_config({"errors": {"enabled": True}}), store, connect=answering(lambda c: answers.get(c, UNKNOWN)))
     assert poller.poll_once()
     text = b"".join(p.text for p in store.parts()).decode()
     assert promtool_check_metrics(text) == []

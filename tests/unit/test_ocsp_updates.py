@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 from exposition import samples, types, value
-from support import EMPTY_ANSWERS, promtool_check_metrics
+from support import EMPTY_ANSWERS, FakeClock, answering, promtool_check_metrics
 
 from exporter.config import Config
 from exporter.exposition.render import render
 from exporter.poll.poller import Poller
+from exporter.poll.process import Process
 from exporter.poll.snapshot import Store
 from exporter.runtime.errors import ParseError
 from exporter.sources.ocsp_updates.model import ocsp_update_families
@@ -145,15 +146,15 @@ def test_dates() -> None:
 
 # ------------------------------------------------------------------ an optional source on an HAProxy without it
 
-def _poller(answers: dict[str, str]) -> tuple[Poller, Store, list[str]]:
+def _poller(answers: dict[str, str], clock: FakeClock) -> tuple[Poller, Store, list[str]]:
     sent: list[str] = []
 
     def fetch(command: str) -> str:
         sent.append(command)
         return answers.get(command, "")
 
-    store = Store(30)
-    return Poller(Config(), store, fetch=fetch), store, sent
+    store = Store(30, clock)
+    return Poller(Config(), store, connect=answering(fetch), clock=clock), store, sent
 
 
 def _served(store: Store) -> dict:
@@ -163,14 +164,12 @@ def _served(store: Store) -> dict:
 def test_an_unknown_command_of_an_optional_source_is_no_error_and_asked_again_rarely(caplog) -> None:
     answers = {"show info": captured("2.6.12", "show-info.txt"), "show stat": captured("2.6.12", "show-stat.csv"),
                **EMPTY_ANSWERS, "show ssl ocsp-updates": captured("2.6.12")}
-    poller, store, sent = _poller(answers)
-    process = next(iter(poller.targets.values()))._process
-    now = [1000.0]
-    process.clock = lambda: now[0]
+    clock = FakeClock()
+    poller, store, sent = _poller(answers, clock)
     with caplog.at_level(logging.DEBUG, logger="exporter"):
         for _ in range(3):
             assert poller.poll_once()
-            now[0] += 60
+            clock.now += 60
     got = _served(store)
     assert sent.count("show ssl ocsp-updates") == 1
     assert value(got, "haproxy_exporter_source_success", source="ocsp_updates") == 1
@@ -182,7 +181,7 @@ def test_an_unknown_command_of_an_optional_source_is_no_error_and_asked_again_ra
     assert [r.levelno for r in said] == [logging.INFO]
     assert "does not know" in said[0].getMessage()
 
-    now[0] += process.RECHECK_SECONDS  # later, the same socket served by an upgraded HAProxy
+    clock.now += Process.RECHECK_SECONDS  # later, the same socket served by an upgraded HAProxy
     answers["show ssl ocsp-updates"] = captured("2.8.25")
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="exporter"):
@@ -195,7 +194,7 @@ def test_an_unknown_command_of_an_optional_source_is_no_error_and_asked_again_ra
 def test_other_answers_of_an_optional_source_and_unknown_commands_of_others_still_count() -> None:
     answers = {"show info": captured("2.6.12", "show-info.txt"), "show stat": captured("2.6.12", "show-stat.csv"),
                **EMPTY_ANSWERS, "show ssl ocsp-updates": "Permission denied\n", "show peers": captured("2.6.12")}
-    poller, store, sent = _poller(answers)
+    poller, store, sent = _poller(answers, FakeClock())
     assert poller.poll_once()
     assert poller.poll_once()
     got = _served(store)

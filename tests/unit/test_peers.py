@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from exposition import samples, types, value
-from fakesocket import FakeSocket
+from testkit.fakesocket import FakeSocket
 from support import EMPTY_ANSWERS, haproxy_seconds, peer_links
 
 from exporter.config import build_config

@@ -14,6 +14,7 @@ import zlib
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from support import answering
 
 from exporter.config import build_config
 from exporter.exposition import gzip as gz_module
@@ -87,7 +88,7 @@ def test_every_family_carries_the_scope_its_promex_name_says(case: str) -> None:
 def test_through_a_master_the_masters_families_are_global() -> None:
     store = Store(30)
     poller = Poller(build_config({"haproxy": {"address": "/run/haproxy-master.sock"}}), store,
-                    fetch=master_fetch("3.2.0"))
+                    connect=answering(master_fetch("3.2.0")))
     assert poller.poll_once()
     pieces = store.published.page.pieces  # type: ignore[union-attr]
     assert any(piece.name.startswith("haproxy_master_") for piece in pieces)

@@ -7,12 +7,12 @@ from __future__ import annotations
 import functools
 
 import pytest
-from synthetic import synthetic_show_stat
 
 from exporter.reuse import PollMemo, UndeclaredInput, itself
 from exporter.sources.stat.model import StatReuse, stat_families
 from exporter.sources.stat.parse import parse_stat
 from exporter.sources.values import ModelStats
+from testkit.synthetic import synthetic_show_stat
 
 MADE: list[tuple[object, ...]] = []
 

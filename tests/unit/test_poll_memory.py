@@ -20,8 +20,8 @@ TESTS = Path(__file__).resolve().parent.parent
 CHILD = r'''
 import csv, io, sys, threading
 sys.path[:0] = [sys.argv[1], sys.argv[2]]
-from support import EMPTY_ANSWERS
-from synthetic import FIXTURE, synthetic_show_stat
+from support import EMPTY_ANSWERS, answering
+from testkit.synthetic import FIXTURE, synthetic_show_stat
 from exporter.config import build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
@@ -48,7 +48,7 @@ def moving(text, polls):
 texts = list(moving(synthetic_show_stat(400, 10, seed=1), 8))
 answers = {**EMPTY_ANSWERS, "show info": (FIXTURE.parent / "show-info.txt").read_text()}
 store = Store(30)
-poller = Poller(build_config({}), store, fetch=lambda command: answers.get(command, "Unknown command\n"))
+poller = Poller(build_config({}), store, connect=answering(lambda command: answers.get(command, "Unknown command\n")))
 before = rss()
 
 def run():

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import pytest
 from exposition import samples, value
-from support import EMPTY_ANSWERS, Finished, wait_for
+from support import EMPTY_ANSWERS, FakeClock, Finished, answering, wait_for
 
 import exporter.poll.poller
 import exporter.poll.snapshot
@@ -173,12 +173,12 @@ def test_a_reload_handed_to_a_target_is_never_lost() -> None:
 
     def trial(step: int) -> bool:
         store = Store(30)
-        target = TargetPoller(configs[0].poll_targets()[0], configs[0], store, fetch=lambda c: "")
+        target = TargetPoller(configs[0].poll_targets()[0], configs[0], store, connect=answering(lambda c: ""), clock=FakeClock())
         target.reconfigure(configs[1].poll_targets()[0], configs[1])
         went = preempted(target._apply_pending, lambda: target.reconfigure(configs[2].poll_targets()[0], configs[2]),
                          {exporter.poll.target.__file__}, step)
         target._apply_pending()  # the start of the next cycle
-        assert target.target.address == "/run/h2.sock" and target.config is configs[2], step
+        assert target.target.address.text == "/run/h2.sock" and target.config is configs[2], step
         return went
 
     assert every_step(trial) > 3
@@ -192,12 +192,12 @@ def test_the_scheduler_never_sees_the_new_targets_with_the_old_config() -> None:
                         "poll": {"interval": "3s"}})
 
     def trial(step: int) -> bool:
-        poller = Poller(one, Store(30), fetch=lambda c: UNKNOWN)
+        poller = Poller(one, Store(30), connect=answering(lambda c: UNKNOWN))
         seen: list[tuple[float, list[str]]] = []
 
         def scheduler_turn() -> None:
             config, targets = poller.config, poller.targets
-            seen.append((config.interval, sorted(targets)))
+            seen.append((config.poll.interval, sorted(targets)))
 
         went = preempted(lambda: poller.reconfigure(two), scheduler_turn, {exporter.poll.poller.__file__}, step)
         assert seen[0] in ((7.0, [""]), (3.0, ["a", "b"])), (step, seen)
@@ -209,18 +209,10 @@ def test_the_scheduler_never_sees_the_new_targets_with_the_old_config() -> None:
 # ---------------------------------------------------------------------- a poll thread that cannot start
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class Turns(threading.Event):
     """The scheduler's stop event: each wait moves the fake clock and lets the test act between turns."""
 
-    def __init__(self, clock: Clock, between: Callable[[], bool]) -> None:
+    def __init__(self, clock: FakeClock, between: Callable[[], bool]) -> None:
         super().__init__()
         self.clock, self.between = clock, between
 
@@ -251,10 +243,10 @@ class FailingStarts:
 def test_a_poll_thread_that_cannot_start_is_counted_logged_once_and_tried_again(caplog) -> None:
     config = build_config({"targets": [{"name": "a", "address": "/run/a.sock"}, {"name": "b", "address": "/run/b.sock"}],
                            "poll": {"interval": "1s", "max_age": "60s"}})
-    clock = Clock()
-    store = Store(config.max_age)
+    clock = FakeClock()
+    store = Store(config.poll.max_age, clock)
     starts = FailingStarts()
-    poller = Poller(config, store, fetch=lambda c: ANSWERS.get(c, UNKNOWN), clock=clock, start=starts)
+    poller = Poller(config, store, connect=answering(lambda c: ANSWERS.get(c, UNKNOWN)), clock=clock, start=starts)
     health: list[tuple[float, bool]] = []
 
     def between() -> bool:
@@ -299,7 +291,7 @@ def test_the_scheduler_outlives_threads_that_cannot_start(monkeypatch) -> None:
     monkeypatch.setattr(threading.Thread, "start", start)
     config = build_config({"targets": [{"name": "a", "address": "/run/a.sock"}, {"name": "b", "address": "/run/b.sock"}],
                            "poll": {"interval": "50ms"}})
-    poller = Poller(config, Store(30), fetch=lambda c: ANSWERS.get(c, UNKNOWN))
+    poller = Poller(config, Store(30), connect=answering(lambda c: ANSWERS.get(c, UNKNOWN)))
     stop = threading.Event()
     scheduler = threading.Thread(target=poller.run, args=(stop,), name="scheduler", daemon=True)
     scheduler.start()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from exposition import samples, value
-from support import EMPTY_ANSWERS
+from support import EMPTY_ANSWERS, FakeClock, answering
 
 from exporter.config import Config
 from exporter.poll.poller import Poller
@@ -27,7 +27,7 @@ def served(store):
 
 def test_a_good_poll_publishes_data_and_status(fixtures):
     store = Store(30)
-    poller = Poller(Config(), store, fetch=captured(fixtures))
+    poller = Poller(Config(), store, connect=answering(captured(fixtures)))
     assert poller.poll_once()
     got = served(store)
     assert value(got, "haproxy_up") == 1
@@ -43,7 +43,7 @@ def test_a_bad_answer_keeps_the_previous_snapshot_and_counts(fixtures, caplog):
     store = Store(30)
     answers = {"show info": (fixtures / "2.6.12" / "show-info.txt").read_text(),
                "show stat": (fixtures / "2.6.12" / "show-stat.csv").read_text()}
-    poller = Poller(Config(), store, fetch=lambda c: answers.get(c, ""))
+    poller = Poller(Config(), store, connect=answering(lambda c: answers.get(c, "")))
     assert poller.poll_once()
     first = store.published.page
     answers["show stat"] = "Permission denied\n"
@@ -61,7 +61,7 @@ def test_a_bad_answer_keeps_the_previous_snapshot_and_counts(fixtures, caplog):
 
 def test_newer_version_capture(fixtures):
     store = Store(30)
-    assert Poller(Config(), store, fetch=captured(fixtures, "3.3.0")).poll_once()
+    assert Poller(Config(), store, connect=answering(captured(fixtures, "3.3.0"))).poll_once()
     got = served(store)
     assert value(got, "haproxy_frontend_res_bytes_out_total", proxy="fe_main") is not None
     assert value(got, "haproxy_process_patterns_added_total") is not None
@@ -77,7 +77,7 @@ def test_reconfigure_forgets_commands_of_removed_tables(fixtures):
         "show table fe_main": (fixtures / "2.6.12" / "show-table-fe_main.txt").read_text(),
     }
     store = Store(30)
-    poller = Poller(build_config({"stick_tables": [{"name": "fe_main"}]}), store, fetch=lambda c: answers[c])
+    poller = Poller(build_config({"stick_tables": [{"name": "fe_main"}]}), store, connect=answering(lambda c: answers[c]))
     assert poller.poll_once()
     assert value(served(store), "haproxy_exporter_command_success", command="show table fe_main") == 1
     poller.reconfigure(build_config({}))
@@ -85,3 +85,14 @@ def test_reconfigure_forgets_commands_of_removed_tables(fixtures):
     got = served(store)
     assert value(got, "haproxy_exporter_command_success", command="show table fe_main") is None
     assert value(got, "haproxy_exporter_command_success", command="show table") == 1
+
+
+def test_the_poller_publishes_in_the_store_as_the_edge_built_it(fixtures):
+    """The edge (cli.new_store) gives the store its clock and its live part; the poller, handed
+    another clock, publishes in it and rewires nothing (it used to set both)."""
+    store = Store(30)
+    built = dict(vars(store))
+    poller = Poller(Config(), store, connect=answering(captured(fixtures)), clock=FakeClock())
+    assert poller.poll_once()
+    assert {name: vars(store)[name] for name in ("clock", "live", "max_age")} == \
+        {name: built[name] for name in ("clock", "live", "max_age")}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from exporter.exposition.page import Piece
-from exporter.web.promex_query import SCOPES, QueryError, parse
+from exporter.web.promex_query import SCOPES, QueryError, parameters, parse
 
 
 def span(name: str, maint: bool = False, extra: bool = False) -> Piece:
@@ -61,3 +61,23 @@ def test_metrics_filter_includes_excludes_and_the_last_mention_wins() -> None:
     flipped = parse("metrics=-haproxy_server_status&metrics=haproxy_server_status")
     assert flipped is not None and flipped.keeps(span("haproxy_server_status"))
     assert not flipped.keeps(span("haproxy_server_weight"))
+
+
+@pytest.mark.parametrize("query,pairs", [
+    ("", [("", None)]),
+    ("no-maint", [("no-maint", None)]),  # a key alone has no value, unlike an empty one
+    ("scope=", [("scope", "")]),
+    ("scope=server&scope=backend", [("scope", "server"), ("scope", "backend")]),
+    ("metrics=a+b,c%2Cd", [("metrics", "a b,c,d")]),  # '+' is a space, percent-encoding decoded
+    ("ex%74ra-counters", [("extra-counters", None)]),  # keys are decoded too
+    ("scope=server#scope=backend", [("scope", "server")]),  # '#' ends the query
+    ("a&&b=1", [("a", None), ("", None), ("b", "1")]),
+])
+def test_parameters_in_order_decoded_as_promex_does(query: str, pairs: list[tuple[str, str | None]]) -> None:
+    assert parameters(query) == pairs
+
+
+@pytest.mark.parametrize("query", ["scope=a=b", "x=%", "x=%4", "%g0=1", "scope=%zz#"])
+def test_parameters_refuse_what_promex_refuses(query: str) -> None:
+    with pytest.raises(QueryError):
+        parameters(query)

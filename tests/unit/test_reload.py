@@ -31,7 +31,7 @@ def test_valid_reload_names_changes_and_restart_only_keys(caplog: pytest.LogCapt
     new = Settings(build_config({"haproxy": {"address": "/other.sock"}, "web": {"listen_address": ":9999"}}), None)
     with caplog.at_level(logging.INFO, logger="exporter.reload"):
         assert reload_settings(lambda: new, current) is new
-    assert "changed: haproxy_address, listen_address" in caplog.text
+    assert "changed: haproxy.address, web.listen_address" in caplog.text
     assert "web.listen_address changed: it takes effect after a restart" in caplog.text
 
 

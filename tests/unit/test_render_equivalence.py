@@ -24,7 +24,7 @@ from exporter.exposition.render import render, render_bytes, to_client_families
 from exporter.sources.info.parse import parse_info
 from exporter.sources.stat.parse import SERVER, parse_stat
 from support import require
-from synthetic import CHECK_CODES, SERVER_STATUSES, synthetic_show_stat
+from testkit.synthetic import CHECK_CODES, SERVER_STATUSES, synthetic_show_stat
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "2.6.12"
 from models import build_families

@@ -14,7 +14,7 @@ import io
 from pathlib import Path
 
 import pytest
-from support import EMPTY_ANSWERS
+from support import EMPTY_ANSWERS, answering
 
 from exporter.config import build_config
 from exporter.poll.poller import Poller
@@ -55,7 +55,7 @@ def page(poller: Poller, store: Store) -> tuple[bytes, bytes]:
 
 def cold(current: dict[str, str]) -> tuple[bytes, bytes]:
     store = Store(30)
-    return page(Poller(build_config({}), store, fetch=lambda c: current.get(c, UNKNOWN)), store)
+    return page(Poller(build_config({}), store, connect=answering(lambda c: current.get(c, UNKNOWN))), store)
 
 
 def test_a_warm_poll_publishes_what_a_cold_poll_publishes() -> None:
@@ -65,7 +65,7 @@ def test_a_warm_poll_publishes_what_a_cold_poll_publishes() -> None:
              ("another HAProxy", b, None), ("back", a, None), ("another version", c, None), ("the same", c, "all")]
     current: dict[str, str] = {}
     store = Store(30)
-    warm = Poller(build_config({}), store, fetch=lambda command: current.get(command, UNKNOWN))
+    warm = Poller(build_config({}), store, connect=answering(lambda command: current.get(command, UNKNOWN)))
     target = next(iter(warm.targets.values()))
     for what, step, reuse in steps:
         current.clear()
@@ -148,7 +148,7 @@ def test_warm_polls_through_changes_of_rows_publish_what_cold_polls_publish(vers
              ("back", base)]
     current: dict[str, str] = {}
     store = Store(30)
-    warm = Poller(build_config({}), store, fetch=lambda command: current.get(command, UNKNOWN))
+    warm = Poller(build_config({}), store, connect=answering(lambda command: current.get(command, UNKNOWN)))
     pages: dict[bytes, list[str]] = {}
     for what, step in steps:
         current.clear()

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from support import EMPTY_ANSWERS, run_in_place
+from support import EMPTY_ANSWERS, FakeClock, answering, answering_each, run_in_place
 
 from exporter.config import build_config
 from exporter.poll.poller import Poller
@@ -26,18 +26,10 @@ ANSWERS = {"show info": (FAULTS / "show-info.txt").read_text()[:-1],
 UNKNOWN = "Unknown command, but maybe one of the following ones is a better match:\n"  # a worker to show proc
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class FakeStop(threading.Event):
     """``wait`` moves the fake clock instead of sleeping; stops the loop after ``polls`` polls."""
 
-    def __init__(self, clock: FakeTime, starts: list[float], polls: int) -> None:
+    def __init__(self, clock: FakeClock, starts: list[float], polls: int) -> None:
         super().__init__()
         self.clock, self.starts, self.polls = clock, starts, polls
 
@@ -51,7 +43,7 @@ class FakeStop(threading.Event):
 
 def run_schedule(hangs: dict[int, float], polls: int, interval: float = 1.0) -> tuple[list[float], Poller]:
     """Run the real loop; poll number ``n`` in ``hangs`` blocks for that long, then times out."""
-    clock = FakeTime()
+    clock = FakeClock()
     starts: list[float] = []
 
     def fetch(command: str) -> str:
@@ -67,7 +59,7 @@ def run_schedule(hangs: dict[int, float], polls: int, interval: float = 1.0) -> 
         return ANSWERS.get(command, UNKNOWN)
 
     config = build_config({"poll": {"interval": interval, "max_age": 60}})
-    poller = Poller(config, Store(config.max_age), fetch=fetch, clock=clock, start=run_in_place)
+    poller = Poller(config, Store(config.poll.max_age, clock), connect=answering(fetch), clock=clock, start=run_in_place)
     poller.run(FakeStop(clock, starts, polls))
     return [round(s - starts[0], 6) for s in starts], poller
 
@@ -75,8 +67,8 @@ def run_schedule(hangs: dict[int, float], polls: int, interval: float = 1.0) -> 
 def test_hang_shorter_than_interval_keeps_the_schedule() -> None:
     starts, poller = run_schedule({1: 0.5, 2: 0.9}, polls=5)
     assert starts == [0, 1, 2, 3, 4]
-    assert poller.state.polls == {"success": 3, "failure": 2}
-    assert poller.state.commands.errors == {("show info", "timeout"): 2}
+    assert poller.targets[""].state.polls == {"success": 3, "failure": 2}
+    assert poller.targets[""].state.commands.errors == {("show info", "timeout"): 2}
 
 
 def test_hang_longer_than_interval_delays_the_next_poll_without_stacking() -> None:
@@ -84,19 +76,19 @@ def test_hang_longer_than_interval_delays_the_next_poll_without_stacking() -> No
     # Poll 2 runs from 2 to 4.5: the next starts right away, then the interval resumes from there;
     # the missed slots (3, 4) are not made up with a burst of polls.
     assert starts == pytest.approx([0, 1, 2, 4.5, 5.5])
-    assert poller.state.polls == {"success": 4, "failure": 1}
+    assert poller.targets[""].state.polls == {"success": 4, "failure": 1}
 
 
 def test_every_poll_hanging_still_polls_once_per_interval() -> None:
     """Over a bounded run of 10 fake seconds with every poll hanging, ten attempts start."""
     starts, poller = run_schedule({n: 0.6 for n in range(100)}, polls=10)
     assert starts == [float(n) for n in range(10)]
-    assert poller.state.commands.errors == {("show info", "timeout"): 10}
+    assert poller.targets[""].state.commands.errors == {("show info", "timeout"): 10}
 
 
 def test_a_reloaded_interval_applies_from_the_next_poll() -> None:
     """SIGHUP's reconfigure() swaps the config between polls; the loop reads the new interval."""
-    clock = FakeTime()
+    clock = FakeClock()
     starts: list[float] = []
     faster = build_config({"poll": {"interval": 0.5, "max_age": 60}})
 
@@ -108,7 +100,7 @@ def test_a_reloaded_interval_applies_from_the_next_poll() -> None:
         return ANSWERS.get(command, UNKNOWN)
 
     config = build_config({"poll": {"interval": 1.0, "max_age": 60}})
-    poller = Poller(config, Store(config.max_age), fetch=fetch, clock=clock, start=run_in_place)
+    poller = Poller(config, Store(config.poll.max_age, clock), connect=answering(fetch), clock=clock, start=run_in_place)
     poller.run(FakeStop(clock, starts, 6))
     assert [s - starts[0] for s in starts] == [0, 1, 2, 2.5, 3, 3.5]
     assert poller.store.max_age == 60
@@ -117,13 +109,13 @@ def test_a_reloaded_interval_applies_from_the_next_poll() -> None:
 def test_the_schedule_follows_whatever_a_reload_makes_of_the_targets() -> None:
     """One socket, then two targets, then one removed and one added, then one socket again: from the
     turn after each reload every configured HAProxy is polled each interval, and nothing else."""
-    clock = FakeTime()
+    clock = FakeClock()
     polled: list[tuple[float, str]] = []
 
     def fetch_for(target):
         def fetch(command: str) -> str:
             if command == "show info":
-                polled.append((clock.now, target.address))
+                polled.append((clock.now, target.address.text))
             return ANSWERS.get(command, UNKNOWN)
         return fetch
 
@@ -133,8 +125,8 @@ def test_the_schedule_follows_whatever_a_reload_makes_of_the_targets() -> None:
 
     single = {"haproxy": {"address": "/run/one.sock"}, "poll": {"interval": 1.0, "max_age": 60}}
     reloads = {1002.5: targets("a", "b"), 1005.5: targets("b", "c"), 1008.5: single}
-    store = Store(60)
-    poller = Poller(build_config(single), store, fetch_for=fetch_for, clock=clock, start=run_in_place)
+    store = Store(60, clock)
+    poller = Poller(build_config(single), store, connect=answering_each(fetch_for), clock=clock, start=run_in_place)
     pages: dict[float, tuple[bool, list[str]]] = {}
 
     class Reloads(threading.Event):
@@ -169,7 +161,7 @@ def test_with_several_targets_a_late_cycle_adds_no_catch_up_poll() -> None:
     """The same rule with targets: target a's third poll hangs 2.5 s; its next starts when it ends,
     then the interval resumes from there (the loop for several targets used to start one more at
     once after that one, making up a missed slot)."""
-    clock = FakeTime()
+    clock = FakeClock()
     starts: dict[str, list[float]] = {"a": [], "b": []}
 
     def fetch_for(target):
@@ -184,7 +176,7 @@ def test_with_several_targets_a_late_cycle_adds_no_catch_up_poll() -> None:
 
     config = build_config({"targets": [{"name": "a", "address": "/run/a.sock"}, {"name": "b", "address": "/run/b.sock"}],
                            "poll": {"interval": 1.0, "max_age": 60}})
-    poller = Poller(config, Store(60), fetch_for=fetch_for, clock=clock, start=run_in_place)
+    poller = Poller(config, Store(60, clock), connect=answering_each(fetch_for), clock=clock, start=run_in_place)
 
     class Until(threading.Event):
         def wait(self, timeout: float | None = None) -> bool:

@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 from exposition import samples, value
-from support import EMPTY_ANSWERS, wait_for
+from support import EMPTY_ANSWERS, answering, answering_each, wait_for
 
+from exporter.cli import new_store
+from exporter.clock import SYSTEM_CLOCK
 from exporter.config import TargetConfig, build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
+from exporter.runtime.address import parse_address
 from exporter.runtime.client import TransportError
 from exporter.validation import ConfigError
 
@@ -37,8 +40,8 @@ CONFIG = {"targets": [{"name": "edge1", "address": "unix@/run/h1.sock"},
 def test_targets_config_takes_the_haproxy_keys_per_entry() -> None:
     config = build_config({"haproxy": {"timeout": "3s"}, **CONFIG})
     assert [t.name for t in config.poll_targets()] == ["edge1", "edge2"]
-    assert config.targets[0] == TargetConfig("edge1", "unix@/run/h1.sock", timeout=3.0)
-    assert config.targets[1].timeout == 10.0 and config.targets[1].address == "ipv4@127.0.0.1:9999"
+    assert config.targets[0] == TargetConfig("edge1", parse_address("unix@/run/h1.sock"), timeout=3.0)
+    assert config.targets[1].timeout == 10.0 and config.targets[1].address.text == "ipv4@127.0.0.1:9999"
 
 
 @pytest.mark.parametrize("targets, error", [
@@ -64,8 +67,9 @@ def test_an_address_beside_targets_is_refused() -> None:
 
 def test_each_target_is_served_on_its_own_and_metrics_gives_the_overview() -> None:
     by_address = {"unix@/run/h1.sock": answers("2.6.12"), "ipv4@127.0.0.1:9999": answers("3.3.0")}
-    store = Store(10)
-    poller = Poller(build_config(CONFIG), store, fetch_for=lambda t: lambda c: by_address[t.address].get(c, UNKNOWN))
+    config = build_config(CONFIG)
+    store = new_store(config, SYSTEM_CLOCK)  # as the exporter makes it: its process figures on every page
+    poller = Poller(config, store, connect=answering_each(lambda t: lambda c: by_address[t.address.text].get(c, UNKNOWN)))
     assert poller.poll_once()
     one, two = samples(text(store.probe("edge1"))), samples(text(store.probe("edge2")))
     assert value(one, "haproxy_process_build_info", version="2.6.12-1+deb12u4", release_date="2026/10/17") == 1
@@ -93,7 +97,7 @@ def test_a_hung_target_costs_only_its_own_polls() -> None:
         return fetch
 
     store = Store(10)
-    poller = Poller(build_config(CONFIG), store, fetch_for=fetch_for)
+    poller = Poller(build_config(CONFIG), store, connect=answering_each(fetch_for))
     stop = threading.Event()
     thread = threading.Thread(target=poller.run, args=(stop,), daemon=True)
     thread.start()
@@ -110,7 +114,7 @@ def test_a_hung_target_costs_only_its_own_polls() -> None:
 
 def test_reloading_drops_a_removed_target_and_keeps_the_others_state() -> None:
     store = Store(10)
-    poller = Poller(build_config(CONFIG), store, fetch=lambda c: answers("2.6.12").get(c, UNKNOWN))
+    poller = Poller(build_config(CONFIG), store, connect=answering(lambda c: answers("2.6.12").get(c, UNKNOWN)))
     assert poller.poll_once()
     kept = poller.targets["edge1"]
     poller.reconfigure(build_config({**CONFIG, "targets": CONFIG["targets"][:1]}))
@@ -135,7 +139,7 @@ def test_a_target_removed_while_its_poll_runs_is_not_published_again() -> None:
         return fetch
 
     store = Store(10)
-    poller = Poller(build_config(CONFIG), store, fetch_for=fetch_for)
+    poller = Poller(build_config(CONFIG), store, connect=answering_each(fetch_for))
     assert poller.poll_once()
     edge2 = poller.targets["edge2"]
     hold["edge2"] = True

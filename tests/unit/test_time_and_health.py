@@ -13,8 +13,9 @@ from pathlib import Path
 
 from exposition import samples, value
 from freezegun import freeze_time
-from support import EMPTY_ANSWERS
+from support import EMPTY_ANSWERS, FakeClock, answering
 
+from exporter.clock import SYSTEM_CLOCK
 from exporter.config import build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
@@ -26,21 +27,13 @@ ANSWERS = {"show info": (FAULTS / "show-info.txt").read_text()[:-1],
 UNKNOWN = "Unknown command\n"
 
 
-class Monotonic:
-    def __init__(self) -> None:
-        self.now = 500.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def setup(fetch=None) -> tuple[Poller, Store, Monotonic]:
+def setup(fetch=None) -> tuple[Poller, Store, FakeClock]:
     config = build_config({"poll": {"interval": "5s", "max_age": "30s"},
                            "haproxy": {"timeout": "2s", "connect_timeout": "1s"}})
-    mono = Monotonic()
-    store = Store(config.max_age, monotonic=mono)
+    mono = FakeClock(500.0, wall=SYSTEM_CLOCK.wall)  # the wall clock is freezegun's
+    store = Store(config.poll.max_age, mono)
     # The fake monotonic clock from the start: a target counts its first cycle's age from its creation.
-    poller = Poller(config, store, fetch=fetch or (lambda c: ANSWERS.get(c, UNKNOWN)), monotonic=mono)
+    poller = Poller(config, store, connect=answering(fetch or (lambda c: ANSWERS.get(c, UNKNOWN))), clock=mono)
     return poller, store, mono
 
 

@@ -3,9 +3,10 @@ import threading
 
 import pytest
 
+from exporter.config import TargetConfig
 from exporter.sources.registry import allowlist
 from exporter.runtime.address import parse_address
-from exporter.runtime.client import CommandRefused, RuntimeClient, TransportError, TransportLimits
+from exporter.runtime.client import CommandRefused, RuntimeClient, TransportError
 
 
 @pytest.mark.parametrize("command", [
@@ -26,14 +27,14 @@ def test_read_only_commands_pass(command):
 def test_anything_else_is_refused_before_a_socket_is_opened(command, monkeypatch):
     opened = []
     monkeypatch.setattr(socket, "socket", lambda *a, **k: opened.append(a))
-    client = RuntimeClient(parse_address("127.0.0.1:1"), allowlist())
+    client = RuntimeClient(parse_address("127.0.0.1:1"), allowlist(), TargetConfig())
     with pytest.raises(CommandRefused):
         client.run(command)
     assert opened == []
 
 
 def test_missing_socket_file_is_reported_as_such(tmp_path):
-    client = RuntimeClient(parse_address(str(tmp_path / "nope.sock")), allowlist())
+    client = RuntimeClient(parse_address(str(tmp_path / "nope.sock")), allowlist(), TargetConfig())
     with pytest.raises(TransportError) as err:
         client.run("show info")
     assert err.value.reason == "no_socket"
@@ -43,7 +44,7 @@ def test_closed_tcp_port_is_refused():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    client = RuntimeClient(parse_address(f"127.0.0.1:{port}"), allowlist(), TransportLimits(1, 1))
+    client = RuntimeClient(parse_address(f"127.0.0.1:{port}"), allowlist(), TargetConfig(connect_timeout=1, timeout=1))
     with pytest.raises(TransportError) as err:
         client.run("show info")
     assert err.value.reason == "refused"
@@ -73,7 +74,7 @@ def _serve_once(payload: bytes) -> tuple[int, threading.Thread, list]:
 
 def test_half_closes_and_strips_the_block_end():
     port, t, seen = _serve_once(b"Name: HAProxy\nVersion: 9\n\n")
-    text = RuntimeClient(parse_address(f"127.0.0.1:{port}"), allowlist()).run("show info")
+    text = RuntimeClient(parse_address(f"127.0.0.1:{port}"), allowlist(), TargetConfig()).run("show info")
     t.join(2)
     assert seen == [b"show info\n"]
     assert str(text) == "Name: HAProxy\nVersion: 9\n"
@@ -82,7 +83,7 @@ def test_half_closes_and_strips_the_block_end():
 def test_answer_without_closing_blank_line_is_a_cut_stream():
     port, t, _ = _serve_once(b"# pxname,svname,\nfe,FRONT")
     with pytest.raises(TransportError) as err:
-        RuntimeClient(parse_address(f"127.0.0.1:{port}"), allowlist()).run("show stat")
+        RuntimeClient(parse_address(f"127.0.0.1:{port}"), allowlist(), TargetConfig()).run("show stat")
     t.join(2)
     assert err.value.reason == "truncated"
 
@@ -90,6 +91,6 @@ def test_answer_without_closing_blank_line_is_a_cut_stream():
 def test_size_cap():
     port, t, _ = _serve_once(b"x" * 5000 + b"\n\n")
     with pytest.raises(TransportError) as err:
-        RuntimeClient(parse_address(f"127.0.0.1:{port}"), allowlist(), TransportLimits(max_response_bytes=1000)).run("show stat")
+        RuntimeClient(parse_address(f"127.0.0.1:{port}"), allowlist(), TargetConfig(max_response_bytes=1000)).run("show stat")
     t.join(2)
     assert err.value.reason == "too_large"

@@ -15,7 +15,7 @@ from typing import Iterator
 
 import pytest
 from exposition import samples, value
-from fakesocket import FakeSocket
+from testkit.fakesocket import FakeSocket
 from support import EMPTY_ANSWERS, require
 
 from exporter.config import build_config
@@ -41,7 +41,7 @@ def fake() -> Iterator[FakeSocket]:
 
 def poll(fake: FakeSocket, **config: object) -> tuple[bool, str]:
     built = build_config({"haproxy": {"address": fake.path, "mode": "worker"}, **config})
-    store = Store(built.max_age)
+    store = Store(built.poll.max_age)
     ok = Poller(built, store).poll_once()
     return ok, b"".join(p.text for p in store.parts()).decode()
 

@@ -12,7 +12,7 @@ import pytest
 from exporter.validation import ConfigError
 from exporter.web.auth import bcrypt_matches
 from exporter.web.config import WebConfig, load_web_config
-from tlscerts import Certs, make_certs
+from testkit.tlscerts import Certs, make_certs
 
 HASH = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(4)).decode()  # cost 4: fast tests, same code path
 

@@ -7,13 +7,15 @@ thousands, so they are read on a schedule of their own (exporter/sources/refresh
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from exporter.exposition.families import Family
 from exporter.reuse import PollMemo
 from exporter.sources.base import Command
+from exporter.sources.certificates import naming
 from exporter.sources.certificates.model import Labels, certificate_families
 from exporter.sources.certificates.parse import Certificate, parse_cert, parse_cert_list
+from exporter.sources.doctable import RUNTIME, DocRows
 from exporter.sources.refresh import RefreshedSource
 from exporter.sources.values import ModelStats
 
@@ -43,3 +45,11 @@ class CertificateSource(RefreshedSource[Certificate]):
     def families(self, served: tuple[tuple[Any, Certificate], ...], stats: ModelStats) -> list[Family]:
         with self._labels.poll():  # only the certificates still served keep their label sets
             return certificate_families([cert for _, cert in served], stats, self.extra, self._labels)
+
+    @classmethod
+    def docs(cls) -> Sequence[DocRows]:
+        dates = (naming.NOT_AFTER, naming.NOT_BEFORE, naming.USED)
+        lines = [f"| `{name}` | {naming.FILE_LABEL} | {help} | ours |" for name, help in dates]
+        info_labels = ", ".join((naming.FILE_LABEL, *(label for label, _ in naming.INFO_LABELS)))
+        lines.append(f"| `{naming.INFO[0]}` | {info_labels} | {naming.INFO[1]} | ours |")
+        return ((RUNTIME, lines),)

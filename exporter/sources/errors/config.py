@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.validation import ConfigError
+from exporter.validation import ConfigError, Keys
 
-_KEYS = ("enabled",)
+_KEYS = Keys(("enabled",), shape="a mapping like {enabled: true}")
 
 
 @dataclass(frozen=True)
@@ -25,11 +25,7 @@ def parse_errors_config(value: Any) -> ErrorsConfig:
     """``errors: {enabled: true}`` → ErrorsConfig; no section means off."""
     if value is None:
         return ErrorsConfig()
-    if not isinstance(value, dict):
-        raise ConfigError(f"errors: expected a mapping like {{enabled: true}}, got {value!r}")
-    for key in value:
-        if key not in _KEYS:
-            raise ConfigError(f"errors.{key}: unknown key (known: {', '.join(_KEYS)})")
+    _KEYS.check("errors", value)
     enabled = value.get("enabled", False)
     if not isinstance(enabled, bool):
         raise ConfigError(f"errors.enabled: expected true or false, got {enabled!r}")

@@ -3,11 +3,12 @@ that is large and may hold a client's bytes); ``errors: {enabled: true}`` turns 
 
 from __future__ import annotations
 
-import time
 from typing import Any, Mapping, Sequence
 
 from exporter.exposition.families import Family
 from exporter.sources.base import Ask, Command, Source
+from exporter.sources.doctable import RUNTIME, DocRows
+from exporter.sources.errors import naming
 from exporter.sources.errors.config import ErrorsConfig, parse_errors_config
 from exporter.sources.errors.model import error_families
 from exporter.sources.errors.parse import parse_errors
@@ -40,9 +41,15 @@ class ErrorsSource(Source):
     def read(self, ask: Ask) -> tuple[dict[str, Any], bool]:
         """As :meth:`Source.read`, noting when the command went out: the entries' times are ages
         on HAProxy's clock, made Unix times from it."""
-        self._sent_at = time.time()
+        self._sent_at = self.clock.wall()
         return super().read(ask)
 
     def build(self, answers: Mapping[str, Any], stats: ModelStats) -> list[Family]:
         dump = answers.get(SHOW_ERRORS.name)
         return error_families(dump, self._sent_at, self.extra) if dump is not None else []
+
+    @classmethod
+    def docs(cls) -> Sequence[DocRows]:
+        lines = [f"| `{naming.CAPTURED[0]}` | | {naming.CAPTURED[1]} (off by default: `errors.enabled`; counter) | ours |"]
+        lines += [f"| `{name}` | {naming.LABEL} | {help} (off by default) | ours |" for name, help in naming.LAST.values()]
+        return ((RUNTIME, lines),)

@@ -11,6 +11,8 @@ from typing import Any, Mapping, Sequence
 
 from exporter.exposition.families import Family
 from exporter.sources.base import Command, Source
+from exporter.sources.doctable import RUNTIME, DocRows
+from exporter.sources.maps import naming
 from exporter.sources.maps.model import acl_families, map_families
 from exporter.sources.maps.parse import parse_acls, parse_maps
 from exporter.sources.values import ModelStats
@@ -35,3 +37,11 @@ class MapsSource(Source):
         if acls is not None:
             families += acl_families(acls, stats, self.extra)
         return families
+
+    @classmethod
+    def docs(cls) -> Sequence[DocRows]:
+        listed = (naming.MAP_ENTRIES, naming.ACL_ENTRIES)
+        inline = (naming.INLINE_LISTS, naming.INLINE_ENTRIES)
+        lines = [f"| `{name}` | {naming.LABEL} | {help} | ours |" for name, help in listed]
+        lines += [f"| `{name}` | | {help} (`show acl`) | ours |" for name, help in inline]
+        return ((RUNTIME, lines),)

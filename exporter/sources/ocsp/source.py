@@ -7,10 +7,12 @@ schedule of their own (exporter/sources/refresh.py: ``ocsp.refresh_interval``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from exporter.exposition.families import Family
 from exporter.sources.base import Command
+from exporter.sources.doctable import RUNTIME, DocRows
+from exporter.sources.ocsp import naming
 from exporter.sources.ocsp.model import ocsp_families
 from exporter.sources.ocsp.parse import OcspId, OcspResponse, parse_ocsp_list, parse_ocsp_response
 from exporter.sources.refresh import RefreshedSource
@@ -38,3 +40,11 @@ class OcspSource(RefreshedSource[OcspResponse]):
 
     def families(self, served: tuple[tuple[Any, OcspResponse], ...], stats: ModelStats) -> list[Family]:
         return ocsp_families(served, stats, self.extra)
+
+    @classmethod
+    def docs(cls) -> Sequence[DocRows]:
+        labels = ", ".join(naming.LABELS)
+        lines = [f"| `{name}` | {labels} | {help} (`show ssl ocsp-response`) | ours |"
+                 for name, help in (naming.NEXT_UPDATE, naming.THIS_UPDATE, naming.REVOKED_AT)]
+        lines.append(f"| `{naming.STATUS[0]}` | {', '.join((*naming.LABELS, 'state'))} | {naming.STATUS[1]} | ours |")
+        return ((RUNTIME, lines),)

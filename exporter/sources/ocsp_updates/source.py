@@ -14,6 +14,8 @@ from typing import Any, Mapping, Sequence
 
 from exporter.exposition.families import Family
 from exporter.sources.base import Command, Source
+from exporter.sources.doctable import RUNTIME, DocRows
+from exporter.sources.ocsp_updates import naming
 from exporter.sources.ocsp_updates.model import ocsp_update_families
 from exporter.sources.ocsp_updates.parse import parse_ocsp_updates
 from exporter.sources.values import ModelStats
@@ -33,3 +35,12 @@ class OcspUpdatesSource(Source):
     def build(self, answers: Mapping[str, Any], stats: ModelStats) -> list[Family]:
         updates = answers.get(SHOW_OCSP_UPDATES.name)
         return ocsp_update_families(updates, stats, self.extra) if updates is not None else []
+
+    @classmethod
+    def docs(cls) -> Sequence[DocRows]:
+        lines = [f"| `{name}` | {naming.LABEL} | {help} (`show ssl ocsp-updates`, 2.8+; counter) | ours |"
+                 for name, help in (naming.SUCCESSES, naming.FAILURES)]
+        dates = (naming.NEXT_UPDATE, naming.LAST_UPDATE)
+        lines += [f"| `{name}` | {naming.LABEL} | {help} | ours |" for name, help in dates]
+        lines.append(f"| `{naming.STATUS[0]}` | {naming.LABEL}, state | {naming.STATUS[1]} | ours |")
+        return ((RUNTIME, lines),)

@@ -7,6 +7,8 @@ from typing import Any, Mapping, Sequence
 
 from exporter.exposition.families import Family
 from exporter.sources.base import Command, Source
+from exporter.sources.doctable import RUNTIME, DocRows
+from exporter.sources.peers import naming
 from exporter.sources.peers.model import peer_families
 from exporter.sources.peers.parse import parse_peers
 from exporter.sources.values import ModelStats
@@ -25,3 +27,14 @@ class PeersSource(Source):
     def build(self, answers: Mapping[str, Any], stats: ModelStats) -> list[Family]:
         peers = answers.get(SHOW_PEERS.name)
         return peer_families(peers, stats, self.extra) if peers is not None else []
+
+    @classmethod
+    def docs(cls) -> Sequence[DocRows]:
+        labels = ", ".join(naming.LABELS)
+        lines = []
+        for key, (suffix, help) in naming.GAUGES.items():
+            shown = f"{labels}, {naming.STATUS_LABEL}" if key == "status" else labels
+            lines.append(f"| `{naming.PREFIX}{suffix}` | {shown} | {help} | ours |")
+        for field, (suffix, help) in naming.COUNTERS.items():
+            lines.append(f"| `{naming.PREFIX}{suffix}` | {labels} | {help} (`show peers {field}`; counter) | ours |")
+        return ((RUNTIME, lines),)

@@ -28,7 +28,7 @@ from exporter.sources.sticktables.naming import (
     MAX_FILTERS,
     element_type,
 )
-from exporter.validation import ConfigError, positive_int
+from exporter.validation import ConfigError, Keys, positive_int
 
 # What a table name and a filter look like, for the config check here and for the commands the
 # source declares (its allowlist entries): the same patterns, so a valid config is always sendable.
@@ -38,7 +38,7 @@ _TABLE_NAME = re.compile(TABLE_NAME_PATTERN)
 _FILTER = re.compile(r"data\.(?P<type>[a-z0-9_]+(?:\[\d{1,3}\])?)\s+(?P<op>[a-z]+)\s+(?P<value>-?\d+)")
 _INDEXED = re.compile(r"(?P<base>[a-z_]+)\[(?P<index>\d{1,3})\]")
 _INT64 = (-(2**63), 2**63 - 1)
-_KEYS = ("name", "filters", "max_entries", "sort_by")
+_KEYS = Keys(("name", "filters", "max_entries", "sort_by"), shape="a mapping with at least name")
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class StickTableConfig:
 
 
 DEFAULT_MAX_ENTRIES = StickTableConfig.max_entries
-MAX_ENTRIES = 10_000_000  # each exported entry is a series at least, and poll.max_series is 5,000,000 by default
+MAX_ENTRIES = 10_000_000  # each exported entry is a series at least: twice poll.max_series's default
 
 
 def _filter(key: str, value: Any) -> tuple[str, str, int]:
@@ -124,11 +124,7 @@ def parse_stick_tables(value: Any) -> tuple[StickTableConfig, ...]:
         key = f"stick_tables[{pos}]"
         if isinstance(item, str):
             item = {"name": item}
-        if not isinstance(item, dict):
-            raise ConfigError(f"{key}: expected a mapping with at least name, got {item!r}")
-        for unknown in item:
-            if unknown not in _KEYS:
-                raise ConfigError(f"{key}.{unknown}: unknown key (known: {', '.join(_KEYS)})")
+        _KEYS.check(key, item)
         name = item.get("name")
         if not isinstance(name, str) or not _TABLE_NAME.fullmatch(name):
             raise ConfigError(

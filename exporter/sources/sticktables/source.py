@@ -15,7 +15,9 @@ from typing import Any, Mapping, Sequence
 
 from exporter.exposition.families import Family
 from exporter.sources.base import Command, Source
+from exporter.sources.doctable import DocRows, DocTable
 from exporter.sources.peers.source import SHOW_PEERS
+from exporter.sources.sticktables import naming
 from exporter.sources.sticktables.config import (
     FILTER_PATTERN,
     TABLE_NAME_PATTERN,
@@ -29,6 +31,9 @@ from exporter.sources.values import ModelStats
 
 log = logging.getLogger("exporter.sources.sticktables")
 SUMMARY = "show table"
+DOCS = DocTable("**Stick tables** (`show table`; entries only for the tables named in `stick_tables`, see "
+                "[docs/sticktables.md](docs/sticktables.md); all gauges)", ("metric", "labels", "from", "promex"),
+                place=40)
 
 
 def dump_label(table: StickTableConfig) -> str:
@@ -83,3 +88,25 @@ class StickTableSource(Source):
                 self._warned_sort.add(name)
                 log.warning("stick table %s does not store sort_by data; ranking by the default order", name)
         return families + entries
+
+    @classmethod
+    def docs(cls) -> Sequence[DocRows]:
+        lines = []
+        for name, _help in (naming.TABLE_SIZE, naming.TABLE_USED):
+            lines.append(f"| `{name}` | name, type | `show table` | yes |")
+        lines.append(f"| `{naming.TABLE_UTILIZATION[0]}` | name, type | used / size | ours |")
+        lines.append(f"| `{naming.TABLE_LOCAL_UPDATES[0]}` | name, type | `show peers` `localupdate=`; 0 for a table "
+                     "no peers section shares | yes (3.4+) |")
+        for name, help in (naming.ENTRIES_SEEN, naming.ENTRIES_EXPORTED, naming.ENTRIES_DROPPED, naming.ENTRY_USE,
+                           naming.ENTRY_EXPIRE):
+            labels = "table" if "entries_" in name else "table, key"
+            lines.append(f"| `{name}` | {labels} | {help} | ours |")
+        seen = set()
+        for dtype in naming.DATA_TYPES.values():
+            if dtype.metric in seen:
+                continue
+            seen.add(dtype.metric)
+            labels = {naming.NUMBER: "table, key", naming.RATE: "table, key, period", naming.ARRAY: "table, key, index",
+                      naming.ARRAY_RATE: "table, key, index, period", naming.SERVER: "table, key, server"}[dtype.kind]
+            lines.append(f"| `{dtype.metric}` | {labels} | {dtype.help} | ours |")
+        return ((DOCS, lines),)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Union
 
+from testkit.servers import accept_loop
+
 
 @dataclass(frozen=True)
 class Hang:
@@ -45,7 +47,8 @@ class FakeSocket:
         self._sock.bind(self.path)
         self._sock.listen(16)
         self._sock.settimeout(0.05)
-        self._thread = threading.Thread(target=self._serve, name="fakesocket", daemon=True)
+        self._thread = threading.Thread(target=accept_loop, args=(self._sock, self._stop, self._handle),
+                                        name="fakesocket", daemon=True)
 
     def __enter__(self) -> "FakeSocket":
         self._thread.start()
@@ -58,14 +61,6 @@ class FakeSocket:
         self._stop.set()
         self._thread.join(5)
         self._sock.close()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except (socket.timeout, OSError):
-                continue
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _read_line(self, conn: socket.socket) -> str:
         data = b""

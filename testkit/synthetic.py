@@ -15,7 +15,7 @@ import io
 import random
 from pathlib import Path
 
-FIXTURE = Path(__file__).parent / "fixtures" / "2.6.12" / "show-stat.csv"
+FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "2.6.12" / "show-stat.csv"
 
 SERVER_STATUSES = (
     "UP", "DOWN", "NOLB", "DRAIN", "no check", "UP 1/3", "DOWN 1/2", "NOLB 2/3", "DRAIN 1/3",
@@ -83,14 +83,14 @@ def synthetic_show_stat(backends: int, servers: int, seed: int = 1, invalid: boo
     writer = csv.writer(out, lineterminator=",\n")  # HAProxy ends every row with a comma
     n = 0
 
-    def fill(*args: object) -> list[str]:
-        return _fill(*args, invalid=invalid)  # type: ignore[arg-type]
+    def fill(template: list[str], cells: dict[str, str]) -> list[str]:
+        return _fill(rng, names, template, cells, invalid)
 
     for f in range(max(1, backends // 50)):
-        writer.writerow(fill(rng, names, tpl["0"], {"pxname": f"fe_{f}", "svname": "FRONTEND",
+        writer.writerow(fill(tpl["0"], {"pxname": f"fe_{f}", "svname": "FRONTEND",
                                                      "status": FRONTEND_STATUSES[f % 4], "iid": str(f + 1)}))
         for li in range(2):
-            writer.writerow(fill(rng, names, tpl["3"], {
+            writer.writerow(fill(tpl["3"], {
                 "pxname": f"fe_{f}", "svname": f"sock-{li}", "status": LISTENER_STATUSES[(f + li) % 3],
                 "addr": f"127.0.0.1:{20000 + li}", "iid": str(f + 1), "sid": str(li + 1)}))
     for b in range(backends):
@@ -98,7 +98,7 @@ def synthetic_show_stat(backends: int, servers: int, seed: int = 1, invalid: boo
         for s in range(servers):
             n += 1
             check = CHECK_CODES[n % len(CHECK_CODES)]
-            writer.writerow(fill(rng, names, tpl["2"], {
+            writer.writerow(fill(tpl["2"], {
                 "pxname": px, "svname": f"s{s}", "iid": str(b + 100), "sid": str(s + 1),
                 "status": SERVER_STATUSES[n % len(SERVER_STATUSES)],
                 "check_status": ("* " + check if n % 3 == 0 else check) if n % 5 else "",
@@ -111,7 +111,7 @@ def synthetic_show_stat(backends: int, servers: int, seed: int = 1, invalid: boo
                 "tracked": "be_0/s0" if n % 13 == 0 else "",
                 "mode": "http" if n % 2 else "tcp",
             }))
-        writer.writerow(fill(rng, names, tpl["1"], {
+        writer.writerow(fill(tpl["1"], {
             "pxname": px, "svname": "BACKEND", "iid": str(b + 100), "status": PROXY_STATUSES[b % 4],
             "algo": ("roundrobin", "leastconn", "source", "uri")[b % 4], "cookie": "SRV" if b % 2 else ""}))
     return header + "\n" + out.getvalue()

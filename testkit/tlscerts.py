@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from support import require
+from testkit.procs import require
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,10 @@ class Certs:
     client_cert: Path
     client_key: Path
     other_ca: Path  # a CA that signed nothing here: trusting only it must fail
+
+    def web_config(self, extra: str = "") -> str:
+        """A ``--web.config.file`` serving TLS with the server certificate; ``extra``: more of it."""
+        return f"tls_server_config:\n  cert_file: {self.server_cert}\n  key_file: {self.server_key}\n{extra}"
 
 
 def _run(*args: str, cwd: Path) -> None:
