@@ -23,7 +23,7 @@ import pytest
 
 from exporter.config import TargetConfig, build_config
 from exporter.docs import metrics_markdown
-from exporter.exposition.families import Family, LabelSet
+from exporter.exposition.families import GLOBAL, Family, LabelSet
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
 from exporter.runtime.address import parse_address
@@ -65,7 +65,7 @@ class VersionSource(Source):
 
     def build(self, answers: Mapping[str, Any], stats: ModelStats) -> list[Family]:
         return [Family("haproxy_throwaway_version_info", "gauge", "The version the process runs (show version)",
-                       [(LabelSet((("version", answers["show version"]),)), "1")])]
+                       [(LabelSet((("version", answers["show version"]),)), "1")], scope=GLOBAL)]
 
     @classmethod
     def docs(cls) -> Sequence[DocRows]:
@@ -117,7 +117,7 @@ class EventStream(Source):
         with self._lock:
             counts = sorted(self.counts.items())
         return [Family("haproxy_throwaway_events_total", "counter", "Events read from the stream, by status",
-                       [(LabelSet((("status", status),)), str(n)) for status, n in counts])]
+                       [(LabelSet((("status", status),)), str(n)) for status, n in counts], scope=GLOBAL)]
 
 
 @pytest.fixture
