@@ -149,10 +149,10 @@ def serve(config: Config, clock: Clock, web: WebConfig | None = None,
     raise_fd_limit()  # as Go's runtime does: the unit's LimitNOFILE= hard limit is what applies
     store = new_store(config, clock)
     poller = Poller(config, store, clock=clock)
-    # Scrapes share the interpreter lock with the poll thread.  The default 5 ms switch interval
-    # lets a poll keep the HTTP loop waiting 5 ms at every lock hand-over (after each write of a
-    # large body); 1 ms keeps scrapes during a poll close to scrapes between polls.  Still
-    # needed with the event loop: plain p95 at 1000x10 ~47 ms with it, ~92 ms without.
+    # Scrapes share the interpreter lock with the poll thread.  The default switch interval
+    # lets a poll keep the HTTP loop waiting that long at every lock hand-over (after each write
+    # of a large body); a shorter one keeps scrapes during a poll close to scrapes between polls,
+    # with the event loop too (BENCHMARKS.md, "Figures the code's comments rest on").
     sys.setswitchinterval(SWITCH_INTERVAL)
     stop = threading.Event()
     thread = threading.Thread(target=poller.run, args=(stop,), name="poller", daemon=True)

@@ -66,7 +66,7 @@ class LabelSet:
         found = cache.get(group)
         if found is None:
             found = cache[group] = tuple(self.plus(suffix) for suffix in group.suffixes)
-        return found  # no cast(): a call per row, and this runs 100,000 times a poll
+        return found  # no cast(): a call per row and family
 
 
 

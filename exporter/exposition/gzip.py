@@ -15,8 +15,8 @@ from typing import Callable
 
 
 def _zlib_member(raw: bytes) -> bytes:
-    # Level 3: the exposition is so repetitive that it already compresses about 21:1; on 44.5 MB
-    # (1000 backends x 10 servers) level 3 takes 0.10 s for 2.07 MB, level 6 0.26 s for 1.89 MB.
+    # Level 3: the exposition is so repetitive that a low level already compresses it well, and a
+    # higher one costs more than twice the time for a few percent fewer bytes (BENCHMARKS.md).
     return gzip.compress(raw, compresslevel=3, mtime=0)
 
 
@@ -27,9 +27,9 @@ except ImportError:  # the dependency is declared; without a wheel for the platf
     pass
 else:
     def _isal_member(raw: bytes) -> bytes:
-        # ISA-L's igzip level 1 on the same 44.5 MB: 23 ms for 2.13 MB (zlib level 3: 100-115 ms for
-        # 2.07 MB).  The copy is made every poll whether or not anyone asks for gzip, so CPU per poll is
-        # the cost to minimise; 3% more bytes per gzip scrape is the cheaper side.
+        # ISA-L's igzip level 1: a fraction of zlib level 3's time for a few percent more bytes
+        # (BENCHMARKS.md).  The copy is made every poll whether or not anyone asks for gzip, so CPU
+        # per poll is the cost to minimise; a few more bytes per gzip scrape is the cheaper side.
         return _igzip.compress(raw, compresslevel=1, mtime=0)
 
     GZIP_ENGINES["isal"] = _isal_member

@@ -23,7 +23,7 @@ from exporter.exposition import gzip
 from exporter.reuse import PollMemo
 
 # A page below this is compressed once more as a whole: pieces compressed without each other's
-# history make a small page 2.5:1 instead of 8:1, and recompressing a small page costs nothing.
+# history compress a small page far less (BENCHMARKS.md), and recompressing a small page costs nothing.
 WHOLE_BELOW = 1 << 20
 
 
@@ -78,7 +78,7 @@ class Page:
     read again) and the length after, they are one gzip member.  So the whole page (``gz``) and
     every promex selection (``scope``, ``metrics``, ``no-maint``) are sent as slices of the bytes
     the poll prepared, one compression per poll.  A small page also gets a whole-page compression
-    of its own (``WHOLE_BELOW``): without each other's history its pieces compress 2.5:1 instead of 8:1.
+    of its own (``WHOLE_BELOW``): without each other's history its pieces compress far less.
 
     The plain page is sent as the pieces themselves, never joined into one buffer: faulting in a
     fresh buffer of the whole page every poll costs more CPU than compressing it (BENCHMARKS.md).

@@ -2,8 +2,8 @@
 
 Building and rendering a large snapshot allocates hundreds of thousands of small tuples and
 strings that all stay alive until the text is rendered.  Each allocation burst triggers the
-cyclic collector, which then re-scans the whole half-built snapshot again and again: at
-1000 backends x 10 servers that was about half of the build's CPU time.  The snapshot holds no
+cyclic collector, which then re-scans the whole half-built snapshot again and again, for a large
+share of the build's CPU time at scale (BENCHMARKS.md).  The snapshot holds no
 reference cycles (tuples of strings and label objects), so reference counting frees it all the
 same; pausing the collector only skips useless scans.
 """

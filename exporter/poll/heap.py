@@ -5,7 +5,7 @@ and label texts it compared and dropped, the text of every family it rendered, a
 end of the poll.  Small objects live in Python's own arenas; the larger ones (columns, value
 tuples, family texts) come from glibc's heap, where they leave holes between what stays, and the
 next poll fills those holes again: without a trim the process keeps the poll's peak resident for
-good, a quarter of it at scale (BENCHMARKS.md, "Where the memory goes").  ``malloc_trim(0)`` hands
+good (BENCHMARKS.md, "Where the memory goes").  ``malloc_trim(0)`` hands
 the free pages of every arena back; the next poll faults them in again, which costs it a few
 percent of its CPU, less than the reuse of the last poll's work saved (BENCHMARKS.md).
 """

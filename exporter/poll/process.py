@@ -46,8 +46,8 @@ class Runner:
     line per change of reason.
 
     ``retries`` are the pauses before trying a command again after a transient failure: a master
-    CLI re-executes itself on every reload and refuses or resets connections for a moment (10 to
-    40 ms seen with a small config), which must not read as HAProxy being down.  A route (one
+    CLI re-executes itself on every reload and refuses or resets connections for a moment
+    (BENCHMARKS.md), which must not read as HAProxy being down.  A route (one
     worker behind the master, or the socket itself) still failing after all of them is taken as
     gone for the rest of the cycle: its later commands are tried once each, not retried, so a
     worker that left costs the pauses once per cycle, not once per command.

@@ -3,8 +3,8 @@ interpreter lock for long.
 
 A poll runs in a thread beside the event loop that serves ``/metrics`` and ``/healthz``, and both
 need the interpreter lock.  A C call over a whole answer (a decode, a split, a join, a search, a
-regular expression) keeps it for as long as the answer is big: a tenth of a second and more
-for a 100 MB stick-table dump, during which no client is answered.  So the client decodes each
+regular expression) keeps it for as long as the answer is big (BENCHMARKS.md, "Figures the
+code's comments rest on": a big stick-table dump), and no client is answered meanwhile.  So the client decodes each
 piece as it arrives and keeps the text as blocks of about :data:`BLOCK` characters, each ending
 at a line end, never joined; the parsers read it line by line (:meth:`Answer.lines`), a block at
 a time, and every C call on the way touches one block.  A block is also what the processor's

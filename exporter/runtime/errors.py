@@ -16,12 +16,12 @@ class ParseError(ValueError):
 # What one answer may list, and what one listed item may have.  Far above any real HAProxy's
 # (show info prints about 70 fields, a large configuration a few thousand tables or pattern lists),
 # and what keeps a hostile answer's parsed form, its families and their rendering small: each item
-# is a few Python objects, and a family of a million samples takes a tenth of a second and more to
-# render in calls that hold the interpreter lock.
+# is a few Python objects, and a family of a million samples takes long to render in calls that
+# hold the interpreter lock (BENCHMARKS.md).
 MAX_ITEMS = 100_000
 MAX_FIELDS = 1024
-# Peers and nameservers are counted in tens; each is a dict of its fields, and a hundred thousand
-# of them take a tenth of a second to free.
+# Peers and nameservers are counted in tens; each is a dict of its fields, and freeing a hundred
+# thousand of them takes long enough to be felt by a scrape (BENCHMARKS.md).
 MAX_FEW = 10_000
 
 

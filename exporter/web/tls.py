@@ -67,9 +67,9 @@ class ReloadingContext:
 class TLSLayer:
     """TLS for one connection over memory BIOs, driven by the connection's own protocol.
 
-    asyncio's SSL transport allocates a 256 KiB read buffer per connection up front, so 1,000
-    clients that open a TCP connection and never say hello held 280 MB; here a pending handshake
-    costs OpenSSL's own state only.  It also keeps one flow control for plain and TLS
+    asyncio's SSL transport allocates a 256 KiB read buffer per connection up front, so clients
+    that open a TCP connection and never say hello hold that much each (BENCHMARKS.md); here a
+    pending handshake costs OpenSSL's own state only.  It also keeps one flow control for plain and TLS
     connections: ciphertext goes out the same way, record by record.
     """
 
