@@ -1,0 +1,136 @@
+"""Resident memory of our exporter and the Go exporter on one HAProxy, by one protocol for both.
+
+A single resident-memory figure of the Go exporter says little: it reads the whole ``show stat``
+and builds every sample on each scrape, and its garbage collector lets the heap grow to about
+twice what is live before collecting, so its RSS depends on when it is read.  At 1000 x 10 it is
+about 11 MiB idle, and then moves between about 165 and 250 MiB from one sequential scrape to the
+next (a heap collected or not yet), while three concurrent scrapes hold three heaps at once and
+leave it at 440-500 MiB, which its runtime keeps for minutes.  Ours holds the latest poll's page
+and model whether scraped or not.  So both are read at the same points, one exporter at a time,
+on the same HAProxy, with the same scrapes:
+
+- ``idle``: started and ready, no scrape yet (ours: three poll intervals after its first page was
+  served to a gzip readiness check, which sends prepared bytes; Go: answering ``/``);
+- ``sequential``: after each of ``--repeat`` scrapes, plain and gzip alternately, ``--spacing``
+  seconds apart, as one Prometheus scrapes: the median (the figure to compare) and the maximum;
+- ``concurrent``: after ``--rounds`` rounds of 3 simultaneous plain scrapes (two Prometheus
+  servers and a person, say), as bench/scale.py's last measurement point;
+- ``hwm``: VmHWM, the peak, at the end.
+
+The ratio to report is ours ÷ Go of the ``sequential`` median; the others are given beside it.
+
+    .venv/bin/python -m bench.memory --sizes 1000x10
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import client
+from bench.environment import GO_EXPORTER, machine, versions
+from bench.genconfig import haproxy_config
+from bench.procs import RESULTS, ROOT, Child, command_line, start_haproxy, wait_until, write_results
+from testkit.procs import free_port
+
+POINTS = ("idle", "sequential", "sequential_max", "concurrent", "hwm")
+
+
+def rss_mib(proc: Child, field: str = "VmRSS") -> float:
+    return round(proc.status(field) / 1024, 1)
+
+
+def measure(proc: Child, port: int, args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {"idle": rss_mib(proc)}
+    buf = bytearray(64 << 20)
+    after: list[float] = []
+    for n in range(args.repeat):
+        client.scrape(port, n % 2 == 1, buffer=buf)
+        after.append(rss_mib(proc))
+        time.sleep(args.spacing)
+    out["after_each"] = after
+    out["sequential"] = statistics.median(after)
+    out["sequential_max"] = max(after)
+    client.concurrent(port, False, 3, args.rounds, len(buf))
+    out["concurrent"] = rss_mib(proc)
+    out["hwm"] = rss_mib(proc, "VmHWM")
+    return out
+
+
+def start_ours(sock: str, interval: int, workdir: Path) -> tuple[Child, int]:
+    port = free_port()
+    proc = Child("ours", [sys.executable, "-m", "exporter", f"--haproxy.address={sock}",
+                          f"--web.listen-address=127.0.0.1:{port}", f"--poll.interval={interval}s",
+                          f"--poll.max-age={max(30, 4 * interval)}s", "--haproxy.timeout=60s",
+                          "--log.level=warning"], workdir / "ours.log", cwd=ROOT)
+    # Ready once /metrics answers 200 (a gzip scrape of the prepared bytes, as bench/scale.py waits);
+    # then a few more polls, so "idle" is the steady state (the caches hold a poll), not the first poll's.
+    wait_until(lambda: proc.alive() and _status(port) == 200, 300, "our exporter's first poll")
+    time.sleep(3 * interval)
+    return proc, port
+
+
+def _status(port: int) -> int:
+    raw = client.scrape(port, True, keep=True).raw or b""
+    return int(raw.split(b" ", 2)[1]) if raw else 0
+
+
+def start_go(sock: str, workdir: Path) -> tuple[Child, int]:
+    port = free_port()
+    proc = Child("go", [GO_EXPORTER, f"--haproxy.scrape-uri=unix:{sock}",
+                        f"--web.listen-address=127.0.0.1:{port}", "--haproxy.timeout=60s"], workdir / "go.log")
+    wait_until(lambda: proc.alive() and client.scrape(port, False, path="/").wire_bytes > 0, 30, "Go exporter")
+    return proc, port
+
+
+def run_size(backends: int, servers: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    sock = str(workdir / "admin.sock")
+    out: dict[str, Any] = {"size": f"{backends}x{servers}", "interval": args.interval, "spacing": args.spacing}
+    hap = start_haproxy(workdir, haproxy_config(backends, servers, sock, free_port(), free_port()))
+    try:
+        wait_until(lambda: hap.alive() and Path(sock).exists(), 120, "HAProxy")
+        time.sleep(1)
+        for name in args.targets:
+            proc, port = start_ours(sock, args.interval, workdir) if name == "ours" else start_go(sock, workdir)
+            try:
+                out[name] = measure(proc, port, args)
+            finally:
+                proc.stop()
+            print(out["size"], name, out[name], flush=True)
+        if "ours" in out and "go" in out:
+            out["ratio"] = {p: round(out["ours"][p] / out["go"][p], 3) for p in POINTS}
+            print(out["size"], "ours / go", out["ratio"], flush=True)
+    finally:
+        hap.stop()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.memory", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000x10")
+    parser.add_argument("--targets", default="ours,go")
+    parser.add_argument("--interval", type=int, default=2, help="our poll interval, seconds")
+    parser.add_argument("--repeat", type=int, default=20, help="sequential scrapes")
+    parser.add_argument("--spacing", type=float, default=1.0, help="seconds between sequential scrapes")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of 3 concurrent scrapes")
+    parser.add_argument("--out", default=str(RESULTS))
+    args = parser.parse_args(argv)
+    args.targets = [t for t in args.targets.split(",") if t]
+    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
+                               "versions": versions(), "command": command_line("memory", argv), "sizes": []}
+    with tempfile.TemporaryDirectory(prefix="hrxmem") as tmp:
+        workdir = Path(tmp)
+        for size in args.sizes.split(","):
+            b, _, s = size.lower().partition("x")
+            results["sizes"].append(run_size(int(b), int(s), args, workdir))
+    write_results(results, args.out, "memory")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
