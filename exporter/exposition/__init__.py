@@ -1,1 +1,1 @@
-"""The exposition: metric families as columns, the text renderer and the gzip copy."""
+"""The exposition: metric families as columns, the text renderer, the served page and its compression."""
