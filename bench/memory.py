@@ -20,12 +20,14 @@ on the same HAProxy, with the same scrapes:
 The ratio to report is ours ÷ Go of the ``sequential`` median; the others are given beside it.
 
     .venv/bin/python -m bench.memory --sizes 1000x10
+    .venv/bin/python -m bench.memory --targets ours --checkout ../before   # another commit's exporter
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -62,12 +64,12 @@ def measure(proc: Child, port: int, args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def start_ours(sock: str, interval: int, workdir: Path) -> tuple[Child, int]:
+def start_ours(sock: str, interval: int, workdir: Path, checkout: Path) -> tuple[Child, int]:
     port = free_port()
     proc = Child("ours", [sys.executable, "-m", "exporter", f"--haproxy.address={sock}",
                           f"--web.listen-address=127.0.0.1:{port}", f"--poll.interval={interval}s",
                           f"--poll.max-age={max(30, 4 * interval)}s", "--haproxy.timeout=60s",
-                          "--log.level=warning"], workdir / "ours.log", cwd=ROOT)
+                          "--log.level=warning"], workdir / "ours.log", cwd=checkout)
     # Ready once /metrics answers 200 (a gzip scrape of the prepared bytes, as bench/scale.py waits);
     # then a few more polls, so "idle" is the steady state (the caches hold a poll), not the first poll's.
     wait_until(lambda: proc.alive() and _status(port) == 200, 300, "our exporter's first poll")
@@ -96,7 +98,10 @@ def run_size(backends: int, servers: int, args: argparse.Namespace, workdir: Pat
         wait_until(lambda: hap.alive() and Path(sock).exists(), 120, "HAProxy")
         time.sleep(1)
         for name in args.targets:
-            proc, port = start_ours(sock, args.interval, workdir) if name == "ours" else start_go(sock, workdir)
+            if name == "ours":
+                proc, port = start_ours(sock, args.interval, workdir, Path(args.checkout))
+            else:
+                proc, port = start_go(sock, workdir)
             try:
                 out[name] = measure(proc, port, args)
             finally:
@@ -110,6 +115,14 @@ def run_size(backends: int, servers: int, args: argparse.Namespace, workdir: Pat
     return out
 
 
+def commit_of(checkout: Path) -> str:
+    """The commit ours ran from, with ``+`` if its tree had changes."""
+    head = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(checkout), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True)
+    return head.stdout.strip() + ("+" if dirty.stdout.strip() else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.memory", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000x10")
@@ -118,11 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=20, help="sequential scrapes")
     parser.add_argument("--spacing", type=float, default=1.0, help="seconds between sequential scrapes")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of 3 concurrent scrapes")
+    parser.add_argument("--checkout", default=str(ROOT),
+                        help="the checkout whose exporter is ours (another commit's, for a before/after run)")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     args.targets = [t for t in args.targets.split(",") if t]
     results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
-                               "versions": versions(), "command": command_line("memory", argv), "sizes": []}
+                               "versions": versions(), "command": command_line("memory", argv),
+                               "checkout": commit_of(Path(args.checkout)), "sizes": []}
     with tempfile.TemporaryDirectory(prefix="hrxmem") as tmp:
         workdir = Path(tmp)
         for size in args.sizes.split(","):
