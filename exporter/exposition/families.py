@@ -88,7 +88,32 @@ class LabelColumn(tuple[LabelSet, ...]):
         return found
 
 
-class LabelProduct(Sequence[LabelSet]):
+class _DerivedLabels(Sequence[LabelSet]):
+    """A label column that stands for label sets it does not keep: a sample's own set is made by
+    :meth:`_at` only when asked for (by index or slice); the renderer reads the parts instead."""
+
+    __slots__ = ()
+
+    @overload
+    def __getitem__(self, index: int) -> LabelSet: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[LabelSet]: ...
+
+    def __getitem__(self, index: int | slice) -> LabelSet | list[LabelSet]:
+        if isinstance(index, slice):
+            return [self._at(i) for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self._at(index)
+
+    def _at(self, index: int) -> LabelSet:
+        raise NotImplementedError
+
+
+class LabelProduct(_DerivedLabels):
     """The label column of rows times suffixes: each row's set followed by each suffix of ``group``
     at ``positions``, row by row (a state set's states, the response classes, a module's ``mod``).
 
@@ -110,19 +135,7 @@ class LabelProduct(Sequence[LabelSet]):
     def __len__(self) -> int:
         return len(self.rows) * len(self.positions)
 
-    @overload
-    def __getitem__(self, index: int) -> LabelSet: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[LabelSet]: ...
-
-    def __getitem__(self, index: int | slice) -> LabelSet | list[LabelSet]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(index)
+    def _at(self, index: int) -> LabelSet:
         row, at = divmod(index, len(self.positions))
         return self.rows[row].variants(self.group)[self.positions[at]]
 
@@ -145,7 +158,7 @@ class LabelProduct(Sequence[LabelSet]):
         return [self.group.suffixes[at][1] for at in self.positions]
 
 
-class LabelExtension(Sequence[LabelSet]):
+class LabelExtension(_DerivedLabels):
     """The label column of rows each followed by pairs of its own: ``names`` with the row's cells
     of ``columns`` (a proxy's or server's identity as labels: ``haproxy_server_info``).
 
@@ -166,19 +179,11 @@ class LabelExtension(Sequence[LabelSet]):
     def __len__(self) -> int:
         return len(self.rows)
 
-    @overload
-    def __getitem__(self, index: int) -> LabelSet: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[LabelSet]: ...
-
-    def __getitem__(self, index: int | slice) -> LabelSet | list[LabelSet]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
+    def _at(self, index: int) -> LabelSet:
         return self.rows[index].plus(label_suffix(*zip(self.names, (column[index] for column in self.columns))))
 
     def __iter__(self) -> Iterator[LabelSet]:
-        return (self[i] for i in range(len(self)))
+        return (self._at(i) for i in range(len(self)))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LabelExtension):
