@@ -35,9 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import client
-from bench.environment import GO_EXPORTER, machine, versions
+from bench.environment import machine, versions
 from bench.genconfig import haproxy_config
 from bench.procs import RESULTS, ROOT, Child, command_line, start_haproxy, wait_until, write_results
+from bench.scale import start_go, start_ours
 from testkit.procs import free_port
 
 POINTS = ("idle", "sequential", "sequential_max", "concurrent", "hwm")
@@ -64,32 +65,6 @@ def measure(proc: Child, port: int, args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def start_ours(sock: str, interval: int, workdir: Path, checkout: Path) -> tuple[Child, int]:
-    port = free_port()
-    proc = Child("ours", [sys.executable, "-m", "exporter", f"--haproxy.address={sock}",
-                          f"--web.listen-address=127.0.0.1:{port}", f"--poll.interval={interval}s",
-                          f"--poll.max-age={max(30, 4 * interval)}s", "--haproxy.timeout=60s",
-                          "--log.level=warning"], workdir / "ours.log", cwd=checkout)
-    # Ready once /metrics answers 200 (a gzip scrape of the prepared bytes, as bench/scale.py waits);
-    # then a few more polls, so "idle" is the steady state (the caches hold a poll), not the first poll's.
-    wait_until(lambda: proc.alive() and _status(port) == 200, 300, "our exporter's first poll")
-    time.sleep(3 * interval)
-    return proc, port
-
-
-def _status(port: int) -> int:
-    raw = client.scrape(port, True, keep=True).raw or b""
-    return int(raw.split(b" ", 2)[1]) if raw else 0
-
-
-def start_go(sock: str, workdir: Path) -> tuple[Child, int]:
-    port = free_port()
-    proc = Child("go", [GO_EXPORTER, f"--haproxy.scrape-uri=unix:{sock}",
-                        f"--web.listen-address=127.0.0.1:{port}", "--haproxy.timeout=60s"], workdir / "go.log")
-    wait_until(lambda: proc.alive() and client.scrape(port, False, path="/").wire_bytes > 0, 30, "Go exporter")
-    return proc, port
-
-
 def run_size(backends: int, servers: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     sock = str(workdir / "admin.sock")
     out: dict[str, Any] = {"size": f"{backends}x{servers}", "interval": args.interval, "spacing": args.spacing}
@@ -100,6 +75,7 @@ def run_size(backends: int, servers: int, args: argparse.Namespace, workdir: Pat
         for name in args.targets:
             if name == "ours":
                 proc, port = start_ours(sock, args.interval, workdir, Path(args.checkout))
+                time.sleep(3 * args.interval)  # a few more polls: "idle" is the steady state, not the first poll's
             else:
                 proc, port = start_go(sock, workdir)
             try:
