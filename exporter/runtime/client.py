@@ -1,4 +1,5 @@
-"""Talk to HAProxy's stats socket: one read-only command per connection, read to the end.
+"""Talk to HAProxy's stats socket: one read-only command per connection, read to the end (or,
+for a command whose answer does not end, read as it comes until it is closed: :class:`Stream`).
 
 Framing facts (reference sheet §5): HAProxy ends every command's output with a blank line
 (``\\n\\n``) and, in non-interactive mode, closes the connection.  The master CLI never closes,
@@ -19,7 +20,7 @@ import errno
 import re
 import socket
 import time
-from typing import Iterable, Protocol
+from typing import Iterable, Iterator, Protocol
 
 from exporter.runtime.address import Address
 from exporter.runtime.answer import BLOCK, MAX_LINE, Answer, Text
@@ -135,6 +136,23 @@ class RuntimeClient:
         self._exchange((command + "\n").encode(), reader)
         return reader.answer()
 
+    def stream(self, command: str) -> "Stream":
+        """Send a command whose answer does not end (``show events <ring> -w -n``) and return its
+        :class:`Stream`; the connect and the send are bounded by the target's timeouts, the
+        stream's reads by nothing (an idle ring is silent for as long as nothing is logged)."""
+        self.allowlist.check(command)
+        sock = self._connect()
+        try:
+            sock.settimeout(self.limits.timeout)
+            sock.sendall((command + "\n").encode())  # not half-closed: any input ends HAProxy's wait
+            sock.settimeout(None)
+            if sock.family != socket.AF_UNIX:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)  # a peer gone silent is found
+        except OSError as exc:
+            sock.close()
+            raise TransportError("io", f"sending {command!r} to {self.address} failed: {exc}") from None
+        return Stream(sock, command)
+
     def _connect(self) -> socket.socket:
         sock = socket.socket(self.address.family, socket.SOCK_STREAM)
         sock.settimeout(self.limits.connect_timeout)
@@ -169,6 +187,85 @@ class RuntimeClient:
             raise TransportError("io", f"talking to {self.address} failed: {exc}") from None
         finally:
             sock.close()
+
+
+class Stream:
+    """One command's answer that does not end, read as it comes: ``show events <ring> -w -n``
+    streams each log line HAProxy writes into the ring from then on.
+
+    :meth:`batches` yields the complete lines of each read as one list (a log stream may bring a
+    hundred thousand lines a second: one call per read, not per line), and ends when
+
+    - :meth:`close` was called, from any thread (``end`` is ``"closed"``);
+    - HAProxy ended it (``"ended"``): it closed the connection (a stop, a reload, an unknown ring
+      on 2.6) or ended its answer with a blank line (a soft stop, ``Permission denied`` below
+      operator level); a stream of log lines never holds a blank line;
+    - the socket failed (``"io"``).
+
+    What HAProxy says when it refuses (``Permission denied``, ``No such event sink``) arrives as
+    the stream's only line, like a log line would: so the ring and the level are checked with
+    commands that end (``show events`` lists the rings; the level probe) before a stream is opened.
+
+    A line longer than :data:`~exporter.runtime.answer.MAX_LINE` is no line of HAProxy's (a
+    ring's ``maxlen`` cuts its lines) and ends the stream with :class:`TransportError`, so what
+    is held between reads stays bounded.  Unlike a whole answer, a stream's first bytes are not
+    taken for an HTTP page: a syslog header starts with ``<``.
+    """
+
+    def __init__(self, sock: socket.socket, command: str) -> None:
+        self.command = command
+        self.end: str | None = None
+        self.bytes_read = 0
+        self.lines_read = 0
+        self._sock = sock
+        self._closing = False
+        self._reading = False
+
+    def batches(self) -> Iterator[list[str]]:
+        self._reading = True
+        decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
+        rest = ""
+        try:
+            while True:
+                try:
+                    chunk = self._sock.recv(BLOCK)
+                except OSError:
+                    self.end = "closed" if self._closing else "io"
+                    return
+                if not chunk:
+                    self.end = "closed" if self._closing else "ended"
+                    return
+                self.bytes_read += len(chunk)
+                text = rest + decode(chunk)
+                cut = text.rfind("\n") + 1
+                rest = text[cut:]
+                if len(rest) > MAX_LINE:
+                    raise TransportError("unexpected_response", f"{self.command!r} streamed a line of more than "
+                                                                f"{MAX_LINE} characters: not HAProxy's output")
+                if not cut:
+                    continue
+                lines = text[:cut - 1].split("\n")
+                ended = "" in lines  # a blank line: HAProxy ended its answer, the stream is over
+                if ended:
+                    lines = lines[:lines.index("")]
+                if lines:
+                    self.lines_read += len(lines)
+                    yield lines
+                if ended:
+                    self.end = "ended"
+                    return
+        finally:
+            self._sock.close()
+
+    def close(self) -> None:
+        """End the stream: a reader blocked in :meth:`batches` returns at once."""
+        self._closing = True
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed by HAProxy, or by the reader
+        if not self._reading:
+            self._sock.close()
 
 
 def _connect_error(exc: BaseException, address: Address) -> TransportError:
