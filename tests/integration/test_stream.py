@@ -147,3 +147,23 @@ def test_only_allowed_commands_are_streamed(haproxy) -> None:
         client(haproxy.admin).stream("show events logs -w")  # not the declared form
     with pytest.raises(CommandRefused):
         client(haproxy.admin).stream("show events logs -w -n; shutdown frontend fe_logged")
+
+
+def test_through_a_master_cli_the_stream_ends_at_once_and_the_workers_socket_streams(haproxy_factory) -> None:
+    """What decides how a log source reads a master-worker HAProxy: routed through the master CLI,
+    ``@!<pid> show events <ring> -w -n`` answers at once with nothing and ends, while the worker's
+    own stats socket streams (reference sheet §6.2)."""
+    haproxy = haproxy_factory(CFG, nports=1, start=False).start_master()
+    (pid,), _ = haproxy.workers()
+    routed = RuntimeClient(parse_address(haproxy.master), Allowlist([r"show events logs -w -n"]), TargetConfig())
+    through_master = Collector(routed.stream(f"@!{pid} show events logs -w -n"))
+    through_master.thread.join(10)
+    assert not through_master.thread.is_alive() and through_master.stream.end == "ended"
+    assert through_master.lines == []  # nothing streamed
+    direct = Collector(client(f"{haproxy.dir}/operator.sock").stream("show events logs -w -n"))
+    time.sleep(0.2)
+    assert get(haproxy.ports[0], "/through-the-worker") == 200
+    wait_for(lambda: len(direct.lines) == 1, 10, "the worker's socket streams")
+    direct.stream.close()
+    direct.thread.join(5)
+    assert '"GET /through-the-worker HTTP/1.1"' in direct.lines[0]
