@@ -255,3 +255,21 @@ def test_a_real_line_with_a_slice_replaced_gives_a_line_or_a_reason(line: str, a
         assert isinstance(result, LogLine) or result in REASONS
         if isinstance(result, LogLine):
             assert all(v is None or isinstance(v, (int, str)) for v in result)
+
+
+@pytest.mark.parametrize("name", BUILTIN_FORMATS)
+def test_hostile_lines_are_refused_without_backtracking_for_ever(name: str) -> None:
+    """Each unquoted item stops at the first character of the literal after it: a line of 1,500
+    slashes where httpslog has ``%[a]/%[b]/%[c]/%[d]/%[e]`` is refused at once (with lazy ``.*?``
+    items it took seconds; a regression hangs here rather than fails).  A real line with junk
+    after it may read: the last item of a format (httpslog's ``%sslc``) takes any text."""
+    real = lines("3.4.0", "httpslog.log")[1].split(": ", 1)[1]
+    for line in (real.rsplit(" ", 2)[0] + " " + "/" * 1500 + " x", "1/" * 1000, "-" * 2000, real + " /x" * 600):
+        result = builtin(name, "raw", 2048).parse(line)
+        assert isinstance(result, LogLine) or result in REASONS
+
+
+def test_names_may_hold_dashes_and_dots_even_next_to_a_dash() -> None:
+    got = compile_format("%f-%b-%s %ST").parse("fe.a-b-be:1-srv_2 200")
+    assert isinstance(got, LogLine)
+    assert (got.frontend, got.backend, got.server) == ("fe.a", "b", "be:1-srv_2")  # the first split that fits

@@ -15,8 +15,11 @@ What an item may look like (HAProxy's ``sess_build_logline``):
 * strings: ``-`` when empty, or inside double quotes with the ``Q`` flag (``%{+Q}r``, or every item
   after ``%{+Q}o``), where spaces are allowed; ``%ts``/``%tsc`` and numbers are never quoted;
 * anything else (an alias this module does not type, a sample expression) is text that cannot
-  contain a space unless quoted, matched lazily so that it cannot swallow the literal after it; the
-  last item of a format may be any text.
+  contain a space (unless quoted) nor the first character of the literal after it, so that it
+  cannot swallow that literal and the match never backtracks far on a hostile line (a line of
+  slashes against ``httpslog``'s ``%[a]/%[b]/%[c]`` took seconds with lazy ``.*?``); the last item
+  of a format may be any text.  A sample that writes spaces unquoted must be quoted (``%{+Q}[...]``)
+  unless it is the last item.
 
 The ``json`` and ``cbor`` encodings (3.0+) are refused at compile time: their lines are another
 syntax.  A line that does not match is not an exception but a reason (:data:`REASONS`): the hot
@@ -125,7 +128,7 @@ _HEX = r"[0-9A-Fa-f]+|-"
 _DATE = r"\d+/\w+/\d+:\d+:\d+:\d+(?:\.\d+)?(?: [+-]\d{4})?"
 _QUOTED = r'"(?:[^"\\]|\\.)*"'
 _WORD = r'[^\s"]+?'
-_TEXT = r"[^ ]+?"
+_NAME_CHARS = "A-Za-z0-9_.:~<>-"  # what HAProxy allows in a proxy or server name, "~" of %ft, "<NOSRV>"
 
 
 @dataclass(frozen=True)
@@ -253,8 +256,16 @@ def tokenize(log_format: str) -> list[object]:
     return tokens
 
 
-def _pattern(item: _Item, last: bool, group: str | None) -> str:
-    """The expression of one item; ``group`` names it when the exporter uses its value."""
+def _free(follower: str | None, last: bool) -> str:
+    """Text HAProxy wrote unquoted: no space, and not the first character of the next literal."""
+    if last:
+        return ".*"
+    return "[^ ]+?" if follower is None else f"[^ {re.escape(follower)}]+"
+
+
+def _pattern(item: _Item, follower: str | None, last: bool, group: str | None) -> str:
+    """The expression of one item; ``follower`` is the first character written after it (" " for
+    a separator, None for another item), ``group`` names it when the exporter uses its value."""
     alias = item.alias
     quoted = "Q" in item.flags
 
@@ -266,7 +277,10 @@ def _pattern(item: _Item, last: bool, group: str | None) -> str:
     if alias in _STATES:
         return named(f'[^\\s"]{{{_STATES[alias]}}}')
     if alias in ("f", "ft", "b", "s"):
-        return '"' + named('[^"]*') + '"' if quoted else named(_WORD)
+        if quoted:
+            return '"' + named('[^"]*') + '"'
+        name = f"[{_NAME_CHARS}]"
+        return named(f"{name}+" if follower is not None and re.fullmatch(name, follower) is None else f"{name}+?")
     if alias in _NUMERIC:
         return named(_HEX if "X" in item.flags else _NUMBER)
     if alias in _DATES:
@@ -282,8 +296,8 @@ def _pattern(item: _Item, last: bool, group: str | None) -> str:
     if quoted and alias is not None:
         return _QUOTED
     if quoted:  # a sample: quoted when it gives a string, not when it gives a number
-        return f"(?:{_QUOTED}|{'.*' if last else _TEXT})"
-    return ".*" if last else _TEXT
+        return f"(?:{_QUOTED}|{_free(follower, last)})"
+    return _free(follower, last)
 
 
 def _body(tokens: list[object]) -> tuple[str, set[str]]:
@@ -311,7 +325,9 @@ def _body(tokens: list[object]) -> tuple[str, set[str]]:
         if slot is not None and slot not in captured:
             captured.add(slot)
             group = "ft" if token.alias == "ft" else slot
-        pattern = _pattern(token, k == last_item, group)
+        after = tokens[k + 1] if k + 1 < len(tokens) else None
+        follower = " " if after is _SEP else after[0] if isinstance(after, str) else None
+        pattern = _pattern(token, follower, k == last_item, group)
         if token.alias in _BRACED or token.alias in _LISTED:  # writes nothing when nothing is captured
             if ends_with_space is True and k + 1 < len(tokens) and tokens[k + 1] is _SEP:
                 parts.append(f"(?:{pattern} )?")
