@@ -99,7 +99,7 @@ def test_every_captured_line_parses_and_agrees_with_the_client(version: str, nam
                 assert line.termination == "--" and line.t_connect is not None
             continue
         assert line.status == request["status"]
-        assert line.tls is (request["tls"] if name != "custom" else False)
+        assert line.tls is request["tls"]  # every HTTP format here has %ft
         assert line.t_request is not None and line.t_active is not None
         if request["server"] is None:  # <NOSRV>: no queue, no connection, no server response
             assert line.t_queue is None and line.t_connect is None and line.t_response is None

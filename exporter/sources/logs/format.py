@@ -19,7 +19,8 @@ What an item may look like (HAProxy's ``sess_build_logline``):
   cannot swallow that literal and the match never backtracks far on a hostile line (a line of
   slashes against ``httpslog``'s ``%[a]/%[b]/%[c]`` took seconds with lazy ``.*?``); the last item
   of a format may be any text.  A sample that writes spaces unquoted must be quoted (``%{+Q}[...]``)
-  unless it is the last item.
+  unless it is the last item.  What can still backtrack is a format whose items touch with no
+  literal between them (``%[a]%[b]``), each then lazy: the built-in formats have none.
 
 The ``json`` and ``cbor`` encodings (3.0+) are refused at compile time: their lines are another
 syntax.  A line that does not match is not an exception but a reason (:data:`REASONS`): the hot
@@ -375,7 +376,8 @@ class LineParser:
         self._get = itemgetter(*[never if k < 0 else k for k in (front, *others)])
 
     def parse(self, line: str) -> LogLine | str:
-        """The line's fields, or a reason from :data:`REASONS` (never an exception)."""
+        """The line's fields (``line`` without its newline), or a reason from :data:`REASONS` (never
+        an exception)."""
         m = self._match(line)
         return self._why(line, len(line)) if m is None else self._read(m)
 
@@ -388,13 +390,14 @@ class LineParser:
 
     def _read(self, m: re.Match[str]) -> LogLine:
         (fe, be, srv, st, b, ts, rc, t_req, t_w, t_c, t_r, t_a, t_h, t_i, t_t, t_q, t_d) = self._get(m.groups())
+        retries = _int(rc)
         tls = None
         if self._has_ft and fe is not None:
             tls = fe[-1:] == "~"
             if tls:
                 fe = fe[:-1]
-        return LogLine(_text(fe), tls, _text(be), _text(srv), _int(st), _int(b), _text(ts), _int(rc),
-                       None if rc is None else rc[:1] == "+", _int(t_req), _int(t_w), _int(t_c), _int(t_r),
+        return LogLine(_text(fe), tls, _text(be), _text(srv), _int(st), _int(b), _text(ts), retries,
+                       None if retries is None else rc[:1] == "+", _int(t_req), _int(t_w), _int(t_c), _int(t_r),
                        _int(t_a), _int(t_h), _int(t_i), _int(t_t), _int(t_q), _int(t_d),
                        _plus(t_t) or _plus(t_a) or _plus(b))
 
