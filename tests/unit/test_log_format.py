@@ -214,6 +214,8 @@ def test_separators_merge_and_do_not_follow_an_empty_capture() -> None:
     ("%{+json}o %(b)b", "json encoding"),
     ("%{+cbor}o %B", "cbor encoding"),
     ("just text", "no item"),
+    ("%ci %[src]%[dst] %B", "%[src] and %[dst] touch with nothing between them"),  # would backtrack for seconds
+    ("%Tw%Tc %B", "%Tw and %Tc touch"),
 ])
 def test_a_format_that_cannot_be_compiled_names_its_problem(log_format: str, problem: str) -> None:
     with pytest.raises(ParseError) as raised:

@@ -19,8 +19,9 @@ What an item may look like (HAProxy's ``sess_build_logline``):
   cannot swallow that literal and the match never backtracks far on a hostile line (a line of
   slashes against ``httpslog``'s ``%[a]/%[b]/%[c]`` took seconds with lazy ``.*?``); the last item
   of a format may be any text.  A sample that writes spaces unquoted must be quoted (``%{+Q}[...]``)
-  unless it is the last item.  What can still backtrack is a format whose items touch with no
-  literal between them (``%[a]%[b]``), each then lazy: the built-in formats have none.
+  unless it is the last item.  A format whose items touch with no literal between them
+  (``%[a]%[b]``) is refused at compile time: where one ends cannot be read, and matching such
+  items backtracks for seconds on a hostile line.  The built-in formats have none.
 
 The ``json`` and ``cbor`` encodings (3.0+) are refused at compile time: their lines are another
 syntax.  A line that does not match is not an exception but a reason (:data:`REASONS`): the hot
@@ -409,6 +410,10 @@ class LineParser:
         return "format"
 
 
+def _shown(item: _Item) -> str:
+    return f"%{item.alias}" if item.alias is not None else f"%[{item.expr}]"
+
+
 def compile_format(log_format: str, ring_format: str = "raw", maxlen: int | None = None) -> LineParser:
     """A parser of the lines ``log_format`` makes, as a ring of ``ring_format`` holds them (``raw``:
     the message alone).  ``maxlen``: the ring's, so that a cut line reads as ``truncated``.
@@ -420,6 +425,11 @@ def compile_format(log_format: str, ring_format: str = "raw", maxlen: int | None
     tokens = tokenize(log_format)
     if not any(isinstance(t, _Item) for t in tokens):
         raise _fail(log_format, "has no item (no %-alias nor %[expression]): nothing to read")
+    for first, second in zip(tokens, tokens[1:]):
+        if isinstance(first, _Item) and isinstance(second, _Item):
+            # Where one ends cannot be read, and matching them backtracks for seconds on a hostile line.
+            raise _fail(log_format, f"{_shown(first)} and {_shown(second)} touch with nothing between them: "
+                                    "put a space or another character between them")
     body, captured = _body(tokens)
     try:
         expression = re.compile(f"{RING_HEADERS[ring_format]}{body}(?:(?!)(?P<_never>))?", re.ASCII | re.DOTALL)
