@@ -41,6 +41,8 @@ ADVICE: dict[str, str] = {
                        "that large, else check what answers on haproxy.address",
     "too_many_items": "HAProxy's answer lists more items than any HAProxy has (docs/reliability.md, Memory budget): "
                       "check what answers on haproxy.address",
+    "log_format": "the log format cannot be read: write it as in haproxy.cfg's `log-format` (or name a built-in "
+                  "one: httplog, httpslog, tcplog, httplog clf, tcplog clf), mended as the error says",
     "internal_error": "this is an exporter bug: please report it with the traceback logged above",
 }
 
