@@ -19,6 +19,8 @@ import pytest
 from exporter.config import TargetConfig
 from exporter.runtime.address import parse_address
 from exporter.runtime.client import Allowlist, CommandRefused, RuntimeClient, Stream
+from exporter.runtime.errors import ParseError
+from exporter.sources.logs.events import Sink, parse_sinks
 from testkit.procs import wait_for
 from testkit.runtime import raw_command
 
@@ -167,3 +169,16 @@ def test_through_a_master_cli_the_stream_ends_at_once_and_the_workers_socket_str
     direct.stream.close()
     direct.thread.join(5)
     assert '"GET /through-the-worker HTTP/1.1"' in direct.lines[0]
+
+
+def test_show_events_lists_the_ring_with_its_dropped_count_at_every_level(haproxy) -> None:
+    """The listing a log source reads each poll for the ring's ``dropped`` (exporter/sources/logs/events.py):
+    the ring of the config, a buffer, nothing dropped yet; a ``level user`` socket lists it too
+    (only dumping or streaming a ring needs operator)."""
+    for socket_path in (f"{haproxy.dir}/operator.sock", haproxy.user):
+        sinks = parse_sinks(raw_command(socket_path, "show events"))
+        assert sinks["logs"] == Sink("logs", "buffer", 0, "logs")  # no description configured: its name
+        assert sinks["stdout"].type == sinks["stderr"].type == "fd"
+    with pytest.raises(ParseError) as refused:
+        parse_sinks(raw_command(haproxy.user, "show events logs"))  # a dump is not a listing
+    assert refused.value.reason == "permission_denied"
