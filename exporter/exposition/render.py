@@ -291,7 +291,8 @@ def _client_histogram(fam: Family) -> object:
     from prometheus_client.core import HistogramMetricFamily
 
     suffixes = fam.suffixes if fam.suffixes is not None else [""] * len(fam.values)
-    metric: HistogramMetricFamily | None = None
+    names = [k for k, _ in fam.labels[-1].pairs]  # the last sample is a _count: of the row's own set
+    metric = HistogramMetricFamily(fam.name, fam.help, labels=names)
     buckets: list[tuple[str, float]] = []
     total = 0.0
     for labels, suffix, value in zip(fam.labels, suffixes, fam.values):
@@ -300,10 +301,11 @@ def _client_histogram(fam: Family) -> object:
         elif suffix == "_sum":
             total = float(value)
         elif suffix == "_count":
-            if metric is None:
-                metric = HistogramMetricFamily(fam.name, fam.help, labels=[k for k, _ in labels.pairs])
+            row = [k for k, _ in labels.pairs]
+            if row != names:  # prometheus_client would write this row under the other's names
+                raise ValueError(f"{fam.name}: rows labelled {row} and {names}")
             metric.add_metric([v for _, v in labels.pairs], buckets, total)
             buckets = []
         else:
             raise ValueError(f"{fam.name}: a histogram's sample with suffix {suffix!r}")
-    return metric if metric is not None else HistogramMetricFamily(fam.name, fam.help, labels=[])
+    return metric
