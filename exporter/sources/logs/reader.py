@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 
 from exporter.runtime.client import CommandRefused, Stream, StreamingClient, TransportError
 from exporter.sources.base import Link
@@ -33,32 +34,53 @@ REFUSALS = {"Permission denied": "permission_denied", "No such event sink": "no_
 # Before each new attempt while they keep failing: the first is short, as a stream ends on every
 # reload of HAProxy and what is logged until the next one opens is not read.
 PAUSES = (0.1, 1.0, 2.0, 5.0, 10.0, 30.0)
-SETTLED = 60.0  # a stream that lasted this long was working: the next pause is the first again
+RENEWED = "renewed"  # what _once says of a stream closed to be opened again (RingReader.renew)
+# A stream that lasted this long was working: the next one opens at once, and the pauses start
+# again from the first (HAProxy 2.6 ends an idle stream at its `stats timeout`, 10 s by default).
+LIVED = 1.0
+
+
+@dataclass
+class Health:
+    """What a transport says of itself in the pipeline's health families; it outlives the reader
+    (a new one per socket), so the counters keep counting."""
+
+    up: bool = False
+    connects: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+    last_reason: str | None = None
+
+    def note(self, where: str, reason: str, message: str) -> None:
+        """Count a failure; say it in the log when its reason is not the last one's."""
+        self.failures[reason] += 1
+        if reason != self.last_reason:
+            self.last_reason = reason
+            level = logging.INFO if reason == "ended" else logging.WARNING
+            log.log(level, "%slog stream: %s; counted in haproxy_exporter_log_stream_failures_total{reason=%r}",
+                    where, message, reason)
 
 
 class RingReader:
-    """Keeps one ring's stream open in a thread of its own while the source runs."""
+    """Keeps one ring's stream open through one socket, in a thread of its own."""
 
-    def __init__(self, command: str, tally: Tally, pauses: tuple[float, ...] = PAUSES) -> None:
+    def __init__(self, command: str, tally: Tally, health: Health, pauses: tuple[float, ...] = PAUSES) -> None:
         self.command = command
         self.tally = tally
+        self.health = health
         self.pauses = pauses
-        self.up = False
-        self.connects = 0
-        self.failures: Counter[str] = Counter()
         self._ready = threading.Event()  # the names are known: the stream may open
         self._stopped = threading.Event()
         self._lock = threading.Lock()
         self._stream: Stream | None = None
         self._thread: threading.Thread | None = None
-        self._last_reason: str | None = None
+        self._renewing = False
 
     def start(self, link: Link) -> None:
         """Begin streaming through ``link`` (once :meth:`ready`); a routed link cannot stream."""
         if self._thread is not None:
             return
         if link.route:
-            self._note(link.where, "master_cli", "a ring streams nothing through a master CLI (@!<pid> show events "
+            self.health.note(link.where, "master_cli", "a ring streams nothing through a master CLI (@!<pid> show events "
                                                  "-w answers at once with nothing): give the worker's own stats "
                                                  "socket as the target to read its log lines")
             return
@@ -67,6 +89,15 @@ class RingReader:
 
     def ready(self) -> None:
         self._ready.set()
+
+    def renew(self) -> None:
+        """Open the stream again: the process behind the socket is another one (a reload), and the
+        stream still open is the old process's, which it would keep alive and which logs nothing more."""
+        with self._lock:
+            stream = self._stream
+            self._renewing = stream is not None
+        if stream is not None:
+            stream.close()
 
     def stop(self, wait: float = 5.0) -> None:
         self._stopped.set()
@@ -89,8 +120,9 @@ class RingReader:
             reason = self._once(link)
             if reason is None:
                 return  # stopped
-            if time.monotonic() - opened >= SETTLED:
+            if reason == RENEWED or time.monotonic() - opened >= LIVED:
                 attempt = 0
+                continue
             pause = self.pauses[min(attempt, len(self.pauses) - 1)]
             attempt += 1
             self._stopped.wait(pause)
@@ -99,22 +131,22 @@ class RingReader:
         """One stream from open to end: the reason it ended, None when it was closed by :meth:`stop`."""
         client = link.client
         if not isinstance(client, StreamingClient):  # pragma: no cover - the poll's clients all stream
-            self._note(link.where, "unsupported", f"the target's client cannot stream {self.command!r}")
+            self.health.note(link.where, "unsupported", f"the target's client cannot stream {self.command!r}")
             return "unsupported"
         try:
             stream = client.stream(self.command)
         except TransportError as exc:
-            self._note(link.where, exc.reason, str(exc))
+            self.health.note(link.where, exc.reason, str(exc))
             return exc.reason
         except CommandRefused as exc:  # pragma: no cover - the source declares its command
-            self._note(link.where, "refused", str(exc))
+            self.health.note(link.where, "refused", str(exc))
             return "refused"
         with self._lock:
             self._stream = stream
         if self._stopped.is_set():
             stream.close()
-        self.connects += 1
-        self.up = True
+        self.health.connects += 1
+        self.health.up = True
         reason: str | None = None
         try:
             reason = self._read(stream, link.where)
@@ -122,13 +154,18 @@ class RingReader:
             reason = exc.reason
             stream.close()
         finally:
-            self.up = False
+            self.health.up = False
             with self._lock:
                 self._stream = None
         if stream.end == "closed" and self._stopped.is_set():
             return None
+        with self._lock:
+            renewing, self._renewing = self._renewing, False
+        if renewing and stream.end == "closed":
+            log.info("%sthe process behind the socket changed: the log stream opens again on it", link.where)
+            return RENEWED
         reason = reason or stream.end or "ended"
-        self._note(link.where, reason, f"the stream of {self.command!r} ended ({reason})")
+        self.health.note(link.where, reason, f"the stream of {self.command!r} ended ({reason})")
         return reason
 
     def _read(self, stream: Stream, where: str) -> str | None:
@@ -140,20 +177,12 @@ class RingReader:
                 refused = REFUSALS.get(text.rstrip("\n"))
                 if refused is not None:
                     return refused
-                if self._last_reason is not None:
+                if self.health.last_reason is not None:
                     log.info("%sstreaming the log ring again (%s)", where, self.command)
-                    self._last_reason = None
+                    self.health.last_reason = None
             try:
                 self.tally.feed(text)
             except Exception:  # a bug must not end the stream for good: counted as the block's lines
                 log.exception("%scounting a block of log lines failed", where)
-                self.failures["internal_error"] += 1
+                self.health.failures["internal_error"] += 1
         return None
-
-    def _note(self, where: str, reason: str, message: str) -> None:
-        self.failures[reason] += 1
-        if reason != self._last_reason:
-            self._last_reason = reason
-            level = logging.INFO if reason == "ended" else logging.WARNING
-            log.log(level, "%slog stream: %s; counted in haproxy_exporter_log_stream_failures_total{reason=%r}",
-                    where, message, reason)

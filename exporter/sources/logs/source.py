@@ -1,10 +1,10 @@
 """The log source: HAProxy's own log lines, streamed from a ring, as latency histograms and exact
 codes; off unless the config has a ``logs`` section (config.py).
 
-It streams (reader.py: ``show events <ring> -w -n``, level operator) and is polled: each poll
-lists the rings (``show events``, any level) for the ring's ``dropped`` count, and builds the
-families from what the stream counted so far (tally.py), with the names of the same poll's
-``show stat`` as the only names that may become labels.  The totals are the exporter's own
+It streams (reader.py: ``show events <ring> -w -n``, level operator) and sends nothing when
+polled: each poll builds the families from what the stream counted so far (tally.py), with the
+names of the same poll's ``show stat`` as the only names that may become labels, and the pid of
+its ``show info`` to notice a reload behind the socket (the stream is then opened again).  The totals are the exporter's own
 counters and live as long as the source: an HAProxy reload or restart behind the same socket does
 not reset them; an exporter restart, or a config reload that changes a source's section, does.
 """
@@ -14,19 +14,17 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from exporter.exposition.families import Family
-from exporter.sources.base import Command, Link, Source
+from exporter.sources.base import Link, Source
 from exporter.sources.doctable import DocRows, DocTable
 from exporter.sources.logs import naming
 from exporter.sources.logs.config import RING_NAME_PATTERN, LogsConfig, parse_logs_config
-from exporter.sources.logs.events import Sink, parse_sinks
-from exporter.sources.logs.model import Labels, health_families, log_families
-from exporter.sources.logs.reader import RingReader
-from exporter.sources.logs.tally import Known, Tally
+from exporter.sources.logs.pipeline import Pipeline
+from exporter.sources.logs.tally import Known
 from exporter.sources.stat.parse import BACKEND, FRONTEND, SERVER, StatTable
 from exporter.sources.values import ModelStats
 
-SHOW_EVENTS = Command("show events", parse_sinks)
 SHOW_STAT = "show stat"
+SHOW_INFO = "show info"
 
 TABLE = DocTable(
     "**From HAProxy's log lines** (off by default: the `logs` section; a ring read with `show events <ring> -w -n`, "
@@ -36,20 +34,15 @@ TABLE = DocTable(
 
 class LogSource(Source):
     name = "logs"
-    allowed = (r"show events", rf"show events {RING_NAME_PATTERN} -w -n")
+    allowed = (rf"show events {RING_NAME_PATTERN} -w -n",)
     level = "operator"
     config_key = "logs"
-    reads = (SHOW_STAT,)
+    reads = (SHOW_STAT, SHOW_INFO)
 
     def __init__(self, options: Any = None, **kwargs: Any) -> None:
         super().__init__(options, **kwargs)
         self.config: LogsConfig | None = options
-        self.tally: Tally | None = None
-        self.reader: RingReader | None = None
-        self.labels = Labels(self.extra)
-        if self.config is not None and not self.old:
-            self.tally = Tally(self.config)
-            self.reader = RingReader(f"show events {self.config.ring} -w -n", self.tally)
+        self.pipeline: Pipeline | None = None  # the target's (Kept), from start()
 
     @staticmethod
     def parse_config(value: Any) -> LogsConfig | None:
@@ -58,35 +51,25 @@ class LogSource(Source):
     def needed_level(self) -> str:
         return self.level if self.config is not None else "user"  # off: nothing is sent
 
-    def commands(self) -> Sequence[Command]:
-        return (SHOW_EVENTS,) if self.tally is not None else ()
-
     def start(self, link: Link) -> None:
-        if self.reader is not None and self.tally is not None:
-            self.tally.where = link.where
-            self.reader.start(link)
-
-    def stop(self) -> None:
-        if self.reader is not None:
-            self.reader.stop()
+        """Take the target's pipeline (made on the first start, kept across processes while the
+        section is the same) and hand it this process's way to the socket."""
+        if self.config is None:
+            link.kept.drop(self.name)  # turned off by a reload: its reader stops
+            return
+        if self.old:
+            return  # an old worker's lines come through the pipeline's transport, or not at all
+        config, where = self.config, link.where
+        self.pipeline = link.kept.get(self.name, config, lambda: Pipeline(config, where))
+        if self.pipeline is not None:
+            self.pipeline.start(link)
 
     def build(self, answers: Mapping[str, Any], stats: ModelStats) -> list[Family]:
-        if self.tally is None or self.reader is None or self.config is None:
+        if self.pipeline is None:
             return []
-        table = answers.get(SHOW_STAT)
-        if isinstance(table, StatTable):
-            known = known_names(table)
-            if known != self.tally.known:
-                self.tally.set_known(known)
-                self.labels.forget_unless(known)
-            self.reader.ready()
-        sinks: Mapping[str, Sink] = answers.get(SHOW_EVENTS.name) or {}
-        ring = sinks.get(self.config.ring)
-        dropped = {ring.name: ring.dropped} if ring is not None else {}
-        view = self.tally.view()
-        reader = self.reader
-        return [*log_families(view, self.config.buckets, self.labels),
-                *health_families(view, reader.up, reader.connects, dict(reader.failures), dropped, self.labels)]
+        table, info = answers.get(SHOW_STAT), answers.get(SHOW_INFO)
+        pid = info.get("Pid") if isinstance(info, dict) else None
+        return self.pipeline.build(known_names(table) if isinstance(table, StatTable) else None, pid, stats)
 
     @classmethod
     def docs(cls) -> Sequence[DocRows]:
