@@ -15,16 +15,24 @@ the traffic) and the client's clock and status codes.
 
 from __future__ import annotations
 
+import http.client as http_client
 import socket
 import statistics
+import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator
 
 import pytest
 
-from exporter.config import build_config
+from exporter.config import TargetConfig, build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
+from exporter.runtime.address import parse_address
+from exporter.runtime.client import RuntimeClient
+from exporter.sources import registry
+from exporter.sources.logs.config import LogsConfig
+from exporter.sources.logs.tally import Known, Tally
 from exposition import samples, value
 from support import HAProxy, wait_for
 from testkit.servers import DelayedOrigin
@@ -38,6 +46,10 @@ ring httplog
     format raw
     maxlen 2048
     size 1048576
+ring small
+    format raw
+    maxlen 2048
+    size 32768
 ring tcplog
     format rfc3164
     maxlen 2048
@@ -54,6 +66,7 @@ frontend fe_http
     mode http
     option httplog
     log ring@httplog local0
+    log ring@small local0
     bind 127.0.0.1:{p0}
     use_backend be_slow if {{ path_beg /slow }}
     default_backend be_fast
@@ -282,3 +295,71 @@ def test_off_by_default_nothing_is_streamed_nor_asked(logged: HAProxy, exporters
     assert value(got, "haproxy_up") == 1
     assert not [k for k in got if "_log_" in k[0]]
     assert value(got, "haproxy_exporter_command_success", command="show events") is None
+
+
+def test_a_reload_behind_the_socket_moves_the_stream_to_the_new_process(logged: HAProxy, exporters) -> None:
+    """A standalone HAProxy reloaded with -sf: the new process takes the socket over, the old one
+    soft-stops but would live as long as a CLI stream holds it.  The exporter sees the new pid in
+    show info and opens the stream again on the new process: the old one exits, and the new one's
+    lines are counted on top of the old one's."""
+    exporter = streaming(exporters, logged.admin, ring="httplog")
+    for _ in range(4):
+        http(logged.ports[0], "/fast")
+    exporter.until("not every log line was read", lambda got: lines_read(got) >= 4)
+    old = logged.proc
+    assert old is not None
+    new = subprocess.Popen([logged.binary, "-db", "-f", str(logged.cfg), "-sf", str(old.pid)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=logged.dir)
+    logged.proc = new  # stopped by the fixture
+    wait_for(lambda: str(new.pid) in logged.cmd("show info"), 10, "the new process did not take the socket over")
+    exporter.until("the stream was not opened again on the new process",
+                   lambda got: value(got, "haproxy_exporter_log_stream_connects_total") == 2
+                   and value(got, "haproxy_exporter_log_stream_up") == 1)
+    old.wait(10)  # the old process is not kept alive by the exporter's stream
+    for _ in range(3):
+        http(logged.ports[0], "/fast")
+    got = exporter.until("not every log line was read", lambda got: (value(
+        got, "haproxy_backend_log_total_time_seconds_count", proxy="be_fast") or 0) >= 7)
+    assert value(got, "haproxy_backend_log_total_time_seconds_count", proxy="be_fast") == 7
+
+
+def test_lines_a_lagging_reader_lost_are_what_haproxy_announces(logged: HAProxy) -> None:
+    """A reader that stops reading: HAProxy drops the lines the ring cannot hold and, once it can
+    write again, announces how many ("N events dropped").  Lines read and lines announced add up
+    to the requests the frontend counted: nothing is lost without being counted."""
+    client = RuntimeClient(parse_address(logged.admin), registry.allowlist(), TargetConfig())
+    tally = Tally(LogsConfig(ring="small", format="httplog"))
+    tally.set_known(Known(frozenset({"fe_http"}), frozenset({"be_fast", "be_slow"}), frozenset()))
+    before = counters(logged)[("fe_http", "FRONTEND")]["req_tot"]
+    stream = client.stream("show events small -w -n")
+    texts = stream.texts()
+    with ThreadPoolExecutor(8) as pool:  # far more than the ring (32 kB) and the socket's buffers hold
+        list(pool.map(lambda n: keepalive(logged.ports[0], 250), range(16)))
+    reader = ThreadPoolExecutor(1)
+    done = reader.submit(lambda: [tally.feed(text) for text in texts])
+    wait_for(lambda: tally.view().lines >= 100, 10, "the stream gave nothing")
+    time.sleep(0.5)  # the reader has caught up: HAProxy can write again
+    http(logged.ports[0], "/fast")  # the next line comes after HAProxy's notice
+    total = counters(logged)[("fe_http", "FRONTEND")]["req_tot"] - before
+    wait_for(lambda: accounted(tally) >= total, 10, f"read and announced fell short of {total}: {tally.view()}")
+    stream.close()
+    done.result(10)
+    reader.shutdown()
+    view = tally.view()
+    assert view.dropped > 0, "the ring never overflowed: the test proves nothing"
+    assert accounted(tally) == total and not view.rejected
+
+
+def accounted(tally: Tally) -> int:
+    """Requests read (each one code) and requests HAProxy said it dropped."""
+    view = tally.view()
+    return sum(n for _, _, n in view.codes["frontend"]) + view.dropped
+
+
+def keepalive(port: int, count: int) -> None:
+    """``count`` requests on one connection (fast: many log lines in little time)."""
+    conn = http_client.HTTPConnection("127.0.0.1", port, timeout=5)
+    for n in range(count):
+        conn.request("GET", f"/fast/{n}")
+        conn.getresponse().read()
+    conn.close()

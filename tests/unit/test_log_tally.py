@@ -224,3 +224,24 @@ def test_unreadable_lines_are_counted_by_reason_and_one_of_each_is_logged_once(c
     view = tally.view()
     assert view.lines == 6 and view.rejected == {"header": 2, "format": 2, "truncated": 1}
     assert len(caplog.records) == 3
+
+
+@pytest.mark.parametrize("ring_format, notice", [
+    ("raw", "2611 events dropped"),  # 2.6
+    ("rfc3164", "<133>Dec  5 03:44:15 localhost haproxy[1]: 2537 events dropped\x00"),  # 3.x writes the NUL too
+    ("raw", "1 event dropped"),
+])
+def test_haproxys_notice_of_dropped_lines_is_counted_as_dropped_not_rejected(ring_format: str, notice: str) -> None:
+    tally = Tally(LogsConfig(ring="r", format="httplog", ring_format=ring_format))
+    tally.set_known(Known(frozenset({"fe"}), frozenset({"be"}), frozenset()))
+    tally.feed(block([notice]))
+    view = tally.view()
+    assert view.dropped == int(notice.split(": ")[-1].split()[0]) and not view.rejected
+
+
+def test_a_request_the_frontend_answered_itself_counts_for_the_frontend_only() -> None:
+    tally = raw_tally()
+    tally.feed(block([httplog(backend="fe", server="<NOSRV>")]))  # http-request return: "fe fe/<NOSRV>"
+    view = tally.view()
+    assert view.codes["frontend"] == [("fe", 200, 1)] and view.codes["backend"] == []
+    assert not view.unexported

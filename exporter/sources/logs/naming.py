@@ -48,8 +48,8 @@ UNEXPORTED = ("haproxy_exporter_log_samples_unexported_total",
               "(a name the latest show stat does not have), invalid_code, invalid_state, invalid_value, "
               "series_cap (the family holds logs.max_series series)")
 RING_DROPPED = ("haproxy_exporter_log_ring_dropped_total",
-                "Events HAProxy's ring dropped because its reader lagged (show events); HAProxy's own count, "
-                "reset when HAProxy restarts")
+                "Log lines HAProxy's ring dropped because its reader lagged, as HAProxy's notices in the stream "
+                "(\"N events dropped\") told them")
 STREAM_UP = ("haproxy_exporter_log_stream_up", "1 while the show events stream of the ring is open")
 STREAM_CONNECTS = ("haproxy_exporter_log_stream_connects_total",
                    "Streams of the ring opened (the first and every reconnect); lines written while none "

@@ -16,6 +16,7 @@ unknown proxy or server, or holds a code or state HAProxy does not write.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from bisect import bisect_left
 from collections import Counter
@@ -24,6 +25,7 @@ from itertools import repeat
 from typing import Any, Iterable, NamedTuple
 
 from exporter.sources.logs.config import LogsConfig
+from exporter.sources.logs.format import strip_header
 from exporter.sources.logs.naming import TCP_TOTAL, TIMERS
 
 log = logging.getLogger("exporter.logs")
@@ -34,6 +36,11 @@ STATE_CAUSES = frozenset("-CSPLRIKUDcs")
 STATE_STAGES = frozenset("-RQCHDLT")
 NO_SERVER = "<NOSRV>"
 _MS_CACHE = 100_000  # distinct timer texts whose bucket is remembered (whole ms: far more than a minute's worth)
+# What HAProxy writes into a ring once it can again after dropping events because its reader
+# lagged (sink.c, sink_announce_dropped): the ring's own count of lost lines, told in the stream.
+# 3.x writes the message's closing NUL too.  The count ``show events`` lists is no counter: it
+# holds only what is not announced yet (and on 3.x twice that, its lowest bit being a lock).
+_DROPPED = re.compile(r"(\d{1,19}) events? dropped\x00?")
 
 
 class Known(NamedTuple):
@@ -71,6 +78,7 @@ class View:
     lines: int
     rejected: dict[str, int]
     unexported: dict[str, int]
+    dropped: int
 
 
 @dataclass
@@ -85,6 +93,7 @@ class _Totals:
     retries: dict[str, int] = field(default_factory=dict)
     redispatches: dict[str, int] = field(default_factory=dict)
     lines: int = 0
+    dropped: int = 0  # lines HAProxy's ring lost, as its notices in the stream said
     rejected: Counter[str] = field(default_factory=Counter)
     unexported: Counter[str] = field(default_factory=Counter)
 
@@ -185,6 +194,11 @@ class Tally:
         return rows, bad
 
     def _reject(self, t: _Totals, line: str) -> None:
+        message = strip_header(line, self.parser.ring_format)
+        notice = None if message is None else _DROPPED.fullmatch(message)
+        if notice is not None:
+            t.dropped += int(notice.group(1))
+            return
         reason = self.parser.why(line)
         t.rejected[reason] += 1
         if reason not in self._said:  # one sample of each reason, once
@@ -224,6 +238,8 @@ class Tally:
                 if state[:1] not in STATE_CAUSES or state[1:] not in STATE_STAGES:
                     unexported["invalid_state"] += n
                     state = None
+            if be == fe and be not in known.backends:
+                be = None  # answered by the frontend itself (http-request return, a redirect): it logs its own name
             for scope, name, names in (("frontend", fe, known.frontends), ("backend", be, known.backends)):
                 if name is None:
                     continue
@@ -337,7 +353,7 @@ class Tally:
                 terminations={scope: [(name, state, n) for (name, state), n in found.items()]
                               for scope, found in t.terminations.items()},
                 retries=list(t.retries.items()), redispatches=list(t.redispatches.items()),
-                lines=t.lines, rejected=dict(t.rejected), unexported=dict(t.unexported))
+                lines=t.lines, rejected=dict(t.rejected), unexported=dict(t.unexported), dropped=t.dropped)
 
 
 def _keep(series: dict[Any, Any], keep: Any) -> None:
