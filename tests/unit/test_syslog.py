@@ -412,3 +412,29 @@ def test_a_missing_directory_is_a_bind_failure(receivers, sock_dir: Path) -> Non
     receiver.start()
     wait_for(lambda: receiver.failures["bind"] >= 2, 5, "the bind was not tried again")
     assert not receiver.up
+
+
+def test_a_full_unix_queue_is_the_senders_loss_not_the_kernels(receivers, sock_dir: Path) -> None:
+    """A UNIX datagram socket's queue holds net.unix.max_dgram_qlen + 1 datagrams, whatever SO_RCVBUF
+    says; beyond, the sender's non-blocking send fails (HAProxy counts it in DroppedLogs) and the
+    receiving side has nothing to count."""
+    path = sock_dir / "log.sock"
+    fed = Fed()
+    receiver = receiving(receivers, fed, listen=f"unix://{path}")
+    fed.hold()
+    attempts, refused = 50, 0
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+        sender.sendto(b"first\n", str(path))
+        assert fed.entered.wait(5)
+        for n in range(attempts):
+            try:
+                sender.sendto(b"line %d\n" % n, socket.MSG_DONTWAIT, str(path))  # as HAProxy sends
+            except BlockingIOError:
+                refused += 1
+    fed.go_on.set()
+    accepted = attempts - refused
+    wait_for(lambda: len(fed.lines) == 1 + accepted, 5, "the queued datagrams were not fed")
+    assert receiver.datagrams == 1 + accepted and receiver.kernel_drops == 0
+    queue = syslog._unix_queue()
+    if queue is not None:
+        assert accepted == min(attempts, queue + 1)
