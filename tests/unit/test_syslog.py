@@ -438,3 +438,23 @@ def test_a_full_unix_queue_is_the_senders_loss_not_the_kernels(receivers, sock_d
     queue = syslog._unix_queue()
     if queue is not None:
         assert accepted == min(attempts, queue + 1)
+
+
+def test_a_failing_socket_is_counted_closed_and_bound_again(receivers, sender, monkeypatch) -> None:
+    real = SyslogReceiver._drain
+    failed: list[bool] = []
+
+    def drain(self: SyslogReceiver, sock: socket.socket) -> str:
+        if not failed:
+            failed.append(True)
+            raise OSError(12, "Cannot allocate memory")
+        return real(self, sock)
+
+    monkeypatch.setattr(SyslogReceiver, "_drain", drain)
+    fed = Fed()
+    receiver = receiving(receivers, fed)
+    sender.sendto(b"lost with the socket\n", to(receiver))
+    wait_for(lambda: receiver.failures["io"] == 1, 5, "the failure was not counted")
+    wait_for(lambda: receiver.up, 5, "the receiver did not bind again")
+    sender.sendto(b"after\n", to(receiver))
+    wait_for(lambda: fed.lines == ["after"], 5, "nothing fed after the socket was made again")

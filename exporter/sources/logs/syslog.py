@@ -310,17 +310,20 @@ class SyslogReceiver:
                 self._last_reason = None
             attempt = 0
             self.up = True
+            error: OSError | None = None
             try:
                 self._serve(sock)
             except OSError as exc:  # the socket failed (it does not on Linux but for lack of memory)
-                self.failures["io"] += 1
-                self._note("io", f"receiving on {self.config.listen} failed: {exc}; listening again")
-                self._stopped.wait(self.pauses[0])
+                error = exc
             finally:
                 self.up = False
                 sock.close()
                 with self._lock:
                     self._remove_socket_file()
+            if error is not None:  # counted once the socket is gone: a new one is made after a pause
+                self.failures["io"] += 1
+                self._note("io", f"receiving on {self.config.listen} failed: {error}; listening again")
+                self._stopped.wait(self.pauses[0])
 
     def _serve(self, sock: socket.socket) -> None:
         """Wait for datagrams, feed each batch; returns once stopped."""
