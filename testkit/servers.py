@@ -25,6 +25,16 @@ def accept_loop(listener: socket.socket, stop: threading.Event, handle: Callable
             handle(conn)
 
 
+def loopback_listener(backlog: int = 16) -> socket.socket:
+    """A TCP listener on a free loopback port, with a short accept timeout for accept_loop."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(backlog)
+    sock.settimeout(0.2)
+    return sock
+
+
 class SlowBackend:
     """An HTTP server that sends every response at a steady pace, and logs when each byte left.
 
@@ -38,11 +48,7 @@ class SlowBackend:
         self.sent: list[tuple[float, int]] = []
         self._total = 0
         self._lock = threading.Lock()
-        self._sock = socket.socket()
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(16)
-        self._sock.settimeout(0.2)
+        self._sock = loopback_listener()
         self.port = self._sock.getsockname()[1]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=accept_loop, args=(self._sock, self._stop, self._respond), daemon=True)
@@ -87,11 +93,7 @@ class DelayedOrigin:
 
     def __init__(self, fast: float = 0.005, slow: float = 0.2) -> None:
         self.fast, self.slow = fast, slow
-        self._sock = socket.socket()
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(128)
-        self._sock.settimeout(0.2)
+        self._sock = loopback_listener(128)
         self.port = self._sock.getsockname()[1]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=accept_loop, args=(self._sock, self._stop, self._respond), daemon=True)

@@ -13,12 +13,15 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from testkit.configs import admin_http_head
 from testkit.procs import free_ports as free_ports
@@ -293,3 +296,40 @@ def run_in_place(work: Callable[[], object], name: str) -> Finished:
     the schedule is then exact and the same on every run."""
     work()
     return Finished()
+
+
+def timed_request(port: int, path: str) -> tuple[int, float]:
+    """One HTTP request on a new connection: the status and the time the client saw, from connect
+    to the end of the response (the log tests' oracle for HAProxy's timers)."""
+    started = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return int(answer.split(b" ", 2)[1]), time.perf_counter() - started
+
+
+def stat_counters(hap: HAProxy) -> dict[tuple[str, str], dict[str, int]]:
+    """(proxy, svname) → the numeric cells of HAProxy's own show stat row."""
+    return {(row["pxname"], row["svname"]): {k: int(v) for k, v in row.items() if v.isdigit()} for row in hap.stat()}
+
+
+def stat_delta(before: dict[Any, dict[str, int]], after: dict[Any, dict[str, int]], row: tuple[str, str],
+               *columns: str) -> int:
+    """How much the columns of one row grew between two stat_counters."""
+    return sum(after[row].get(c, 0) - before[row].get(c, 0) for c in columns)
+
+
+def start_logged(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """A process whose output goes to ``log`` (read back when a test fails)."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(args, stdout=out, stderr=out)
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False

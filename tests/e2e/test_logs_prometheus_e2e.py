@@ -24,7 +24,7 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-from support import HAProxy, free_ports, require, stop_process, wait_for
+from support import HAProxy, free_ports, http_ok, require, start_logged, stop_process, wait_for
 from testkit.servers import DelayedOrigin
 
 pytestmark = pytest.mark.e2e
@@ -71,19 +71,6 @@ class Prometheus:
         return float(found[0]["value"][1]) if found else None
 
 
-def start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as out:
-        return subprocess.Popen(args, stdout=out, stderr=out)
-
-
-def ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def stack(haproxy_factory, tmp_path: Path) -> Iterator[tuple[HAProxy, Prometheus]]:
     prometheus = require(shutil.which("prometheus"), "prometheus (Debian package prometheus)")
@@ -98,15 +85,15 @@ def stack(haproxy_factory, tmp_path: Path) -> Iterator[tuple[HAProxy, Prometheus
     }))
     procs = []
     try:
-        procs.append(start([sys.executable, "-m", "exporter", "--config.file", str(tmp_path / "exporter.yaml"),
+        procs.append(start_logged([sys.executable, "-m", "exporter", "--config.file", str(tmp_path / "exporter.yaml"),
                             "--haproxy.address", hap.admin, "--web.listen-address", f"127.0.0.1:{exporter_port}",
                             "--poll.interval", "500ms"], tmp_path / "exporter.log"))
-        procs.append(start([prometheus, f"--config.file={tmp_path / 'prometheus.yml'}",
+        procs.append(start_logged([prometheus, f"--config.file={tmp_path / 'prometheus.yml'}",
                             f"--storage.tsdb.path={tmp_path / 'data'}",
                             f"--web.listen-address=127.0.0.1:{prometheus_port}", "--log.level=warn"],
                            tmp_path / "prometheus.log"))
         prom = Prometheus(f"http://127.0.0.1:{prometheus_port}")
-        wait_for(lambda: ready(f"{prom.url}/-/ready"), 30, "prometheus not ready", step=0.2)
+        wait_for(lambda: http_ok(f"{prom.url}/-/ready"), 30, "prometheus not ready", step=0.2)
         wait_for(lambda: prom.scalar("haproxy_exporter_log_stream_up") == 1, 30,
                  f"the exporter's log stream never opened: {(tmp_path / 'exporter.log').read_text()[-2000:]}",
                  step=0.25)

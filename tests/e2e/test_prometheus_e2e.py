@@ -35,7 +35,7 @@ import yaml
 
 import dashboard_queries as dq
 from httpraw import exchange
-from support import HAProxy, free_ports, require, stat_rows, stop_process, wait_for
+from support import HAProxy, free_ports, http_ok, require, start_logged, stat_rows, stop_process, wait_for
 from testkit.tlscerts import ocsp_stapled, self_signed_pem
 
 pytestmark = pytest.mark.e2e
@@ -94,19 +94,6 @@ class Stack:
         return [a["labels"] for a in self.api("alerts")["alerts"] if a["state"] == "firing"]
 
 
-def start_process(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as out:
-        return subprocess.Popen(args, stdout=out, stderr=out)
-
-
-def http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
-
-
 def exporter_text(url: str) -> str:
     with urllib.request.urlopen(url, timeout=5) as resp:
         return resp.read().decode()
@@ -151,7 +138,7 @@ def stack() -> Iterator[Stack]:
     (base / "haproxy" / "hosts.map").write_text("www.example be_app\napi.example be_app\n")
     (base / "haproxy" / "block.acl").write_text("192.0.2.1\n")
     try:
-        procs.append(start_process(
+        procs.append(start_logged(
             [sys.executable, "-m", "exporter", "--config.file", str(base / "exporter.yaml"),
              "--haproxy.address", haproxy.master,
              "--web.listen-address", f"127.0.0.1:{exporter_port}", "--poll.interval", "500ms",
@@ -173,7 +160,7 @@ def stack() -> Iterator[Stack]:
             "scrape_configs": [{"job_name": "haproxy", "scrape_timeout": "1s",
                                 "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]}],
         }))
-        procs.append(start_process(
+        procs.append(start_logged(
             [prometheus, f"--config.file={base / 'prometheus.yml'}", f"--storage.tsdb.path={base / 'data'}",
              f"--web.listen-address=127.0.0.1:{prometheus_port}", "--log.level=warn"], logs["prometheus"]))
         prometheus_url = f"http://127.0.0.1:{prometheus_port}"

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 from support import wait_for
+from testkit.servers import DelayedOrigin
 
 STATES_CFG = (Path(__file__).parent / "states.cfg").read_text()
 
@@ -38,3 +40,11 @@ def states_haproxy(haproxy_factory):
         assert hap.get(0) == 200
     assert hap.get(0, "/down") == 503  # no usable server: HAProxy answers itself
     return hap
+
+
+@pytest.fixture
+def origin() -> Iterator[DelayedOrigin]:
+    """An HTTP origin answering after known delays (~5 ms, /slow ~200 ms): the log tests' oracle."""
+    served = DelayedOrigin(fast=0.005, slow=0.2)
+    yield served
+    served.close()

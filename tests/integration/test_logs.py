@@ -35,7 +35,7 @@ from exporter.sources.logs.config import LogsConfig
 from exporter.sources.logs.tally import Known, Tally
 from exporter.validation import ConfigError
 from exposition import samples, value
-from support import HAProxy, wait_for
+from support import HAProxy, stat_counters, stat_delta, timed_request, wait_for
 from testkit.servers import DelayedOrigin
 
 CUSTOM = "%ci:%cp [%tr] %ft %b/%s TR=%TR Tw=%Tw Tc=%Tc Tr=%Tr Ta=%Ta %ST %B %tsc %rc"
@@ -99,13 +99,6 @@ CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 
 
 @pytest.fixture
-def origin() -> Iterator[DelayedOrigin]:
-    served = DelayedOrigin(fast=0.005, slow=0.2)
-    yield served
-    served.close()
-
-
-@pytest.fixture
 def logged(haproxy_factory, origin: DelayedOrigin) -> HAProxy:
     hap: HAProxy = haproxy_factory(CFG.replace("{origin}", str(origin.port)), nports=3)
     return hap
@@ -155,28 +148,6 @@ def streaming(exporters: list[Exporter], address: str, **logs: Any) -> Exporter:
     return exporter
 
 
-def http(port: int, path: str) -> tuple[int, float]:
-    """One request on a new connection: the status and the time the client saw, from connect to
-    the end of the response."""
-    started = time.perf_counter()
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
-        conn.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-        answer = b""
-        while chunk := conn.recv(65536):
-            answer += chunk
-    return int(answer.split(b" ", 2)[1]), time.perf_counter() - started
-
-
-def counters(hap: HAProxy) -> dict[tuple[str, str], dict[str, int]]:
-    """(proxy, svname) → the numeric cells of HAProxy's own show stat row."""
-    return {(row["pxname"], row["svname"]): {k: int(v) for k, v in row.items() if v.isdigit()} for row in hap.stat()}
-
-
-def delta(before: dict[Any, dict[str, int]], after: dict[Any, dict[str, int]], row: tuple[str, str],
-          *columns: str) -> int:
-    return sum(after[row].get(c, 0) - before[row].get(c, 0) for c in columns)
-
-
 RESPONSES = tuple(f"hrsp_{c}" for c in CLASSES) + ("hrsp_other",)
 
 
@@ -186,12 +157,12 @@ def lines_read(got: dict[Any, float]) -> float:
 
 def test_http_histograms_and_codes_are_haproxys_counts_and_the_clients_times(logged: HAProxy, exporters) -> None:
     exporter = streaming(exporters, logged.admin, ring="httplog", format="httplog", servers=True)
-    before = counters(logged)
+    before = stat_counters(logged)
     seen: dict[str, list[tuple[int, float]]] = {"be_fast": [], "be_slow": []}
     for path, count in (("/fast", 30), ("/missing", 4), ("/error", 3), ("/slow", 6)):
         for n in range(count):
-            seen["be_slow" if path == "/slow" else "be_fast"].append(http(logged.ports[0], f"{path}/{n}"))
-    after = counters(logged)
+            seen["be_slow" if path == "/slow" else "be_fast"].append(timed_request(logged.ports[0], f"{path}/{n}"))
+    after = stat_counters(logged)
     sent = sum(len(v) for v in seen.values())
     got = exporter.until("not every log line was read", lambda got: lines_read(got) >= sent)
     assert lines_read(got) == sent
@@ -200,13 +171,13 @@ def test_http_histograms_and_codes_are_haproxys_counts_and_the_clients_times(log
                                            "haproxy_exporter_log_samples_unexported_total")]
     for backend, results in seen.items():
         count = value(got, "haproxy_backend_log_total_time_seconds_count", proxy=backend)
-        assert count == delta(before, after, (backend, "BACKEND"), *RESPONSES) == len(results)
+        assert count == stat_delta(before, after, (backend, "BACKEND"), *RESPONSES) == len(results)
         # The exact codes add up to HAProxy's classes, and are the codes the client got
         for cls in CLASSES:
             exact = sum(v for (name, labels), v in got.items()
                         if name == "haproxy_backend_log_http_responses_total" and ("proxy", backend) in labels
                         and dict(labels)["code"].startswith(cls[0]))
-            assert exact == delta(before, after, (backend, "BACKEND"), f"hrsp_{cls}"), (backend, cls)
+            assert exact == stat_delta(before, after, (backend, "BACKEND"), f"hrsp_{cls}"), (backend, cls)
         for code in {status for status, _ in results}:
             assert value(got, "haproxy_backend_log_http_responses_total", proxy=backend, code=str(code)) == sum(
                 1 for status, _ in results if status == code)
@@ -216,9 +187,9 @@ def test_http_histograms_and_codes_are_haproxys_counts_and_the_clients_times(log
         assert -0.0015 <= client - mean <= 0.010, (backend, client, mean)
     assert value(got, "haproxy_frontend_log_http_responses_total", proxy="fe_http", code="404") == 4
     for server, backend in (("f1", "be_fast"), ("f2", "be_fast"), ("s1", "be_slow")):
-        assert value(got, "haproxy_server_log_total_time_seconds_count", proxy=backend, server=server) == delta(
+        assert value(got, "haproxy_server_log_total_time_seconds_count", proxy=backend, server=server) == stat_delta(
             before, after, (backend, server), *RESPONSES)
-        assert value(got, "haproxy_server_log_response_time_seconds_count", proxy=backend, server=server) == delta(
+        assert value(got, "haproxy_server_log_response_time_seconds_count", proxy=backend, server=server) == stat_delta(
             before, after, (backend, server), *RESPONSES)
     # The slow path's 200 ms are in the (0.1, 0.25] bucket: none below, all of them at 0.25
     assert value(got, "haproxy_backend_log_response_time_seconds_bucket", proxy="be_slow", le="0.1") == 0
@@ -228,27 +199,27 @@ def test_http_histograms_and_codes_are_haproxys_counts_and_the_clients_times(log
 
 def test_tcplog_sessions_are_counted_with_their_total_time(logged: HAProxy, exporters) -> None:
     exporter = streaming(exporters, logged.admin, ring="tcplog", format="tcplog", ring_format="rfc3164")
-    before = counters(logged)
-    times = [http(logged.ports[2], "/fast")[1] for _ in range(12)]
-    after = counters(logged)
+    before = stat_counters(logged)
+    times = [timed_request(logged.ports[2], "/fast")[1] for _ in range(12)]
+    after = stat_counters(logged)
     got = exporter.until("not every log line was read", lambda got: lines_read(got) >= len(times))
     count = value(got, "haproxy_backend_log_total_time_seconds_count", proxy="be_tcp")
-    assert count == delta(before, after, ("be_tcp", "BACKEND"), "stot") == len(times)
+    assert count == stat_delta(before, after, ("be_tcp", "BACKEND"), "stot") == len(times)
     mean = value(got, "haproxy_backend_log_total_time_seconds_sum", proxy="be_tcp") / count
     assert -0.0015 <= statistics.fmean(times) - mean <= 0.010
     states = {dict(labels)["state"]: v for (name, labels), v in got.items()
               if name == "haproxy_frontend_log_terminations_total"}
-    assert sum(states.values()) == delta(before, after, ("fe_tcp", "FRONTEND"), "stot")
+    assert sum(states.values()) == stat_delta(before, after, ("fe_tcp", "FRONTEND"), "stot")
     assert value(got, "haproxy_backend_log_response_time_seconds_count", proxy="be_tcp") is None  # no %Tr in tcplog
 
 
 def test_a_custom_log_format_is_read_from_the_same_string_as_haproxy_cfg(logged: HAProxy, exporters) -> None:
     exporter = streaming(exporters, logged.admin, ring="custom", format=CUSTOM, ring_format="iso")
-    before = counters(logged)
-    results = [http(logged.ports[1], path) for path in ["/fast"] * 8 + ["/missing"] * 2]
-    after = counters(logged)
+    before = stat_counters(logged)
+    results = [timed_request(logged.ports[1], path) for path in ["/fast"] * 8 + ["/missing"] * 2]
+    after = stat_counters(logged)
     got = exporter.until("not every log line was read", lambda got: lines_read(got) >= len(results))
-    assert value(got, "haproxy_backend_log_total_time_seconds_count", proxy="be_fast") == delta(
+    assert value(got, "haproxy_backend_log_total_time_seconds_count", proxy="be_fast") == stat_delta(
         before, after, ("be_fast", "BACKEND"), *RESPONSES) == 10
     assert value(got, "haproxy_frontend_log_http_responses_total", proxy="fe_custom", code="404") == 2
     assert value(got, "haproxy_backend_log_connect_time_seconds_count", proxy="be_fast") == 10
@@ -257,7 +228,7 @@ def test_a_custom_log_format_is_read_from_the_same_string_as_haproxy_cfg(logged:
 def test_a_restart_of_haproxy_keeps_the_counts_and_the_stream_comes_back(logged: HAProxy, exporters) -> None:
     exporter = streaming(exporters, logged.admin, ring="httplog")
     for _ in range(5):
-        http(logged.ports[0], "/fast")
+        timed_request(logged.ports[0], "/fast")
     exporter.until("not every log line was read", lambda got: lines_read(got) >= 5)
     logged.stop()
     logged.start()
@@ -265,10 +236,10 @@ def test_a_restart_of_haproxy_keeps_the_counts_and_the_stream_comes_back(logged:
                          lambda got: value(got, "haproxy_exporter_log_stream_connects_total") == 2
                          and value(got, "haproxy_exporter_log_stream_up") == 1)
     for _ in range(3):
-        http(logged.ports[0], "/fast")
+        timed_request(logged.ports[0], "/fast")
     got = exporter.until("not every log line was read", lambda got: lines_read(got) >= 8)
     # HAProxy's own counters started again from zero; the histograms did not
-    assert counters(logged)[("be_fast", "BACKEND")]["hrsp_2xx"] == 3
+    assert stat_counters(logged)[("be_fast", "BACKEND")]["hrsp_2xx"] == 3
     assert value(got, "haproxy_backend_log_total_time_seconds_count", proxy="be_fast") == 8
     assert value(got, "haproxy_exporter_log_stream_failures_total", reason="ended") >= 1
 
@@ -305,7 +276,7 @@ def test_a_reload_behind_the_socket_moves_the_stream_to_the_new_process(logged: 
     lines are counted on top of the old one's."""
     exporter = streaming(exporters, logged.admin, ring="httplog")
     for _ in range(4):
-        http(logged.ports[0], "/fast")
+        timed_request(logged.ports[0], "/fast")
     exporter.until("not every log line was read", lambda got: lines_read(got) >= 4)
     old = logged.proc
     assert old is not None
@@ -318,7 +289,7 @@ def test_a_reload_behind_the_socket_moves_the_stream_to_the_new_process(logged: 
                    and value(got, "haproxy_exporter_log_stream_up") == 1)
     old.wait(10)  # the old process is not kept alive by the exporter's stream
     for _ in range(3):
-        http(logged.ports[0], "/fast")
+        timed_request(logged.ports[0], "/fast")
     got = exporter.until("not every log line was read", lambda got: (value(
         got, "haproxy_backend_log_total_time_seconds_count", proxy="be_fast") or 0) >= 7)
     assert value(got, "haproxy_backend_log_total_time_seconds_count", proxy="be_fast") == 7
@@ -331,7 +302,7 @@ def test_lines_a_lagging_reader_lost_are_what_haproxy_announces(logged: HAProxy)
     client = RuntimeClient(parse_address(logged.admin), registry.allowlist(), TargetConfig())
     tally = Tally(LogsConfig(ring="small", format="httplog"))
     tally.set_known(Known(frozenset({"fe_http"}), frozenset({"be_fast", "be_slow"}), frozenset()))
-    before = counters(logged)[("fe_http", "FRONTEND")]["req_tot"]
+    before = stat_counters(logged)[("fe_http", "FRONTEND")]["req_tot"]
     stream = client.stream("show events small -w -n")
     texts = stream.texts()
     with ThreadPoolExecutor(8) as pool:  # far more than the ring (32 kB) and the socket's buffers hold
@@ -340,8 +311,8 @@ def test_lines_a_lagging_reader_lost_are_what_haproxy_announces(logged: HAProxy)
     done = reader.submit(lambda: [tally.feed(text) for text in texts])
     wait_for(lambda: tally.view().lines >= 100, 10, "the stream gave nothing")
     time.sleep(0.5)  # the reader has caught up: HAProxy can write again
-    http(logged.ports[0], "/fast")  # the next line comes after HAProxy's notice
-    total = counters(logged)[("fe_http", "FRONTEND")]["req_tot"] - before
+    timed_request(logged.ports[0], "/fast")  # the next line comes after HAProxy's notice
+    total = stat_counters(logged)[("fe_http", "FRONTEND")]["req_tot"] - before
     wait_for(lambda: accounted(tally) >= total, 10, f"read and announced fell short of {total}: {tally.view()}")
     stream.close()
     done.result(10)
@@ -395,14 +366,14 @@ def test_through_a_master_cli_syslog_counts_every_worker_across_a_reload(haproxy
         exporter = Exporter(hap.master, syslog={"listen": f"udp://127.0.0.1:{hap.ports[1]}"}, format="httplog")
         exporters.append(exporter)
         exporter.until("the syslog socket was not bound", lambda got: value(got, "haproxy_exporter_log_syslog_up") == 1)
-        statuses = [http(hap.ports[0], f"/fast/{n}")[0] for n in range(5)]
+        statuses = [timed_request(hap.ports[0], f"/fast/{n}")[0] for n in range(5)]
         with ThreadPoolExecutor(1) as pool:
-            in_flight = pool.submit(http, hap.ports[0], "/slow/draining")
+            in_flight = pool.submit(timed_request, hap.ports[0], "/slow/draining")
             time.sleep(0.3)  # the request is at the origin, on the first worker
             (old_pid,), _ = hap.workers()
             hap.reload()
             assert old_pid in hap.workers()[1], "the first worker is not draining"
-            statuses += [http(hap.ports[0], f"/fast/after/{n}")[0] for n in range(4)]
+            statuses += [timed_request(hap.ports[0], f"/fast/after/{n}")[0] for n in range(4)]
             statuses.append(in_flight.result(10)[0])
         assert statuses == [200] * 10
         got = exporter.until("not every worker's line was counted", lambda got: value(

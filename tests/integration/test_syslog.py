@@ -20,7 +20,7 @@ from exporter.sources.logs.source import known_names
 from exporter.sources.logs.syslog import SyslogConfig, SyslogReceiver
 from exporter.sources.logs.tally import Tally, View
 from exporter.sources.stat.parse import parse_stat
-from support import HAProxy, wait_for
+from support import HAProxy, stat_counters, stat_delta, timed_request, wait_for
 from testkit.servers import DelayedOrigin
 
 # `log udp@HOST:PORT` and `log /path` are read alike by 2.6 to 3.4 (2.6 also takes `log HOST:PORT`).
@@ -77,13 +77,6 @@ class Receiving:
 
 
 @pytest.fixture
-def origin() -> Iterator[DelayedOrigin]:
-    served = DelayedOrigin(fast=0.005, slow=0.2)
-    yield served
-    served.close()
-
-
-@pytest.fixture
 def receiving() -> Iterator[list[Receiving]]:
     made: list[Receiving] = []
     yield made
@@ -95,25 +88,6 @@ def udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def http(port: int, path: str) -> tuple[int, float]:
-    started = time.perf_counter()
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
-        conn.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-        answer = b""
-        while chunk := conn.recv(65536):
-            answer += chunk
-    return int(answer.split(b" ", 2)[1]), time.perf_counter() - started
-
-
-def counters(hap: HAProxy) -> dict[tuple[str, str], dict[str, int]]:
-    return {(row["pxname"], row["svname"]): {k: int(v) for k, v in row.items() if v.isdigit()} for row in hap.stat()}
-
-
-def delta(before: dict[Any, dict[str, int]], after: dict[Any, dict[str, int]], row: tuple[str, str],
-          *columns: str) -> int:
-    return sum(after[row].get(c, 0) - before[row].get(c, 0) for c in columns)
 
 
 def dropped_logs(hap: HAProxy) -> int:
@@ -140,15 +114,15 @@ def test_udp_and_unix_syslog_lines_are_counted_as_haproxy_counts(haproxy_factory
     unix = Receiving(f"unix://{hap.dir}/log.sock", "rfc3164", hap)
     receiving.extend((udp, unix))
     dropped = dropped_logs(hap)
-    before = counters(hap)
+    before = stat_counters(hap)
     sent = {"be_fast": [], "be_slow": [], "be_unix": []}
     for path, count in (("/fast", 30), ("/missing", 4), ("/error", 3), ("/slow", 6)):
         for n in range(count):
-            sent["be_slow" if path == "/slow" else "be_fast"].append(http(hap.ports[0], f"{path}/{n}"))
+            sent["be_slow" if path == "/slow" else "be_fast"].append(timed_request(hap.ports[0], f"{path}/{n}"))
     for path, count in (("/fast", 12), ("/missing", 2), ("/error", 1)):
         for n in range(count):
-            sent["be_unix"].append(http(hap.ports[1], f"{path}/{n}"))
-    after = counters(hap)
+            sent["be_unix"].append(timed_request(hap.ports[1], f"{path}/{n}"))
+    after = stat_counters(hap)
     udp.until(43)
     unix.until(15)
     time.sleep(0.2)  # and nothing more comes
@@ -161,17 +135,17 @@ def test_udp_and_unix_syslog_lines_are_counted_as_haproxy_counts(haproxy_factory
             row = (proxy, "FRONTEND" if scope == "frontend" else "BACKEND")
             exact = codes(view, scope, proxy)
             for cls in CLASSES:  # HAProxy's classes are the sums of the exact codes
-                assert sum(n for code, n in exact.items() if str(code)[0] == cls[0]) == delta(
+                assert sum(n for code, n in exact.items() if str(code)[0] == cls[0]) == stat_delta(
                     before, after, row, f"hrsp_{cls}"), (proxy, cls, exact)
-            assert sum(exact.values()) == delta(before, after, row, *RESPONSES)
+            assert sum(exact.values()) == stat_delta(before, after, row, *RESPONSES)
         for backend in backends:
             # Every response is a sample, per backend and per server, as show stat counts them
             counts, _ = histogram(view, "backend", "total", backend)
-            assert sum(counts) == delta(before, after, (backend, "BACKEND"), *RESPONSES) == len(sent[backend])
+            assert sum(counts) == stat_delta(before, after, (backend, "BACKEND"), *RESPONSES) == len(sent[backend])
             for (proxy, server), _row in after.items():
                 if proxy == backend and server not in ("BACKEND", "FRONTEND"):
                     counts, _ = histogram(view, "server", "response", backend, server)
-                    assert sum(counts) == delta(before, after, (backend, server), *RESPONSES), (backend, server)
+                    assert sum(counts) == stat_delta(before, after, (backend, server), *RESPONSES), (backend, server)
             assert codes(view, "backend", backend) == {
                 code: sum(1 for status, _ in sent[backend] if status == code) for code, _ in sent[backend]}
     # The slow path's 200 ms are in the (0.1, 0.25] bucket: its delay as HAProxy timed it
