@@ -2,10 +2,11 @@
 
 A ring may bring a hundred thousand lines a second, so a line costs no Python-level step of its
 own: a block of lines (one read of the stream) is matched in one ``findall``
-(format.BatchMatcher), its fields are counted in C (``Counter`` over zipped columns: identical
-(backend, server, timer value) triples become one entry), and only the distinct entries are
-folded into the totals, under the lock the poll takes to read them.  Timers are whole
-milliseconds and repeat a lot within a block, which is what makes the entries few.
+(format.BatchMatcher), its fields are counted in C (``Counter.update`` over zipped columns:
+identical (backend, server, timer value) triples become one entry) into counts kept until the
+next poll, and only then are the distinct entries folded into the histograms (or sooner, when
+they become many).  Timers are whole milliseconds and repeat a lot over a poll interval, which
+is what makes the entries few.
 
 Names become labels only if the latest ``show stat`` of the same HAProxy has them
 (:meth:`Tally.set_known`): a log line cannot make series of its own.  A family holds at most
@@ -35,6 +36,7 @@ log = logging.getLogger("exporter.logs")
 STATE_CAUSES = frozenset("-CSPLRIKUDcs")
 STATE_STAGES = frozenset("-RQCHDLT")
 NO_SERVER = "<NOSRV>"
+PENDING = 1 << 16  # distinct pending entries past which they are folded at once (bounded memory)
 _MS_CACHE = 100_000  # distinct timer texts whose bucket is remembered (whole ms: far more than a minute's worth)
 # What HAProxy writes into a ring once it can again after dropping events because its reader
 # lagged (sink.c, sink_announce_dropped): the ring's own count of lost lines, told in the stream.
@@ -122,6 +124,10 @@ class Tally:
         self._lock = threading.Lock()
         self._known: Known | None = None
         self._totals = _Totals({timer: {} for timer, _ in self.timers}, {timer: {} for timer, _ in self.timers})
+        # Counted since the last fold: (frontend, backend, status, state, retries) and, per timer,
+        # (backend[, server], time) → lines (Tally._count).
+        self._pending_outcomes: Counter[tuple[Any, ...]] = Counter()
+        self._pending: dict[str, Counter[tuple[Any, ...]]] = {timer: Counter() for timer, _ in self.timers}
         self._ms: dict[str, tuple[int, int]] = {}  # timer text → (ms, bucket); bucket -1: no value
         # timer → (backend[, server]) → where its times go, made once per pair and names
         self._routes: dict[str, dict[tuple[str, ...], _Route]] = {timer: {} for timer, _ in self.timers}
@@ -133,9 +139,10 @@ class Tally:
         """The names of the latest ``show stat``; series of names it no longer has are let go (a
         proxy removed from HAProxy's config: its series end, as promex's would)."""
         with self._lock:
-            previous, self._known = self._known, known
-            if previous == known:
+            if known == self._known:
                 return
+            self._fold(self._totals)  # what was read under the names it was read with
+            previous, self._known = self._known, known
             for routes in self._routes.values():
                 routes.clear()
             if previous is None:
@@ -166,21 +173,46 @@ class Tally:
         if len(rows) != count:  # some lines are not of the format: find which, line by line
             rows, bad = self._by_line(text)
         columns = list(zip(*rows)) if rows else []
-        outcomes = self._outcomes(columns, len(rows)) if rows else Counter()
-        timers = [(timer, self._timer_counts(columns, at)) for timer, at in self.timers] if rows else []
         with self._lock:
             t = self._totals
             t.lines += count
             for line in bad:
                 self._reject(t, line)
-            known = self._known
-            if known is None or not rows:
-                if rows:
-                    t.unexported["unknown_proxy"] += len(rows)
+            if not rows:
                 return
-            self._fold_outcomes(t, known, outcomes)
-            for timer, counts in timers:
+            if self._known is None:
+                t.unexported["unknown_proxy"] += len(rows)
+                return
+            self._count(columns, len(rows))
+            if sum(map(len, self._pending.values())) + len(self._pending_outcomes) > PENDING:
+                self._fold(t)
+
+    def _count(self, columns: list[tuple[str, ...]], size: int) -> None:
+        """Count the block's fields into the pending counts: in C (Counter.update over zipped
+        columns), whatever the number of lines; what is folded later is the distinct entries."""
+        col = self._column
+        self._pending_outcomes.update(zip(col(columns, "frontend", size), col(columns, "backend", size),
+                                          col(columns, "status", size), col(columns, "termination", size),
+                                          col(columns, "retries", size)))
+        backend = col(columns, "backend", size)
+        server = columns[self._columns["server"]] if self.servers and "server" in self._columns else None
+        for timer, at in self.timers:
+            self._pending[timer].update(zip(backend, columns[at]) if server is None
+                                        else zip(backend, server, columns[at]))
+
+    def _fold(self, t: _Totals) -> None:
+        """Add the pending counts to the totals (the lock held): at each poll, and whenever they
+        hold more than :data:`PENDING` distinct entries."""
+        known = self._known
+        if known is None:
+            return
+        if self._pending_outcomes:
+            self._fold_outcomes(t, known, self._pending_outcomes)
+            self._pending_outcomes = Counter()
+        for timer, counts in self._pending.items():
+            if counts:
                 self._fold_timer(t, known, timer, counts)
+                self._pending[timer] = Counter()
 
     def _by_line(self, text: str) -> tuple[list[Any], list[str]]:
         rows, bad = [], []
@@ -210,19 +242,6 @@ class Tally:
     def _column(self, columns: list[tuple[str, ...]], name: str, size: int) -> Iterable[str | None]:
         at = self._columns.get(name)
         return repeat(None, size) if at is None else columns[at]
-
-    def _outcomes(self, columns: list[tuple[str, ...]], size: int) -> Counter[tuple[Any, ...]]:
-        """(frontend, backend, status, termination, retries) of every line, counted."""
-        col = self._column
-        return Counter(zip(col(columns, "frontend", size), col(columns, "backend", size),
-                           col(columns, "status", size), col(columns, "termination", size),
-                           col(columns, "retries", size)))
-
-    def _timer_counts(self, columns: list[tuple[str, ...]], at: int) -> Counter[tuple[str, ...]]:
-        backend = columns[self._columns["backend"]] if "backend" in self._columns else repeat("", len(columns[at]))
-        if self.servers and "server" in self._columns:
-            return Counter(zip(backend, columns[self._columns["server"]], columns[at]))
-        return Counter(zip(backend, columns[at]))
 
     def _fold_outcomes(self, t: _Totals, known: Known, outcomes: Counter[tuple[Any, ...]]) -> None:
         tls = self.matcher.tls
@@ -341,6 +360,7 @@ class Tally:
     def view(self) -> View:
         with self._lock:
             t = self._totals
+            self._fold(t)
             histograms: dict[tuple[str, str], list[tuple[tuple[str, ...], list[int], int]]] = {}
             for timer in t.backend:
                 histograms[("backend", timer)] = [((be,), list(h.counts), h.total_ms)
