@@ -77,3 +77,45 @@ class SlowBackend:
         self._stop.set()
         self._thread.join(2)
         self._sock.close()
+
+
+class DelayedOrigin:
+    """An HTTP server whose paths answer after known delays with known codes (``/slow/...`` after
+    ``slow`` seconds, ``/missing/...`` 404, ``/error/...`` 500, anything else 200 after ``fast``),
+    for tests whose oracle is the time and the code the client saw.  A connection that sends no
+    request line (a TCP probe) gets the fast answer."""
+
+    def __init__(self, fast: float = 0.005, slow: float = 0.2) -> None:
+        self.fast, self.slow = fast, slow
+        self._sock = socket.socket()
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(128)
+        self._sock.settimeout(0.2)
+        self.port = self._sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=accept_loop, args=(self._sock, self._stop, self._respond), daemon=True)
+        self._thread.start()
+
+    def _respond(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(10)
+            try:
+                request = conn.recv(65536)
+                path = request.split(b" ", 2)[1] if request.count(b" ") >= 2 else b"/"
+                delay, status = self.fast, b"200 OK"
+                if path.startswith(b"/slow"):
+                    delay = self.slow
+                elif path.startswith(b"/missing"):
+                    status = b"404 Not Found"
+                elif path.startswith(b"/error"):
+                    status = b"500 Internal Server Error"
+                time.sleep(delay)
+                conn.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self._sock.close()

@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 DASHBOARD = Path(__file__).resolve().parents[1] / "deploy" / "grafana" / "haproxy-runtime-exporter.json"
+# The log source's names (docs/logs.md): haproxy_{frontend,backend,server}_log_* and haproxy_exporter_log_*.
+# It is off by default (the exporter's `logs:` section) and streams a worker's ring, so a query naming one
+# has data only where an exporter is set up for it; the names themselves say so, no marker in the JSON.
+LOG_METRIC = re.compile(r"\bhaproxy_(?:frontend|backend|server|exporter)_log_[a-z0-9_]+")
 LABEL_VALUES = re.compile(r"^label_values\((?:(?P<selector>.+),\s*)?(?P<label>[a-zA-Z_][a-zA-Z0-9_]*)\)$")
 VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)\}")
 
@@ -31,6 +35,11 @@ def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
     """(panel title / refId, expr) for every target of every panel."""
     return [(f"{p['title']} / {t['refId']}", t["expr"]) for p in panels(dashboard) for t in p.get("targets", [])]
+
+
+def log_metrics(expr: str) -> set[str]:
+    """The log source's metric names ``expr`` queries (empty: it needs no ``logs:`` section)."""
+    return set(LOG_METRIC.findall(expr))
 
 
 def query_variables(dashboard: dict[str, Any]) -> list[dict[str, Any]]:

@@ -23,10 +23,12 @@ S = f'{P}, server=~"$server"'
 RI = "$__rate_interval"
 
 
-def target(expr: str, legend: str = "", ref: str = "A", table: bool = False) -> dict[str, Any]:
+def target(expr: str, legend: str = "", ref: str = "A", table: bool = False, fmt: str | None = None) -> dict[str, Any]:
     t: dict[str, Any] = {"datasource": DS, "expr": expr, "legendFormat": legend, "refId": ref}
     if table:
         t.update(format="table", instant=True, range=False)
+    if fmt:
+        t["format"] = fmt
     return t
 
 
@@ -70,6 +72,20 @@ def table(title: str, desc: str, expr: str, rename: dict[str, str], w: int = 12,
             "transformations": [{"id": "organize", "options": {
                 "excludeByName": {name: True for name in hidden},
                 "renameByName": rename}}]}
+
+
+def heatmap(title: str, desc: str, expr: str, w: int = 12) -> dict[str, Any]:
+    """A Prometheus histogram's buckets over time: ``expr`` is a rate of ``_bucket`` summed by ``le``;
+    Grafana's heatmap format turns the cumulative buckets into per-bucket counts, sorted by bound."""
+    return {"type": "heatmap", "title": title, "description": desc, "datasource": DS,
+            "targets": [target(expr, "{{le}}", fmt="heatmap")], "gridPos": {"w": w, "h": 8},
+            "fieldConfig": {"defaults": {"custom": {"scaleDistribution": {"type": "linear"}}}, "overrides": []},
+            "options": {"calculate": False, "cellGap": 1, "yAxis": {"axisPlacement": "left", "unit": "s"},
+                        "rowsFrame": {"layout": "auto"},
+                        "color": {"mode": "scheme", "scheme": "Oranges", "fill": "dark-orange", "scale": "exponential",
+                                  "exponent": 0.5, "steps": 64, "reverse": False},
+                        "filterValues": {"le": 1e-09}, "legend": {"show": True},
+                        "tooltip": {"show": True, "yHistogram": False}}}
 
 
 def row(title: str) -> dict[str, Any]:
@@ -191,6 +207,42 @@ def panels() -> list[dict[str, Any]]:
                            (f"sum by (instance, proxy, server) (rate(haproxy_server_check_up_down_total{{{S}}}[{RI}]))",
                             "down {{proxy}}/{{server}}")),
                    unit="ops"),
+
+        row("Request logs"),
+        heatmap("Total time", "How long the selected backends' requests took, from HAProxy's log lines (%Ta for HTTP, "
+                "%Tt for TCP): requests per second in each bucket. Pick one backend in Proxy to see it alone "
+                "(log source, off by default: the logs section; docs/logs.md)",
+                f"sum by (le) (rate(haproxy_backend_log_total_time_seconds_bucket{{{P}}}[{RI}]))"),
+        timeseries("Total time p50 / p95 / p99", "Quantiles of each backend's total time, buckets summed across the "
+                   "selected instances first (log source)",
+                   targets(*((f"histogram_quantile({q}, sum by (proxy, le) "
+                              f"(rate(haproxy_backend_log_total_time_seconds_bucket{{{P}}}[{RI}])))",
+                              f"{name} {{{{proxy}}}}") for q, name in (("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99")))),
+                   unit="s", w=12),
+        stat("Log stream", "UP while the exporter's show events <ring> -w -n stream is open; DOWN: the reason is in "
+             "haproxy_exporter_log_stream_failures_total (log source)",
+             [target(f"haproxy_exporter_log_stream_up{{{I}}}", "{{instance}}")], mappings=UP_DOWN),
+        timeseries("Log pipeline", "Lines read per second; lines that could not be parsed, lines HAProxy dropped from "
+                   "the ring (the reader lagged) and samples not exported, by reason (log source)",
+                   targets((f"sum by (instance) (rate(haproxy_exporter_log_lines_read_total{{{I}}}[{RI}]))",
+                            "read {{instance}}"),
+                           (f"sum by (instance, reason) (rate(haproxy_exporter_log_lines_rejected_total{{{I}}}[{RI}]))",
+                            "rejected {{reason}} {{instance}}"),
+                           (f"sum by (instance, ring) (rate(haproxy_exporter_log_ring_dropped_total{{{I}}}[{RI}]))",
+                            "dropped {{ring}} {{instance}}"),
+                           (f"sum by (instance, reason) "
+                            f"(rate(haproxy_exporter_log_samples_unexported_total{{{I}}}[{RI}]))",
+                            "unexported {{reason}} {{instance}}")), unit="ops"),
+        timeseries("Responses by exact code", "HTTP responses the selected frontends sent, by exact status code, "
+                   "per second (log source)",
+                   [target(f"sum by (code) (rate(haproxy_frontend_log_http_responses_total{{{P}}}[{RI}]))",
+                           "{{code}}")], unit="reqps", w=6, stack=True),
+        timeseries("Terminations by state (all but --)", "Requests and sessions of the selected frontends by "
+                   "termination state, the normal -- left out, per second (first letter: who or what ended it, "
+                   "e.g. C client, S server, L HAProxy answered, c/s a client/server timeout; second: the stage, "
+                   "e.g. R request, Q queue, C connect, H headers, D data; HAProxy's doc section 8.5; log source)",
+                   [target(f'sum by (state) (rate(haproxy_frontend_log_terminations_total{{{P}, state!="--"}}[{RI}]))',
+                           "{{state}}")], unit="ops", w=6, stack=True),
 
         row("Stick tables"),
         timeseries("Fill ratio", "Used entries / size (alert above 90%)",
@@ -336,7 +388,8 @@ def dashboard() -> dict[str, Any]:
         "title": "HAProxy (runtime exporter)",
         "uid": "haproxy-runtime-exporter",
         "description": "HAProxy through haproxy-runtime-exporter (promex names): overview, frontends, "
-                       "backends, servers, stick tables, the exporter's own health and peers.",
+                       "backends, servers, request logs (latency histograms, exact codes; with the logs "
+                       "section), stick tables, the exporter's own health and peers.",
         "tags": ["haproxy", "haproxy-runtime-exporter"],
         "editable": True,
         "graphTooltip": 1,

@@ -1,12 +1,15 @@
-"""Metric families as plain data: label sets escaped once, samples as two parallel columns.
+"""Metric families as plain data: label sets escaped once, samples as parallel columns.
 
 Rendering is the hot path at scale (hundreds of thousands of samples per poll), so label text is
 escaped once per object (one :class:`LabelSet` per proxy/server row, shared by every family) and
-values stay the text HAProxy sent when no unit conversion is needed.
+values stay the text HAProxy sent when no unit conversion is needed.  A histogram is a family like
+the others whose samples also carry their name's suffix (``_bucket``, ``_sum``, ``_count``).
 """
 
 from __future__ import annotations
 
+import math
+from functools import lru_cache
 from typing import Iterable, Iterator, Sequence, overload
 
 
@@ -218,6 +221,41 @@ class LabelVariants:
         self.suffixes = tuple(label_suffix((name, value)) for value in values)
 
 
+class BucketBounds(LabelVariants):
+    """A histogram's bounds as the label suffixes of one row's samples: ``le`` of each bucket (its
+    bound, then ``+Inf``), then nothing twice (``_sum`` and ``_count`` are of the row's own set).
+
+    So a histogram's label column is a :class:`LabelProduct` of its rows and this group, and gets
+    what a product has: equal in C while its rows are the same, each row's variants made once and
+    kept with the row, written by the renderer without a label set per sample.  ``values`` are the
+    ``le`` texts only; ``name_suffixes`` the samples' name suffixes, position by position.  Made
+    once per bounds (:func:`bucket_bounds`), so a group is compared by identity as any other.
+    """
+
+    __slots__ = ("bounds", "name_suffixes")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        if not all(math.isfinite(bound) for bound in bounds):
+            raise ValueError(f"bucket bounds must be finite (+Inf is always the last bucket): {bounds}")
+        if any(low >= high for low, high in zip(bounds, bounds[1:])):
+            raise ValueError(f"bucket bounds must increase: {bounds}")
+        super().__init__("le", (*map(go_float, bounds), "+Inf"))
+        self.bounds = bounds
+        self.suffixes = (*self.suffixes, NO_SUFFIX, NO_SUFFIX)
+        self.name_suffixes = ("_bucket",) * (len(bounds) + 1) + ("_sum", "_count")
+
+
+def bucket_bounds(bounds: Sequence[float]) -> BucketBounds:
+    """The one group of these bounds: the same object every poll, so the label sets each row keeps
+    of it (``LabelSet.variants``) are made once, and the renderer's memo compares it by identity."""
+    return _bucket_bounds(tuple(map(float, bounds)))
+
+
+@lru_cache(maxsize=256)  # bounds come from the configuration: a few per process, a few more per reload
+def _bucket_bounds(bounds: tuple[float, ...]) -> BucketBounds:
+    return BucketBounds(bounds)
+
+
 # Extra pairs and their exposition text (``name="escaped value"``, comma-joined).
 LabelSuffix = tuple[tuple[tuple[str, str], ...], str]
 _new_label_set = object.__new__
@@ -241,17 +279,23 @@ SCOPES = (GLOBAL, FRONTEND, BACKEND, SERVER, LISTENER, STICKTABLE, RESOLVER)
 # sent whatever a query selects.
 EXPORTER = "exporter"
 
+HISTOGRAM = "histogram"  # Family.kind of a classic histogram (counters and gauges: sources/values.py)
+
 
 class Family:
-    """One metric family: name, type, help, and its samples as two parallel columns.
+    """One metric family: name, type, help, and its samples as parallel columns.
 
     Labels and values are kept as columns, not as (labels, value) pairs, because at scale most
     families are one ``show stat`` column: the model hands over the scope's shared list of row
     label sets and the column of cell texts as they are, and the renderer interleaves them with
     list operations that run in C.  No object is made per sample on that path.
+
+    A histogram's samples have names of their own (``name_bucket``, ``name_sum``, ``name_count``):
+    ``suffixes`` is then a third column, each sample's suffix to the family's name, and a series is
+    a suffix with a label set.  None for every other family (no suffix anywhere).
     """
 
-    __slots__ = ("name", "kind", "help", "scope", "labels", "values", "maint_from", "extra")
+    __slots__ = ("name", "kind", "help", "scope", "labels", "values", "suffixes", "maint_from", "extra")
 
     def __init__(self, name: str, kind: str, help: str, samples: Iterable[tuple[LabelSet, str]] = (), *,
                  scope: str):
@@ -267,42 +311,54 @@ class Family:
         self.extra = False
         self.labels: Sequence[LabelSet] = []
         self.values: Sequence[str] = []
+        self.suffixes: Sequence[str] | None = None
         for labels, value in samples:
             self.labels.append(labels)
             self.values.append(value)
 
     @classmethod
     def of_columns(cls, name: str, kind: str, help: str, labels: Sequence[LabelSet],
-                   values: Sequence[str], *, scope: str) -> "Family":
+                   values: Sequence[str], *, scope: str, suffixes: Sequence[str] | None = None) -> "Family":
         """A family over parallel columns, taken as they are, not copied.
 
         Pass tuples when a column is shared with other families (the model shares each scope's
         row labels with every family of that scope): ``add`` then fails instead of changing them all.
         """
-        if len(labels) != len(values):
-            raise ValueError(f"{name}: {len(labels)} label sets for {len(values)} values")
+        if len(labels) != len(values) or (suffixes is not None and len(suffixes) != len(values)):
+            raise ValueError(f"{name}: {len(labels)} label sets and "
+                             f"{'no' if suffixes is None else len(suffixes)} suffixes for {len(values)} values")
         family = cls(name, kind, help, scope=scope)
-        family.labels, family.values = labels, values
+        family.labels, family.values, family.suffixes = labels, values, suffixes
         return family
 
-    def with_columns(self, labels: Sequence[LabelSet], values: Sequence[str]) -> "Family":
+    def with_columns(self, labels: Sequence[LabelSet], values: Sequence[str],
+                     suffixes: Sequence[str] | None = None) -> "Family":
         """This family (name, type, help, scope, extra) over other columns; ``maint_from`` is the
-        caller's to set, as it is an index into the columns."""
-        made = Family.of_columns(self.name, self.kind, self.help, labels, values, scope=self.scope)
+        caller's to set, as it is an index into the columns.  A family with suffixes needs new ones
+        with its new columns: a histogram's samples without theirs would all read as ``name``."""
+        if self.suffixes is not None and suffixes is None:
+            raise ValueError(f"{self.name}: its samples' suffixes are part of its columns")
+        made = Family.of_columns(self.name, self.kind, self.help, labels, values, scope=self.scope,
+                                 suffixes=suffixes)
         made.extra = self.extra
         return made
 
     def add(self, labels: LabelSet, value: str) -> None:
+        if self.suffixes is not None:
+            raise TypeError(f"{self.name}: add a histogram's rows to its histogram_family")
         self.labels.append(labels)  # type: ignore[attr-defined]
         self.values.append(value)  # type: ignore[attr-defined]
 
     def extend(self, labels: Iterable[LabelSet], values: Iterable[str]) -> None:
+        if self.suffixes is not None:
+            raise TypeError(f"{self.name}: add a histogram's rows to its histogram_family")
         self.labels.extend(labels)  # type: ignore[attr-defined]
         self.values.extend(values)  # type: ignore[attr-defined]
 
     @property
     def samples(self) -> list[tuple[LabelSet, str]]:
-        """(labels, value) pairs: a copy, for tests and the reference rendering."""
+        """(labels, value) pairs: a copy, for tests and the reference rendering (without the
+        suffixes: a histogram's sample names are ``name`` + ``suffixes``)."""
         return list(zip(self.labels, self.values))
 
     def __len__(self) -> int:
@@ -310,6 +366,56 @@ class Family:
 
     def __repr__(self) -> str:
         return f"Family({self.name!r}, {self.kind!r}, {len(self.values)} samples)"
+
+
+def histogram_family(name: str, help: str, rows: Sequence[LabelSet], bounds: Sequence[float],
+                     buckets: Sequence[Sequence[int]], sums: Sequence[float], *, scope: str) -> Family:
+    """A classic histogram: ``rows[i]`` labels series i; ``buckets[i]`` are its cumulative counts,
+    one per bound then ``+Inf`` (the last is also its ``_count``); ``sums[i]`` its ``_sum``.
+
+    Its columns are made a row at a time (the counts' texts by ``map``), not a sample at a time: a
+    latency histogram has some 17 samples per row and is built every poll.  Pass the same label
+    sets poll after poll (and the same bounds) so an unchanged histogram is not rendered again:
+    the label column is a product of the rows with the bounds' group (:class:`BucketBounds`).
+    The counts are taken as the caller says: cumulative, so never decreasing along a row.
+    """
+    group = bucket_bounds(bounds)
+    if not len(rows) == len(buckets) == len(sums):
+        raise ValueError(f"{name}: {len(rows)} rows, {len(buckets)} bucket lists, {len(sums)} sums")
+    width = len(group.values)
+    values: list[str] = []
+    for counts, total in zip(buckets, sums):
+        if len(counts) != width:
+            raise ValueError(f"{name}: {len(counts)} bucket counts for {width - 1} bounds and +Inf")
+        values += map(str, counts)
+        values.append(format_float(total))
+        values.append(values[-2])  # _count: the +Inf bucket
+    column = rows if isinstance(rows, tuple) else tuple(rows)
+    return Family.of_columns(name, HISTOGRAM, help, LabelProduct(column, group), values, scope=scope,
+                             suffixes=group.name_suffixes * len(column))
+
+
+def go_float(value: float) -> str:
+    """A float as Go's Prometheus client writes it (``strconv.FormatFloat(f, 'g', -1, 64)``): the
+    text of a histogram's ``le``, which names its series, so a bucket is the series other
+    exporters and Prometheus' own tooling name it (``1``, ``0.0025``, ``1e+06``, ``1e-05``).
+
+    Python's shortest digits are Go's; only the notation differs: Go writes an exponent from 1e6
+    on, where Python waits for 1e16, and writes an integral value without ``.0``.
+    """
+    if value != value:
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == 0:
+        return "0"  # -0 too, as Go's writer has it
+    text = repr(float(value))
+    if "e" in text:  # below 1e-4 or from 1e16 on: both write the same exponent form
+        return text
+    if abs(value) >= 1e6:
+        digits = text.lstrip("-").replace(".", "").strip("0")
+        return format(value, f".{len(digits) - 1}e")
+    return text[:-2] if text.endswith(".0") else text
 
 
 def format_float(value: float) -> str:

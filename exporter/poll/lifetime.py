@@ -6,6 +6,8 @@ sources start just before its first read, with the target's client and the proce
 stop when the process is dropped (a worker gone, a reload that replaced the sources, a socket
 that changed kind or address); when the target leaves the config or the exporter stops, all of
 them stop and none starts again, so a cycle still running cannot start a stream nobody would stop.
+What the sources keep beyond one process (sources/base.py Kept: the log source's histograms and
+its reader) is closed then too, and only then.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Iterable
 
 from exporter.poll.process import Process
 from exporter.runtime.client import Client
-from exporter.sources.base import Link
+from exporter.sources.base import Kept, Link
 
 
 class Lifetime:
@@ -31,6 +33,7 @@ class Lifetime:
         self._lock = threading.Lock()
         self._running: set[Process] = set()
         self._ended = False
+        self.kept = Kept()  # what the sources keep beyond one process, until the target ends
 
     def start(self, process: Process) -> None:
         """Start ``process``'s sources unless they run already or the target has left."""
@@ -38,7 +41,7 @@ class Lifetime:
             if self._ended or process in self._running:
                 return
             self._running.add(process)
-            process.start(Link(self.where, process.route, self.client))
+            process.start(Link(self.where, process.route, self.client, self.kept))
 
     def stop(self, processes: Iterable[Process]) -> None:
         with self._lock:
@@ -57,6 +60,7 @@ class Lifetime:
         with self._lock:
             self._ended = True
             self._stop_all()
+        self.kept.close()
 
     def _stop_all(self) -> None:
         running, self._running = self._running, set()

@@ -313,7 +313,9 @@ class _Asker:
 
 def merge_families(first: list[Family], more: list[Family]) -> list[Family]:
     """``first`` with ``more`` added: samples of a family already there join it (one HELP/TYPE
-    per name), new families follow in their order."""
+    per name), new families follow in their order.  A family of a name already there with another
+    type is not joined (a gauge's samples in a histogram would be written as its lines): it
+    follows as a family of its own, which the renderer leaves out as a repeated name and notes."""
     if not first:
         return more
     position = {f.name: i for i, f in enumerate(first)}
@@ -322,6 +324,8 @@ def merge_families(first: list[Family], more: list[Family]) -> list[Family]:
         at = position.get(family.name)
         if at is None:
             position[family.name] = len(merged)
+            merged.append(family)
+        elif merged[at].kind != family.kind:
             merged.append(family)
         else:
             merged[at] = _joined(merged[at], family)
@@ -332,12 +336,22 @@ def _joined(base: Family, more: Family) -> Family:
     """One family with the samples of both, those of servers in maintenance still last."""
     cut_base = len(base.values) if base.maint_from is None else base.maint_from
     cut_more = len(more.values) if more.maint_from is None else more.maint_from
+    suffixes = None
+    if base.suffixes is not None or more.suffixes is not None:
+        ours, theirs = _suffixes(base), _suffixes(more)
+        suffixes = [*ours[:cut_base], *theirs[:cut_more], *ours[cut_base:], *theirs[cut_more:]]
     joined = base.with_columns(
         [*base.labels[:cut_base], *more.labels[:cut_more], *base.labels[cut_base:], *more.labels[cut_more:]],
-        [*base.values[:cut_base], *more.values[:cut_more], *base.values[cut_base:], *more.values[cut_more:]])
+        [*base.values[:cut_base], *more.values[:cut_more], *base.values[cut_base:], *more.values[cut_more:]],
+        suffixes)
     if base.maint_from is not None or more.maint_from is not None:
         joined.maint_from = cut_base + cut_more
     return joined
+
+
+def _suffixes(family: Family) -> Sequence[str]:
+    """The family's samples' name suffixes, empty ones for a family without."""
+    return family.suffixes if family.suffixes is not None else ("",) * len(family.values)
 
 
 def where(name: str) -> str:

@@ -20,7 +20,7 @@ import errno
 import re
 import socket
 import time
-from typing import Iterable, Iterator, Protocol
+from typing import Iterable, Iterator, Protocol, runtime_checkable
 
 from exporter.runtime.address import Address
 from exporter.runtime.answer import BLOCK, MAX_LINE, Answer, Text
@@ -114,6 +114,14 @@ class Client(Protocol):
     connect (exporter/poll/process.py, make_client)."""
 
     def run(self, command: str, budget: Budget | None = None) -> Text: ...
+
+
+@runtime_checkable
+class StreamingClient(Client, Protocol):
+    """A client that can also hold an answer that does not end open (:meth:`RuntimeClient.stream`),
+    for a source that streams; the poll itself needs only :meth:`Client.run`."""
+
+    def stream(self, command: str) -> "Stream": ...
 
 
 class RuntimeClient:
@@ -222,6 +230,14 @@ class Stream:
         self._reading = False
 
     def batches(self) -> Iterator[list[str]]:
+        """The complete lines of each read, as a list per read (see :meth:`texts`)."""
+        for text in self.texts():
+            yield text[:-1].split("\n")
+
+    def texts(self) -> Iterator[str]:
+        """The complete lines of each read as one text, each line ending with its newline: what a
+        reader that matches a whole block at once wants (exporter/sources/logs/tally.py), with no
+        list of lines made and joined again."""
         self._reading = True
         decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
         rest = ""
@@ -244,13 +260,14 @@ class Stream:
                                                                 f"{MAX_LINE} characters: not HAProxy's output")
                 if not cut:
                     continue
-                lines = text[:cut - 1].split("\n")
-                ended = "" in lines  # a blank line: HAProxy ended its answer, the stream is over
-                if ended:
-                    lines = lines[:lines.index("")]
-                if lines:
-                    self.lines_read += len(lines)
-                    yield lines
+                # A blank line: HAProxy ended its answer, the stream is over (a stream of log
+                # lines never holds one).
+                blank = 0 if text.startswith("\n") else text.find("\n\n", 0, cut) + 1
+                ended = blank > 0 or text.startswith("\n")
+                whole = text[:blank] if ended else text[:cut]
+                if whole:
+                    self.lines_read += whole.count("\n")
+                    yield whole
                 if ended:
                     self.end = "ended"
                     return

@@ -14,8 +14,9 @@ when the process or the target goes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Mapping, Protocol, Sequence
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Hashable, Mapping, Protocol, Sequence, TypeVar
 
 from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix
@@ -62,18 +63,74 @@ class Command:
 Ask = Callable[[Command], Any]  # runs one command (recorded by the poller): its parsed answer, or None
 
 
+class Closing(Protocol):
+    def close(self) -> None: ...
+
+
+Made = TypeVar("Made", bound=Closing)
+
+
+class Kept:
+    """What a target's sources keep beyond the process they read: it lives as long as the target.
+
+    A process's sources end with the process (a worker replaced by a reload, through a master
+    CLI), but some figures are the exporter's own counters that an HAProxy reload must not reset
+    (the log source's histograms), and some readers serve every process of the target at once (a
+    syslog socket every worker sends to).  A source keeps such a thing here under its name, with
+    the config it was made from: the next process's source gets the same one while the config is
+    the same, a new one (the old closed) when it changed, none when the source is off.  The
+    target's end closes everything.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[str, tuple[Hashable, Closing]] = {}
+        self._closed = False
+
+    def get(self, name: str, key: Hashable, make: Callable[[], Made]) -> Made | None:
+        """The thing kept under ``name`` if it was made for ``key``, else a new one from ``make``
+        (the one it replaces closed); None once the target has ended."""
+        with self._lock:
+            if self._closed:
+                return None
+            found = self._items.get(name)
+            if found is not None and found[0] == key:
+                return found[1]  # type: ignore[return-value]  # made by make() for this name and key
+            made = make()
+            self._items[name] = (key, made)
+        if found is not None:
+            found[1].close()
+        return made
+
+    def drop(self, name: str) -> None:
+        """Close and forget what is kept under ``name`` (the source was turned off)."""
+        with self._lock:
+            found = self._items.pop(name, None)
+        if found is not None:
+            found[1].close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            items, self._items = self._items, {}
+        for _, thing in items.values():
+            thing.close()
+
+
 @dataclass(frozen=True)
 class Link:
     """The way to the process a source reads, for what the source keeps open between polls.
 
     ``client`` is the target's: its address, timeouts and the registry's allowlist, so a stream's
     command must be one the source declares in ``allowed``; through a master CLI, ``route``
-    (``@!<pid> ``) goes in front of it.  ``where`` names the target in log lines.
+    (``@!<pid> ``) goes in front of it.  ``where`` names the target in log lines; ``kept`` is
+    what the target's sources keep beyond one process.
     """
 
     where: str
     route: str
     client: Client
+    kept: Kept = field(default_factory=Kept)
 
 
 class Source:

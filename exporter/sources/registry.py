@@ -16,6 +16,7 @@ from exporter.sources.base import LEVELS, Command, Source
 from exporter.sources.certificates.source import CertificateSource
 from exporter.sources.errors.source import ErrorsSource
 from exporter.sources.info.source import InfoSource
+from exporter.sources.logs.source import LogSource
 from exporter.sources.maps.source import MapsSource
 from exporter.sources.ocsp.source import OcspSource
 from exporter.sources.ocsp_updates.source import OcspUpdatesSource
@@ -36,6 +37,7 @@ WORKER_SOURCES: tuple[type[Source], ...] = (
     PeersSource,
     MapsSource,
     ErrorsSource,
+    LogSource,
 )
 MASTER_SOURCES: tuple[type[Source], ...] = (
     ProcSource,

@@ -35,8 +35,23 @@ def test_committed_json_is_the_generator_output() -> None:
 
 def test_sections_are_there(dashboard: dict) -> None:
     rows = [p["title"] for p in dashboard["panels"] if p["type"] == "row"]
-    assert rows == ["Overview", "Frontends", "Backends", "Servers", "Stick tables", "TLS certificates", "DNS resolvers",
+    assert rows == ["Overview", "Frontends", "Backends", "Servers", "Request logs", "Stick tables", "TLS certificates",
+                    "DNS resolvers",
                     "Master and workers", "Peers", "Maps, ACLs and captured errors", "Exporter"]
+
+
+def test_the_request_logs_row_holds_exactly_the_log_source_queries(dashboard: dict) -> None:
+    """The panels that need the exporter's logs: section (found by the names they query) are the "Request
+    logs" row, all of it: a user without that section sees one row of empty panels, not gaps everywhere."""
+    where, row_of = "", {}
+    for panel in dashboard["panels"]:
+        if panel["type"] == "row":
+            where = panel["title"]
+        for target in panel.get("targets", []):
+            row_of[(panel["title"], target["refId"])] = (where, bool(dq.log_metrics(target["expr"])))
+    assert {key: row for key, (row, logs) in row_of.items() if logs and row != "Request logs"} == {}
+    assert {key for key, (row, logs) in row_of.items() if row == "Request logs" and not logs} == set()
+    assert sum(logs for _, logs in row_of.values()) >= 8
 
 
 def test_template_variables(dashboard: dict) -> None:

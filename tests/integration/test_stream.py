@@ -104,9 +104,15 @@ def test_the_stream_gives_every_log_line_the_frontend_counted(haproxy) -> None:
     assert collector.stream.end == "closed" and collector.stream.lines_read == len(paths)
 
 
-def test_an_idle_stream_outlives_the_stats_timeout_and_closes_at_once(haproxy) -> None:
+def test_an_idle_stream_outlives_the_stats_timeout_and_closes_at_once(haproxy, haproxy_bin) -> None:
     collector = Collector(client(f"{haproxy.dir}/operator.sock").stream("show events logs -w -n"))
     time.sleep(3)  # past "stats timeout 2s"
+    if haproxy_bin.name == "2.6" and not collector.thread.is_alive():
+        # Debian's 2.6.12 may end an idle stream at its stats timeout with one blank line (seen on
+        # one machine, not on another): an end with nothing read, which the log source's reader
+        # answers with a new stream at once (exporter/sources/logs/reader.py, LIVED)
+        assert collector.stream.end == "ended" and collector.lines == []
+        return
     assert collector.thread.is_alive() and collector.stream.end is None
     assert get(haproxy.ports[0], "/late") == 200
     wait_for(lambda: len(collector.lines) == 1, 10, "the line logged after the idle time")

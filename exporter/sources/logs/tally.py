@@ -1,0 +1,377 @@
+"""What the log lines said, added up as they arrive: histograms of the timers, codes, terminations.
+
+A ring may bring a hundred thousand lines a second, so a line costs no Python-level step of its
+own: a block of lines (one read of the stream) is matched in one ``findall``
+(format.BatchMatcher), its fields are counted in C (``Counter`` over zipped columns: identical
+(backend, server, timer value) triples become one entry), and only the distinct entries are
+folded into the totals, under the lock the poll takes to read them.  Timers are whole
+milliseconds and repeat a lot within a block, which is what makes the entries few.
+
+Names become labels only if the latest ``show stat`` of the same HAProxy has them
+(:meth:`Tally.set_known`): a log line cannot make series of its own.  A family holds at most
+``max_series`` series; what would go beyond is counted, as is every part of a line that names an
+unknown proxy or server, or holds a code or state HAProxy does not write.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from bisect import bisect_left
+from collections import Counter
+from dataclasses import dataclass, field
+from itertools import repeat
+from typing import Any, Iterable, NamedTuple
+
+from exporter.sources.logs.config import LogsConfig
+from exporter.sources.logs.format import strip_header
+from exporter.sources.logs.naming import TCP_TOTAL, TIMERS
+
+log = logging.getLogger("exporter.logs")
+
+# The two characters of a termination state HAProxy writes (configuration manual, "Session state
+# at disconnection"): what ended it, and at which stage.
+STATE_CAUSES = frozenset("-CSPLRIKUDcs")
+STATE_STAGES = frozenset("-RQCHDLT")
+NO_SERVER = "<NOSRV>"
+_MS_CACHE = 100_000  # distinct timer texts whose bucket is remembered (whole ms: far more than a minute's worth)
+# What HAProxy writes into a ring once it can again after dropping events because its reader
+# lagged (sink.c, sink_announce_dropped): the ring's own count of lost lines, told in the stream.
+# 3.x writes the message's closing NUL too.  The count ``show events`` lists is no counter: it
+# holds only what is not announced yet (and on 3.x twice that, its lowest bit being a lock).
+_DROPPED = re.compile(r"(\d{1,19}) events? dropped\x00?")
+
+
+class Known(NamedTuple):
+    """The names the latest ``show stat`` lists: what may become a label."""
+
+    frontends: frozenset[str]
+    backends: frozenset[str]
+    servers: frozenset[tuple[str, str]]
+
+
+class Histogram:
+    """One series' buckets (not cumulative: one count per bound, then one above the last) and sum."""
+
+    __slots__ = ("counts", "total_ms")
+
+    def __init__(self, size: int) -> None:
+        self.counts = [0] * size
+        self.total_ms = 0
+
+
+# The histograms a (backend[, server]) pair's times go to, and the reason a line's time is lost
+# (unknown_server, series_cap), if any.
+_Route = tuple[tuple[Histogram, ...], str | None]
+
+
+@dataclass
+class View:
+    """A copy of the totals, taken under the lock for one poll's families."""
+
+    histograms: dict[tuple[str, str], list[tuple[tuple[str, ...], list[int], int]]]  # (scope, timer) → series
+    codes: dict[str, list[tuple[str, int, int]]]  # scope → (proxy, code, count)
+    terminations: dict[str, list[tuple[str, str, int]]]  # scope → (proxy, state, count)
+    retries: list[tuple[str, int]]
+    redispatches: list[tuple[str, int]]
+    lines: int
+    rejected: dict[str, int]
+    unexported: dict[str, int]
+    dropped: int
+
+
+@dataclass
+class _Totals:
+    """Everything counted so far (the lock's)."""
+
+    backend: dict[str, dict[str, Histogram]]  # timer → backend → histogram
+    server: dict[str, dict[tuple[str, str], Histogram]]
+    codes: dict[str, dict[tuple[str, int], int]] = field(default_factory=lambda: {"frontend": {}, "backend": {}})
+    terminations: dict[str, dict[tuple[str, str], int]] = field(
+        default_factory=lambda: {"frontend": {}, "backend": {}})
+    retries: dict[str, int] = field(default_factory=dict)
+    redispatches: dict[str, int] = field(default_factory=dict)
+    lines: int = 0
+    dropped: int = 0  # lines HAProxy's ring lost, as its notices in the stream said
+    rejected: Counter[str] = field(default_factory=Counter)
+    unexported: Counter[str] = field(default_factory=Counter)
+
+
+class Tally:
+    """The totals of one HAProxy's log lines; :meth:`feed` from the reader's thread, :meth:`view`
+    from the poll's."""
+
+    def __init__(self, config: LogsConfig, where: str = "") -> None:
+        self.where = where
+        parser = config.parser()
+        self.parser = parser
+        self.matcher = parser.batch()
+        columns = self.matcher.columns
+        self.bounds_ms = tuple(bound * 1000 for bound in config.buckets)
+        self.size = len(self.bounds_ms) + 1
+        self.servers = config.servers
+        self.cap = config.max_series
+        self.timers: list[tuple[str, int]] = []  # (timer, its column in a match)
+        for timer, (source_field, _) in TIMERS.items():
+            if timer == "total" and source_field not in columns:
+                source_field = TCP_TOTAL
+            if source_field in columns:
+                self.timers.append((timer, columns[source_field]))
+        self._columns = columns
+        self._lock = threading.Lock()
+        self._known: Known | None = None
+        self._totals = _Totals({timer: {} for timer, _ in self.timers}, {timer: {} for timer, _ in self.timers})
+        self._ms: dict[str, tuple[int, int]] = {}  # timer text → (ms, bucket); bucket -1: no value
+        # timer → (backend[, server]) → where its times go, made once per pair and names
+        self._routes: dict[str, dict[tuple[str, ...], _Route]] = {timer: {} for timer, _ in self.timers}
+        self._said: set[str] = set()
+
+    # ------------------------------------------------------------------ names
+
+    def set_known(self, known: Known) -> None:
+        """The names of the latest ``show stat``; series of names it no longer has are let go (a
+        proxy removed from HAProxy's config: its series end, as promex's would)."""
+        with self._lock:
+            previous, self._known = self._known, known
+            if previous == known:
+                return
+            for routes in self._routes.values():
+                routes.clear()
+            if previous is None:
+                return
+            t = self._totals
+            for by_backend in t.backend.values():
+                _keep(by_backend, lambda be: be in known.backends)
+            for by_server in t.server.values():
+                _keep(by_server, lambda pair: pair in known.servers)
+            for proxies in (t.codes["frontend"], t.terminations["frontend"]):
+                _keep(proxies, lambda key: key[0] in known.frontends)
+            for proxies in (t.codes["backend"], t.terminations["backend"]):
+                _keep(proxies, lambda key: key[0] in known.backends)
+            _keep(t.retries, lambda be: be in known.backends)
+            _keep(t.redispatches, lambda be: be in known.backends)
+
+    @property
+    def known(self) -> Known | None:
+        return self._known
+
+    # ------------------------------------------------------------------ lines
+
+    def feed(self, text: str) -> None:
+        """Count a block of whole lines, each ending with a newline."""
+        count = text.count("\n")
+        rows = self.matcher.findall(text)
+        bad: list[str] = []
+        if len(rows) != count:  # some lines are not of the format: find which, line by line
+            rows, bad = self._by_line(text)
+        columns = list(zip(*rows)) if rows else []
+        outcomes = self._outcomes(columns, len(rows)) if rows else Counter()
+        timers = [(timer, self._timer_counts(columns, at)) for timer, at in self.timers] if rows else []
+        with self._lock:
+            t = self._totals
+            t.lines += count
+            for line in bad:
+                self._reject(t, line)
+            known = self._known
+            if known is None or not rows:
+                if rows:
+                    t.unexported["unknown_proxy"] += len(rows)
+                return
+            self._fold_outcomes(t, known, outcomes)
+            for timer, counts in timers:
+                self._fold_timer(t, known, timer, counts)
+
+    def _by_line(self, text: str) -> tuple[list[Any], list[str]]:
+        rows, bad = [], []
+        match = self.matcher.line
+        for line in text[:-1].split("\n"):
+            m = match(line)
+            if m is None:
+                bad.append(line)
+            else:
+                rows.append(m.groups())
+        return rows, bad
+
+    def _reject(self, t: _Totals, line: str) -> None:
+        message = strip_header(line, self.parser.ring_format)
+        notice = None if message is None else _DROPPED.fullmatch(message)
+        if notice is not None:
+            t.dropped += int(notice.group(1))
+            return
+        reason = self.parser.why(line)
+        t.rejected[reason] += 1
+        if reason not in self._said:  # one sample of each reason, once
+            self._said.add(reason)
+            shown = line if len(line) <= 300 else line[:300] + "…"
+            log.warning("%slog line not read (%s), counted in haproxy_exporter_log_lines_rejected_total; "
+                        "this and later ones: %r", self.where, reason, shown)
+
+    def _column(self, columns: list[tuple[str, ...]], name: str, size: int) -> Iterable[str | None]:
+        at = self._columns.get(name)
+        return repeat(None, size) if at is None else columns[at]
+
+    def _outcomes(self, columns: list[tuple[str, ...]], size: int) -> Counter[tuple[Any, ...]]:
+        """(frontend, backend, status, termination, retries) of every line, counted."""
+        col = self._column
+        return Counter(zip(col(columns, "frontend", size), col(columns, "backend", size),
+                           col(columns, "status", size), col(columns, "termination", size),
+                           col(columns, "retries", size)))
+
+    def _timer_counts(self, columns: list[tuple[str, ...]], at: int) -> Counter[tuple[str, ...]]:
+        backend = columns[self._columns["backend"]] if "backend" in self._columns else repeat("", len(columns[at]))
+        if self.servers and "server" in self._columns:
+            return Counter(zip(backend, columns[self._columns["server"]], columns[at]))
+        return Counter(zip(backend, columns[at]))
+
+    def _fold_outcomes(self, t: _Totals, known: Known, outcomes: Counter[tuple[Any, ...]]) -> None:
+        tls = self.matcher.tls
+        unexported = t.unexported
+        for (fe, be, status, state, retries), n in outcomes.items():
+            if tls and fe is not None and fe.endswith("~"):
+                fe = fe[:-1]
+            code = _code(status)
+            if code == 0:
+                unexported["invalid_code"] += n
+            if state is not None:
+                state = state[:2]
+                if state[:1] not in STATE_CAUSES or state[1:] not in STATE_STAGES:
+                    unexported["invalid_state"] += n
+                    state = None
+            if be == fe and be not in known.backends:
+                be = None  # answered by the frontend itself (http-request return, a redirect): it logs its own name
+            for scope, name, names in (("frontend", fe, known.frontends), ("backend", be, known.backends)):
+                if name is None:
+                    continue
+                if name not in names:
+                    unexported["unknown_proxy"] += n
+                    continue
+                if code:
+                    self._add(t, t.codes[scope], (name, code), n)
+                if state is not None:
+                    self._add(t, t.terminations[scope], (name, state), n)
+            if be is not None and retries is not None and be in known.backends:
+                tries = _ms(retries.lstrip("+"))
+                if tries is None and retries not in ("-", "-1"):
+                    unexported["invalid_value"] += n
+                elif tries:
+                    self._add(t, t.retries, be, tries * n)
+                if retries.startswith("+"):
+                    self._add(t, t.redispatches, be, n)
+
+    def _fold_timer(self, t: _Totals, known: Known, timer: str, counts: Counter[tuple[str, ...]]) -> None:
+        """Add each distinct (backend[, server], time) to the histograms it goes to."""
+        routes = self._routes[timer]
+        cache = self._ms
+        first = timer == self.timers[0][0]  # a line's unknown server or capped series is counted once, not per timer
+        for key, n in counts.items():
+            found = cache.get(key[-1])
+            if found is None:
+                found = self._value(t, key[-1], n)
+                if found is None:
+                    continue
+            ms, bucket = found
+            if bucket < 0:
+                continue  # a stage not reached (-1): no time to observe
+            route = routes.get(key[:-1])
+            if route is None:
+                route = routes[key[:-1]] = self._route(t, known, timer, key)
+            histograms, lost = route
+            for histogram in histograms:
+                histogram.counts[bucket] += n
+                histogram.total_ms += ms * n
+            if lost is not None and first:
+                t.unexported[lost] += n
+
+    def _value(self, t: _Totals, text: str, n: int) -> tuple[int, int] | None:
+        """A timer text's milliseconds and bucket (bucket -1: no value), remembered; None when it is
+        no number HAProxy writes (counted)."""
+        if text in ("-", "-1"):
+            found = (0, -1)
+        else:
+            ms = _ms(text.lstrip("+"))  # "+" is option logasap's: the time so far
+            if ms is None:
+                t.unexported["invalid_value"] += n
+                return None
+            found = (ms, bisect_left(self.bounds_ms, ms))
+        if len(self._ms) < _MS_CACHE:
+            self._ms[text] = found
+        return found
+
+    def _route(self, t: _Totals, known: Known, timer: str, key: tuple[str, ...]) -> _Route:
+        """The histograms a (backend[, server]) pair's times go to, and what is lost of them."""
+        be = key[0]
+        if be not in known.backends:
+            return (), None  # counted with the line's outcome
+        found: list[Histogram] = []
+        lost: str | None = None
+        histogram = t.backend[timer].get(be) or self._new(t.backend[timer], be)
+        if histogram is None:
+            lost = "series_cap"
+        else:
+            found.append(histogram)
+        if len(key) == 3 and key[1] != NO_SERVER:
+            pair = (be, key[1])
+            if pair not in known.servers:
+                lost = "unknown_server"
+            else:
+                histogram = t.server[timer].get(pair) or self._new(t.server[timer], pair)
+                if histogram is None:
+                    lost = "series_cap"
+                else:
+                    found.append(histogram)
+        return tuple(found), lost
+
+    def _new(self, series: dict[Any, Histogram], key: Any) -> Histogram | None:
+        if len(series) >= self.cap:
+            return None
+        made = series[key] = Histogram(self.size)
+        return made
+
+    def _add(self, t: _Totals, series: dict[Any, int], key: Any, n: int) -> None:
+        if key in series:
+            series[key] += n
+        elif len(series) < self.cap:
+            series[key] = n
+        else:
+            t.unexported["series_cap"] += n
+
+    # ------------------------------------------------------------------ the poll's copy
+
+    def view(self) -> View:
+        with self._lock:
+            t = self._totals
+            histograms: dict[tuple[str, str], list[tuple[tuple[str, ...], list[int], int]]] = {}
+            for timer in t.backend:
+                histograms[("backend", timer)] = [((be,), list(h.counts), h.total_ms)
+                                                  for be, h in t.backend[timer].items()]
+                histograms[("server", timer)] = [(pair, list(h.counts), h.total_ms)
+                                                 for pair, h in t.server[timer].items()]
+            return View(
+                histograms=histograms,
+                codes={scope: [(name, code, n) for (name, code), n in found.items()] for scope, found in t.codes.items()},
+                terminations={scope: [(name, state, n) for (name, state), n in found.items()]
+                              for scope, found in t.terminations.items()},
+                retries=list(t.retries.items()), redispatches=list(t.redispatches.items()),
+                lines=t.lines, rejected=dict(t.rejected), unexported=dict(t.unexported), dropped=t.dropped)
+
+
+def _keep(series: dict[Any, Any], keep: Any) -> None:
+    for key in [key for key in series if not keep(key)]:
+        del series[key]
+
+
+def _ms(text: str) -> int | None:
+    """A whole number HAProxy writes (at most 19 digits), or None (``-``, ``-1``, anything else)."""
+    if text.isdigit() and text.isascii() and len(text) <= 19:
+        return int(text)
+    return None
+
+
+def _code(status: str | None) -> int | None:
+    """The status code; None when the line has none (no %ST, or -1: no response), 0 when it is no
+    HTTP status (outside 100 to 599)."""
+    if status is None or status in ("-", "-1"):
+        return None
+    code = _ms(status)
+    return code if code is not None and 100 <= code <= 599 else 0

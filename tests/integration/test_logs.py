@@ -1,0 +1,365 @@
+"""The log source on every HAProxy version: real requests through real backends with known delays,
+their log lines streamed from HAProxy's rings, and the histograms and codes held to two oracles
+that are not the exporter: HAProxy's own counters (``show stat`` read by the test before and after
+the traffic) and the client's clock and status codes.
+
+* each backend's and server's histogram ``_count`` is the change of its responses in ``show stat``,
+  and the exact codes add up to its ``hrsp_*`` classes, frontends' too;
+* ``_sum / _count`` is the mean the client measured, within a few ms (the client also times its
+  own connect and read, so it sees a little more, never less);
+* the same for ``tcplog`` (sessions) and a custom ``log-format``;
+* a restart of HAProxy does not reset the histograms, and the stream comes back by itself;
+* below level operator, and for a ring HAProxy does not have, the stream's refusal is counted and
+  the rest of the poll is exported.
+"""
+
+from __future__ import annotations
+
+import http.client as http_client
+import socket
+import statistics
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterator
+
+import pytest
+
+from exporter.config import TargetConfig, build_config
+from exporter.poll.poller import Poller
+from exporter.poll.snapshot import Store
+from exporter.runtime.address import parse_address
+from exporter.runtime.client import RuntimeClient
+from exporter.sources import registry
+from exporter.sources.logs.config import LogsConfig
+from exporter.sources.logs.tally import Known, Tally
+from exposition import samples, value
+from support import HAProxy, wait_for
+from testkit.servers import DelayedOrigin
+
+CUSTOM = "%ci:%cp [%tr] %ft %b/%s TR=%TR Tw=%Tw Tc=%Tc Tr=%Tr Ta=%Ta %ST %B %tsc %rc"
+CFG = """
+global
+    stats socket {admin} mode 600 level admin
+    stats socket {user} mode 600 level user
+ring httplog
+    format raw
+    maxlen 2048
+    size 1048576
+ring small
+    format raw
+    maxlen 2048
+    size 32768
+ring tcplog
+    format rfc3164
+    maxlen 2048
+    size 1048576
+ring custom
+    format iso
+    maxlen 2048
+    size 1048576
+defaults
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe_http
+    mode http
+    option httplog
+    log ring@httplog local0
+    log ring@small local0
+    bind 127.0.0.1:{p0}
+    use_backend be_slow if {{ path_beg /slow }}
+    default_backend be_fast
+frontend fe_custom
+    mode http
+    log ring@custom local0
+    log-format "%s"
+    bind 127.0.0.1:{p1}
+    default_backend be_fast
+frontend fe_tcp
+    mode tcp
+    option tcplog
+    log ring@tcplog local0
+    bind 127.0.0.1:{p2}
+    default_backend be_tcp
+backend be_fast
+    mode http
+    balance roundrobin
+    server f1 127.0.0.1:{origin}
+    server f2 127.0.0.1:{origin}
+backend be_slow
+    mode http
+    server s1 127.0.0.1:{origin}
+backend be_tcp
+    mode tcp
+    server t1 127.0.0.1:{origin}
+""".replace('log-format "%s"', f'log-format "{CUSTOM}"')
+CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+
+
+@pytest.fixture
+def origin() -> Iterator[DelayedOrigin]:
+    served = DelayedOrigin(fast=0.005, slow=0.2)
+    yield served
+    served.close()
+
+
+@pytest.fixture
+def logged(haproxy_factory, origin: DelayedOrigin) -> HAProxy:
+    hap: HAProxy = haproxy_factory(CFG.replace("{origin}", str(origin.port)), nports=3)
+    return hap
+
+
+class Exporter:
+    """The poller in this process, its stream threads stopped at the end of the test."""
+
+    def __init__(self, address: str, **logs: Any) -> None:
+        self.store = Store(30)
+        config: dict[str, Any] = {"haproxy": {"address": address}}
+        if logs:
+            config["logs"] = logs
+        self.poller = Poller(build_config(config), self.store)
+
+    def page(self) -> dict[Any, float]:
+        self.poller.poll_once()
+        return samples(b"".join(p.text for p in self.store.parts()).decode())
+
+    def until(self, what: str, check: Any, timeout: float = 15) -> dict[Any, float]:
+        found: dict[Any, float] = {}
+
+        def polled() -> bool:
+            found.clear()
+            found.update(self.page())
+            return bool(check(found))
+
+        wait_for(polled, timeout, f"{what}: {sorted(k for k in found if 'log' in k[0])}", step=0.1)
+        return found
+
+    def close(self) -> None:
+        self.poller.close()
+
+
+@pytest.fixture
+def exporters() -> Iterator[list[Exporter]]:
+    made: list[Exporter] = []
+    yield made
+    for exporter in made:
+        exporter.close()
+
+
+def streaming(exporters: list[Exporter], address: str, **logs: Any) -> Exporter:
+    exporter = Exporter(address, **logs)
+    exporters.append(exporter)
+    exporter.until("the log stream never opened", lambda got: value(got, "haproxy_exporter_log_stream_up") == 1)
+    return exporter
+
+
+def http(port: int, path: str) -> tuple[int, float]:
+    """One request on a new connection: the status and the time the client saw, from connect to
+    the end of the response."""
+    started = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return int(answer.split(b" ", 2)[1]), time.perf_counter() - started
+
+
+def counters(hap: HAProxy) -> dict[tuple[str, str], dict[str, int]]:
+    """(proxy, svname) → the numeric cells of HAProxy's own show stat row."""
+    return {(row["pxname"], row["svname"]): {k: int(v) for k, v in row.items() if v.isdigit()} for row in hap.stat()}
+
+
+def delta(before: dict[Any, dict[str, int]], after: dict[Any, dict[str, int]], row: tuple[str, str],
+          *columns: str) -> int:
+    return sum(after[row].get(c, 0) - before[row].get(c, 0) for c in columns)
+
+
+RESPONSES = tuple(f"hrsp_{c}" for c in CLASSES) + ("hrsp_other",)
+
+
+def lines_read(got: dict[Any, float]) -> float:
+    return value(got, "haproxy_exporter_log_lines_read_total") or 0
+
+
+def test_http_histograms_and_codes_are_haproxys_counts_and_the_clients_times(logged: HAProxy, exporters) -> None:
+    exporter = streaming(exporters, logged.admin, ring="httplog", format="httplog", servers=True)
+    before = counters(logged)
+    seen: dict[str, list[tuple[int, float]]] = {"be_fast": [], "be_slow": []}
+    for path, count in (("/fast", 30), ("/missing", 4), ("/error", 3), ("/slow", 6)):
+        for n in range(count):
+            seen["be_slow" if path == "/slow" else "be_fast"].append(http(logged.ports[0], f"{path}/{n}"))
+    after = counters(logged)
+    sent = sum(len(v) for v in seen.values())
+    got = exporter.until("not every log line was read", lambda got: lines_read(got) >= sent)
+    assert lines_read(got) == sent
+    assert value(got, "haproxy_exporter_log_ring_dropped_total", ring="httplog") == 0
+    assert not [k for k in got if k[0] in ("haproxy_exporter_log_lines_rejected_total",
+                                           "haproxy_exporter_log_samples_unexported_total")]
+    for backend, results in seen.items():
+        count = value(got, "haproxy_backend_log_total_time_seconds_count", proxy=backend)
+        assert count == delta(before, after, (backend, "BACKEND"), *RESPONSES) == len(results)
+        # The exact codes add up to HAProxy's classes, and are the codes the client got
+        for cls in CLASSES:
+            exact = sum(v for (name, labels), v in got.items()
+                        if name == "haproxy_backend_log_http_responses_total" and ("proxy", backend) in labels
+                        and dict(labels)["code"].startswith(cls[0]))
+            assert exact == delta(before, after, (backend, "BACKEND"), f"hrsp_{cls}"), (backend, cls)
+        for code in {status for status, _ in results}:
+            assert value(got, "haproxy_backend_log_http_responses_total", proxy=backend, code=str(code)) == sum(
+                1 for status, _ in results if status == code)
+        # The mean the log says is the mean the client measured, less the client's own overhead
+        mean = value(got, "haproxy_backend_log_total_time_seconds_sum", proxy=backend) / count
+        client = statistics.fmean(seconds for _, seconds in results)
+        assert -0.0015 <= client - mean <= 0.010, (backend, client, mean)
+    assert value(got, "haproxy_frontend_log_http_responses_total", proxy="fe_http", code="404") == 4
+    for server, backend in (("f1", "be_fast"), ("f2", "be_fast"), ("s1", "be_slow")):
+        assert value(got, "haproxy_server_log_total_time_seconds_count", proxy=backend, server=server) == delta(
+            before, after, (backend, server), *RESPONSES)
+        assert value(got, "haproxy_server_log_response_time_seconds_count", proxy=backend, server=server) == delta(
+            before, after, (backend, server), *RESPONSES)
+    # The slow path's 200 ms are in the (0.1, 0.25] bucket: none below, all of them at 0.25
+    assert value(got, "haproxy_backend_log_response_time_seconds_bucket", proxy="be_slow", le="0.1") == 0
+    assert value(got, "haproxy_backend_log_response_time_seconds_bucket", proxy="be_slow", le="0.25") == 6
+    assert value(got, "haproxy_frontend_log_terminations_total", proxy="fe_http", state="--") == sent
+
+
+def test_tcplog_sessions_are_counted_with_their_total_time(logged: HAProxy, exporters) -> None:
+    exporter = streaming(exporters, logged.admin, ring="tcplog", format="tcplog", ring_format="rfc3164")
+    before = counters(logged)
+    times = [http(logged.ports[2], "/fast")[1] for _ in range(12)]
+    after = counters(logged)
+    got = exporter.until("not every log line was read", lambda got: lines_read(got) >= len(times))
+    count = value(got, "haproxy_backend_log_total_time_seconds_count", proxy="be_tcp")
+    assert count == delta(before, after, ("be_tcp", "BACKEND"), "stot") == len(times)
+    mean = value(got, "haproxy_backend_log_total_time_seconds_sum", proxy="be_tcp") / count
+    assert -0.0015 <= statistics.fmean(times) - mean <= 0.010
+    states = {dict(labels)["state"]: v for (name, labels), v in got.items()
+              if name == "haproxy_frontend_log_terminations_total"}
+    assert sum(states.values()) == delta(before, after, ("fe_tcp", "FRONTEND"), "stot")
+    assert value(got, "haproxy_backend_log_response_time_seconds_count", proxy="be_tcp") is None  # no %Tr in tcplog
+
+
+def test_a_custom_log_format_is_read_from_the_same_string_as_haproxy_cfg(logged: HAProxy, exporters) -> None:
+    exporter = streaming(exporters, logged.admin, ring="custom", format=CUSTOM, ring_format="iso")
+    before = counters(logged)
+    results = [http(logged.ports[1], path) for path in ["/fast"] * 8 + ["/missing"] * 2]
+    after = counters(logged)
+    got = exporter.until("not every log line was read", lambda got: lines_read(got) >= len(results))
+    assert value(got, "haproxy_backend_log_total_time_seconds_count", proxy="be_fast") == delta(
+        before, after, ("be_fast", "BACKEND"), *RESPONSES) == 10
+    assert value(got, "haproxy_frontend_log_http_responses_total", proxy="fe_custom", code="404") == 2
+    assert value(got, "haproxy_backend_log_connect_time_seconds_count", proxy="be_fast") == 10
+
+
+def test_a_restart_of_haproxy_keeps_the_counts_and_the_stream_comes_back(logged: HAProxy, exporters) -> None:
+    exporter = streaming(exporters, logged.admin, ring="httplog")
+    for _ in range(5):
+        http(logged.ports[0], "/fast")
+    exporter.until("not every log line was read", lambda got: lines_read(got) >= 5)
+    logged.stop()
+    logged.start()
+    got = exporter.until("the stream did not open again",
+                         lambda got: value(got, "haproxy_exporter_log_stream_connects_total") == 2
+                         and value(got, "haproxy_exporter_log_stream_up") == 1)
+    for _ in range(3):
+        http(logged.ports[0], "/fast")
+    got = exporter.until("not every log line was read", lambda got: lines_read(got) >= 8)
+    # HAProxy's own counters started again from zero; the histograms did not
+    assert counters(logged)[("be_fast", "BACKEND")]["hrsp_2xx"] == 3
+    assert value(got, "haproxy_backend_log_total_time_seconds_count", proxy="be_fast") == 8
+    assert value(got, "haproxy_exporter_log_stream_failures_total", reason="ended") >= 1
+
+
+@pytest.mark.parametrize("socket_name, ring, reason", [
+    ("user.sock", "httplog", "permission_denied"),  # below operator level
+    ("admin.sock", "nosuchring", "no_ring"),  # a ring HAProxy does not have
+])
+def test_a_refused_stream_is_counted_and_the_rest_is_exported(logged: HAProxy, exporters, socket_name: str,
+                                                              ring: str, reason: str) -> None:
+    exporter = Exporter(str(logged.dir / socket_name), ring=ring)
+    exporters.append(exporter)
+    got = exporter.until("the refusal was not counted",
+                         lambda got: (value(got, "haproxy_exporter_log_stream_failures_total", reason=reason) or 0) >= 1)
+    assert value(got, "haproxy_up") == 1
+    assert value(got, "haproxy_exporter_log_stream_up") == 0
+    assert value(got, "haproxy_backend_status", proxy="be_fast", state="UP") == 1
+    assert lines_read(got) == 0  # HAProxy's refusal is not taken for a log line
+
+
+def test_off_by_default_nothing_is_streamed_nor_asked(logged: HAProxy, exporters) -> None:
+    exporter = Exporter(logged.admin)
+    exporters.append(exporter)
+    got = exporter.page()
+    assert value(got, "haproxy_up") == 1
+    assert not [k for k in got if "_log_" in k[0]]
+    assert value(got, "haproxy_exporter_command_success", command="show events") is None
+
+
+def test_a_reload_behind_the_socket_moves_the_stream_to_the_new_process(logged: HAProxy, exporters) -> None:
+    """A standalone HAProxy reloaded with -sf: the new process takes the socket over, the old one
+    soft-stops but would live as long as a CLI stream holds it.  The exporter sees the new pid in
+    show info and opens the stream again on the new process: the old one exits, and the new one's
+    lines are counted on top of the old one's."""
+    exporter = streaming(exporters, logged.admin, ring="httplog")
+    for _ in range(4):
+        http(logged.ports[0], "/fast")
+    exporter.until("not every log line was read", lambda got: lines_read(got) >= 4)
+    old = logged.proc
+    assert old is not None
+    new = subprocess.Popen([logged.binary, "-db", "-f", str(logged.cfg), "-sf", str(old.pid)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=logged.dir)
+    logged.proc = new  # stopped by the fixture
+    wait_for(lambda: str(new.pid) in logged.cmd("show info"), 10, "the new process did not take the socket over")
+    exporter.until("the stream was not opened again on the new process",
+                   lambda got: value(got, "haproxy_exporter_log_stream_connects_total") == 2
+                   and value(got, "haproxy_exporter_log_stream_up") == 1)
+    old.wait(10)  # the old process is not kept alive by the exporter's stream
+    for _ in range(3):
+        http(logged.ports[0], "/fast")
+    got = exporter.until("not every log line was read", lambda got: (value(
+        got, "haproxy_backend_log_total_time_seconds_count", proxy="be_fast") or 0) >= 7)
+    assert value(got, "haproxy_backend_log_total_time_seconds_count", proxy="be_fast") == 7
+
+
+def test_lines_a_lagging_reader_lost_are_what_haproxy_announces(logged: HAProxy) -> None:
+    """A reader that stops reading: HAProxy drops the lines the ring cannot hold and, once it can
+    write again, announces how many ("N events dropped").  Lines read and lines announced add up
+    to the requests the frontend counted: nothing is lost without being counted."""
+    client = RuntimeClient(parse_address(logged.admin), registry.allowlist(), TargetConfig())
+    tally = Tally(LogsConfig(ring="small", format="httplog"))
+    tally.set_known(Known(frozenset({"fe_http"}), frozenset({"be_fast", "be_slow"}), frozenset()))
+    before = counters(logged)[("fe_http", "FRONTEND")]["req_tot"]
+    stream = client.stream("show events small -w -n")
+    texts = stream.texts()
+    with ThreadPoolExecutor(8) as pool:  # far more than the ring (32 kB) and the socket's buffers hold
+        list(pool.map(lambda n: keepalive(logged.ports[0], 250), range(16)))
+    reader = ThreadPoolExecutor(1)
+    done = reader.submit(lambda: [tally.feed(text) for text in texts])
+    wait_for(lambda: tally.view().lines >= 100, 10, "the stream gave nothing")
+    time.sleep(0.5)  # the reader has caught up: HAProxy can write again
+    http(logged.ports[0], "/fast")  # the next line comes after HAProxy's notice
+    total = counters(logged)[("fe_http", "FRONTEND")]["req_tot"] - before
+    wait_for(lambda: accounted(tally) >= total, 10, f"read and announced fell short of {total}: {tally.view()}")
+    stream.close()
+    done.result(10)
+    reader.shutdown()
+    view = tally.view()
+    assert view.dropped > 0, "the ring never overflowed: the test proves nothing"
+    assert accounted(tally) == total and not view.rejected
+
+
+def accounted(tally: Tally) -> int:
+    """Requests read (each one code) and requests HAProxy said it dropped."""
+    view = tally.view()
+    return sum(n for _, _, n in view.codes["frontend"]) + view.dropped
+
+
+def keepalive(port: int, count: int) -> None:
+    """``count`` requests on one connection (fast: many log lines in little time)."""
+    conn = http_client.HTTPConnection("127.0.0.1", port, timeout=5)
+    for n in range(count):
+        conn.request("GET", f"/fast/{n}")
+        conn.getresponse().read()
+    conn.close()
