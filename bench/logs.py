@@ -226,12 +226,15 @@ def start_exporter(sock: str, interval: int, workdir: Path, ring_format: str, lo
     return start_ours(sock, interval, workdir, extra=extra)
 
 
-def own(port: int, buf: bytearray) -> dict[str, float]:
-    """The exporter's log pipeline counters and polls_total, each series by its name and labels."""
+def own(port: int, buf: bytearray, page: dict[str, int] | None = None) -> dict[str, float]:
+    """The exporter's log pipeline counters and polls_total, each series by its name and labels;
+    the page's size into ``page`` if given (bytes on the wire, plain, and samples)."""
     scraped = client.scrape(port, False, keep=True, buffer=buf)
     status, _, body = client.decode(scraped.raw or b"")
     if status != 200:
         raise RuntimeError(f"exporter: /metrics answered {status}")
+    if page is not None:
+        page.update(wire_bytes=scraped.wire_bytes, samples=body.count(b"\n") - body.count(b"\n#") - body.startswith(b"#"))
     return {m.group(1).decode(): float(m.group(2)) for m in _OWN.finditer(body)}
 
 
@@ -246,6 +249,7 @@ def by_reason(before: dict[str, float], after: dict[str, float], family: str) ->
 
 
 LINES_READ = "haproxy_exporter_log_lines_read_total"
+RING_DROPPED = "haproxy_exporter_log_ring_dropped_total"
 
 
 def wait_lines(port: int, buf: bytearray, start: float, target: int, timeout: float, step: float = 0.25) -> float:
@@ -360,7 +364,8 @@ def run_mtail(mode: str, texts: Sequence[bytes], args: argparse.Namespace, workd
         m.stop()
     return {"lines_sent": sent, "lines_read": read, "counted": counted, "cpu_seconds": cpu,
             "cpu_per_million": cpu / max(1, read) * 1e6, "idle_cpu_per_second": idle,
-            "wall_seconds": wall, "lines_per_second": read / wall if wall else 0.0,
+            "cpu_per_million_less_idle": (cpu - idle * wall) / max(1, read) * 1e6, "wall_seconds": wall,
+            "lines_per_second": read / wall if wall else 0.0,
             "poll_interval": args.mtail_poll_interval if mode == "pipe" else "250ms (default)"}
 
 
@@ -384,7 +389,12 @@ class Ring:
 def feed(ring: Ring, frames: Sequence[bytes], lines: int, rate: int, timeout: float) -> dict[str, Any]:
     """``lines`` frames at ``rate`` into the ring; what reached it, what the exporter read and at
     what CPU (its process, from before the first line to its last line read)."""
-    before_ring, before_dropped = ring.reader.lines, dropped(ring.sock)
+    idle = 0.0
+    if ring.ours:  # what it spends with no line coming (its polls of this small HAProxy)
+        idle = ring.ours.cpu_seconds()
+        time.sleep(2)
+        idle = (ring.ours.cpu_seconds() - idle) / 2
+    before_ring, before_dropped = ring.reader.lines, ring.reader.dropped
     before_own = own(ring.our_port, ring.buf) if ring.ours else {}
     cpu, hap_cpu = (ring.ours.cpu_seconds() if ring.ours else 0.0), ring.hap.cpu_seconds()
     started = time.monotonic()
@@ -396,13 +406,16 @@ def feed(ring: Ring, frames: Sequence[bytes], lines: int, rate: int, timeout: fl
         read = wait_lines(ring.our_port, ring.buf, total(before_own, LINES_READ), got, timeout)
         cpu = ring.ours.cpu_seconds() - cpu
         after = own(ring.our_port, ring.buf)
-        out.update(exporter_read=int(read), exporter_cpu_seconds=cpu, exporter_cpu_per_million=cpu / max(1, read) * 1e6,
-                   catch_up_seconds=time.monotonic() - started - seconds,
+        out.update(exporter_read=int(read), exporter_cpu_seconds=cpu, exporter_idle_cpu_per_second=idle,
+                   exporter_cpu_per_million=cpu / max(1, read) * 1e6,
+                   exporter_ring_dropped=int(total(after, RING_DROPPED) - total(before_own, RING_DROPPED)),
+                   published_after=time.monotonic() - started - seconds,
                    rejected=by_reason(before_own, after, "haproxy_exporter_log_lines_rejected_total"),
                    unexported=by_reason(before_own, after, "haproxy_exporter_log_samples_unexported_total"),
                    stream_failures=by_reason(before_own, after, "haproxy_exporter_log_stream_failures_total"))
     out["haproxy_cpu_seconds"] = ring.hap.cpu_seconds() - hap_cpu
-    out["ring_dropped"] = dropped(ring.sock) - before_dropped
+    out["ring_dropped"] = ring.reader.dropped - before_dropped  # as HAProxy's notices in the stream said
+    out["ring_dropped_pending"] = dropped(ring.sock, RING)  # not announced yet (show events' listing)
     return out
 
 
@@ -420,13 +433,15 @@ def run_small(frames: Sequence[bytes], args: argparse.Namespace, workdir: Path, 
                 ring.ours, ring.our_port = start_exporter(sock, args.interval, workdir, args.ring_format, True)
                 children.append(ring.ours)
                 time.sleep(1)  # the stream is open
-            print(f"[cpu] {args.lines:,} lines at {args.cpu_rate:,}/s into the ring ...", flush=True)
-            out["cpu"] = feed(ring, frames, args.lines, args.cpu_rate, args.timeout)
-            print(f"[cpu] {out['cpu']}", flush=True)
-            lines = args.rate * args.seconds
-            print(f"[sustained] {lines:,} lines at {args.rate:,}/s ({args.seconds} s) ...", flush=True)
-            out["sustained"] = feed(ring, frames, lines, args.rate, args.timeout)
-            print(f"[sustained] {out['sustained']}", flush=True)
+            if "cpu" in args.parts:
+                print(f"[cpu] {args.lines:,} lines at {args.cpu_rate:,}/s into the ring ...", flush=True)
+                out["cpu"] = feed(ring, frames, args.lines, args.cpu_rate, args.timeout)
+                print(f"[cpu] {out['cpu']}", flush=True)
+            if "sustained" in args.parts:
+                lines = args.rate * args.seconds
+                print(f"[sustained] {lines:,} lines at {args.rate:,}/s ({args.seconds} s) ...", flush=True)
+                out["sustained"] = feed(ring, frames, lines, args.rate, args.timeout)
+                print(f"[sustained] {out['sustained']}", flush=True)
         finally:
             ring.reader.close()
     finally:
@@ -505,7 +520,7 @@ def poll_figures(samples: Sequence[Sample]) -> dict[str, Any]:
     polls_cpu = last.process - first.process - sum(others.values())
     seconds = last.at - first.at
     walls = [end - start for start, end in seen.values()]
-    return {"polls": len(seen), "window_seconds": seconds,
+    return {"polls": len(seen), "window_seconds": seconds, "polls_cpu_seconds": polls_cpu,
             "poll_cpu_seconds": polls_cpu / len(seen) if seen else None,
             "poll_wall_median": statistics.median(walls) if walls else None,
             "other_threads_cpu_per_second": sorted((v / seconds for v in others.values()), reverse=True)}
@@ -522,11 +537,17 @@ def condition(port: int, pid: int, args: argparse.Namespace, buf: bytearray) -> 
         gz = series(port, True, args.repeat, args.budget, buf, spacing)
     finally:
         samples = sampler.stop()
-    after = own(port, buf)
-    return {"plain": plain, "gzip": gz, "plain_median": statistics.median(plain), "plain_p95": p95(plain),
-            "gzip_median": statistics.median(gz), "gzip_p95": p95(gz),
-            "polls_total": total(after, "haproxy_exporter_polls_total") - total(before, "haproxy_exporter_polls_total"),
-            **poll_figures(samples)}
+    page: dict[str, int] = {}
+    after = own(port, buf, page)
+    out = {"plain": plain, "gzip": gz, "plain_median": statistics.median(plain), "plain_p95": p95(plain),
+           "gzip_median": statistics.median(gz), "gzip_p95": p95(gz), **page,
+           "polls_total": total(after, "haproxy_exporter_polls_total") - total(before, "haproxy_exporter_polls_total"),
+           **poll_figures(samples)}
+    if out.get("polls_cpu_seconds") is not None and out["polls_total"] > out["polls"] + 1:
+        # polls shorter than the sampling step went unseen: the exporter's own count, over
+        # nearly the same window
+        out["poll_cpu_seconds"] = out["polls_cpu_seconds"] / out["polls_total"]
+    return out
 
 
 def run_big(args: argparse.Namespace, workdir: Path, logs: bool) -> dict[str, Any]:
@@ -551,7 +572,7 @@ def run_big(args: argparse.Namespace, workdir: Path, logs: bool) -> dict[str, An
         out["wire_plain"] = first.wire_bytes
         print(f"[{args.big}] without logs ...", flush=True)
         out["without"] = condition(our_port, ours.pid, args, buf)
-        before, before_dropped = own(our_port, buf), dropped(sock)
+        before = own(our_port, buf)
         sent: dict[str, Any] = {}
 
         def sending() -> None:
@@ -566,10 +587,15 @@ def run_big(args: argparse.Namespace, workdir: Path, logs: bool) -> dict[str, An
         sender.join(30)
         out["lines_sent"] = sent.get("lines", 0)
         out["send_rate"] = sent["lines"] / sent["seconds"] if sent.get("seconds") else 0.0
-        out["ring_dropped"] = dropped(sock) - before_dropped
+        out["ring_dropped_pending"] = dropped(sock, RING)
         if logs:
             out["exporter_read"] = int(wait_lines(our_port, buf, total(before, LINES_READ), out["lines_sent"],
                                                   args.timeout, step=1.0))
+            after = own(our_port, buf)
+            out["ring_dropped"] = int(total(after, RING_DROPPED) - total(before, RING_DROPPED))
+            time.sleep(args.interval)  # a poll published what was read
+            print(f"[{args.big}] after the logs (their series stay) ...", flush=True)
+            out["after"] = condition(our_port, ours.pid, args, buf)
     finally:
         stop.set()
         if sender is not None:
@@ -598,22 +624,25 @@ def table(run: dict[str, Any]) -> str:
     mtail = run.get("mtail", {})
     ours = cpu.get("exporter_cpu_per_million")
     out.append(f"1. CPU per million lines ({run['lines']:,} httplog lines, sent at up to {run['cpu_rate']:,}/s)")
-    out.append(f"   {'process':<34} {'lines in':>10} {'counted':>10} {'CPU s':>7} {'CPU s/M':>8} {'lines/s':>9}")
+    out.append(f"   {'process':<40} {'lines in':>10} {'counted':>10} {'CPU s':>7} {'CPU s/M':>8} {'lines/s':>9}")
     if cpu:
-        out.append(f"   {'exporter (ring, show events -w)':<34} {cpu['ring_got']:>10,} {cpu.get('exporter_read', 0):>10,} "
+        out.append(f"   {'exporter (ring, show events -w)':<40} {cpu['ring_got']:>10,} {cpu.get('exporter_read', 0):>10,} "
                    f"{_f(cpu.get('exporter_cpu_seconds')):>7} {_f(ours):>8} {cpu['send_rate']:>9,.0f}")
-        out.append(f"   {'haproxy (log-forward, ring, 2 readers)':<34} {cpu['lines_sent']:>10,} {cpu['ring_got']:>10,} "
+        out.append(f"   {'haproxy (log-forward, ring, 2 readers)':<40} {cpu['lines_sent']:>10,} {cpu['ring_got']:>10,} "
                    f"{cpu['haproxy_cpu_seconds']:>7.2f} {cpu['haproxy_cpu_seconds'] / max(1, cpu['ring_got']) * 1e6:>8.2f}")
     for mode, label in (("pipe", "mtail (named pipe)"), ("file", "mtail (file)")):
         m = mtail.get(mode)
         if m:
-            out.append(f"   {label:<34} {m['lines_read']:>10,} {m['counted']:>10,} {m['cpu_seconds']:>7.2f} "
+            out.append(f"   {label:<40} {m['lines_read']:>10,} {m['counted']:>10,} {m['cpu_seconds']:>7.2f} "
                        f"{m['cpu_per_million']:>8.2f} {m['lines_per_second']:>9,.0f}")
     for mode in ("pipe", "file"):
         m = mtail.get(mode)
         if m:
             out.append(f"   exporter / mtail ({mode}): {_ratio(ours, m['cpu_per_million'])}  (goal: at most 0.25)")
     if cpu:
+        out.append(f"   exporter: idle {cpu.get('exporter_idle_cpu_per_second', 0) * 1000:.1f} ms CPU/s; its figure runs "
+                   f"until /metrics showed every line ({_f(cpu.get('published_after'))} s after the last was sent: "
+                   f"each poll publishes)")
         out.append(f"   counts: sent {cpu['lines_sent']:,}, reached the ring {cpu['ring_got']:,} (raw reader), exporter read "
                    f"{cpu.get('exporter_read', 'n/a')}, ring dropped {cpu['ring_dropped']}, rejected {cpu.get('rejected', {})}, "
                    f"unexported {cpu.get('unexported', {})}")
@@ -622,32 +651,39 @@ def table(run: dict[str, Any]) -> str:
         if m:
             mark = "ok" if m["counted"] == m["lines_sent"] else "MISMATCH"
             out.append(f"   mtail ({mode}): sent {m['lines_sent']:,}, read {m['lines_read']:,}, counted {m['counted']:,} "
-                       f"[{mark}]; idle {m['idle_cpu_per_second'] * 1000:.1f} ms CPU/s at poll interval {m['poll_interval']}")
+                       f"[{mark}]; idle {m['idle_cpu_per_second'] * 1000:.1f} ms CPU/s at poll interval {m['poll_interval']} "
+                       f"({m['cpu_per_million_less_idle']:.2f} CPU s/M less that)")
     sus = small.get("sustained")
     if sus:
-        ok = sus["ring_dropped"] == 0 and sus.get("exporter_read") == sus["lines_sent"]
+        ok = "n/a" if "exporter_read" not in sus else (
+            "ok" if sus["ring_dropped"] == 0 and sus["exporter_read"] == sus["lines_sent"] else "LOST")
         out.append(f"2. Sustained: {sus['lines_sent']:,} lines at {sus['send_rate']:,.0f}/s ({sus['send_seconds']:.1f} s): "
                    f"ring got {sus['ring_got']:,}, dropped {sus['ring_dropped']}, "
-                   f"exporter read {sus.get('exporter_read', 'n/a')} [{'ok' if ok else 'LOST'}]")
+                   f"exporter read {sus.get('exporter_read', 'n/a')} [{ok}]")
         out.append(f"   exporter CPU {_f(sus.get('exporter_cpu_seconds'))} s ({_f(sus.get('exporter_cpu_per_million'))} s/M), "
-                   f"caught up {_f(sus.get('catch_up_seconds'))} s after the last line sent; "
+                   f"all on /metrics {_f(sus.get('published_after'))} s after the last line sent (each poll publishes); "
                    f"rejected {sus.get('rejected', {})}")
     big = run.get("big")
     if big:
         out.append(f"3. At {big['size']} (poll interval {big['interval']} s), logs at {big['rate']:,}/s "
-                   f"(sent {big['send_rate']:,.0f}/s, {big['lines_sent']:,} lines, ring dropped {big['ring_dropped']}, "
-                   f"exporter read {big.get('exporter_read', 'n/a')}) vs none:")
-        out.append(f"   {'':<26} {'without':>10} {'with':>10} {'ratio':>7}  (goal: within 1.2)")
-        w, x = big["without"], big["with"]
-        for key, label, scale in (("poll_cpu_seconds", "poll CPU, ms", 1000), ("poll_wall_median", "poll wall, ms", 1000),
-                                  ("plain_median", "scrape plain median, ms", 1000), ("plain_p95", "scrape plain p95, ms", 1000),
-                                  ("gzip_median", "scrape gzip median, ms", 1000), ("gzip_p95", "scrape gzip p95, ms", 1000)):
-            a, b = w.get(key), x.get(key)
-            out.append(f"   {label:<26} {_f(a and a * scale, '{:.1f}'):>10} {_f(b and b * scale, '{:.1f}'):>10} "
-                       f"{_ratio(b, a):>7}")
-        out.append(f"   polls seen {w.get('polls')} / {x.get('polls')}; long-lived threads' CPU/s without "
-                   f"{[round(v, 3) for v in w.get('other_threads_cpu_per_second', [])]}, with "
-                   f"{[round(v, 3) for v in x.get('other_threads_cpu_per_second', [])]}")
+                   f"(sent {big['send_rate']:,.0f}/s, {big['lines_sent']:,} lines, "
+                   f"ring dropped {big.get('ring_dropped', 'n/a')}, exporter read {big.get('exporter_read', 'n/a')}) vs none:")
+        out.append(f"   {'':<26} {'without':>10} {'with':>10} {'with/without':>12}  (goal: within 1.2)"
+                   f" {'after':>10} {'with/after':>10}")
+        w, x, a = big["without"], big["with"], big.get("after", {})
+        for key, label, scale in (("poll_cpu_seconds", "poll CPU, ms", 1000.0), ("poll_wall_median", "poll wall, ms", 1000.0),
+                                  ("plain_median", "scrape plain median, ms", 1000.0),
+                                  ("plain_p95", "scrape plain p95, ms", 1000.0),
+                                  ("gzip_median", "scrape gzip median, ms", 1000.0), ("gzip_p95", "scrape gzip p95, ms", 1000.0),
+                                  ("wire_bytes", "page, MB (plain)", 1e-6), ("samples", "samples", 1.0)):
+            cells = [w.get(key), x.get(key), a.get(key)]
+            shown = [_f(c if c is None else c * scale, "{:,.1f}" if key != "samples" else "{:,.0f}") for c in cells]
+            out.append(f"   {label:<26} {shown[0]:>10} {shown[1]:>10} {_ratio(cells[1], cells[0]):>12} {'':>19} "
+                       f"{shown[2]:>10} {_ratio(cells[1], cells[2]):>10}")
+        out.append(f"   polls seen {w.get('polls')} / {x.get('polls')} / {a.get('polls')}; the long-lived threads' CPU "
+                   f"(log stream, HTTP, ...), cores: {[round(v, 3) for v in w.get('other_threads_cpu_per_second', [])]} / "
+                   f"{[round(v, 3) for v in x.get('other_threads_cpu_per_second', [])]} / "
+                   f"{[round(v, 3) for v in a.get('other_threads_cpu_per_second', [])]}")
     return "\n".join(out)
 
 
@@ -658,7 +694,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="lines per second for the CPU comparison (mtail's pipe may set a slower pace)")
     parser.add_argument("--rate", type=int, default=100_000, help="lines per second of the sustained run")
     parser.add_argument("--seconds", type=int, default=60, help="length of the sustained run")
-    parser.add_argument("--big", default="1000x10", help="BxS of the HAProxy polled with logs flowing ('' to skip)")
+    parser.add_argument("--parts", default="cpu,sustained,big", help="which of cpu,sustained,big to run (default: all)")
+    parser.add_argument("--big", default="1000x10", help="BxS of the HAProxy polled with logs flowing")
     parser.add_argument("--big-rate", type=int, default=50_000, help="lines per second while polling at --big")
     parser.add_argument("--interval", type=int, default=5, help="the exporter's poll interval, seconds")
     parser.add_argument("--repeat", type=int, default=15, help="scrapes per series at --big")
@@ -672,6 +709,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the last lines of a run")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
+    args.parts = set(args.parts.split(","))
+    if args.parts - {"cpu", "sustained", "big"}:
+        parser.error(f"--parts: unknown {', '.join(sorted(args.parts - {'cpu', 'sustained', 'big'}))}")
     args.binary = resolve_haproxy(args.haproxy)
     logs = log_source_registered()
     results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
@@ -684,14 +724,14 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="hrxlogs"))  # short: UNIX socket paths are limited
     started = time.monotonic()
     try:
-        run["small"] = run_small(ring_frames(texts), args, workdir, logs)
-        lines = file_lines(texts)
+        if {"cpu", "sustained"} & args.parts:
+            run["small"] = run_small(ring_frames(texts), args, workdir, logs)
         run["mtail"] = {}
-        for mode in ("pipe", "file") if args.mtail_file else ("pipe",):
+        for mode in ("pipe", "file") if args.mtail_file and "cpu" in args.parts else ():
             print(f"[cpu] {args.lines:,} lines into mtail ({mode}) ...", flush=True)
-            run["mtail"][mode] = run_mtail(mode, lines, args, workdir)
+            run["mtail"][mode] = run_mtail(mode, file_lines(texts), args, workdir)
             print(f"[cpu] mtail ({mode}): {run['mtail'][mode]}", flush=True)
-        if args.big:
+        if "big" in args.parts:
             run["big"] = run_big(args, workdir, logs)
     finally:
         results["seconds"] = round(time.monotonic() - started, 1)
