@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 from exporter.runtime.address import Address, AddressError, parse_address
-from exporter.sources.registry import config_sections
+from exporter.sources.registry import config_sections, target_checks
 from exporter.validation import ConfigError, Keys, parse_duration, positive_int, read_yaml, string
 
 MODES = ("auto", "worker", "master")
@@ -233,6 +233,8 @@ def build_config(data: Mapping[str, Any] | None, overrides: Mapping[str, Any] | 
         if address_given:
             raise ConfigError("haproxy.address: not used when targets is set; give each target its address")
         config = replace(config, targets=_targets(targets, config.haproxy))
+    for key, check in target_checks().items():
+        check(sections[key], len(config.poll_targets()))
     web, poll = config.web, config.poll
     if web.write_timeout < web.write_stall_timeout:
         raise ConfigError(f"web.write_timeout: must be at least web.write_stall_timeout "

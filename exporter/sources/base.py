@@ -184,6 +184,11 @@ class Source:
         """The validated value of the source's config section (raise ConfigError naming the key)."""
         return None
 
+    @staticmethod
+    def check_targets(section: Any, targets: int) -> None:
+        """Refuse (ConfigError naming the key) what the section cannot do for this many targets:
+        each section applies to every target."""
+
     def needed_level(self) -> str:
         """The socket level this source's configured data needs (stick-table contents: operator)."""
         return self.level

@@ -61,6 +61,8 @@ PENDING_METRICS: dict[str, str] = {
     "haproxy_exporter_log_lines_rejected_total": NO_LOG_SOURCE,
     "haproxy_exporter_log_lines_read_total": NO_LOG_SOURCE,
     "haproxy_exporter_log_stream_up": NO_LOG_SOURCE,
+    "haproxy_exporter_log_syslog_datagrams_dropped_total": NO_LOG_SOURCE,
+    "haproxy_exporter_log_syslog_up": NO_LOG_SOURCE,
 }
 
 

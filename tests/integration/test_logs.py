@@ -33,6 +33,7 @@ from exporter.runtime.client import RuntimeClient
 from exporter.sources import registry
 from exporter.sources.logs.config import LogsConfig
 from exporter.sources.logs.tally import Known, Tally
+from exporter.validation import ConfigError
 from exposition import samples, value
 from support import HAProxy, wait_for
 from testkit.servers import DelayedOrigin
@@ -363,3 +364,60 @@ def keepalive(port: int, count: int) -> None:
         conn.request("GET", f"/fast/{n}")
         conn.getresponse().read()
     conn.close()
+
+
+MASTER_WORKER = """
+global
+    stats socket {admin} mode 600 level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 10s
+    timeout server 10s
+frontend fe_http
+    option httplog
+    log udp@127.0.0.1:{p1} format rfc5424 local0
+    bind 127.0.0.1:{p0}
+    default_backend be_app
+backend be_app
+    server a1 127.0.0.1:{origin}
+"""
+
+
+def test_through_a_master_cli_syslog_counts_every_worker_across_a_reload(haproxy_factory, exporters) -> None:
+    """Master-worker: every worker sends its lines to the exporter's syslog socket, the one that a
+    reload leaves draining too.  A request in flight on the old worker during the reload ends
+    there, and its line is counted in the same histograms as the new worker's: none is reset."""
+    origin = DelayedOrigin(fast=0.005, slow=1.5)
+    try:
+        hap: HAProxy = haproxy_factory(MASTER_WORKER.replace("{origin}", str(origin.port)), nports=2,
+                                       start=False).start_master()
+        exporter = Exporter(hap.master, syslog={"listen": f"udp://127.0.0.1:{hap.ports[1]}"}, format="httplog")
+        exporters.append(exporter)
+        exporter.until("the syslog socket was not bound", lambda got: value(got, "haproxy_exporter_log_syslog_up") == 1)
+        statuses = [http(hap.ports[0], f"/fast/{n}")[0] for n in range(5)]
+        with ThreadPoolExecutor(1) as pool:
+            in_flight = pool.submit(http, hap.ports[0], "/slow/draining")
+            time.sleep(0.3)  # the request is at the origin, on the first worker
+            (old_pid,), _ = hap.workers()
+            hap.reload()
+            assert old_pid in hap.workers()[1], "the first worker is not draining"
+            statuses += [http(hap.ports[0], f"/fast/after/{n}")[0] for n in range(4)]
+            statuses.append(in_flight.result(10)[0])
+        assert statuses == [200] * 10
+        got = exporter.until("not every worker's line was counted", lambda got: value(
+            got, "haproxy_backend_log_total_time_seconds_count", proxy="be_app") == 10)
+        # The old worker's slow request is there: 9 under a second, one between 1 and 2.5 s
+        assert value(got, "haproxy_backend_log_total_time_seconds_bucket", proxy="be_app", le="1") == 9
+        assert value(got, "haproxy_backend_log_total_time_seconds_bucket", proxy="be_app", le="2.5") == 10
+        assert value(got, "haproxy_frontend_log_http_responses_total", proxy="fe_http", code="200") == 10
+        assert value(got, "haproxy_exporter_log_syslog_datagrams_dropped_total", reason="kernel") == 0
+        assert value(got, "haproxy_exporter_log_stream_up") is None  # no ring stream through a master CLI
+    finally:
+        origin.close()
+
+
+def test_syslog_for_several_targets_is_refused_with_one_line() -> None:
+    with pytest.raises(ConfigError, match=r"^logs\.syslog: one socket for 2 targets"):
+        build_config({"targets": [{"name": "a", "address": "/a.sock"}, {"name": "b", "address": "/b.sock"}],
+                      "logs": {"syslog": {}}})

@@ -1,4 +1,4 @@
-"""The ``logs`` config section: which ring to stream, how its lines are written, the histograms.
+"""The ``logs`` config section: where the lines come from, how they are written, the histograms.
 
 Example::
 
@@ -7,6 +7,8 @@ Example::
       format: httplog         # or httpslog, tcplog, "httplog clf", "tcplog clf", or the log-format string
       ring_format: raw        # the ring section's `format`
       servers: true           # histograms per server too, not only per backend
+
+or, instead of the ring, ``syslog: {listen: udp://127.0.0.1:5514, format: rfc5424}`` (syslog.py).
 
 Absent, the source is off and sends nothing.  The log format is compiled here, so a format the
 exporter cannot read is a config error naming the key, not a stream of rejected lines later.
@@ -21,6 +23,7 @@ from typing import Any
 
 from exporter.runtime.errors import ParseError
 from exporter.sources.logs.format import BUILTIN_FORMATS, RING_HEADERS, LineParser, compile_format
+from exporter.sources.logs.syslog import SyslogConfig, parse_syslog_config
 from exporter.validation import ConfigError, Keys, positive_int, shown, string
 
 # What a ring's name may be, in the config and in the command the source declares: the same
@@ -36,13 +39,17 @@ DEFAULT_MAX_SERIES = 10_000
 MAX_SERIES = 1_000_000
 MAX_MAXLEN = 1 << 20  # the client refuses longer lines (runtime/answer.py MAX_LINE)
 
-_KEYS = Keys(("ring", "format", "ring_format", "maxlen", "buckets", "servers", "max_series"), required=("ring",),
+_KEYS = Keys(("ring", "syslog", "format", "ring_format", "maxlen", "buckets", "servers", "max_series"),
              shape="a mapping like {ring: logs, format: httplog}")
 
 
 @dataclass(frozen=True)
 class LogsConfig:
-    ring: str
+    """``ring`` or ``syslog``: the transport (one of them; syslog is for a master-worker HAProxy,
+    whose rings cannot be streamed through its master CLI, and for sites that ship logs already)."""
+
+    ring: str | None = None
+    syslog: SyslogConfig | None = None
     format: str = "httplog"
     ring_format: str = "raw"
     maxlen: int | None = None
@@ -50,10 +57,15 @@ class LogsConfig:
     servers: bool = False
     max_series: int = DEFAULT_MAX_SERIES
 
+    @property
+    def header(self) -> str:
+        """What HAProxy writes before each message: the ring's format, or the syslog one."""
+        return self.syslog.format if self.syslog is not None else self.ring_format
+
     def parser(self) -> LineParser:
         """The compiled format (it compiled when the config was read: no error here)."""
         log_format = BUILTIN_FORMATS.get(self.format, self.format)
-        return compile_format(log_format, self.ring_format, self.maxlen)
+        return compile_format(log_format, self.header, self.maxlen)
 
 
 def _ring(value: Any) -> str:
@@ -118,12 +130,25 @@ def parse_logs_config(value: Any) -> LogsConfig | None:
     if value is None:
         return None
     checked = _KEYS.check("logs", value)
+    ring, syslog = checked.get("ring"), checked.get("syslog")
+    if ring is None and "syslog" not in checked:
+        raise ConfigError("logs.ring: required, or logs.syslog (the transport of the log lines)")
+    if ring is not None and "syslog" in checked:
+        raise ConfigError("logs.syslog: give the ring or syslog, not both (one transport, one set of histograms)")
+    if syslog is not None or "syslog" in checked:
+        if checked.get("ring_format") is not None:
+            raise ConfigError("logs.ring_format: for a ring; with syslog the header is logs.syslog.format")
+        syslog_config: SyslogConfig | None = parse_syslog_config(syslog)
+    else:
+        syslog_config = None
     ring_format = _ring_format(checked.get("ring_format"))
+    header = syslog_config.format if syslog_config is not None else ring_format
     maxlen = None if checked.get("maxlen") is None else positive_int("logs.maxlen", checked["maxlen"], MAX_MAXLEN)
     max_series = checked.get("max_series")
     return LogsConfig(
-        ring=_ring(checked["ring"]),
-        format=_format(checked.get("format"), ring_format, maxlen),
+        ring=None if ring is None else _ring(ring),
+        syslog=syslog_config,
+        format=_format(checked.get("format"), header, maxlen),
         ring_format=ring_format,
         maxlen=maxlen,
         buckets=_buckets(checked.get("buckets")),

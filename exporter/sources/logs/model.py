@@ -8,7 +8,6 @@ columns by the identity of their sets.
 from __future__ import annotations
 
 from itertools import accumulate
-from typing import Mapping
 
 from exporter.exposition.families import (
     BACKEND,
@@ -22,6 +21,8 @@ from exporter.exposition.families import (
 )
 from exporter.sources.logs import naming
 from exporter.sources.logs.naming import TIMERS, histogram_name
+from exporter.sources.logs.reader import Health
+from exporter.sources.logs.syslog import SyslogReceiver
 from exporter.sources.logs.tally import Known, View
 from exporter.sources.values import COUNTER, GAUGE
 
@@ -78,23 +79,41 @@ def _proxy_labels(labels: Labels, key: tuple[str, ...]) -> LabelSet:
     return labels.get(("proxy", key[0])) if len(key) == 1 else labels.get(("proxy", key[0]), ("server", key[1]))
 
 
-def health_families(view: View | None, up: bool, connects: int, failures: Mapping[str, int],
-                    dropped: Mapping[str, int], labels: Labels) -> list[Family]:
-    """The pipeline's own figures: lines read and rejected, the ring's drops, the stream's state."""
+def health_families(view: View, labels: Labels, ring: str = "", stream: Health | None = None) -> list[Family]:
+    """The pipeline's own figures: lines read and rejected; a ring's drops and its stream's state."""
     def by(name: str, value: str) -> LabelSet:
         return labels.get((name, value))
 
     families = [
-        _counter(*naming.LINES_READ, EXPORTER, [(labels.get(), view.lines if view else 0)]),
-        _counter(*naming.LINES_REJECTED, EXPORTER,
-                 [(by("reason", reason), n) for reason, n in sorted((view.rejected if view else {}).items())]),
-        _counter(*naming.UNEXPORTED, EXPORTER,
-                 [(by("reason", reason), n) for reason, n in sorted((view.unexported if view else {}).items())]),
-        _counter(*naming.RING_DROPPED, EXPORTER, [(by("ring", ring), n) for ring, n in sorted(dropped.items())]),
-        Family(naming.STREAM_UP[0], GAUGE, naming.STREAM_UP[1], [(labels.get(), "1" if up else "0")], scope=EXPORTER),
-        _counter(*naming.STREAM_CONNECTS, EXPORTER, [(labels.get(), connects)]),
-        _counter(*naming.STREAM_FAILURES, EXPORTER,
-                 [(by("reason", reason), n) for reason, n in sorted(failures.items())]),
+        _counter(*naming.LINES_READ, EXPORTER, [(labels.get(), view.lines)]),
+        _counter(*naming.LINES_REJECTED, EXPORTER, [(by("reason", r), n) for r, n in sorted(view.rejected.items())]),
+        _counter(*naming.UNEXPORTED, EXPORTER, [(by("reason", r), n) for r, n in sorted(view.unexported.items())]),
+    ]
+    if stream is not None:
+        families += [
+            _counter(*naming.RING_DROPPED, EXPORTER, [(by("ring", ring), view.dropped)]),
+            Family(naming.STREAM_UP[0], GAUGE, naming.STREAM_UP[1], [(labels.get(), "1" if stream.up else "0")],
+                   scope=EXPORTER),
+            _counter(*naming.STREAM_CONNECTS, EXPORTER, [(labels.get(), stream.connects)]),
+            _counter(*naming.STREAM_FAILURES, EXPORTER,
+                     [(by("reason", r), n) for r, n in sorted(dict(stream.failures).items())]),
+        ]
+    return [family for family in families if family.values]
+
+
+def syslog_families(receiver: SyslogReceiver, labels: Labels) -> list[Family]:
+    """The syslog socket's own figures: bound or not, datagrams, and those not read by reason."""
+    def by(name: str, value: str) -> LabelSet:
+        return labels.get((name, value))
+
+    lost = {"truncated": receiver.truncated, "refused": receiver.refused, "kernel": receiver.kernel_drops}
+    families = [
+        Family(naming.SYSLOG_UP[0], GAUGE, naming.SYSLOG_UP[1], [(labels.get(), "1" if receiver.up else "0")],
+               scope=EXPORTER),
+        _counter(*naming.SYSLOG_DATAGRAMS, EXPORTER, [(labels.get(), receiver.datagrams)]),
+        _counter(*naming.SYSLOG_LOST, EXPORTER, [(by("reason", r), n) for r, n in lost.items()]),
+        _counter(*naming.SYSLOG_FAILURES, EXPORTER,
+                 [(by("reason", r), n) for r, n in sorted(dict(receiver.failures).items())]),
     ]
     return [family for family in families if family.values]
 

@@ -56,3 +56,12 @@ STREAM_CONNECTS = ("haproxy_exporter_log_stream_connects_total",
                    "is open are not read")
 STREAM_FAILURES = ("haproxy_exporter_log_stream_failures_total",
                    "Streams of the ring that could not open or ended, by reason")
+SYSLOG_UP = ("haproxy_exporter_log_syslog_up", "1 while the syslog socket is bound and read")
+SYSLOG_DATAGRAMS = ("haproxy_exporter_log_syslog_datagrams_total",
+                    "Datagrams the syslog socket received, whatever became of them")
+SYSLOG_LOST = ("haproxy_exporter_log_syslog_datagrams_dropped_total",
+               "Datagrams not read, by reason: truncated (longer than logs.syslog.max_datagram), refused (a sender "
+               "outside logs.syslog.allow), kernel (the UDP socket's queue was full; on a UNIX socket the sender "
+               "drops instead: haproxy_process_dropped_logs_total)")
+SYSLOG_FAILURES = ("haproxy_exporter_log_syslog_failures_total",
+                   "Failures of the syslog socket, by reason: bind (it could not be made), io, internal_error")

@@ -15,19 +15,24 @@ from exporter.exposition.families import NO_SUFFIX, Family
 from exporter.runtime.client import Client
 from exporter.sources.base import Link
 from exporter.sources.logs.config import LogsConfig
-from exporter.sources.logs.model import Labels, health_families, log_families
+from exporter.sources.logs.model import Labels, health_families, log_families, syslog_families
 from exporter.sources.logs.reader import Health, RingReader
+from exporter.sources.logs.syslog import SyslogReceiver
 from exporter.sources.logs.tally import Known, Tally
 
 
 class Pipeline:
-    """The tally of one target's log lines and the reader that fills it."""
+    """The tally of one target's log lines and the transport that fills it: the ring's reader
+    through the target's socket, or a syslog socket every process of the target sends to."""
 
     def __init__(self, config: LogsConfig, where: str = "") -> None:
         self.config = config
         self.tally = Tally(config, where)
         self.health = Health()
         self.labels = Labels(NO_SUFFIX)
+        # Opened once the names are known (the first build), so that no first line reads as unknown.
+        self._receiver = SyslogReceiver(config.syslog, self.tally.feed, where) if config.syslog else None
+        self._receiving = False
         self._reader: RingReader | None = None
         self._client: Client | None = None
         self._built_for: object = None
@@ -36,12 +41,14 @@ class Pipeline:
     def start(self, link: Link) -> None:
         """Read through ``link``: a new reader when the target's socket is another one (its address
         changed); the counts go on."""
+        self.tally.where = link.where
+        if self._receiver is not None:
+            return  # every process sends to the socket: nothing to open per process
         if self._reader is not None and link.client is self._client:
             return
         if self._reader is not None:
             self._reader.stop()
         self._client = link.client
-        self.tally.where = link.where
         self._reader = RingReader(f"show events {self.config.ring} -w -n", self.tally, self.health)
         if self.tally.known is not None:
             self._reader.ready()
@@ -50,6 +57,8 @@ class Pipeline:
     def close(self) -> None:
         if self._reader is not None:
             self._reader.stop()
+        if self._receiver is not None:
+            self._receiver.close()
 
     def build(self, table_known: Known | None, pid: str | None, cycle: Any) -> list[Family]:
         """The families of what was counted so far, once per ``cycle`` (the cycle's ModelStats: a
@@ -68,8 +77,12 @@ class Pipeline:
                 self.labels.forget_unless(table_known)
             if self._reader is not None:
                 self._reader.ready()
+            if self._receiver is not None and not self._receiving:
+                self._receiving = True
+                self._receiver.start()
         view = self.tally.view()
-        dropped = {self.config.ring: view.dropped}
+        families = log_families(view, self.config.buckets, self.labels)
+        if self._receiver is not None:
+            return [*families, *health_families(view, self.labels), *syslog_families(self._receiver, self.labels)]
         health = self.health
-        return [*log_families(view, self.config.buckets, self.labels),
-                *health_families(view, health.up, health.connects, dict(health.failures), dropped, self.labels)]
+        return [*families, *health_families(view, self.labels, self.config.ring or "", health)]

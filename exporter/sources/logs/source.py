@@ -22,6 +22,7 @@ from exporter.sources.logs.pipeline import Pipeline
 from exporter.sources.logs.tally import Known
 from exporter.sources.stat.parse import BACKEND, FRONTEND, SERVER, StatTable
 from exporter.sources.values import ModelStats
+from exporter.validation import ConfigError
 
 SHOW_STAT = "show stat"
 SHOW_INFO = "show info"
@@ -47,6 +48,12 @@ class LogSource(Source):
     @staticmethod
     def parse_config(value: Any) -> LogsConfig | None:
         return parse_logs_config(value)
+
+    @staticmethod
+    def check_targets(section: Any, targets: int) -> None:
+        if isinstance(section, LogsConfig) and section.syslog is not None and targets > 1:
+            raise ConfigError(f"logs.syslog: one socket for {targets} targets cannot tell whose a line is: read each "
+                              f"HAProxy's ring instead (logs.ring), or run an exporter beside each HAProxy")
 
     def needed_level(self) -> str:
         return self.level if self.config is not None else "user"  # off: nothing is sent
@@ -88,7 +95,9 @@ class LogSource(Source):
                 (naming.LINES_READ, "", "counter"), (naming.LINES_REJECTED, "reason", "counter"),
                 (naming.UNEXPORTED, "reason", "counter"), (naming.RING_DROPPED, "ring", "counter"),
                 (naming.STREAM_UP, "", "gauge"), (naming.STREAM_CONNECTS, "", "counter"),
-                (naming.STREAM_FAILURES, "reason", "counter")):
+                (naming.STREAM_FAILURES, "reason", "counter"), (naming.SYSLOG_UP, "", "gauge"),
+                (naming.SYSLOG_DATAGRAMS, "", "counter"), (naming.SYSLOG_LOST, "reason", "counter"),
+                (naming.SYSLOG_FAILURES, "reason", "counter")):
             rows.append(f"| `{name}` | {labels} | {kind} | {help} |")
         return ((TABLE, rows),)
 
