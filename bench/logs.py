@@ -731,7 +731,7 @@ def main(argv: list[str] | None = None) -> int:
         if {"cpu", "sustained"} & args.parts:
             run["small"] = run_small(ring_frames(texts), args, workdir, logs)
         run["mtail"] = {}
-        for mode in ("pipe", "file") if args.mtail_file and "cpu" in args.parts else ():
+        for mode in (("pipe", "file") if args.mtail_file else ("pipe",)) if "cpu" in args.parts else ():
             print(f"[cpu] {args.lines:,} lines into mtail ({mode}) ...", flush=True)
             run["mtail"][mode] = run_mtail(mode, file_lines(texts), args, workdir)
             print(f"[cpu] mtail ({mode}): {run['mtail'][mode]}", flush=True)
