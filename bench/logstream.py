@@ -5,7 +5,7 @@ No HTTP load is needed: HAProxy's ``log-forward`` section takes syslog frames on
 ``bind`` (octet counting, RFC 6587) and writes each into the ring, as a proxy's ``log ring@``
 would.  A reader thread counts the lines the stream gives; the main thread sends ``--lines``
 frames at ``--rate`` lines per second (0: as fast as the socket takes them).  Reported: lines
-sent, lines read (they must be equal), the ring's own ``dropped`` count (``show events``), the
+sent, lines read (they must be equal), the events the ring dropped (HAProxy's notices in the stream), the
 wall time, and the reader thread's CPU per million lines (reading and splitting only: no line
 is parsed yet).  The sender runs in this process too, so the figures are for the reader thread.
 
@@ -23,27 +23,39 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from bench.environment import machine, versions
 from bench.procs import RESULTS, command_line, start_haproxy, wait_until, write_results
 from exporter.config import TargetConfig
 from exporter.runtime.address import parse_address
 from exporter.runtime.client import Allowlist, RuntimeClient
+from exporter.sources.logs.events import parse_sinks
 from testkit.procs import free_port
 from testkit.runtime import raw_command
 
-CONFIG = """global
+GLOBAL = """global
     stats socket {sock} mode 600 level operator
-ring logs
-    format rfc3164
+"""
+
+# The ring and what feeds it, for any HAProxy config that wants them (bench/logs.py adds them to
+# its own).  The ring's `format` is how its lines start: rfc3164 keeps the syslog header the
+# frames carry, raw keeps the log line alone.
+RING = """ring {ring}
+    format {ring_format}
     maxlen 2048
     size {ring_size}
 log-forward feed
     bind 127.0.0.1:{port}
-    log ring@logs local0
+    log ring@{ring} local0
     timeout client 60s
 """
+
+
+def ring_sections(port: int, ring_size: int, ring: str = "logs", ring_format: str = "rfc3164") -> str:
+    """A ``ring`` section and a ``log-forward`` section whose TCP bind on ``port`` writes into it."""
+    return RING.format(ring=ring, ring_format=ring_format, ring_size=ring_size, port=port)
+
 
 POOL = 100_000  # distinct frames made before the clock starts
 
@@ -52,66 +64,117 @@ LINE = ("<134>Dec  5 03:45:26 localhost haproxy[1234]: 127.0.0.1:{port} [05/Dec/
         "fe_main be_app/srv{server} 0/0/1/{tr}/{ta} 200 {size} - - ---- 12/12/3/1/0 0/0 \"GET /item/{n} HTTP/1.1\"")
 
 
+def frame(text: bytes) -> bytes:
+    """One syslog frame with octet counting (RFC 6587), as log-forward's TCP bind reads them."""
+    return b"%d %s" % (len(text), text)
+
+
 def frames(count: int) -> list[bytes]:
     """``count`` syslog frames with octet counting, made before the clock starts."""
-    out = []
-    for n in range(count):
-        text = LINE.format(port=1024 + n % 60000, ms=n % 1000, server=n % 10, tr=n % 97, ta=n % 97 + 2,
-                           size=200 + n % 5000, n=n).encode()
-        out.append(b"%d %s" % (len(text), text))
-    return out
+    return [frame(LINE.format(port=1024 + n % 60000, ms=n % 1000, server=n % 10, tr=n % 97, ta=n % 97 + 2,
+                              size=200 + n % 5000, n=n).encode()) for n in range(count)]
 
 
-def dropped(sock: str) -> int:
-    """The ring's own count of events it could not hold for a reader (``show events``)."""
-    found = re.search(r"^\s*logs\s*:.*?(\d+) dropped", raw_command(sock, "show events"), re.M)
-    return int(found.group(1)) if found else -1
+def dropped(sock: str, ring: str = "logs") -> int:
+    """What ``show events`` lists as the ring's ``dropped`` (-1 if the ring is not listed): the
+    events it could not hold for a lagging reader and has not announced yet.  It is no counter:
+    once it can, HAProxy writes "N events dropped" into the ring and starts again from 0 (which
+    :class:`RingReader` counts); on 3.x the figure is doubled, its lowest bit being a lock."""
+    sink = parse_sinks(raw_command(sock, "show events")).get(ring)
+    return sink.dropped if sink else -1
+
+
+def pace(pool: Sequence[bytes], lines: int, rate: int, write: Callable[[bytes], object],
+         stop: threading.Event | None = None) -> tuple[int, float]:
+    """Hand ``lines`` items of ``pool`` (again and again: a minute's lines need not be held) to
+    ``write``, joined in batches, ``rate`` lines per second (0: as fast as ``write`` takes them),
+    until ``stop`` is set if one is given.  Returns the lines written and the seconds it took."""
+    written = 0
+    started = time.monotonic()
+    batch = max(1, rate // 100) if rate else 1000
+    for at in range(0, lines, batch):
+        if stop is not None and stop.is_set():
+            break
+        count = min(batch, lines - at)
+        first = at % len(pool)
+        chunk = list(pool[first:first + count])
+        while len(chunk) < count:  # wrapped around the pool's end
+            chunk += pool[:count - len(chunk)]
+        write(b"".join(chunk))
+        written += count
+        if rate:  # paced: each batch is a hundredth of a second's lines
+            ahead = started + (at + count) / rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+    return written, time.monotonic() - started
+
+
+def send(port: int, pool: Sequence[bytes], lines: int, rate: int, stop: threading.Event | None = None) -> tuple[int, float]:
+    """:func:`pace` ``lines`` frames of ``pool`` into log-forward's TCP bind on ``port``."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as feed:
+        return pace(pool, lines, rate, feed.sendall, stop)
+
+
+# HAProxy's notice in a ring after it dropped events (sink.c, sink_announce_dropped); 3.x writes
+# the message's closing NUL too.
+_DROPPED = re.compile(r"(\d{1,19}) events? dropped\x00?\Z")
+
+
+class RingReader:
+    """A ``show events <ring> -w -n`` stream of its own, read in a thread that counts its lines
+    (no parsing) and HAProxy's notices of events it dropped: what reached the ring, whoever else
+    reads it.  ``cpu`` is the thread's CPU, set when the stream ends."""
+
+    def __init__(self, sock: str, ring: str = "logs") -> None:
+        command = f"show events {ring} -w -n"
+        client = RuntimeClient(parse_address(sock), Allowlist([command]), TargetConfig())
+        self.stream = client.stream(command)
+        self.lines = 0  # log lines: the notices are not counted
+        self.dropped = 0  # as the notices said
+        self.cpu = 0.0
+        self.thread = threading.Thread(target=self._read, name=f"ring reader {ring}", daemon=True)
+        self.thread.start()
+        time.sleep(0.3)  # -n: only what is written from now on
+
+    def _read(self) -> None:
+        started = time.thread_time()
+        for batch in self.stream.batches():
+            notices = [m for line in batch if "dropped" in line[-10:] and (m := _DROPPED.search(line))]
+            self.dropped += sum(int(m.group(1)) for m in notices)
+            self.lines += len(batch) - len(notices)
+        self.cpu = time.thread_time() - started
+
+    def wait(self, lines: int, timeout: float) -> int:
+        """Wait (at most ``timeout`` seconds) until ``lines`` lines were read; the count then."""
+        deadline = time.monotonic() + timeout
+        while self.lines < lines and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.lines
+
+    def close(self) -> None:
+        self.stream.close()
+        self.thread.join(10)
 
 
 def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     sock, port = str(workdir / "operator.sock"), free_port()
-    hap = start_haproxy(workdir, CONFIG.format(sock=sock, port=port, ring_size=args.ring_mib << 20))
+    hap = start_haproxy(workdir, GLOBAL.format(sock=sock) + ring_sections(port, args.ring_mib << 20))
     try:
         wait_until(lambda: hap.alive() and Path(sock).exists(), 30, "HAProxy")
-        client = RuntimeClient(parse_address(sock), Allowlist([r"show events logs -w -n"]), TargetConfig())
-        stream = client.stream("show events logs -w -n")
-        got = {"lines": 0, "cpu": 0.0}
-
-        def read() -> None:
-            started = time.thread_time()
-            for batch in stream.batches():
-                got["lines"] += len(batch)
-            got["cpu"] = time.thread_time() - started
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        time.sleep(0.3)  # -n: only what is written from now on
-        pool = frames(min(args.lines, POOL))  # sent again and again: a minute's lines need not be held
-        with socket.create_connection(("127.0.0.1", port), timeout=60) as feed:
-            started = time.monotonic()
-            batch = max(1, args.rate // 100) if args.rate else 1000
-            for at in range(0, args.lines, batch):
-                count = min(batch, args.lines - at)
-                first = at % len(pool)
-                chunk = pool[first:first + count]
-                feed.sendall(b"".join(chunk + pool[:count - len(chunk)]))
-                if args.rate:  # paced: each batch is a hundredth of a second's lines
-                    ahead = started + (at + count) / args.rate - time.monotonic()
-                    if ahead > 0:
-                        time.sleep(ahead)
-            sent_s = time.monotonic() - started
-            deadline = time.monotonic() + args.timeout
-            while got["lines"] < args.lines and time.monotonic() < deadline:
-                time.sleep(0.05)
-            wall = time.monotonic() - started
-        lost = dropped(sock)
-        stream.close()
-        reader.join(10)
-        return {"lines_sent": args.lines, "lines_read": got["lines"], "ring_dropped": lost,
+        reader = RingReader(sock)
+        pool = frames(min(args.lines, POOL))
+        started = time.monotonic()
+        _, sent_s = send(port, pool, args.lines, args.rate)
+        reader.wait(args.lines, args.timeout)
+        wall = time.monotonic() - started
+        pending = dropped(sock)
+        reader.close()
+        return {"lines_sent": args.lines, "lines_read": reader.lines, "ring_dropped": reader.dropped,
+                "ring_dropped_pending": pending,
                 "send_seconds": round(sent_s, 3), "wall_seconds": round(wall, 3),
-                "lines_per_second": round(got["lines"] / wall) if wall else 0,
-                "reader_cpu_seconds": round(got["cpu"], 3),
-                "reader_cpu_seconds_per_million": round(got["cpu"] / max(1, got["lines"]) * 1e6, 3),
+                "lines_per_second": round(reader.lines / wall) if wall else 0,
+                "reader_cpu_seconds": round(reader.cpu, 3),
+                "reader_cpu_seconds_per_million": round(reader.cpu / max(1, reader.lines) * 1e6, 3),
                 "rate": args.rate, "ring_mib": args.ring_mib}
     finally:
         hap.stop()

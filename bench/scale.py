@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from bench import client, report
 from bench.environment import GO_EXPORTER, machine, versions
@@ -134,14 +134,16 @@ def measure_target(name: str, port: int, proc: Child, hap: Child, args: argparse
     return result
 
 
-def start_ours(sock: str, interval: int, workdir: Path, checkout: Path = ROOT) -> tuple[Child, int]:
+def start_ours(sock: str, interval: int, workdir: Path, checkout: Path = ROOT,
+               extra: Sequence[str] = ()) -> tuple[Child, int]:
     """Our exporter from ``checkout`` (this one, or another commit's for a before/after run), ready
-    once a gzip /metrics answers 200: its first poll was published."""
+    once a gzip /metrics answers 200: its first poll was published.  ``extra``: more arguments
+    (``--config.file`` for the sections no flag sets)."""
     port = free_port()
     proc = Child("ours", [sys.executable, "-m", "exporter", f"--haproxy.address={sock}",
                           f"--web.listen-address=127.0.0.1:{port}", f"--poll.interval={interval}s",
                           f"--poll.max-age={max(30, 4 * interval)}s", "--haproxy.timeout=60s",
-                          "--log.level=warning"], workdir / "ours.log", cwd=checkout)
+                          "--log.level=warning", *extra], workdir / "ours.log", cwd=checkout)
     wait_until(lambda: proc.alive() and _status(port) == 200, 300, "our exporter's first poll")
     return proc, port
 

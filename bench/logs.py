@@ -1,0 +1,749 @@
+"""Log lines into metrics, side by side in one run: the exporter's log source against Debian's mtail
+(issue 22), on loopback, every wait bounded.
+
+1. **CPU per million lines.**  The same pre-made ``httplog`` lines (frontends, backends and servers
+   that exist in HAProxy's config, so the exporter exports them; timers from 0 to 2000 ms; codes
+   200/301/404/500/503; termination states ``----``, ``CD--``, ``sH--``, ``SC--``) go
+
+   * as syslog frames into HAProxy's ``log-forward`` TCP bind (octet counting), which writes them
+     into a ring that the exporter reads with ``show events <ring> -w -n`` (its ``logs:`` section);
+   * into mtail through a named pipe, as sites run it (a syslog daemon holding the pipe open),
+     and, for reference, through a file that mtail tails.
+
+   The mtail program does less than the exporter: a histogram of the active time (``%Ta``) per
+   backend with the exporter's buckets, and a counter of responses by backend and code.  Each
+   process's CPU (utime + stime of ``/proc/<pid>/stat``) before and after, per million lines.
+   Checked: the lines that reached the ring (a raw ``show events`` reader of this script's own)
+   against the delta of the exporter's ``haproxy_exporter_log_lines_read_total``, and mtail's
+   counter total against the lines sent.
+2. **Sustained rate.**  ``--rate`` lines/s for ``--seconds`` into the ring: the events it dropped
+   and the exporter's lines read against the lines sent.
+3. **Polling at scale with logs flowing.**  At ``--big`` (1000 backends x 10 servers: bench/genconfig.py
+   plus the ring), the exporter's polls (each poll is a thread of its own: CPU and lifetime from
+   ``/proc/<pid>/task``) and its ``/metrics`` latency (plain and gzip, bench/scale.py's series),
+   in one exporter: before any line, with ``--big-rate`` lines/s flowing, and after them (the log
+   series stay: what the extra series cost, apart from the lines' share of the interpreter).
+
+The ring's losses are counted as HAProxy tells them: "N events dropped" written into the ring once
+it can (``show events``' listing holds only what is not announced yet).  mtail 3.0.0-rc50
+(Debian 12) reads a named pipe 4 KiB per ``--poll_interval`` tick, 250 ms by default: about 85
+lines/s of these (189 bytes); its file reader reads to the end at each tick.  Go 1.19's timers tick no faster
+than about 1 ms here, so the pipe is read with ``--mtail-poll-interval 1ms`` (~18k lines/s) and mtail
+sets the pace of that run; a writer that lets mtail see it go (closing the pipe) loses lines, so
+the pipe is held open throughout, as a syslog daemon holds it.  Figures are reported, not
+asserted: the exit status is non-zero only when the run itself fails.
+
+    .venv/bin/python -m bench.logs                                  # the full run, ~5 minutes
+    .venv/bin/python -m bench.logs --lines 100000 --seconds 5 --big 100x10 --repeat 5   # a short one
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import re
+import select
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from bench import client
+from bench.environment import machine, versions
+from bench.genconfig import haproxy_config
+from bench.logstream import GLOBAL, POOL, RingReader, dropped, frame, pace, ring_sections, send
+from bench.procs import RESULTS, ROOT, TICKS, Child, command_line, start_haproxy, wait_until, write_results
+from bench.scale import p95, parse_size, series, spacing_for, start_ours
+from exporter.sources.logs.format import builtin
+from testkit.procs import free_port, free_ports, haproxy_binary, require
+from testkit.runtime import raw_bytes
+
+# The log source's default buckets (seconds), given to both so that both histograms are the same.
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+RING = "logs"
+# The syslog header as a syslog daemon writes it into a file or a pipe; the ring's rfc3164 lines
+# start with the priority before it (local0.info), as log-forward passes the frames on.
+HEADER = "Dec  5 03:45:26 localhost haproxy[1234]: "
+PRI = "<134>"
+MTAIL_PROGRAM = """\
+histogram haproxy_backend_log_total_time_seconds by proxy buckets {buckets}
+counter haproxy_backend_log_http_responses_total by proxy, code
+
+# option httplog behind a syslog header: %ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST ...
+/^\\w{{3}} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d \\S+ \\S+: / +
+/\\S+:\\d+ \\[\\S+\\] \\S+ (?P<backend>[^ \\/]+)\\/\\S+ / +
+/-?\\d+\\/-?\\d+\\/-?\\d+\\/-?\\d+\\/\\+?(?P<ta>-?\\d+) (?P<code>\\d{{3}}) / {{
+  haproxy_backend_log_http_responses_total[$backend][$code]++
+  $ta >= 0 {{
+    haproxy_backend_log_total_time_seconds[$backend] = $ta / 1000.0
+  }}
+}}
+"""
+_SHARED = Path(os.environ.get("HAPROXY_SHARED", ROOT.parent / "shared" / "haproxy"))
+_OWN = re.compile(rb"\n(haproxy_exporter_(?:log_\w+|polls_total)(?:\{[^}\n]*\})?) (\S+)")
+_MTAIL = re.compile(rb"\n(mtail_lines_total|haproxy_backend_log_http_responses_total)(?:\{[^}\n]*\})? (\S+)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Lines
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a request went: a frontend, one of its backends, and that backend's servers."""
+
+    frontend: str
+    backend: str
+    servers: tuple[str, ...]
+
+
+def _servers(prefix: str, count: int) -> tuple[str, ...]:
+    return tuple(f"{prefix}{n}" for n in range(1, count + 1))
+
+
+SMALL = (
+    Route("fe_web", "be_app", _servers("app", 4)),
+    Route("fe_web", "be_static", _servers("static", 2)),
+    Route("fe_web", "be_search", _servers("search", 3)),
+    Route("fe_web", "be_auth", _servers("auth", 2)),
+    Route("fe_api", "be_api", _servers("api", 4)),
+    Route("fe_api", "be_auth", _servers("auth", 2)),
+    Route("fe_admin", "be_app", _servers("app", 4)),
+)
+STATES = ("----", "CD--", "sH--", "SC--")
+STATE_WEIGHTS = (90, 4, 3, 3)
+PATHS = ("/", "/login", "/api/v1/items/{n}", "/api/v1/users/{n}/orders", "/static/app.{n}.js", "/search?q={n}")
+
+
+def big_routes(backends: int, servers: int) -> tuple[Route, ...]:
+    """bench/genconfig.py's names: one frontend, ``be_<b>`` with servers ``s<n>``."""
+    return tuple(Route("fe_promex", f"be_{b}", tuple(f"s{s}" for s in range(servers))) for b in range(backends))
+
+
+def _active_time(rng: random.Random) -> int:
+    """0 to 2000 ms, as many below 10 ms as between 200 ms and 2 s (log-uniform)."""
+    return int(math.exp(rng.uniform(0, math.log(2001)))) - 1
+
+
+def message(rng: random.Random, n: int, route: Route) -> str:
+    """One ``option httplog`` message (no syslog header) as HAProxy writes it."""
+    state = rng.choices(STATES, STATE_WEIGHTS)[0]
+    server = rng.choice(route.servers)
+    th, tw, tc = rng.choice((0, 0, 0, 1, 2, 5)), (0 if rng.random() < 0.95 else rng.randint(1, 50)), rng.randint(0, 3)
+    ta = _active_time(rng)
+    retries = "0" if rng.random() < 0.98 else rng.choice(("1", "2", "+1"))
+    if state in ("----", "CD--"):
+        code = 200 if state == "CD--" else rng.choices((200, 301, 404, 500), (80, 8, 8, 4))[0]
+        tr = max(0, ta - th - tw - tc - rng.randint(0, 20))
+        ta = max(ta, th + tw + tc + tr)
+    elif state == "sH--":  # the server sent no headers in time
+        code, tr, ta = 503, -1, max(ta, 1000)
+    elif rng.random() < 0.3:  # SC--: no server available
+        code, server, tw, tc, tr, ta = 503, "<NOSRV>", -1, -1, -1, min(ta, 5)
+    else:  # SC--: the server refused the connection
+        code, tc, tr, retries = 503, -1, -1, "3"
+    size = {200: rng.randint(200, 60000), 301: rng.randint(100, 250), 404: rng.randint(150, 400)}.get(code, 200)
+    ac = rng.randint(1, 500)
+    fc = rng.randint(1, ac)
+    bc = rng.randint(0, fc)
+    sc = rng.randint(0, bc)
+    method = rng.choices(("GET", "POST", "HEAD"), (85, 12, 3))[0]
+    path = rng.choice(PATHS).format(n=rng.randint(1, 99999))
+    return (f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}:{rng.randint(1024, 65535)} "
+            f"[05/Dec/2026:03:{45 + n // 60000 % 15:02d}:{n // 1000 % 60:02d}.{n % 1000:03d}] "
+            f"{route.frontend} {route.backend}/{server} {th}/{tw}/{tc}/{tr}/{ta} {code} {size} - - {state} "
+            f"{ac}/{fc}/{bc}/{sc}/{retries} 0/0 \"{method} {path} HTTP/1.1\"")
+
+
+def messages(count: int, routes: Sequence[Route], seed: int = 22) -> list[str]:
+    """``count`` messages, the same ones for the same arguments; a sample of them is checked
+    against the exporter's own ``httplog`` parser (a line it cannot read would measure nothing)."""
+    rng = random.Random(seed)
+    out = [message(rng, n, routes[rng.randrange(len(routes))]) for n in range(count)]
+    parser = builtin("httplog", "rfc3164", maxlen=2048)
+    for text in out[:: max(1, count // 1000)]:
+        why = parser.parse(PRI + HEADER + text)
+        if isinstance(why, str):
+            raise RuntimeError(f"a generated line does not parse ({why}): {text!r}")
+    return out
+
+
+def ring_frames(texts: Sequence[str]) -> list[bytes]:
+    """Octet-counted syslog frames for log-forward."""
+    return [frame((PRI + HEADER + text).encode()) for text in texts]
+
+
+def file_lines(texts: Sequence[str]) -> list[bytes]:
+    """The same lines as a syslog daemon writes them into a file or a pipe for mtail."""
+    return [(HEADER + text + "\n").encode() for text in texts]
+
+
+# ---------------------------------------------------------------------------------------------
+# HAProxy and the exporter
+
+
+def small_config(sock: str, port: int, ring_size: int, ring_format: str) -> str:
+    """The frontends and backends of :data:`SMALL` (servers on an unused port, no checks: nothing
+    is ever connected to), the ring and the log-forward that feeds it."""
+    frontends = list(dict.fromkeys(r.frontend for r in SMALL))
+    backends = {r.backend: r.servers for r in SMALL}
+    *ports, server_port = free_ports(len(frontends) + 1)
+    lines = [GLOBAL.format(sock=sock).rstrip("\n"), "    maxconn 2000", "", "defaults", "    mode http",
+             "    timeout connect 2s", "    timeout client 60s", "    timeout server 60s", ""]
+    for name, fe_port in zip(frontends, ports):
+        first = next(r.backend for r in SMALL if r.frontend == name)
+        lines += [f"frontend {name}", f"    bind 127.0.0.1:{fe_port}", f"    default_backend {first}", ""]
+    for name, servers in backends.items():
+        lines += [f"backend {name}", *(f"    server {s} 127.0.0.1:{server_port}" for s in servers), ""]
+    return "\n".join(lines) + "\n" + ring_sections(port, ring_size, RING, ring_format)
+
+
+def big_config(backends: int, servers: int, sock: str, port: int, ring_size: int, ring_format: str) -> str:
+    return (haproxy_config(backends, servers, sock, free_port(), free_port()) + "\n\n"
+            + ring_sections(port, ring_size, RING, ring_format))
+
+
+def log_source_registered() -> bool:
+    """Whether this checkout's exporter has a log source (a ``logs:`` config section)."""
+    from exporter.sources import registry
+    return "logs" in registry.config_sections()
+
+
+def exporter_config(workdir: Path, ring_format: str) -> Path:
+    """The exporter's config file: its ``logs:`` section (JSON is YAML)."""
+    path = workdir / "exporter.yaml"
+    logs = {"ring": RING, "format": "httplog", "ring_format": ring_format, "maxlen": 2048, "buckets": list(BUCKETS)}
+    path.write_text(json.dumps({"logs": logs}, indent=2) + "\n")
+    return path
+
+
+def start_exporter(sock: str, interval: int, workdir: Path, ring_format: str, logs: bool) -> tuple[Child, int]:
+    extra = ["--config.file", str(exporter_config(workdir, ring_format))] if logs else []
+    return start_ours(sock, interval, workdir, extra=extra)
+
+
+def own(port: int, buf: bytearray, page: dict[str, int] | None = None) -> dict[str, float]:
+    """The exporter's log pipeline counters and polls_total, each series by its name and labels;
+    the page's size into ``page`` if given (bytes on the wire, plain, and samples)."""
+    scraped = client.scrape(port, False, keep=True, buffer=buf)
+    status, _, body = client.decode(scraped.raw or b"")
+    if status != 200:
+        raise RuntimeError(f"exporter: /metrics answered {status}")
+    if page is not None:
+        page.update(wire_bytes=scraped.wire_bytes, samples=body.count(b"\n") - body.count(b"\n#") - body.startswith(b"#"))
+    return {m.group(1).decode(): float(m.group(2)) for m in _OWN.finditer(body)}
+
+
+def total(figures: dict[str, float], family: str) -> float:
+    return sum(v for k, v in figures.items() if k == family or k.startswith(family + "{"))
+
+
+def by_reason(before: dict[str, float], after: dict[str, float], family: str) -> dict[str, float]:
+    """The delta of each series of ``family`` that moved."""
+    return {k[len(family):] or "total": after[k] - before.get(k, 0.0) for k in after
+            if (k == family or k.startswith(family + "{")) and after[k] != before.get(k, 0.0)}
+
+
+LINES_READ = "haproxy_exporter_log_lines_read_total"
+RING_DROPPED = "haproxy_exporter_log_ring_dropped_total"
+
+
+def wait_lines(port: int, buf: bytearray, start: float, target: int, timeout: float, step: float = 0.25) -> float:
+    """Wait until the exporter's lines read moved ``target`` past ``start`` (or stopped moving for
+    5 s, or ``timeout``); the delta then."""
+    deadline = time.monotonic() + timeout
+    last, moved = -1.0, time.monotonic()
+    while True:
+        got = total(own(port, buf), LINES_READ) - start
+        now = time.monotonic()
+        if got != last:
+            last, moved = got, now
+        if got >= target or now - moved > 5 or now > deadline:
+            return got
+        time.sleep(step)
+
+
+def resolve_haproxy(text: str) -> str:
+    """``--haproxy``: empty for Debian's, a version (3.2, 3.4) for $HAPROXY_SHARED/<v>.0/haproxy, or a path."""
+    if not text:
+        return require(haproxy_binary(), "haproxy")
+    if re.fullmatch(r"\d+\.\d+", text):
+        path = _SHARED / f"{text}.0" / "haproxy"
+        if not path.exists():
+            raise SystemExit(f"HAProxy {text}: {path} not found (set HAPROXY_SHARED)")
+        return str(path)
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# mtail
+
+
+class Mtail:
+    """Debian's mtail reading a named pipe (``pipe``) or tailing a file (``file``) with the program
+    above.  The pipe is held open for writing from before mtail starts until it stops, as a syslog
+    daemon holds it: mtail never sees its writer go (when it does, it closes and reopens the pipe
+    every poll tick, and lines written across that are lost)."""
+
+    def __init__(self, workdir: Path, mode: str, poll_interval: str | None) -> None:
+        binary = require(shutil.which("mtail"), "mtail (apt-get install mtail)")
+        home = workdir / f"mtail-{mode}"
+        progs = home / "progs"
+        progs.mkdir(parents=True)
+        (progs / "haproxy.mtail").write_text(MTAIL_PROGRAM.format(buckets=", ".join(f"{b:g}" for b in BUCKETS)))
+        self.path = home / ("pipe" if mode == "pipe" else "haproxy.log")
+        if mode == "pipe":
+            os.mkfifo(self.path)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)  # never blocks; a reader of it comes later
+        else:
+            self.path.touch()
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK)
+        self.port = free_port()
+        argv = [binary, "--progs", str(progs), "--logs", str(self.path), "--address", "127.0.0.1",
+                "--port", str(self.port), "--logtostderr"]
+        if poll_interval:
+            argv += ["--poll_interval", poll_interval]
+        self.proc = Child(f"mtail-{mode}", argv, home / "mtail.log")
+        try:
+            wait_until(lambda: self.proc.alive() and self._reading() and self.counts()[0] == 0, 30, "mtail")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _reading(self) -> bool:
+        fds = Path(f"/proc/{self.proc.pid}/fd")
+        return any(os.readlink(fds / fd) == str(self.path) for fd in os.listdir(fds))
+
+    def counts(self) -> tuple[int, int]:
+        """Lines mtail read, and the total of its response counter (lines its program matched)."""
+        scraped = client.scrape(self.port, False, keep=True, buffer=bytearray(1 << 20), timeout=10)
+        body = client.decode(scraped.raw or b"")[2]
+        read = counted = 0.0
+        for m in _MTAIL.finditer(body):
+            if m.group(1) == b"mtail_lines_total":
+                read += float(m.group(2))
+            else:
+                counted += float(m.group(2))
+        return int(read), int(counted)
+
+    def write(self, data: bytes, stall: float = 30.0) -> None:
+        """All of ``data``, waiting while the pipe is full (mtail reads it at its own pace), but
+        never more than ``stall`` seconds without progress."""
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(self.fd, view):]
+            except BlockingIOError:
+                if not select.select([], [self.fd], [], stall)[1]:
+                    raise TimeoutError(f"mtail read nothing of {self.path} for {stall:g}s") from None
+
+    def stop(self) -> None:
+        self.proc.stop()
+        os.close(self.fd)
+
+
+def run_mtail(mode: str, texts: Sequence[bytes], args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    m = Mtail(workdir, mode, args.mtail_poll_interval if mode == "pipe" else None)
+    try:
+        idle = m.proc.cpu_seconds()
+        time.sleep(2)
+        idle = (m.proc.cpu_seconds() - idle) / 2
+        cpu, started = m.proc.cpu_seconds(), time.monotonic()
+        sent, _ = pace(texts, args.lines, args.cpu_rate, m.write)
+        deadline = time.monotonic() + args.timeout
+        while m.counts()[0] < sent and time.monotonic() < deadline and m.proc.alive():
+            time.sleep(0.25)
+        wall = time.monotonic() - started
+        cpu = m.proc.cpu_seconds() - cpu
+        read, counted = m.counts()
+    finally:
+        m.stop()
+    return {"lines_sent": sent, "lines_read": read, "counted": counted, "cpu_seconds": cpu,
+            "cpu_per_million": cpu / max(1, read) * 1e6, "idle_cpu_per_second": idle,
+            "cpu_per_million_less_idle": (cpu - idle * wall) / max(1, read) * 1e6, "wall_seconds": wall,
+            "lines_per_second": read / wall if wall else 0.0,
+            "poll_interval": args.mtail_poll_interval if mode == "pipe" else "250ms (default)"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Feeding the ring
+
+
+@dataclass
+class Ring:
+    """One HAProxy with the ring, the raw reader, and the exporter reading it (if it can)."""
+
+    hap: Child
+    sock: str
+    port: int
+    reader: RingReader
+    ours: Child | None = None
+    our_port: int = 0
+    buf: bytearray = field(default_factory=lambda: bytearray(1 << 20))
+
+
+def feed(ring: Ring, frames: Sequence[bytes], lines: int, rate: int, timeout: float) -> dict[str, Any]:
+    """``lines`` frames at ``rate`` into the ring; what reached it, what the exporter read and at
+    what CPU (its process, from before the first line to its last line read)."""
+    idle = 0.0
+    if ring.ours:  # what it spends with no line coming (its polls of this small HAProxy)
+        idle = ring.ours.cpu_seconds()
+        time.sleep(2)
+        idle = (ring.ours.cpu_seconds() - idle) / 2
+    before_ring, before_dropped = ring.reader.lines, ring.reader.dropped
+    before_own = own(ring.our_port, ring.buf) if ring.ours else {}
+    cpu, hap_cpu = (ring.ours.cpu_seconds() if ring.ours else 0.0), ring.hap.cpu_seconds()
+    started = time.monotonic()
+    sent, seconds = send(ring.port, frames, lines, rate)
+    got = ring.reader.wait(before_ring + sent, timeout) - before_ring
+    out: dict[str, Any] = {"lines_sent": sent, "send_seconds": seconds, "send_rate": sent / seconds if seconds else 0.0,
+                           "ring_got": got}
+    if ring.ours:
+        read = wait_lines(ring.our_port, ring.buf, total(before_own, LINES_READ), got, timeout)
+        cpu = ring.ours.cpu_seconds() - cpu
+        after = own(ring.our_port, ring.buf)
+        out.update(exporter_read=int(read), exporter_cpu_seconds=cpu, exporter_idle_cpu_per_second=idle,
+                   exporter_cpu_per_million=cpu / max(1, read) * 1e6,
+                   exporter_ring_dropped=int(total(after, RING_DROPPED) - total(before_own, RING_DROPPED)),
+                   published_after=time.monotonic() - started - seconds,
+                   rejected=by_reason(before_own, after, "haproxy_exporter_log_lines_rejected_total"),
+                   unexported=by_reason(before_own, after, "haproxy_exporter_log_samples_unexported_total"),
+                   stream_failures=by_reason(before_own, after, "haproxy_exporter_log_stream_failures_total"))
+    out["haproxy_cpu_seconds"] = ring.hap.cpu_seconds() - hap_cpu
+    out["ring_dropped"] = ring.reader.dropped - before_dropped  # as HAProxy's notices in the stream said
+    out["ring_dropped_pending"] = dropped(ring.sock, RING)  # not announced yet (show events' listing)
+    return out
+
+
+def run_small(frames: Sequence[bytes], args: argparse.Namespace, workdir: Path, logs: bool) -> dict[str, Any]:
+    """Parts 1 (the exporter's side) and 2 on one HAProxy with the frontends and backends of the lines."""
+    sock, port = str(workdir / "operator.sock"), free_port()
+    hap = start_haproxy(workdir, small_config(sock, port, args.ring_mib << 20, args.ring_format), binary=args.binary)
+    children = [hap]
+    out: dict[str, Any] = {}
+    try:
+        wait_until(lambda: hap.alive() and Path(sock).exists(), 30, "HAProxy")
+        ring = Ring(hap, sock, port, RingReader(sock, RING))
+        try:
+            if logs:
+                ring.ours, ring.our_port = start_exporter(sock, args.interval, workdir, args.ring_format, True)
+                children.append(ring.ours)
+                time.sleep(1)  # the stream is open
+            if "cpu" in args.parts:
+                print(f"[cpu] {args.lines:,} lines at {args.cpu_rate:,}/s into the ring ...", flush=True)
+                out["cpu"] = feed(ring, frames, args.lines, args.cpu_rate, args.timeout)
+                print(f"[cpu] {out['cpu']}", flush=True)
+            if "sustained" in args.parts:
+                lines = args.rate * args.seconds
+                print(f"[sustained] {lines:,} lines at {args.rate:,}/s ({args.seconds} s) ...", flush=True)
+                out["sustained"] = feed(ring, frames, lines, args.rate, args.timeout)
+                print(f"[sustained] {out['sustained']}", flush=True)
+        finally:
+            ring.reader.close()
+    finally:
+        for child in reversed(children):
+            child.stop()
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Polling at scale
+
+
+@dataclass
+class Sample:
+    at: float
+    process: float
+    threads: dict[int, float]
+
+
+def _cpu_of(stat: str) -> float:
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+class TaskSampler:
+    """``/proc/<pid>/task/*/stat`` every ``step`` seconds, in a thread: the process's CPU and each
+    thread's.  The exporter starts a thread for each poll, so a poll's CPU is what threads that
+    come and go used (see :func:`poll_figures`)."""
+
+    def __init__(self, pid: int, step: float = 0.02) -> None:
+        self.pid, self.step = pid, step
+        self.samples: list[Sample] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="task sampler", daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> Sample:
+        base = f"/proc/{self.pid}"
+        threads: dict[int, float] = {}
+        for tid in os.listdir(f"{base}/task"):
+            try:
+                threads[int(tid)] = _cpu_of(Path(f"{base}/task/{tid}/stat").read_text())
+            except (FileNotFoundError, ProcessLookupError):
+                pass  # ended between the listing and the read
+        return Sample(time.monotonic(), _cpu_of(Path(f"{base}/stat").read_text()), threads)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.step):
+            self.samples.append(self._sample())
+
+    def stop(self) -> list[Sample]:
+        self._stop.set()
+        self._thread.join(5)
+        return self.samples
+
+
+def poll_figures(samples: Sequence[Sample]) -> dict[str, Any]:
+    """The polls between the first and the last sample at which no poll thread ran.
+
+    Threads present in every sample are the long-lived ones (main, scheduler, HTTP, log stream);
+    the others are polls.  Between two such quiet samples, the polls' CPU is exactly the process's
+    CPU less the long-lived threads' (``/proc/<pid>/stat`` keeps what ended threads used); their
+    number and wall time are the poll threads seen, each from its first to its last sample."""
+    if not samples:
+        return {}
+    base = set.intersection(*(set(s.threads) for s in samples))
+    quiet = [i for i, s in enumerate(samples) if set(s.threads) == base]
+    if len(quiet) < 2:
+        return {}
+    first, last = samples[quiet[0]], samples[quiet[-1]]
+    seen: dict[int, list[float]] = {}
+    for s in samples[quiet[0]:quiet[-1] + 1]:
+        for tid in s.threads.keys() - base:
+            seen.setdefault(tid, [s.at, s.at])[1] = s.at
+    others = {tid: last.threads[tid] - first.threads[tid] for tid in base}
+    polls_cpu = last.process - first.process - sum(others.values())
+    seconds = last.at - first.at
+    walls = [end - start for start, end in seen.values()]
+    return {"polls": len(seen), "window_seconds": seconds, "polls_cpu_seconds": polls_cpu,
+            "poll_cpu_seconds": polls_cpu / len(seen) if seen else None,
+            "poll_wall_median": statistics.median(walls) if walls else None,
+            "other_threads_cpu_per_second": sorted((v / seconds for v in others.values()), reverse=True)}
+
+
+def condition(port: int, pid: int, args: argparse.Namespace, buf: bytearray) -> dict[str, Any]:
+    """Scrape series (plain then gzip, spread over two poll intervals each) while the exporter's
+    threads are sampled."""
+    spacing = spacing_for(args.interval, args.repeat)
+    before = own(port, buf)
+    sampler = TaskSampler(pid)
+    try:
+        plain = series(port, False, args.repeat, args.budget, buf, spacing)
+        gz = series(port, True, args.repeat, args.budget, buf, spacing)
+    finally:
+        samples = sampler.stop()
+    page: dict[str, int] = {}
+    after = own(port, buf, page)
+    out = {"plain": plain, "gzip": gz, "plain_median": statistics.median(plain), "plain_p95": p95(plain),
+           "gzip_median": statistics.median(gz), "gzip_p95": p95(gz), **page,
+           "polls_total": total(after, "haproxy_exporter_polls_total") - total(before, "haproxy_exporter_polls_total"),
+           **poll_figures(samples)}
+    if out.get("polls_cpu_seconds") is not None and out["polls_total"] > out["polls"] + 1:
+        # polls shorter than the sampling step went unseen: the exporter's own count, over
+        # nearly the same window
+        out["poll_cpu_seconds"] = out["polls_cpu_seconds"] / out["polls_total"]
+    return out
+
+
+def run_big(args: argparse.Namespace, workdir: Path, logs: bool) -> dict[str, Any]:
+    backends, servers = parse_size(args.big)
+    home = workdir / "big"
+    home.mkdir()
+    sock, port = str(home / "admin.sock"), free_port()
+    hap = start_haproxy(home, big_config(backends, servers, sock, port, args.ring_mib << 20, args.ring_format),
+                        binary=args.binary)
+    children = [hap]
+    stop = threading.Event()
+    sender: threading.Thread | None = None
+    out: dict[str, Any] = {"size": args.big, "rate": args.big_rate, "interval": args.interval}
+    try:
+        wait_until(lambda: hap.alive() and os.path.exists(sock) and len(raw_bytes(sock, b"show info", 30)) > 0,
+                   120, "HAProxy")
+        frames = ring_frames(messages(min(POOL, args.lines), big_routes(backends, servers), seed=23))
+        ours, our_port = start_exporter(sock, args.interval, home, args.ring_format, logs)
+        children.append(ours)
+        first = client.scrape(our_port, False, buffer=bytearray(1 << 20))
+        buf = bytearray(first.wire_bytes + first.wire_bytes // 4 + (1 << 20))
+        out["wire_plain"] = first.wire_bytes
+        print(f"[{args.big}] without logs ...", flush=True)
+        out["without"] = condition(our_port, ours.pid, args, buf)
+        before = own(our_port, buf)
+        sent: dict[str, Any] = {}
+
+        def sending() -> None:
+            sent["lines"], sent["seconds"] = send(port, frames, args.big_rate * 3600, args.big_rate, stop)
+
+        sender = threading.Thread(target=sending, name="sender", daemon=True)
+        sender.start()
+        time.sleep(args.interval)  # the log source in its stride
+        print(f"[{args.big}] with {args.big_rate:,} lines/s ...", flush=True)
+        out["with"] = condition(our_port, ours.pid, args, buf)
+        stop.set()
+        sender.join(30)
+        out["lines_sent"] = sent.get("lines", 0)
+        out["send_rate"] = sent["lines"] / sent["seconds"] if sent.get("seconds") else 0.0
+        out["ring_dropped_pending"] = dropped(sock, RING)
+        if logs:
+            out["exporter_read"] = int(wait_lines(our_port, buf, total(before, LINES_READ), out["lines_sent"],
+                                                  args.timeout, step=1.0))
+            after = own(our_port, buf)
+            out["ring_dropped"] = int(total(after, RING_DROPPED) - total(before, RING_DROPPED))
+            time.sleep(args.interval)  # a poll published what was read
+            print(f"[{args.big}] after the logs (their series stay) ...", flush=True)
+            out["after"] = condition(our_port, ours.pid, args, buf)
+    finally:
+        stop.set()
+        if sender is not None:
+            sender.join(30)
+        for child in reversed(children):
+            child.stop()
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def _f(value: float | None, fmt: str = "{:.2f}") -> str:
+    return "n/a" if value is None else fmt.format(value)
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return "n/a" if a is None or not b else f"{a / b:.2f}"
+
+
+def table(run: dict[str, Any]) -> str:
+    out = []
+    small = run.get("small", {})
+    cpu = small.get("cpu", {})
+    mtail = run.get("mtail", {})
+    ours = cpu.get("exporter_cpu_per_million")
+    out.append(f"1. CPU per million lines ({run['lines']:,} httplog lines, sent at up to {run['cpu_rate']:,}/s)")
+    out.append(f"   {'process':<40} {'lines in':>10} {'counted':>10} {'CPU s':>7} {'CPU s/M':>8} {'lines/s':>9}")
+    if cpu:
+        out.append(f"   {'exporter (ring, show events -w)':<40} {cpu['ring_got']:>10,} {cpu.get('exporter_read', 0):>10,} "
+                   f"{_f(cpu.get('exporter_cpu_seconds')):>7} {_f(ours):>8} {cpu['send_rate']:>9,.0f}")
+        out.append(f"   {'haproxy (log-forward, ring, 2 readers)':<40} {cpu['lines_sent']:>10,} {cpu['ring_got']:>10,} "
+                   f"{cpu['haproxy_cpu_seconds']:>7.2f} {cpu['haproxy_cpu_seconds'] / max(1, cpu['ring_got']) * 1e6:>8.2f}")
+    for mode, label in (("pipe", "mtail (named pipe)"), ("file", "mtail (file)")):
+        m = mtail.get(mode)
+        if m:
+            out.append(f"   {label:<40} {m['lines_read']:>10,} {m['counted']:>10,} {m['cpu_seconds']:>7.2f} "
+                       f"{m['cpu_per_million']:>8.2f} {m['lines_per_second']:>9,.0f}")
+    for mode in ("pipe", "file"):
+        m = mtail.get(mode)
+        if m:
+            out.append(f"   exporter / mtail ({mode}): {_ratio(ours, m['cpu_per_million'])}  (goal: at most 0.25)")
+    if cpu:
+        out.append(f"   exporter: idle {cpu.get('exporter_idle_cpu_per_second', 0) * 1000:.1f} ms CPU/s; its figure runs "
+                   f"until /metrics showed every line ({_f(cpu.get('published_after'))} s after the last was sent: "
+                   f"each poll publishes)")
+        out.append(f"   counts: sent {cpu['lines_sent']:,}, reached the ring {cpu['ring_got']:,} (raw reader), exporter read "
+                   f"{cpu.get('exporter_read', 'n/a')}, ring dropped {cpu['ring_dropped']}, rejected {cpu.get('rejected', {})}, "
+                   f"unexported {cpu.get('unexported', {})}")
+    for mode in ("pipe", "file"):
+        m = mtail.get(mode)
+        if m:
+            mark = "ok" if m["counted"] == m["lines_sent"] else "MISMATCH"
+            out.append(f"   mtail ({mode}): sent {m['lines_sent']:,}, read {m['lines_read']:,}, counted {m['counted']:,} "
+                       f"[{mark}]; idle {m['idle_cpu_per_second'] * 1000:.1f} ms CPU/s at poll interval {m['poll_interval']} "
+                       f"({m['cpu_per_million_less_idle']:.2f} CPU s/M less that)")
+    sus = small.get("sustained")
+    if sus:
+        ok = "n/a" if "exporter_read" not in sus else (
+            "ok" if sus["ring_dropped"] == 0 and sus["exporter_read"] == sus["lines_sent"] else "LOST")
+        out.append(f"2. Sustained: {sus['lines_sent']:,} lines at {sus['send_rate']:,.0f}/s ({sus['send_seconds']:.1f} s): "
+                   f"ring got {sus['ring_got']:,}, dropped {sus['ring_dropped']}, "
+                   f"exporter read {sus.get('exporter_read', 'n/a')} [{ok}]")
+        out.append(f"   exporter CPU {_f(sus.get('exporter_cpu_seconds'))} s ({_f(sus.get('exporter_cpu_per_million'))} s/M), "
+                   f"all on /metrics {_f(sus.get('published_after'))} s after the last line sent (each poll publishes); "
+                   f"rejected {sus.get('rejected', {})}")
+    big = run.get("big")
+    if big:
+        out.append(f"3. At {big['size']} (poll interval {big['interval']} s), logs at {big['rate']:,}/s "
+                   f"(sent {big['send_rate']:,.0f}/s, {big['lines_sent']:,} lines, "
+                   f"ring dropped {big.get('ring_dropped', 'n/a')}, exporter read {big.get('exporter_read', 'n/a')}) vs none:")
+        out.append(f"   {'':<26} {'without':>10} {'with':>10} {'with/without':>12}  (goal: within 1.2)"
+                   f" {'after':>10} {'with/after':>10}")
+        w, x, a = big["without"], big["with"], big.get("after", {})
+        for key, label, scale in (("poll_cpu_seconds", "poll CPU, ms", 1000.0), ("poll_wall_median", "poll wall, ms", 1000.0),
+                                  ("plain_median", "scrape plain median, ms", 1000.0),
+                                  ("plain_p95", "scrape plain p95, ms", 1000.0),
+                                  ("gzip_median", "scrape gzip median, ms", 1000.0), ("gzip_p95", "scrape gzip p95, ms", 1000.0),
+                                  ("wire_bytes", "page, MB (plain)", 1e-6), ("samples", "samples", 1.0)):
+            cells = [w.get(key), x.get(key), a.get(key)]
+            shown = [_f(c if c is None else c * scale, "{:,.1f}" if key != "samples" else "{:,.0f}") for c in cells]
+            out.append(f"   {label:<26} {shown[0]:>10} {shown[1]:>10} {_ratio(cells[1], cells[0]):>12} {'':>19} "
+                       f"{shown[2]:>10} {_ratio(cells[1], cells[2]):>10}")
+        out.append(f"   polls seen {w.get('polls')} / {x.get('polls')} / {a.get('polls')}; the long-lived threads' CPU "
+                   f"(log stream, HTTP, ...), cores: {[round(v, 3) for v in w.get('other_threads_cpu_per_second', [])]} / "
+                   f"{[round(v, 3) for v in x.get('other_threads_cpu_per_second', [])]} / "
+                   f"{[round(v, 3) for v in a.get('other_threads_cpu_per_second', [])]}")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.logs", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lines", type=int, default=1_000_000, help="lines for the CPU comparison")
+    parser.add_argument("--cpu-rate", type=int, default=50_000,
+                        help="lines per second for the CPU comparison (mtail's pipe may set a slower pace)")
+    parser.add_argument("--rate", type=int, default=100_000, help="lines per second of the sustained run")
+    parser.add_argument("--seconds", type=int, default=60, help="length of the sustained run")
+    parser.add_argument("--parts", default="cpu,sustained,big", help="which of cpu,sustained,big to run (default: all)")
+    parser.add_argument("--big", default="1000x10", help="BxS of the HAProxy polled with logs flowing")
+    parser.add_argument("--big-rate", type=int, default=50_000, help="lines per second while polling at --big")
+    parser.add_argument("--interval", type=int, default=5, help="the exporter's poll interval, seconds")
+    parser.add_argument("--repeat", type=int, default=15, help="scrapes per series at --big")
+    parser.add_argument("--budget", type=float, default=60.0, help="seconds per series at --big (at least 3 scrapes)")
+    parser.add_argument("--ring-mib", type=int, default=32, help="the ring's size")
+    parser.add_argument("--ring-format", default="rfc3164", help="the ring's format (and the exporter's ring_format)")
+    parser.add_argument("--mtail-poll-interval", default="1ms", help="mtail's --poll_interval for the named pipe")
+    parser.add_argument("--no-mtail-file", dest="mtail_file", action="store_false", help="skip mtail tailing a file")
+    parser.add_argument("--haproxy", default="", help="HAProxy binary: a path, or 3.2 / 3.4 under $HAPROXY_SHARED "
+                        "(default: Debian's)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the last lines of a run")
+    parser.add_argument("--out", default=str(RESULTS))
+    args = parser.parse_args(argv)
+    args.parts = set(args.parts.split(","))
+    if args.parts - {"cpu", "sustained", "big"}:
+        parser.error(f"--parts: unknown {', '.join(sorted(args.parts - {'cpu', 'sustained', 'big'}))}")
+    args.binary = resolve_haproxy(args.haproxy)
+    logs = log_source_registered()
+    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
+                               "versions": versions(), "command": command_line("logs", argv), "haproxy": args.binary}
+    run: dict[str, Any] = {"lines": args.lines, "cpu_rate": args.cpu_rate, "log_source": logs}
+    results["run"] = run
+    if not logs:
+        print("this checkout's exporter has no log source: its side is not measured (part 3 runs it without logs:)")
+    texts = messages(min(POOL, args.lines), SMALL)
+    workdir = Path(tempfile.mkdtemp(prefix="hrxlogs"))  # short: UNIX socket paths are limited
+    started = time.monotonic()
+    try:
+        if {"cpu", "sustained"} & args.parts:
+            run["small"] = run_small(ring_frames(texts), args, workdir, logs)
+        run["mtail"] = {}
+        for mode in (("pipe", "file") if args.mtail_file else ("pipe",)) if "cpu" in args.parts else ():
+            print(f"[cpu] {args.lines:,} lines into mtail ({mode}) ...", flush=True)
+            run["mtail"][mode] = run_mtail(mode, file_lines(texts), args, workdir)
+            print(f"[cpu] mtail ({mode}): {run['mtail'][mode]}", flush=True)
+        if "big" in args.parts:
+            run["big"] = run_big(args, workdir, logs)
+    finally:
+        results["seconds"] = round(time.monotonic() - started, 1)
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(table(run))
+    write_results(results, args.out, "logs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
