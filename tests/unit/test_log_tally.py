@@ -102,7 +102,7 @@ def test_the_fields_a_block_match_carries_are_the_line_parsers() -> None:
 @pytest.mark.parametrize("version, name", [c for c in CAPTURED if not c[1].startswith("tcplog")])
 def test_codes_and_histogram_counts_are_what_the_client_got(version: str, name: str) -> None:
     asked = expected(version)["formats"][name]
-    tally = Tally(config(version, name, servers=True))
+    tally = Tally(fold_every=0, config=config(version, name, servers=True))
     tally.set_known(KNOWN)
     tally.feed(block(lines(version, f"{name}.log")))
     view = tally.view()
@@ -123,7 +123,7 @@ def test_codes_and_histogram_counts_are_what_the_client_got(version: str, name: 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_the_slow_path_lands_in_the_bucket_of_its_delay(version: str) -> None:
     slow_ms = expected(version)["slow_ms"]  # the capture's server waited this long before answering
-    tally = Tally(config(version, "httplog", buckets=[0.1, 0.25, 1.0]))
+    tally = Tally(fold_every=0, config=config(version, "httplog", buckets=[0.1, 0.25, 1.0]))
     tally.set_known(KNOWN)
     tally.feed(block([line for line in lines(version, "httplog.log") if "/slow" in line]))
     ((key, counts, total_ms),) = tally.view().histograms[("backend", "response")]
@@ -134,7 +134,7 @@ def test_the_slow_path_lands_in_the_bucket_of_its_delay(version: str) -> None:
 @pytest.mark.parametrize("version", [v for v in VERSIONS if (lines(v, "tcplog.log"))])
 def test_a_tcp_format_counts_its_sessions_total_time_and_states(version: str) -> None:
     asked = expected(version)["formats"]["tcplog"]
-    tally = Tally(config(version, "tcplog"))
+    tally = Tally(fold_every=0, config=config(version, "tcplog"))
     tally.set_known(KNOWN)
     tally.feed(block(lines(version, "tcplog.log")))
     view = tally.view()
@@ -147,7 +147,7 @@ def test_a_tcp_format_counts_its_sessions_total_time_and_states(version: str) ->
 
 def test_a_timer_of_a_stage_not_reached_is_not_observed() -> None:
     version = VERSIONS[-1]
-    tally = Tally(config(version, "httplog"))
+    tally = Tally(fold_every=0, config=config(version, "httplog"))
     tally.set_known(KNOWN)
     tally.feed(block([line for line in lines(version, "httplog.log") if "/ret " in line]))  # no server: Tc=Tr=-1
     view = tally.view()
@@ -165,7 +165,7 @@ def httplog(frontend: str = "fe", backend: str = "be", server: str = "s1", statu
 
 
 def raw_tally(**more: Any) -> Tally:
-    tally = Tally(LogsConfig(ring="r", format="httplog", servers=True, **more))
+    tally = Tally(fold_every=0, config=LogsConfig(ring="r", format="httplog", servers=True, **more))
     tally.set_known(Known(frozenset({"fe"}), frozenset({"be"}), frozenset({("be", "s1")})))
     return tally
 
@@ -197,7 +197,7 @@ def test_retries_and_redispatches() -> None:
 
 
 def test_a_family_holds_at_most_max_series_series() -> None:
-    tally = Tally(LogsConfig(ring="r", format="httplog", max_series=2))
+    tally = Tally(fold_every=0, config=LogsConfig(ring="r", format="httplog", max_series=2))
     tally.set_known(Known(frozenset({"fe"}), frozenset({"be"}), frozenset()))
     tally.feed(block([httplog(status=str(code)) for code in (200, 201, 202, 203)]))
     view = tally.view()
@@ -214,7 +214,7 @@ def test_names_that_leave_show_stat_are_let_go() -> None:
 
 
 def test_unreadable_lines_are_counted_by_reason_and_one_of_each_is_logged_once(caplog: Any) -> None:
-    tally = Tally(LogsConfig(ring="r", format="httplog", ring_format="rfc3164", maxlen=100))
+    tally = Tally(fold_every=0, config=LogsConfig(ring="r", format="httplog", ring_format="rfc3164", maxlen=100))
     tally.set_known(Known(frozenset({"fe"}), frozenset({"be"}), frozenset()))
     header = "<134>Dec  5 03:44:15 localhost haproxy[1]: "
     with caplog.at_level(logging.WARNING, "exporter.logs"):
@@ -232,7 +232,7 @@ def test_unreadable_lines_are_counted_by_reason_and_one_of_each_is_logged_once(c
     ("raw", "1 event dropped"),
 ])
 def test_haproxys_notice_of_dropped_lines_is_counted_as_dropped_not_rejected(ring_format: str, notice: str) -> None:
-    tally = Tally(LogsConfig(ring="r", format="httplog", ring_format=ring_format))
+    tally = Tally(fold_every=0, config=LogsConfig(ring="r", format="httplog", ring_format=ring_format))
     tally.set_known(Known(frozenset({"fe"}), frozenset({"be"}), frozenset()))
     tally.feed(block([notice]))
     view = tally.view()
@@ -245,3 +245,20 @@ def test_a_request_the_frontend_answered_itself_counts_for_the_frontend_only() -
     view = tally.view()
     assert view.codes["frontend"] == [("fe", 200, 1)] and view.codes["backend"] == []
     assert not view.unexported
+
+
+def test_counts_wait_at_most_fold_every_and_the_reader_folds_them_while_lines_come() -> None:
+    now = [100.0]
+    tally = Tally(LogsConfig(ring="r", format="httplog"), fold_every=1.0, clock=lambda: now[0])
+    tally.set_known(Known(frozenset({"fe"}), frozenset({"be"}), frozenset()))
+    tally.feed(block([httplog()]))
+    assert tally.view().codes["frontend"] == []  # pending: a poll half a second later does not wait for it
+    now[0] += 0.5
+    tally.feed(block([httplog()]))
+    assert tally.view().lines == 0 and tally.view().codes["frontend"] == []  # read, not yet counted: as of one fold
+    now[0] += 0.5  # a second since the first pending count: the reader's next block folds them all
+    tally.feed(block([httplog()]))
+    assert tally.view().codes["frontend"] == [("fe", 200, 3)] and tally.view().lines == 3
+    tally.feed(block([httplog()]))
+    now[0] += 1.0  # the stream went quiet: the poll folds what waited a second
+    assert tally.view().codes["frontend"] == [("fe", 200, 4)]

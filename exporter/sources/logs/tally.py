@@ -19,11 +19,12 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import repeat
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Callable, Iterable, NamedTuple
 
 from exporter.sources.logs.config import LogsConfig
 from exporter.sources.logs.format import strip_header
@@ -37,6 +38,9 @@ STATE_CAUSES = frozenset("-CSPLRIKUDcs")
 STATE_STAGES = frozenset("-RQCHDLT")
 NO_SERVER = "<NOSRV>"
 PENDING = 1 << 16  # distinct pending entries past which they are folded at once (bounded memory)
+# How long counts may wait in the pending ones: the reader folds them this often while lines come,
+# so that a poll finds them folded (its own thread does not pay for it) and at most this old.
+FOLD_EVERY = 1.0
 _MS_CACHE = 100_000  # distinct timer texts whose bucket is remembered (whole ms: far more than a minute's worth)
 # What HAProxy writes into a ring once it can again after dropping events because its reader
 # lagged (sink.c, sink_announce_dropped): the ring's own count of lost lines, told in the stream.
@@ -84,6 +88,17 @@ class View:
 
 
 @dataclass
+class _Waiting:
+    """What a block counts beside the fields (lines, rejected lines, drops announced), kept with the
+    pending counts so that a poll sees them all as of the same fold."""
+
+    lines: int = 0
+    dropped: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    unexported: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
 class _Totals:
     """Everything counted so far (the lock's)."""
 
@@ -104,8 +119,13 @@ class Tally:
     """The totals of one HAProxy's log lines; :meth:`feed` from the reader's thread, :meth:`view`
     from the poll's."""
 
-    def __init__(self, config: LogsConfig, where: str = "") -> None:
+    def __init__(self, config: LogsConfig, where: str = "", fold_every: float = FOLD_EVERY,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.where = where
+        self.fold_every = fold_every
+        self._clock = clock
+        self._pending_since: float | None = None  # when the oldest pending count was made
+        self._waiting = _Waiting()
         parser = config.parser()
         self.parser = parser
         self.matcher = parser.batch()
@@ -174,18 +194,21 @@ class Tally:
             rows, bad = self._by_line(text)
         columns = list(zip(*rows)) if rows else []
         with self._lock:
-            t = self._totals
-            t.lines += count
+            waiting = self._waiting
+            waiting.lines += count
             for line in bad:
-                self._reject(t, line)
-            if not rows:
-                return
-            if self._known is None:
-                t.unexported["unknown_proxy"] += len(rows)
-                return
-            self._count(columns, len(rows))
-            if sum(map(len, self._pending.values())) + len(self._pending_outcomes) > PENDING:
-                self._fold(t)
+                self._reject(waiting, line)
+            if rows:
+                if self._known is None:
+                    waiting.unexported["unknown_proxy"] += len(rows)
+                else:
+                    self._count(columns, len(rows))
+            now = self._clock()
+            if self._pending_since is None:
+                self._pending_since = now
+            if (now - self._pending_since >= self.fold_every
+                    or sum(map(len, self._pending.values())) + len(self._pending_outcomes) > PENDING):
+                self._fold(self._totals)
 
     def _count(self, columns: list[tuple[str, ...]], size: int) -> None:
         """Count the block's fields into the pending counts: in C (Counter.update over zipped
@@ -204,6 +227,12 @@ class Tally:
         """Add the pending counts to the totals (the lock held): at each poll, and whenever they
         hold more than :data:`PENDING` distinct entries."""
         known = self._known
+        self._pending_since = None
+        waiting, self._waiting = self._waiting, _Waiting()
+        t.lines += waiting.lines
+        t.dropped += waiting.dropped
+        t.rejected.update(waiting.rejected)
+        t.unexported.update(waiting.unexported)
         if known is None:
             return
         if self._pending_outcomes:
@@ -225,7 +254,7 @@ class Tally:
                 rows.append(m.groups())
         return rows, bad
 
-    def _reject(self, t: _Totals, line: str) -> None:
+    def _reject(self, t: "_Waiting", line: str) -> None:
         message = strip_header(line, self.parser.ring_format)
         notice = None if message is None else _DROPPED.fullmatch(message)
         if notice is not None:
@@ -358,9 +387,13 @@ class Tally:
     # ------------------------------------------------------------------ the poll's copy
 
     def view(self) -> View:
+        """The totals as the reader last folded them; what waits longer than ``fold_every`` (the
+        stream went quiet before the reader's next fold) is folded here."""
         with self._lock:
             t = self._totals
-            self._fold(t)
+            since = self._pending_since
+            if since is not None and self._clock() - since >= self.fold_every:
+                self._fold(t)
             histograms: dict[tuple[str, str], list[tuple[tuple[str, ...], list[int], int]]] = {}
             for timer in t.backend:
                 histograms[("backend", timer)] = [((be,), list(h.counts), h.total_ms)
