@@ -5,9 +5,12 @@ the count of events it dropped::
         stdout     : type=fd, 0 dropped, standard output (fd#1)
         logs       : type=buffer, 0 dropped, logs for the exporter
 
-A log ring's ``dropped`` is what the log source cannot see in the lines it streams: the events
-the ring could not take while a reader lagged, so the loss a reader caused is counted by HAProxy
-itself.  The first line's wording changed (``-0(zero)`` came with 2.8); the sink lines did not.
+A ring's ``dropped`` is no counter: it holds the events the ring refused while a reader lagged
+and has not announced yet (HAProxy writes ``N events dropped`` into the ring as soon as it can,
+and takes N off; 3.x lists twice the count, its lowest bit being a lock).  So the log source counts
+the announcements it streams (tally.py), and this listing serves to see what is still pending
+(bench/logs.py) and which rings a HAProxy has.  The first line's wording changed (``-0(zero)``
+came with 2.8); the sink lines did not.
 The listing needs no more than level user; dumping or streaming a ring needs operator.
 """
 
