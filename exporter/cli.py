@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence, get_type_hi
 from exporter import __version__
 from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config import CHECKS, Config, load_config
+from exporter.logsetup import setup_logging
 from exporter.reload import Settings, Signals, load_settings, reload_settings
 from exporter.validation import ConfigError
 from exporter.web.config import WebConfig
@@ -43,6 +44,7 @@ FLAGS = {
     "--web.write-timeout": "web.write_timeout",
     "--web.tls-handshake-timeout": "web.tls_handshake_timeout",
     "--log.level": "log.level",
+    "--log.format": "log.format",
 }
 
 
@@ -91,15 +93,6 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
 
 def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {key: _coerce(key, getattr(args, key)) for key in FLAGS.values() if getattr(args, key) is not None}
-
-
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)r",
-        stream=sys.stderr,
-        force=True,
-    )
 
 
 def new_store(config: Config, clock: Clock) -> Store:
@@ -182,7 +175,7 @@ def serve(config: Config, clock: Clock, web: WebConfig | None = None,
                 current = new
                 poller.reconfigure(new.config)
                 server.config, server.web = new.config, new.web
-                logging.getLogger().setLevel(new.config.log.level.upper())
+                setup_logging(new.config.log.level, new.config.log.format)
     stop.set()
     log.info("received %s, stopping", signals.received[-1] if signals.received else "stop")
     server.shutdown()
@@ -199,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"haproxy-runtime-exporter: config error: {exc}\n")
         return 2
-    setup_logging(config.log.level)
+    setup_logging(config.log.level, config.log.format)
     if args.once:
         return run_once(config, SYSTEM_CLOCK)  # the one clock, handed down from here
     return serve(config, SYSTEM_CLOCK, web, lambda: load_settings(lambda: load_config(args.config_file, flag_overrides(args))))

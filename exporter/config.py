@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping
 
 from exporter.runtime.address import Address, AddressError, parse_address
 from exporter.sources.registry import config_sections, target_checks
-from exporter.validation import ConfigError, Keys, parse_duration, positive_int, read_yaml, string
+from exporter.validation import ConfigError, Keys, parse_duration, positive_int, read_yaml, shown, string
 
 MODES = ("auto", "worker", "master")
 
@@ -65,9 +65,10 @@ class WebSection:
 
 @dataclass(frozen=True)
 class LogSection:
-    """``log:``."""
+    """``log:``: what is logged (stderr), and how each line is written."""
 
     level: str = "info"
+    format: str = "logfmt"
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class Config:
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("logfmt", "json")
 _TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 
 
@@ -136,6 +138,12 @@ def _log_level(key: str, value: Any) -> str:
     if not isinstance(value, str) or value.lower() not in LOG_LEVELS:
         raise ConfigError(f"{key}: expected one of {', '.join(LOG_LEVELS)}, got {value!r}")
     return value.lower()
+
+
+def _log_format(key: str, value: Any) -> str:
+    if value not in LOG_FORMATS:
+        raise ConfigError(f"{key}: expected one of {', '.join(LOG_FORMATS)}, got {shown(value)}")
+    return str(value)
 
 
 def _optional_file(key: str, value: Any) -> str | None:
@@ -193,6 +201,7 @@ CHECKS: dict[str, tuple[type[Any], dict[str, Check]]] = {
     }),
     "log": (LogSection, {
         "level": _log_level,
+        "format": _log_format,
     }),
 }
 SCHEMA: dict[str, Check] = {f"{section}.{key}": check
