@@ -64,7 +64,8 @@ def build_parser() -> OneLineParser:
     parser.add_argument("--config.file", dest="config_file", metavar="PATH",
                         help="YAML config file (see config.example.yaml); flags override it")
     for flag, key in FLAGS.items():
-        parser.add_argument(flag, dest=key, metavar="VALUE", help=f"overrides {key}")
+        parser.add_argument(flag, dest=key, metavar="VALUE", help=f"overrides {key}",
+                            action="append" if flag == "--web.listen-address" else "store")  # repeatable
     parser.add_argument("--once", action="store_true",
                         help="poll once, print the exposition to stdout, exit 1 if HAProxy could not be read")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -135,7 +136,7 @@ def serve(config: Config, clock: Clock, web: WebConfig | None = None,
     """
     from exporter.poll.poller import Poller
     from exporter.web.limits import raise_fd_limit
-    from exporter.web.server import start_server
+    from exporter.web.server import ListenError, start_server
 
     signals = Signals()
     signals.block()  # before any thread starts: they all inherit the mask (see Signals)
@@ -155,9 +156,9 @@ def serve(config: Config, clock: Clock, web: WebConfig | None = None,
 
     try:
         server = start_server(config, store, healthy, web, clock)
-    except OSError as exc:
-        sys.stderr.write(f"haproxy-runtime-exporter: web.listen_address: cannot listen on "
-                         f"{config.web.listen_address}: {exc.strerror or exc}\n")
+    except ListenError as exc:
+        sys.stderr.write(f"haproxy-runtime-exporter: web.listen_address: cannot listen on {exc.address}: "
+                         f"{exc.strerror or exc}\n")
         return 2
 
     targets = ", ".join(t.name or t.address.text for t in config.poll_targets())

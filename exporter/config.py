@@ -51,7 +51,7 @@ class WebSection:
     """``web:``: where and how /metrics is served.  The serving limits (docs/reliability.md,
     "Serving limits") each bound what a client can hold."""
 
-    listen_address: str = ":9101"
+    listen_address: tuple[str, ...] = (":9101",)  # every address is listened on
     telemetry_path: str = "/metrics"
     config_file: str | None = None
     max_connections: int = 4096
@@ -118,13 +118,28 @@ def parse_listen_address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _listen(key: str, value: Any) -> str:
-    text = string(key, value)
-    try:
-        parse_listen_address(text)
-    except ValueError as exc:
-        raise ConfigError(f"{key}: {exc}") from None
-    return text
+MAX_LISTEN_ADDRESSES = 64  # a socket each
+
+
+def _listen(key: str, value: Any) -> tuple[str, ...]:
+    """One address or a list of them (the flag is repeatable, as the exporter-toolkit's): every
+    one is listened on.  The same text twice is refused (the second bind would fail anyway)."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    if not items:
+        raise ConfigError(f"{key}: expected an address like :9101 or a list of them, got an empty list")
+    if len(items) > MAX_LISTEN_ADDRESSES:
+        raise ConfigError(f"{key}: at most {MAX_LISTEN_ADDRESSES} addresses, got {len(items)}")
+    addresses: list[str] = []
+    for item in items:
+        text = string(key, item)
+        try:
+            parse_listen_address(text)
+        except ValueError as exc:
+            raise ConfigError(f"{key}: {exc}") from None
+        if text in addresses:
+            raise ConfigError(f"{key}: {text} is given twice")
+        addresses.append(text)
+    return tuple(addresses)
 
 
 def _path(key: str, value: Any) -> str:
