@@ -155,7 +155,7 @@ def serve(config: Config, clock: Clock, web: WebConfig | None = None,
         return thread.is_alive() and poller.healthy()
 
     try:
-        server = start_server(config, store, healthy, web, clock)
+        server = start_server(config, store, healthy, web, clock, poller.waiting)
     except ListenError as exc:
         sys.stderr.write(f"haproxy-runtime-exporter: web.listen_address: cannot listen on {exc.address}: "
                          f"{exc.strerror or exc}\n")

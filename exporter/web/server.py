@@ -55,6 +55,10 @@ def socket_name(sock: socket.socket) -> str:
     return f"[{name[0]}]:{name[1]}" if sock.family == socket.AF_INET6 else f"{name[0]}:{name[1]}"
 
 
+def never_waiting() -> str | None:
+    return None
+
+
 class Episode:
     """A condition logged when it starts and when it ends, not once per event (EMFILE at every
     accept would otherwise be thousands of lines a second)."""
@@ -88,10 +92,12 @@ class Server:
     """
 
     def __init__(self, config: Config, store: Store, healthy: Callable[[], bool],
-                 web: WebConfig | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
+                 web: WebConfig | None = None, clock: Clock = SYSTEM_CLOCK,
+                 waiting: Callable[[], str | None] = never_waiting) -> None:
         self.store = store
         self.clock = clock  # the edge's; when the TLS files are looked at again
         self.healthy = healthy
+        self.waiting = waiting  # why the exporter is not ready yet (/-/ready), None once it is
         self._config = config
         self.web = web
         self.listeners = self._listen_all(config)  # first: an address in use must not leave a loop behind
@@ -344,7 +350,7 @@ class Server:
     def respond(self, request: Request, authorized: bool) -> Response:
         config = self._config
         if self._routes is None or self._routes[0] is not config:
-            self._routes = (config, route_table(config, self.store, self.healthy))
+            self._routes = (config, route_table(config, self.store, self.healthy, self.waiting))
         return dispatch(request, self._routes[1], authorized)
 
     def note(self, kind: str, detail: str, peer: str) -> None:
@@ -367,9 +373,10 @@ class Server:
 
 
 def start_server(config: Config, store: Store, healthy: Callable[[], bool],
-                 web: WebConfig | None = None, clock: Clock = SYSTEM_CLOCK) -> Server:
+                 web: WebConfig | None = None, clock: Clock = SYSTEM_CLOCK,
+                 waiting: Callable[[], str | None] = never_waiting) -> Server:
     """Listen (a :class:`ListenError` if an address cannot be had) and serve from a new thread."""
-    server = Server(config, store, healthy, web, clock)
+    server = Server(config, store, healthy, web, clock, waiting)
     server.start()
     log.info("listening on %s, metrics at %s", ", ".join(server.addresses()), config.web.telemetry_path)
     return server
