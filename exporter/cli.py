@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import sys
 import threading
 from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence, get_type_hints
@@ -66,6 +67,9 @@ def build_parser() -> OneLineParser:
     for flag, key in FLAGS.items():
         parser.add_argument(flag, dest=key, metavar="VALUE", help=f"overrides {key}",
                             action="append" if flag == "--web.listen-address" else "store")  # repeatable
+    parser.add_argument("--web.systemd-socket", dest="web_systemd_socket", action="store_true",
+                        help="serve on the listening sockets systemd passes (socket activation) instead of "
+                             "binding web.listen_address")
     parser.add_argument("--once", action="store_true",
                         help="poll once, print the exposition to stdout, exit 1 if HAProxy could not be read")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -128,8 +132,10 @@ def run_once(config: Config, clock: Clock) -> int:
 
 
 def serve(config: Config, clock: Clock, web: WebConfig | None = None,
-          reload: Callable[[], Settings] | None = None) -> int:
+          reload: Callable[[], Settings] | None = None, sockets: Sequence[socket.socket] | None = None) -> int:
     """Poll in a daemon thread and serve HTTP until SIGTERM/SIGINT; SIGHUP calls ``reload``.
+
+    ``sockets`` are systemd's (``--web.systemd-socket``), served instead of ``web.listen_address``.
 
     The poller thread is a daemon and is not waited for long on stop: a poll blocked in a socket
     read with a long haproxy.timeout must not delay the exit.
@@ -155,7 +161,7 @@ def serve(config: Config, clock: Clock, web: WebConfig | None = None,
         return thread.is_alive() and poller.healthy()
 
     try:
-        server = start_server(config, store, healthy, web, clock, poller.waiting)
+        server = start_server(config, store, healthy, web, clock, poller.waiting, sockets)
     except ListenError as exc:
         sys.stderr.write(f"haproxy-runtime-exporter: web.listen_address: cannot listen on {exc.address}: "
                          f"{exc.strerror or exc}\n")
@@ -196,7 +202,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(config.log.level, config.log.format)
     if args.once:
         return run_once(config, SYSTEM_CLOCK)  # the one clock, handed down from here
-    return serve(config, SYSTEM_CLOCK, web, lambda: load_settings(lambda: load_config(args.config_file, flag_overrides(args))))
+    sockets = None
+    if args.web_systemd_socket:
+        from exporter.web.activation import ActivationError, systemd_sockets
+
+        try:
+            sockets = systemd_sockets()
+        except ActivationError as exc:
+            sys.stderr.write(f"haproxy-runtime-exporter: --web.systemd-socket: {exc}\n")
+            return 2
+    return serve(config, SYSTEM_CLOCK, web, lambda: load_settings(lambda: load_config(args.config_file, flag_overrides(args))),
+                 sockets)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ for _arg in "$@"; do
         --test) _want_test=1 ;;
         haproxy) command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || _missing+=(haproxy) ;;
         prometheus) command -v prometheus >/dev/null && command -v promtool >/dev/null || _missing+=(prometheus) ;;
+        systemd) command -v systemd-socket-activate >/dev/null || _missing+=(systemd) ;;
         *) _missing+=("$_arg") ;;
     esac
 done

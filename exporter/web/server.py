@@ -19,7 +19,7 @@ import logging
 import socket
 import ssl
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config import Config, parse_listen_address
@@ -50,9 +50,14 @@ class ListenError(OSError):
 
 
 def socket_name(sock: socket.socket) -> str:
-    """Where a listening socket listens, written as ``web.listen_address`` writes it."""
+    """Where a listening socket listens, written as ``web.listen_address`` writes it (a UNIX
+    socket, which only socket activation hands over, as unix:PATH)."""
     name = sock.getsockname()
-    return f"[{name[0]}]:{name[1]}" if sock.family == socket.AF_INET6 else f"{name[0]}:{name[1]}"
+    if sock.family == socket.AF_INET6:
+        return f"[{name[0]}]:{name[1]}"
+    if sock.family == socket.AF_INET:
+        return f"{name[0]}:{name[1]}"
+    return f"unix:{name.decode(errors='replace') if isinstance(name, bytes) else name}"
 
 
 def never_waiting() -> str | None:
@@ -83,7 +88,9 @@ class Episode:
 class Server:
     """The listening sockets, the accept loop and all connections, on one event loop thread.
 
-    It listens on every address of ``web.listen_address``.
+    It listens on every address of ``web.listen_address``, or on the ``sockets`` handed to it
+    (systemd's, with ``--web.systemd-socket``: exporter/web/activation.py), which it neither binds
+    nor gives a backlog (the socket unit's ``Backlog=`` applies).
 
     ``config`` and ``web`` may be replaced from another thread (SIGHUP); the loop reads them per
     connection and per request, so timeouts, limits, paths, TLS and users apply to new requests.
@@ -93,15 +100,19 @@ class Server:
 
     def __init__(self, config: Config, store: Store, healthy: Callable[[], bool],
                  web: WebConfig | None = None, clock: Clock = SYSTEM_CLOCK,
-                 waiting: Callable[[], str | None] = never_waiting) -> None:
+                 waiting: Callable[[], str | None] = never_waiting,
+                 sockets: Sequence[socket.socket] | None = None) -> None:
         self.store = store
         self.clock = clock  # the edge's; when the TLS files are looked at again
         self.healthy = healthy
         self.waiting = waiting  # why the exporter is not ready yet (/-/ready), None once it is
         self._config = config
         self.web = web
-        self.listeners = self._listen_all(config)  # first: an address in use must not leave a loop behind
-        self.server_address = self.listeners[0].getsockname()[:2]
+        self.inherited = sockets is not None
+        # first: an address in use must not leave a loop behind
+        self.listeners = list(sockets) if sockets is not None else self._listen_all(config)
+        first = self.listeners[0].getsockname()
+        self.server_address: Any = first[:2] if isinstance(first, tuple) else first
         self.loop = asyncio.new_event_loop()
         self.loop.set_exception_handler(self._loop_exception)
         self.connections: set[Connection] = set()  # from accept (TLS handshakes included) to close
@@ -130,6 +141,8 @@ class Server:
 
     def _relisten(self, backlog: int) -> None:
         """Linux applies a new backlog to a listening socket on a second listen()."""
+        if self.inherited:
+            return  # systemd's sockets keep the socket unit's Backlog=
         for listener in self.listeners:
             if listener.fileno() >= 0:
                 listener.listen(backlog)
@@ -296,7 +309,8 @@ class Server:
             self.cap_episode.clear("below web.max_connections (%d) again", cap)
         try:
             sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if sock.family != socket.AF_UNIX:  # a UNIX socket systemd handed over has no Nagle to turn off
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             sock.close()
             return
@@ -374,9 +388,11 @@ class Server:
 
 def start_server(config: Config, store: Store, healthy: Callable[[], bool],
                  web: WebConfig | None = None, clock: Clock = SYSTEM_CLOCK,
-                 waiting: Callable[[], str | None] = never_waiting) -> Server:
+                 waiting: Callable[[], str | None] = never_waiting,
+                 sockets: Sequence[socket.socket] | None = None) -> Server:
     """Listen (a :class:`ListenError` if an address cannot be had) and serve from a new thread."""
-    server = Server(config, store, healthy, web, clock, waiting)
+    server = Server(config, store, healthy, web, clock, waiting, sockets)
     server.start()
-    log.info("listening on %s, metrics at %s", ", ".join(server.addresses()), config.web.telemetry_path)
+    how = " (sockets from systemd)" if sockets is not None else ""
+    log.info("listening on %s%s, metrics at %s", ", ".join(server.addresses()), how, config.web.telemetry_path)
     return server

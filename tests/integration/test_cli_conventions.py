@@ -1,0 +1,125 @@
+"""The exporter conventions on the real command line, against a real HAProxy: socket activation
+by ``systemd-socket-activate``.
+
+One HAProxy (Debian's) for the module: nothing here depends on HAProxy's version.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from exposition import samples, value
+from support import ADMIN_HTTP_HEAD, HAProxy, free_ports, haproxy_binary, require, stop_process, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+EXPORTER = [sys.executable, "-m", "exporter"]
+CFG = ADMIN_HTTP_HEAD + """
+frontend fe_conv
+    bind 127.0.0.1:{p0}
+    http-request return status 200 content-type text/plain string ok
+"""
+WAIT = 20  # seconds; only a failure waits this long
+
+
+@pytest.fixture(scope="module")
+def hap() -> Iterator[HAProxy]:
+    base = Path(tempfile.mkdtemp(prefix="hrxcv"))
+    proxy = HAProxy(base, CFG, nports=1, binary=require(haproxy_binary(), "haproxy"))
+    try:
+        yield proxy.start()
+    finally:
+        proxy.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def fetch(url: str, timeout: float = 5) -> tuple[int, dict[str, str], str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, dict(resp.headers), resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read().decode()
+
+
+def answers(url: str) -> bool:
+    try:
+        fetch(url, timeout=1)
+    except OSError:
+        return False
+    return True
+
+
+class Exporter:
+    """The CLI (or a command that execs it) with its stderr in a file; stopped by SIGTERM."""
+
+    def __init__(self, workdir: Path, command: list[str]) -> None:
+        self.stderr_path = workdir / f"exporter-{len(list(workdir.iterdir()))}.stderr"
+        with open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err, cwd=REPO)
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text()
+
+    def wait(self, url: str, what: str) -> None:
+        wait_for(lambda: self.proc.poll() is None and answers(url), WAIT, f"{what}:\n{self.stderr}")
+
+    def stop(self) -> int:
+        stop_process(self.proc)
+        return self.proc.returncode
+
+
+@pytest.fixture
+def exporters(tmp_path: Path) -> Iterator[list[Exporter]]:
+    started: list[Exporter] = []
+    yield started
+    for exporter in started:
+        stop_process(exporter.proc)
+
+
+def serves_haproxy(base: str) -> bool:
+    status, _, body = fetch(f"{base}/metrics")
+    return status == 200 and value(samples(body), "haproxy_frontend_status", proxy="fe_conv", state="UP") == 1
+
+
+# ---------------------------------------------------------------- --web.systemd-socket
+
+
+def test_socket_activation_serves_every_socket_systemd_passes(hap: HAProxy, tmp_path: Path,
+                                                              exporters: list[Exporter]) -> None:
+    activate = require(shutil.which("systemd-socket-activate"), "systemd-socket-activate (Debian package systemd)")
+    first, second, unused = free_ports(3)
+    # systemd-socket-activate binds both, waits for a connection, then execs the exporter in its
+    # own process with LISTEN_FDS=2 and LISTEN_PID set to it; the exporter binds nothing itself.
+    exporters.append(exporter := Exporter(tmp_path, [
+        activate, "-l", f"127.0.0.1:{first}", "-l", f"127.0.0.1:{second}", *EXPORTER, "--web.systemd-socket",
+        "--web.listen-address", f"127.0.0.1:{unused}", "--haproxy.address", hap.admin, "--poll.interval", "0.2s"]))
+    wait_for(lambda: "as 4." in exporter.stderr, WAIT, f"systemd-socket-activate does not listen:\n{exporter.stderr}")
+    # the first connection starts it: it waits in the socket's queue meanwhile, and is served
+    status, _, _ = fetch(f"http://127.0.0.1:{first}/-/healthy", timeout=WAIT)
+    assert status == 200
+    for port in (first, second):
+        base = f"http://127.0.0.1:{port}"
+        wait_for(lambda base=base: serves_haproxy(base), WAIT, f"{base} does not serve HAProxy:\n{exporter.stderr}")
+        assert fetch(f"{base}/-/ready")[0] == 200
+    assert f"listening on 127.0.0.1:{first}, 127.0.0.1:{second} (sockets from systemd)" in exporter.stderr
+    assert not answers(f"http://127.0.0.1:{unused}/-/ready"), "web.listen_address was bound too"
+    assert exporter.stop() == 0  # the exporter is the process systemd-socket-activate became
+
+
+def test_socket_activation_without_sockets_is_one_line_exit_2(hap: HAProxy) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LISTEN_")}
+    result = subprocess.run([*EXPORTER, "--web.systemd-socket", "--haproxy.address", hap.admin],
+                            capture_output=True, text=True, timeout=60, cwd=REPO, env=env)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "haproxy-runtime-exporter: --web.systemd-socket: no socket activation file descriptors found (LISTEN_FDS and "
+        "LISTEN_PID are not set: start the exporter from a .socket unit, or without --web.systemd-socket)"]
