@@ -67,6 +67,9 @@ def build_parser() -> OneLineParser:
     for flag, key in FLAGS.items():
         parser.add_argument(flag, dest=key, metavar="VALUE", help=f"overrides {key}",
                             action="append" if flag == "--web.listen-address" else "store")  # repeatable
+    parser.add_argument("--config.check", dest="config_check", action="store_true",
+                        help="check the config (the file, the flags and the web config file), print the effective "
+                             "config as YAML (password hashes as <secret>) and exit 0, or one line and exit 2")
     parser.add_argument("--web.systemd-socket", dest="web_systemd_socket", action="store_true",
                         help="serve on the listening sockets systemd passes (socket activation) instead of "
                              "binding web.listen_address")
@@ -199,6 +202,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"haproxy-runtime-exporter: config error: {exc}\n")
         return 2
+    if args.config_check:
+        from exporter.effective import effective_yaml
+
+        sys.stdout.write(effective_yaml(config, web))
+        sys.stdout.flush()
+        return 0
     setup_logging(config.log.level, config.log.format)
     if args.once:
         return run_once(config, SYSTEM_CLOCK)  # the one clock, handed down from here

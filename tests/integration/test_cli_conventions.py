@@ -1,5 +1,5 @@
 """The exporter conventions on the real command line, against a real HAProxy: socket activation
-by ``systemd-socket-activate``.
+by ``systemd-socket-activate``, and ``--config.check``.
 
 One HAProxy (Debian's) for the module: nothing here depends on HAProxy's version.
 """
@@ -16,9 +16,13 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
+import bcrypt
 import pytest
+import yaml
 from exposition import samples, value
 from support import ADMIN_HTTP_HEAD, HAProxy, free_ports, haproxy_binary, require, stop_process, wait_for
+
+from exporter.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 EXPORTER = [sys.executable, "-m", "exporter"]
@@ -123,3 +127,55 @@ def test_socket_activation_without_sockets_is_one_line_exit_2(hap: HAProxy) -> N
     assert result.stderr.splitlines() == [
         "haproxy-runtime-exporter: --web.systemd-socket: no socket activation file descriptors found (LISTEN_FDS and "
         "LISTEN_PID are not set: start the exporter from a .socket unit, or without --web.systemd-socket)"]
+
+
+# ---------------------------------------------------------------- --config.check
+
+
+def test_config_check_prints_the_effective_config_and_exits_0(tmp_path: Path) -> None:
+    hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(4)).decode()
+    web = tmp_path / "web.yml"
+    web.write_text(f"basic_auth_users:\n  prometheus: '{hashed}'\n")
+    config = tmp_path / "exporter.yml"
+    config.write_text(f"poll:\n  interval: 10s\nweb:\n  config_file: {web}\n"
+                      "targets:\n  - {name: edge1, address: /run/a.sock}\n  - {name: edge2, address: /run/b.sock}\n"
+                      "stick_tables: [{name: fe_main, filters: ['data.gpt0 gt 0']}]\n")
+    port = free_ports(1)[0]
+    result = subprocess.run([*EXPORTER, "--config.file", str(config), "--config.check", "--poll.max-age", "2m",
+                             "--web.listen-address", f"127.0.0.1:{port}"],
+                            capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # nothing started: no log line, nothing polled, nothing listened on
+    assert hashed not in result.stdout
+    effective, shown_web = yaml.safe_load_all(result.stdout)
+    assert effective["poll"] == {"interval": "10s", "max_age": "2m", "concurrency": 8, "max_series": 5000000}
+    assert effective["web"]["listen_address"] == f"127.0.0.1:{port}"
+    assert shown_web == {"basic_auth_users": {"prometheus": "<secret>"}}
+    saved = tmp_path / "effective.yml"  # the first document is a config file: the same config
+    saved.write_text(result.stdout.split("\n---\n")[0])
+    again = subprocess.run([*EXPORTER, "--config.file", str(saved), "--config.check"], capture_output=True, text=True,
+                           timeout=60, cwd=REPO)
+    assert again.returncode == 0, again.stderr
+    assert load_config(str(saved)) == load_config(str(config), {"poll.max_age": "2m",
+                                                                "web.listen_address": [f"127.0.0.1:{port}"]})
+
+
+@pytest.mark.parametrize("text,flags,line", [
+    ("poll:\n  interval: -5\n", [], "config error: poll.interval: must be above zero, got -5"),
+    ("web:\n  listen_address: [':1', ':1']\n", [], "config error: web.listen_address: :1 is given twice"),
+    ("log:\n  format: text\n", [], "config error: log.format: expected one of logfmt, json, got 'text'"),
+    ("web:\n  config_file: WEB\n", [], "config error: web.config_file: WEB: basic_auth_users.bob: expected a bcrypt hash"),
+    ("{}\n", ["--log.format=xml"], "config error: log.format: expected one of logfmt, json, got 'xml'"),
+])
+def test_config_check_of_a_wrong_config_is_one_line_and_exit_2(tmp_path: Path, text: str, flags: list[str],
+                                                               line: str) -> None:
+    web = tmp_path / "web.yml"
+    web.write_text("basic_auth_users:\n  bob: hunter2\n")
+    config = tmp_path / "exporter.yml"
+    config.write_text(text.replace("WEB", str(web)))
+    result = subprocess.run([*EXPORTER, "--config.file", str(config), "--config.check", *flags], capture_output=True,
+                            text=True, timeout=60, cwd=REPO)
+    assert result.returncode == 2 and result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert lines[0].startswith("haproxy-runtime-exporter: " + line.replace("WEB", str(web))), lines[0]

@@ -1,15 +1,98 @@
-"""The Prometheus exporters' conventions on the command line: /-/ready."""
+"""The Prometheus exporters' conventions on the command line: --config.check's effective config
+(which reads back as the same config, secrets hidden), and /-/ready."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import bcrypt
+import pytest
+import yaml
 from support import EMPTY_ANSWERS, FakeClock, answering
 
 from exporter.config import build_config
+from exporter.effective import config_mapping, effective_yaml
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
+from exporter.web.config import SECRET, dump_web_config, load_web_config
 from exporter.web.routes import Request, route_table
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# ---------------------------------------------------------------- --config.check
+
+
+ROUND_TRIPS = {
+    "nothing": {},
+    "a file's worth": {
+        "haproxy": {"address": "ipv4@127.0.0.1:9999", "mode": "worker", "timeout": "1500ms", "connect_timeout": 0.7},
+        "poll": {"interval": "2m", "max_age": "1h", "concurrency": 3, "max_series": 10},
+        "web": {"listen_address": ["127.0.0.1:9101", "[::1]:9101"], "telemetry_path": "/m", "idle_timeout": 0.0025,
+                "config_file": "/etc/web.yml"},
+        "log": {"level": "DEBUG", "format": "json"},
+        "stick_tables": ["plain", {"name": "fe_main", "filters": ["data.gpt0 gt 0", "data.http_req_rate ge 5"],
+                                   "max_entries": 7, "sort_by": "http_req_rate"}],
+        "certificates": {"enabled": False, "refresh_interval": "90s", "max_per_poll": 3},
+        "ocsp": {"refresh_interval": "1h"},
+        "errors": {"enabled": True},
+        "logs": {"ring": "logs", "format": "tcplog", "ring_format": "iso", "maxlen": 2048,
+                 "buckets": [0.01, 0.1, 1], "servers": True, "max_series": 50},
+    },
+    "targets": {"haproxy": {"timeout": "10s"},
+                "targets": [{"name": "edge1", "address": "/run/a.sock"},
+                            {"name": "edge2", "address": "ipv6@[::1]:9999", "mode": "master", "timeout": "1s"}]},
+    "syslog over udp": {"logs": {"syslog": {"listen": "udp://10.0.0.1:5514", "allow": ["10.0.0.0/24"],
+                                            "format": "rfc3164", "max_datagram": 4096}}},
+    "syslog over a unix socket": {"logs": {"syslog": {"listen": "unix:///run/exporter/log.sock"}, "format": "httplog"}},
+}
+
+
+@pytest.mark.parametrize("data", ROUND_TRIPS.values(), ids=ROUND_TRIPS.keys())
+def test_the_effective_config_reads_back_as_the_same_config(data: dict) -> None:
+    config = build_config(data)
+    printed = effective_yaml(config, None)
+    assert build_config(yaml.safe_load(printed)) == config
+    assert printed.startswith("# the effective config (no config file, the flags over it")
+
+
+def test_the_effective_config_writes_every_default_and_durations_with_units() -> None:
+    mapping = config_mapping(build_config({"poll": {"interval": 0.5}, "logs": None}))
+    assert mapping["poll"] == {"interval": "500ms", "max_age": "30s", "concurrency": 8, "max_series": 5_000_000}
+    assert mapping["web"]["listen_address"] == ":9101" and mapping["web"]["config_file"] is None
+    assert mapping["log"] == {"level": "info", "format": "logfmt"}
+    assert "logs" not in mapping  # off
+    assert mapping["certificates"] == {"enabled": True, "refresh_interval": "5m", "max_per_poll": 200}
+    targets = config_mapping(build_config(ROUND_TRIPS["targets"]))
+    assert "address" not in targets["haproxy"]  # it may not be given beside targets
+    assert targets["targets"][1] == {"name": "edge2", "address": "ipv6@[::1]:9999", "mode": "master",
+                                     "connect_timeout": "2s", "timeout": "1s", "max_response_bytes": 268435456}
+
+
+def test_the_web_config_is_shown_as_it_applies_with_hashes_hidden(tmp_path: Path) -> None:
+    from testkit.tlscerts import make_certs
+
+    certs = make_certs(tmp_path / "certs")
+    hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(4)).decode()
+    path = tmp_path / "web.yml"
+    path.write_text(certs.web_config(f"  client_ca_file: {certs.ca}\n  min_version: TLS13\n")
+                    + f"basic_auth_users:\n  prometheus: '{hashed}'\n  grafana: '{hashed}'\n"
+                    + "http_server_config:\n  headers:\n    X-Frame-Options: deny\n")
+    web = load_web_config(str(path))
+    assert dump_web_config(web) == {
+        "tls_server_config": {"cert_file": str(certs.server_cert), "key_file": str(certs.server_key),
+                              "client_ca_file": str(certs.ca), "client_auth_type": "RequireAndVerifyClientCert",
+                              "min_version": "TLS13"},
+        "basic_auth_users": {"prometheus": SECRET, "grafana": SECRET},
+        "http_server_config": {"headers": {"X-Frame-Options": "deny"}},
+    }
+    printed = effective_yaml(build_config({"web": {"config_file": str(path)}}, path="/etc/x.yml"), web)
+    assert hashed not in printed and hashed[7:29] not in printed  # neither the hash nor its salt
+    first, second = yaml.safe_load_all(printed)
+    assert first["web"]["config_file"] == str(path)
+    assert second["basic_auth_users"] == {"prometheus": "<secret>", "grafana": "<secret>"}
+    assert printed.startswith("# the effective config (config.file /etc/x.yml,")
+
 
 # ---------------------------------------------------------------- /-/ready
 
