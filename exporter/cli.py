@@ -9,7 +9,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence, get_type_hints
 
-from exporter import __version__
+from exporter import __version__, flags
 from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config import CHECKS, Config, load_config
 from exporter.logsetup import setup_logging
@@ -23,59 +23,46 @@ if TYPE_CHECKING:
 log = logging.getLogger("exporter")
 SWITCH_INTERVAL = 0.001  # seconds; see serve()
 
-# flag → dotted config key (the same keys the YAML file uses)
-FLAGS = {
-    "--haproxy.address": "haproxy.address",
-    "--haproxy.timeout": "haproxy.timeout",
-    "--haproxy.connect-timeout": "haproxy.connect_timeout",
-    "--haproxy.max-response-bytes": "haproxy.max_response_bytes",
-    "--poll.interval": "poll.interval",
-    "--poll.max-age": "poll.max_age",
-    "--poll.concurrency": "poll.concurrency",
-    "--poll.max-series": "poll.max_series",
-    "--haproxy.mode": "haproxy.mode",
-    "--web.listen-address": "web.listen_address",
-    "--web.telemetry-path": "web.telemetry_path",
-    "--web.config.file": "web.config_file",
-    "--web.max-connections": "web.max_connections",
-    "--web.listen-backlog": "web.listen_backlog",
-    "--web.read-header-timeout": "web.read_header_timeout",
-    "--web.idle-timeout": "web.idle_timeout",
-    "--web.write-stall-timeout": "web.write_stall_timeout",
-    "--web.write-timeout": "web.write_timeout",
-    "--web.tls-handshake-timeout": "web.tls_handshake_timeout",
-    "--log.level": "log.level",
-    "--log.format": "log.format",
-}
+PROG = "haproxy-runtime-exporter"
+EPILOG = (f"Pages: {', '.join(page for page, _ in flags.PAGES)}.  SIGHUP re-reads the config.  "
+          + "  ".join(f"Exit status {code}: {flags.plain(meaning)}." for code, meaning in flags.EXIT_STATUS)
+          + "  The manual: man -l docs/haproxy-runtime-exporter.1 in the source.")
+
+# flag → dotted config key (the same keys the YAML file uses), for the flags that set one
+FLAGS = {flag.name: flag.key for flag in flags.FLAGS if flag.key is not None}
+
+
+def _dest(flag: flags.Flag) -> str:
+    return flag.key or flag.name.lstrip("-").replace(".", "_").replace("-", "_")
 
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse prints usage plus the error; we print one line and exit 2."""
 
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"haproxy-runtime-exporter: flag error: {message} (see --help)\n")
+        sys.stderr.write(f"{PROG}: flag error: {message} (see --help)\n")
         sys.exit(2)
 
 
 def build_parser() -> OneLineParser:
-    parser = OneLineParser(
-        prog="haproxy-runtime-exporter",
-        description="Prometheus exporter for HAProxy's Runtime API (stats socket).",
-    )
-    parser.add_argument("--config.file", dest="config_file", metavar="PATH",
-                        help="YAML config file (see config.example.yaml); flags override it")
-    for flag, key in FLAGS.items():
-        parser.add_argument(flag, dest=key, metavar="VALUE", help=f"overrides {key}",
-                            action="append" if flag == "--web.listen-address" else "store")  # repeatable
-    parser.add_argument("--config.check", dest="config_check", action="store_true",
-                        help="check the config (the file, the flags and the web config file), print the effective "
-                             "config as YAML (password hashes as <secret>) and exit 0, or one line and exit 2")
-    parser.add_argument("--web.systemd-socket", dest="web_systemd_socket", action="store_true",
-                        help="serve on the listening sockets systemd passes (socket activation) instead of "
-                             "binding web.listen_address")
-    parser.add_argument("--once", action="store_true",
-                        help="poll once, print the exposition to stdout, exit 1 if HAProxy could not be read")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    """The flags of exporter/flags.py, each with what it does and its default."""
+    parser = OneLineParser(prog=PROG, description=f"{flags.SUMMARY}.  {flags.plain(flags.DESCRIPTION)}",
+                           epilog=EPILOG.replace("%", "%%"))
+    groups = {name: parser.add_argument_group(f"{name} flags") for name in flags.GROUPS}
+    for flag in flags.FLAGS:
+        text = flags.plain(flag.help)
+        default = flags.default_text(flag)
+        if default is not None:
+            text += f" (default: {default})"
+        text = text.replace("%", "%%")  # argparse formats help texts with %
+        group = groups[flag.group]
+        if flag.name == "--version":
+            group.add_argument(flag.name, action="version", version=f"%(prog)s {__version__}", help=text)
+        elif flag.metavar is None:
+            group.add_argument(flag.name, dest=_dest(flag), action="store_true", help=text)
+        else:
+            group.add_argument(flag.name, dest=_dest(flag), metavar=flag.metavar, help=text,
+                               action="append" if flag.repeatable else "store")
     return parser
 
 
@@ -166,8 +153,7 @@ def serve(config: Config, clock: Clock, web: WebConfig | None = None,
     try:
         server = start_server(config, store, healthy, web, clock, poller.waiting, sockets)
     except ListenError as exc:
-        sys.stderr.write(f"haproxy-runtime-exporter: web.listen_address: cannot listen on {exc.address}: "
-                         f"{exc.strerror or exc}\n")
+        sys.stderr.write(f"{PROG}: web.listen_address: cannot listen on {exc.address}: {exc.strerror or exc}\n")
         return 2
 
     targets = ", ".join(t.name or t.address.text for t in config.poll_targets())
@@ -200,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, config = parse_args(argv)
         web = load_settings(lambda: config).web
     except ConfigError as exc:
-        sys.stderr.write(f"haproxy-runtime-exporter: config error: {exc}\n")
+        sys.stderr.write(f"{PROG}: config error: {exc}\n")
         return 2
     if args.config_check:
         from exporter.effective import effective_yaml
@@ -218,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             sockets = systemd_sockets()
         except ActivationError as exc:
-            sys.stderr.write(f"haproxy-runtime-exporter: --web.systemd-socket: {exc}\n")
+            sys.stderr.write(f"{PROG}: --web.systemd-socket: {exc}\n")
             return 2
     return serve(config, SYSTEM_CLOCK, web, lambda: load_settings(lambda: load_config(args.config_file, flag_overrides(args))),
                  sockets)

@@ -1,23 +1,113 @@
-"""The Prometheus exporters' conventions on the command line: --config.check's effective config
-(which reads back as the same config, secrets hidden), and /-/ready."""
+"""The Prometheus exporters' conventions on the command line: --help that says what each flag does
+and its default, a repeatable --web.listen-address, --log.format, --config.check's effective
+config (which reads back as the same config, secrets hidden), /-/ready, and the man page and the
+README's table made from the same list as --help."""
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import bcrypt
 import pytest
 import yaml
-from support import EMPTY_ANSWERS, FakeClock, answering
+from support import EMPTY_ANSWERS, FakeClock, answering, require
 
-from exporter.config import build_config
+from exporter import flags
+from exporter.cli import FLAGS, build_parser, flag_overrides
+from exporter.config import Config, build_config
+from exporter.docs import FLAGS_BEGIN, FLAGS_END, MAN_PAGE, flags_markdown, man_page
 from exporter.effective import config_mapping, effective_yaml
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
+from exporter.validation import ConfigError
 from exporter.web.config import SECRET, dump_web_config, load_web_config
 from exporter.web.routes import Request, route_table
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def help_text(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("COLUMNS", "100000")  # argparse wraps at the terminal's width, hyphens too
+    return " ".join(build_parser().format_help().split())
+
+
+# ---------------------------------------------------------------- --help
+
+
+def test_help_says_what_every_flag_does_and_its_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = help_text(monkeypatch)
+    assert not re.search(r"overrides [a-z]+\.[a-z_]+", text)  # what each flag does, not the key it sets
+    for flag in flags.FLAGS:
+        said = " ".join(flags.plain(flag.help).split())
+        default = flags.default_text(flag)
+        expected = f"{said} (default: {default})" if default is not None else said
+        assert expected in text, flag.name
+
+
+def test_the_defaults_help_states_are_the_config_classes() -> None:
+    """--help and the man page say the defaults the exporter runs with (build_config of nothing)."""
+    config = build_config({})
+    for flag in flags.FLAGS:
+        if flag.key is not None:
+            section, name = flag.key.split(".")
+            assert flags.default_text(flag) == flags.value_text(flag.key, getattr(getattr(config, section), name))
+    assert flags.default_text(flags.BY_NAME["--poll.interval"]) == "5s"
+    assert flags.default_text(flags.BY_NAME["--web.idle-timeout"]) == "2m"
+    assert flags.default_text(flags.BY_NAME["--web.listen-address"]) == ":9101"
+    assert flags.default_text(flags.BY_NAME["--web.config.file"]) == "none"
+
+
+def test_every_config_key_has_its_flag_and_every_parser_flag_is_documented() -> None:
+    documented = {flag.name for flag in flags.FLAGS} | {"-h", "--help"}
+    parsed = {option for action in build_parser()._actions for option in action.option_strings}
+    assert parsed == documented
+    from exporter.config import SCHEMA
+
+    assert set(FLAGS.values()) == set(SCHEMA)
+
+
+# ---------------------------------------------------------------- flags to config
+
+
+def parse(*argv: str) -> Config:
+    return build_config(None, flag_overrides(build_parser().parse_args(list(argv))))
+
+
+def test_listen_address_is_repeatable_and_every_one_is_kept_in_order() -> None:
+    assert parse().web.listen_address == (":9101",)
+    assert parse("--web.listen-address", "127.0.0.1:1").web.listen_address == ("127.0.0.1:1",)
+    both = parse("--web.listen-address", "127.0.0.1:1", "--web.listen-address=[::1]:2")
+    assert both.web.listen_address == ("127.0.0.1:1", "[::1]:2")
+    from_file = build_config({"web": {"listen_address": ["127.0.0.1:1", ":2"]}})
+    assert from_file.web.listen_address == ("127.0.0.1:1", ":2")
+    assert build_config({"web": {"listen_address": ":3"}}).web.listen_address == (":3",)
+    # the flags replace the file's list whole, as a flag replaces any key of the file
+    assert build_config({"web": {"listen_address": [":1", ":2"]}}, {"web.listen_address": [":4"]}).web.listen_address == (":4",)
+
+
+@pytest.mark.parametrize("value,problem", [
+    ([], "web.listen_address: expected an address like :9101 or a list of them, got an empty list"),
+    ([":1", ":1"], "web.listen_address: :1 is given twice"),
+    ([":1", "nonsense"], "web.listen_address: expected [host]:port, got 'nonsense'"),
+    ([":1", 5], "web.listen_address: expected a non-empty string, got 5"),
+    ({"a": 1}, "web.listen_address: expected a non-empty string"),
+    ([f":{n}" for n in range(1, 66)], "web.listen_address: at most 64 addresses, got 65"),
+])
+def test_a_wrong_listen_address_list_is_one_line_naming_the_key(value: object, problem: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        build_config({"web": {"listen_address": value}})
+    assert str(err.value).startswith(problem)
+
+
+def test_log_format_is_a_key_and_a_flag() -> None:
+    assert build_config({}).log.format == "logfmt"
+    assert parse("--log.format", "json").log.format == "json"
+    assert build_config({"log": {"format": "json"}}).log.format == "json"
+    with pytest.raises(ConfigError, match=r"^log.format: expected one of logfmt, json, got 'text'$"):
+        parse("--log.format", "text")
 
 
 # ---------------------------------------------------------------- --config.check
@@ -140,3 +230,33 @@ def test_ready_names_the_targets_still_waiting_and_waits_for_one_a_reload_adds()
     poller.reconfigure(build_config({"targets": [*two, *many]}))
     assert ready(poller, store)[2] == (b"12 of 14 targets have not completed a poll yet: t00, t01, t02, t03, t04, "
                                        b"t05, t06, t07, t08, t09 and 2 more\n")
+
+
+# ---------------------------------------------------------------- generated docs
+
+
+def test_the_man_page_is_current() -> None:
+    assert (ROOT / MAN_PAGE).read_text() == man_page(), f"run: .venv/bin/python -m exporter.docs --man {MAN_PAGE}"
+
+
+def test_the_readme_flags_table_is_current() -> None:
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index(FLAGS_BEGIN): text.index(FLAGS_END) + len(FLAGS_END)] + "\n"
+    assert block == flags_markdown(), "run: .venv/bin/python -m exporter.docs --write README.md"
+
+
+def test_the_man_page_names_every_flag_section_and_page() -> None:
+    page = man_page()
+    for flag in flags.FLAGS:
+        assert f"\\fB{flag.name.replace('-', chr(92) + '-')}\\fR" in page, flag.name
+    for section in flags.SECTIONS:
+        assert f"\\fB{section.key}\\fR" in page
+    assert ".SH EXIT STATUS" in page and "/\\-/ready" in page
+    assert not re.search(r"^[.'](?!\\\"|TH|SH|SS|TP|B |nh|ad )", page, re.M), "a text line read as a request"
+
+
+def test_groff_reads_the_man_page_without_a_warning() -> None:
+    groff = require(shutil.which("groff"), "groff (Debian package groff-base)")
+    result = subprocess.run([groff, "-man", "-Tutf8", "-ww", "-z", str(ROOT / MAN_PAGE)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
