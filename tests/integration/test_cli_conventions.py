@@ -1,13 +1,18 @@
-"""The exporter conventions on the real command line, against a real HAProxy: socket activation
-by ``systemd-socket-activate``, and ``--config.check``.
+"""The exporter conventions on the real command line, against a real HAProxy: several listen
+addresses, socket activation by ``systemd-socket-activate``, ``/-/ready`` before and after the
+first poll, ``--config.check``, and log lines in logfmt and JSON.
 
 One HAProxy (Debian's) for the module: nothing here depends on HAProxy's version.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +37,7 @@ frontend fe_conv
     http-request return status 200 content-type text/plain string ok
 """
 WAIT = 20  # seconds; only a failure waits this long
+LOGFMT_PAIR = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|[^\s"=]*)(?: |$)')
 
 
 @pytest.fixture(scope="module")
@@ -89,9 +95,52 @@ def exporters(tmp_path: Path) -> Iterator[list[Exporter]]:
         stop_process(exporter.proc)
 
 
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
 def serves_haproxy(base: str) -> bool:
     status, _, body = fetch(f"{base}/metrics")
     return status == 200 and value(samples(body), "haproxy_frontend_status", proxy="fe_conv", state="UP") == 1
+
+
+# ---------------------------------------------------------------- --web.listen-address, repeated
+
+
+def test_every_listen_address_given_serves(hap: HAProxy, tmp_path: Path, exporters: list[Exporter]) -> None:
+    first, second = free_ports(2)
+    other = f"[::1]:{second}" if ipv6_loopback() else f"127.0.0.2:{second}"
+    bases = [f"http://127.0.0.1:{first}", f"http://{other}"]
+    exporters.append(exporter := Exporter(tmp_path, [*EXPORTER, "--haproxy.address", hap.admin, "--poll.interval",
+                                                     "0.2s", "--web.listen-address", f"127.0.0.1:{first}",
+                                                     "--web.listen-address", other]))
+    for base in bases:
+        exporter.wait(f"{base}/-/ready", f"{base} does not answer")
+        wait_for(lambda base=base: serves_haproxy(base), WAIT, f"{base} does not serve HAProxy:\n{exporter.stderr}")
+        assert fetch(f"{base}/-/ready")[::2] == (200, "OK\n")
+    assert f"listening on 127.0.0.1:{first}, {other}, metrics at /metrics" in exporter.stderr
+    assert exporter.stop() == 0
+
+
+def test_an_address_that_cannot_be_had_is_one_line_exit_2_and_frees_the_others(hap: HAProxy) -> None:
+    first, taken = free_ports(2)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", taken))
+        holder.listen()
+        result = subprocess.run([*EXPORTER, "--haproxy.address", hap.admin, "--web.listen-address", f"127.0.0.1:{first}",
+                                 "--web.listen-address", f"127.0.0.1:{taken}"], capture_output=True, text=True,
+                                timeout=60, cwd=REPO)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if not line.startswith("ts=")]  # the start is logged
+    assert errors == [f"haproxy-runtime-exporter: web.listen_address: cannot listen on 127.0.0.1:{taken}: "
+                      "Address already in use"]
+    with socket.socket() as again:  # the first address was let go, not held until exit
+        again.bind(("127.0.0.1", first))
 
 
 # ---------------------------------------------------------------- --web.systemd-socket
@@ -127,6 +176,34 @@ def test_socket_activation_without_sockets_is_one_line_exit_2(hap: HAProxy) -> N
     assert result.stderr.splitlines() == [
         "haproxy-runtime-exporter: --web.systemd-socket: no socket activation file descriptors found (LISTEN_FDS and "
         "LISTEN_PID are not set: start the exporter from a .socket unit, or without --web.systemd-socket)"]
+
+
+# ---------------------------------------------------------------- /-/ready
+
+
+def test_ready_is_503_until_the_first_poll_of_a_real_haproxy_completes(hap: HAProxy, tmp_path: Path,
+                                                                      exporters: list[Exporter]) -> None:
+    """HAProxy stopped (SIGSTOP) holds the first poll in its read: the exporter is alive but has
+    nothing to serve; once HAProxy runs again the poll completes and it is ready."""
+    assert hap.proc is not None
+    port = free_ports(1)[0]
+    base = f"http://127.0.0.1:{port}"
+    hap.proc.send_signal(signal.SIGSTOP)
+    try:
+        exporters.append(exporter := Exporter(tmp_path, [
+            *EXPORTER, "--haproxy.address", hap.admin, "--web.listen-address", f"127.0.0.1:{port}",
+            "--haproxy.timeout", "60s", "--poll.interval", "0.2s", "--poll.max-age", "60s"]))
+        exporter.wait(f"{base}/-/ready", "the exporter does not answer")
+        status, headers, body = fetch(f"{base}/-/ready")
+        assert (status, body) == (503, "the first poll of HAProxy has not completed yet\n")
+        assert headers["Retry-After"] == "1"
+        assert fetch(f"{base}/-/healthy")[0] == 200  # alive: a liveness probe must not restart it
+        assert fetch(f"{base}/metrics")[0] == 503
+    finally:
+        hap.proc.send_signal(signal.SIGCONT)
+    wait_for(lambda: fetch(f"{base}/-/ready")[0] == 200, WAIT, f"never ready:\n{exporter.stderr}")
+    assert fetch(f"{base}/-/ready")[2] == "OK\n"
+    assert value(samples(fetch(f"{base}/metrics")[2]), "haproxy_up") == 1
 
 
 # ---------------------------------------------------------------- --config.check
@@ -179,3 +256,45 @@ def test_config_check_of_a_wrong_config_is_one_line_and_exit_2(tmp_path: Path, t
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
     assert lines[0].startswith("haproxy-runtime-exporter: " + line.replace("WEB", str(web))), lines[0]
+
+
+# ---------------------------------------------------------------- --log.format
+
+
+def parse_logfmt(line: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    at = 0
+    while at < len(line):
+        match = LOGFMT_PAIR.match(line, at)
+        assert match is not None, f"not logfmt at {at}: {line!r}"
+        key, raw = match.groups()
+        pairs[key] = json.loads(raw) if raw.startswith('"') else raw
+        at = match.end()
+    return pairs
+
+
+@pytest.mark.parametrize("log_format", ["logfmt", "json"])
+def test_every_log_line_parses_in_its_format(hap: HAProxy, tmp_path: Path, exporters: list[Exporter],
+                                             log_format: str) -> None:
+    """A run that logs a start, a failing socket (its path quoted in the message, with a space and a
+    quote in it) and a stop: every line is one record, read back by a parser of the format."""
+    port = free_ports(1)[0]
+    missing = tmp_path / 'no such "dir"' / "admin.sock"
+    config = tmp_path / "exporter.yml"
+    config.write_text(json.dumps({"targets": [{"name": "up", "address": hap.admin},
+                                              {"name": "down", "address": f"unix@{missing}"}]}))
+    exporters.append(exporter := Exporter(tmp_path, [
+        *EXPORTER, "--config.file", str(config), "--web.listen-address", f"127.0.0.1:{port}", "--poll.interval",
+        "0.2s", "--log.format", log_format]))
+    exporter.wait(f"http://127.0.0.1:{port}/-/ready", "the exporter does not answer")
+    wait_for(lambda: fetch(f"http://127.0.0.1:{port}/-/ready")[0] == 200, WAIT, f"never ready:\n{exporter.stderr}")
+    assert exporter.stop() == 0
+    lines = exporter.stderr.splitlines()
+    records = [json.loads(line) if log_format == "json" else parse_logfmt(line) for line in lines]
+    assert all(list(r)[:4] == ["ts", "level", "logger", "msg"] for r in records), lines
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", r["ts"]) for r in records)
+    messages = [r["msg"] for r in records]
+    assert any(m.startswith(f"listening on 127.0.0.1:{port}") for m in messages), messages
+    failed = [r for r in records if r["level"] == "WARNING" and str(missing) in r["msg"]]
+    assert failed, messages  # the path came through whole, quote and space included
+    assert messages[-1] == "received SIGTERM, stopping"
