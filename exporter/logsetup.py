@@ -77,8 +77,8 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]  # (generic only
 def setup_logging(level: str, log_format: str = "logfmt") -> None:
     """Log to stderr at ``level`` in ``log_format``; called again on SIGHUP to apply a reload."""
     root = logging.getLogger()
-    handler = next((h for h in root.handlers if isinstance(h, _Stderr)), None)
-    if handler is None:
+    handler = next((h for h in root.handlers if isinstance(h, _Stderr) and h.stream is sys.stderr), None)
+    if handler is None:  # the first call, or stderr was replaced since (a test calling main() again)
         for old in list(root.handlers):
             root.removeHandler(old)
         handler = _Stderr(sys.stderr)
