@@ -315,6 +315,20 @@ def stat_counters(hap: HAProxy) -> dict[tuple[str, str], dict[str, int]]:
     return {(row["pxname"], row["svname"]): {k: int(v) for k, v in row.items() if v.isdigit()} for row in hap.stat()}
 
 
+def settled_counters(hap: HAProxy, timeout: float = 10) -> dict[tuple[str, str], dict[str, int]]:
+    """stat_counters once no session is open any more: HAProxy counts a response (hrsp_*) when its
+    stream ends, which may come a moment after the client has read the response."""
+    found: dict[tuple[str, str], dict[str, int]] = {}
+
+    def settled() -> bool:
+        found.clear()
+        found.update(stat_counters(hap))
+        return all(cells.get("scur", 0) == 0 for cells in found.values())
+
+    wait_for(settled, timeout, "sessions still open in HAProxy's show stat")
+    return found
+
+
 def stat_delta(before: dict[Any, dict[str, int]], after: dict[Any, dict[str, int]], row: tuple[str, str],
                *columns: str) -> int:
     """How much the columns of one row grew between two stat_counters."""

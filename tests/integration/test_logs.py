@@ -35,7 +35,7 @@ from exporter.sources.logs.config import LogsConfig
 from exporter.sources.logs.tally import Known, Tally
 from exporter.validation import ConfigError
 from exposition import samples, value
-from support import HAProxy, promtool_check_metrics, stat_counters, stat_delta, timed_request, wait_for
+from support import HAProxy, promtool_check_metrics, settled_counters, stat_counters, stat_delta, timed_request, wait_for
 from testkit.servers import DelayedOrigin
 
 CUSTOM = "%ci:%cp [%tr] %ft %b/%s TR=%TR Tw=%Tw Tc=%Tc Tr=%Tr Ta=%Ta %ST %B %tsc %rc"
@@ -165,7 +165,7 @@ def test_http_histograms_and_codes_are_haproxys_counts_and_the_clients_times(log
     for path, count in (("/fast", 30), ("/missing", 4), ("/error", 3), ("/slow", 6)):
         for n in range(count):
             seen["be_slow" if path == "/slow" else "be_fast"].append(timed_request(logged.ports[0], f"{path}/{n}"))
-    after = stat_counters(logged)
+    after = settled_counters(logged)
     sent = sum(len(v) for v in seen.values())
     got = exporter.until("not every log line was read", lambda got: lines_read(got) >= sent)
     assert lines_read(got) == sent
@@ -205,7 +205,7 @@ def test_tcplog_sessions_are_counted_with_their_total_time(logged: HAProxy, expo
     exporter = streaming(exporters, logged.admin, ring="tcplog", format="tcplog", ring_format="rfc3164")
     before = stat_counters(logged)
     times = [timed_request(logged.ports[2], "/fast")[1] for _ in range(12)]
-    after = stat_counters(logged)
+    after = settled_counters(logged)
     got = exporter.until("not every log line was read", lambda got: lines_read(got) >= len(times))
     count = value(got, "haproxy_backend_log_total_time_seconds_count", proxy="be_tcp")
     assert count == stat_delta(before, after, ("be_tcp", "BACKEND"), "stot") == len(times)
@@ -221,7 +221,7 @@ def test_a_custom_log_format_is_read_from_the_same_string_as_haproxy_cfg(logged:
     exporter = streaming(exporters, logged.admin, ring="custom", format=CUSTOM, ring_format="iso")
     before = stat_counters(logged)
     results = [timed_request(logged.ports[1], path) for path in ["/fast"] * 8 + ["/missing"] * 2]
-    after = stat_counters(logged)
+    after = settled_counters(logged)
     got = exporter.until("not every log line was read", lambda got: lines_read(got) >= len(results))
     assert value(got, "haproxy_backend_log_total_time_seconds_count", proxy="be_fast") == stat_delta(
         before, after, ("be_fast", "BACKEND"), *RESPONSES) == 10

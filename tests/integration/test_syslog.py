@@ -20,7 +20,7 @@ from exporter.sources.logs.source import known_names
 from exporter.sources.logs.syslog import SyslogConfig, SyslogReceiver
 from exporter.sources.logs.tally import Tally, View
 from exporter.sources.stat.parse import parse_stat
-from support import HAProxy, stat_counters, stat_delta, timed_request, wait_for
+from support import HAProxy, settled_counters, stat_counters, stat_delta, timed_request, wait_for
 from testkit.servers import DelayedOrigin
 
 # `log udp@HOST:PORT` and `log /path` are read alike by 2.6 to 3.4 (2.6 also takes `log HOST:PORT`).
@@ -122,7 +122,7 @@ def test_udp_and_unix_syslog_lines_are_counted_as_haproxy_counts(haproxy_factory
     for path, count in (("/fast", 12), ("/missing", 2), ("/error", 1)):
         for n in range(count):
             sent["be_unix"].append(timed_request(hap.ports[1], f"{path}/{n}"))
-    after = stat_counters(hap)
+    after = settled_counters(hap)
     udp.until(43)
     unix.until(15)
     time.sleep(0.2)  # and nothing more comes
