@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import sys
 import threading
 from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence, get_type_hints
 
-from exporter import __version__
+from exporter import __version__, flags
 from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config import CHECKS, Config, load_config
+from exporter.logsetup import setup_logging
 from exporter.reload import Settings, Signals, load_settings, reload_settings
 from exporter.validation import ConfigError
 from exporter.web.config import WebConfig
@@ -21,51 +23,46 @@ if TYPE_CHECKING:
 log = logging.getLogger("exporter")
 SWITCH_INTERVAL = 0.001  # seconds; see serve()
 
-# flag → dotted config key (the same keys the YAML file uses)
-FLAGS = {
-    "--haproxy.address": "haproxy.address",
-    "--haproxy.timeout": "haproxy.timeout",
-    "--haproxy.connect-timeout": "haproxy.connect_timeout",
-    "--haproxy.max-response-bytes": "haproxy.max_response_bytes",
-    "--poll.interval": "poll.interval",
-    "--poll.max-age": "poll.max_age",
-    "--poll.concurrency": "poll.concurrency",
-    "--poll.max-series": "poll.max_series",
-    "--haproxy.mode": "haproxy.mode",
-    "--web.listen-address": "web.listen_address",
-    "--web.telemetry-path": "web.telemetry_path",
-    "--web.config.file": "web.config_file",
-    "--web.max-connections": "web.max_connections",
-    "--web.listen-backlog": "web.listen_backlog",
-    "--web.read-header-timeout": "web.read_header_timeout",
-    "--web.idle-timeout": "web.idle_timeout",
-    "--web.write-stall-timeout": "web.write_stall_timeout",
-    "--web.write-timeout": "web.write_timeout",
-    "--web.tls-handshake-timeout": "web.tls_handshake_timeout",
-    "--log.level": "log.level",
-}
+PROG = "haproxy-runtime-exporter"
+EPILOG = (f"Pages: {', '.join(page for page, _ in flags.PAGES)}.  SIGHUP re-reads the config.  "
+          + "  ".join(f"Exit status {code}: {flags.plain(meaning)}." for code, meaning in flags.EXIT_STATUS)
+          + "  The manual: man -l docs/haproxy-runtime-exporter.1 in the source.")
+
+# flag → dotted config key (the same keys the YAML file uses), for the flags that set one
+FLAGS = {flag.name: flag.key for flag in flags.FLAGS if flag.key is not None}
+
+
+def _dest(flag: flags.Flag) -> str:
+    return flag.key or flag.name.lstrip("-").replace(".", "_").replace("-", "_")
 
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse prints usage plus the error; we print one line and exit 2."""
 
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"haproxy-runtime-exporter: flag error: {message} (see --help)\n")
+        sys.stderr.write(f"{PROG}: flag error: {message} (see --help)\n")
         sys.exit(2)
 
 
 def build_parser() -> OneLineParser:
-    parser = OneLineParser(
-        prog="haproxy-runtime-exporter",
-        description="Prometheus exporter for HAProxy's Runtime API (stats socket).",
-    )
-    parser.add_argument("--config.file", dest="config_file", metavar="PATH",
-                        help="YAML config file (see config.example.yaml); flags override it")
-    for flag, key in FLAGS.items():
-        parser.add_argument(flag, dest=key, metavar="VALUE", help=f"overrides {key}")
-    parser.add_argument("--once", action="store_true",
-                        help="poll once, print the exposition to stdout, exit 1 if HAProxy could not be read")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    """The flags of exporter/flags.py, each with what it does and its default."""
+    parser = OneLineParser(prog=PROG, description=f"{flags.SUMMARY}.  {flags.plain(flags.DESCRIPTION)}",
+                           epilog=EPILOG.replace("%", "%%"))
+    groups = {name: parser.add_argument_group(f"{name} flags") for name in flags.GROUPS}
+    for flag in flags.FLAGS:
+        text = flags.plain(flag.help)
+        default = flags.default_text(flag)
+        if default is not None:
+            text += f" (default: {default})"
+        text = text.replace("%", "%%")  # argparse formats help texts with %
+        group = groups[flag.group]
+        if flag.name == "--version":
+            group.add_argument(flag.name, action="version", version=f"%(prog)s {__version__}", help=text)
+        elif flag.metavar is None:
+            group.add_argument(flag.name, dest=_dest(flag), action="store_true", help=text)
+        else:
+            group.add_argument(flag.name, dest=_dest(flag), metavar=flag.metavar, help=text,
+                               action="append" if flag.repeatable else "store")
     return parser
 
 
@@ -91,15 +88,6 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
 
 def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {key: _coerce(key, getattr(args, key)) for key in FLAGS.values() if getattr(args, key) is not None}
-
-
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)r",
-        stream=sys.stderr,
-        force=True,
-    )
 
 
 def new_store(config: Config, clock: Clock) -> Store:
@@ -134,15 +122,17 @@ def run_once(config: Config, clock: Clock) -> int:
 
 
 def serve(config: Config, clock: Clock, web: WebConfig | None = None,
-          reload: Callable[[], Settings] | None = None) -> int:
+          reload: Callable[[], Settings] | None = None, sockets: Sequence[socket.socket] | None = None) -> int:
     """Poll in a daemon thread and serve HTTP until SIGTERM/SIGINT; SIGHUP calls ``reload``.
+
+    ``sockets`` are systemd's (``--web.systemd-socket``), served instead of ``web.listen_address``.
 
     The poller thread is a daemon and is not waited for long on stop: a poll blocked in a socket
     read with a long haproxy.timeout must not delay the exit.
     """
     from exporter.poll.poller import Poller
     from exporter.web.limits import raise_fd_limit
-    from exporter.web.server import start_server
+    from exporter.web.server import ListenError, start_server
 
     signals = Signals()
     signals.block()  # before any thread starts: they all inherit the mask (see Signals)
@@ -161,10 +151,9 @@ def serve(config: Config, clock: Clock, web: WebConfig | None = None,
         return thread.is_alive() and poller.healthy()
 
     try:
-        server = start_server(config, store, healthy, web, clock)
-    except OSError as exc:
-        sys.stderr.write(f"haproxy-runtime-exporter: web.listen_address: cannot listen on "
-                         f"{config.web.listen_address}: {exc.strerror or exc}\n")
+        server = start_server(config, store, healthy, web, clock, poller.waiting, sockets)
+    except ListenError as exc:
+        sys.stderr.write(f"{PROG}: web.listen_address: cannot listen on {exc.address}: {exc.strerror or exc}\n")
         return 2
 
     targets = ", ".join(t.name or t.address.text for t in config.poll_targets())
@@ -182,7 +171,7 @@ def serve(config: Config, clock: Clock, web: WebConfig | None = None,
                 current = new
                 poller.reconfigure(new.config)
                 server.config, server.web = new.config, new.web
-                logging.getLogger().setLevel(new.config.log.level.upper())
+                setup_logging(new.config.log.level, new.config.log.format)
     stop.set()
     log.info("received %s, stopping", signals.received[-1] if signals.received else "stop")
     server.shutdown()
@@ -197,12 +186,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, config = parse_args(argv)
         web = load_settings(lambda: config).web
     except ConfigError as exc:
-        sys.stderr.write(f"haproxy-runtime-exporter: config error: {exc}\n")
+        sys.stderr.write(f"{PROG}: config error: {exc}\n")
         return 2
-    setup_logging(config.log.level)
+    if args.config_check:
+        from exporter.effective import effective_yaml
+
+        sys.stdout.write(effective_yaml(config, web))
+        sys.stdout.flush()
+        return 0
+    setup_logging(config.log.level, config.log.format)
     if args.once:
         return run_once(config, SYSTEM_CLOCK)  # the one clock, handed down from here
-    return serve(config, SYSTEM_CLOCK, web, lambda: load_settings(lambda: load_config(args.config_file, flag_overrides(args))))
+    sockets = None
+    if args.web_systemd_socket:
+        from exporter.web.activation import ActivationError, systemd_sockets
+
+        try:
+            sockets = systemd_sockets()
+        except ActivationError as exc:
+            sys.stderr.write(f"{PROG}: --web.systemd-socket: {exc}\n")
+            return 2
+    return serve(config, SYSTEM_CLOCK, web, lambda: load_settings(lambda: load_config(args.config_file, flag_overrides(args))),
+                 sockets)
 
 
 if __name__ == "__main__":

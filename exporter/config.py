@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping
 
 from exporter.runtime.address import Address, AddressError, parse_address
 from exporter.sources.registry import config_sections, target_checks
-from exporter.validation import ConfigError, Keys, parse_duration, positive_int, read_yaml, string
+from exporter.validation import ConfigError, Keys, parse_duration, positive_int, read_yaml, shown, string
 
 MODES = ("auto", "worker", "master")
 
@@ -51,7 +51,7 @@ class WebSection:
     """``web:``: where and how /metrics is served.  The serving limits (docs/reliability.md,
     "Serving limits") each bound what a client can hold."""
 
-    listen_address: str = ":9101"
+    listen_address: tuple[str, ...] = (":9101",)  # every address is listened on
     telemetry_path: str = "/metrics"
     config_file: str | None = None
     max_connections: int = 4096
@@ -65,9 +65,10 @@ class WebSection:
 
 @dataclass(frozen=True)
 class LogSection:
-    """``log:``."""
+    """``log:``: what is logged (stderr), and how each line is written."""
 
     level: str = "info"
+    format: str = "logfmt"
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class Config:
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("logfmt", "json")
 _TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 
 
@@ -116,13 +118,28 @@ def parse_listen_address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _listen(key: str, value: Any) -> str:
-    text = string(key, value)
-    try:
-        parse_listen_address(text)
-    except ValueError as exc:
-        raise ConfigError(f"{key}: {exc}") from None
-    return text
+MAX_LISTEN_ADDRESSES = 64  # a socket each
+
+
+def _listen(key: str, value: Any) -> tuple[str, ...]:
+    """One address or a list of them (the flag is repeatable, as the exporter-toolkit's): every
+    one is listened on.  The same text twice is refused (the second bind would fail anyway)."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    if not items:
+        raise ConfigError(f"{key}: expected an address like :9101 or a list of them, got an empty list")
+    if len(items) > MAX_LISTEN_ADDRESSES:
+        raise ConfigError(f"{key}: at most {MAX_LISTEN_ADDRESSES} addresses, got {len(items)}")
+    addresses: list[str] = []
+    for item in items:
+        text = string(key, item)
+        try:
+            parse_listen_address(text)
+        except ValueError as exc:
+            raise ConfigError(f"{key}: {exc}") from None
+        if text in addresses:
+            raise ConfigError(f"{key}: {text} is given twice")
+        addresses.append(text)
+    return tuple(addresses)
 
 
 def _path(key: str, value: Any) -> str:
@@ -136,6 +153,12 @@ def _log_level(key: str, value: Any) -> str:
     if not isinstance(value, str) or value.lower() not in LOG_LEVELS:
         raise ConfigError(f"{key}: expected one of {', '.join(LOG_LEVELS)}, got {value!r}")
     return value.lower()
+
+
+def _log_format(key: str, value: Any) -> str:
+    if value not in LOG_FORMATS:
+        raise ConfigError(f"{key}: expected one of {', '.join(LOG_FORMATS)}, got {shown(value)}")
+    return str(value)
 
 
 def _optional_file(key: str, value: Any) -> str | None:
@@ -193,6 +216,7 @@ CHECKS: dict[str, tuple[type[Any], dict[str, Check]]] = {
     }),
     "log": (LogSection, {
         "level": _log_level,
+        "format": _log_format,
     }),
 }
 SCHEMA: dict[str, Check] = {f"{section}.{key}": check

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import reprlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, Mapping
 
 import yaml
@@ -67,6 +67,32 @@ def parse_duration(key: str, value: Any) -> float:
     if not seconds <= MAX_DURATION:
         raise ConfigError(f"{key}: must be at most 24h, got {shown(value)}")
     return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """``seconds`` as the config writes durations (5s, 2m, 500ms, 1.5s), in the largest unit that
+    reads back exactly with :func:`parse_duration`; a plain number of seconds otherwise."""
+    candidates = [f"{round(seconds / size)}{unit}" for unit, size in (("h", 3600.0), ("m", 60.0), ("s", 1.0))
+                  if seconds >= size]
+    if seconds < 1:
+        candidates.append(f"{round(seconds * 1000)}ms")
+    candidates.append(f"{float(seconds)!r}s")
+    for text in candidates:
+        m = _DURATION.fullmatch(text)
+        if m is not None and float(m.group("num")) * _UNITS[m.group("unit")] == seconds:
+            return text
+    return repr(float(seconds))
+
+
+def plain(value: Any) -> Any:
+    """A validated config value as the file writes it, for ``--config.check``: a dataclass as a
+    mapping of its fields (the unset ones, None, left out: they read back as unset), a tuple as a
+    list.  A section whose file form differs from its fields writes its own (Source.dump_config)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in fields(value) if getattr(value, f.name) is not None}
+    if isinstance(value, (tuple, list)):
+        return [plain(item) for item in value]
+    return value
 
 
 def positive_int(key: str, value: Any, most: int) -> int:

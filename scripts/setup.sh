@@ -17,6 +17,8 @@ for _arg in "$@"; do
         --test) _want_test=1 ;;
         haproxy) command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || _missing+=(haproxy) ;;
         prometheus) command -v prometheus >/dev/null && command -v promtool >/dev/null || _missing+=(prometheus) ;;
+        systemd) command -v systemd-socket-activate >/dev/null || _missing+=(systemd) ;;
+        groff-base) command -v groff >/dev/null || _missing+=(groff-base) ;;
         *) _missing+=("$_arg") ;;
     esac
 done

@@ -32,6 +32,7 @@ from exporter.poll.target import TargetPoller
 
 log = logging.getLogger("exporter.poll")
 _RUNNING_CHECK = 0.05  # seconds between looks at running polls while some are in flight
+MAX_NAMED = 10  # targets named in /-/ready's reason; the rest are counted
 
 
 class Running(Protocol):
@@ -265,6 +266,19 @@ class Poller:
         self._publish_overview()
 
     # ------------------------------------------------------------------ health
+
+    def waiting(self) -> str | None:
+        """Why the exporter is not ready (``/-/ready``): the targets that have not completed a poll
+        yet, good or failed, named; None once every target has.  A target added by a reload
+        makes it wait again until that target's first poll ends."""
+        plan = self._plan
+        names = [name for name, target in plan.targets.items() if not target.completed]
+        if not names:
+            return None
+        if not plan.config.multi_target:
+            return "the first poll of HAProxy has not completed yet"
+        shown = ", ".join(names[:MAX_NAMED]) + (f" and {len(names) - MAX_NAMED} more" if len(names) > MAX_NAMED else "")
+        return f"{len(names)} of {len(plan.targets)} targets have not completed a poll yet: {shown}"
 
     def healthy(self) -> bool:
         """False while a poll cannot be started, or when some target's last completed cycle is older

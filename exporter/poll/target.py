@@ -56,6 +56,7 @@ class TargetPoller:
         self.state = PollState()
         self.clock = clock
         self.created_mono = clock.monotonic()  # /healthz counts a target that never completed a cycle from here
+        self.completed = False  # a cycle has ended and its result is published (/-/ready)
         self.reload_ok = reload_ok
         self._connect = connect
         client = connect(target)
@@ -133,6 +134,7 @@ class TargetPoller:
         st.commands_per_cycle = runner.sent
         st.last_cycle_mono = self.clock.monotonic()
         self.publish()
+        self.completed = True
         return ok
 
     def _detect(self, runner: Runner) -> str | None:

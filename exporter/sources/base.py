@@ -24,6 +24,7 @@ from exporter.runtime.answer import Text
 from exporter.runtime.client import Client
 from exporter.sources.doctable import DocRows
 from exporter.sources.values import ModelStats as ModelStats  # build's second argument, so the poll's too
+from exporter.validation import plain
 
 
 class Limits(Protocol):
@@ -183,6 +184,12 @@ class Source:
     def parse_config(value: Any) -> Any:
         """The validated value of the source's config section (raise ConfigError naming the key)."""
         return None
+
+    @staticmethod
+    def dump_config(section: Any) -> Any:
+        """The validated section as the config file writes it (``--config.check`` prints it), which
+        ``parse_config`` reads back to the same value; None leaves the section out (it is off)."""
+        return plain(section)
 
     @staticmethod
     def check_targets(section: Any, targets: int) -> None:

@@ -20,7 +20,7 @@ from exporter.exposition.families import Family
 from exporter.reuse import PollMemo
 from exporter.sources.base import Ask, Command, Source
 from exporter.sources.values import Built, ModelStats, replay
-from exporter.validation import ConfigError, Keys, parse_duration, positive_int
+from exporter.validation import ConfigError, Keys, format_duration, parse_duration, positive_int
 
 T = TypeVar("T")
 LIST_RETRY = 60.0
@@ -151,6 +151,11 @@ class RefreshedSource(Source, Generic[T]):
     def parse_config(cls, value: Any) -> Schedule:
         assert cls.config_key is not None
         return parse_schedule(cls.config_key, value)
+
+    @staticmethod
+    def dump_config(section: Any) -> Any:
+        return {"enabled": section.enabled, "refresh_interval": format_duration(section.refresh_interval),
+                "max_per_poll": section.max_per_poll}
 
     def needed_level(self) -> str:
         return self.level if self.config.enabled else "user"

@@ -82,6 +82,11 @@ def config_sections() -> dict[str, Callable[[Any], Any]]:
     return {s.config_key: s.parse_config for s in sources() if s.config_key}
 
 
+def config_dumps() -> dict[str, Callable[[Any], Any]]:
+    """Config section name → the source's writer of it, as the file writes it (``--config.check``)."""
+    return {s.config_key: s.dump_config for s in sources() if s.config_key}
+
+
 def target_checks() -> dict[str, Callable[[Any, int], None]]:
     """Config section name → the source's check of it against the number of targets."""
     return {s.config_key: s.check_targets for s in sources() if s.config_key}

@@ -256,6 +256,30 @@ def _header_refusal(name: Any) -> str:
     return f"this header cannot be configured (the exporter-toolkit's list: {known})"
 
 
+SECRET = "<secret>"  # what a password hash is printed as (Prometheus prints its secrets so)
+
+
+def dump_web_config(web: WebConfig) -> dict[str, Any]:
+    """The loaded file as it applies (``--config.check``): file paths made absolute, the client
+    auth type and TLS versions as the file names them, every password hash as ``<secret>``."""
+    out: dict[str, Any] = {}
+    if web.tls is not None:
+        tls: dict[str, Any] = {"cert_file": web.tls.cert_file, "key_file": web.tls.key_file}
+        if web.tls.client_ca_file:
+            tls["client_ca_file"] = web.tls.client_ca_file
+        tls["client_auth_type"] = next(name for name, mode in _CLIENT_AUTH.items() if name and mode == web.tls.verify_mode)
+        versions = {version: name for name, version in _TLS_VERSIONS.items()}
+        tls["min_version"] = versions[web.tls.min_version]
+        if web.tls.max_version is not None:
+            tls["max_version"] = versions[web.tls.max_version]
+        out["tls_server_config"] = tls
+    if web.users:
+        out["basic_auth_users"] = {user: SECRET for user in web.users}
+    if web.headers:
+        out["http_server_config"] = {"headers": dict(web.headers)}
+    return out
+
+
 def load_web_config(path: str) -> WebConfig:
     """Read and validate the file; raise :class:`ConfigError` with one line naming the key."""
     data = read_yaml(path, KEY)

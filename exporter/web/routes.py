@@ -93,7 +93,8 @@ def landing_page(config: Config) -> str:
         "<!doctype html><html><head><title>HAProxy Runtime Exporter</title></head><body>"
         f"<h1>HAProxy Runtime Exporter {__version__}</h1>{what}"
         f'<ul><li><a href="{path}">{path}</a>: {metrics}</li>'
-        '<li><a href="/healthz">/healthz</a>: health of the poll loop</li></ul>'
+        '<li><a href="/healthz">/healthz</a>: health of the poll loop</li>'
+        '<li><a href="/-/ready">/-/ready</a>: whether every target has been polled once</li></ul>'
         "</body></html>\n"
     )
 
@@ -127,9 +128,15 @@ def probe(request: Request, store: Store, config: Config) -> Response:
     return parts_response(store.probe(name), request)
 
 
-def route_table(config: Config, store: Store, healthy: Callable[[], bool]) -> dict[str, Handler]:
+def route_table(config: Config, store: Store, healthy: Callable[[], bool],
+                waiting: Callable[[], str | None] = lambda: None) -> dict[str, Handler]:
     """Path → handler for ``config``.  Add a route here; every route gets auth, the method check
-    (GET and HEAD) and the web config's headers from the protocol layer."""
+    (GET and HEAD) and the web config's headers from the protocol layer.
+
+    ``/healthz`` and ``/-/healthy`` say whether the poll loop is alive (exporter/poll/poller.py,
+    ``healthy``); ``/-/ready`` whether there is something to serve: 200 once every target has
+    completed a poll, good or failed, and before that 503 with ``waiting``'s one-line reason.
+    """
 
     def metrics(request: Request) -> Response:
         return parts_response(store.parts(), request)
@@ -141,11 +148,17 @@ def route_table(config: Config, store: Store, healthy: Callable[[], bool]) -> di
         ok = healthy()
         return text(200 if ok else 503, "OK\n" if ok else "poll loop not running\n")
 
+    def ready(_request: Request) -> Response:
+        reason = waiting()
+        if reason is None:
+            return text(200, "OK\n")
+        return text(503, " ".join(reason.split()) + "\n", [("Retry-After", "1")])
+
     def probe_target(request: Request) -> Response:
         return probe(request, store, config)
 
     return {config.web.telemetry_path: metrics, "/probe": probe_target, "/": landing, "/healthz": health,
-            "/-/healthy": health}
+            "/-/healthy": health, "/-/ready": ready}
 
 
 def dispatch(request: Request, table: Mapping[str, Handler], authorized: bool) -> Response:

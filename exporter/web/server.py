@@ -19,7 +19,7 @@ import logging
 import socket
 import ssl
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.config import Config, parse_listen_address
@@ -31,7 +31,7 @@ from exporter.web.protocol import Connection
 from exporter.web.routes import CONTENT_TYPE, Handler, Request, Response, dispatch, landing_page, route_table
 from exporter.web.tls import ReloadingContext
 
-__all__ = ["CONTENT_TYPE", "Server", "landing_page", "start_server"]
+__all__ = ["CONTENT_TYPE", "ListenError", "Server", "landing_page", "start_server"]
 
 log = logging.getLogger("exporter.web.server")
 ACCEPT_BATCH = 64  # accepts per wake-up, so a burst of connects does not starve open connections
@@ -39,6 +39,29 @@ ACCEPT_BACKOFF = 1.0  # seconds accepting pauses on EMFILE/ENFILE or near the de
 _REFUSED_BODY = b"too many connections (web.max_connections)\n"
 REFUSED = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
            b"Content-Length: %d\r\nRetry-After: 1\r\nConnection: close\r\n\r\n%s" % (len(_REFUSED_BODY), _REFUSED_BODY))
+
+
+class ListenError(OSError):
+    """An address of ``web.listen_address`` could not be listened on (its text in ``address``)."""
+
+    def __init__(self, address: str, exc: OSError) -> None:
+        super().__init__(exc.errno, exc.strerror or str(exc))
+        self.address = address
+
+
+def socket_name(sock: socket.socket) -> str:
+    """Where a listening socket listens, written as ``web.listen_address`` writes it (a UNIX
+    socket, which only socket activation hands over, as unix:PATH)."""
+    name = sock.getsockname()
+    if sock.family == socket.AF_INET6:
+        return f"[{name[0]}]:{name[1]}"
+    if sock.family == socket.AF_INET:
+        return f"{name[0]}:{name[1]}"
+    return f"unix:{name.decode(errors='replace') if isinstance(name, bytes) else name}"
+
+
+def never_waiting() -> str | None:
+    return None
 
 
 class Episode:
@@ -63,7 +86,11 @@ class Episode:
 
 
 class Server:
-    """The listening socket, the accept loop and all connections, on one event loop thread.
+    """The listening sockets, the accept loop and all connections, on one event loop thread.
+
+    It listens on every address of ``web.listen_address``, or on the ``sockets`` handed to it
+    (systemd's, with ``--web.systemd-socket``: exporter/web/activation.py), which it neither binds
+    nor gives a backlog (the socket unit's ``Backlog=`` applies).
 
     ``config`` and ``web`` may be replaced from another thread (SIGHUP); the loop reads them per
     connection and per request, so timeouts, limits, paths, TLS and users apply to new requests.
@@ -72,14 +99,20 @@ class Server:
     """
 
     def __init__(self, config: Config, store: Store, healthy: Callable[[], bool],
-                 web: WebConfig | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
+                 web: WebConfig | None = None, clock: Clock = SYSTEM_CLOCK,
+                 waiting: Callable[[], str | None] = never_waiting,
+                 sockets: Sequence[socket.socket] | None = None) -> None:
         self.store = store
         self.clock = clock  # the edge's; when the TLS files are looked at again
         self.healthy = healthy
+        self.waiting = waiting  # why the exporter is not ready yet (/-/ready), None once it is
         self._config = config
         self.web = web
-        self.listener = self._listen(config)  # first: an address in use must not leave a loop behind
-        self.server_address = self.listener.getsockname()[:2]
+        self.inherited = sockets is not None
+        # first: an address in use must not leave a loop behind
+        self.listeners = list(sockets) if sockets is not None else self._listen_all(config)
+        first = self.listeners[0].getsockname()
+        self.server_address: Any = first[:2] if isinstance(first, tuple) else first
         self.loop = asyncio.new_event_loop()
         self.loop.set_exception_handler(self._loop_exception)
         self.connections: set[Connection] = set()  # from accept (TLS handshakes included) to close
@@ -108,25 +141,48 @@ class Server:
 
     def _relisten(self, backlog: int) -> None:
         """Linux applies a new backlog to a listening socket on a second listen()."""
-        if self.listener.fileno() >= 0:
-            self.listener.listen(backlog)
+        if self.inherited:
+            return  # systemd's sockets keep the socket unit's Backlog=
+        for listener in self.listeners:
+            if listener.fileno() >= 0:
+                listener.listen(backlog)
 
     # -- start and stop ----------------------------------------------------------------------
 
     @staticmethod
-    def _listen(config: Config) -> socket.socket:
-        host, port = parse_listen_address(config.web.listen_address)
+    def _listen_all(config: Config) -> list[socket.socket]:
+        """A socket on every address, or none: one that cannot be had closes the others."""
+        sockets: list[socket.socket] = []
+        try:
+            for address in config.web.listen_address:
+                sockets.append(Server._listen(address, config.web.listen_backlog))
+        except ListenError:
+            for sock in sockets:
+                sock.close()
+            raise
+        return sockets
+
+    @staticmethod
+    def _listen(address: str, backlog: int) -> socket.socket:
+        host, port = parse_listen_address(address)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, port))
-            sock.listen(config.web.listen_backlog)
+            sock.listen(backlog)
             sock.setblocking(False)
-        except OSError:
+        except OSError as exc:
             sock.close()
-            raise
+            raise ListenError(address, exc) from None
         return sock
+
+    def addresses(self) -> list[str]:
+        """Where it listens, one text per socket."""
+        return [socket_name(sock) for sock in self.listeners if sock.fileno() >= 0]
+
+    def _any_open(self) -> bool:
+        return any(sock.fileno() >= 0 for sock in self.listeners)
 
     def start(self) -> None:
         self._thread.start()
@@ -159,11 +215,13 @@ class Server:
         self.passwords.close()
 
     def server_close(self) -> None:
-        self.listener.close()
+        for listener in self.listeners:
+            listener.close()
 
     def _stop(self) -> None:
         self._stop_accepting()
-        self.listener.close()
+        for listener in self.listeners:
+            listener.close()
         for task in list(self._setups):
             task.cancel()
         for conn in list(self.connections):
@@ -174,13 +232,17 @@ class Server:
 
     def _start_accepting(self) -> None:
         self._resume = None
-        if not self._listening and self.listener.fileno() >= 0:
-            self.loop.add_reader(self.listener.fileno(), self._accept)
+        if not self._listening and self._any_open():
+            for listener in self.listeners:
+                if listener.fileno() >= 0:
+                    self.loop.add_reader(listener.fileno(), self._accept, listener)
             self._listening = True
 
     def _stop_accepting(self) -> None:
         if self._listening:
-            self.loop.remove_reader(self.listener.fileno())
+            for listener in self.listeners:
+                if listener.fileno() >= 0:
+                    self.loop.remove_reader(listener.fileno())
             self._listening = False
 
     def _back_off(self) -> None:
@@ -200,12 +262,12 @@ class Server:
             return
         self._start_accepting()
 
-    def _accept(self) -> None:
+    def _accept(self, listener: socket.socket) -> None:
         for _ in range(ACCEPT_BATCH):
             if not self._listening:  # the last one paused accepting
                 return
             try:
-                sock, _peer = self.listener.accept()
+                sock, _peer = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
@@ -247,7 +309,8 @@ class Server:
             self.cap_episode.clear("below web.max_connections (%d) again", cap)
         try:
             sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if sock.family != socket.AF_UNIX:  # a UNIX socket systemd handed over has no Nagle to turn off
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             sock.close()
             return
@@ -294,14 +357,14 @@ class Server:
     def detached(self, conn: Connection) -> None:
         """A connection ended (or never started): its descriptor is free, accept again."""
         self.connections.discard(conn)
-        if not self._listening and self._resume is not None and self.listener.fileno() >= 0:
+        if not self._listening and self._resume is not None and self._any_open():
             self._resume.cancel()
             self._start_accepting()
 
     def respond(self, request: Request, authorized: bool) -> Response:
         config = self._config
         if self._routes is None or self._routes[0] is not config:
-            self._routes = (config, route_table(config, self.store, self.healthy))
+            self._routes = (config, route_table(config, self.store, self.healthy, self.waiting))
         return dispatch(request, self._routes[1], authorized)
 
     def note(self, kind: str, detail: str, peer: str) -> None:
@@ -324,9 +387,12 @@ class Server:
 
 
 def start_server(config: Config, store: Store, healthy: Callable[[], bool],
-                 web: WebConfig | None = None, clock: Clock = SYSTEM_CLOCK) -> Server:
-    """Listen (an OSError if the address cannot be had) and serve from a new thread."""
-    server = Server(config, store, healthy, web, clock)
+                 web: WebConfig | None = None, clock: Clock = SYSTEM_CLOCK,
+                 waiting: Callable[[], str | None] = never_waiting,
+                 sockets: Sequence[socket.socket] | None = None) -> Server:
+    """Listen (a :class:`ListenError` if an address cannot be had) and serve from a new thread."""
+    server = Server(config, store, healthy, web, clock, waiting, sockets)
     server.start()
-    log.info("listening on %s, metrics at %s", config.web.listen_address, config.web.telemetry_path)
+    how = " (sockets from systemd)" if sockets is not None else ""
+    log.info("listening on %s%s, metrics at %s", ", ".join(server.addresses()), how, config.web.telemetry_path)
     return server

@@ -86,7 +86,7 @@ def test_cmd_flags_parse_and_point_at_the_baked_config() -> None:
     destinations = {parts[-1]: parts[-2] for parts in baked}
     assert parsed.config_file in destinations, "CMD must use the config the image ships"
     config = load_config(str(ROOT / destinations[parsed.config_file]))
-    host, port = parse_listen_address(config.web.listen_address)
+    host, port = parse_listen_address(config.web.listen_address[0])
     assert host in ("", "0.0.0.0", "::"), "inside a container the exporter must listen on all addresses"
     exposed = [args for word, args in final_stage() if word == "EXPOSE"]
     assert exposed == [str(port)]

@@ -104,7 +104,7 @@ def test_exporter_flags_form_a_valid_config(objects: dict[str, dict[str, Any]]) 
     pod = objects["Deployment"]["spec"]["template"]["spec"]
     args = exporter_args(pod)
     config = build_config(None, args)
-    _, port = parse_listen_address(config.web.listen_address)
+    _, port = parse_listen_address(config.web.listen_address[0])
     ports = {p["name"]: p["containerPort"] for p in container(pod, "exporter")["ports"]}
     assert ports["metrics"] == port
     for probe in ("livenessProbe", "readinessProbe"):

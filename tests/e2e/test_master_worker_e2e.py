@@ -31,8 +31,8 @@ import pytest
 import yaml
 
 import haproxies
-from e2e.test_prometheus_e2e import Stack, http_ok, start_process
-from support import HAProxy, SlowBackend, download, free_ports, require, stop_process, wait_for
+from e2e.test_prometheus_e2e import Stack
+from support import HAProxy, SlowBackend, download, free_ports, http_ok, require, start_logged, stop_process, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -79,7 +79,7 @@ def test_rate_through_a_reload_counts_the_old_workers_download(haproxy_bin) -> N
         haps["reloaded"].start_master()
         haps["plain"].start()
         for job, socket_path in (("reloaded", haps["reloaded"].master), ("plain", haps["plain"].admin)):
-            procs.append(start_process(
+            procs.append(start_logged(
                 [sys.executable, "-m", "exporter", "--haproxy.address", socket_path,
                  "--web.listen-address", f"127.0.0.1:{ports[job]}", "--poll.interval", "500ms"],
                 base / f"exporter-{job}.log"))
@@ -89,7 +89,7 @@ def test_rate_through_a_reload_counts_the_old_workers_download(haproxy_bin) -> N
                                 "static_configs": [{"targets": [f"127.0.0.1:{ports[job]}"]}]}
                                for job in ("reloaded", "plain")],
         }))
-        procs.append(start_process(
+        procs.append(start_logged(
             [prometheus, f"--config.file={base / 'prometheus.yml'}", f"--storage.tsdb.path={base / 'data'}",
              f"--web.listen-address=127.0.0.1:{ports['prometheus']}", "--log.level=warn"], base / "prometheus.log"))
         stack = Stack(haps["reloaded"], "", f"http://127.0.0.1:{ports['prometheus']}", "")

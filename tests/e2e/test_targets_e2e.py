@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from e2e.test_prometheus_e2e import Stack, http_ok, start_process
-from support import ADMIN_HTTP_HEAD, HAProxy, free_ports, require, stop_process, wait_for
+from e2e.test_prometheus_e2e import Stack
+from support import ADMIN_HTTP_HEAD, HAProxy, free_ports, http_ok, require, start_logged, stop_process, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -51,7 +51,7 @@ def test_prometheus_scrapes_two_haproxys_through_one_exporter() -> None:
         "poll": {"interval": "500ms"}, "web": {"listen_address": f"127.0.0.1:{exporter_port}"}}))
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        procs.append(start_process([sys.executable, "-m", "exporter", "--config.file", str(base / "exporter.yaml")],
+        procs.append(start_logged([sys.executable, "-m", "exporter", "--config.file", str(base / "exporter.yaml")],
                                    base / "exporter.log"))
         exporter = f"127.0.0.1:{exporter_port}"
         (base / "prometheus.yml").write_text(yaml.safe_dump({
@@ -63,7 +63,7 @@ def test_prometheus_scrapes_two_haproxys_through_one_exporter() -> None:
         check = subprocess.run([promtool, "check", "config",
                                 str(base / "prometheus.yml")], capture_output=True, text=True, timeout=60)
         assert check.returncode == 0, check.stdout + check.stderr
-        procs.append(start_process(
+        procs.append(start_logged(
             [prometheus, f"--config.file={base / 'prometheus.yml'}", f"--storage.tsdb.path={base / 'data'}",
              f"--web.listen-address=127.0.0.1:{prometheus_port}", "--log.level=warn"], base / "prometheus.log"))
         stack = Stack(haps["edge1"], f"http://{exporter}", f"http://127.0.0.1:{prometheus_port}", "")

@@ -63,7 +63,7 @@ def test_scrapes_serve_the_stored_gzip_and_never_compress(haproxy_factory, monke
 
     assert deflated, "the poll made the pieces' blocks"
     deflated_in_poll = len(deflated)
-    server = start_server(replace(config, web=WebSection(listen_address="127.0.0.1:0")), store, lambda: True)
+    server = start_server(replace(config, web=WebSection(listen_address=("127.0.0.1:0",))), store, lambda: True)
     try:
         port = server.server_address[1]
         bodies = [scrape(port) for _ in range(5)]

@@ -35,7 +35,7 @@ from exporter.sources.logs.config import LogsConfig
 from exporter.sources.logs.tally import Known, Tally
 from exporter.validation import ConfigError
 from exposition import samples, value
-from support import HAProxy, stat_counters, stat_delta, timed_request, wait_for
+from support import HAProxy, promtool_check_metrics, stat_counters, stat_delta, timed_request, wait_for
 from testkit.servers import DelayedOrigin
 
 CUSTOM = "%ci:%cp [%tr] %ft %b/%s TR=%TR Tw=%Tw Tc=%Tc Tr=%Tr Ta=%Ta %ST %B %tsc %rc"
@@ -114,9 +114,12 @@ class Exporter:
             config["logs"] = logs
         self.poller = Poller(build_config(config), self.store)
 
-    def page(self) -> dict[Any, float]:
+    def text(self) -> str:
         self.poller.poll_once()
-        return samples(b"".join(p.text for p in self.store.parts()).decode())
+        return b"".join(p.text for p in self.store.parts()).decode()
+
+    def page(self) -> dict[Any, float]:
+        return samples(self.text())
 
     def until(self, what: str, check: Any, timeout: float = 15) -> dict[Any, float]:
         found: dict[Any, float] = {}
@@ -195,6 +198,7 @@ def test_http_histograms_and_codes_are_haproxys_counts_and_the_clients_times(log
     assert value(got, "haproxy_backend_log_response_time_seconds_bucket", proxy="be_slow", le="0.1") == 0
     assert value(got, "haproxy_backend_log_response_time_seconds_bucket", proxy="be_slow", le="0.25") == 6
     assert value(got, "haproxy_frontend_log_terminations_total", proxy="fe_http", state="--") == sent
+    assert promtool_check_metrics(exporter.text()) == []  # histograms and all, as Prometheus' own linter reads them
 
 
 def test_tcplog_sessions_are_counted_with_their_total_time(logged: HAProxy, exporters) -> None:

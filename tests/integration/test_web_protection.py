@@ -142,8 +142,9 @@ def test_basic_auth_over_tls(serve, certs: Certs) -> None:
         assert status == 401, (user, password)
         assert headers["WWW-Authenticate"].startswith('Basic realm="haproxy-runtime-exporter"')
         assert "haproxy_up" not in body
-    for path in ("/", "/healthz"):  # every path is protected, as with the exporter-toolkit
+    for path in ("/", "/healthz", "/-/healthy", "/-/ready"):  # every path is protected, as with the exporter-toolkit
         assert get(f"https://127.0.0.1:{port}{path}", ctx)[0] == 401
+        assert get(f"https://127.0.0.1:{port}{path}", ctx, "prometheus", "s3cret")[0] == 200
     status, _, body = get(url, ctx, "prometheus", "s3cret")
     assert status == 200 and value(samples(body), "haproxy_up") == 1
 

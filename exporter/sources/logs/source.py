@@ -22,7 +22,7 @@ from exporter.sources.logs.pipeline import Pipeline
 from exporter.sources.logs.tally import Known
 from exporter.sources.stat.parse import BACKEND, FRONTEND, SERVER, StatTable
 from exporter.sources.values import ModelStats
-from exporter.validation import ConfigError
+from exporter.validation import ConfigError, plain
 
 SHOW_STAT = "show stat"
 SHOW_INFO = "show info"
@@ -48,6 +48,19 @@ class LogSource(Source):
     @staticmethod
     def parse_config(value: Any) -> LogsConfig | None:
         return parse_logs_config(value)
+
+    @staticmethod
+    def dump_config(section: Any) -> Any:
+        """Off (None) leaves the section out; with syslog there is no ring format, and a UNIX
+        socket takes no allow list."""
+        if section is None:
+            return None
+        out = plain(section)
+        if section.syslog is not None:
+            del out["ring_format"]
+            if section.syslog.listen.startswith("unix:"):
+                del out["syslog"]["allow"]
+        return out
 
     @staticmethod
     def check_targets(section: Any, targets: int) -> None:

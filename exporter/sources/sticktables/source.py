@@ -57,6 +57,13 @@ class StickTableSource(Source):
     def parse_config(value: Any) -> tuple[StickTableConfig, ...]:
         return parse_stick_tables(value)
 
+    @staticmethod
+    def dump_config(section: Any) -> Any:
+        """Each table with its filters written as the file writes them ('data.gpt0 gt 0')."""
+        return [{"name": t.name, "filters": [f"data.{dtype} {op} {value}" for dtype, op, value in t.filters],
+                 "max_entries": t.max_entries, **({"sort_by": t.sort_by} if t.sort_by is not None else {})}
+                for t in section]
+
     def needed_level(self) -> str:
         return self.level if self.tables else "user"  # the summary alone works at level user
 
