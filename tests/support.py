@@ -76,6 +76,17 @@ def promtool_check_metrics(text: str) -> list[str]:
             if line and "counter metrics should have" not in line and "non-histogram" not in line]
 
 
+def unit_directives(text: str) -> dict[str, list[str]]:
+    """A systemd unit's key → values, in order (systemd allows repeated keys, configparser does not)."""
+    found: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", ";", "[")) and "=" in line:
+            key, _, value = line.partition("=")
+            found.setdefault(key.strip(), []).append(value.strip())
+    return found
+
+
 def stat_rows(text: str) -> list[dict[str, str]]:
     """``show stat`` as dicts keyed by header name (csv.DictReader; independent of the exporter)."""
     header, _, body = text.partition("\n")

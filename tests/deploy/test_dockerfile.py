@@ -1,12 +1,15 @@
-"""The Dockerfile, read statically (no Docker engine here): what it copies exists, what it runs exists.
+"""The Dockerfile, read statically: what it copies exists, what it runs exists (.ci/packages builds
+the image with podman and smoke-tests it).
 
 Checks the things a typo would break at build or start time: COPY sources relative to the build
-context (the repository root), the console script named in ENTRYPOINT, the flags in CMD, the baked
-config (loaded with the exporter's own loader), the user (numeric, not root) and the exposed port.
+context (the repository root) and let through by .dockerignore, the console script named in
+ENTRYPOINT, the flags in CMD, the baked config (loaded with the exporter's own loader), the user
+(numeric, not root), the exposed port, and the base as a build argument.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import shlex
@@ -25,6 +28,7 @@ else:  # pragma: no cover
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
+IGNORE = ROOT / ".dockerignore"
 
 
 def instructions() -> list[tuple[str, str]]:
@@ -91,13 +95,67 @@ def test_cmd_flags_parse_and_point_at_the_baked_config() -> None:
     assert config.haproxy.address.text.startswith("/run/haproxy/")
 
 
+def arg_defaults() -> dict[str, str]:
+    """The ARGs declared before the first FROM, with their defaults (what FROM lines may use)."""
+    found = {}
+    for word, args in instructions():
+        if word == "FROM":
+            break
+        if word == "ARG" and "=" in args:
+            name, _, value = args.partition("=")
+            found[name] = value
+    return found
+
+
+def base_images() -> list[str]:
+    """The image each FROM starts from, build arguments replaced by their defaults."""
+    defaults = arg_defaults()
+    return [re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: defaults[m.group(1) or m.group(2)], args.split()[0])
+            for word, args in instructions() if word == "FROM"]
+
+
+def test_every_stage_starts_from_the_base_argument() -> None:
+    """Any base given with --build-arg BASE=... (one without a registry, too) builds both stages."""
+    froms = [args.split()[0] for word, args in instructions() if word == "FROM"]
+    assert froms and all(image == "${BASE}" for image in froms)
+    assert "BASE" in arg_defaults()
+
+
 def test_base_image_python_satisfies_requires_python() -> None:
     if tomllib is None:
         pytest.skip("tomllib needs Python 3.11")
     minimum = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
     low = tuple(int(n) for n in re.fullmatch(r">=(\d+)\.(\d+)", minimum).groups())
-    images = [args.split()[0] for word, args in instructions() if word == "FROM"]
-    for image in images:
+    for image in base_images():
         found = re.match(r"python:(\d+)\.(\d+)", image)
-        assert found, f"{image}: expected an official python image"
+        assert found, f"{image}: the default base should stay an official python image"
         assert tuple(int(n) for n in found.groups()) >= low
+
+
+def ignored(path: str, patterns: list[str]) -> bool:
+    """Whether .dockerignore keeps ``path`` out of the build context: the last pattern that matches
+    the path or one of its parent directories decides, ``!`` letting it back in."""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
+    verdict = False
+    for pattern in patterns:
+        glob = pattern.lstrip("!").strip("/")
+        if glob.startswith("**/"):  # at any depth
+            hit = any(fnmatch.fnmatchcase(part, glob[3:]) for part in parts)
+        else:
+            hit = any(fnmatch.fnmatchcase(prefix, glob) for prefix in prefixes)
+        if hit:
+            verdict = not pattern.startswith("!")
+    return verdict
+
+
+def test_dockerignore_lets_every_copy_source_through() -> None:
+    patterns = [line.strip() for line in IGNORE.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    copies = [shlex.split(args) for word, args in instructions() if word == "COPY"]
+    sources = [src for parts in copies if not any(p.startswith("--from") for p in parts) for src in parts[:-1]]
+    files = [str(f.relative_to(ROOT)) for src in sources
+             for f in ([ROOT / src] if (ROOT / src).is_file() else sorted((ROOT / src).rglob("*.py")))]
+    assert files
+    assert [f for f in files if ignored(f, patterns) and "__pycache__" not in f] == []
+    assert ignored("tests/test_static.py", patterns) and ignored(".venv/bin/python", patterns)
+    assert ignored("exporter/__pycache__/cli.cpython-311.pyc", patterns)

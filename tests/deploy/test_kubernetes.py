@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from exporter import __version__
 from exporter.cli import FLAGS, build_parser
 from exporter.config import build_config, parse_listen_address
 from support import haproxy_binary, require
@@ -136,3 +137,18 @@ def test_haproxy_accepts_the_configmap(objects: dict[str, dict[str, Any]], tmp_p
     warnings = [line for line in (result.stdout + result.stderr).splitlines()
                 if "WARNING" in line and "could not resolve address" not in line]
     assert warnings == []
+
+
+def test_the_exporter_runs_the_image_the_dockerfile_builds(objects: dict[str, dict[str, Any]]) -> None:
+    """The sidecar's image is the one kustomization.yaml tags with the exporter's version, and it runs
+    as the Dockerfile's user: the image's uid, its group, on a read-only root (no .pyc written)."""
+    pod = objects["Deployment"]["spec"]["template"]["spec"]
+    exporter = container(pod, "exporter")
+    [image] = [i for i in yaml.safe_load((K8S / "kustomization.yaml").read_text())["images"]
+               if i["name"] == exporter["image"]]
+    assert image["newTag"] == __version__
+    dockerfile = (K8S.parent / "docker" / "Dockerfile").read_text()
+    uid, gid = re.findall(r"^USER (\d+):(\d+)$", dockerfile, flags=re.M)[-1]
+    context = exporter["securityContext"]
+    assert (context["runAsUser"], context["runAsGroup"]) == (int(uid), int(gid))
+    assert context["readOnlyRootFilesystem"] is True and "PYTHONDONTWRITEBYTECODE=1" in dockerfile

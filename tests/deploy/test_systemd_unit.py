@@ -17,24 +17,15 @@ import pytest
 
 from exporter.cli import build_parser
 
+from support import unit_directives
+
 UNIT = Path(__file__).resolve().parents[2] / "deploy" / "systemd" / "haproxy-runtime-exporter.service"
 INSTALLED_PATH = "/opt/haproxy-runtime-exporter/bin/haproxy-runtime-exporter"
 
 
-def directives(text: str) -> dict[str, list[str]]:
-    """key → values, in order (systemd allows repeated keys, configparser does not)."""
-    found: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith(("#", ";", "[")) and "=" in line:
-            key, _, value = line.partition("=")
-            found.setdefault(key.strip(), []).append(value.strip())
-    return found
-
-
 @pytest.fixture(scope="module")
 def unit() -> dict[str, list[str]]:
-    return directives(UNIT.read_text())
+    return unit_directives(UNIT.read_text())
 
 
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
