@@ -16,10 +16,11 @@ Compression itself (deflate blocks, gzip members, CRC-32) is exporter/exposition
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from exporter.exposition import gzip
+from exporter.exposition import gzip, openmetrics
 from exporter.reuse import PollMemo
 
 # A page below this is compressed once more as a whole: pieces compressed without each other's
@@ -55,6 +56,16 @@ class Part:
         raw = text if isinstance(text, bytes) else text.encode("utf-8")
         return cls(raw, gzip.compress(raw))
 
+    def openmetrics(self) -> "Part":
+        """This part in OpenMetrics (exporter/exposition/openmetrics.py), made on the first call
+        and kept with the part: itself when nothing changes."""
+        found: Part | None = self.__dict__.get("_om")
+        if found is None:
+            text = openmetrics.convert(self.text)
+            found = self if text is self.text else Part.of(text)
+            object.__setattr__(self, "_om", found)
+        return found
+
     def chunks(self, gz: bool, keep: Keep | None = None) -> list[bytes | memoryview]:
         """All of it, whatever the selection: a part holds no HAProxy series."""
         return [self.gz if gz else self.text]
@@ -86,7 +97,7 @@ class Page:
     """
 
     __slots__ = ("pieces", "deflated", "size", "taken_at", "taken_mono", "samples", "_whole", "_crc_all", "_gz_at",
-                 "_crcs", "_text")
+                 "_crcs", "_text", "om_memo", "_om", "_om_lock")
 
     def __init__(self, pieces: tuple[Piece, ...], whole: bytes | None, deflated: bytes, crc: int,
                  gz_at: tuple[tuple[int, int], ...], crcs: tuple[int, ...], taken_at: float = 0.0,
@@ -106,6 +117,48 @@ class Page:
         self._gz_at = gz_at  # where each piece's blocks lie in ``deflated``
         self._crcs = crcs  # each piece text's CRC-32
         self._text: bytes | None = None
+        # The OpenMetrics form (:meth:`openmetrics`), made on the first request for it, with the
+        # memo of its changed pieces' blocks the poll keeps from page to page (set by the poll).
+        self.om_memo: PollMemo[Blocks] | None = None
+        self._om: Page | None = None
+        self._om_lock = threading.Lock()
+
+    def openmetrics(self) -> "Page":
+        """The OpenMetrics form of this page (without ``# EOF``, which ends the response), made on
+        the first call and kept with the page, so a poll's page is converted at most once and only
+        if someone asks for OpenMetrics: nobody who asks only for text pays for it.
+
+        Only the head of a counter's piece changes (exporter/exposition/openmetrics.py); every
+        other piece is the very same bytes, and its deflate blocks and CRC are taken from this
+        page's, not compressed again.  A changed piece's blocks come from ``om_memo`` when the
+        last converted page had the same text (most of a large installation, from poll to poll).
+        """
+        found = self._om
+        if found is not None:
+            return found
+        with self._om_lock:
+            if self._om is None:
+                self._om = self._derive()
+            return self._om
+
+    def _derive(self) -> "Page":
+        memo = self.om_memo if self.om_memo is not None else PollMemo()
+        view = memoryview(self.deflated)
+        pieces: list[Piece] = []
+        made: list[Blocks] = []
+        with memo.poll():
+            for n, piece in enumerate(self.pieces):
+                text = openmetrics.convert_piece(piece.text)
+                if text is piece.text:
+                    pieces.append(piece)
+                    start, end = self._gz_at[n]
+                    made.append((view[start:end], self._crcs[n]))
+                else:
+                    pieces.append(Piece(piece.name, text, piece.scope, piece.maint, piece.extra))
+                    made.append(memo.get((piece.name, piece.maint), _blocks, text))
+        page = Page.of_blocks(pieces, made)
+        page.taken_at, page.taken_mono, page.samples = self.taken_at, self.taken_mono, self.samples
+        return page
 
     @property
     def gz(self) -> bytes:
@@ -128,19 +181,26 @@ class Page:
         with memo.poll():
             keys = [(piece.name, piece.maint) for piece in pieces]
             made = [memo.get(key, _blocks, piece.text) for key, piece in zip(keys, pieces)]
-            deflated = b"".join(block for block, _ in made)
-            # The memo keeps each piece's blocks as a slice of this buffer: one copy of them in all.
-            view = memoryview(deflated)
-            gz_at, crc, at_text, at_gz = [], 0, 0, 0
-            combine = gzip.crc32_combine
-            for key, piece, (block, piece_crc) in zip(keys, pieces, made):
-                end_gz = at_gz + len(block)
-                gz_at.append((at_gz, end_gz))
-                memo.put(key, (view[at_gz:end_gz], piece_crc))
-                crc = gzip.crc32(piece.text, crc) if combine is None else combine(crc, piece_crc, len(piece.text))
-                at_text, at_gz = at_text + len(piece.text), end_gz
+            return cls.of_blocks(pieces, made, memo, keys)
+
+    @classmethod
+    def of_blocks(cls, pieces: Sequence[Piece], made: Sequence[Blocks], memo: PollMemo[Blocks] | None = None,
+                  keys: Sequence[tuple[str, bool]] = ()) -> "Page":
+        """The page of ``pieces`` whose blocks and CRCs are ``made``; with ``memo``, each piece's
+        entry under its key becomes a slice of the page's one buffer of blocks."""
+        deflated = b"".join(block for block, _ in made)
+        # The memo keeps each piece's blocks as a slice of this buffer: one copy of them in all.
+        view = memoryview(deflated)
+        gz_at, crc, at_text, at_gz = [], 0, 0, 0
+        combine = gzip.crc32_combine
+        for n, (piece, (block, piece_crc)) in enumerate(zip(pieces, made)):
+            end_gz = at_gz + len(block)
+            gz_at.append((at_gz, end_gz))
+            if memo is not None:
+                memo.put(keys[n], (view[at_gz:end_gz], piece_crc))
+            crc = gzip.crc32(piece.text, crc) if combine is None else combine(crc, piece_crc, len(piece.text))
+            at_text, at_gz = at_text + len(piece.text), end_gz
         crcs = tuple(piece_crc for _, piece_crc in made)
-        del made
         whole = gzip.compress(b"".join(piece.text for piece in pieces)) if at_text < WHOLE_BELOW else None
         return cls(tuple(pieces), whole, deflated, crc, tuple(gz_at), crcs)
 

@@ -76,6 +76,8 @@ class TargetPoller:
         # poll's CPU in proportion to what changed, not to the size of the configuration).
         self._rendered: PollMemo[Rendered] = PollMemo()
         self._blocks: PollMemo[Blocks] = PollMemo()
+        # The OpenMetrics form's changed pieces' blocks (Page.openmetrics), used by scrapes only.
+        self._om_blocks: PollMemo[Blocks] = PollMemo()
 
     @property
     def name(self) -> str:
@@ -220,6 +222,7 @@ class TargetPoller:
             samples -= dropped.samples
         rendered = time.perf_counter()
         page = Page.of_pieces(pieces, self._blocks)
+        page.om_memo = self._om_blocks
         del pieces
         done = time.perf_counter()
         st.phase_seconds.update(build=built - build_started, render=rendered - built, compress=done - rendered)

@@ -1,0 +1,70 @@
+"""OpenMetrics text (1.0.0 and 0.0.1) from the text 0.0.4 the poll prepared, not rendered again.
+
+The two formats differ, for what this exporter writes, only in a family's metadata and the end:
+
+- a counter's family is named without ``_total`` in ``# HELP`` and ``# TYPE`` (its samples keep
+  the ``_total`` name); a counter whose name lacks ``_total`` would need its samples renamed, so
+  it is typed ``unknown`` instead (none of ours is: the test of every fixture says so);
+- ``# HELP`` escapes ``"`` as well (OpenMetrics' escaping is the label values' one);
+- the page ends with ``# EOF``.
+
+No ``_created`` sample is written: HAProxy does not say when a counter started (a reload or a
+restart resets them), and OpenMetrics makes ``_created`` optional.  ``info`` and ``stateset``
+are not used: our ``*_info`` families and state sets stay gauges, which both formats read the
+same (an ``info`` family would need its name without ``_info`` and every value 1, a stateset its
+state label named as the family: neither holds for the families promex's names fixed).
+Histograms are written as they are: ``le`` values are Go's float text (``1``, ``0.005``,
+``+Inf``), which OpenMetrics parsers accept (only ``+Inf`` has a canonical form to keep).
+
+Everything here reads only the metadata lines at the head of a text, never its samples: a
+family's piece is converted by rewriting its first two lines, and a piece without them (the
+samples of servers in maintenance) is returned as it is, the very bytes object.
+"""
+
+from __future__ import annotations
+
+import re
+
+EOF = b"# EOF\n"
+
+_META = re.compile(rb"^# (HELP|TYPE) (\S+)(?: (.*))?$", re.MULTILINE)
+
+
+def _help_text(text: bytes) -> bytes:
+    return text.replace(b'"', b'\\"') if b'"' in text else text
+
+
+def convert(text: bytes) -> bytes:
+    """The OpenMetrics form of text 0.0.4 ``text`` (any number of families, without ``# EOF``):
+    only its ``# HELP`` and ``# TYPE`` lines change; ``text`` itself when none needs to."""
+    if not text.startswith(b"#") and b"\n#" not in text:
+        return text
+    counters = {m.group(2) for m in _META.finditer(text) if m.group(1) == b"TYPE" and m.group(3) == b"counter"}
+
+    def line(m: re.Match[bytes]) -> bytes:
+        kind, name, rest = m.group(1), m.group(2), m.group(3) or b""
+        if name in counters:
+            if name.endswith(b"_total"):
+                name = name[:-6]
+            elif kind == b"TYPE":
+                rest = b"unknown"
+        if kind == b"HELP":
+            rest = _help_text(rest)
+        return b"# " + kind + b" " + name + b" " + rest
+
+    out = _META.sub(line, text)
+    return text if out == text else out
+
+
+def convert_piece(text: bytes) -> bytes:
+    """:func:`convert` of one family's piece: only its two head lines are read (a piece is one
+    family; the samples of its servers in maintenance, without a head, are returned as they are)."""
+    if not text.startswith(b"# HELP "):
+        return text
+    first = text.find(b"\n")
+    second = text.find(b"\n", first + 1)
+    if second < 0:
+        return convert(text)
+    head = text[:second + 1]
+    new = convert(head)
+    return text if new is head else new + text[second + 1:]
