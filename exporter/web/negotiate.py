@@ -56,3 +56,93 @@ def wants_gzip(header: str | None) -> bool:
         return False
     identity = weights.get("identity")
     return identity is None or gzip >= identity
+
+
+# -- Accept: which exposition format -------------------------------------------------------------
+#
+# As Prometheus' client_golang answers (expfmt.Negotiate), with q-values honoured as for
+# Accept-Encoding above: each offer takes the q of the most specific element that matches it
+# (type/subtype with its version, then type/subtype without one, then type/*, then */*), the
+# highest q wins, a tie goes to the element written first (and within an element, to text for a
+# wildcard), and nothing acceptable gets text 0.0.4
+# (never a 406: a scraper reads text).  An ``escaping=`` of the chosen element that Prometheus
+# knows is echoed in the Content-Type: our names are all valid legacy names, so every scheme
+# leaves the page as it is.
+
+TEXT_0_0_4 = "text"
+OPENMETRICS = "openmetrics"
+ESCAPINGS = frozenset({"allow-utf-8", "underscores", "dots", "values"})
+TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS_TYPE = "application/openmetrics-text; version={}; charset=utf-8"
+
+# (media type, version, what we send): ours, in the order a tie between equal elements takes.
+# text/plain 1.0.0 (Prometheus 3's UTF-8 text) is our text page: it differs from 0.0.4 only for
+# names that are not legacy, and ours all are; the answer says 0.0.4, which every reader takes.
+_OFFERS = (
+    ("application/openmetrics-text", "1.0.0", OPENMETRICS),
+    ("application/openmetrics-text", "0.0.1", OPENMETRICS),
+    ("text/plain", "0.0.4", TEXT_0_0_4),
+    ("text/plain", "1.0.0", TEXT_0_0_4),
+)
+
+
+def _elements(header: str) -> list[tuple[str, dict[str, str], float]]:
+    """(media type in lower case, parameters, q) of each element with a valid q."""
+    out: list[tuple[str, dict[str, str], float]] = []
+    for element in header.split(","):
+        media, *params = element.split(";")
+        media = media.strip().lower()
+        if "/" not in media:
+            continue
+        q = _weight(params)
+        if q is None:
+            continue
+        values: dict[str, str] = {}
+        for param in params:
+            key, _, value = param.partition("=")
+            values.setdefault(key.strip().lower(), value.strip().strip('"'))
+        out.append((media, values, q))
+    return out
+
+
+def exposition(header: str | None) -> tuple[str, str]:
+    """(``TEXT_0_0_4`` or ``OPENMETRICS``, the Content-Type to send) for an ``Accept`` header."""
+    best: tuple[float, int, int] | None = None  # (q, -element index, -offer index)
+    chosen = (TEXT_0_0_4, TEXT_TYPE)
+    elements = _elements(header) if header else []
+    for at, (media, version, kind) in enumerate(_OFFERS):
+        match = None  # (specificity, element index)
+        kind_main = media.split("/")[0] + "/*"
+        for n, (name, params, _q) in enumerate(elements):
+            if name == media:
+                given = params.get("version")
+                if given is None:
+                    # No version: OpenMetrics 0.0.1 and text 0.0.4, as client_golang reads it.
+                    specific = 2 if version in ("0.0.1", "0.0.4") else -1
+                else:
+                    specific = 3 if given == version else -1
+            elif name == kind_main:
+                specific = 1
+            elif name == "*/*":
+                specific = 0
+            else:
+                specific = -1
+            if specific >= 0 and (match is None or specific > match[0]):
+                match = (specific, n)
+        if match is None:
+            continue
+        n = match[1]
+        q = elements[n][2]
+        if q <= 0:
+            continue
+        # A wildcard picks text (a browser's or curl's */*): OpenMetrics only when named.
+        rank = (q, -n, -(at + (10 if kind == OPENMETRICS and match[0] < 2 else 0)))
+        if best is None or rank > best:
+            best = rank
+            escaping = elements[n][1].get("escaping")
+            suffix = f"; escaping={escaping}" if escaping in ESCAPINGS else ""
+            if kind == OPENMETRICS:
+                chosen = (OPENMETRICS, OPENMETRICS_TYPE.format(version) + suffix)
+            else:
+                chosen = (TEXT_0_0_4, TEXT_TYPE + suffix)
+    return chosen

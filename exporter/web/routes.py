@@ -14,11 +14,12 @@ from urllib.parse import parse_qs
 
 from exporter import __version__
 from exporter.config import Config
+from exporter.exposition.openmetrics import EOF
 from exporter.exposition.page import Page, Part
 from exporter.poll.snapshot import Store
 from exporter.runtime.address import AddressError, parse_address
 from exporter.web import promex_query
-from exporter.web.negotiate import wants_gzip
+from exporter.web.negotiate import OPENMETRICS, exposition, wants_gzip
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
@@ -72,11 +73,17 @@ def parts_response(parts: Sequence[Page | Part] | None, request: Request,
     if not parts:
         return text(503, unavailable, [("Retry-After", "1")])
     gz = wants_gzip(request.headers.get("accept-encoding"))
-    headers = [("Content-Type", CONTENT_TYPE), ("Vary", "Accept-Encoding")]
+    kind, content_type = exposition(request.headers.get("accept"))
+    headers = [("Content-Type", content_type), ("Vary", "Accept, Accept-Encoding")]
     if gz:
         headers.append(("Content-Encoding", "gzip"))
     keep = selection.keeps if selection is not None else None
+    if kind == OPENMETRICS:  # the parts' OpenMetrics forms, each made once (page.py), then # EOF
+        parts = [*(part.openmetrics() for part in parts), END]
     return Response(200, headers, [chunk for part in parts for chunk in part.chunks(gz, keep)])
+
+
+END = Part.of(EOF)  # the end of an OpenMetrics page, sent after its parts
 
 
 def landing_page(config: Config) -> str:
