@@ -37,7 +37,8 @@ def exporter(states_haproxy):
     port = free_ports(1)[0]
     # A long interval: the scrapes below all read one poll's page.
     proc = subprocess.Popen(EXPORTER + ["--haproxy.address", states_haproxy.admin,
-                                        "--web.listen-address", f"127.0.0.1:{port}", "--poll.interval", "60s", "--poll.max-age", "120s"],
+                                        "--web.listen-address", f"127.0.0.1:{port}",
+                                        "--poll.interval", "60s", "--poll.max-age", "120s"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
 
