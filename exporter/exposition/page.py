@@ -74,6 +74,21 @@ class Part:
 Blocks = tuple["bytes | memoryview", int]  # a piece text's deflate blocks, and the text's CRC-32
 
 
+class OpenMetricsKeep:
+    """What a target keeps for its pages' OpenMetrics forms (:meth:`Page.openmetrics`): the memo of
+    the changed pieces' blocks, from page to page; the lock that lets one thread at a time use it
+    (the poll's, or a scrape's); and whether any scrape has asked for OpenMetrics yet: from then on
+    the poll prepares each page's form before publishing it, so no OpenMetrics scrape waits for the
+    conversion, and until then nobody pays for it."""
+
+    __slots__ = ("memo", "lock", "asked")
+
+    def __init__(self) -> None:
+        self.memo: PollMemo[Blocks] = PollMemo()
+        self.lock = threading.Lock()
+        self.asked = False
+
+
 def _blocks(text: bytes) -> Blocks:
     return gzip.deflate(text), gzip.crc32(text, 0)
 
@@ -97,7 +112,7 @@ class Page:
     """
 
     __slots__ = ("pieces", "deflated", "size", "taken_at", "taken_mono", "samples", "_whole", "_crc_all", "_gz_at",
-                 "_crcs", "_text", "om_memo", "_om", "_om_lock")
+                 "_crcs", "_text", "om_keep", "_om", "_om_lock")
 
     def __init__(self, pieces: tuple[Piece, ...], whole: bytes | None, deflated: bytes, crc: int,
                  gz_at: tuple[tuple[int, int], ...], crcs: tuple[int, ...], taken_at: float = 0.0,
@@ -117,9 +132,9 @@ class Page:
         self._gz_at = gz_at  # where each piece's blocks lie in ``deflated``
         self._crcs = crcs  # each piece text's CRC-32
         self._text: bytes | None = None
-        # The OpenMetrics form (:meth:`openmetrics`), made on the first request for it, with the
-        # memo of its changed pieces' blocks the poll keeps from page to page (set by the poll).
-        self.om_memo: PollMemo[Blocks] | None = None
+        # The OpenMetrics form (:meth:`openmetrics`), made on the first request for it (or by the
+        # poll, once one was asked for), with what its target keeps for it (set by the poll).
+        self.om_keep: OpenMetricsKeep | None = None
         self._om: Page | None = None
         self._om_lock = threading.Lock()
 
@@ -130,19 +145,21 @@ class Page:
 
         Only the head of a counter's piece changes (exporter/exposition/openmetrics.py); every
         other piece is the very same bytes, and its deflate blocks and CRC are taken from this
-        page's, not compressed again.  A changed piece's blocks come from ``om_memo`` when the
-        last converted page had the same text (most of a large installation, from poll to poll).
+        page's, not compressed again.  A changed piece's blocks come from ``om_keep``'s memo when
+        the last converted page had the same text (most of a large installation, from poll to poll).
         """
         found = self._om
         if found is not None:
             return found
         with self._om_lock:
             if self._om is None:
-                self._om = self._derive()
+                keep = self.om_keep if self.om_keep is not None else OpenMetricsKeep()
+                keep.asked = True
+                with keep.lock:
+                    self._om = self._derive(keep.memo)
             return self._om
 
-    def _derive(self) -> "Page":
-        memo = self.om_memo if self.om_memo is not None else PollMemo()
+    def _derive(self, memo: PollMemo[Blocks]) -> "Page":
         view = memoryview(self.deflated)
         pieces: list[Piece] = []
         made: list[Blocks] = []

@@ -23,7 +23,7 @@ from typing import Callable
 from exporter.clock import Clock
 from exporter.config import Config, TargetConfig
 from exporter.exposition.families import Family
-from exporter.exposition.page import Blocks, Page, Part
+from exporter.exposition.page import Blocks, OpenMetricsKeep, Page, Part
 from exporter.exposition.render import Dropped, Rendered, render, render_pieces
 from exporter.poll.gcpause import gc_paused
 from exporter.poll.lifetime import Lifetime
@@ -76,8 +76,9 @@ class TargetPoller:
         # poll's CPU in proportion to what changed, not to the size of the configuration).
         self._rendered: PollMemo[Rendered] = PollMemo()
         self._blocks: PollMemo[Blocks] = PollMemo()
-        # The OpenMetrics form's changed pieces' blocks (Page.openmetrics), used by scrapes only.
-        self._om_blocks: PollMemo[Blocks] = PollMemo()
+        # The OpenMetrics form's changed pieces' blocks, and whether a scrape asked for it yet
+        # (Page.openmetrics): the poll converts its page only from then on.
+        self._om = OpenMetricsKeep()
 
     @property
     def name(self) -> str:
@@ -222,8 +223,10 @@ class TargetPoller:
             samples -= dropped.samples
         rendered = time.perf_counter()
         page = Page.of_pieces(pieces, self._blocks)
-        page.om_memo = self._om_blocks
+        page.om_keep = self._om
         del pieces
+        if self._om.asked:  # someone scrapes OpenMetrics: ready before publishing (counted as compress)
+            page.openmetrics()
         done = time.perf_counter()
         st.phase_seconds.update(build=built - build_started, render=rendered - built, compress=done - rendered)
         page.taken_at, page.samples, page.taken_mono = self.clock.wall(), samples, self.clock.monotonic()

@@ -73,3 +73,28 @@ def test_convert_rewrites_only_the_metadata() -> None:
     assert convert_piece(b"# HELP a_total A.\n# TYPE a_total counter\na_total 1\n") == \
         b"# HELP a A.\n# TYPE a counter\na_total 1\n"
     list(read_openmetrics(convert(text).decode() + EOF.decode()))
+
+
+def test_the_poll_prepares_the_openmetrics_form_only_once_a_scrape_asked_for_it() -> None:
+    from exporter.config import build_config
+    from exporter.poll.poller import Poller
+    from exporter.poll.snapshot import Store
+    from support import answering
+    from unit.test_golden import FIXTURES
+
+    answers = {"show info": (FIXTURES / "3.3.0" / "show-info.txt").read_text(),
+               "show stat": (FIXTURES / "3.3.0" / "show-stat.csv").read_text()}
+    store = Store(30)
+    poller = Poller(build_config({}), store, connect=answering(lambda c: answers.get(c, "")))
+    assert poller.poll_once()
+    first = store.published.page
+    assert first._om is None  # nobody asked: the poll made none
+    assert poller.poll_once()
+    second = store.published.page
+    assert second is not first and second._om is None
+    asked = second.openmetrics()  # a scrape asks: made then
+    assert poller.poll_once()
+    third = store.published.page
+    assert third._om is not None  # made by the poll, before publishing
+    assert third.openmetrics().text == asked.text
+    assert stdlib_gzip.decompress(b"".join(third.openmetrics().chunks(True))) == asked.text
