@@ -56,6 +56,17 @@ def convert(text: bytes) -> bytes:
     return text if out == text else out
 
 
+def changes(text: bytes) -> bool:
+    """Whether :func:`convert_piece` changes this piece (a counter's, or a help with ``"``): its head
+    alone is read."""
+    if not text.startswith(b"# HELP "):
+        return False
+    first = text.find(b"\n")
+    second = text.find(b"\n", first + 1)
+    head = text[:second] if second >= 0 else text
+    return head.endswith(b" counter") or b'"' in head[:first]
+
+
 def convert_piece(text: bytes) -> bytes:
     """:func:`convert` of one family's piece: only its two head lines are read (a piece is one
     family; the samples of its servers in maintenance, without a head, are returned as they are)."""

@@ -81,10 +81,13 @@ class OpenMetricsKeep:
     the poll prepares each page's form before publishing it, so no OpenMetrics scrape waits for the
     conversion, and until then nobody pays for it."""
 
-    __slots__ = ("memo", "lock", "asked")
+    __slots__ = ("memo", "texts", "lock", "asked")
 
     def __init__(self) -> None:
         self.memo: PollMemo[Blocks] = PollMemo()
+        # Each changed piece's converted text, kept while the text page's piece is the same bytes
+        # (the renderer's reuse): the converted text is then the same object too, compared by identity.
+        self.texts: PollMemo[bytes] = PollMemo()
         self.lock = threading.Lock()
         self.asked = False
 
@@ -156,16 +159,18 @@ class Page:
                 keep = self.om_keep if self.om_keep is not None else OpenMetricsKeep()
                 keep.asked = True
                 with keep.lock:
-                    self._om = self._derive(keep.memo)
+                    self._om = self._derive(keep.memo, keep.texts)
             return self._om
 
-    def _derive(self, memo: PollMemo[Blocks]) -> "Page":
+    def _derive(self, memo: PollMemo[Blocks], texts: PollMemo[bytes]) -> "Page":
         view = memoryview(self.deflated)
         pieces: list[Piece] = []
         made: list[Blocks] = []
-        with memo.poll():
+        with memo.poll(), texts.poll():
             for n, piece in enumerate(self.pieces):
-                text = openmetrics.convert_piece(piece.text)
+                text = piece.text
+                if openmetrics.changes(text):
+                    text = texts.get((piece.name, piece.maint), openmetrics.convert_piece, text)
                 if text is piece.text:
                     pieces.append(piece)
                     start, end = self._gz_at[n]

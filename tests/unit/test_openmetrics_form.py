@@ -98,3 +98,12 @@ def test_the_poll_prepares_the_openmetrics_form_only_once_a_scrape_asked_for_it(
     assert third._om is not None  # made by the poll, before publishing
     assert third.openmetrics().text == asked.text
     assert stdlib_gzip.decompress(b"".join(third.openmetrics().chunks(True))) == asked.text
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_changes_says_which_pieces_the_conversion_changes(case: str) -> None:
+    from exporter.exposition.openmetrics import changes
+
+    for piece in published(case).pieces:
+        assert changes(piece.text) == (convert_piece(piece.text) != piece.text), piece.text[:200]
+    assert changes(b'# HELP g A "q".\n# TYPE g gauge\ng 1\n') and not changes(b"g 1\n")
