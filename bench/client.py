@@ -29,8 +29,11 @@ class Scrape:
 
 
 def scrape(port: int, use_gzip: bool, keep: bool = False, path: str = "/metrics",
-           buffer: bytearray | None = None, timeout: float = 300.0) -> Scrape:
+           buffer: bytearray | None = None, timeout: float = 300.0, accept_type: str = "") -> Scrape:
+    """One scrape; ``accept_type``: an ``Accept`` header's value (none when empty)."""
     accept = "Accept-Encoding: gzip\r\n" if use_gzip else ""
+    if accept_type:
+        accept += f"Accept: {accept_type}\r\n"
     request = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{accept}"
                "Connection: close\r\n\r\n").encode()
     buf = buffer if buffer is not None else bytearray(64 << 20)

@@ -52,15 +52,22 @@ def choose_interval(poll_wall: float) -> int:
     return next((i for i in INTERVALS if i >= 4 * poll_wall), INTERVALS[-1])
 
 
-def series(port: int, use_gzip: bool, repeat: int, budget: float, buf: bytearray, spacing: float) -> list[float]:
+# Prometheus 3's Accept header (scrape.acceptHeader with its default scrape_protocols): OpenMetrics first.
+OPENMETRICS_ACCEPT = ("application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
+                      "application/openmetrics-text;version=0.0.1;q=0.5,"
+                      "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2")
+
+
+def series(port: int, use_gzip: bool, repeat: int, budget: float, buf: bytearray, spacing: float,
+           accept_type: str = "") -> list[float]:
     """Sequential scrapes: ``repeat`` of them, fewer (at least 3) if ``budget`` seconds run out,
-    ``spacing`` seconds apart (see :func:`spacing_for`)."""
+    ``spacing`` seconds apart (see :func:`spacing_for`); with ``accept_type`` as ``Accept``."""
     times: list[float] = []
     started = time.monotonic()
     while len(times) < repeat and (len(times) < 3 or time.monotonic() - started < budget):
         if times:
             time.sleep(spacing)
-        times.append(client.scrape(port, use_gzip, buffer=buf).seconds)
+        times.append(client.scrape(port, use_gzip, buffer=buf, accept_type=accept_type).seconds)
     return times
 
 
@@ -131,6 +138,14 @@ def measure_target(name: str, port: int, proc: Child, hap: Child, args: argparse
     )
     if name == "ours":
         result["own"] = own_status(client.decode(client.scrape(port, False, keep=True).raw or b"")[2])
+        # The OpenMetrics form (Prometheus' own Accept), plain and gzip, in the same run as the text's.
+        om = {mode: series(port, mode == "gzip", args.repeat, args.budget, buf, args.spacing, OPENMETRICS_ACCEPT)
+              for mode in ("plain", "gzip")}
+        result["openmetrics"] = {f"{mode}_median": statistics.median(times) for mode, times in om.items()}
+        result["openmetrics"].update({mode: times for mode, times in om.items()})
+        print(f"ours: OpenMetrics scrape median {result['openmetrics']['plain_median'] * 1000:.1f} ms "
+              f"(text {result['plain_median'] * 1000:.1f} ms), gzip {result['openmetrics']['gzip_median'] * 1000:.1f} ms "
+              f"(text {result['gzip_median'] * 1000:.1f} ms)", flush=True)
     return result
 
 
