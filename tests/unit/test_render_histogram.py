@@ -299,3 +299,19 @@ def test_any_histogram_renders_as_its_plain_twin(names: list[str], bounds: list[
     assert len(seen) == len(set(names)) * (len(bounds) + 3)
     if len(set(names)) == len(names):
         assert render([family]) == render([plain_twin(family)]) == text.decode()
+
+
+def test_the_openmetrics_form_of_a_histogram_reads_as_its_text() -> None:
+    """prometheus_client's OpenMetrics parser checks a histogram's rules (+Inf present, buckets
+    cumulative, _count equal to the +Inf bucket): the log histograms keep them in that form too."""
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as read_openmetrics
+
+    from exporter.exposition.openmetrics import EOF
+
+    page = Page.of_pieces(render_pieces([histogram([APP, WEB, API])]))
+    om = page.openmetrics().text.decode() + EOF.decode()
+    families = list(read_openmetrics(om))
+    assert [(f.name, f.type) for f in families] == [(NAME, "histogram")]
+    assert sorted((s.name, sorted(s.labels.items()), s.value) for s in families[0].samples) == \
+        sorted((s, sorted(labels.items()), float(v)) for _, _, _, samples in parsed(page.text.decode())
+               for s, labels, v in samples)
