@@ -35,7 +35,9 @@ MEANING = {
 STYLE = ("body{font-family:sans-serif;margin:1em 2em;color:#222}table{border-collapse:collapse;width:100%}"
          "th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}"
          "th{background:#f3f3f3}.up{background:#d7f5d7}.down{background:#f8d0d0}.stale{background:#fbe7c0}"
-         ".never{background:#e6e6e6}.bad{color:#a00}.ok{color:#070}small{color:#555}ol{margin:.2em 0}")
+         ".never{background:#e6e6e6}.bad{color:#a00}.ok{color:#070}small{color:#555}ol{margin:.2em 0}"
+         ".when{white-space:nowrap}")
+BAD = frozenset({"failed", "build failed", "not sent"})  # a source's outcomes that lose its series
 
 
 def state_of(snapshot: Snapshot | None, fresh: bool) -> str:
@@ -125,7 +127,7 @@ def target_row(config: Config, target: TargetConfig, snapshot: Snapshot | None, 
     if record is None:
         return head + "<td>none yet</td><td></td><td></td></tr>"
     result = "success" if record.ok else "failed"
-    return (head + f'<td>{when(record.started)}<br>took {record.seconds:.3f}s, '
+    return (head + f'<td class="when">{when(record.started)}<br>took {record.seconds:.3f}s, '
             f'<span class="{"ok" if record.ok else "bad"}">{result}</span></td>'
             f"<td>{sources_html(record)}</td><td>{last_error_html(record)}</td></tr>")
 
@@ -142,7 +144,8 @@ def sources_html(record: PollRecord) -> str:
         seconds = record.source_seconds.get(source)
         took = f" {seconds * 1000:.1f}ms" if seconds is not None and verdict == "read" else ""
         groups.setdefault(verdict, []).append(escape(source) + took)
-    return "<br>".join(f'<span class="{"ok" if verdict == "read" else "bad"}">{escape(verdict)}</span>: '
+    css = {"read": ' class="ok"', **{verdict: ' class="bad"' for verdict in BAD}}
+    return "<br>".join(f'<span{css.get(verdict, "")}>{escape(verdict)}</span>: '
                        + ", ".join(items) for verdict, items in groups.items())
 
 
