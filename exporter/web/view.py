@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from exporter import __version__
 from exporter.config import Config, TargetConfig
-from exporter.poll.record import MAX_EXCHANGES, Exchange, FailedPoll, Failure, PollRecord, printable
+from exporter.poll.record import HISTORY, MAX_EXCHANGES, Exchange, FailedPoll, Failure, PollRecord, printable
 from exporter.poll.snapshot import DEFAULT_TARGET, Snapshot, Store
 
 UP, DOWN, STALE, NEVER = "up", "down", "stale", "never polled"
@@ -197,7 +197,7 @@ def debug_text(config: Config, target: TargetConfig, store: Store) -> str:
     lines += [f"  {d.source + (' ' + d.process if d.process else ''):<28} {d.verdict:<12} {d.detail}"
               for d in record.decisions] or ["  none: the socket could not be read"]
     lines += ["", "Failures of this poll:"] + (_failure_lines(record.failures) or ["  none"])
-    lines += ["", f"Recent failed polls (newest first, the last {len(record.history)} kept):"]
+    lines += ["", f"Recent failed polls (newest first, at most {HISTORY} kept, a repeat of the newest folded into it):"]
     for entry in reversed(record.history):
         lines.append(f"  {history_line(entry)}")
         lines += [f"    {line}" for line in _failure_lines(entry.failures)]

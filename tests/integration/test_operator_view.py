@@ -277,3 +277,29 @@ def test_the_landing_page_in_a_browser_while_an_haproxy_goes_and_comes_back(tmp_
         for hap in haps.values():
             hap.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_through_a_master_cli_the_debug_view_names_each_worker_it_read(tmp_path: Path) -> None:
+    """One HAProxy version: the routing is the exporter's, the same on all of them."""
+    base = Path(tempfile.mkdtemp(prefix="hrxm"))
+    hap = HAProxy(base, CFG, nports=1, binary=require(haproxy_binary(), "haproxy")).start_master()
+    relay = Relay(str(base / "relay.sock"), hap.master)
+    try:
+        config = build_config({"haproxy": {"address": relay.path}})
+        store = Store(config.poll.max_age)
+        poller = Poller(config, store)
+        assert poller.poll_once()
+        relay.seen.clear()
+        assert poller.poll_once()
+        response = route_table(config, store, lambda: True)["/metrics"](Request("GET", "/metrics", "debug=true", {}))
+        text = b"".join(bytes(c) for c in response.body).decode()
+        got = listed(text)
+        assert [(sent, size) for sent, size, _ in got] == [(sent[:-1], size) for sent, size in relay.seen]
+        (worker,), _ = hap.workers()
+        assert f"'@!{worker} show info'" in text and "Socket read as: a master CLI" in text
+        assert re.search(rf"^  info @!{worker} +read ", text, re.M), text
+        assert re.search(r"^  proc +read ", text, re.M), text  # the master's own source
+    finally:
+        relay.close()
+        hap.stop()
+        shutil.rmtree(base, ignore_errors=True)
