@@ -260,7 +260,9 @@ def test_the_landing_page_in_a_browser_while_an_haproxy_goes_and_comes_back(tmp_
         wait_for(lambda: page_states(url)["edge2"] == "down", 15, "edge2's stop was not seen")
         rows = dom_rows(url, profile)
         assert rows.states == {"edge1": "up", "edge2": "down"}
-        assert re.search(r"show info failed \((no_socket|refused)\)", rows.text["edge2"]), rows.text["edge2"]
+        # a poll under way while HAProxy closes may see the connection cut; the next ones, no socket
+        assert re.search(r"show info failed \((no_socket|refused|io|empty|truncated)\)", rows.text["edge2"]), \
+            rows.text["edge2"]
         assert "to fix:" in rows.text["edge2"] and "to fix:" not in rows.text["edge1"]
         shot = tmp_path / "landing.png"  # what an operator sees during the outage
         result = chromium(f"--screenshot={shot}", "--window-size=1280,800", url, profile=profile)
@@ -271,7 +273,9 @@ def test_the_landing_page_in_a_browser_while_an_haproxy_goes_and_comes_back(tmp_
         wait_for(lambda: states(up), 15, "edge2 did not come back")
         rows = dom_rows(url, profile)
         assert rows.states == up
-        assert "recent failed polls (1)" in rows.text["edge2"]  # the outage stays in view, folded into one entry
+        # the outage stays in view, its polls folded into one entry a reason
+        assert re.search(r"recent failed polls \([1-3]\)", rows.text["edge2"]), rows.text["edge2"]
+        assert "recent failed polls" not in rows.text["edge1"]
     finally:
         stop_process(proc)
         for hap in haps.values():
