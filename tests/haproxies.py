@@ -80,3 +80,10 @@ def params() -> list:
     """pytest params: one per binary, missing ones skipped with the reason."""
     return [pytest.param(b, id=b.name, marks=pytest.mark.skip(reason=b.missing) if b.missing else ())
             for b in binaries()]
+
+
+def one() -> list:
+    """pytest params for a test whose HAProxy is only a source of data (``@pytest.mark.one_haproxy``):
+    the newest binary that runs here, or every skip with its reason when none does."""
+    found = [p for p in params() if not p.marks]
+    return found[-1:] if found else params()

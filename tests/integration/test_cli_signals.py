@@ -22,6 +22,9 @@ from exposition import samples, value
 from testkit.fakesocket import FakeSocket, Hang
 from support import ADMIN_HTTP_HEAD, free_ports, raw_command, wait_for
 
+# The exporter's own side is under test here; HAProxy only gives it a page to serve.
+pytestmark = pytest.mark.one_haproxy
+
 REPO = Path(__file__).resolve().parents[2]
 CFG = ADMIN_HTTP_HEAD + """
 frontend fe_web

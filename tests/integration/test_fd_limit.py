@@ -16,9 +16,14 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from exposition import samples, value
 from httpraw import connect, exchange, get, read_all
 from support import ADMIN_HTTP_HEAD, free_ports, stop_process, wait_for
+
+# The exporter's own side is under test here; HAProxy only gives it a page to serve.
+pytestmark = pytest.mark.one_haproxy
 
 CFG = ADMIN_HTTP_HEAD + """
 frontend fe_web

@@ -21,6 +21,9 @@ from exposition import samples, value
 from httpraw import connect, exchange, get
 from support import ADMIN_HTTP_HEAD, wait_for
 
+# The exporter's own side is under test here; HAProxy only gives it a page to serve.
+pytestmark = pytest.mark.one_haproxy
+
 CFG = ADMIN_HTTP_HEAD + """
 frontend fe_web
     bind 127.0.0.1:{p0}

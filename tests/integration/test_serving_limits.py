@@ -28,6 +28,9 @@ from httpraw import connect, exchange, get, read_all
 from support import ADMIN_HTTP_HEAD, wait_for
 from testkit.tlscerts import Certs, make_certs
 
+# The exporter's own side is under test here; HAProxy only gives it a page to serve.
+pytestmark = pytest.mark.one_haproxy
+
 CFG = ADMIN_HTTP_HEAD + """
 frontend fe_web
     bind 127.0.0.1:{p0}

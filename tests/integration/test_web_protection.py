@@ -37,6 +37,9 @@ from httpraw import get as request_bytes
 from support import ADMIN_HTTP_HEAD, HAProxy, free_ports, stop_process, wait_for
 from testkit.tlscerts import Certs, make_certs, make_leaf
 
+# The exporter's own side is under test here; HAProxy only gives it a page to serve.
+pytestmark = pytest.mark.one_haproxy
+
 CFG = ADMIN_HTTP_HEAD + """
 frontend fe_web
     bind 127.0.0.1:{p0}
