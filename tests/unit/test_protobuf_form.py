@@ -202,3 +202,21 @@ def test_pieces_without_a_source_are_read_from_their_text() -> None:
     piece = Piece("g", b"# HELP g G.\n# TYPE g gauge\ng{a=\"1\"} 2\n", "global")
     assert samples(Page.of_pieces([piece]).protobuf().text) == {("g", (("a", "1"),)): 2.0}
 
+
+
+def test_the_poll_prepares_the_protobuf_form_only_once_a_scrape_asked_for_it() -> None:
+    answers = {"show info": (FIXTURES / "3.3.0" / "show-info.txt").read_text(),
+               "show stat": (FIXTURES / "3.3.0" / "show-stat.csv").read_text()}
+    store = Store(30)
+    poller = Poller(build_config({}), store, connect=answering(lambda c: answers.get(c, "")))
+    assert poller.poll_once()
+    first = store.published
+    assert first.page._pb is None and "_pb" not in first.status.__dict__  # nobody asked: the poll made none
+    asked = first.page.protobuf()  # a scrape asks: made then
+    assert poller.poll_once()
+    second = store.published
+    assert second.page is not first.page and second.page._pb is not None  # made by the poll, before publishing
+    assert "_pb" in second.status.__dict__  # and its status lines
+    assert samples(second.page.protobuf().text) == samples(asked.text)
+    # The same rows: every piece's messages are the last page's, not encoded again.
+    assert all(a.text is b.text for a, b in zip(second.page.protobuf().pieces, asked.pieces))
