@@ -12,6 +12,7 @@ every version, and the log source itself runs on every version in test_logs.py.
 from __future__ import annotations
 
 import gzip
+from typing import Iterator
 
 import haproxies
 import pytest
@@ -22,7 +23,7 @@ from unit.test_protobuf_form import PROMETHEUS_2_NATIVE
 
 from exporter.exposition.native import index
 from exporter.web.routes import Request, parts_response
-from integration.test_logs import CFG, Exporter, exporters, lines_read, streaming  # noqa: F401 (a fixture)
+from integration.test_logs import CFG, Exporter, lines_read, streaming
 from testkit.servers import DelayedOrigin
 
 
@@ -36,6 +37,14 @@ def haproxy_bin(request: pytest.FixtureRequest) -> haproxies.Binary:
 def logged(haproxy_factory, origin: DelayedOrigin) -> HAProxy:
     hap: HAProxy = haproxy_factory(CFG.replace("{origin}", str(origin.port)), nports=3)
     return hap
+
+
+@pytest.fixture
+def exporters() -> Iterator[list[Exporter]]:
+    made: list[Exporter] = []
+    yield made
+    for exporter in made:
+        exporter.close()
 
 
 def _served(exporter: Exporter, accept: str | None, encoding: str | None = None) -> bytes:
