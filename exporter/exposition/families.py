@@ -29,11 +29,14 @@ def escape_label_value(value: str) -> str:
 class LabelSet:
     """Label pairs with their exposition text computed once."""
 
-    __slots__ = ("pairs", "text", "_variants", "root")
+    __slots__ = ("pairs", "text", "_variants", "root", "pb")
 
     def __init__(self, pairs: tuple[tuple[str, str], ...]) -> None:
         self.pairs = pairs
         self.text = ",".join(f'{k}="{escape_label_value(v)}"' for k, v in pairs)
+        # The pairs as protobuf LabelPair fields, made by the protobuf form the first time it
+        # writes this set and kept with it, as ``text`` is (exporter/exposition/protobuf.py).
+        self.pb: bytes | None = None
         # The row's own set this one was made from (itself for a row's set): it tells which
         # samples of a family belong to a row (servers in maintenance, see Family.maint_from).
         self.root: LabelSet = self
@@ -56,6 +59,7 @@ class LabelSet:
         new.pairs = self.pairs + pairs
         new.text = f"{self.text},{text}" if self.text else text
         new._variants = None
+        new.pb = None
         new.root = self.root if self.pairs else new
         return new
 

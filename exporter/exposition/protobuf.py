@@ -10,8 +10,8 @@ needs no protobuf runtime; the tests decode these bytes with the protobuf librar
 message classes of client_model's own metrics.proto.
 
 A family is encoded from the columns it was rendered from (a piece's ``source``), not parsed
-back from its text: a sample costs a float(), a pack and a join.  Label pairs are encoded once per
-label column shared from poll to poll (``LabelColumn``), as the renderer keeps their texts.  The
+back from its text: a sample costs a float(), a pack and a join.  A sample's labels are encoded once
+per label set and kept with it (the model keeps its sets from poll to poll), as its text is.  The
 small parts (the exporter's status, the process figures) have only their text: :func:`encode_text`
 reads it (exporter/exposition/textparse.py) and encodes the families it holds.
 """
@@ -19,7 +19,6 @@ reads it (exporter/exposition/textparse.py) and encodes the families it holds.
 from __future__ import annotations
 
 import struct
-from functools import lru_cache
 from typing import Sequence
 
 from exporter.exposition import native as nh
@@ -27,8 +26,6 @@ from exporter.exposition.families import (
     HISTOGRAM,
     BucketBounds,
     Family,
-    LabelColumn,
-    LabelExtension,
     LabelProduct,
     LabelSet,
 )
@@ -36,7 +33,8 @@ from exporter.exposition.textparse import families as read_text
 
 CONTENT_TYPE = "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
 TYPES = {"counter": 0, "gauge": 1, "summary": 2, "untyped": 3, HISTOGRAM: 4}
-# A scalar metric's value field: Counter (3), Gauge (2) or Untyped (5), each a message of one double (9 bytes).
+# A scalar metric's value field: Counter (3), Gauge (2) or Untyped (5), each a message of one double
+# (field 1: 9 bytes), so the metric's length depends on its labels only.
 _VALUE_TAGS = {"counter": b"\x1a\x09\x09", "gauge": b"\x12\x09\x09", "untyped": b"\x2a\x09\x09"}
 _double = struct.Struct("<d").pack
 
@@ -70,38 +68,31 @@ def _text(tag: int, value: str) -> bytes:
     return field(tag, value.encode("utf-8"))
 
 
-@lru_cache(maxsize=4096)  # label suffixes (a state, a code class, an le) come from a few fixed groups
 def pairs(labels: tuple[tuple[str, str], ...]) -> bytes:
     """``Metric.label`` fields of these pairs (each a LabelPair message: name 1, value 2)."""
     return b"".join(field(0x0A, _text(0x0A, name) + _text(0x12, value)) for name, value in labels)
 
 
-def _label_column(labels: Sequence[LabelSet]) -> list[bytes]:
-    """Each sample's label fields; a column shared from poll to poll keeps its own."""
-    if isinstance(labels, LabelColumn):
-        found: list[bytes] | None = labels.__dict__.get("_pb")
-        if found is None:
-            found = labels.__dict__["_pb"] = [pairs(ls.pairs) for ls in labels]
-        return found
-    if isinstance(labels, LabelProduct):
-        rows = _label_column(labels.rows)
-        suffixes = [pairs(labels.group.suffixes[at][0]) for at in labels.positions]
-        return [row + suffix for row in rows for suffix in suffixes]
-    if isinstance(labels, LabelExtension):
-        rows = _label_column(labels.rows)
-        if not labels.columns:
-            return rows
-        return [row + pairs(tuple(zip(labels.names, cells))) for row, cells in zip(rows, zip(*labels.columns))]
-    return [pairs(ls.pairs) for ls in labels]
+def scalar_head(labels: LabelSet) -> bytes:
+    """A counter's, gauge's or untyped sample's ``MetricFamily.metric`` field up to its value: the
+    field's tag and length (its value message is always 11 bytes) and the label fields.  Made once
+    and kept with the set (``LabelSet.pb``): the model keeps its sets from poll to poll, so a
+    changed value costs no label encoding, as it costs no label escaping in the text form."""
+    found = labels.pb
+    if found is None:
+        fields = pairs(labels.pairs)
+        found = labels.pb = b"\x22" + varint(len(fields) + 11) + fields
+    return found
 
 
 def _scalar_metrics(kind: str, labels: Sequence[LabelSet], values: Sequence[str]) -> list[bytes]:
-    """``MetricFamily.metric`` fields of a counter's, gauge's or untyped family's samples."""
+    """``MetricFamily.metric`` fields of a counter's, gauge's or untyped family's samples: a kept
+    head, then the value's tag and double, interleaved in C."""
     tag = _VALUE_TAGS.get(kind, _VALUE_TAGS["untyped"])
-    heads = [b"\x22" + varint(len(lb) + 11) + lb + tag for lb in _label_column(labels)]
+    heads = list(map(scalar_head, labels))  # a product's sets are its rows' variants, kept with them
     parts: list[bytes] = [b""] * (2 * len(heads))
     parts[0::2] = heads
-    parts[1::2] = map(_double, map(float, values))
+    parts[1::2] = map(tag.__add__, map(_double, map(float, values)))
     return parts
 
 
@@ -157,13 +148,23 @@ def _product_histogram(labels: LabelProduct, values: Sequence[str],
     bounds = group.bounds
     width = len(bounds) + 3
     out: list[bytes] = []
-    for row, lb in enumerate(_label_column(labels.rows)):
+    for row, lb in enumerate(pairs(ls.pairs) for ls in labels.rows):
         cells = values[row * width:(row + 1) * width]
         buckets = list(zip(bounds, map(int, cells[:len(bounds)])))
         own = native[row] if native is not None else None
         body = histogram(int(cells[-1]), float(cells[-2]), buckets, own)
         out.append(field(0x22, lb + field(0x3A, body)))
     return out
+
+
+def _part(labels: Sequence[LabelSet], start: int, stop: int) -> Sequence[LabelSet]:
+    """Samples ``start`` to ``stop`` of a label column; a product's as whole rows when they are, so
+    that its sets are not made one by one."""
+    if isinstance(labels, LabelProduct):
+        width = len(labels.positions)
+        if start % width == 0 and stop % width == 0:
+            return LabelProduct(labels.rows[start // width:stop // width], labels.group, labels.positions)
+    return labels[start:stop]
 
 
 def encode_family(family: Family, start: int = 0, stop: int | None = None) -> bytes:
@@ -175,8 +176,8 @@ def encode_family(family: Family, start: int = 0, stop: int | None = None) -> by
         metrics = _histogram_metrics(family, start, stop)
     elif start == 0 and stop == len(family.values):
         metrics = _scalar_metrics(family.kind, family.labels, family.values)
-    else:
-        metrics = _scalar_metrics(family.kind, family.labels[start:stop], family.values[start:stop])
+    else:  # servers in maintenance, a piece of their own
+        metrics = _scalar_metrics(family.kind, _part(family.labels, start, stop), family.values[start:stop])
     head = _text(0x0A, family.name) + _text(0x12, family.help) + b"\x18" + varint(TYPES.get(family.kind, 3))
     size = len(head) + sum(map(len, metrics))
     return b"".join([varint(size), head, *metrics])
