@@ -44,7 +44,7 @@ def families(text: str) -> list[Family]:
     helps: dict[str, str] = {}
     kinds: dict[str, str] = {}
     current: Family | None = None
-    for line in text.splitlines():
+    for line in text.split("\n"):  # not splitlines(): a label value may hold \x85 or \u2028
         if not line:
             continue
         if line.startswith("# HELP ") or line.startswith("# TYPE "):

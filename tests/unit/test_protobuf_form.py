@@ -9,21 +9,28 @@ import gzip as stdlib_gzip
 
 import pytest
 from exposition import samples as text_samples
+from hypothesis import given
+from hypothesis import strategies as st
+from models import build_families
 from prometheus_client.parser import text_string_to_metric_families as read_text
 from protobuf_oracle import families, metadata, native_buckets, samples
 from support import answering
 
 from exporter.config import build_config
-from exporter.exposition.families import Family, LabelSet, histogram_family
+from exporter.exposition.families import Family, LabelSet, format_float, histogram_family
 from exporter.exposition.native import NativeHistogram
 from exporter.exposition.page import Page, Part, Piece
 from exporter.exposition.protobuf import encode_family, encode_text, varint, zigzag
-from exporter.exposition.render import render_pieces
+from exporter.exposition.render import render, render_pieces
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import LivePart, Store
 from exporter.poll.status import process_metrics_text
+from exporter.runtime.errors import ParseError
+from exporter.sources.info.parse import parse_info
+from exporter.sources.stat.parse import parse_stat
 from exporter.web.negotiate import OPENMETRICS, PROTOBUF, PROTOBUF_TYPE, TEXT_0_0_4, exposition
 from exporter.web.routes import Request, parts_response
+from unit.test_fuzz import FAST, LABEL_TEXT, SLOW, expected, info_answers, same, stat_answers
 from unit.test_golden import CASES, FIXTURES, published
 
 # Prometheus 2.42's Accept with --enable-feature=native-histograms (scrape/scrape.go, v2.42.0).
@@ -220,3 +227,27 @@ def test_the_poll_prepares_the_protobuf_form_only_once_a_scrape_asked_for_it() -
     assert samples(second.page.protobuf().text) == samples(asked.text)
     # The same rows: every piece's messages are the last page's, not encoded again.
     assert all(a.text is b.text for a, b in zip(second.page.protobuf().pieces, asked.pieces))
+
+
+@FAST
+@given(st.lists(st.tuples(LABEL_TEXT, LABEL_TEXT), min_size=1, max_size=5),
+       st.lists(st.one_of(st.integers(-2**63, 2**64), st.floats(allow_nan=True)), min_size=1, max_size=5))
+def test_any_label_text_and_value_read_back_from_protobuf(values: list[tuple[str, str]], numbers: list[float]) -> None:
+    fam = Family("haproxy_fuzz_total", "counter", 'help with "quotes", \\ and\nnewline', scope="global")
+    for i, (a, b) in enumerate(values):
+        fam.add(LabelSet((("proxy", a),)).extend("server", b + str(i)), format_float(float(numbers[i % len(numbers)])))
+    data = Page.of_pieces(render_pieces([fam])).protobuf().text
+    assert same(samples(data), expected([fam]))
+    assert metadata(data)["haproxy_fuzz_total"][1] == fam.help
+    assert same(samples(encode_text(render([fam]).encode())), expected([fam]))  # the text parts' way too
+
+
+@SLOW
+@given(info_answers(), stat_answers())
+def test_every_model_page_reads_back_from_protobuf(info_text: str, stat_text: str) -> None:
+    try:
+        info, table = parse_info(info_text), parse_stat(stat_text)
+    except ParseError:
+        return  # rejected as a whole is a valid outcome; the point is what gets served
+    families, _ = build_families(info, table)
+    assert same(samples(Page.of_pieces(render_pieces(families)).protobuf().text), expected(families))
