@@ -229,8 +229,11 @@ class TargetPoller:
         del pieces
         if self._om.asked:  # someone scrapes OpenMetrics: ready before publishing (counted as compress)
             page.openmetrics()
-        if self._pb.asked:  # and protobuf, likewise
-            page.protobuf()
+        if self._pb.asked:  # and protobuf, likewise; a fault of that form never withholds the text page
+            try:
+                page.protobuf()
+            except Exception:
+                log.exception("%sthe protobuf form of the page failed; the text page is published", where(self.name))
         done = time.perf_counter()
         st.phase_seconds.update(build=built - build_started, render=rendered - built, compress=done - rendered)
         page.taken_at, page.samples, page.taken_mono = self.clock.wall(), samples, self.clock.monotonic()
