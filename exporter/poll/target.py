@@ -229,11 +229,8 @@ class TargetPoller:
         del pieces
         if self._om.asked:  # someone scrapes OpenMetrics: ready before publishing (counted as compress)
             page.openmetrics()
-        if self._pb.asked:  # and protobuf, likewise; a fault of that form never withholds the text page
-            try:
-                page.protobuf()
-            except Exception:
-                log.exception("%sthe protobuf form of the page failed; the text page is published", where(self.name))
+        if self._pb.asked:  # and protobuf, likewise
+            self._protobuf_ready(page)
         done = time.perf_counter()
         st.phase_seconds.update(build=built - build_started, render=rendered - built, compress=done - rendered)
         page.taken_at, page.samples, page.taken_mono = self.clock.wall(), samples, self.clock.monotonic()
@@ -266,9 +263,17 @@ class TargetPoller:
         """Publish the last data with the status as it is now; False once the target left the config."""
         status, stale = Part.of(self.status_text(stale=False)), Part.of(self.status_text(stale=True))
         if self._pb.asked:  # someone scrapes protobuf: its few status lines encoded here, not by the scrape
-            status.protobuf()
-            stale.protobuf()
+            self._protobuf_ready(status, stale)
         return self._lease.publish(Snapshot(self._page, status, stale))
+
+    def _protobuf_ready(self, *made: Page | Part) -> None:
+        """Make the protobuf form of what the poll publishes; a fault of that form is logged and
+        never withholds the text (a protobuf scrape then tries again, at its own cost)."""
+        try:
+            for thing in made:
+                thing.protobuf()
+        except Exception:
+            log.exception("%sthe protobuf form of the page failed; the text page is published", where(self.name))
 
     def status_families(self, stale: bool) -> list[Family]:
         return target_families(self.state, stale, self.reload_ok())

@@ -251,3 +251,21 @@ def test_every_model_page_reads_back_from_protobuf(info_text: str, stat_text: st
         return  # rejected as a whole is a valid outcome; the point is what gets served
     families, _ = build_families(info, table)
     assert same(samples(Page.of_pieces(render_pieces(families)).protobuf().text), expected(families))
+
+
+def test_a_fault_of_the_protobuf_form_does_not_withhold_the_text_page(monkeypatch, caplog) -> None:
+    answers = {"show info": (FIXTURES / "3.3.0" / "show-info.txt").read_text(),
+               "show stat": (FIXTURES / "3.3.0" / "show-stat.csv").read_text()}
+    store = Store(30)
+    poller = Poller(build_config({}), store, connect=answering(lambda c: answers.get(c, "")))
+    assert poller.poll_once()
+    store.published.page.protobuf()  # a scrape asked: the next polls make the form
+
+    def broken(*args: object, **kwargs: object) -> bytes:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("exporter.exposition.protobuf.encode_family", broken)
+    first = store.published.page
+    assert poller.poll_once()
+    assert store.published.page is not first and store.published.page.text == first.text
+    assert "the protobuf form of the page failed" in caplog.text
