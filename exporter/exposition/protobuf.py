@@ -31,7 +31,6 @@ from exporter.exposition.families import (
 )
 from exporter.exposition.textparse import families as read_text
 
-CONTENT_TYPE = "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
 TYPES = {"counter": 0, "gauge": 1, "summary": 2, "untyped": 3, HISTOGRAM: 4}
 # A scalar metric's value field: Counter (3), Gauge (2) or Untyped (5), each a message of one double
 # (field 1: 9 bytes), so the metric's length depends on its labels only.

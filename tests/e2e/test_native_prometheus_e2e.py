@@ -39,7 +39,7 @@ COUNT = 'histogram_count(haproxy_backend_log_total_time_seconds{proxy="be_web"})
 P99 = 'histogram_quantile(0.99, rate(haproxy_backend_log_total_time_seconds{proxy="be_web"}[1m]))'
 
 
-@pytest.fixture(params=[b for b in haproxies.params() if not b.marks][-1:] or haproxies.params()[-1:])
+@pytest.fixture(params=haproxies.newest())
 def haproxy_bin(request: pytest.FixtureRequest) -> haproxies.Binary:
     """The newest HAProxy binary the machine runs (a missing one skips, saying why)."""
     return request.param

@@ -27,7 +27,7 @@ from integration.test_logs import CFG, Exporter, lines_read, streaming
 from testkit.servers import DelayedOrigin
 
 
-@pytest.fixture(params=[b for b in haproxies.params() if not b.marks][-1:] or haproxies.params()[-1:])
+@pytest.fixture(params=haproxies.newest())
 def haproxy_bin(request: pytest.FixtureRequest) -> haproxies.Binary:
     """The newest HAProxy binary the machine runs (a missing one skips, saying why)."""
     return request.param
