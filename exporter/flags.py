@@ -53,7 +53,11 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("/metrics", "the latest snapshot of HAProxy's metrics and the exporter's own (the path is "
                  "`--web.telemetry-path`); with several targets, only the exporter's view of all of them"),
     ("/probe?target=NAME", "one configured target's metrics (`targets:` in the config file)"),
-    ("/", "a landing page with links to the others"),
+    ("/probe?target=NAME&debug=true, /metrics?debug=true", "the target's (or the single HAProxy's) last poll "
+                                                           "as text: each command sent, the bytes and time of "
+                                                           "its answer, each source's outcome, the recent failed "
+                                                           "polls with advice"),
+    ("/", "a landing page: each target's state, last poll, sources and last error with advice, and links"),
     ("/healthz, /-/healthy", "200 while the poll loop is alive and completing cycles, 503 when it is not"),
     ("/-/ready", "200 once every target has completed a poll (good or failed), 503 with a one-line reason before"),
 )
@@ -102,8 +106,9 @@ FLAGS: tuple[Flag, ...] = (
     Flag("--web.systemd-socket", "web", "serve on the listening sockets systemd passes (socket activation: "
          "`LISTEN_FDS`, `LISTEN_PID`) instead of binding `web.listen_address`", metavar=None, default="off",
          doc="docs/deployment.md"),
-    Flag("--web.telemetry-path", "web", "path of the metrics page; `/` is a landing page, `/healthz` and "
-         "`/-/healthy` a health check, `/-/ready` a readiness check", key="web.telemetry_path", metavar="PATH"),
+    Flag("--web.telemetry-path", "web", "path of the metrics page (`?debug=true`: the last poll in detail); `/` "
+         "is a landing page with each target's last poll, `/healthz` and `/-/healthy` a health check, `/-/ready` "
+         "a readiness check", key="web.telemetry_path", metavar="PATH"),
     Flag("--web.config.file", "web", "TLS and basic auth for every page, in the exporter-toolkit's file "
          "format; certificate files are re-read when they change", key="web.config_file", metavar="PATH",
          doc="docs/reliability.md"),

@@ -19,6 +19,7 @@ for _arg in "$@"; do
         prometheus) command -v prometheus >/dev/null && command -v promtool >/dev/null || _missing+=(prometheus) ;;
         systemd) command -v systemd-socket-activate >/dev/null || _missing+=(systemd) ;;
         groff-base) command -v groff >/dev/null || _missing+=(groff-base) ;;
+        chromium) command -v chromium >/dev/null || _missing+=(chromium) ;;
         *) _missing+=("$_arg") ;;
     esac
 done

@@ -79,6 +79,7 @@ class MasterCli:
         ok = bool(current)
         if not current:
             log.warning("%sthe master lists no worker: nothing to read", runner.where)
+            runner.record.failed(self.listing.listing.text, "no_workers", "the master lists no worker: nothing to read")
         reads: list[tuple[Process, Mapping[str, Mapping[str, Any]]]] = []
         for process in processes[: len(current)]:
             self.life.start(process)
@@ -100,8 +101,8 @@ class MasterCli:
             for process, got in reads:
                 timings = st.source_seconds if not process.old else None
                 okays = st.source_ok if not process.old else None
-                families = merge_families(families, process.build(got, stats, timings, okays))
-            return families + self.master.build(answers, stats, st.source_seconds, st.source_ok)
+                families = merge_families(families, process.build(got, stats, timings, okays, runner.record))
+            return families + self.master.build(answers, stats, st.source_seconds, st.source_ok, runner.record)
 
         return build
 

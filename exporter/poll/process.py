@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 from exporter.clock import Clock
 from exporter.config import Config, TargetConfig
 from exporter.exposition.families import NO_SUFFIX, Family, LabelSuffix
+from exporter.poll.record import Failure, Recorder
 from exporter.poll.state import CommandStats, PollState
 from exporter.runtime.advice import advice
 from exporter.runtime.answer import Text
@@ -51,10 +52,13 @@ class Runner:
     worker behind the master, or the socket itself) still failing after all of them is taken as
     gone for the rest of the cycle: its later commands are tried once each, not retried, so a
     worker that left costs the pauses once per cycle, not once per command.
+
+    ``record`` (exporter/poll/record.py) is told every command as it went (text, bytes, time,
+    outcome) and every final failure, for the operator's view of the last poll.
     """
 
     def __init__(self, fetch: Read, state: PollState, name: str, budget: Budget, sleep: Callable[[float], None],
-                 retries: tuple[float, ...] = ()) -> None:
+                 retries: tuple[float, ...] = (), record: Recorder | None = None) -> None:
         self.fetch = fetch
         self.budget = budget  # the bytes this poll may still read
         self.state = state
@@ -63,6 +67,7 @@ class Runner:
         self.retries = retries
         self.sleep = sleep
         self.gone: set[str] = set()  # routes that failed through every retry in this cycle
+        self.record = record if record is not None else Recorder(0.0)
 
     def run(self, command: Command, stats: CommandStats, route: str = "", quiet: bool = False,
             add: bool = False, optional: bool = False) -> Any | None:
@@ -98,36 +103,51 @@ class Runner:
         stats.ok[label] = (reason is None and stats.ok.get(label, True)) if joined else reason is None
         if not (add and reason is None):  # a later success of the label must not read as "works again"
             self._note(label, reason, message, stats, quiet)
+        if reason is not None and not quiet:  # an old worker's are expected: it may just have left
+            self.record.failed(route + command.text, reason, message)
         return result
 
     def _attempt(self, command: Command, route: str) -> tuple[Any, str | None, str]:
         """One fetch and parse: (result, None, "") or (None, reason, message)."""
         self.sent += 1
+        sent = route + command.text
         started = time.perf_counter()
+        used = self.budget.used
+        outcome: tuple[Any, str | None, str]
         try:
-            text = self.fetch(route + command.text, self.budget)
+            text = self.fetch(sent, self.budget)
             fetched = time.perf_counter()
             self.state.add_phase("fetch", fetched - started)
-            result = command.parse(text)
+            outcome = command.parse(text), None, ""
             self.state.add_phase("parse", time.perf_counter() - fetched)
-            return result, None, ""
         except (TransportError, ParseError) as exc:
-            return None, exc.reason, str(exc)
+            outcome = None, exc.reason, str(exc)
         except Exception as exc:  # a bug must not kill the loop; count it and say so
-            log.exception("%sunexpected error while running %r", self.where, route + command.text)
-            return None, "internal_error", f"{type(exc).__name__}: {exc}"
+            log.exception("%sunexpected error while running %r", self.where, sent)
+            outcome = None, "internal_error", f"{type(exc).__name__}: {exc}"
+        self.record.exchange(sent, self.budget.used - used, time.perf_counter() - started, outcome[1], outcome[2])
+        return outcome
 
     def probe(self, command: Command) -> Any:
         """Ask the socket something about itself: the parsed answer, or the error; nothing recorded."""
         self.sent += 1
+        started = time.perf_counter()
+        used = self.budget.used
+        answer: Any
         try:
-            return command.parse(self.fetch(command.text, self.budget))
+            answer = command.parse(self.fetch(command.text, self.budget))
         except (TransportError, ParseError) as exc:
             log.debug("%sprobe %r: %s", self.where, command.text, exc)
-            return exc
+            answer = exc
         except Exception as exc:  # a probe must never break the cycle
             log.exception("%sunexpected error while probing %r", self.where, command.text)
-            return exc
+            answer = exc
+        reason = None
+        if isinstance(answer, Exception):
+            reason = answer.reason if isinstance(answer, (TransportError, ParseError)) else "internal_error"
+        self.record.exchange(command.text, self.budget.used - used, time.perf_counter() - started, reason,
+                             str(answer) if reason else "", probe=True)
+        return answer
 
     def _note(self, label: str, reason: str | None, message: str, stats: CommandStats, quiet: bool) -> None:
         previous = stats.last_reason.get(label)
@@ -178,24 +198,35 @@ class Process:
         answers: dict[str, dict[str, Any]] = {}
         required_ok = True
         unreachable = False
+        record = runner.record
         for source in self.sources:
             if not source.required and not required_ok:
                 if okays is not None:
                     okays[source.name] = False
+                record.decide(source.name, "skipped", "a required source failed: this poll publishes nothing",
+                              self.who)
                 continue
             started = time.perf_counter()
             got: dict[str, Any]
             if self.clock.monotonic() < self._absent_until.get(source.name, float("-inf")):
                 got, complete = {}, True  # not in this HAProxy: nothing sent until the recheck
+                record.decide(source.name, "absent", "this HAProxy does not know its commands: not sent, asked "
+                              f"again every {self.RECHECK_SECONDS:g}s", self.who)
             else:
                 asker = _Asker(runner, stats, self.route, self.old, unreachable, source.optional)
+                sent, failed = runner.sent, len(record.failures)
                 got, complete = source.read(asker.ask)
-                unreachable = asker.unreachable
                 if asker.absent:
                     got, complete = {}, True
                     self._note_absent(runner, source, True)
-                elif complete and source.name in self._absent_until:
-                    self._note_absent(runner, source, False)
+                    record.decide(source.name, "absent", "this HAProxy answered Unknown command: no series, no "
+                                  "error counted", self.who)
+                else:
+                    if complete and source.name in self._absent_until:
+                        self._note_absent(runner, source, False)
+                    record.decide(source.name, *_verdict(complete, unreachable, runner.sent - sent,
+                                                         record.failures[failed:]), self.who)
+                unreachable = asker.unreachable
             if source.required and not complete:
                 required_ok = False
             if timings is not None and okays is not None:
@@ -205,7 +236,8 @@ class Process:
         return answers, required_ok
 
     def build(self, answers: Mapping[str, Mapping[str, Any]], stats: ModelStats,
-              timings: dict[str, float] | None, okays: dict[str, bool] | None) -> list[Family]:
+              timings: dict[str, float] | None, okays: dict[str, bool] | None,
+              record: Recorder | None = None) -> list[Family]:
         """The families of every source that was read, in the registry's order.
 
         A required source that fails to build fails the cycle (raises); any other loses only its
@@ -221,9 +253,12 @@ class Process:
             started = time.perf_counter()
             try:
                 built = source.build(got, stats)
-            except Exception:
+            except Exception as exc:
                 if okays is not None:
                     okays[source.name] = False
+                if record is not None:
+                    record.decide(source.name, "build failed", f"{type(exc).__name__}: {exc} (traceback in the log)",
+                                  self.who)
                 if source.required:
                     raise
                 log.exception("building the %s series failed", source.name)
@@ -235,6 +270,11 @@ class Process:
         return families
 
     RECHECK_SECONDS = 3600.0  # an HAProxy upgraded behind the same socket is seen within the hour
+
+    @property
+    def who(self) -> str:
+        """The process in the operator's view: "" for the socket's own, ``@!<pid>`` behind a master CLI."""
+        return self.route.strip() + (" (old)" if self.old else "")
 
     def _note_absent(self, runner: Runner, source: Source, absent: bool) -> None:
         """Remember (and say once, at info level) that this HAProxy has no such command, or has it now."""
@@ -277,6 +317,17 @@ class Process:
         was taken for (a worker's socket now a master CLI's, or the reverse)."""
         return any(stats.last_reason.get(command.name) == "unknown_command"
                    for source in self.sources if source.required for command in source.commands())
+
+
+def _verdict(complete: bool, unreachable: bool, sent: int, failures: Sequence[Failure]) -> tuple[str, str]:
+    """What became of a source that was asked, in a word and a why (the operator's view)."""
+    if complete:
+        return "read", f"{sent} command{'s' if sent != 1 else ''} answered" if sent else \
+            "nothing to send this poll (off, streamed between polls, or not due)"
+    if unreachable and not sent:
+        return "not sent", "the socket was unreachable: nothing more was sent this poll"
+    why = "; ".join(f"{f.command}: {f.reason}" for f in failures[:3])
+    return "failed", why or "a command failed (an old worker's: only logged at debug level)"
 
 
 def _answered(answers: Mapping[str, Mapping[str, Any]], commands: tuple[str, ...]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from typing import Callable, Mapping
 
 from exporter.clock import SYSTEM_CLOCK, Clock
 from exporter.exposition.page import Page, Part
+from exporter.poll.record import PollRecord
 
 DEFAULT_TARGET = ""  # the single HAProxy of a config without ``targets:``
 
@@ -40,6 +41,7 @@ class Snapshot:
     page: Page | None
     status: Part  # exporter status while ``page`` is fresh
     status_stale: Part  # exporter status once ``page`` is too old (haproxy_up 0, stale 1)
+    record: PollRecord | None = None  # the last poll as it went, for the operator's view (record.py)
 
 
 class LivePart:
@@ -131,11 +133,20 @@ class Store:
         return self._with_live(self._fresh(published, now))
 
     def _fresh(self, snapshot: Snapshot, now: float | None) -> list[Page | Part]:
+        if self.is_fresh(snapshot, now):
+            assert snapshot.page is not None
+            return [snapshot.page, snapshot.status]
+        return [snapshot.status_stale]
+
+    def is_fresh(self, snapshot: Snapshot, now: float | None = None) -> bool:
+        """Whether ``snapshot``'s HAProxy series are served now (its page no older than ``max_age``)."""
         now = self.clock.monotonic() if now is None else now
         page = snapshot.page
-        if page is not None and now - page.taken_mono <= self.max_age:
-            return [page, snapshot.status]
-        return [snapshot.status_stale]
+        return page is not None and now - page.taken_mono <= self.max_age
+
+    def snapshot(self, target: str) -> Snapshot | None:
+        """``target``'s latest snapshot (the operator's view reads its record), None before any."""
+        return self._targets.get(target)
 
     def _with_live(self, parts: list[Page | Part]) -> list[Page | Part]:
         return parts + [self.live()] if self.live is not None and parts else parts

@@ -29,6 +29,7 @@ from exporter.poll.gcpause import gc_paused
 from exporter.poll.lifetime import Lifetime
 from exporter.poll.master import MASTER_RETRIES, MasterCli
 from exporter.poll.process import Connect, Process, Read, Runner, where
+from exporter.poll.record import History, PollRecord, Recorder
 from exporter.poll.snapshot import Lease, Snapshot, Store
 from exporter.poll.state import PollState
 from exporter.poll.status import target_families
@@ -81,6 +82,10 @@ class TargetPoller:
         self._om = OpenMetricsKeep()
         # The same for the protobuf form (Page.protobuf): encoded by the poll once a scrape asked.
         self._pb = ProtobufKeep()
+        # The operator's view (exporter/poll/record.py): the last poll as it went, published with
+        # the snapshot, and the recent failed polls (bounded), written by the poll thread only.
+        self.history = History()
+        self.record: PollRecord | None = None
 
     @property
     def name(self) -> str:
@@ -129,7 +134,8 @@ class TargetPoller:
         st.phase_seconds = {}
         st.source_seconds, st.source_ok = {}, {}
         # One budget for every answer of the cycle (every worker's, through a master CLI).
-        runner = Runner(self._fetch, st, self.name, Budget(self.target.max_response_bytes), self.clock.sleep)
+        runner = Runner(self._fetch, st, self.name, Budget(self.target.max_response_bytes), self.clock.sleep,
+                        record=Recorder(self.clock.wall()))
         kind = self._detect(runner)
         runner.retries = MASTER_RETRIES if kind == "master" else ()
         ok = self._master_cycle(runner) if kind == "master" else self._worker_cycle(runner)
@@ -138,6 +144,7 @@ class TargetPoller:
         st.poll_seconds = time.perf_counter() - started
         st.commands_per_cycle = runner.sent
         st.last_cycle_mono = self.clock.monotonic()
+        self.record = runner.record.finish(ok, kind, st.poll_seconds, self.history, st.source_seconds)
         self.publish()
         self.completed = True
         return ok
@@ -184,7 +191,8 @@ class TargetPoller:
                 self.kind = None  # the socket no longer knows a worker's commands: look again next cycle
                 self._life.stop_all()
             return False
-        return self._publish_data(lambda stats: self._process.build(answers, stats, st.source_seconds, st.source_ok))
+        return self._publish_data(runner, lambda stats: self._process.build(answers, stats, st.source_seconds,
+                                                                            st.source_ok, runner.record))
 
     def _master_cycle(self, runner: Runner) -> bool:
         build = self._master.read(runner, self.state)
@@ -193,16 +201,17 @@ class TargetPoller:
                 self.kind = None  # the socket no longer knows show proc: look again next cycle
                 self._life.stop_all()
             return False
-        return self._publish_data(build)
+        return self._publish_data(runner, build)
 
-    def _publish_data(self, build: Callable[[ModelStats], list[Family]]) -> bool:
+    def _publish_data(self, runner: Runner, build: Callable[[ModelStats], list[Family]]) -> bool:
         st = self.state
         build_started = time.perf_counter()
         stats = ModelStats()
         try:
             families = build(stats)
-        except Exception:
+        except Exception as exc:
             log.exception("%sbuilding the series failed; keeping the last snapshot", where(self.name))
+            runner.record.failed("(building the series)", "internal_error", f"{type(exc).__name__}: {exc}")
             return False
         # At scale the rows, the families and the text each take hundreds of MB: each is dropped
         # as soon as the next step has what it needs.
@@ -210,7 +219,7 @@ class TargetPoller:
         self._note_ignored(stats)
         samples = sum(len(f.values) for f in families)
         if samples > self.config.poll.max_series:
-            self._refuse(registry.SERIES_CAP_COMMAND, "too_many_series",
+            self._refuse(runner, registry.SERIES_CAP_COMMAND, "too_many_series",
                          f"the poll built {samples} series, more than poll.max_series ({self.config.poll.max_series})")
             return False
         built = time.perf_counter()
@@ -239,8 +248,9 @@ class TargetPoller:
         st.samples = samples
         return True
 
-    def _refuse(self, label: str, reason: str, message: str) -> None:
+    def _refuse(self, runner: Runner, label: str, reason: str, message: str) -> None:
         """Count a poll refused after its commands succeeded, as a failure of the command behind it."""
+        runner.record.failed(label, reason, message)
         commands = self.state.commands
         commands.errors[(label, reason)] = commands.errors.get((label, reason), 0) + 1
         commands.ok[label] = False
@@ -264,7 +274,7 @@ class TargetPoller:
         status, stale = Part.of(self.status_text(stale=False)), Part.of(self.status_text(stale=True))
         if self._pb.asked:  # someone scrapes protobuf: its few status lines encoded here, not by the scrape
             self._protobuf_ready(status, stale)
-        return self._lease.publish(Snapshot(self._page, status, stale))
+        return self._lease.publish(Snapshot(self._page, status, stale, self.record))
 
     def _protobuf_ready(self, *made: Page | Part) -> None:
         """Make the protobuf form of what the poll publishes; a fault of that form is logged and

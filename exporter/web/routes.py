@@ -1,28 +1,29 @@
 """What each path answers: a small table from path to handler, each returning prepared bytes.
 
-Handlers never touch HAProxy and never render: ``/metrics`` hands back the parts the poll
-published (opaque bytes, plain or gzip), and the small pages are a few hundred bytes.  The
-protocol layer (exporter/web/protocol.py) does the HTTP framing, exporter/web/send.py the sending.
+Handlers never touch HAProxy and never render HAProxy's series: ``/metrics`` hands back the parts
+the poll published (opaque bytes, plain or gzip); the landing page and the debug view
+(``?debug=true``) are small texts made from the record the poll published (exporter/web/view.py).
+The protocol layer (exporter/web/protocol.py) does the HTTP framing, exporter/web/send.py the sending.
 """
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 from urllib.parse import parse_qs
 
-from exporter import __version__
-from exporter.config import Config
+from exporter.config import Config, TargetConfig
 from exporter.exposition.openmetrics import EOF
 from exporter.exposition.page import Page, Part
 from exporter.poll.snapshot import Store
 from exporter.runtime.address import AddressError, parse_address
 from exporter.web import promex_query
 from exporter.web.negotiate import OPENMETRICS, PROTOBUF, exposition, wants_gzip
+from exporter.web.view import Landing, debug_text
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
+HTML = "text/html; charset=utf-8"
 ALLOWED_METHODS = ("GET", "HEAD")
 AUTH_CHALLENGE = 'Basic realm="haproxy-runtime-exporter", charset="UTF-8"'
 
@@ -88,26 +89,6 @@ def parts_response(parts: Sequence[Page | Part] | None, request: Request,
 END = Part.of(EOF)  # the end of an OpenMetrics page, sent after its parts
 
 
-def landing_page(config: Config) -> str:
-    path = html.escape(config.web.telemetry_path)
-    if config.multi_target:
-        reading = "".join(f'<li><a href="/probe?target={html.escape(t.name)}">{html.escape(t.name)}</a>: '
-                          f"<code>{html.escape(t.address.text)}</code></li>" for t in config.targets)
-        what = f"<p>Reading {len(config.targets)} targets every {config.poll.interval:g}s:</p><ul>{reading}</ul>"
-        metrics = "the exporter's own view of every target"
-    else:
-        what = f"<p>Reading <code>{html.escape(config.haproxy.address.text)}</code> every {config.poll.interval:g}s.</p>"
-        metrics = "metrics"
-    return (
-        "<!doctype html><html><head><title>HAProxy Runtime Exporter</title></head><body>"
-        f"<h1>HAProxy Runtime Exporter {__version__}</h1>{what}"
-        f'<ul><li><a href="{path}">{path}</a>: {metrics}</li>'
-        '<li><a href="/healthz">/healthz</a>: health of the poll loop</li>'
-        '<li><a href="/-/ready">/-/ready</a>: whether every target has been polled once</li></ul>'
-        "</body></html>\n"
-    )
-
-
 def looks_like_an_address(name: str) -> bool:
     """A ``target`` that names a socket rather than a configured target: refused, never connected to."""
     if "/" in name or "@" in name or name.startswith("["):
@@ -119,8 +100,27 @@ def looks_like_an_address(name: str) -> bool:
     return ":" in name
 
 
+class BadQuery(ValueError):
+    """A query parameter of ours (``debug``) with a value it cannot have: 400."""
+
+
+def wants_debug(query: str) -> bool:
+    """``debug=true`` (blackbox's word) asks for the debug view; absent or ``false``, the page."""
+    given = parse_qs(query, keep_blank_values=True).get("debug")
+    if given is None or given == ["false"]:
+        return False
+    if given == ["true"]:
+        return True
+    raise BadQuery("debug must be given once, as debug=true or debug=false")
+
+
+def debug_response(config: Config, target: TargetConfig, store: Store) -> Response:
+    return text(200, debug_text(config, target, store))
+
+
 def probe(request: Request, store: Store, config: Config) -> Response:
-    """``/probe?target=<name>``: one configured target's page (Prometheus's multi-target pattern).
+    """``/probe?target=<name>``: one configured target's page (Prometheus's multi-target pattern),
+    or with ``debug=true`` the record of its last poll (exporter/web/view.py).
 
     Only configured names are served: a missing ``target`` or one that reads as an address is 400,
     any other unknown name 404, so nothing in a URL can make the exporter connect anywhere.
@@ -129,12 +129,31 @@ def probe(request: Request, store: Store, config: Config) -> Response:
     if not wanted or len(wanted) != 1 or not wanted[0]:
         return text(400, "probe needs exactly one target=<name> of the exporter's targets\n")
     name = wanted[0]
-    known = {t.name for t in config.targets}
+    known = {t.name: t for t in config.targets}
     if name not in known:
         if looks_like_an_address(name):
             return text(400, "target must be the name of a configured target, not an address\n")
         return text(404, "no such target\n")
+    try:
+        if wants_debug(request.query):
+            return debug_response(config, known[name], store)
+    except BadQuery as exc:
+        return text(400, f"{exc}\n")
     return parts_response(store.probe(name), request)
+
+
+def metrics_page(request: Request, store: Store, config: Config) -> Response:
+    """The telemetry path: the page, or with ``debug=true`` the single HAProxy's last poll; with
+    several targets each has its own debug view, at ``/probe?target=<name>&debug=true``."""
+    try:
+        debug = wants_debug(request.query)
+    except BadQuery as exc:
+        return text(400, f"{exc}\n")
+    if not debug:
+        return parts_response(store.parts(), request)
+    if config.multi_target:
+        return text(400, "with several targets, ask each for its debug view: /probe?target=<name>&debug=true\n")
+    return debug_response(config, config.haproxy, store)
 
 
 def route_table(config: Config, store: Store, healthy: Callable[[], bool],
@@ -147,11 +166,13 @@ def route_table(config: Config, store: Store, healthy: Callable[[], bool],
     completed a poll, good or failed, and before that 503 with ``waiting``'s one-line reason.
     """
 
+    landing_page = Landing(config, store)
+
     def metrics(request: Request) -> Response:
-        return parts_response(store.parts(), request)
+        return metrics_page(request, store, config)
 
     def landing(_request: Request) -> Response:
-        return Response(200, [("Content-Type", "text/html; charset=utf-8")], [landing_page(config).encode()])
+        return Response(200, [("Content-Type", HTML)], [landing_page.page().encode()])
 
     def health(_request: Request) -> Response:
         ok = healthy()

@@ -28,10 +28,10 @@ from exporter.web import limits
 from exporter.web.auth import PasswordChecks
 from exporter.web.config import WebConfig
 from exporter.web.protocol import Connection
-from exporter.web.routes import CONTENT_TYPE, Handler, Request, Response, dispatch, landing_page, route_table
+from exporter.web.routes import CONTENT_TYPE, Handler, Request, Response, dispatch, route_table
 from exporter.web.tls import ReloadingContext
 
-__all__ = ["CONTENT_TYPE", "ListenError", "Server", "landing_page", "start_server"]
+__all__ = ["CONTENT_TYPE", "ListenError", "Server", "start_server"]
 
 log = logging.getLogger("exporter.web.server")
 ACCEPT_BATCH = 64  # accepts per wake-up, so a burst of connects does not starve open connections
