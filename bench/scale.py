@@ -57,6 +57,13 @@ OPENMETRICS_ACCEPT = ("application/openmetrics-text;version=1.0.0;escaping=allow
                       "application/openmetrics-text;version=0.0.1;q=0.5,"
                       "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2")
 
+# Prometheus 2.42's Accept with --enable-feature=native-histograms (scrape/scrape.go): protobuf first.
+PROTOBUF_ACCEPT = ("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,"
+                   "application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,"
+                   "text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
+# The forms scraped after the text ones, in the same run: (result key, label, Accept).
+FORMS = (("openmetrics", "OpenMetrics", OPENMETRICS_ACCEPT), ("protobuf", "protobuf", PROTOBUF_ACCEPT))
+
 
 def series(port: int, use_gzip: bool, repeat: int, budget: float, buf: bytearray, spacing: float,
            accept_type: str = "") -> list[float]:
@@ -138,14 +145,22 @@ def measure_target(name: str, port: int, proc: Child, hap: Child, args: argparse
     )
     if name == "ours":
         result["own"] = own_status(client.decode(client.scrape(port, False, keep=True).raw or b"")[2])
-        # The OpenMetrics form (Prometheus' own Accept), plain and gzip, in the same run as the text's.
-        om = {mode: series(port, mode == "gzip", args.repeat, args.budget, buf, args.spacing, OPENMETRICS_ACCEPT)
-              for mode in ("plain", "gzip")}
-        result["openmetrics"] = {f"{mode}_median": statistics.median(times) for mode, times in om.items()}
-        result["openmetrics"].update({mode: times for mode, times in om.items()})
-        print(f"ours: OpenMetrics scrape median {result['openmetrics']['plain_median'] * 1000:.1f} ms "
-              f"(text {result['plain_median'] * 1000:.1f} ms), gzip {result['openmetrics']['gzip_median'] * 1000:.1f} ms "
-              f"(text {result['gzip_median'] * 1000:.1f} ms)", flush=True)
+        # The OpenMetrics and protobuf forms (Prometheus' own Accept headers), plain and gzip, in the
+        # same run as the text's; each poll prepares a form from the first scrape that asked for it.
+        for key, label, accept in FORMS:
+            check = client.scrape(port, False, keep=True, accept_type=accept)  # the first asks: then each poll makes it
+            body = client.decode(check.raw or b"")[2]
+            times = {mode: series(port, mode == "gzip", args.repeat, args.budget, buf, args.spacing, accept)
+                     for mode in ("plain", "gzip")}
+            result[key] = {f"{mode}_median": statistics.median(found) for mode, found in times.items()}
+            result[key].update({f"{mode}_p95": p95(found) for mode, found in times.items()})
+            result[key].update({mode: found for mode, found in times.items()}, body_bytes=len(body))
+            print(f"ours: {label} scrape median {result[key]['plain_median'] * 1000:.1f} ms "
+                  f"(text {result['plain_median'] * 1000:.1f} ms), gzip {result[key]['gzip_median'] * 1000:.1f} ms "
+                  f"(text {result['gzip_median'] * 1000:.1f} ms), p95 {result[key]['plain_p95'] * 1000:.1f} / "
+                  f"{result[key]['gzip_p95'] * 1000:.1f} ms (text {result['plain_p95'] * 1000:.1f} / "
+                  f"{result['gzip_p95'] * 1000:.1f} ms), {len(body):,} bytes plain", flush=True)
+            del body, check
     return result
 
 

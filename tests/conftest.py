@@ -54,7 +54,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if any("haproxy_bin" in str(m.args[0]) for m in metafunc.definition.iter_markers("parametrize") if m.args):
         return
     one = metafunc.definition.get_closest_marker("one_haproxy") is not None
-    metafunc.parametrize("haproxy_bin", haproxies.one() if one else haproxies.params(), indirect=True)
+    metafunc.parametrize("haproxy_bin", haproxies.newest() if one else haproxies.params(), indirect=True)
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ import math
 from functools import lru_cache
 from typing import Iterable, Iterator, Sequence, overload
 
+from exporter.exposition.native import NativeHistogram
+
 
 def clean_label_text(value: str) -> bool:
     """True when the text needs no escaping as a label value (callers check whole columns at once)."""
@@ -27,11 +29,14 @@ def escape_label_value(value: str) -> str:
 class LabelSet:
     """Label pairs with their exposition text computed once."""
 
-    __slots__ = ("pairs", "text", "_variants", "root")
+    __slots__ = ("pairs", "text", "_variants", "root", "pb")
 
     def __init__(self, pairs: tuple[tuple[str, str], ...]) -> None:
         self.pairs = pairs
         self.text = ",".join(f'{k}="{escape_label_value(v)}"' for k, v in pairs)
+        # The pairs as protobuf LabelPair fields, made by the protobuf form the first time it
+        # writes this set and kept with it, as ``text`` is (exporter/exposition/protobuf.py).
+        self.pb: bytes | None = None
         # The row's own set this one was made from (itself for a row's set): it tells which
         # samples of a family belong to a row (servers in maintenance, see Family.maint_from).
         self.root: LabelSet = self
@@ -54,6 +59,7 @@ class LabelSet:
         new.pairs = self.pairs + pairs
         new.text = f"{self.text},{text}" if self.text else text
         new._variants = None
+        new.pb = None
         new.root = self.root if self.pairs else new
         return new
 
@@ -292,10 +298,11 @@ class Family:
 
     A histogram's samples have names of their own (``name_bucket``, ``name_sum``, ``name_count``):
     ``suffixes`` is then a third column, each sample's suffix to the family's name, and a series is
-    a suffix with a label set.  None for every other family (no suffix anywhere).
+    a suffix with a label set.  None for every other family (no suffix anywhere).  A histogram may
+    also carry ``native``, a column of one native histogram per row, for the protobuf form.
     """
 
-    __slots__ = ("name", "kind", "help", "scope", "labels", "values", "suffixes", "maint_from", "extra")
+    __slots__ = ("name", "kind", "help", "scope", "labels", "values", "suffixes", "maint_from", "extra", "native")
 
     def __init__(self, name: str, kind: str, help: str, samples: Iterable[tuple[LabelSet, str]] = (), *,
                  scope: str):
@@ -312,6 +319,9 @@ class Family:
         self.labels: Sequence[LabelSet] = []
         self.values: Sequence[str] = []
         self.suffixes: Sequence[str] | None = None
+        # A histogram's native buckets, one per row (exporter/exposition/native.py), or None: only
+        # the protobuf exposition sends them; the text forms are the classic buckets alone.
+        self.native: Sequence[NativeHistogram | None] | None = None
         for labels, value in samples:
             self.labels.append(labels)
             self.values.append(value)
@@ -335,7 +345,8 @@ class Family:
                      suffixes: Sequence[str] | None = None) -> "Family":
         """This family (name, type, help, scope, extra) over other columns; ``maint_from`` is the
         caller's to set, as it is an index into the columns.  A family with suffixes needs new ones
-        with its new columns: a histogram's samples without theirs would all read as ``name``."""
+        with its new columns: a histogram's samples without theirs would all read as ``name``.
+        ``native`` is left out: it is a column of rows, which other columns need not keep."""
         if self.suffixes is not None and suffixes is None:
             raise ValueError(f"{self.name}: its samples' suffixes are part of its columns")
         made = Family.of_columns(self.name, self.kind, self.help, labels, values, scope=self.scope,
@@ -369,9 +380,11 @@ class Family:
 
 
 def histogram_family(name: str, help: str, rows: Sequence[LabelSet], bounds: Sequence[float],
-                     buckets: Sequence[Sequence[int]], sums: Sequence[float], *, scope: str) -> Family:
+                     buckets: Sequence[Sequence[int]], sums: Sequence[float], *, scope: str,
+                     native: Sequence[NativeHistogram | None] | None = None) -> Family:
     """A classic histogram: ``rows[i]`` labels series i; ``buckets[i]`` are its cumulative counts,
-    one per bound then ``+Inf`` (the last is also its ``_count``); ``sums[i]`` its ``_sum``.
+    one per bound then ``+Inf`` (the last is also its ``_count``); ``sums[i]`` its ``_sum``;
+    ``native[i]``, if given, its native buckets (sent only in the protobuf form).
 
     Its columns are made a row at a time (the counts' texts by ``map``), not a sample at a time: a
     latency histogram has some 17 samples per row and is built every poll.  Pass the same label
@@ -390,9 +403,13 @@ def histogram_family(name: str, help: str, rows: Sequence[LabelSet], bounds: Seq
         values += map(str, counts)
         values.append(format_float(total))
         values.append(values[-2])  # _count: the +Inf bucket
+    if native is not None and len(native) != len(rows):
+        raise ValueError(f"{name}: {len(rows)} rows, {len(native)} native histograms")
     column = rows if isinstance(rows, tuple) else tuple(rows)
-    return Family.of_columns(name, HISTOGRAM, help, LabelProduct(column, group), values, scope=scope,
-                             suffixes=group.name_suffixes * len(column))
+    family = Family.of_columns(name, HISTOGRAM, help, LabelProduct(column, group), values, scope=scope,
+                               suffixes=group.name_suffixes * len(column))
+    family.native = native
+    return family
 
 
 def go_float(value: float) -> str:

@@ -17,11 +17,15 @@ Compression itself (deflate blocks, gzip members, CRC-32) is exporter/exposition
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Sequence
 
-from exporter.exposition import gzip, openmetrics
+from exporter.exposition import gzip, openmetrics, protobuf
 from exporter.reuse import PollMemo
+
+if TYPE_CHECKING:
+    from exporter.exposition.families import Family
+    from exporter.exposition.native import NativeHistogram
 
 # A page below this is compressed once more as a whole: pieces compressed without each other's
 # history compress a small page far less (BENCHMARKS.md), and recompressing a small page costs nothing.
@@ -38,6 +42,14 @@ class Piece:
     scope: str  # promex's scope of the family (Family.scope)
     maint: bool = False  # samples of servers in maintenance, following the family's other samples
     extra: bool = False  # one of promex's extra counters (Family.extra)
+    # The family the text was written from, and which of its samples it holds (the renderer's:
+    # the protobuf form encodes them, exporter/exposition/protobuf.py); None: the text alone.
+    source: "Family | None" = field(default=None, compare=False, repr=False)
+    span: tuple[int, int | None] = field(default=(0, None), compare=False, repr=False)
+
+    def native(self) -> "Sequence[NativeHistogram | None] | None":
+        """The source's native histograms (part of what the protobuf form is made of)."""
+        return None if self.source is None else self.source.native
 
 
 Keep = Callable[[Piece], bool]  # which pieces a selection sends (promex_query.Selection.keeps)
@@ -66,6 +78,15 @@ class Part:
             object.__setattr__(self, "_om", found)
         return found
 
+    def protobuf(self) -> "Part":
+        """This part as delimited MetricFamily messages, read back from its text (a few lines),
+        made on the first call and kept with the part."""
+        found: Part | None = self.__dict__.get("_pb")
+        if found is None:
+            found = Part.of(protobuf.encode_text(self.text))
+            object.__setattr__(self, "_pb", found)
+        return found
+
     def chunks(self, gz: bool, keep: Keep | None = None) -> list[bytes | memoryview]:
         """All of it, whatever the selection: a part holds no HAProxy series."""
         return [self.gz if gz else self.text]
@@ -92,8 +113,32 @@ class OpenMetricsKeep:
         self.asked = False
 
 
+class ProtobufKeep:
+    """What a target keeps for its pages' protobuf forms (:meth:`Page.protobuf`), as
+    :class:`OpenMetricsKeep` does for OpenMetrics: each piece's messages and their deflate blocks
+    from page to page (a piece the renderer took as it was is found again by identity, so its
+    messages are not encoded again), a lock, and whether any scrape has asked for protobuf yet."""
+
+    __slots__ = ("memo", "encoded", "lock", "asked")
+
+    def __init__(self) -> None:
+        self.memo: PollMemo[Blocks] = PollMemo()
+        self.encoded: PollMemo[bytes] = PollMemo()
+        self.lock = threading.Lock()
+        self.asked = False
+
+
 def _blocks(text: bytes) -> Blocks:
     return gzip.deflate(text), gzip.crc32(text, 0)
+
+
+def _encode(piece: Piece, native: "Sequence[NativeHistogram | None] | None") -> bytes:
+    """A piece's delimited MetricFamily: from its source family's columns, or read from its text
+    (``native`` is the source's, passed so that the memo compares it as an input)."""
+    if piece.source is None:
+        return protobuf.encode_text(piece.text)
+    start, stop = piece.span
+    return protobuf.encode_family(piece.source, start, stop)
 
 
 class Page:
@@ -115,7 +160,7 @@ class Page:
     """
 
     __slots__ = ("pieces", "deflated", "size", "taken_at", "taken_mono", "samples", "_whole", "_crc_all", "_gz_at",
-                 "_crcs", "_text", "om_keep", "_om", "_om_lock")
+                 "_crcs", "_text", "om_keep", "_om", "_om_lock", "pb_keep", "_pb")
 
     def __init__(self, pieces: tuple[Piece, ...], whole: bytes | None, deflated: bytes, crc: int,
                  gz_at: tuple[tuple[int, int], ...], crcs: tuple[int, ...], taken_at: float = 0.0,
@@ -140,6 +185,9 @@ class Page:
         self.om_keep: OpenMetricsKeep | None = None
         self._om: Page | None = None
         self._om_lock = threading.Lock()
+        # The protobuf form (:meth:`protobuf`), made as the OpenMetrics one is (under the same lock).
+        self.pb_keep: ProtobufKeep | None = None
+        self._pb: Page | None = None
 
     def openmetrics(self) -> "Page":
         """The OpenMetrics form of this page (without ``# EOF``, which ends the response), made on
@@ -161,6 +209,33 @@ class Page:
                 with keep.lock:
                     self._om = self._derive(keep.memo, keep.texts)
             return self._om
+
+    def protobuf(self) -> "Page":
+        """The protobuf form of this page: each piece as one delimited MetricFamily message (same
+        names, scopes and flags, so promex's selections read it as the text page), made on the
+        first call and kept with the page, so nobody who asks only for text pays for it.  A piece
+        the renderer took as it was (the same object as the last page's) gets the last page's
+        messages and deflate blocks from ``pb_keep``, not encoded or compressed again."""
+        found = self._pb
+        if found is not None:
+            return found
+        with self._om_lock:
+            if self._pb is None:
+                keep = self.pb_keep if self.pb_keep is not None else ProtobufKeep()
+                keep.asked = True
+                with keep.lock:
+                    self._pb = self._encode_all(keep)
+            return self._pb
+
+    def _encode_all(self, keep: ProtobufKeep) -> "Page":
+        pieces: list[Piece] = []
+        with keep.encoded.poll():
+            for piece in self.pieces:
+                encoded = keep.encoded.get((piece.name, piece.maint), _encode, piece, piece.native())
+                pieces.append(Piece(piece.name, encoded, piece.scope, piece.maint, piece.extra))
+        page = Page.of_pieces(pieces, keep.memo)
+        page.taken_at, page.taken_mono, page.samples = self.taken_at, self.taken_mono, self.samples
+        return page
 
     def _derive(self, memo: PollMemo[Blocks], texts: PollMemo[bytes]) -> "Page":
         view = memoryview(self.deflated)

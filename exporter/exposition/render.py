@@ -17,6 +17,7 @@ from exporter.exposition.families import (
     LabelProduct,
     LabelSet,
 )
+from exporter.exposition.native import NativeHistogram
 from exporter.exposition.page import Piece
 from exporter.reuse import PollMemo
 
@@ -181,7 +182,7 @@ def render_pieces(families: Iterable[Family], dropped: Dropped | None = None,
             names.add(family.name)
             pieces, repeats = memo.get(family.name, _render, family.name, family.kind, family.help, family.scope,
                                        family.extra, family.maint_from, family.labels, family.values,
-                                       family.suffixes)
+                                       family.suffixes, family.native)
             if repeats:
                 dropped.note("series", repeats, family.name, repeats)
             out.extend(pieces)
@@ -189,10 +190,12 @@ def render_pieces(families: Iterable[Family], dropped: Dropped | None = None,
 
 
 def _render(name: str, kind: str, help: str, scope: str, extra: bool, maint_from: int | None,
-            labels: Sequence[LabelSet], values: Sequence[str], suffixes: Sequence[str] | None) -> Rendered:
-    """One family's pieces, each series once, and how many repeated series were left out."""
+            labels: Sequence[LabelSet], values: Sequence[str], suffixes: Sequence[str] | None,
+            native: Sequence[NativeHistogram | None] | None) -> Rendered:
+    """One family's pieces, each series once, and how many repeated series were left out.  Each
+    piece keeps the family it was written from (``Piece.source``): the protobuf form encodes it."""
     family = Family.of_columns(name, kind, help, labels, values, scope=scope, suffixes=suffixes)
-    family.extra, family.maint_from = extra, maint_from
+    family.extra, family.maint_from, family.native = extra, maint_from, native
     if isinstance(labels, LabelProduct) and _plain_product(labels, maint_from, suffixes):
         return _pieces(family, labels), 0
     texts = _label_texts(labels)
@@ -239,13 +242,14 @@ def _pieces(family: Family, texts: Sequence[str] | LabelProduct) -> list[Piece]:
     name, head, values, cut, suffixes = family.name, _head(family), family.values, family.maint_from, family.suffixes
     if cut is None:
         return [Piece(name, _lines(name, head, texts, values, suffixes).encode("utf-8"), family.scope,
-                      extra=family.extra)]
+                      extra=family.extra, source=family)]
     # The header goes with the first samples; when every sample is of a server in maintenance, with those.
     low, high = (None, None) if suffixes is None else (suffixes[:cut], suffixes[cut:])
     main = _lines(name, head, _part(texts, 0, cut), values[:cut], low) if cut else ""
     tail = _lines(name, "" if cut else head, _part(texts, cut, None), values[cut:], high)
-    return [Piece(name, main.encode("utf-8"), family.scope, extra=family.extra),
-            Piece(name, tail.encode("utf-8"), family.scope, maint=True, extra=family.extra)]
+    return [Piece(name, main.encode("utf-8"), family.scope, extra=family.extra, source=family, span=(0, cut)),
+            Piece(name, tail.encode("utf-8"), family.scope, maint=True, extra=family.extra, source=family,
+                  span=(cut, len(values)))]
 
 
 def _first_of_each(family: Family, texts: list[str]) -> tuple[Family, list[str]]:

@@ -23,7 +23,7 @@ from typing import Callable
 from exporter.clock import Clock
 from exporter.config import Config, TargetConfig
 from exporter.exposition.families import Family
-from exporter.exposition.page import Blocks, OpenMetricsKeep, Page, Part
+from exporter.exposition.page import Blocks, OpenMetricsKeep, Page, Part, ProtobufKeep
 from exporter.exposition.render import Dropped, Rendered, render, render_pieces
 from exporter.poll.gcpause import gc_paused
 from exporter.poll.lifetime import Lifetime
@@ -80,6 +80,8 @@ class TargetPoller:
         # The OpenMetrics form's changed pieces' blocks, and whether a scrape asked for it yet
         # (Page.openmetrics): the poll converts its page only from then on.
         self._om = OpenMetricsKeep()
+        # The same for the protobuf form (Page.protobuf): encoded by the poll once a scrape asked.
+        self._pb = ProtobufKeep()
         # The operator's view (exporter/poll/record.py): the last poll as it went, published with
         # the snapshot, and the recent failed polls (bounded), written by the poll thread only.
         self.history = History()
@@ -232,10 +234,12 @@ class TargetPoller:
             samples -= dropped.samples
         rendered = time.perf_counter()
         page = Page.of_pieces(pieces, self._blocks)
-        page.om_keep = self._om
+        page.om_keep, page.pb_keep = self._om, self._pb
         del pieces
         if self._om.asked:  # someone scrapes OpenMetrics: ready before publishing (counted as compress)
             page.openmetrics()
+        if self._pb.asked:  # and protobuf, likewise
+            self._protobuf_ready(page)
         done = time.perf_counter()
         st.phase_seconds.update(build=built - build_started, render=rendered - built, compress=done - rendered)
         page.taken_at, page.samples, page.taken_mono = self.clock.wall(), samples, self.clock.monotonic()
@@ -267,8 +271,19 @@ class TargetPoller:
 
     def publish(self) -> bool:
         """Publish the last data with the status as it is now; False once the target left the config."""
-        return self._lease.publish(Snapshot(self._page, Part.of(self.status_text(stale=False)),
-                                            Part.of(self.status_text(stale=True)), self.record))
+        status, stale = Part.of(self.status_text(stale=False)), Part.of(self.status_text(stale=True))
+        if self._pb.asked:  # someone scrapes protobuf: its few status lines encoded here, not by the scrape
+            self._protobuf_ready(status, stale)
+        return self._lease.publish(Snapshot(self._page, status, stale, self.record))
+
+    def _protobuf_ready(self, *made: Page | Part) -> None:
+        """Make the protobuf form of what the poll publishes; a fault of that form is logged and
+        never withholds the text (a protobuf scrape then tries again, at its own cost)."""
+        try:
+            for thing in made:
+                thing.protobuf()
+        except Exception:
+            log.exception("%sthe protobuf form of the page failed; the text page is published", where(self.name))
 
     def status_families(self, stale: bool) -> list[Family]:
         return target_families(self.state, stale, self.reload_ok())

@@ -64,21 +64,30 @@ def wants_gzip(header: str | None) -> bool:
 # Accept-Encoding above: each offer takes the q of the most specific element that matches it
 # (type/subtype with its version, then type/subtype without one, then type/*, then */*), the
 # highest q wins, a tie goes to the element written first (and within an element, to text for a
-# wildcard), and nothing acceptable gets text 0.0.4
+# wildcard), and nothing acceptable gets text 0.0.4.  Offered: protobuf (delimited MetricFamily),
+# OpenMetrics 1.0.0 and 0.0.1, text 0.0.4 (and text 1.0.0, answered as 0.0.4)
 # (never a 406: a scraper reads text).  An ``escaping=`` of the chosen element that Prometheus
 # knows is echoed in the Content-Type: our names are all valid legacy names, so every scheme
 # leaves the page as it is.
 
 TEXT_0_0_4 = "text"
 OPENMETRICS = "openmetrics"
+PROTOBUF = "protobuf"
+PROTOBUF_MEDIA = "application/vnd.google.protobuf"
+PROTOBUF_PROTO = "io.prometheus.client.MetricFamily"
 ESCAPINGS = frozenset({"allow-utf-8", "underscores", "dots", "values"})
 TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_TYPE = "application/openmetrics-text; version={}; charset=utf-8"
+PROTOBUF_TYPE = f"{PROTOBUF_MEDIA}; proto={PROTOBUF_PROTO}; encoding=delimited"
 
 # (media type, version, what we send): ours, in the order a tie between equal elements takes.
 # text/plain 1.0.0 (Prometheus 3's UTF-8 text) is our text page: it differs from 0.0.4 only for
 # names that are not legacy, and ours all are; the answer says 0.0.4, which every reader takes.
+# The protobuf form is delimited MetricFamily messages only (Prometheus' own choice), named by the
+# element's proto= and encoding= (client_golang's reading: no proto=, no protobuf; encoding=text or
+# compact-text are debug forms we do not offer), never by a version.
 _OFFERS = (
+    (PROTOBUF_MEDIA, "", PROTOBUF),
     ("application/openmetrics-text", "1.0.0", OPENMETRICS),
     ("application/openmetrics-text", "0.0.1", OPENMETRICS),
     ("text/plain", "0.0.4", TEXT_0_0_4),
@@ -105,32 +114,35 @@ def _elements(header: str) -> list[tuple[str, dict[str, str], float]]:
     return out
 
 
+def _specificity(media: str, version: str, name: str, params: dict[str, str]) -> int:
+    """How specifically an element (``name``, ``params``) names an offer: 3 by its version (or,
+    for protobuf, its proto= and encoding=), 2 without a version, 1 as type/*, 0 as */*, -1 not."""
+    if name == media:
+        if media == PROTOBUF_MEDIA:
+            return 3 if (params.get("proto"), params.get("encoding")) == (PROTOBUF_PROTO, "delimited") else -1
+        given = params.get("version")
+        if given is None:
+            # No version: OpenMetrics 0.0.1 and text 0.0.4, as client_golang reads it.
+            return 2 if version in ("0.0.1", "0.0.4") else -1
+        return 3 if given == version else -1
+    if name == media.split("/")[0] + "/*":
+        return 1
+    return 0 if name == "*/*" else -1
+
+
 def exposition(header: str | None) -> tuple[str, str]:
-    """(``TEXT_0_0_4`` or ``OPENMETRICS``, the Content-Type to send) for an ``Accept`` header."""
+    """(``TEXT_0_0_4``, ``OPENMETRICS`` or ``PROTOBUF``, the Content-Type to send) for an ``Accept`` header."""
     best: tuple[float, int, int] | None = None  # (q, -element index, -offer index)
     chosen = (TEXT_0_0_4, TEXT_TYPE)
     elements = _elements(header) if header else []
     for at, (media, version, kind) in enumerate(_OFFERS):
         match = None  # (specificity, element index)
-        kind_main = media.split("/")[0] + "/*"
         for n, (name, params, _q) in enumerate(elements):
-            if name == media:
-                given = params.get("version")
-                if given is None:
-                    # No version: OpenMetrics 0.0.1 and text 0.0.4, as client_golang reads it.
-                    specific = 2 if version in ("0.0.1", "0.0.4") else -1
-                else:
-                    specific = 3 if given == version else -1
-            elif name == kind_main:
-                specific = 1
-            elif name == "*/*":
-                specific = 0
-            else:
-                specific = -1
+            specific = _specificity(media, version, name, params)
             if specific >= 0 and (match is None or specific > match[0]):
                 match = (specific, n)
-        if match is None:
-            continue
+        if match is None or (kind == PROTOBUF and match[0] < 3):
+            continue  # binary only to who names it: a wildcard never gets protobuf
         n = match[1]
         q = elements[n][2]
         if q <= 0:
@@ -141,7 +153,9 @@ def exposition(header: str | None) -> tuple[str, str]:
             best = rank
             escaping = elements[n][1].get("escaping")
             suffix = f"; escaping={escaping}" if escaping in ESCAPINGS else ""
-            if kind == OPENMETRICS:
+            if kind == PROTOBUF:
+                chosen = (PROTOBUF, PROTOBUF_TYPE + suffix)
+            elif kind == OPENMETRICS:
                 chosen = (OPENMETRICS, OPENMETRICS_TYPE.format(version) + suffix)
             else:
                 chosen = (TEXT_0_0_4, TEXT_TYPE + suffix)

@@ -18,7 +18,7 @@ from exporter.exposition.page import Page, Part
 from exporter.poll.snapshot import Store
 from exporter.runtime.address import AddressError, parse_address
 from exporter.web import promex_query
-from exporter.web.negotiate import OPENMETRICS, exposition, wants_gzip
+from exporter.web.negotiate import OPENMETRICS, PROTOBUF, exposition, wants_gzip
 from exporter.web.view import Landing, debug_text
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -81,6 +81,8 @@ def parts_response(parts: Sequence[Page | Part] | None, request: Request,
     keep = selection.keeps if selection is not None else None
     if kind == OPENMETRICS:  # the parts' OpenMetrics forms, each made once (page.py), then # EOF
         parts = [*(part.openmetrics() for part in parts), END]
+    elif kind == PROTOBUF:  # the parts' protobuf forms, each made once (page.py)
+        parts = [part.protobuf() for part in parts]
     return Response(200, headers, [chunk for part in parts for chunk in part.chunks(gz, keep)])
 
 

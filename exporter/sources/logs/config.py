@@ -7,6 +7,7 @@ Example::
       format: httplog         # or httpslog, tcplog, "httplog clf", "tcplog clf", or the log-format string
       ring_format: raw        # the ring section's `format`
       servers: true           # histograms per server too, not only per backend
+      native_histograms: {schema: 3, max_buckets: 160}   # exponential buckets too (protobuf scrapes)
 
 or, instead of the ring, ``syslog: {listen: udp://127.0.0.1:5514, format: rfc5424}`` (syslog.py).
 
@@ -21,6 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.exposition.native import MAX_SCHEMA, MIN_SCHEMA
 from exporter.runtime.errors import ParseError
 from exporter.sources.logs.format import BUILTIN_FORMATS, RING_HEADERS, LineParser, compile_format
 from exporter.sources.logs.syslog import SyslogConfig, parse_syslog_config
@@ -39,8 +41,23 @@ DEFAULT_MAX_SERIES = 10_000
 MAX_SERIES = 1_000_000
 MAX_MAXLEN = 1 << 20  # the client refuses longer lines (runtime/answer.py MAX_LINE)
 
-_KEYS = Keys(("ring", "syslog", "format", "ring_format", "maxlen", "buckets", "servers", "max_series"),
-             shape="a mapping like {ring: logs, format: httplog}")
+_KEYS = Keys(("ring", "syslog", "format", "ring_format", "maxlen", "buckets", "servers", "max_series",
+              "native_histograms"), shape="a mapping like {ring: logs, format: httplog}")
+_NATIVE_KEYS = Keys(("schema", "max_buckets"), shape="true, or a mapping like {schema: 3, max_buckets: 160}")
+# Schema 3: buckets 2 ** (1/8) = 1.09 apart (client_golang's NativeHistogramBucketFactor 1.1); 160
+# buckets hold 20 octaves at that schema, 1 ms to 17 min, before the resolution is halved.
+DEFAULT_SCHEMA = 3
+DEFAULT_MAX_BUCKETS = 160
+MAX_NATIVE_BUCKETS = 10_000
+
+
+@dataclass(frozen=True)
+class NativeConfig:
+    """Native histograms beside the classic ones: the schema to start at (-4 to 8, the highest
+    resolution) and how many buckets a series may hold before its resolution is halved."""
+
+    schema: int = DEFAULT_SCHEMA
+    max_buckets: int = DEFAULT_MAX_BUCKETS
 
 
 @dataclass(frozen=True)
@@ -56,6 +73,7 @@ class LogsConfig:
     buckets: tuple[float, ...] = DEFAULT_BUCKETS
     servers: bool = False
     max_series: int = DEFAULT_MAX_SERIES
+    native: NativeConfig | None = None  # None: classic buckets only
 
     @property
     def header(self) -> str:
@@ -125,6 +143,21 @@ def _servers(value: Any) -> bool:
     return value
 
 
+def _native(value: Any) -> NativeConfig | None:
+    if value is None or value is False:
+        return None
+    if value is True:
+        return NativeConfig()
+    checked = _NATIVE_KEYS.check("logs.native_histograms", value)
+    schema = checked.get("schema", DEFAULT_SCHEMA)
+    if isinstance(schema, bool) or not isinstance(schema, int) or not MIN_SCHEMA <= schema <= MAX_SCHEMA:
+        raise ConfigError(f"logs.native_histograms.schema: expected a whole number from {MIN_SCHEMA} to "
+                          f"{MAX_SCHEMA} (buckets 2 ** 2 ** -schema apart), got {shown(schema)}")
+    most = checked.get("max_buckets")
+    return NativeConfig(schema, DEFAULT_MAX_BUCKETS if most is None else positive_int(
+        "logs.native_histograms.max_buckets", most, MAX_NATIVE_BUCKETS))
+
+
 def parse_logs_config(value: Any) -> LogsConfig | None:
     """``logs: {ring: NAME, ...}`` → LogsConfig; no section means off (None)."""
     if value is None:
@@ -155,4 +188,5 @@ def parse_logs_config(value: Any) -> LogsConfig | None:
         servers=_servers(checked.get("servers")),
         max_series=DEFAULT_MAX_SERIES if max_series is None else positive_int("logs.max_series", max_series,
                                                                                 MAX_SERIES),
+        native=_native(checked.get("native_histograms")),
     )

@@ -58,8 +58,9 @@ def log_families(view: View, bounds: tuple[float, ...], labels: Labels) -> list[
         rows = [_proxy_labels(labels, key) for key, _, _ in series]
         cumulative = [list(accumulate(counts)) for _, counts, _ in series]
         sums = [total_ms / 1000 for _, _, total_ms in series]
+        native = view.native.get((scope, timer))  # the protobuf form's exponential buckets, if on
         families.append(histogram_family(histogram_name(scope, timer), TIMERS[timer][1], rows, bounds, cumulative,
-                                         sums, scope=_SCOPES[scope]))
+                                         sums, scope=_SCOPES[scope], native=native))
     for scope, found in view.codes.items():
         name, help = naming.RESPONSES
         families.append(_counter(name.format(scope=scope), help, _SCOPES[scope],

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any, Callable, Iterable, NamedTuple
 
+from exporter.exposition.native import MIN_SCHEMA, NativeHistogram, coarser, halve
+from exporter.exposition.native import index as native_index
 from exporter.sources.logs.config import LogsConfig
 from exporter.sources.logs.format import strip_header
 from exporter.sources.logs.naming import TCP_TOTAL, TIMERS
@@ -58,13 +60,19 @@ class Known(NamedTuple):
 
 
 class Histogram:
-    """One series' buckets (not cumulative: one count per bound, then one above the last) and sum."""
+    """One series' buckets (not cumulative: one count per bound, then one above the last) and sum;
+    with native histograms on, its native buckets too: index → count at the configured schema less
+    ``shift`` (each halving of the resolution, when the series held more than its limit), and the
+    count of zeros (0 ms: the zero bucket)."""
 
-    __slots__ = ("counts", "total_ms")
+    __slots__ = ("counts", "total_ms", "native", "shift", "zero")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, native: bool = False) -> None:
         self.counts = [0] * size
         self.total_ms = 0
+        self.native: dict[int, int] | None = {} if native else None
+        self.shift = 0
+        self.zero = 0
 
 
 # The histograms a (backend[, server]) pair's times go to, and the reason a line's time is lost
@@ -85,6 +93,8 @@ class View:
     rejected: dict[str, int]
     unexported: dict[str, int]
     dropped: int
+    # (scope, timer) → each series' native histogram, in the order of ``histograms`` (none when off)
+    native: dict[tuple[str, str], list[NativeHistogram]] = field(default_factory=dict)
 
 
 @dataclass
@@ -132,6 +142,7 @@ class Tally:
         columns = self.matcher.columns
         self.bounds_ms = tuple(bound * 1000 for bound in config.buckets)
         self.size = len(self.bounds_ms) + 1
+        self.native = config.native
         self.servers = config.servers
         self.cap = config.max_series
         self.timers: list[tuple[str, int]] = []  # (timer, its column in a match)
@@ -148,7 +159,10 @@ class Tally:
         # (backend[, server], time) → lines (Tally._count).
         self._pending_outcomes: Counter[tuple[Any, ...]] = Counter()
         self._pending: dict[str, Counter[tuple[Any, ...]]] = {timer: Counter() for timer, _ in self.timers}
-        self._ms: dict[str, tuple[int, int]] = {}  # timer text → (ms, bucket); bucket -1: no value
+        # timer text → (ms, bucket, native bucket at the configured schema); bucket -1: no value;
+        # native None: 0 ms (the zero bucket) or native histograms off.  A value's buckets are
+        # found once per distinct text (timers are whole ms), not once per line.
+        self._ms: dict[str, tuple[int, int, int | None]] = {}
         # timer → (backend[, server]) → where its times go, made once per pair and names
         self._routes: dict[str, dict[tuple[str, ...], _Route]] = {timer: {} for timer, _ in self.timers}
         self._said: set[str] = set()
@@ -318,7 +332,7 @@ class Tally:
                 found = self._value(t, key[-1], n)
                 if found is None:
                     continue
-            ms, bucket = found
+            ms, bucket, native = found
             if bucket < 0:
                 continue  # a stage not reached (-1): no time to observe
             route = routes.get(key[:-1])
@@ -328,20 +342,39 @@ class Tally:
             for histogram in histograms:
                 histogram.counts[bucket] += n
                 histogram.total_ms += ms * n
+                if histogram.native is not None:
+                    self._observe_native(histogram, native, n)
             if lost is not None and first:
                 t.unexported[lost] += n
 
-    def _value(self, t: _Totals, text: str, n: int) -> tuple[int, int] | None:
-        """A timer text's milliseconds and bucket (bucket -1: no value), remembered; None when it is
-        no number HAProxy writes (counted)."""
+    def _observe_native(self, histogram: Histogram, key: int | None, n: int) -> None:
+        """Count ``n`` values of native bucket ``key`` (at the configured schema; None: zero) into
+        a series, halving its resolution while it holds more buckets than the limit (client_golang's
+        ``doubleBucketWidth``; schema -4 is as low as it goes)."""
+        buckets = histogram.native
+        assert buckets is not None and self.native is not None
+        if key is None:
+            histogram.zero += n
+            return
+        if histogram.shift:
+            key = coarser(key, histogram.shift)
+        buckets[key] = buckets.get(key, 0) + n
+        while len(buckets) > self.native.max_buckets and self.native.schema - histogram.shift > MIN_SCHEMA:
+            buckets = histogram.native = halve(buckets)
+            histogram.shift += 1
+
+    def _value(self, t: _Totals, text: str, n: int) -> tuple[int, int, int | None] | None:
+        """A timer text's milliseconds, bucket (-1: no value) and native bucket, remembered; None
+        when it is no number HAProxy writes (counted)."""
         if text in ("-", "-1"):
-            found = (0, -1)
+            found: tuple[int, int, int | None] = (0, -1, None)
         else:
             ms = _ms(text.lstrip("+"))  # "+" is option logasap's: the time so far
             if ms is None:
                 t.unexported["invalid_value"] += n
                 return None
-            found = (ms, bisect_left(self.bounds_ms, ms))
+            native = None if self.native is None or ms == 0 else native_index(ms / 1000, self.native.schema)
+            found = (ms, bisect_left(self.bounds_ms, ms), native)
         if len(self._ms) < _MS_CACHE:
             self._ms[text] = found
         return found
@@ -373,7 +406,7 @@ class Tally:
     def _new(self, series: dict[Any, Histogram], key: Any) -> Histogram | None:
         if len(series) >= self.cap:
             return None
-        made = series[key] = Histogram(self.size)
+        made = series[key] = Histogram(self.size, self.native is not None)
         return made
 
     def _add(self, t: _Totals, series: dict[Any, int], key: Any, n: int) -> None:
@@ -395,18 +428,27 @@ class Tally:
             if since is not None and self._clock() - since >= self.fold_every:
                 self._fold(t)
             histograms: dict[tuple[str, str], list[tuple[tuple[str, ...], list[int], int]]] = {}
+            native: dict[tuple[str, str], list[NativeHistogram]] = {}
             for timer in t.backend:
                 histograms[("backend", timer)] = [((be,), list(h.counts), h.total_ms)
                                                   for be, h in t.backend[timer].items()]
                 histograms[("server", timer)] = [(pair, list(h.counts), h.total_ms)
                                                  for pair, h in t.server[timer].items()]
+                if self.native is not None:
+                    native[("backend", timer)] = [self._native_copy(h) for h in t.backend[timer].values()]
+                    native[("server", timer)] = [self._native_copy(h) for h in t.server[timer].values()]
             return View(
                 histograms=histograms,
                 codes={scope: [(name, code, n) for (name, code), n in found.items()] for scope, found in t.codes.items()},
                 terminations={scope: [(name, state, n) for (name, state), n in found.items()]
                               for scope, found in t.terminations.items()},
                 retries=list(t.retries.items()), redispatches=list(t.redispatches.items()),
-                lines=t.lines, rejected=dict(t.rejected), unexported=dict(t.unexported), dropped=t.dropped)
+                lines=t.lines, rejected=dict(t.rejected), unexported=dict(t.unexported), dropped=t.dropped,
+                native=native)
+
+    def _native_copy(self, histogram: Histogram) -> NativeHistogram:
+        assert self.native is not None and histogram.native is not None
+        return NativeHistogram(self.native.schema - histogram.shift, histogram.zero, dict(histogram.native))
 
 
 def _keep(series: dict[Any, Any], keep: Any) -> None:
