@@ -1,8 +1,10 @@
-"""A real Prometheus (Debian's 2.42) stores the same samples whether it scraped OpenMetrics or text.
+"""A real Prometheus (Debian's 2.42) stores the same samples whether it scraped OpenMetrics,
+protobuf or text.
 
 One exporter (the real CLI) reads a real HAProxy with a long poll interval, so every scrape reads
 the one page of its first poll. Prometheus scrapes it through two small forwarding proxies: job
-``om`` passes Prometheus' own ``Accept`` (OpenMetrics first), job ``text`` drops it (text 0.0.4).
+``asked`` passes Prometheus' own ``Accept`` (OpenMetrics first; protobuf first when Prometheus runs
+with native histograms), job ``text`` drops it (text 0.0.4).
 Each proxy notes the Content-Type it got back; then the API's instant values of every HAProxy
 series of one job equal the other's (the exporter's own figures, which change from scrape to
 scrape, are left out).
@@ -25,7 +27,14 @@ import pytest
 from support import ADMIN_HTTP_HEAD, free_ports, http_ok, require, start_logged, wait_for
 from testkit.procs import stop_process
 
-pytestmark = pytest.mark.e2e
+# The forms are the exporter's; one HAProxy gives them a page.
+pytestmark = [pytest.mark.e2e, pytest.mark.one_haproxy]
+# What Prometheus asks for first, by its flags, and the Content-Type each is answered with.
+FORMS = {
+    "openmetrics": ([], "application/openmetrics-text", "application/openmetrics-text; version=1.0.0"),
+    "protobuf": (["--enable-feature=native-histograms"], "application/vnd.google.protobuf",
+                 "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"),
+}
 
 CFG = ADMIN_HTTP_HEAD + """
 frontend fe
@@ -72,7 +81,9 @@ def instant(prometheus_url: str, expr: str) -> dict:
             for r in body["data"]["result"]}
 
 
-def test_prometheus_stores_the_same_samples_from_openmetrics_and_text(haproxy_factory):
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_prometheus_stores_the_same_samples_from_each_form_and_text(haproxy_factory, form: str):
+    flags, asks, answered = FORMS[form]
     prometheus = require(shutil.which("prometheus"), "prometheus (Debian package)")
     hap = haproxy_factory(CFG, nports=2)
     for _ in range(5):
@@ -81,8 +92,8 @@ def test_prometheus_stores_the_same_samples_from_openmetrics_and_text(haproxy_fa
     exporter_port, prometheus_port = free_ports(2)
     exporter_url = f"http://127.0.0.1:{exporter_port}"
     procs = []
-    seen: dict[str, list[tuple[str, str]]] = {"om": [], "text": []}
-    proxies = {job: forwarder(exporter_url, job == "om", seen[job]) for job in seen}
+    seen: dict[str, list[tuple[str, str]]] = {"asked": [], "text": []}
+    proxies = {job: forwarder(exporter_url, job == "asked", seen[job]) for job in seen}
     try:
         procs.append(start_logged([sys.executable, "-m", "exporter", "--haproxy.address", hap.admin,
                                    "--web.listen-address", f"127.0.0.1:{exporter_port}",
@@ -93,7 +104,7 @@ def test_prometheus_stores_the_same_samples_from_openmetrics_and_text(haproxy_fa
         (base / "prometheus.yml").write_text(f"global: {{scrape_interval: 1s}}\nscrape_configs:\n{jobs}")
         procs.append(start_logged([prometheus, f"--config.file={base / 'prometheus.yml'}",
                                    f"--storage.tsdb.path={base / 'data'}",
-                                   f"--web.listen-address=127.0.0.1:{prometheus_port}", "--log.level=warn"],
+                                   f"--web.listen-address=127.0.0.1:{prometheus_port}", "--log.level=warn", *flags],
                                   base / "prometheus.log"))
         prometheus_url = f"http://127.0.0.1:{prometheus_port}"
         wait_for(lambda: http_ok(f"{prometheus_url}/-/ready"), 30, "prometheus not ready", step=0.2)
@@ -104,16 +115,15 @@ def test_prometheus_stores_the_same_samples_from_openmetrics_and_text(haproxy_fa
             with urllib.request.urlopen(f"{prometheus_url}/api/v1/targets", timeout=10) as resp:
                 raise AssertionError(resp.read().decode()[:3000]) from None
 
-        assert seen["om"] and all(ct.startswith("application/openmetrics-text; version=1.0.0")
-                                  for _, ct in seen["om"]), seen["om"][:2]
-        assert all(accept.startswith("application/openmetrics-text") for accept, _ in seen["om"])
+        assert seen["asked"] and all(ct.startswith(answered) for _, ct in seen["asked"]), seen["asked"][:2]
+        assert all(accept.startswith(asks) for accept, _ in seen["asked"])
         assert seen["text"] and all(ct.startswith("text/plain; version=0.0.4") for _, ct in seen["text"])
 
         series = '{__name__=~"haproxy_.+", __name__!~"haproxy_exporter_.+", job="%s"}'
-        om, text = instant(prometheus_url, series % "om"), instant(prometheus_url, series % "text")
-        assert len(om) > 100
-        assert om == text
-        names = {dict(key)["__name__"] for key in om}
+        asked, text = instant(prometheus_url, series % "asked"), instant(prometheus_url, series % "text")
+        assert len(asked) > 100
+        assert asked == text
+        names = {dict(key)["__name__"] for key in asked}
         assert "haproxy_server_bytes_in_total" in names  # counters keep their _total in storage
     finally:
         for proc in reversed(procs):
