@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-import haproxies
 import pytest
 import yaml
 from support import HAProxy, free_ports, http_ok, require, start_logged, stop_process, wait_for
@@ -32,17 +31,11 @@ from exporter.exposition.native import index
 from exporter.web.negotiate import PROTOBUF_TYPE
 from testkit.servers import DelayedOrigin
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.one_haproxy]  # the newest HAProxy: the forms are the exporter's
 
 SCHEMA = 3
 COUNT = 'histogram_count(haproxy_backend_log_total_time_seconds{proxy="be_web"})'
 P99 = 'histogram_quantile(0.99, rate(haproxy_backend_log_total_time_seconds{proxy="be_web"}[1m]))'
-
-
-@pytest.fixture(params=haproxies.newest())
-def haproxy_bin(request: pytest.FixtureRequest) -> haproxies.Binary:
-    """The newest HAProxy binary the machine runs (a missing one skips, saying why)."""
-    return request.param
 
 
 @pytest.fixture

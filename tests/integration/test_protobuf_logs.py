@@ -14,7 +14,6 @@ from __future__ import annotations
 import gzip
 from typing import Iterator
 
-import haproxies
 import pytest
 from exposition import samples as text_samples
 from protobuf_oracle import families, native_buckets, samples
@@ -26,11 +25,7 @@ from exporter.web.routes import Request, parts_response
 from integration.test_logs import CFG, Exporter, lines_read, streaming
 from testkit.servers import DelayedOrigin
 
-
-@pytest.fixture(params=haproxies.newest())
-def haproxy_bin(request: pytest.FixtureRequest) -> haproxies.Binary:
-    """The newest HAProxy binary the machine runs (a missing one skips, saying why)."""
-    return request.param
+pytestmark = pytest.mark.one_haproxy  # the newest HAProxy: the forms are the exporter's
 
 
 @pytest.fixture
