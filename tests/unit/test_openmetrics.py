@@ -34,7 +34,9 @@ def _samples(families) -> dict:
 
 
 def _types(families) -> dict:
-    return {f.name: (f.type, f.documentation) for f in families}
+    """Name → (type, help); an OpenMetrics info family (named without _info) as the gauge it is in text."""
+    return {(f.name + "_info" if f.type == "info" else f.name): ("gauge" if f.type == "info" else f.type, f.documentation)
+            for f in families}
 
 
 def _request(accept: str | None, encoding: str | None = None, query: str = "") -> Request:
@@ -64,6 +66,7 @@ def test_openmetrics_page_reads_as_the_text_page(case: str) -> None:
     # Same families, types and help; a counter's family is named without _total in both parsers.
     assert _types(om_families) == _types(text_families)
     assert any(f.type == "counter" for f in om_families)
+    assert any(f.type == "info" for f in om_families)  # haproxy_process_build_info and the like
     assert "_created" not in om
 
 

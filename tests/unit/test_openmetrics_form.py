@@ -32,8 +32,13 @@ def test_every_fixture_reads_the_same_in_both_forms(case: str) -> None:
     text = page.text.decode()
     om_families, text_families = list(read_openmetrics(om)), list(read_text(text))
     assert _samples(om_families) == _samples(text_families)
-    assert {f.name: (f.type, f.documentation) for f in om_families} == \
-        {f.name: (f.type, f.documentation) for f in text_families}
+    # An info family is named without _info in OpenMetrics; its samples keep the name.
+    om_types = {(f.name + "_info", "gauge") if f.type == "info" else (f.name, f.type): f.documentation
+                for f in om_families}
+    assert om_types == {(f.name, f.type): f.documentation for f in text_families}
+    infos = {f.name for f in om_families if f.type == "info"}
+    assert "haproxy_process_build" in infos
+    assert all(s.value == 1 for f in om_families if f.type == "info" for s in f.samples)
     assert "_created" not in om
 
 
@@ -107,3 +112,15 @@ def test_changes_says_which_pieces_the_conversion_changes(case: str) -> None:
     for piece in published(case).pieces:
         assert changes(piece.text) == (convert_piece(piece.text) != piece.text), piece.text[:200]
     assert changes(b'# HELP g A "q".\n# TYPE g gauge\ng 1\n') and not changes(b"g 1\n")
+
+
+def test_an_info_gauge_becomes_an_openmetrics_info_only_when_every_sample_is_1() -> None:
+    info = b'# HELP a_info Build.\n# TYPE a_info gauge\na_info{v="1"} 1\na_info{v="2"} 1\n'
+    assert convert(info) == b'# HELP a Build.\n# TYPE a info\na_info{v="1"} 1\na_info{v="2"} 1\n'
+    assert convert_piece(info) == convert(info)
+    not_one = b'# HELP b_info B.\n# TYPE b_info gauge\nb_info{v="1"} 1\nb_info{v="2"} 2\n'
+    assert convert(not_one) == not_one and convert_piece(not_one) is not_one
+    no_suffix = b"# HELP info I.\n# TYPE info gauge\ninfo 1\n"
+    assert convert(no_suffix) == no_suffix
+    family = list(read_openmetrics(convert(info).decode() + "# EOF\n"))[0]
+    assert (family.name, family.type, [s.name for s in family.samples]) == ("a", "info", ["a_info", "a_info"])
