@@ -19,7 +19,7 @@ import time
 from typing import Callable
 
 from bench.stat_model import moved
-from exporter.exposition.page import Blocks, OpenMetricsKeep, Page, ProtobufKeep
+from exporter.exposition.page import Blocks, FormKeep, Page
 from exporter.exposition.render import Rendered, render_pieces
 from exporter.poll.gcpause import gc_paused
 from exporter.reuse import PollMemo
@@ -39,7 +39,7 @@ def timed(make: Callable[[], object]) -> float:
 def steady(tables: list[StatTable]) -> dict[str, float]:
     """Median CPU seconds per poll of the page's steps and of each form, over ``tables[2:]``."""
     reuse, rendered, blocks = StatReuse(), PollMemo[Rendered](), PollMemo[Blocks]()
-    om, pb = OpenMetricsKeep(), ProtobufKeep()
+    om, pb = FormKeep(), FormKeep()
     found: dict[str, list[float]] = {"page": [], "openmetrics": [], "protobuf": []}
     for n, table in enumerate(tables):
         with gc_paused():

@@ -95,35 +95,20 @@ class Part:
 Blocks = tuple["bytes | memoryview", int]  # a piece text's deflate blocks, and the text's CRC-32
 
 
-class OpenMetricsKeep:
-    """What a target keeps for its pages' OpenMetrics forms (:meth:`Page.openmetrics`): the memo of
-    the changed pieces' blocks, from page to page; the lock that lets one thread at a time use it
-    (the poll's, or a scrape's); and whether any scrape has asked for OpenMetrics yet: from then on
-    the poll prepares each page's form before publishing it, so no OpenMetrics scrape waits for the
-    conversion, and until then nobody pays for it."""
+class FormKeep:
+    """What a target keeps for one derived form of its pages (OpenMetrics: :meth:`Page.openmetrics`;
+    protobuf: :meth:`Page.protobuf`): each piece's derived bytes (``derived``: the converted text, or
+    the encoded messages), kept while the text page's piece is the same (the renderer's reuse: found
+    again by identity, so nothing is derived again), and their deflate blocks (``memo``), from page
+    to page; the lock that lets one thread at a time use them (the poll's, or a scrape's); and
+    whether any scrape has asked for the form yet: from then on the poll prepares each page's form
+    before publishing it, so no scrape waits for it, and until then nobody pays for it."""
 
-    __slots__ = ("memo", "texts", "lock", "asked")
-
-    def __init__(self) -> None:
-        self.memo: PollMemo[Blocks] = PollMemo()
-        # Each changed piece's converted text, kept while the text page's piece is the same bytes
-        # (the renderer's reuse): the converted text is then the same object too, compared by identity.
-        self.texts: PollMemo[bytes] = PollMemo()
-        self.lock = threading.Lock()
-        self.asked = False
-
-
-class ProtobufKeep:
-    """What a target keeps for its pages' protobuf forms (:meth:`Page.protobuf`), as
-    :class:`OpenMetricsKeep` does for OpenMetrics: each piece's messages and their deflate blocks
-    from page to page (a piece the renderer took as it was is found again by identity, so its
-    messages are not encoded again), a lock, and whether any scrape has asked for protobuf yet."""
-
-    __slots__ = ("memo", "encoded", "lock", "asked")
+    __slots__ = ("memo", "derived", "lock", "asked")
 
     def __init__(self) -> None:
         self.memo: PollMemo[Blocks] = PollMemo()
-        self.encoded: PollMemo[bytes] = PollMemo()
+        self.derived: PollMemo[bytes] = PollMemo()
         self.lock = threading.Lock()
         self.asked = False
 
@@ -182,11 +167,11 @@ class Page:
         self._text: bytes | None = None
         # The OpenMetrics form (:meth:`openmetrics`), made on the first request for it (or by the
         # poll, once one was asked for), with what its target keeps for it (set by the poll).
-        self.om_keep: OpenMetricsKeep | None = None
+        self.om_keep: FormKeep | None = None
         self._om: Page | None = None
         self._om_lock = threading.Lock()
         # The protobuf form (:meth:`protobuf`), made as the OpenMetrics one is (under the same lock).
-        self.pb_keep: ProtobufKeep | None = None
+        self.pb_keep: FormKeep | None = None
         self._pb: Page | None = None
 
     def openmetrics(self) -> "Page":
@@ -204,10 +189,10 @@ class Page:
             return found
         with self._om_lock:
             if self._om is None:
-                keep = self.om_keep if self.om_keep is not None else OpenMetricsKeep()
+                keep = self.om_keep if self.om_keep is not None else FormKeep()
                 keep.asked = True
                 with keep.lock:
-                    self._om = self._derive(keep.memo, keep.texts)
+                    self._om = self._derive(keep.memo, keep.derived)
             return self._om
 
     def protobuf(self) -> "Page":
@@ -221,17 +206,17 @@ class Page:
             return found
         with self._om_lock:
             if self._pb is None:
-                keep = self.pb_keep if self.pb_keep is not None else ProtobufKeep()
+                keep = self.pb_keep if self.pb_keep is not None else FormKeep()
                 keep.asked = True
                 with keep.lock:
                     self._pb = self._encode_all(keep)
             return self._pb
 
-    def _encode_all(self, keep: ProtobufKeep) -> "Page":
+    def _encode_all(self, keep: FormKeep) -> "Page":
         pieces: list[Piece] = []
-        with keep.encoded.poll():
+        with keep.derived.poll():
             for piece in self.pieces:
-                encoded = keep.encoded.get((piece.name, piece.maint), _encode, piece, piece.native())
+                encoded = keep.derived.get((piece.name, piece.maint), _encode, piece, piece.native())
                 pieces.append(Piece(piece.name, encoded, piece.scope, piece.maint, piece.extra))
         page = Page.of_pieces(pieces, keep.memo)
         page.taken_at, page.taken_mono, page.samples = self.taken_at, self.taken_mono, self.samples

@@ -23,7 +23,7 @@ from typing import Callable
 from exporter.clock import Clock
 from exporter.config import Config, TargetConfig
 from exporter.exposition.families import Family
-from exporter.exposition.page import Blocks, OpenMetricsKeep, Page, Part, ProtobufKeep
+from exporter.exposition.page import Blocks, FormKeep, Page, Part
 from exporter.exposition.render import Dropped, Rendered, render, render_pieces
 from exporter.poll.gcpause import gc_paused
 from exporter.poll.lifetime import Lifetime
@@ -79,9 +79,9 @@ class TargetPoller:
         self._blocks: PollMemo[Blocks] = PollMemo()
         # The OpenMetrics form's changed pieces' blocks, and whether a scrape asked for it yet
         # (Page.openmetrics): the poll converts its page only from then on.
-        self._om = OpenMetricsKeep()
+        self._om = FormKeep()
         # The same for the protobuf form (Page.protobuf): encoded by the poll once a scrape asked.
-        self._pb = ProtobufKeep()
+        self._pb = FormKeep()
         # The operator's view (exporter/poll/record.py): the last poll as it went, published with
         # the snapshot, and the recent failed polls (bounded), written by the poll thread only.
         self.history = History()
