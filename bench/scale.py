@@ -78,6 +78,20 @@ def series(port: int, use_gzip: bool, repeat: int, budget: float, buf: bytearray
     return times
 
 
+def interleaved(port: int, use_gzip: bool, repeat: int, buf: bytearray, spacing: float,
+                accepts: dict[str, str]) -> dict[str, list[float]]:
+    """``repeat`` rounds of one scrape per form (``accepts``: form → ``Accept``; "" is text), the
+    order turning each round, ``spacing`` seconds apart: every form meets the same polls, so their
+    times compare the forms, not which part of the poll cycle a form's series fell in."""
+    names = list(accepts)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for n in range(repeat):
+        for name in names[n % len(names):] + names[:n % len(names)]:
+            time.sleep(spacing)
+            times[name].append(client.scrape(port, use_gzip, buffer=buf, accept_type=accepts[name]).seconds)
+    return times
+
+
 def spacing_for(interval: float, repeat: int) -> float:
     """Pause between timed scrapes, the same for all three exporters at one size.
 
@@ -161,6 +175,18 @@ def measure_target(name: str, port: int, proc: Child, hap: Child, args: argparse
                   f"{result[key]['gzip_p95'] * 1000:.1f} ms (text {result['plain_p95'] * 1000:.1f} / "
                   f"{result['gzip_p95'] * 1000:.1f} ms), {len(body):,} bytes plain", flush=True)
             del body, check
+        # Then all three forms interleaved: each poll now prepares both derived forms, and the text
+        # scrapes meet the same polls as theirs (the series above met lighter polls for text).
+        accepts = {"text": "", **{key: accept for key, _, accept in FORMS}}
+        for mode in ("plain", "gzip"):
+            found = interleaved(port, mode == "gzip", args.repeat, buf, args.spacing, accepts)
+            result[f"interleaved_{mode}"] = {name: {"median": statistics.median(t), "p95": p95(t), "times": t}
+                                             for name, t in found.items()}
+            text = result[f"interleaved_{mode}"]["text"]
+            print(f"ours, interleaved {mode}: " + ", ".join(
+                f"{name} median {f['median'] * 1000:.1f} ms ({f['median'] / text['median']:.2f}x) "
+                f"p95 {f['p95'] * 1000:.1f} ms ({f['p95'] / text['p95']:.2f}x)"
+                for name, f in result[f"interleaved_{mode}"].items()), flush=True)
     return result
 
 
