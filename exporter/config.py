@@ -142,10 +142,17 @@ def _listen(key: str, value: Any) -> tuple[str, ...]:
     return tuple(addresses)
 
 
+# The exporter's own pages (exporter/web/routes.py): a telemetry path on one of them would hide it.
+OWN_PATHS = ("/", "/probe", "/healthz", "/-/healthy", "/-/ready")
+
+
 def _path(key: str, value: Any) -> str:
     text = string(key, value)
     if not text.startswith("/") or text == "/":
         raise ConfigError(f"{key}: expected a path like /metrics, got {value!r}")
+    if text in OWN_PATHS:
+        raise ConfigError(f"{key}: {text} is one of the exporter's own pages ({', '.join(OWN_PATHS[1:])}); "
+                          "choose another path")
     return text
 
 

@@ -107,8 +107,9 @@ def test_exporter_flags_form_a_valid_config(objects: dict[str, dict[str, Any]]) 
     _, port = parse_listen_address(config.web.listen_address[0])
     ports = {p["name"]: p["containerPort"] for p in container(pod, "exporter")["ports"]}
     assert ports["metrics"] == port
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert container(pod, "exporter")[probe]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    # Alive while the poll loop runs; ready once every target has completed a poll (routes.py).
+    assert container(pod, "exporter")["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert container(pod, "exporter")["readinessProbe"]["httpGet"] == {"path": "/-/ready", "port": "metrics"}
 
 
 def test_service_and_servicemonitor_reach_the_metrics_port(objects: dict[str, dict[str, Any]]) -> None:

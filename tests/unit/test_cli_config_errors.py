@@ -59,6 +59,8 @@ CASES = [
     ("empty address", "haproxy:\n  address: ''\n", [], "haproxy.address:"),
     ("bad listen address", None, ["--web.listen-address=nonsense"], "web.listen_address:"),
     ("bad telemetry path", "web:\n  telemetry_path: metrics\n", [], "web.telemetry_path:"),
+    ("telemetry path on a page of the exporter", "web:\n  telemetry_path: /-/ready\n", [],
+     "web.telemetry_path: /-/ready is one of the exporter's own pages"),
     ("bad log level", None, ["--log.level=verbose"], "log.level:"),
     ("bad yaml", "poll: [\n", [], "config.file: CONFIG is not valid YAML at line"),
     ("yaml tabs", "poll:\n\tinterval: 5s\n", [], "config.file: CONFIG is not valid YAML"),

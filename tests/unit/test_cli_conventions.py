@@ -260,3 +260,16 @@ def test_groff_reads_the_man_page_without_a_warning() -> None:
     result = subprocess.run([groff, "-man", "-Tutf8", "-ww", "-z", str(ROOT / MAN_PAGE)], capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
+def test_the_telemetry_path_may_not_take_a_page_of_the_exporter() -> None:
+    """Config's list of the exporter's own pages is the route table's: a telemetry path on one of them
+    would hide that page (or be hidden by it), so it is refused with one line."""
+    from exporter.config import OWN_PATHS
+
+    config = build_config(None, {})
+    table = route_table(config, Store(config.poll.max_age), lambda: True)
+    assert set(table) - {config.web.telemetry_path} == set(OWN_PATHS)
+    for path in OWN_PATHS[1:]:
+        with pytest.raises(ConfigError, match=f"web.telemetry_path: {re.escape(path)} is one of the exporter's own"):
+            build_config(None, {"web.telemetry_path": path})
