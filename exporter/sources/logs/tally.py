@@ -17,20 +17,17 @@ unknown proxy or server, or holds a code or state HAProxy does not write.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import repeat
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from exporter.exposition.native import MIN_SCHEMA, NativeHistogram, coarser, halve
 from exporter.exposition.native import index as native_index
 from exporter.sources.logs.config import LogsConfig
-from exporter.sources.logs.format import strip_header
-from exporter.sources.logs.naming import TCP_TOTAL, TIMERS
+from exporter.sources.logs.counting import Counting, Pending, Waiting
 
 log = logging.getLogger("exporter.logs")
 
@@ -44,11 +41,6 @@ PENDING = 1 << 16  # distinct pending entries past which they are folded at once
 # so that a poll finds them folded (its own thread does not pay for it) and at most this old.
 FOLD_EVERY = 1.0
 _MS_CACHE = 100_000  # distinct timer texts whose bucket is remembered (whole ms: far more than a minute's worth)
-# What HAProxy writes into a ring once it can again after dropping events because its reader
-# lagged (sink.c, sink_announce_dropped): the ring's own count of lost lines, told in the stream.
-# 3.x writes the message's closing NUL too.  The count ``show events`` lists is no counter: it
-# holds only what is not announced yet (and on 3.x twice that, its lowest bit being a lock).
-_DROPPED = re.compile(r"(\d{1,19}) events? dropped\x00?")
 
 
 class Known(NamedTuple):
@@ -98,17 +90,6 @@ class View:
 
 
 @dataclass
-class _Waiting:
-    """What a block counts beside the fields (lines, rejected lines, drops announced), kept with the
-    pending counts so that a poll sees them all as of the same fold."""
-
-    lines: int = 0
-    dropped: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
-    unexported: Counter[str] = field(default_factory=Counter)
-
-
-@dataclass
 class _Totals:
     """Everything counted so far (the lock's)."""
 
@@ -131,41 +112,35 @@ class Tally:
 
     def __init__(self, config: LogsConfig, where: str = "", fold_every: float = FOLD_EVERY,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.where = where
         self.fold_every = fold_every
         self._clock = clock
-        self._pending_since: float | None = None  # when the oldest pending count was made
-        self._waiting = _Waiting()
-        parser = config.parser()
-        self.parser = parser
-        self.matcher = parser.batch()
-        columns = self.matcher.columns
+        self.counting = Counting(config, where)
+        self.parser = self.counting.parser
+        self.matcher = self.counting.matcher
+        self.timers = self.counting.timers
         self.bounds_ms = tuple(bound * 1000 for bound in config.buckets)
         self.size = len(self.bounds_ms) + 1
         self.native = config.native
-        self.servers = config.servers
         self.cap = config.max_series
-        self.timers: list[tuple[str, int]] = []  # (timer, its column in a match)
-        for timer, (source_field, _) in TIMERS.items():
-            if timer == "total" and source_field not in columns:
-                source_field = TCP_TOTAL
-            if source_field in columns:
-                self.timers.append((timer, columns[source_field]))
-        self._columns = columns
         self._lock = threading.Lock()
         self._known: Known | None = None
         self._totals = _Totals({timer: {} for timer, _ in self.timers}, {timer: {} for timer, _ in self.timers})
-        # Counted since the last fold: (frontend, backend, status, state, retries) and, per timer,
-        # (backend[, server], time) → lines (Tally._count).
-        self._pending_outcomes: Counter[tuple[Any, ...]] = Counter()
-        self._pending: dict[str, Counter[tuple[Any, ...]]] = {timer: Counter() for timer, _ in self.timers}
+        # Counted since the last fold (counting.py): outcomes and, per timer, (backend[, server], time) → lines.
+        self._pending = self.counting.pending()
         # timer text → (ms, bucket, native bucket at the configured schema); bucket -1: no value;
         # native None: 0 ms (the zero bucket) or native histograms off.  A value's buckets are
         # found once per distinct text (timers are whole ms), not once per line.
         self._ms: dict[str, tuple[int, int, int | None]] = {}
         # timer → (backend[, server]) → where its times go, made once per pair and names
         self._routes: dict[str, dict[tuple[str, ...], _Route]] = {timer: {} for timer, _ in self.timers}
-        self._said: set[str] = set()
+
+    @property
+    def where(self) -> str:
+        return self.counting.where
+
+    @where.setter
+    def where(self, where: str) -> None:
+        self.counting.where = where
 
     # ------------------------------------------------------------------ names
 
@@ -201,90 +176,57 @@ class Tally:
 
     def feed(self, text: str) -> None:
         """Count a block of whole lines, each ending with a newline."""
-        count = text.count("\n")
-        rows = self.matcher.findall(text)
-        bad: list[str] = []
-        if len(rows) != count:  # some lines are not of the format: find which, line by line
-            rows, bad = self._by_line(text)
-        columns = list(zip(*rows)) if rows else []
         with self._lock:
-            waiting = self._waiting
-            waiting.lines += count
-            for line in bad:
-                self._reject(waiting, line)
-            if rows:
-                if self._known is None:
-                    waiting.unexported["unknown_proxy"] += len(rows)
-                else:
-                    self._count(columns, len(rows))
-            now = self._clock()
-            if self._pending_since is None:
-                self._pending_since = now
-            if (now - self._pending_since >= self.fold_every
-                    or sum(map(len, self._pending.values())) + len(self._pending_outcomes) > PENDING):
+            self.counting.feed(text, self._pending, self._known is not None)
+            self._fold_if_due()
+
+    def absorb(self, pending: Pending, last: bool = True) -> None:
+        """Add counts made elsewhere (the reader's process: reader_process.py) to the pending ones;
+        ``last``: they complete what was counted as of one moment, folded now (the counts of one
+        such moment may come in several parts, each kept small)."""
+        with self._lock:
+            mine = self._pending
+            mine.outcomes.update(pending.outcomes)
+            for timer, counts in pending.timers.items():
+                if timer in mine.timers:
+                    mine.timers[timer].update(counts)
+            waiting, theirs = mine.waiting, pending.waiting
+            waiting.lines += theirs.lines
+            waiting.dropped += theirs.dropped
+            waiting.rejected.update(theirs.rejected)
+            waiting.unexported.update(theirs.unexported)
+            if last:
                 self._fold(self._totals)
 
-    def _count(self, columns: list[tuple[str, ...]], size: int) -> None:
-        """Count the block's fields into the pending counts: in C (Counter.update over zipped
-        columns), whatever the number of lines; what is folded later is the distinct entries."""
-        col = self._column
-        self._pending_outcomes.update(zip(col(columns, "frontend", size), col(columns, "backend", size),
-                                          col(columns, "status", size), col(columns, "termination", size),
-                                          col(columns, "retries", size)))
-        backend = col(columns, "backend", size)
-        server = columns[self._columns["server"]] if self.servers and "server" in self._columns else None
-        for timer, at in self.timers:
-            self._pending[timer].update(zip(backend, columns[at]) if server is None
-                                        else zip(backend, server, columns[at]))
+    def _fold_if_due(self) -> None:
+        """Fold the pending counts a second after the oldest of them, or when they are many."""
+        now = self._clock()
+        pending = self._pending
+        if pending.since is None:
+            pending.since = now
+        if now - pending.since >= self.fold_every or pending.entries() > PENDING:
+            self._fold(self._totals)
 
     def _fold(self, t: _Totals) -> None:
         """Add the pending counts to the totals (the lock held): at each poll, and whenever they
         hold more than :data:`PENDING` distinct entries."""
         known = self._known
-        self._pending_since = None
-        waiting, self._waiting = self._waiting, _Waiting()
+        pending = self._pending
+        pending.since = None
+        waiting, pending.waiting = pending.waiting, Waiting()
         t.lines += waiting.lines
         t.dropped += waiting.dropped
         t.rejected.update(waiting.rejected)
         t.unexported.update(waiting.unexported)
         if known is None:
             return
-        if self._pending_outcomes:
-            self._fold_outcomes(t, known, self._pending_outcomes)
-            self._pending_outcomes = Counter()
-        for timer, counts in self._pending.items():
+        if pending.outcomes:
+            self._fold_outcomes(t, known, pending.outcomes)
+            pending.outcomes = Counter()
+        for timer, counts in pending.timers.items():
             if counts:
                 self._fold_timer(t, known, timer, counts)
-                self._pending[timer] = Counter()
-
-    def _by_line(self, text: str) -> tuple[list[Any], list[str]]:
-        rows, bad = [], []
-        match = self.matcher.line
-        for line in text[:-1].split("\n"):
-            m = match(line)
-            if m is None:
-                bad.append(line)
-            else:
-                rows.append(m.groups())
-        return rows, bad
-
-    def _reject(self, t: "_Waiting", line: str) -> None:
-        message = strip_header(line, self.parser.ring_format)
-        notice = None if message is None else _DROPPED.fullmatch(message)
-        if notice is not None:
-            t.dropped += int(notice.group(1))
-            return
-        reason = self.parser.why(line)
-        t.rejected[reason] += 1
-        if reason not in self._said:  # one sample of each reason, once
-            self._said.add(reason)
-            shown = line if len(line) <= 300 else line[:300] + "…"
-            log.warning("%slog line not read (%s), counted in haproxy_exporter_log_lines_rejected_total; "
-                        "this and later ones: %r", self.where, reason, shown)
-
-    def _column(self, columns: list[tuple[str, ...]], name: str, size: int) -> Iterable[str | None]:
-        at = self._columns.get(name)
-        return repeat(None, size) if at is None else columns[at]
+                pending.timers[timer] = Counter()
 
     def _fold_outcomes(self, t: _Totals, known: Known, outcomes: Counter[tuple[Any, ...]]) -> None:
         tls = self.matcher.tls
@@ -424,7 +366,7 @@ class Tally:
         stream went quiet before the reader's next fold) is folded here."""
         with self._lock:
             t = self._totals
-            since = self._pending_since
+            since = self._pending.since
             if since is not None and self._clock() - since >= self.fold_every:
                 self._fold(t)
             histograms: dict[tuple[str, str], list[tuple[tuple[str, ...], list[int], int]]] = {}
