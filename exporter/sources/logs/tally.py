@@ -112,6 +112,7 @@ class Tally:
 
     def __init__(self, config: LogsConfig, where: str = "", fold_every: float = FOLD_EVERY,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
         self.fold_every = fold_every
         self._clock = clock
         self.counting = Counting(config, where)
