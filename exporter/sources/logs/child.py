@@ -31,7 +31,7 @@ from typing import Callable
 
 from exporter.runtime.client import RuntimeClient
 from exporter.sources.logs import wire
-from exporter.sources.logs.counting import Counting
+from exporter.sources.logs.counting import Counting, Values
 from exporter.sources.logs.reader import StreamLoop
 from exporter.sources.logs.tally import PENDING
 
@@ -105,6 +105,7 @@ class Counts:
         self.clock = clock
         self.lock = threading.Lock()
         self.pending = counting.pending()
+        self.values = Values(counting.config)
 
     def feed(self, text: str) -> None:
         with self.lock:
@@ -128,7 +129,7 @@ class Counts:
 
     def _send(self) -> None:
         pending, self.pending = self.pending, self.counting.pending()
-        for data in wire.frames(pending):
+        for data in wire.frames(pending, self.values):
             self.out.send(data)
 
 

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import logging
 import re
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any, Iterable
 
+from exporter.exposition.native import index as native_index
 from exporter.sources.logs.config import LogsConfig
 from exporter.sources.logs.format import strip_header
 from exporter.sources.logs.naming import TCP_TOTAL, TIMERS
@@ -33,8 +35,16 @@ log = logging.getLogger("exporter.logs")
 # holds only what is not announced yet (and on 3.x twice that, its lowest bit being a lock).
 _DROPPED = re.compile(r"(\d{1,19}) events? dropped\x00?")
 
+_MS_CACHE = 100_000  # distinct timer texts whose bucket is remembered (whole ms: far more than a minute's worth)
+
 # An outcome: (frontend, backend, status, termination state, retries), None where the format has none.
 Outcome = tuple[Any, ...]
+# A timer text's milliseconds, bucket (-1: no value) and native bucket at the configured schema
+# (None: 0 ms, the zero bucket, or native histograms off).
+Value = tuple[int, int, "int | None"]
+# One (backend[, server]) pair's times of one timer, binned: the count in each bucket (not
+# cumulative), their sum in ms, and with native histograms on the zeros and native bucket → count.
+Series = tuple[list[int], int, int, "dict[int, int] | None"]
 
 
 @dataclass
@@ -63,11 +73,75 @@ class Pending:
         return len(self.outcomes) + sum(map(len, self.timers.values()))
 
 
+class Values:
+    """Timer texts into their buckets, each distinct text found once (timers are whole ms)."""
+
+    def __init__(self, config: LogsConfig) -> None:
+        self.bounds_ms = tuple(bound * 1000 for bound in config.buckets)
+        self.size = len(self.bounds_ms) + 1
+        self.schema = config.native.schema if config.native is not None else None
+        self._found: dict[str, Value] = {}
+
+    def get(self, text: str) -> Value | None:
+        """The text's value; None when it is no number HAProxy writes."""
+        found = self._found.get(text)
+        if found is not None:
+            return found
+        if text in ("-", "-1"):
+            found = (0, -1, None)
+        else:
+            ms = whole(text.lstrip("+"))  # "+" is option logasap's: the time so far
+            if ms is None:
+                return None
+            native = None if self.schema is None or ms == 0 else native_index(ms / 1000, self.schema)
+            found = (ms, bisect_left(self.bounds_ms, ms), native)
+        if len(self._found) < _MS_CACHE:
+            self._found[text] = found
+        return found
+
+    def bin(self, counts: Counter[tuple[Any, ...]], unexported: Counter[str]) -> dict[tuple[str, ...], Series]:
+        """One timer's pending (backend[, server], text) → lines as a :data:`Series` per pair:
+        what the exporter's process folds is then one entry per pair, not one per distinct time
+        (the reader's process does this part; a text that is no number is counted in ``unexported``)."""
+        out: dict[tuple[str, ...], list[Any]] = {}
+        native_on = self.schema is not None
+        size = self.size
+        get = self.get
+        for key, n in counts.items():
+            found = get(key[-1])
+            if found is None:
+                unexported["invalid_value"] += n
+                continue
+            ms, bucket, native = found
+            if bucket < 0:
+                continue  # a stage not reached (-1): no time to observe
+            pair = key[:-1]
+            series = out.get(pair)
+            if series is None:
+                series = out[pair] = [[0] * size, 0, 0, {} if native_on else None]
+            series[0][bucket] += n
+            series[1] += ms * n
+            if native_on:
+                if native is None:
+                    series[2] += n
+                else:
+                    series[3][native] = series[3].get(native, 0) + n
+        return {pair: (series[0], series[1], series[2], series[3]) for pair, series in out.items()}
+
+
+def whole(text: str) -> int | None:
+    """A whole number HAProxy writes (at most 19 digits), or None (``-``, ``-1``, anything else)."""
+    if text.isdigit() and text.isascii() and len(text) <= 19:
+        return int(text)
+    return None
+
+
 class Counting:
     """Matches blocks of lines of one format and counts their fields into a :class:`Pending`."""
 
     def __init__(self, config: LogsConfig, where: str = "") -> None:
         self.where = where
+        self.config = config
         self.parser = config.parser()
         self.matcher = self.parser.batch()
         columns = self.matcher.columns

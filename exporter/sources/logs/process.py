@@ -177,8 +177,12 @@ class ReaderProcess:
 
     def _apply(self, message: tuple[Any, ...], where: str) -> None:
         kind = message[0]
-        if kind in (wire.OUTCOMES, wire.TIMER, wire.WAITING):
-            self.tally.absorb(wire.counts_of(message), last=kind == wire.WAITING)
+        if kind == wire.OUTCOMES:
+            self.tally.absorb_outcomes(dict(message[1]))
+        elif kind == wire.SERIES:
+            self.tally.absorb_series(str(message[1]), wire.series_of(message))
+        elif kind == wire.WAITING:
+            self.tally.absorb_waiting(wire.waiting_of(message))
         elif kind == wire.UP:
             self.health.up = bool(message[1])
             if message[1]:

@@ -19,15 +19,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
+from operator import add
 from typing import Any, Callable, NamedTuple
 
 from exporter.exposition.native import MIN_SCHEMA, NativeHistogram, coarser, halve
-from exporter.exposition.native import index as native_index
 from exporter.sources.logs.config import LogsConfig
-from exporter.sources.logs.counting import Counting, Pending, Waiting
+from exporter.sources.logs.counting import Counting, Series, Values, Waiting, whole
 
 log = logging.getLogger("exporter.logs")
 
@@ -40,7 +39,6 @@ PENDING = 1 << 16  # distinct pending entries past which they are folded at once
 # How long counts may wait in the pending ones: the reader folds them this often while lines come,
 # so that a poll finds them folded (its own thread does not pay for it) and at most this old.
 FOLD_EVERY = 1.0
-_MS_CACHE = 100_000  # distinct timer texts whose bucket is remembered (whole ms: far more than a minute's worth)
 
 
 class Known(NamedTuple):
@@ -119,8 +117,9 @@ class Tally:
         self.parser = self.counting.parser
         self.matcher = self.counting.matcher
         self.timers = self.counting.timers
-        self.bounds_ms = tuple(bound * 1000 for bound in config.buckets)
-        self.size = len(self.bounds_ms) + 1
+        self.values = Values(config)
+        self.bounds_ms = self.values.bounds_ms
+        self.size = self.values.size
         self.native = config.native
         self.cap = config.max_series
         self._lock = threading.Lock()
@@ -128,10 +127,6 @@ class Tally:
         self._totals = _Totals({timer: {} for timer, _ in self.timers}, {timer: {} for timer, _ in self.timers})
         # Counted since the last fold (counting.py): outcomes and, per timer, (backend[, server], time) → lines.
         self._pending = self.counting.pending()
-        # timer text → (ms, bucket, native bucket at the configured schema); bucket -1: no value;
-        # native None: 0 ms (the zero bucket) or native histograms off.  A value's buckets are
-        # found once per distinct text (timers are whole ms), not once per line.
-        self._ms: dict[str, tuple[int, int, int | None]] = {}
         # timer → (backend[, server]) → where its times go, made once per pair and names
         self._routes: dict[str, dict[tuple[str, ...], _Route]] = {timer: {} for timer, _ in self.timers}
 
@@ -181,23 +176,28 @@ class Tally:
             self.counting.feed(text, self._pending, self._known is not None)
             self._fold_if_due()
 
-    def absorb(self, pending: Pending, last: bool = True) -> None:
-        """Add counts made elsewhere (the reader's process: reader_process.py) to the pending ones;
-        ``last``: they complete what was counted as of one moment, folded now (the counts of one
-        such moment may come in several parts, each kept small)."""
+    # Counts made elsewhere (the reader's process, process.py), folded as they come: the names,
+    # the caps and the totals are this process's.  The lines counted with them come last
+    # (absorb_waiting), so that a poll that sees them sees all their times.
+
+    def absorb_outcomes(self, outcomes: dict[tuple[Any, ...], int]) -> None:
         with self._lock:
-            mine = self._pending
-            mine.outcomes.update(pending.outcomes)
-            for timer, counts in pending.timers.items():
-                if timer in mine.timers:
-                    mine.timers[timer].update(counts)
-            waiting, theirs = mine.waiting, pending.waiting
-            waiting.lines += theirs.lines
-            waiting.dropped += theirs.dropped
-            waiting.rejected.update(theirs.rejected)
-            waiting.unexported.update(theirs.unexported)
-            if last:
-                self._fold(self._totals)
+            known = self._known
+            if known is None:
+                self._totals.unexported["unknown_proxy"] += sum(outcomes.values())
+            else:
+                self._fold_outcomes(self._totals, known, outcomes)
+
+    def absorb_series(self, timer: str, series: list[tuple[tuple[str, ...], Series]]) -> None:
+        """One timer's binned times (counting.Values.bin), a part of one moment's."""
+        with self._lock:
+            known = self._known
+            if known is not None and timer in self._routes:
+                self._fold_series(self._totals, known, timer, series)
+
+    def absorb_waiting(self, waiting: Waiting) -> None:
+        with self._lock:
+            self._add_waiting(self._totals, waiting)
 
     def _fold_if_due(self) -> None:
         """Fold the pending counts a second after the oldest of them, or when they are many."""
@@ -215,10 +215,7 @@ class Tally:
         pending = self._pending
         pending.since = None
         waiting, pending.waiting = pending.waiting, Waiting()
-        t.lines += waiting.lines
-        t.dropped += waiting.dropped
-        t.rejected.update(waiting.rejected)
-        t.unexported.update(waiting.unexported)
+        self._add_waiting(t, waiting)
         if known is None:
             return
         if pending.outcomes:
@@ -229,7 +226,14 @@ class Tally:
                 self._fold_timer(t, known, timer, counts)
                 pending.timers[timer] = Counter()
 
-    def _fold_outcomes(self, t: _Totals, known: Known, outcomes: Counter[tuple[Any, ...]]) -> None:
+    @staticmethod
+    def _add_waiting(t: _Totals, waiting: Waiting) -> None:
+        t.lines += waiting.lines
+        t.dropped += waiting.dropped
+        t.rejected.update(waiting.rejected)
+        t.unexported.update(waiting.unexported)
+
+    def _fold_outcomes(self, t: _Totals, known: Known, outcomes: dict[tuple[Any, ...], int]) -> None:
         tls = self.matcher.tls
         unexported = t.unexported
         for (fe, be, status, state, retries), n in outcomes.items():
@@ -256,7 +260,7 @@ class Tally:
                 if state is not None:
                     self._add(t, t.terminations[scope], (name, state), n)
             if be is not None and retries is not None and be in known.backends:
-                tries = _ms(retries.lstrip("+"))
+                tries = whole(retries.lstrip("+"))
                 if tries is None and retries not in ("-", "-1"):
                     unexported["invalid_value"] += n
                 elif tries:
@@ -267,20 +271,20 @@ class Tally:
     def _fold_timer(self, t: _Totals, known: Known, timer: str, counts: Counter[tuple[str, ...]]) -> None:
         """Add each distinct (backend[, server], time) to the histograms it goes to."""
         routes = self._routes[timer]
-        cache = self._ms
+        get = self.values.get
         first = timer == self.timers[0][0]  # a line's unknown server or capped series is counted once, not per timer
         for key, n in counts.items():
-            found = cache.get(key[-1])
+            found = get(key[-1])
             if found is None:
-                found = self._value(t, key[-1], n)
-                if found is None:
-                    continue
+                t.unexported["invalid_value"] += n
+                continue
             ms, bucket, native = found
             if bucket < 0:
                 continue  # a stage not reached (-1): no time to observe
-            route = routes.get(key[:-1])
+            pair = key[:-1]
+            route = routes.get(pair)
             if route is None:
-                route = routes[key[:-1]] = self._route(t, known, timer, key)
+                route = routes[pair] = self._route(t, known, timer, pair)
             histograms, lost = route
             for histogram in histograms:
                 histogram.counts[bucket] += n
@@ -289,6 +293,27 @@ class Tally:
                     self._observe_native(histogram, native, n)
             if lost is not None and first:
                 t.unexported[lost] += n
+
+    def _fold_series(self, t: _Totals, known: Known, timer: str,
+                     binned: list[tuple[tuple[str, ...], Series]]) -> None:
+        """Add each (backend[, server]) pair's binned times to the histograms they go to: a vector
+        add in C per histogram, whatever the number of distinct times."""
+        routes = self._routes[timer]
+        first = timer == self.timers[0][0]
+        for pair, (counts, total_ms, zero, native) in binned:
+            route = routes.get(pair)
+            if route is None:
+                route = routes[pair] = self._route(t, known, timer, pair)
+            histograms, lost = route
+            for histogram in histograms:
+                histogram.counts = list(map(add, histogram.counts, counts))
+                histogram.total_ms += total_ms
+                if histogram.native is not None and native is not None:
+                    histogram.zero += zero
+                    for key, n in native.items():
+                        self._observe_native(histogram, key, n)
+            if lost is not None and first:
+                t.unexported[lost] += sum(counts)
 
     def _observe_native(self, histogram: Histogram, key: int | None, n: int) -> None:
         """Count ``n`` values of native bucket ``key`` (at the configured schema; None: zero) into
@@ -306,22 +331,6 @@ class Tally:
             buckets = histogram.native = halve(buckets)
             histogram.shift += 1
 
-    def _value(self, t: _Totals, text: str, n: int) -> tuple[int, int, int | None] | None:
-        """A timer text's milliseconds, bucket (-1: no value) and native bucket, remembered; None
-        when it is no number HAProxy writes (counted)."""
-        if text in ("-", "-1"):
-            found: tuple[int, int, int | None] = (0, -1, None)
-        else:
-            ms = _ms(text.lstrip("+"))  # "+" is option logasap's: the time so far
-            if ms is None:
-                t.unexported["invalid_value"] += n
-                return None
-            native = None if self.native is None or ms == 0 else native_index(ms / 1000, self.native.schema)
-            found = (ms, bisect_left(self.bounds_ms, ms), native)
-        if len(self._ms) < _MS_CACHE:
-            self._ms[text] = found
-        return found
-
     def _route(self, t: _Totals, known: Known, timer: str, key: tuple[str, ...]) -> _Route:
         """The histograms a (backend[, server]) pair's times go to, and what is lost of them."""
         be = key[0]
@@ -334,7 +343,7 @@ class Tally:
             lost = "series_cap"
         else:
             found.append(histogram)
-        if len(key) == 3 and key[1] != NO_SERVER:
+        if len(key) == 2 and key[1] != NO_SERVER:
             pair = (be, key[1])
             if pair not in known.servers:
                 lost = "unknown_server"
@@ -399,17 +408,10 @@ def _keep(series: dict[Any, Any], keep: Any) -> None:
         del series[key]
 
 
-def _ms(text: str) -> int | None:
-    """A whole number HAProxy writes (at most 19 digits), or None (``-``, ``-1``, anything else)."""
-    if text.isdigit() and text.isascii() and len(text) <= 19:
-        return int(text)
-    return None
-
-
 def _code(status: str | None) -> int | None:
     """The status code; None when the line has none (no %ST, or -1: no response), 0 when it is no
     HTTP status (outside 100 to 599)."""
     if status is None or status in ("-", "-1"):
         return None
-    code = _ms(status)
+    code = whole(status)
     return code if code is not None and 100 <= code <= 599 else 0

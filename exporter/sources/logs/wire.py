@@ -27,12 +27,13 @@ from typing import Any, Callable, Iterator
 from exporter.runtime.address import Address
 from exporter.runtime.client import Allowlist
 from exporter.sources.logs.config import LogsConfig
-from exporter.sources.logs.counting import Pending, Waiting
+from exporter.sources.logs.counting import Pending, Series, Values, Waiting
 from exporter.sources.logs.tally import FOLD_EVERY
 
-LOG, UP, NOTE, COUNT, RESUMED, OUTCOMES, TIMER, WAITING = "log", "up", "note", "count", "resumed", "o", "t", "w"
+LOG, UP, NOTE, COUNT, RESUMED, OUTCOMES, SERIES, WAITING = "log", "up", "note", "count", "resumed", "o", "s", "w"
 RENEW, STOP = b"r", b"s"
-CHUNK = 2000  # entries per frame of counts
+CHUNK = 2000  # outcomes per frame
+SERIES_CHUNK = 500  # binned series per frame (each holds a count per bucket: 0.2 ms to read back)
 MAX_FRAME = 64 << 20  # a frame longer than this is no frame of the child's: the pipe is out of step
 _LENGTH = struct.Struct("!I")
 
@@ -57,27 +58,31 @@ def frame(message: tuple[Any, ...]) -> bytes:
     return _LENGTH.pack(len(body)) + body
 
 
-def frames(pending: Pending) -> Iterator[bytes]:
-    """One moment's pending counts as frames of at most :data:`CHUNK` entries, the last one
-    :data:`WAITING` (the lines, drops and rejected lines counted with them)."""
-    for kind, name, counts in [(OUTCOMES, "", pending.outcomes),
-                               *((TIMER, timer, counts) for timer, counts in pending.timers.items())]:
-        items = list(counts.items())
-        for at in range(0, len(items), CHUNK):
-            yield frame((kind, name, items[at:at + CHUNK]))
-    w = pending.waiting
-    yield frame((WAITING, w.lines, w.dropped, list(w.rejected.items()), list(w.unexported.items())))
+def frames(pending: Pending, values: Values) -> Iterator[bytes]:
+    """One moment's pending counts as frames: the outcomes, then each timer's times binned per
+    (backend[, server]) pair (:meth:`Values.bin`, so that the exporter's process folds one entry
+    per pair), at most :data:`CHUNK` entries a frame; the last one :data:`WAITING` (the lines,
+    drops and rejected lines counted with them)."""
+    waiting = pending.waiting
+    outcomes = list(pending.outcomes.items())
+    for at in range(0, len(outcomes), CHUNK):
+        yield frame((OUTCOMES, outcomes[at:at + CHUNK]))
+    for timer, counts in pending.timers.items():
+        binned = [(pair, *series) for pair, series in values.bin(counts, waiting.unexported).items()]
+        for at in range(0, len(binned), SERIES_CHUNK):
+            yield frame((SERIES, timer, binned[at:at + SERIES_CHUNK]))
+    yield frame((WAITING, waiting.lines, waiting.dropped, list(waiting.rejected.items()),
+                 list(waiting.unexported.items())))
 
 
-def counts_of(message: tuple[Any, ...]) -> Pending:
-    """A frame of counts (:data:`OUTCOMES`, :data:`TIMER`, :data:`WAITING`) as a :class:`Pending`."""
-    kind = message[0]
-    if kind == OUTCOMES:
-        return Pending(outcomes=Counter(dict(message[2])))
-    if kind == TIMER:
-        return Pending(timers={message[1]: Counter(dict(message[2]))})
+def series_of(message: tuple[Any, ...]) -> list[tuple[tuple[str, ...], Series]]:
+    """A :data:`SERIES` frame's pairs and their binned times."""
+    return [(entry[0], (entry[1], entry[2], entry[3], entry[4])) for entry in message[2]]
+
+
+def waiting_of(message: tuple[Any, ...]) -> Waiting:
     _, lines, dropped, rejected, unexported = message
-    return Pending(waiting=Waiting(lines, dropped, Counter(dict(rejected)), Counter(dict(unexported))))
+    return Waiting(lines, dropped, Counter(dict(rejected)), Counter(dict(unexported)))
 
 
 def read_frame(read: Callable[[int], bytes]) -> tuple[Any, ...] | None:
