@@ -170,31 +170,33 @@ class ReaderProcess:
             if message is None:
                 return None
             try:
-                self._apply(message, where)
+                apply(message, self.tally, self.health, where, self.command)
             except Exception:  # a bug here must not end the reading: the child would block on its pipe
                 log.exception("%sapplying what the log reader's process sent failed", where)
                 self.health.failures["internal_error"] += 1
 
-    def _apply(self, message: tuple[Any, ...], where: str) -> None:
-        kind = message[0]
-        if kind == wire.OUTCOMES:
-            self.tally.absorb_outcomes(dict(message[1]))
-        elif kind == wire.SERIES:
-            self.tally.absorb_series(str(message[1]), wire.series_of(message))
-        elif kind == wire.WAITING:
-            self.tally.absorb_waiting(wire.waiting_of(message))
-        elif kind == wire.UP:
-            self.health.up = bool(message[1])
-            if message[1]:
-                self.health.connects += 1
-        elif kind == wire.NOTE:
-            self.health.note(where, str(message[1]), str(message[2]))
-        elif kind == wire.COUNT:
-            self.health.failures[str(message[1])] += 1
-        elif kind == wire.RESUMED:
-            self.health.resumed(where, self.command)
-        elif kind == wire.LOG:
-            log.log(int(message[1]), "%s%s", where, message[2])
+
+def apply(message: tuple[Any, ...], tally: Tally, health: Health, where: str, command: str) -> None:
+    """One frame of the reader's process into the tally (counts) or the health (the stream's events)."""
+    kind = message[0]
+    if kind == wire.OUTCOMES:
+        tally.absorb_outcomes(dict(message[1]))
+    elif kind == wire.SERIES:
+        tally.absorb_series(str(message[1]), wire.series_of(message))
+    elif kind == wire.WAITING:
+        tally.absorb_waiting(wire.waiting_of(message))
+    elif kind == wire.UP:
+        health.up = bool(message[1])
+        if message[1]:
+            health.connects += 1
+    elif kind == wire.NOTE:
+        health.note(where, str(message[1]), str(message[2]))
+    elif kind == wire.COUNT:
+        health.failures[str(message[1])] += 1
+    elif kind == wire.RESUMED:
+        health.resumed(where, command)
+    elif kind == wire.LOG:
+        log.log(int(message[1]), "%s%s", where, message[2])
 
 
 def spawn() -> subprocess.Popen[bytes]:
