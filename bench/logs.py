@@ -549,7 +549,7 @@ def poll_figures(samples: Sequence[Sample]) -> dict[str, Any]:
 def condition(port: int, pid: int, args: argparse.Namespace, buf: bytearray) -> dict[str, Any]:
     """Scrape series (plain then gzip, spread over two poll intervals each) while the exporter's
     threads are sampled."""
-    spacing = spacing_for(args.interval, args.repeat)
+    spacing = spacing_for(args.interval, args.repeat) * args.spread / 2
     before = own(port, buf)
     sampler = TaskSampler(pid)
     try:
@@ -722,6 +722,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big-rate", type=int, default=50_000, help="lines per second while polling at --big")
     parser.add_argument("--interval", type=int, default=5, help="the exporter's poll interval, seconds")
     parser.add_argument("--repeat", type=int, default=15, help="scrapes per series at --big")
+    parser.add_argument("--spread", type=float, default=2.0,
+                        help="poll intervals each series of scrapes spans at --big (more: more polls seen)")
     parser.add_argument("--budget", type=float, default=60.0, help="seconds per series at --big (at least 3 scrapes)")
     parser.add_argument("--ring-mib", type=int, default=32, help="the ring's size")
     parser.add_argument("--ring-format", default="rfc3164", help="the ring's format (and the exporter's ring_format)")
