@@ -6,7 +6,8 @@ real CLI in a subprocess and a real HAProxy:
   the histograms count every line of both readers;
 * the exporter killed with SIGKILL leaves no reader running (the kernel's parent-death signal, or
   the end of its stdin);
-* a SIGTERM'd exporter leaves no reader running either.
+* a SIGTERM'd exporter leaves no reader running either, also when the SIGTERM goes to its whole
+  process group (a service manager's stop), without counting the reader as died.
 
 No timed assertions: each wait is a bounded wait on a condition (support.wait_for).
 """
@@ -67,7 +68,8 @@ class Exporter:
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "exporter", "--web.listen-address", f"127.0.0.1:{self.port}",
-                 "--config.file", str(config)], stdout=subprocess.DEVNULL, stderr=err, cwd=REPO)
+                 "--config.file", str(config)], stdout=subprocess.DEVNULL, stderr=err, cwd=REPO,
+                start_new_session=True)  # a group of its own: a service manager's SIGTERM goes to all of it
 
     @property
     def stderr(self) -> str:
@@ -188,12 +190,20 @@ def test_a_killed_reader_is_started_again_and_the_counts_go_on(logged: HAProxy, 
     assert exporter.proc.poll() is None
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
-def test_the_reader_goes_away_with_the_exporter(logged: HAProxy, exporter: Exporter, sig: int) -> None:
+@pytest.mark.parametrize("sig, group", [(signal.SIGKILL, False), (signal.SIGTERM, False), (signal.SIGTERM, True)],
+                         ids=["SIGKILL", "SIGTERM", "SIGTERM-to-the-group"])
+def test_the_reader_goes_away_with_the_exporter(logged: HAProxy, exporter: Exporter, sig: int, group: bool) -> None:
+    """SIGTERM to the whole group is systemd's stop (KillMode=control-group): the reader leaves its
+    end to the exporter, which does not take it for a reader that died."""
     exporter.until("the log stream never opened", lambda got: value(got, "haproxy_exporter_log_stream_up") == 1)
     [reader] = exporter.readers()
     assert running(reader)
-    exporter.proc.send_signal(sig)
+    if group:
+        os.killpg(exporter.proc.pid, sig)
+    else:
+        exporter.proc.send_signal(sig)
     code = exporter.proc.wait(20)
     assert code == (-signal.SIGKILL if sig == signal.SIGKILL else 0)
     wait_for(lambda: not running(reader), 20, f"the log reader {reader} outlived the exporter ({sig!r})")
+    if sig == signal.SIGTERM:
+        assert "reader_died" not in exporter.stderr

@@ -14,6 +14,8 @@ many entries, what the stream did, and its log records.  It ends
 - when its stdin ends (the exporter is gone, however it went) or when the exporter's process dies
   (``PR_SET_PDEATHSIG``: the kernel sends SIGKILL, even while this process is busy);
 - when writing to the exporter fails (it is gone too).
+
+It ignores SIGINT and SIGTERM (see :func:`main`): SIGKILL ends it, and the exporter then starts another.
 """
 
 from __future__ import annotations
@@ -165,7 +167,11 @@ def commands(fd: int, loop: StreamLoop, counts: Counts, tick: float = TICK) -> N
 
 
 def main() -> int:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C is the exporter's to handle
+    # A terminal's ^C and a service manager's SIGTERM to the whole group (systemd's
+    # KillMode=control-group) are the exporter's to handle: it stops this process when it stops,
+    # and would otherwise count a reader that died while it was stopping.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     setup = wire.read_setup(0)
     if not isinstance(setup, wire.Setup):
         return 2
