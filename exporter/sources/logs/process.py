@@ -55,13 +55,6 @@ class ReaderProcess:
         self._lock = threading.Lock()
         self._child: subprocess.Popen[bytes] | None = None
         self._thread: threading.Thread | None = None
-        self.started = 0  # children started so far
-
-    @property
-    def pid(self) -> int | None:
-        """The current child's pid (for the tests and the curious), None when none runs."""
-        with self._lock:
-            return self._child.pid if self._child is not None else None
 
     def start(self, link: Link) -> None:
         """Begin streaming through ``link`` (once :meth:`ready`); a routed link cannot stream."""
@@ -140,7 +133,6 @@ class ReaderProcess:
             return f"not started: {exc}"
         with self._lock:
             self._child = child
-        self.started += 1
         try:
             assert child.stdin is not None and child.stdout is not None
             try:

@@ -269,30 +269,9 @@ class Tally:
                     self._add(t, t.redispatches, be, n)
 
     def _fold_timer(self, t: _Totals, known: Known, timer: str, counts: Counter[tuple[str, ...]]) -> None:
-        """Add each distinct (backend[, server], time) to the histograms it goes to."""
-        routes = self._routes[timer]
-        get = self.values.get
-        first = timer == self.timers[0][0]  # a line's unknown server or capped series is counted once, not per timer
-        for key, n in counts.items():
-            found = get(key[-1])
-            if found is None:
-                t.unexported["invalid_value"] += n
-                continue
-            ms, bucket, native = found
-            if bucket < 0:
-                continue  # a stage not reached (-1): no time to observe
-            pair = key[:-1]
-            route = routes.get(pair)
-            if route is None:
-                route = routes[pair] = self._route(t, known, timer, pair)
-            histograms, lost = route
-            for histogram in histograms:
-                histogram.counts[bucket] += n
-                histogram.total_ms += ms * n
-                if histogram.native is not None:
-                    self._observe_native(histogram, native, n)
-            if lost is not None and first:
-                t.unexported[lost] += n
+        """Add each distinct (backend[, server], time) to the histograms it goes to: binned per
+        pair first, as the reader's process sends them, so that both fold the same way."""
+        self._fold_series(t, known, timer, list(self.values.bin(counts, t.unexported).items()))
 
     def _fold_series(self, t: _Totals, known: Known, timer: str,
                      binned: list[tuple[tuple[str, ...], Series]]) -> None:
