@@ -11,12 +11,16 @@ from typing import Any
 
 import pytest
 
-from exporter.sources.logs import wire
+from exporter.runtime.address import parse_address
+from exporter.runtime.client import Allowlist, RuntimeClient
+from exporter.sources.base import Link
+from exporter.sources.logs import process, wire
 from exporter.sources.logs.config import NativeConfig
 from exporter.sources.logs.counting import Counting, Values
-from exporter.sources.logs.process import apply
+from exporter.sources.logs.process import ReaderProcess, apply
 from exporter.sources.logs.reader import Health
 from exporter.sources.logs.tally import Tally
+from testkit.procs import wait_for
 from tests.unit.test_log_format import CAPTURED, lines
 from tests.unit.test_log_tally import GARBAGE, KNOWN, block, config
 
@@ -92,3 +96,32 @@ def test_a_pipe_out_of_step_is_said_not_read() -> None:
     with pytest.raises(ValueError):
         wire.read_frame(data.read)
     assert wire.read_frame(io.BytesIO(b"\x00\x00").read) is None  # the child ended mid-frame
+
+
+class Limits:
+    connect_timeout = 1.0
+    timeout = 1.0
+    max_response_bytes = 1 << 20
+
+
+def test_a_reader_that_cannot_start_is_counted_once_a_try_and_tried_again_until_stopped(monkeypatch, caplog) -> None:
+    tries: list[int] = []
+
+    def failing() -> Any:
+        tries.append(1)
+        raise OSError("no more processes")
+
+    monkeypatch.setattr(process, "spawn", failing)
+    health = Health()
+    command = "show events r -w -n"
+    client = RuntimeClient(parse_address("/nonexistent/admin.sock"), Allowlist([r"show events r -w -n"]), Limits())
+    reader = ReaderProcess(command, Tally(config("3.4", "httplog")), health, pauses=(0.01,))
+    reader.start(Link("", "", client))
+    reader.ready()
+    try:
+        wait_for(lambda: len(tries) >= 3, 10, "the reader was not tried again")
+    finally:
+        reader.stop()
+    assert health.failures["reader_died"] in (len(tries), len(tries) - 1)  # the last try may be counted or stopped
+    assert health.failures["reader_died"] >= 2 and set(health.failures) == {"reader_died"}
+    assert sum("reader_died" in r.getMessage() for r in caplog.records) == 1  # said once

@@ -125,12 +125,11 @@ class ReaderProcess:
             self._stopped.wait(pause)
 
     def _once(self, setup: wire.Setup, where: str) -> str | None:
-        """One child from start to end: how it ended, None when it could not start (said)."""
+        """One child from start to end: how it ended (the caller counts it unless it was stopped)."""
         try:
             child = spawn()
         except OSError as exc:
-            self.health.note(where, DIED, f"the log reader's process could not start: {exc}")
-            return f"not started: {exc}"
+            return f"it could not start: {exc}"
         with self._lock:
             self._child = child
         try:
