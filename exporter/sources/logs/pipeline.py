@@ -16,7 +16,8 @@ from exporter.runtime.client import Client
 from exporter.sources.base import Link
 from exporter.sources.logs.config import LogsConfig
 from exporter.sources.logs.model import Labels, health_families, log_families, syslog_families
-from exporter.sources.logs.reader import Health, RingReader
+from exporter.sources.logs.process import ReaderProcess
+from exporter.sources.logs.reader import Health
 from exporter.sources.logs.syslog import SyslogReceiver
 from exporter.sources.logs.tally import Known, Tally
 
@@ -33,7 +34,7 @@ class Pipeline:
         # Opened once the names are known (the first build), so that no first line reads as unknown.
         self._receiver = SyslogReceiver(config.syslog, self.tally.feed, where) if config.syslog else None
         self._receiving = False
-        self._reader: RingReader | None = None
+        self._reader: ReaderProcess | None = None
         self._client: Client | None = None
         self._built_for: object = None
         self._pid: str | None = None  # of the process behind the socket, as the last poll's show info said
@@ -49,7 +50,7 @@ class Pipeline:
         if self._reader is not None:
             self._reader.stop()
         self._client = link.client
-        self._reader = RingReader(f"show events {self.config.ring} -w -n", self.tally, self.health)
+        self._reader = ReaderProcess(f"show events {self.config.ring} -w -n", self.tally, self.health)
         if self.tally.known is not None:
             self._reader.ready()
         self._reader.start(link)

@@ -1,4 +1,9 @@
-"""The stream of one HAProxy's log ring: open it, read it into the tally, open it again when it ends.
+"""The stream of one HAProxy's log ring: open it, read it into the counts, open it again when it ends.
+
+:class:`StreamLoop` runs in the reader's process of its own (child.py, started and watched by
+process.py), so the matching and counting of the lines do not share the exporter's interpreter
+with the poll and the scrapes; what it tells of the stream goes through :class:`Events` to the
+exporter's process, where :class:`Health` keeps the counts the health families publish.
 
 ``show events <ring> -w -n`` streams the lines written into the ring from the moment it is
 opened (``-n``: none of what the ring already holds), so what is written while no stream is open
@@ -22,10 +27,9 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Callable, Protocol
 
 from exporter.runtime.client import CommandRefused, Stream, StreamingClient, TransportError
-from exporter.sources.base import Link
-from exporter.sources.logs.tally import Tally
 
 log = logging.getLogger("exporter.logs")
 
@@ -34,7 +38,7 @@ REFUSALS = {"Permission denied": "permission_denied", "No such event sink": "no_
 # Before each new attempt while they keep failing: the first is short, as a stream ends on every
 # reload of HAProxy and what is logged until the next one opens is not read.
 PAUSES = (0.1, 1.0, 2.0, 5.0, 10.0, 30.0)
-RENEWED = "renewed"  # what _once says of a stream closed to be opened again (RingReader.renew)
+RENEWED = "renewed"  # what _once says of a stream closed to be opened again (StreamLoop.renew)
 # A stream that lasted this long was working: the next one opens at once, and the pauses start
 # again from the first (HAProxy 2.6 ends an idle stream at its `stats timeout`, 10 s by default).
 LIVED = 1.0
@@ -59,36 +63,46 @@ class Health:
             log.log(level, "%slog stream: %s; counted in haproxy_exporter_log_stream_failures_total{reason=%r}",
                     where, message, reason)
 
+    def resumed(self, where: str, command: str) -> None:
+        """A stream brought lines: said if the last one had failed (its failure was said)."""
+        if self.last_reason is not None:
+            log.info("%sstreaming the log ring again (%s)", where, command)
+            self.last_reason = None
 
-class RingReader:
-    """Keeps one ring's stream open through one socket, in a thread of its own."""
 
-    def __init__(self, command: str, tally: Tally, health: Health, pauses: tuple[float, ...] = PAUSES) -> None:
+class Events(Protocol):
+    """What the stream loop tells of its stream (child.py sends each to the exporter's process)."""
+
+    def up(self, up: bool) -> None:
+        """A stream opened (counted as a connect) or ended."""
+
+    def note(self, reason: str, message: str) -> None:
+        """A stream could not open or ended: counted by reason, said once per change of reason."""
+
+    def count(self, reason: str) -> None:
+        """A failure counted but not said (its log line went already)."""
+
+    def resumed(self) -> None:
+        """A stream brought its first lines: said if the last stream had failed."""
+
+
+class StreamLoop:
+    """Keeps one ring's stream open through one socket: :meth:`run` until :meth:`stop`.
+
+    ``feed`` gets each block of whole lines; :meth:`renew` and :meth:`stop` may come from another
+    thread (the child's command thread)."""
+
+    def __init__(self, command: str, client: StreamingClient, feed: Callable[[str], None], events: Events,
+                 pauses: tuple[float, ...] = PAUSES) -> None:
         self.command = command
-        self.tally = tally
-        self.health = health
+        self.client = client
+        self.feed = feed
+        self.events = events
         self.pauses = pauses
-        self._ready = threading.Event()  # the names are known: the stream may open
         self._stopped = threading.Event()
         self._lock = threading.Lock()
         self._stream: Stream | None = None
-        self._thread: threading.Thread | None = None
         self._renewing = False
-
-    def start(self, link: Link) -> None:
-        """Begin streaming through ``link`` (once :meth:`ready`); a routed link cannot stream."""
-        if self._thread is not None:
-            return
-        if link.route:
-            self.health.note(link.where, "master_cli", "a ring streams nothing through a master CLI (@!<pid> show events "
-                                                 "-w answers at once with nothing): give the worker's own stats "
-                                                 "socket as the target to read its log lines")
-            return
-        self._thread = threading.Thread(target=self._run, args=(link,), name=f"logs {link.where}".strip(), daemon=True)
-        self._thread.start()
-
-    def ready(self) -> None:
-        self._ready.set()
 
     def renew(self) -> None:
         """Open the stream again: the process behind the socket is another one (a reload), and the
@@ -99,25 +113,18 @@ class RingReader:
         if stream is not None:
             stream.close()
 
-    def stop(self, wait: float = 5.0) -> None:
+    def stop(self) -> None:
         self._stopped.set()
-        self._ready.set()
         with self._lock:
             stream = self._stream
         if stream is not None:
             stream.close()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(wait)
 
-    # ------------------------------------------------------------------ the thread
-
-    def _run(self, link: Link) -> None:
-        self._ready.wait()
+    def run(self) -> None:
         attempt = 0
         while not self._stopped.is_set():
             opened = time.monotonic()
-            reason = self._once(link)
+            reason = self._once()
             if reason is None:
                 return  # stopped
             if reason == RENEWED or time.monotonic() - opened >= LIVED:
@@ -127,34 +134,29 @@ class RingReader:
             attempt += 1
             self._stopped.wait(pause)
 
-    def _once(self, link: Link) -> str | None:
+    def _once(self) -> str | None:
         """One stream from open to end: the reason it ended, None when it was closed by :meth:`stop`."""
-        client = link.client
-        if not isinstance(client, StreamingClient):  # pragma: no cover - the poll's clients all stream
-            self.health.note(link.where, "unsupported", f"the target's client cannot stream {self.command!r}")
-            return "unsupported"
         try:
-            stream = client.stream(self.command)
+            stream = self.client.stream(self.command)
         except TransportError as exc:
-            self.health.note(link.where, exc.reason, str(exc))
+            self.events.note(exc.reason, str(exc))
             return exc.reason
         except CommandRefused as exc:  # pragma: no cover - the source declares its command
-            self.health.note(link.where, "refused", str(exc))
+            self.events.note("refused", str(exc))
             return "refused"
         with self._lock:
             self._stream = stream
         if self._stopped.is_set():
             stream.close()
-        self.health.connects += 1
-        self.health.up = True
+        self.events.up(True)
         reason: str | None = None
         try:
-            reason = self._read(stream, link.where)
+            reason = self._read(stream)
         except TransportError as exc:
             reason = exc.reason
             stream.close()
         finally:
-            self.health.up = False
+            self.events.up(False)
             with self._lock:
                 self._stream = None
         if stream.end == "closed" and self._stopped.is_set():
@@ -162,14 +164,14 @@ class RingReader:
         with self._lock:
             renewing, self._renewing = self._renewing, False
         if renewing and stream.end == "closed":
-            log.info("%sthe process behind the socket changed: the log stream opens again on it", link.where)
+            log.info("the process behind the socket changed: the log stream opens again on it")
             return RENEWED
         reason = reason or stream.end or "ended"
-        self.health.note(link.where, reason, f"the stream of {self.command!r} ended ({reason})")
+        self.events.note(reason, f"the stream of {self.command!r} ended ({reason})")
         return reason
 
-    def _read(self, stream: Stream, where: str) -> str | None:
-        """Feed every block to the tally; HAProxy's refusal (the stream's one line) is not a log line."""
+    def _read(self, stream: Stream) -> str | None:
+        """Feed every block; HAProxy's refusal (the stream's one line) is not a log line."""
         first = True
         for text in stream.texts():
             if first:
@@ -177,12 +179,10 @@ class RingReader:
                 refused = REFUSALS.get(text.rstrip("\n"))
                 if refused is not None:
                     return refused
-                if self.health.last_reason is not None:
-                    log.info("%sstreaming the log ring again (%s)", where, self.command)
-                    self.health.last_reason = None
+                self.events.resumed()
             try:
-                self.tally.feed(text)
+                self.feed(text)
             except Exception:  # a bug must not end the stream for good: counted as the block's lines
-                log.exception("%scounting a block of log lines failed", where)
-                self.health.failures["internal_error"] += 1
+                log.exception("counting a block of log lines failed")
+                self.events.count("internal_error")
         return None

@@ -17,20 +17,16 @@ unknown proxy or server, or holds a code or state HAProxy does not write.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
-from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import repeat
-from typing import Any, Callable, Iterable, NamedTuple
+from operator import add
+from typing import Any, Callable, NamedTuple
 
 from exporter.exposition.native import MIN_SCHEMA, NativeHistogram, coarser, halve
-from exporter.exposition.native import index as native_index
 from exporter.sources.logs.config import LogsConfig
-from exporter.sources.logs.format import strip_header
-from exporter.sources.logs.naming import TCP_TOTAL, TIMERS
+from exporter.sources.logs.counting import Counting, Series, Values, Waiting, whole
 
 log = logging.getLogger("exporter.logs")
 
@@ -43,12 +39,6 @@ PENDING = 1 << 16  # distinct pending entries past which they are folded at once
 # How long counts may wait in the pending ones: the reader folds them this often while lines come,
 # so that a poll finds them folded (its own thread does not pay for it) and at most this old.
 FOLD_EVERY = 1.0
-_MS_CACHE = 100_000  # distinct timer texts whose bucket is remembered (whole ms: far more than a minute's worth)
-# What HAProxy writes into a ring once it can again after dropping events because its reader
-# lagged (sink.c, sink_announce_dropped): the ring's own count of lost lines, told in the stream.
-# 3.x writes the message's closing NUL too.  The count ``show events`` lists is no counter: it
-# holds only what is not announced yet (and on 3.x twice that, its lowest bit being a lock).
-_DROPPED = re.compile(r"(\d{1,19}) events? dropped\x00?")
 
 
 class Known(NamedTuple):
@@ -98,17 +88,6 @@ class View:
 
 
 @dataclass
-class _Waiting:
-    """What a block counts beside the fields (lines, rejected lines, drops announced), kept with the
-    pending counts so that a poll sees them all as of the same fold."""
-
-    lines: int = 0
-    dropped: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
-    unexported: Counter[str] = field(default_factory=Counter)
-
-
-@dataclass
 class _Totals:
     """Everything counted so far (the lock's)."""
 
@@ -131,41 +110,33 @@ class Tally:
 
     def __init__(self, config: LogsConfig, where: str = "", fold_every: float = FOLD_EVERY,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.where = where
+        self.config = config
         self.fold_every = fold_every
         self._clock = clock
-        self._pending_since: float | None = None  # when the oldest pending count was made
-        self._waiting = _Waiting()
-        parser = config.parser()
-        self.parser = parser
-        self.matcher = parser.batch()
-        columns = self.matcher.columns
-        self.bounds_ms = tuple(bound * 1000 for bound in config.buckets)
-        self.size = len(self.bounds_ms) + 1
+        self.counting = Counting(config, where)
+        self.parser = self.counting.parser
+        self.matcher = self.counting.matcher
+        self.timers = self.counting.timers
+        self.values = Values(config)
+        self.bounds_ms = self.values.bounds_ms
+        self.size = self.values.size
         self.native = config.native
-        self.servers = config.servers
         self.cap = config.max_series
-        self.timers: list[tuple[str, int]] = []  # (timer, its column in a match)
-        for timer, (source_field, _) in TIMERS.items():
-            if timer == "total" and source_field not in columns:
-                source_field = TCP_TOTAL
-            if source_field in columns:
-                self.timers.append((timer, columns[source_field]))
-        self._columns = columns
         self._lock = threading.Lock()
         self._known: Known | None = None
         self._totals = _Totals({timer: {} for timer, _ in self.timers}, {timer: {} for timer, _ in self.timers})
-        # Counted since the last fold: (frontend, backend, status, state, retries) and, per timer,
-        # (backend[, server], time) → lines (Tally._count).
-        self._pending_outcomes: Counter[tuple[Any, ...]] = Counter()
-        self._pending: dict[str, Counter[tuple[Any, ...]]] = {timer: Counter() for timer, _ in self.timers}
-        # timer text → (ms, bucket, native bucket at the configured schema); bucket -1: no value;
-        # native None: 0 ms (the zero bucket) or native histograms off.  A value's buckets are
-        # found once per distinct text (timers are whole ms), not once per line.
-        self._ms: dict[str, tuple[int, int, int | None]] = {}
+        # Counted since the last fold (counting.py): outcomes and, per timer, (backend[, server], time) → lines.
+        self._pending = self.counting.pending()
         # timer → (backend[, server]) → where its times go, made once per pair and names
         self._routes: dict[str, dict[tuple[str, ...], _Route]] = {timer: {} for timer, _ in self.timers}
-        self._said: set[str] = set()
+
+    @property
+    def where(self) -> str:
+        return self.counting.where
+
+    @where.setter
+    def where(self, where: str) -> None:
+        self.counting.where = where
 
     # ------------------------------------------------------------------ names
 
@@ -201,92 +172,68 @@ class Tally:
 
     def feed(self, text: str) -> None:
         """Count a block of whole lines, each ending with a newline."""
-        count = text.count("\n")
-        rows = self.matcher.findall(text)
-        bad: list[str] = []
-        if len(rows) != count:  # some lines are not of the format: find which, line by line
-            rows, bad = self._by_line(text)
-        columns = list(zip(*rows)) if rows else []
         with self._lock:
-            waiting = self._waiting
-            waiting.lines += count
-            for line in bad:
-                self._reject(waiting, line)
-            if rows:
-                if self._known is None:
-                    waiting.unexported["unknown_proxy"] += len(rows)
-                else:
-                    self._count(columns, len(rows))
-            now = self._clock()
-            if self._pending_since is None:
-                self._pending_since = now
-            if (now - self._pending_since >= self.fold_every
-                    or sum(map(len, self._pending.values())) + len(self._pending_outcomes) > PENDING):
-                self._fold(self._totals)
+            self.counting.feed(text, self._pending, self._known is not None)
+            self._fold_if_due()
 
-    def _count(self, columns: list[tuple[str, ...]], size: int) -> None:
-        """Count the block's fields into the pending counts: in C (Counter.update over zipped
-        columns), whatever the number of lines; what is folded later is the distinct entries."""
-        col = self._column
-        self._pending_outcomes.update(zip(col(columns, "frontend", size), col(columns, "backend", size),
-                                          col(columns, "status", size), col(columns, "termination", size),
-                                          col(columns, "retries", size)))
-        backend = col(columns, "backend", size)
-        server = columns[self._columns["server"]] if self.servers and "server" in self._columns else None
-        for timer, at in self.timers:
-            self._pending[timer].update(zip(backend, columns[at]) if server is None
-                                        else zip(backend, server, columns[at]))
+    # Counts made elsewhere (the reader's process, process.py), folded as they come: the names,
+    # the caps and the totals are this process's.  The lines counted with them come last
+    # (absorb_waiting), so that a poll that sees them sees all their times.
+
+    def absorb_outcomes(self, outcomes: dict[tuple[Any, ...], int]) -> None:
+        with self._lock:
+            known = self._known
+            if known is None:
+                self._totals.unexported["unknown_proxy"] += sum(outcomes.values())
+            else:
+                self._fold_outcomes(self._totals, known, outcomes)
+
+    def absorb_series(self, timer: str, series: list[tuple[tuple[str, ...], Series]]) -> None:
+        """One timer's binned times (counting.Values.bin), a part of one moment's."""
+        with self._lock:
+            known = self._known
+            if known is not None and timer in self._routes:
+                self._fold_series(self._totals, known, timer, series)
+
+    def absorb_waiting(self, waiting: Waiting) -> None:
+        with self._lock:
+            self._add_waiting(self._totals, waiting)
+
+    def _fold_if_due(self) -> None:
+        """Fold the pending counts a second after the oldest of them, or when they are many."""
+        now = self._clock()
+        pending = self._pending
+        if pending.since is None:
+            pending.since = now
+        if now - pending.since >= self.fold_every or pending.entries() > PENDING:
+            self._fold(self._totals)
 
     def _fold(self, t: _Totals) -> None:
         """Add the pending counts to the totals (the lock held): at each poll, and whenever they
         hold more than :data:`PENDING` distinct entries."""
         known = self._known
-        self._pending_since = None
-        waiting, self._waiting = self._waiting, _Waiting()
+        pending = self._pending
+        pending.since = None
+        waiting, pending.waiting = pending.waiting, Waiting()
+        self._add_waiting(t, waiting)
+        if known is None:
+            return
+        if pending.outcomes:
+            self._fold_outcomes(t, known, pending.outcomes)
+            pending.outcomes = Counter()
+        for timer, counts in pending.timers.items():
+            if counts:
+                self._fold_timer(t, known, timer, counts)
+                pending.timers[timer] = Counter()
+
+    @staticmethod
+    def _add_waiting(t: _Totals, waiting: Waiting) -> None:
         t.lines += waiting.lines
         t.dropped += waiting.dropped
         t.rejected.update(waiting.rejected)
         t.unexported.update(waiting.unexported)
-        if known is None:
-            return
-        if self._pending_outcomes:
-            self._fold_outcomes(t, known, self._pending_outcomes)
-            self._pending_outcomes = Counter()
-        for timer, counts in self._pending.items():
-            if counts:
-                self._fold_timer(t, known, timer, counts)
-                self._pending[timer] = Counter()
 
-    def _by_line(self, text: str) -> tuple[list[Any], list[str]]:
-        rows, bad = [], []
-        match = self.matcher.line
-        for line in text[:-1].split("\n"):
-            m = match(line)
-            if m is None:
-                bad.append(line)
-            else:
-                rows.append(m.groups())
-        return rows, bad
-
-    def _reject(self, t: "_Waiting", line: str) -> None:
-        message = strip_header(line, self.parser.ring_format)
-        notice = None if message is None else _DROPPED.fullmatch(message)
-        if notice is not None:
-            t.dropped += int(notice.group(1))
-            return
-        reason = self.parser.why(line)
-        t.rejected[reason] += 1
-        if reason not in self._said:  # one sample of each reason, once
-            self._said.add(reason)
-            shown = line if len(line) <= 300 else line[:300] + "…"
-            log.warning("%slog line not read (%s), counted in haproxy_exporter_log_lines_rejected_total; "
-                        "this and later ones: %r", self.where, reason, shown)
-
-    def _column(self, columns: list[tuple[str, ...]], name: str, size: int) -> Iterable[str | None]:
-        at = self._columns.get(name)
-        return repeat(None, size) if at is None else columns[at]
-
-    def _fold_outcomes(self, t: _Totals, known: Known, outcomes: Counter[tuple[Any, ...]]) -> None:
+    def _fold_outcomes(self, t: _Totals, known: Known, outcomes: dict[tuple[Any, ...], int]) -> None:
         tls = self.matcher.tls
         unexported = t.unexported
         for (fe, be, status, state, retries), n in outcomes.items():
@@ -313,7 +260,7 @@ class Tally:
                 if state is not None:
                     self._add(t, t.terminations[scope], (name, state), n)
             if be is not None and retries is not None and be in known.backends:
-                tries = _ms(retries.lstrip("+"))
+                tries = whole(retries.lstrip("+"))
                 if tries is None and retries not in ("-", "-1"):
                     unexported["invalid_value"] += n
                 elif tries:
@@ -322,30 +269,30 @@ class Tally:
                     self._add(t, t.redispatches, be, n)
 
     def _fold_timer(self, t: _Totals, known: Known, timer: str, counts: Counter[tuple[str, ...]]) -> None:
-        """Add each distinct (backend[, server], time) to the histograms it goes to."""
+        """Add each distinct (backend[, server], time) to the histograms it goes to: binned per
+        pair first, as the reader's process sends them, so that both fold the same way."""
+        self._fold_series(t, known, timer, list(self.values.bin(counts, t.unexported).items()))
+
+    def _fold_series(self, t: _Totals, known: Known, timer: str,
+                     binned: list[tuple[tuple[str, ...], Series]]) -> None:
+        """Add each (backend[, server]) pair's binned times to the histograms they go to: a vector
+        add in C per histogram, whatever the number of distinct times."""
         routes = self._routes[timer]
-        cache = self._ms
-        first = timer == self.timers[0][0]  # a line's unknown server or capped series is counted once, not per timer
-        for key, n in counts.items():
-            found = cache.get(key[-1])
-            if found is None:
-                found = self._value(t, key[-1], n)
-                if found is None:
-                    continue
-            ms, bucket, native = found
-            if bucket < 0:
-                continue  # a stage not reached (-1): no time to observe
-            route = routes.get(key[:-1])
+        first = timer == self.timers[0][0]
+        for pair, (counts, total_ms, zero, native) in binned:
+            route = routes.get(pair)
             if route is None:
-                route = routes[key[:-1]] = self._route(t, known, timer, key)
+                route = routes[pair] = self._route(t, known, timer, pair)
             histograms, lost = route
             for histogram in histograms:
-                histogram.counts[bucket] += n
-                histogram.total_ms += ms * n
-                if histogram.native is not None:
-                    self._observe_native(histogram, native, n)
+                histogram.counts = list(map(add, histogram.counts, counts))
+                histogram.total_ms += total_ms
+                if histogram.native is not None and native is not None:
+                    histogram.zero += zero
+                    for key, n in native.items():
+                        self._observe_native(histogram, key, n)
             if lost is not None and first:
-                t.unexported[lost] += n
+                t.unexported[lost] += sum(counts)
 
     def _observe_native(self, histogram: Histogram, key: int | None, n: int) -> None:
         """Count ``n`` values of native bucket ``key`` (at the configured schema; None: zero) into
@@ -363,22 +310,6 @@ class Tally:
             buckets = histogram.native = halve(buckets)
             histogram.shift += 1
 
-    def _value(self, t: _Totals, text: str, n: int) -> tuple[int, int, int | None] | None:
-        """A timer text's milliseconds, bucket (-1: no value) and native bucket, remembered; None
-        when it is no number HAProxy writes (counted)."""
-        if text in ("-", "-1"):
-            found: tuple[int, int, int | None] = (0, -1, None)
-        else:
-            ms = _ms(text.lstrip("+"))  # "+" is option logasap's: the time so far
-            if ms is None:
-                t.unexported["invalid_value"] += n
-                return None
-            native = None if self.native is None or ms == 0 else native_index(ms / 1000, self.native.schema)
-            found = (ms, bisect_left(self.bounds_ms, ms), native)
-        if len(self._ms) < _MS_CACHE:
-            self._ms[text] = found
-        return found
-
     def _route(self, t: _Totals, known: Known, timer: str, key: tuple[str, ...]) -> _Route:
         """The histograms a (backend[, server]) pair's times go to, and what is lost of them."""
         be = key[0]
@@ -391,7 +322,7 @@ class Tally:
             lost = "series_cap"
         else:
             found.append(histogram)
-        if len(key) == 3 and key[1] != NO_SERVER:
+        if len(key) == 2 and key[1] != NO_SERVER:
             pair = (be, key[1])
             if pair not in known.servers:
                 lost = "unknown_server"
@@ -424,7 +355,7 @@ class Tally:
         stream went quiet before the reader's next fold) is folded here."""
         with self._lock:
             t = self._totals
-            since = self._pending_since
+            since = self._pending.since
             if since is not None and self._clock() - since >= self.fold_every:
                 self._fold(t)
             histograms: dict[tuple[str, str], list[tuple[tuple[str, ...], list[int], int]]] = {}
@@ -456,17 +387,10 @@ def _keep(series: dict[Any, Any], keep: Any) -> None:
         del series[key]
 
 
-def _ms(text: str) -> int | None:
-    """A whole number HAProxy writes (at most 19 digits), or None (``-``, ``-1``, anything else)."""
-    if text.isdigit() and text.isascii() and len(text) <= 19:
-        return int(text)
-    return None
-
-
 def _code(status: str | None) -> int | None:
     """The status code; None when the line has none (no %ST, or -1: no response), 0 when it is no
     HTTP status (outside 100 to 599)."""
     if status is None or status in ("-", "-1"):
         return None
-    code = _ms(status)
+    code = whole(status)
     return code if code is not None and 100 <= code <= 599 else 0

@@ -1,0 +1,196 @@
+"""The reader's process: streams one ring, matches and counts its lines, sends the counts up.
+
+Started by the exporter (process.py) as ``python -m exporter.sources.logs.child``, one per target
+whose ring is read, so that the ``findall`` and ``Counter.update`` of 50,000 lines a second do not
+share the exporter's interpreter lock with the poll and the scrapes (BENCHMARKS.md).  It holds
+nothing that must outlive it: the names, the series caps and the totals are the exporter's, so a
+crash here loses at most the last second's counts, and no counter goes down.
+
+Its stdin brings the setup, then commands (wire.py); its stdout takes frames: the pending counts
+about once a second (:data:`~exporter.sources.logs.tally.FOLD_EVERY`) or sooner when they hold
+many entries, what the stream did, and its log records.  It ends
+
+- on :data:`~exporter.sources.logs.wire.STOP`: the stream closed, the last counts sent;
+- when its stdin ends (the exporter is gone, however it went) or when the exporter's process dies
+  (``PR_SET_PDEATHSIG``: the kernel sends SIGKILL, even while this process is busy);
+- when writing to the exporter fails (it is gone too).
+
+It ignores SIGINT and SIGTERM (see :func:`main`): SIGKILL ends it, and the exporter then starts another.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import os
+import select
+import signal
+import sys
+import threading
+import time
+from typing import Callable
+
+from exporter.runtime.client import RuntimeClient
+from exporter.sources.logs import wire
+from exporter.sources.logs.counting import Counting, Values
+from exporter.sources.logs.reader import StreamLoop
+from exporter.sources.logs.tally import PENDING
+
+_PR_SET_PDEATHSIG = 1
+TICK = 0.25  # how often the command thread looks whether pending counts are due (a quiet stream)
+
+
+class Out:
+    """The frames to the exporter, one writer at a time (the stream's thread, the command thread)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.lock = threading.Lock()
+
+    def send(self, data: bytes) -> None:
+        with self.lock:
+            view = memoryview(data)
+            while view:
+                try:
+                    written = os.write(self.fd, view)
+                except OSError:  # the exporter is gone
+                    os._exit(0)
+                view = view[written:]
+
+    def message(self, *message: object) -> None:
+        self.send(wire.frame(message))
+
+
+class RemoteEvents:
+    """The stream loop's events, as frames to the exporter's :class:`~.reader.Health`."""
+
+    def __init__(self, out: Out) -> None:
+        self.out = out
+
+    def up(self, up: bool) -> None:
+        self.out.message(wire.UP, up)
+
+    def note(self, reason: str, message: str) -> None:
+        self.out.message(wire.NOTE, reason, message)
+
+    def count(self, reason: str) -> None:
+        self.out.message(wire.COUNT, reason)
+
+    def resumed(self) -> None:
+        self.out.message(wire.RESUMED)
+
+
+class Forward(logging.Handler):
+    """This process's log records, said by the exporter's logger (with the target's name)."""
+
+    def __init__(self, out: Out) -> None:
+        super().__init__()
+        self.out = out
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.out.message(wire.LOG, record.levelno, self.format(record))
+        except Exception:  # pragma: no cover - logging must not end the reader
+            self.handleError(record)
+
+
+class Counts:
+    """The pending counts and when to send them: :meth:`feed` from the stream's thread,
+    :meth:`due` from the command thread when the stream is quiet."""
+
+    def __init__(self, counting: Counting, out: Out, fold_every: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.counting = counting
+        self.out = out
+        self.fold_every = fold_every
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.pending = counting.pending()
+        self.values = Values(counting.config)
+
+    def feed(self, text: str) -> None:
+        with self.lock:
+            pending = self.pending
+            self.counting.feed(text, pending)
+            if pending.since is None:
+                pending.since = self.clock()
+            if self.clock() - pending.since >= self.fold_every or pending.entries() > PENDING:
+                self._send()
+
+    def due(self) -> None:
+        with self.lock:
+            since = self.pending.since
+            if since is not None and self.clock() - since >= self.fold_every:
+                self._send()
+
+    def flush(self) -> None:
+        with self.lock:
+            if self.pending.since is not None:
+                self._send()
+
+    def _send(self) -> None:
+        pending, self.pending = self.pending, self.counting.pending()
+        for data in wire.frames(pending, self.values):
+            self.out.send(data)
+
+
+def die_with_parent(parent: int) -> None:
+    """Ask the kernel for SIGKILL when the exporter's process ends (Linux), and end at once if it
+    ended already (before the request was made)."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux: the stdin's end remains
+        pass
+    if os.getppid() != parent:
+        os._exit(0)
+
+
+def commands(fd: int, loop: StreamLoop, counts: Counts, tick: float = TICK) -> None:
+    """The command thread: the exporter's commands, and the pending counts of a quiet stream."""
+    while True:
+        ready, _, _ = select.select([fd], [], [], tick)
+        if not ready:
+            counts.due()
+            continue
+        data = os.read(fd, 64)
+        if not data:  # the exporter is gone
+            os._exit(0)
+        for command in data:
+            if command == wire.RENEW[0]:
+                loop.renew()
+            elif command == wire.STOP[0]:
+                loop.stop()
+                return
+
+
+def main() -> int:
+    # A terminal's ^C and a service manager's SIGTERM to the whole group (systemd's
+    # KillMode=control-group) are the exporter's to handle: it stops this process when it stops,
+    # and would otherwise count a reader that died while it was stopping.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    setup = wire.read_setup(0)
+    if not isinstance(setup, wire.Setup):
+        return 2
+    die_with_parent(setup.parent)
+    out = Out(1)
+    handler = Forward(out)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    client = RuntimeClient(setup.address, setup.allowlist, setup)
+    counts = Counts(Counting(setup.config), out, setup.fold_every)
+    loop = StreamLoop(setup.command, client, counts.feed, RemoteEvents(out))
+    thread = threading.Thread(target=commands, args=(0, loop, counts), name="commands", daemon=True)
+    thread.start()
+    loop.run()
+    counts.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
