@@ -148,7 +148,9 @@ def serve(config: Config, clock: Clock, web: WebConfig | None = None,
     thread = threading.Thread(target=poller.run, args=(stop,), name="poller", daemon=True)
 
     def healthy() -> bool:
-        return thread.is_alive() and poller.healthy()
+        """The poll loop has not died (not started yet is the instant before it does: the server
+        listens first, so that a port that cannot be had stops the exporter before any poll)."""
+        return (thread.ident is None or thread.is_alive()) and poller.healthy()
 
     try:
         server = start_server(config, store, healthy, web, clock, poller.waiting, sockets)
