@@ -145,7 +145,7 @@ class Page:
     """
 
     __slots__ = ("pieces", "deflated", "size", "taken_at", "taken_mono", "samples", "_whole", "_crc_all", "_gz_at",
-                 "_crcs", "_text", "om_keep", "_om", "_om_lock", "pb_keep", "_pb")
+                 "_crcs", "_text", "om_keep", "_om", "pb_keep", "_pb", "_form_lock")
 
     def __init__(self, pieces: tuple[Piece, ...], whole: bytes | None, deflated: bytes, crc: int,
                  gz_at: tuple[tuple[int, int], ...], crcs: tuple[int, ...], taken_at: float = 0.0,
@@ -165,52 +165,49 @@ class Page:
         self._gz_at = gz_at  # where each piece's blocks lie in ``deflated``
         self._crcs = crcs  # each piece text's CRC-32
         self._text: bytes | None = None
-        # The OpenMetrics form (:meth:`openmetrics`), made on the first request for it (or by the
-        # poll, once one was asked for), with what its target keeps for it (set by the poll).
+        # The derived forms (:meth:`openmetrics`, :meth:`protobuf`), each made on the first request
+        # for it (or by the poll, once one was asked for), with what its target keeps for it (set by
+        # the poll); one lock for both.
         self.om_keep: FormKeep | None = None
         self._om: Page | None = None
-        self._om_lock = threading.Lock()
-        # The protobuf form (:meth:`protobuf`), made as the OpenMetrics one is (under the same lock).
         self.pb_keep: FormKeep | None = None
         self._pb: Page | None = None
+        self._form_lock = threading.Lock()
 
     def openmetrics(self) -> "Page":
-        """The OpenMetrics form of this page (without ``# EOF``, which ends the response), made on
-        the first call and kept with the page, so a poll's page is converted at most once and only
-        if someone asks for OpenMetrics: nobody who asks only for text pays for it.
+        """The OpenMetrics form of this page (without ``# EOF``, which ends the response).
 
-        Only the head of a counter's piece changes (exporter/exposition/openmetrics.py); every
-        other piece is the very same bytes, and its deflate blocks and CRC are taken from this
-        page's, not compressed again.  A changed piece's blocks come from ``om_keep``'s memo when
+        Only the head of a counter's or an info's piece changes (exporter/exposition/openmetrics.py);
+        every other piece is the very same bytes, and its deflate blocks and CRC are taken from this
+        page's, not compressed again.  A changed piece's text and blocks come from ``om_keep`` when
         the last converted page had the same text (most of a large installation, from poll to poll).
         """
-        found = self._om
-        if found is not None:
-            return found
-        with self._om_lock:
-            if self._om is None:
-                keep = self.om_keep if self.om_keep is not None else FormKeep()
-                keep.asked = True
-                with keep.lock:
-                    self._om = self._derive(keep.memo, keep.derived)
-            return self._om
+        return self._form("_om", self.om_keep, self._derive)
 
     def protobuf(self) -> "Page":
         """The protobuf form of this page: each piece as one delimited MetricFamily message (same
-        names, scopes and flags, so promex's selections read it as the text page), made on the
-        first call and kept with the page, so nobody who asks only for text pays for it.  A piece
-        the renderer took as it was (the same object as the last page's) gets the last page's
-        messages and deflate blocks from ``pb_keep``, not encoded or compressed again."""
-        found = self._pb
+        names, scopes and flags, so promex's selections read it as the text page).  A piece the
+        renderer took as it was (the same object as the last page's) gets the last page's messages
+        and deflate blocks from ``pb_keep``, not encoded or compressed again."""
+        return self._form("_pb", self.pb_keep, self._encode_all)
+
+    def _form(self, slot: str, keep: FormKeep | None, make: Callable[[FormKeep], "Page"]) -> "Page":
+        """A derived form, made on the first call and kept with the page in ``slot``, so a poll's
+        page is derived at most once and only if someone asks for that form: nobody who asks only
+        for text pays for it.  Asking marks the target's ``keep``, so its later polls make the form
+        before publishing."""
+        found: Page | None = getattr(self, slot)
         if found is not None:
             return found
-        with self._om_lock:
-            if self._pb is None:
-                keep = self.pb_keep if self.pb_keep is not None else FormKeep()
+        with self._form_lock:
+            found = getattr(self, slot)
+            if found is None:
+                keep = keep if keep is not None else FormKeep()
                 keep.asked = True
                 with keep.lock:
-                    self._pb = self._encode_all(keep)
-            return self._pb
+                    found = make(keep)
+                setattr(self, slot, found)
+            return found
 
     def _encode_all(self, keep: FormKeep) -> "Page":
         pieces: list[Piece] = []
@@ -218,29 +215,25 @@ class Page:
             for piece in self.pieces:
                 encoded = keep.derived.get((piece.name, piece.maint), _encode, piece, piece.native())
                 pieces.append(Piece(piece.name, encoded, piece.scope, piece.maint, piece.extra))
-        page = Page.of_pieces(pieces, keep.memo)
-        page.taken_at, page.taken_mono, page.samples = self.taken_at, self.taken_mono, self.samples
-        return page
+        return Page.of_pieces(pieces, keep.memo)
 
-    def _derive(self, memo: PollMemo[Blocks], texts: PollMemo[bytes]) -> "Page":
+    def _derive(self, keep: FormKeep) -> "Page":
         view = memoryview(self.deflated)
         pieces: list[Piece] = []
         made: list[Blocks] = []
-        with memo.poll(), texts.poll():
+        with keep.memo.poll(), keep.derived.poll():
             for n, piece in enumerate(self.pieces):
                 text = piece.text
                 if openmetrics.changes(text):
-                    text = texts.get((piece.name, piece.maint), openmetrics.convert_piece, text)
+                    text = keep.derived.get((piece.name, piece.maint), openmetrics.convert_piece, text)
                 if text is piece.text:
                     pieces.append(piece)
                     start, end = self._gz_at[n]
                     made.append((view[start:end], self._crcs[n]))
                 else:
                     pieces.append(Piece(piece.name, text, piece.scope, piece.maint, piece.extra))
-                    made.append(memo.get((piece.name, piece.maint), _blocks, text))
-        page = Page.of_blocks(pieces, made)
-        page.taken_at, page.taken_mono, page.samples = self.taken_at, self.taken_mono, self.samples
-        return page
+                    made.append(keep.memo.get((piece.name, piece.maint), _blocks, text))
+        return Page.of_blocks(pieces, made)
 
     @property
     def gz(self) -> bytes:
