@@ -8,7 +8,7 @@ What is folded into the histograms later (tally.py) is the distinct entries, few
 are whole milliseconds and repeat a lot.
 
 This part is apart from the tally so that it can run where the totals are not: in the reader's
-process of its own (reader_process.py), which sends the pending counts to the exporter's process,
+process of its own (child.py, watched by process.py), which sends the pending counts to the exporter's process,
 where the names of ``show stat``, the series caps and the totals are.
 """
 
