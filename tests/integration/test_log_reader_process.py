@@ -207,3 +207,16 @@ def test_the_reader_goes_away_with_the_exporter(logged: HAProxy, exporter: Expor
     wait_for(lambda: not running(reader), 20, f"the log reader {reader} outlived the exporter ({sig!r})")
     if sig == signal.SIGTERM:
         assert "reader_died" not in exporter.stderr
+
+
+def nice(pid: int) -> int:
+    """The process's nice value (/proc/<pid>/stat, field 19)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def test_the_reader_yields_the_cores_to_the_exporter(logged: HAProxy, exporter: Exporter) -> None:
+    """The ring waits for its reader, a scrape for nothing but a core: the reader runs at a lower
+    priority than the exporter whose lines it reads."""
+    exporter.until("the log stream never opened", lambda got: value(got, "haproxy_exporter_log_stream_up") == 1)
+    [reader] = exporter.readers()
+    assert nice(reader) == min(19, nice(exporter.proc.pid) + 10)

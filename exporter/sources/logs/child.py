@@ -39,6 +39,11 @@ from exporter.sources.logs.tally import PENDING
 
 _PR_SET_PDEATHSIG = 1
 TICK = 0.25  # how often the command thread looks whether pending counts are due (a quiet stream)
+# How much lower than the exporter's this process's scheduling priority is.  The ring holds what
+# it has not read yet, a scrape waits on nothing but a core: when both want one, the scrape and
+# the poll should get it (BENCHMARKS.md: the scrapes' p95 with lines flowing).  Not an idle class:
+# on a machine that stays busy, the reader must still keep up with the ring.
+NICER = 10
 
 
 class Out:
@@ -148,6 +153,14 @@ def die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
+def yield_to_the_exporter(increment: int) -> None:
+    """Lower this process's priority below the exporter's (a limit on raising it is no failure)."""
+    try:
+        os.nice(increment)
+    except OSError:  # pragma: no cover - at the lowest priority already, or a sandbox forbids it
+        pass
+
+
 def commands(fd: int, loop: StreamLoop, counts: Counts, tick: float = TICK) -> None:
     """The command thread: the exporter's commands, and the pending counts of a quiet stream."""
     while True:
@@ -176,6 +189,7 @@ def main() -> int:
     if not isinstance(setup, wire.Setup):
         return 2
     die_with_parent(setup.parent)
+    yield_to_the_exporter(NICER)
     out = Out(1)
     handler = Forward(out)
     handler.setFormatter(logging.Formatter("%(message)s"))
