@@ -38,7 +38,7 @@ def through_frames(cfg: Any, blocks: list[str], sends: int) -> Tally:
         pending = counting.pending()
         for text in blocks[at:at + per]:
             counting.feed(text, pending)
-        data = io.BytesIO(b"".join(wire.frames(pending, values)))
+        data = io.BytesIO(b"".join(wire.frames(pending, values, counting.matcher.tls)))
         while (message := wire.read_frame(data.read)) is not None:
             apply(message, tally, Health(), "", "show events r -w -n")
     return tally
@@ -77,7 +77,7 @@ def test_no_frame_holds_more_than_its_bound() -> None:
     pending.outcomes.update({(f"fe{i}", f"be{i}", "200", "----", "0"): 1 for i in range(5 * wire.CHUNK + 1)})
     pending.timers["total"].update({(f"be{i}", "s", str(i % 100)): 1 for i in range(5 * wire.SERIES_CHUNK + 1)})
     sizes: Counter[str] = Counter()
-    data = io.BytesIO(b"".join(wire.frames(pending, values)))
+    data = io.BytesIO(b"".join(wire.frames(pending, values, counting.matcher.tls)))
     while (message := wire.read_frame(data.read)) is not None:
         if message[0] == wire.OUTCOMES:
             assert len(message[1]) <= wire.CHUNK

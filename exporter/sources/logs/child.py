@@ -136,7 +136,7 @@ class Counts:
 
     def _send(self) -> None:
         pending, self.pending = self.pending, self.counting.pending()
-        for data in wire.frames(pending, self.values):
+        for data in wire.frames(pending, self.values, self.counting.matcher.tls):
             self.out.send(data)
 
 

@@ -39,6 +39,14 @@ _MS_CACHE = 100_000  # distinct timer texts whose bucket is remembered (whole ms
 
 # An outcome: (frontend, backend, status, termination state, retries), None where the format has none.
 Outcome = tuple[Any, ...]
+# An outcome as the fold takes it (:func:`normalize`): (frontend without %ft's "~", backend, code
+# (None: no status, or none of 100 to 599), the termination state's first two characters (None: none,
+# or none HAProxy writes), retries (None: none; -1: not a number), redispatched).
+Normal = tuple[Any, Any, "int | None", "str | None", "int | None", bool]
+# The termination state's two characters as HAProxy writes them (the first: why; the second: when).
+STATE_CAUSES = frozenset("-CSPLRIKUDcs")
+STATE_STAGES = frozenset("-RQCHDLT")
+
 # A timer text's milliseconds, bucket (-1: no value) and native bucket at the configured schema
 # (None: 0 ms, the zero bucket, or native histograms off).
 Value = tuple[int, int, "int | None"]
@@ -127,6 +135,57 @@ class Values:
                 else:
                     series[3][native] = series[3].get(native, 0) + n
         return {pair: (series[0], series[1], series[2], series[3]) for pair, series in out.items()}
+
+
+def normalize(outcomes: Counter[Outcome], tls: bool, unexported: Counter[str]) -> Counter[Normal]:
+    """The outcomes' texts read into what the fold adds (:data:`Normal`); a code or a state that is
+    none HAProxy writes is counted in ``unexported`` here.  Done where the lines are counted (the
+    reader's process), once per distinct outcome, so that the exporter's process, which must
+    check the names, does nothing else per entry with the interpreter lock the scrapes need."""
+    out: Counter[Normal] = Counter()
+    codes: dict[Any, int | None] = {}
+    states: dict[Any, str | None] = {}
+    tries_of: dict[Any, int | None] = {}
+    for (fe, be, status, state, retries), n in outcomes.items():
+        if tls and fe is not None and fe.endswith("~"):
+            fe = fe[:-1]
+        if status in codes:
+            code = codes[status]
+        else:
+            code = codes[status] = status_code(status)
+        if code == 0:
+            unexported["invalid_code"] += n
+            code = None
+        if state in states:
+            two = states[state]
+        else:
+            two = states[state] = None if state is None else state[:2]
+        if two is not None and (two[:1] not in STATE_CAUSES or two[1:] not in STATE_STAGES):
+            unexported["invalid_state"] += n
+            two = None
+        if retries in tries_of:
+            tries = tries_of[retries]
+        else:
+            tries = tries_of[retries] = retry_count(retries)
+        out[(fe, be, code, two, tries, retries is not None and retries[:1] == "+")] += n
+    return out
+
+
+def status_code(status: str | None) -> int | None:
+    """The status code; None when the line has none (no %ST, or -1: no response), 0 when it is no
+    HTTP status (outside 100 to 599)."""
+    if status is None or status in ("-", "-1"):
+        return None
+    code = whole(status)
+    return code if code is not None and 100 <= code <= 599 else 0
+
+
+def retry_count(retries: str | None) -> int | None:
+    """%rc's retries (a leading "+": redispatched); None when there is none, -1 when it is no number."""
+    if retries is None or retries in ("-", "-1"):
+        return None
+    tries = whole(retries.lstrip("+"))
+    return -1 if tries is None else tries
 
 
 def whole(text: str) -> int | None:

@@ -26,14 +26,12 @@ from typing import Any, Callable, NamedTuple
 
 from exporter.exposition.native import MIN_SCHEMA, NativeHistogram, coarser, halve
 from exporter.sources.logs.config import LogsConfig
-from exporter.sources.logs.counting import Counting, Series, Values, Waiting, whole
+from exporter.sources.logs.counting import Counting, Normal, Series, Values, Waiting, normalize
 
 log = logging.getLogger("exporter.logs")
 
 # The two characters of a termination state HAProxy writes (configuration manual, "Session state
 # at disconnection"): what ended it, and at which stage.
-STATE_CAUSES = frozenset("-CSPLRIKUDcs")
-STATE_STAGES = frozenset("-RQCHDLT")
 NO_SERVER = "<NOSRV>"
 PENDING = 1 << 16  # distinct pending entries past which they are folded at once (bounded memory)
 # How long counts may wait in the pending ones: the reader folds them this often while lines come,
@@ -180,7 +178,8 @@ class Tally:
     # the caps and the totals are this process's.  The lines counted with them come last
     # (absorb_waiting), so that a poll that sees them sees all their times.
 
-    def absorb_outcomes(self, outcomes: dict[tuple[Any, ...], int]) -> None:
+    def absorb_outcomes(self, outcomes: dict[Normal, int]) -> None:
+        """Outcomes the reader's process read already (:func:`~.counting.normalize`)."""
         with self._lock:
             known = self._known
             if known is None:
@@ -219,7 +218,7 @@ class Tally:
         if known is None:
             return
         if pending.outcomes:
-            self._fold_outcomes(t, known, pending.outcomes)
+            self._fold_outcomes(t, known, normalize(pending.outcomes, self.matcher.tls, t.unexported))
             pending.outcomes = Counter()
         for timer, counts in pending.timers.items():
             if counts:
@@ -233,40 +232,33 @@ class Tally:
         t.rejected.update(waiting.rejected)
         t.unexported.update(waiting.unexported)
 
-    def _fold_outcomes(self, t: _Totals, known: Known, outcomes: dict[tuple[Any, ...], int]) -> None:
-        tls = self.matcher.tls
+    def _fold_outcomes(self, t: _Totals, known: Known, outcomes: dict[Normal, int]) -> None:
+        """Add each distinct outcome, read already (:func:`~.counting.normalize`), to the
+        families whose names the latest ``show stat`` has."""
         unexported = t.unexported
-        for (fe, be, status, state, retries), n in outcomes.items():
-            if tls and fe is not None and fe.endswith("~"):
-                fe = fe[:-1]
-            code = _code(status)
-            if code == 0:
-                unexported["invalid_code"] += n
-            if state is not None:
-                state = state[:2]
-                if state[:1] not in STATE_CAUSES or state[1:] not in STATE_STAGES:
-                    unexported["invalid_state"] += n
-                    state = None
-            if be == fe and be not in known.backends:
+        add = self._add
+        frontends, backends = known.frontends, known.backends
+        codes, terminations = t.codes, t.terminations
+        for (fe, be, code, state, tries, redispatched), n in outcomes.items():
+            if be == fe and be not in backends:
                 be = None  # answered by the frontend itself (http-request return, a redirect): it logs its own name
-            for scope, name, names in (("frontend", fe, known.frontends), ("backend", be, known.backends)):
+            for scope, name, names in (("frontend", fe, frontends), ("backend", be, backends)):
                 if name is None:
                     continue
                 if name not in names:
                     unexported["unknown_proxy"] += n
                     continue
-                if code:
-                    self._add(t, t.codes[scope], (name, code), n)
+                if code is not None:
+                    add(t, codes[scope], (name, code), n)
                 if state is not None:
-                    self._add(t, t.terminations[scope], (name, state), n)
-            if be is not None and retries is not None and be in known.backends:
-                tries = whole(retries.lstrip("+"))
-                if tries is None and retries not in ("-", "-1"):
+                    add(t, terminations[scope], (name, state), n)
+            if be is not None and tries is not None and be in backends:
+                if tries < 0:
                     unexported["invalid_value"] += n
                 elif tries:
-                    self._add(t, t.retries, be, tries * n)
-                if retries.startswith("+"):
-                    self._add(t, t.redispatches, be, n)
+                    add(t, t.retries, be, tries * n)
+                if redispatched:
+                    add(t, t.redispatches, be, n)
 
     def _fold_timer(self, t: _Totals, known: Known, timer: str, counts: Counter[tuple[str, ...]]) -> None:
         """Add each distinct (backend[, server], time) to the histograms it goes to: binned per
@@ -385,12 +377,3 @@ class Tally:
 def _keep(series: dict[Any, Any], keep: Any) -> None:
     for key in [key for key in series if not keep(key)]:
         del series[key]
-
-
-def _code(status: str | None) -> int | None:
-    """The status code; None when the line has none (no %ST, or -1: no response), 0 when it is no
-    HTTP status (outside 100 to 599)."""
-    if status is None or status in ("-", "-1"):
-        return None
-    code = whole(status)
-    return code if code is not None and 100 <= code <= 599 else 0
