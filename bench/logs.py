@@ -539,7 +539,7 @@ def poll_figures(samples: Sequence[Sample]) -> dict[str, Any]:
     seconds = last.at - first.at
     children = sum(last.children[pid] - first.children[pid] for pid in last.children.keys() & first.children.keys())
     walls = [end - start for start, end in seen.values()]
-    return {"polls": len(seen), "window_seconds": seconds, "polls_cpu_seconds": polls_cpu,
+    return {"polls": len(seen), "window_seconds": seconds, "polls_cpu_seconds": polls_cpu, "poll_walls": walls,
             "poll_cpu_seconds": polls_cpu / len(seen) if seen else None,
             "poll_wall_median": statistics.median(walls) if walls else None,
             "other_threads_cpu_per_second": sorted((v / seconds for v in others.values()), reverse=True),
@@ -570,6 +570,32 @@ def condition(port: int, pid: int, args: argparse.Namespace, buf: bytearray) -> 
     return out
 
 
+def pooled(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Conditions met in turns (lines flowing, then not, again and again) as one: their scrapes
+    pooled, their polls' CPU over all the polls, their children's CPU over all the windows, so
+    that both conditions meet the same moments of a shared machine."""
+    if len(parts) == 1:
+        return parts[0]
+    plain = [x for part in parts for x in part["plain"]]
+    gz = [x for part in parts for x in part["gzip"]]
+    walls = [x for part in parts for x in part.get("poll_walls", [])]
+    polls = sum(part.get("polls_total", 0) for part in parts)
+    seconds = sum(part.get("window_seconds", 0.0) for part in parts)
+    cpu = [part["poll_cpu_seconds"] * part["polls_total"] for part in parts if part.get("poll_cpu_seconds") is not None]
+    others = [part.get("other_threads_cpu_per_second", []) for part in parts]
+    width = max(map(len, others), default=0)
+    return {"plain": plain, "gzip": gz, "plain_median": statistics.median(plain), "plain_p95": p95(plain),
+            "gzip_median": statistics.median(gz), "gzip_p95": p95(gz), "rounds": len(parts),
+            "samples": parts[-1].get("samples"), "wire_bytes": parts[-1].get("wire_bytes"),
+            "polls_total": polls, "polls": sum(part.get("polls", 0) for part in parts), "poll_walls": walls,
+            "poll_cpu_seconds": sum(cpu) / polls if polls and len(cpu) == len(parts) else None,
+            "poll_wall_median": statistics.median(walls) if walls else None, "window_seconds": seconds,
+            "other_threads_cpu_per_second": [statistics.mean(o[k] if k < len(o) else 0.0 for o in others)
+                                             for k in range(width)],
+            "children_cpu_per_second": sum(part.get("children_cpu_per_second", 0.0) * part.get("window_seconds", 0.0)
+                                           for part in parts) / seconds if seconds else 0.0}
+
+
 def run_big(args: argparse.Namespace, workdir: Path, logs: bool) -> dict[str, Any]:
     backends, servers = parse_size(args.big)
     home = workdir / "big"
@@ -593,29 +619,38 @@ def run_big(args: argparse.Namespace, workdir: Path, logs: bool) -> dict[str, An
         print(f"[{args.big}] without logs ...", flush=True)
         out["without"] = condition(our_port, ours.pid, args, buf)
         before = own(our_port, buf)
-        sent: dict[str, Any] = {}
+        withs: list[dict[str, Any]] = []
+        afters: list[dict[str, Any]] = []
+        lines_sent, send_seconds = 0, 0.0
+        for turn in range(args.rounds if logs else 1):
+            sent: dict[str, Any] = {}
+            stop = threading.Event()
 
-        def sending() -> None:
-            sent["lines"], sent["seconds"] = send(port, frames, args.big_rate * 3600, args.big_rate, stop)
+            def sending(stop: threading.Event = stop, sent: dict[str, Any] = sent) -> None:
+                sent["lines"], sent["seconds"] = send(port, frames, args.big_rate * 3600, args.big_rate, stop)
 
-        sender = threading.Thread(target=sending, name="sender", daemon=True)
-        sender.start()
-        time.sleep(args.interval)  # the log source in its stride
-        print(f"[{args.big}] with {args.big_rate:,} lines/s ...", flush=True)
-        out["with"] = condition(our_port, ours.pid, args, buf)
-        stop.set()
-        sender.join(30)
-        out["lines_sent"] = sent.get("lines", 0)
-        out["send_rate"] = sent["lines"] / sent["seconds"] if sent.get("seconds") else 0.0
+            sender = threading.Thread(target=sending, name="sender", daemon=True)
+            sender.start()
+            time.sleep(args.interval)  # the log source in its stride
+            print(f"[{args.big}] with {args.big_rate:,} lines/s ({turn + 1}/{args.rounds}) ...", flush=True)
+            withs.append(condition(our_port, ours.pid, args, buf))
+            stop.set()
+            sender.join(30)
+            lines_sent += sent.get("lines", 0)
+            send_seconds += sent.get("seconds", 0.0)
+            if logs:
+                read = int(wait_lines(our_port, buf, total(before, LINES_READ), lines_sent, args.timeout, step=1.0))
+                time.sleep(args.interval)  # a poll published what was read
+                print(f"[{args.big}] after the logs (their series stay; {turn + 1}/{args.rounds}) ...", flush=True)
+                afters.append(condition(our_port, ours.pid, args, buf))
+                out["exporter_read"] = read
+        out["with"] = pooled(withs)
+        out["lines_sent"] = lines_sent
+        out["send_rate"] = lines_sent / send_seconds if send_seconds else 0.0
         out["ring_dropped_pending"] = dropped(sock, RING)
         if logs:
-            out["exporter_read"] = int(wait_lines(our_port, buf, total(before, LINES_READ), out["lines_sent"],
-                                                  args.timeout, step=1.0))
-            after = own(our_port, buf)
-            out["ring_dropped"] = int(total(after, RING_DROPPED) - total(before, RING_DROPPED))
-            time.sleep(args.interval)  # a poll published what was read
-            print(f"[{args.big}] after the logs (their series stay) ...", flush=True)
-            out["after"] = condition(our_port, ours.pid, args, buf)
+            out["ring_dropped"] = int(total(own(our_port, buf), RING_DROPPED) - total(before, RING_DROPPED))
+            out["after"] = pooled(afters)
     finally:
         stop.set()
         if sender is not None:
@@ -635,6 +670,10 @@ def _f(value: float | None, fmt: str = "{:.2f}") -> str:
 
 def _ratio(a: float | None, b: float | None) -> str:
     return "n/a" if a is None or not b else f"{a / b:.2f}"
+
+
+def _turns(rounds: int) -> str:
+    return "" if rounds == 1 else f", with and after pooled over {rounds} turns"
 
 
 def table(run: dict[str, Any]) -> str:
@@ -687,7 +726,8 @@ def table(run: dict[str, Any]) -> str:
     if big:
         out.append(f"3. At {big['size']} (poll interval {big['interval']} s), logs at {big['rate']:,}/s "
                    f"(sent {big['send_rate']:,.0f}/s, {big['lines_sent']:,} lines, "
-                   f"ring dropped {big.get('ring_dropped', 'n/a')}, exporter read {big.get('exporter_read', 'n/a')}) vs none:")
+                   f"ring dropped {big.get('ring_dropped', 'n/a')}, exporter read {big.get('exporter_read', 'n/a')}) vs none"
+                   f"{_turns(big['with'].get('rounds', 1))}:")
         out.append(f"   {'':<26} {'without':>10} {'with':>10} {'with/without':>12}  (goal: within 1.2)"
                    f" {'after':>10} {'with/after':>10}")
         w, x, a = big["without"], big["with"], big.get("after", {})
@@ -724,6 +764,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=15, help="scrapes per series at --big")
     parser.add_argument("--spread", type=float, default=2.0,
                         help="poll intervals each series of scrapes spans at --big (more: more polls seen)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="turns of lines flowing, then not, at --big (pooled: both meet the same moments)")
     parser.add_argument("--budget", type=float, default=60.0, help="seconds per series at --big (at least 3 scrapes)")
     parser.add_argument("--ring-mib", type=int, default=32, help="the ring's size")
     parser.add_argument("--ring-format", default="rfc3164", help="the ring's format (and the exporter's ring_format)")
