@@ -12,7 +12,10 @@
 
    The mtail program does less than the exporter: a histogram of the active time (``%Ta``) per
    backend with the exporter's buckets, and a counter of responses by backend and code.  Each
-   process's CPU (utime + stime of ``/proc/<pid>/stat``) before and after, per million lines.
+   process's CPU (utime + stime of ``/proc/<pid>/stat``) before and after, per million lines; the
+   exporter's with its child processes' (the ring's reader, ``python -m exporter.sources.logs.child``,
+   whose CPU is in none of the exporter's figures while it runs; one that died and was restarted
+   during the run is counted once the exporter reaped it, and the change of pid is reported).
    Checked: the lines that reached the ring (a raw ``show events`` reader of this script's own)
    against the delta of the exporter's ``haproxy_exporter_log_lines_read_total``, and mtail's
    counter total against the lines sent.
@@ -60,7 +63,7 @@ from bench import client
 from bench.environment import machine, versions
 from bench.genconfig import haproxy_config
 from bench.logstream import GLOBAL, POOL, RingReader, dropped, frame, pace, ring_sections, send
-from bench.procs import RESULTS, ROOT, TICKS, Child, command_line, start_haproxy, wait_until, write_results
+from bench.procs import RESULTS, ROOT, Child, TreeCpu, command_line, cpu_of, descendants, start_haproxy, wait_until, write_results
 from bench.scale import p95, parse_size, series, spacing_for, start_ours
 from exporter.sources.logs.format import builtin
 from testkit.procs import free_port, free_ports, haproxy_binary, require
@@ -390,28 +393,45 @@ class Ring:
     buf: bytearray = field(default_factory=lambda: bytearray(1 << 20))
 
 
+def tree_figures(before: TreeCpu, after: TreeCpu) -> dict[str, Any]:
+    """The exporter's CPU between two moments: its process and its child processes (the log
+    reader's, ``python -m exporter.sources.logs.child``, whose CPU is not in the exporter's own
+    ``/proc/<pid>/stat`` while it runs), and whether the reader's pid changed (a reader that died:
+    the one that ended is counted once the exporter reaped it, cutime + cstime)."""
+    out: dict[str, Any] = {"exporter_cpu_seconds": after.total - before.total,
+                           "exporter_process_cpu_seconds": after.own - before.own,
+                           "reader_child_cpu_seconds": after.others - before.others,
+                           "reader_pids": sorted(after.children)}
+    gone, new = before.children.keys() - after.children.keys(), after.children.keys() - before.children.keys()
+    if gone or new:
+        out["reader_pids_changed"] = {"gone": sorted(gone), "new": sorted(new),
+                                      "reaped_cpu_seconds": after.reaped - before.reaped}
+    return out
+
+
 def feed(ring: Ring, frames: Sequence[bytes], lines: int, rate: int, timeout: float) -> dict[str, Any]:
     """``lines`` frames at ``rate`` into the ring; what reached it, what the exporter read and at
-    what CPU (its process, from before the first line to its last line read)."""
+    what CPU (its process and its reader's, from before the first line to its last line read)."""
     idle = 0.0
     if ring.ours:  # what it spends with no line coming (its polls of this small HAProxy)
-        idle = ring.ours.cpu_seconds()
+        quiet = ring.ours.tree_cpu()
         time.sleep(2)
-        idle = (ring.ours.cpu_seconds() - idle) / 2
+        idle = (ring.ours.tree_cpu().total - quiet.total) / 2
     before_ring, before_dropped = ring.reader.lines, ring.reader.dropped
     before_own = own(ring.our_port, ring.buf) if ring.ours else {}
-    cpu, hap_cpu = (ring.ours.cpu_seconds() if ring.ours else 0.0), ring.hap.cpu_seconds()
+    cpu, hap_cpu = (ring.ours.tree_cpu() if ring.ours else None), ring.hap.cpu_seconds()
     started = time.monotonic()
     sent, seconds = send(ring.port, frames, lines, rate)
     got = ring.reader.wait(before_ring + sent, timeout) - before_ring
     out: dict[str, Any] = {"lines_sent": sent, "send_seconds": seconds, "send_rate": sent / seconds if seconds else 0.0,
                            "ring_got": got}
-    if ring.ours:
+    if ring.ours and cpu is not None:
         read = wait_lines(ring.our_port, ring.buf, total(before_own, LINES_READ), got, timeout)
-        cpu = ring.ours.cpu_seconds() - cpu
+        figures = tree_figures(cpu, ring.ours.tree_cpu())
         after = own(ring.our_port, ring.buf)
-        out.update(exporter_read=int(read), exporter_cpu_seconds=cpu, exporter_idle_cpu_per_second=idle,
-                   exporter_cpu_per_million=cpu / max(1, read) * 1e6,
+        out.update(exporter_read=int(read), **figures, exporter_idle_cpu_per_second=idle,
+                   exporter_cpu_per_million=figures["exporter_cpu_seconds"] / max(1, read) * 1e6,
+                   reader_child_cpu_per_million=figures["reader_child_cpu_seconds"] / max(1, read) * 1e6,
                    exporter_ring_dropped=int(total(after, RING_DROPPED) - total(before_own, RING_DROPPED)),
                    published_after=time.monotonic() - started - seconds,
                    rejected=by_reason(before_own, after, "haproxy_exporter_log_lines_rejected_total"),
@@ -466,11 +486,6 @@ class Sample:
     children: dict[int, float] = field(default_factory=dict)  # child process → its CPU (the log reader's)
 
 
-def _cpu_of(stat: str) -> float:
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
 class TaskSampler:
     """``/proc/<pid>/task/*/stat`` every ``step`` seconds, in a thread: the process's CPU and each
     thread's.  The exporter starts a thread for each poll, so a poll's CPU is what threads that
@@ -488,23 +503,12 @@ class TaskSampler:
         threads: dict[int, float] = {}
         for tid in os.listdir(f"{base}/task"):
             try:
-                threads[int(tid)] = _cpu_of(Path(f"{base}/task/{tid}/stat").read_text())
+                threads[int(tid)] = cpu_of(Path(f"{base}/task/{tid}/stat").read_text())
             except (FileNotFoundError, ProcessLookupError):
                 pass  # ended between the listing and the read
-        return Sample(time.monotonic(), _cpu_of(Path(f"{base}/stat").read_text()), threads, self._children())
-
-    def _children(self) -> dict[int, float]:
-        """The CPU of the exporter's child processes (the log reader's, one per target): not in the
-        exporter's own ``/proc/<pid>/stat`` while they run, so counted apart."""
-        found: dict[int, float] = {}
-        for tid in os.listdir(f"/proc/{self.pid}/task"):
-            try:
-                pids = Path(f"/proc/{self.pid}/task/{tid}/children").read_text().split()
-                for pid in pids:
-                    found[int(pid)] = _cpu_of(Path(f"/proc/{pid}/stat").read_text())
-            except (FileNotFoundError, ProcessLookupError):
-                pass
-        return found
+        # the exporter's child processes (the log reader's, one per target): not in its own
+        # /proc/<pid>/stat while they run, so counted apart
+        return Sample(time.monotonic(), cpu_of(Path(f"{base}/stat").read_text()), threads, descendants(self.pid))
 
     def _run(self) -> None:
         while not self._stop.wait(self.step):
@@ -648,6 +652,9 @@ def table(run: dict[str, Any]) -> str:
     if cpu:
         out.append(f"   {'exporter (ring, show events -w)':<40} {cpu['ring_got']:>10,} {cpu.get('exporter_read', 0):>10,} "
                    f"{_f(cpu.get('exporter_cpu_seconds')):>7} {_f(ours):>8} {cpu['send_rate']:>9,.0f}")
+        if "reader_child_cpu_seconds" in cpu:
+            out.append(f"   {'  of which the reader child process':<40} {'':>10} {'':>10} "
+                       f"{cpu['reader_child_cpu_seconds']:>7.2f} {cpu['reader_child_cpu_per_million']:>8.2f}")
         out.append(f"   {'haproxy (log-forward, ring, 2 readers)':<40} {cpu['lines_sent']:>10,} {cpu['ring_got']:>10,} "
                    f"{cpu['haproxy_cpu_seconds']:>7.2f} {cpu['haproxy_cpu_seconds'] / max(1, cpu['ring_got']) * 1e6:>8.2f}")
     for mode, label in (("pipe", "mtail (named pipe)"), ("file", "mtail (file)")):
@@ -660,9 +667,13 @@ def table(run: dict[str, Any]) -> str:
         if m:
             out.append(f"   exporter / mtail ({mode}): {_ratio(ours, m['cpu_per_million'])}  (goal: at most 0.25)")
     if cpu:
-        out.append(f"   exporter: idle {cpu.get('exporter_idle_cpu_per_second', 0) * 1000:.1f} ms CPU/s; its figure runs "
-                   f"until /metrics showed every line ({_f(cpu.get('published_after'))} s after the last was sent: "
-                   f"each poll publishes)")
+        out.append(f"   exporter: idle {cpu.get('exporter_idle_cpu_per_second', 0) * 1000:.1f} ms CPU/s; its figure (its "
+                   f"process {_f(cpu.get('exporter_process_cpu_seconds'))} s + its reader's child process "
+                   f"{_f(cpu.get('reader_child_cpu_seconds'))} s, pid {cpu.get('reader_pids')}) runs until /metrics "
+                   f"showed every line ({_f(cpu.get('published_after'))} s after the last was sent: each poll publishes)")
+        if cpu.get("reader_pids_changed"):
+            out.append(f"   the READER'S PID CHANGED during the run (a restart): {cpu['reader_pids_changed']}; stream "
+                       f"failures {cpu.get('stream_failures', {})}")
         out.append(f"   counts: sent {cpu['lines_sent']:,}, reached the ring {cpu['ring_got']:,} (raw reader), exporter read "
                    f"{cpu.get('exporter_read', 'n/a')}, ring dropped {cpu['ring_dropped']}, rejected {cpu.get('rejected', {})}, "
                    f"unexported {cpu.get('unexported', {})}")
@@ -680,7 +691,9 @@ def table(run: dict[str, Any]) -> str:
         out.append(f"2. Sustained: {sus['lines_sent']:,} lines at {sus['send_rate']:,.0f}/s ({sus['send_seconds']:.1f} s): "
                    f"ring got {sus['ring_got']:,}, dropped {sus['ring_dropped']}, "
                    f"exporter read {sus.get('exporter_read', 'n/a')} [{ok}]")
-        out.append(f"   exporter CPU {_f(sus.get('exporter_cpu_seconds'))} s ({_f(sus.get('exporter_cpu_per_million'))} s/M), "
+        out.append(f"   exporter CPU {_f(sus.get('exporter_cpu_seconds'))} s ({_f(sus.get('exporter_cpu_per_million'))} s/M; "
+                   f"of which its reader's child process {_f(sus.get('reader_child_cpu_seconds'))} s"
+                   f"{', ITS PID CHANGED' if sus.get('reader_pids_changed') else ''}), "
                    f"all on /metrics {_f(sus.get('published_after'))} s after the last line sent (each poll publishes); "
                    f"rejected {sus.get('rejected', {})}")
     big = run.get("big")
