@@ -10,12 +10,18 @@
    * into mtail through a named pipe, as sites run it (a syslog daemon holding the pipe open),
      and, for reference, through a file that mtail tails.
 
-   The mtail program does less than the exporter: a histogram of the active time (``%Ta``) per
-   backend with the exporter's buckets, and a counter of responses by backend and code.  Each
-   process's CPU (utime + stime of ``/proc/<pid>/stat``) before and after, per million lines.
+   mtail runs two programs, one after the other, on the same lines: ``light``, which does less
+   than the exporter (a histogram of the active time, ``%Ta``, per backend with the exporter's
+   buckets, and a counter of responses by backend and code), and ``equivalent``, which counts what
+   the exporter counts (the same families, labels and buckets: :data:`MTAIL_PROGRAMS`).  Each
+   process's CPU (utime + stime of ``/proc/<pid>/stat``) before and after, per million lines; the
+   exporter's with its child processes' (the ring's reader, ``python -m exporter.sources.logs.child``,
+   whose CPU is in none of the exporter's figures while it runs; one that died and was restarted
+   during the run is counted once the exporter reaped it, and the change of pid is reported).
    Checked: the lines that reached the ring (a raw ``show events`` reader of this script's own)
-   against the delta of the exporter's ``haproxy_exporter_log_lines_read_total``, and mtail's
-   counter total against the lines sent.
+   against the delta of the exporter's ``haproxy_exporter_log_lines_read_total``, mtail's
+   counter total against the lines sent, and every sample of the exporter's log families against
+   the equivalent program's (all of them equal, buckets too, when every line was read by both).
 2. **Sustained rate.**  ``--rate`` lines/s for ``--seconds`` into the ring: the events it dropped
    and the exporter's lines read against the lines sent.
 3. **Polling at scale with logs flowing.**  At ``--big`` (1000 backends x 10 servers: bench/genconfig.py
@@ -60,7 +66,7 @@ from bench import client
 from bench.environment import machine, versions
 from bench.genconfig import haproxy_config
 from bench.logstream import GLOBAL, POOL, RingReader, dropped, frame, pace, ring_sections, send
-from bench.procs import RESULTS, ROOT, TICKS, Child, command_line, start_haproxy, wait_until, write_results
+from bench.procs import RESULTS, ROOT, Child, TreeCpu, command_line, cpu_of, descendants, start_haproxy, wait_until, write_results
 from bench.scale import p95, parse_size, series, spacing_for, start_ours
 from exporter.sources.logs.format import builtin
 from testkit.procs import free_port, free_ports, haproxy_binary, require
@@ -73,20 +79,89 @@ RING = "logs"
 # start with the priority before it (local0.info), as log-forward passes the frames on.
 HEADER = "Dec  5 03:45:26 localhost haproxy[1234]: "
 PRI = "<134>"
-MTAIL_PROGRAM = """\
-histogram haproxy_backend_log_total_time_seconds by proxy buckets {buckets}
+# mtail's programs.  "light": less than the exporter counts (one histogram per backend, one counter),
+# as first measured.  "equivalent": what the exporter's log source counts from these lines with
+# this script's config (logs: {ring, format: httplog, ring_format: rfc3164, buckets}, servers off;
+# exporter/sources/logs/tally.py, naming.py), the same families, labels and buckets: five
+# histograms per backend (%Ta, %Tr, %Tw, %Tc, %TR; -1 is not observed), responses by exact code
+# (100 to 599) and terminations by the state's first two characters (each a character HAProxy
+# writes there), per frontend and per backend, retries (%rc) and redispatches (%rc with a "+") per
+# backend.  What mtail cannot do is keep to the names show stat lists (the exporter counts no
+# other): all the names in these lines exist.  mtail 3.0.0-rc50's buckets are (low, high] from the
+# first bound given, which is not exported as an "le": from 0, a time of 0 ms would fall into no
+# bucket (not even +Inf, whose count would then be less than _count), so they start at -1.  The
+# backend's response counter comes last: once it counted every line, every line was done.
+MTAIL_PROGRAMS = {
+    "light": r"""histogram haproxy_backend_log_total_time_seconds by proxy buckets {buckets}
 counter haproxy_backend_log_http_responses_total by proxy, code
 
 # option httplog behind a syslog header: %ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST ...
-/^\\w{{3}} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d \\S+ \\S+: / +
-/\\S+:\\d+ \\[\\S+\\] \\S+ (?P<backend>[^ \\/]+)\\/\\S+ / +
-/-?\\d+\\/-?\\d+\\/-?\\d+\\/-?\\d+\\/\\+?(?P<ta>-?\\d+) (?P<code>\\d{{3}}) / {{
+/^\w{{3}} [ \d]\d \d\d:\d\d:\d\d \S+ \S+: / +
+/\S+:\d+ \[\S+\] \S+ (?P<backend>[^ \/]+)\/\S+ / +
+/-?\d+\/-?\d+\/-?\d+\/-?\d+\/\+?(?P<ta>-?\d+) (?P<code>\d{{3}}) / {{
   haproxy_backend_log_http_responses_total[$backend][$code]++
   $ta >= 0 {{
     haproxy_backend_log_total_time_seconds[$backend] = $ta / 1000.0
   }}
 }}
-"""
+""",
+    "equivalent": r"""histogram haproxy_backend_log_total_time_seconds by proxy buckets -1, {buckets}
+histogram haproxy_backend_log_response_time_seconds by proxy buckets -1, {buckets}
+histogram haproxy_backend_log_queue_time_seconds by proxy buckets -1, {buckets}
+histogram haproxy_backend_log_connect_time_seconds by proxy buckets -1, {buckets}
+histogram haproxy_backend_log_request_time_seconds by proxy buckets -1, {buckets}
+counter haproxy_frontend_log_http_responses_total by proxy, code
+counter haproxy_backend_log_http_responses_total by proxy, code
+counter haproxy_frontend_log_terminations_total by proxy, state
+counter haproxy_backend_log_terminations_total by proxy, state
+counter haproxy_backend_log_retries_total by proxy
+counter haproxy_backend_log_redispatches_total by proxy
+
+# option httplog behind a syslog header: %ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS
+# %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq ...; %ft ends with "~" on a TLS bind: not part of the name.
+/^\w{{3}} [ \d]\d \d\d:\d\d:\d\d \S+ \S+: / +
+/\S+:\d+ \[\S+\] (?P<frontend>[^ ~]+)~? (?P<backend>[^ \/]+)\/\S+ / +
+/(?P<treq>-?\d+)\/(?P<tw>-?\d+)\/(?P<tc>-?\d+)\/(?P<tr>-?\d+)\/\+?(?P<ta>-?\d+) (?P<code>-?\d+) \S+ \S+ \S+ / +
+/(?:(?P<state>[-CSPLRIKUDcs][-RQCHDLT])|\S\S)\S\S \d+\/\d+\/\d+\/\d+\/(?P<redispatched>\+?)(?P<retries>-?\d+) / {{
+  $ta >= 0 {{
+    haproxy_backend_log_total_time_seconds[$backend] = $ta / 1000.0
+  }}
+  $tr >= 0 {{
+    haproxy_backend_log_response_time_seconds[$backend] = $tr / 1000.0
+  }}
+  $tw >= 0 {{
+    haproxy_backend_log_queue_time_seconds[$backend] = $tw / 1000.0
+  }}
+  $tc >= 0 {{
+    haproxy_backend_log_connect_time_seconds[$backend] = $tc / 1000.0
+  }}
+  $treq >= 0 {{
+    haproxy_backend_log_request_time_seconds[$backend] = $treq / 1000.0
+  }}
+  $state != "" {{
+    haproxy_frontend_log_terminations_total[$frontend][$state]++
+    haproxy_backend_log_terminations_total[$backend][$state]++
+  }}
+  $retries > 0 {{
+    haproxy_backend_log_retries_total[$backend] += $retries
+  }}
+  $redispatched == "+" {{
+    haproxy_backend_log_redispatches_total[$backend]++
+  }}
+  $code >= 100 && $code <= 599 {{
+    haproxy_frontend_log_http_responses_total[$frontend][$code]++
+    haproxy_backend_log_http_responses_total[$backend][$code]++
+  }}
+}}
+""",
+}
+
+
+def mtail_program(name: str) -> str:
+    """One of :data:`MTAIL_PROGRAMS` with :data:`BUCKETS` in it."""
+    return MTAIL_PROGRAMS[name].format(buckets=", ".join(f"{b:g}" for b in BUCKETS))
+
+
 _SHARED = Path(os.environ.get("HAPROXY_SHARED", ROOT.parent / "shared" / "haproxy"))
 _OWN = re.compile(rb"\n(haproxy_exporter_(?:log_\w+|polls_total)(?:\{[^}\n]*\})?) (\S+)")
 _MTAIL = re.compile(rb"\n(mtail_lines_total|haproxy_backend_log_http_responses_total)(?:\{[^}\n]*\})? (\S+)")
@@ -230,13 +305,19 @@ def start_exporter(sock: str, interval: int, workdir: Path, ring_format: str, lo
     return start_ours(sock, interval, workdir, extra=extra)
 
 
-def own(port: int, buf: bytearray, page: dict[str, int] | None = None) -> dict[str, float]:
-    """The exporter's log pipeline counters and polls_total, each series by its name and labels;
-    the page's size into ``page`` if given (bytes on the wire, plain, and samples)."""
+def exporter_page(port: int, buf: bytearray) -> tuple[client.Scrape, bytes]:
+    """The exporter's /metrics (plain): the scrape and the page."""
     scraped = client.scrape(port, False, keep=True, buffer=buf)
     status, _, body = client.decode(scraped.raw or b"")
     if status != 200:
         raise RuntimeError(f"exporter: /metrics answered {status}")
+    return scraped, body
+
+
+def own(port: int, buf: bytearray, page: dict[str, int] | None = None) -> dict[str, float]:
+    """The exporter's log pipeline counters and polls_total, each series by its name and labels;
+    the page's size into ``page`` if given (bytes on the wire, plain, and samples)."""
+    scraped, body = exporter_page(port, buf)
     if page is not None:
         page.update(wire_bytes=scraped.wire_bytes, samples=body.count(b"\n") - body.count(b"\n#") - body.startswith(b"#"))
     return {m.group(1).decode(): float(m.group(2)) for m in _OWN.finditer(body)}
@@ -284,21 +365,75 @@ def resolve_haproxy(text: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# The same counts?
+
+Families = dict[tuple[str, tuple[tuple[str, str], ...]], float]  # (name, labels) → value
+_LOG_SAMPLE = re.compile(rb"^(haproxy_(?:frontend|backend|server)_log_\w+)(?:\{([^}\n]*)\})? (\S+)$", re.M)
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+_HISTOGRAM_PARTS = re.compile(r"_(?:bucket|sum|count)\Z")
+
+
+def log_series(body: bytes) -> Families:
+    """The samples of the log families of a /metrics page, the exporter's or mtail's, by name and
+    labels: mtail's ``prog`` label left out, each ``le`` as a number (0.001 and 1e-3 alike)."""
+    out: Families = {}
+    for m in _LOG_SAMPLE.finditer(body):
+        labels = [(k, repr(float(v)) if k == "le" else v) for k, v in _LABEL.findall((m.group(2) or b"").decode())
+                  if k != "prog"]
+        out[(m.group(1).decode(), tuple(sorted(labels)))] = float(m.group(3))
+    return out
+
+
+def _shown(key: tuple[str, tuple[tuple[str, str], ...]]) -> str:
+    return key[0] + "{" + ",".join(f"{k}={v}" for k, v in key[1]) + "}"
+
+
+def equivalence(ours: Families, theirs: Families) -> dict[str, Any]:
+    """Every log family's samples, the exporter's against mtail's (equivalent program), equal
+    within float rounding (mtail adds seconds, the exporter whole milliseconds); a sample on one
+    side only differs.  Named apart: the backends' responses by code, and the total time's
+    histogram's _count and _sum per backend."""
+    families: dict[str, dict[str, int]] = {}
+    differ: list[list[Any]] = []
+    for key in sorted(ours.keys() | theirs.keys()):
+        row = families.setdefault(_HISTOGRAM_PARTS.sub("", key[0]), {"samples": 0, "equal": 0})
+        row["samples"] += 1
+        a, b = ours.get(key), theirs.get(key)
+        if a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9):
+            row["equal"] += 1
+        else:
+            differ.append([_shown(key), a, b])
+    responses: list[list[Any]] = [[dict(labels).get("proxy"), dict(labels).get("code"), value, theirs.get((name, labels))]
+                 for (name, labels), value in sorted(ours.items()) if name == "haproxy_backend_log_http_responses_total"]
+    timed: dict[str, dict[str, list[float | None]]] = {}
+    for part in ("count", "sum"):
+        name = f"haproxy_backend_log_total_time_seconds_{part}"
+        for (found, labels), value in sorted(ours.items()):
+            if found == name:
+                timed.setdefault(str(dict(labels).get("proxy")), {})[part] = [value, theirs.get((name, labels))]
+    samples = sum(row["samples"] for row in families.values())
+    return {"samples": samples, "equal": samples - len(differ), "families": families, "differ": differ[:20],
+            "backend_responses": responses,
+            "backend_responses_equal": sum(1 for r in responses if r[3] is not None and math.isclose(r[2], r[3])),
+            "total_time": timed}
+
+
+# ---------------------------------------------------------------------------------------------
 # mtail
 
 
 class Mtail:
-    """Debian's mtail reading a named pipe (``pipe``) or tailing a file (``file``) with the program
-    above.  The pipe is held open for writing from before mtail starts until it stops, as a syslog
+    """Debian's mtail reading a named pipe (``pipe``) or tailing a file (``file``) with one of the
+    programs above.  The pipe is held open for writing from before mtail starts until it stops, as a syslog
     daemon holds it: mtail never sees its writer go (when it does, it closes and reopens the pipe
     every poll tick, and lines written across that are lost)."""
 
-    def __init__(self, workdir: Path, mode: str, poll_interval: str | None) -> None:
+    def __init__(self, workdir: Path, mode: str, poll_interval: str | None, program: str = "light") -> None:
         binary = require(shutil.which("mtail"), "mtail (apt-get install mtail)")
-        home = workdir / f"mtail-{mode}"
+        home = workdir / f"mtail-{mode}-{program}"
         progs = home / "progs"
         progs.mkdir(parents=True)
-        (progs / "haproxy.mtail").write_text(MTAIL_PROGRAM.format(buckets=", ".join(f"{b:g}" for b in BUCKETS)))
+        (progs / "haproxy.mtail").write_text(mtail_program(program))
         self.path = home / ("pipe" if mode == "pipe" else "haproxy.log")
         if mode == "pipe":
             os.mkfifo(self.path)
@@ -322,12 +457,16 @@ class Mtail:
         fds = Path(f"/proc/{self.proc.pid}/fd")
         return any(os.readlink(fds / fd) == str(self.path) for fd in os.listdir(fds))
 
-    def counts(self) -> tuple[int, int]:
-        """Lines mtail read, and the total of its response counter (lines its program matched)."""
+    def page(self) -> bytes:
+        """mtail's /metrics."""
         scraped = client.scrape(self.port, False, keep=True, buffer=bytearray(1 << 20), timeout=10)
-        body = client.decode(scraped.raw or b"")[2]
+        return client.decode(scraped.raw or b"")[2]
+
+    def counts(self) -> tuple[int, int]:
+        """Lines mtail read, and the total of its backends' response counter (lines its program
+        matched: the last thing either program does with a line)."""
         read = counted = 0.0
-        for m in _MTAIL.finditer(body):
+        for m in _MTAIL.finditer(self.page()):
             if m.group(1) == b"mtail_lines_total":
                 read += float(m.group(2))
             else:
@@ -350,8 +489,10 @@ class Mtail:
         os.close(self.fd)
 
 
-def run_mtail(mode: str, texts: Sequence[bytes], args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    m = Mtail(workdir, mode, args.mtail_poll_interval if mode == "pipe" else None)
+def run_mtail(mode: str, program: str, texts: Sequence[bytes], args: argparse.Namespace,
+              workdir: Path) -> tuple[dict[str, Any], Families]:
+    """mtail with ``program`` on ``args.lines`` lines: its figures, and its log families at the end."""
+    m = Mtail(workdir, mode, args.mtail_poll_interval if mode == "pipe" else None, program)
     try:
         idle = m.proc.cpu_seconds()
         time.sleep(2)
@@ -364,13 +505,14 @@ def run_mtail(mode: str, texts: Sequence[bytes], args: argparse.Namespace, workd
         wall = time.monotonic() - started
         cpu = m.proc.cpu_seconds() - cpu
         read, counted = m.counts()
+        families = log_series(m.page())
     finally:
         m.stop()
-    return {"lines_sent": sent, "lines_read": read, "counted": counted, "cpu_seconds": cpu,
+    return {"program": program, "lines_sent": sent, "lines_read": read, "counted": counted, "cpu_seconds": cpu,
             "cpu_per_million": cpu / max(1, read) * 1e6, "idle_cpu_per_second": idle,
             "cpu_per_million_less_idle": (cpu - idle * wall) / max(1, read) * 1e6, "wall_seconds": wall,
             "lines_per_second": read / wall if wall else 0.0,
-            "poll_interval": args.mtail_poll_interval if mode == "pipe" else "250ms (default)"}
+            "poll_interval": args.mtail_poll_interval if mode == "pipe" else "250ms (default)"}, families
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,28 +532,45 @@ class Ring:
     buf: bytearray = field(default_factory=lambda: bytearray(1 << 20))
 
 
+def tree_figures(before: TreeCpu, after: TreeCpu) -> dict[str, Any]:
+    """The exporter's CPU between two moments: its process and its child processes (the log
+    reader's, ``python -m exporter.sources.logs.child``, whose CPU is not in the exporter's own
+    ``/proc/<pid>/stat`` while it runs), and whether the reader's pid changed (a reader that died:
+    the one that ended is counted once the exporter reaped it, cutime + cstime)."""
+    out: dict[str, Any] = {"exporter_cpu_seconds": after.total - before.total,
+                           "exporter_process_cpu_seconds": after.own - before.own,
+                           "reader_child_cpu_seconds": after.others - before.others,
+                           "reader_pids": sorted(after.children)}
+    gone, new = before.children.keys() - after.children.keys(), after.children.keys() - before.children.keys()
+    if gone or new:
+        out["reader_pids_changed"] = {"gone": sorted(gone), "new": sorted(new),
+                                      "reaped_cpu_seconds": after.reaped - before.reaped}
+    return out
+
+
 def feed(ring: Ring, frames: Sequence[bytes], lines: int, rate: int, timeout: float) -> dict[str, Any]:
     """``lines`` frames at ``rate`` into the ring; what reached it, what the exporter read and at
-    what CPU (its process, from before the first line to its last line read)."""
+    what CPU (its process and its reader's, from before the first line to its last line read)."""
     idle = 0.0
     if ring.ours:  # what it spends with no line coming (its polls of this small HAProxy)
-        idle = ring.ours.cpu_seconds()
+        quiet = ring.ours.tree_cpu()
         time.sleep(2)
-        idle = (ring.ours.cpu_seconds() - idle) / 2
+        idle = (ring.ours.tree_cpu().total - quiet.total) / 2
     before_ring, before_dropped = ring.reader.lines, ring.reader.dropped
     before_own = own(ring.our_port, ring.buf) if ring.ours else {}
-    cpu, hap_cpu = (ring.ours.cpu_seconds() if ring.ours else 0.0), ring.hap.cpu_seconds()
+    cpu, hap_cpu = (ring.ours.tree_cpu() if ring.ours else None), ring.hap.cpu_seconds()
     started = time.monotonic()
     sent, seconds = send(ring.port, frames, lines, rate)
     got = ring.reader.wait(before_ring + sent, timeout) - before_ring
     out: dict[str, Any] = {"lines_sent": sent, "send_seconds": seconds, "send_rate": sent / seconds if seconds else 0.0,
                            "ring_got": got}
-    if ring.ours:
+    if ring.ours and cpu is not None:
         read = wait_lines(ring.our_port, ring.buf, total(before_own, LINES_READ), got, timeout)
-        cpu = ring.ours.cpu_seconds() - cpu
+        figures = tree_figures(cpu, ring.ours.tree_cpu())
         after = own(ring.our_port, ring.buf)
-        out.update(exporter_read=int(read), exporter_cpu_seconds=cpu, exporter_idle_cpu_per_second=idle,
-                   exporter_cpu_per_million=cpu / max(1, read) * 1e6,
+        out.update(exporter_read=int(read), **figures, exporter_idle_cpu_per_second=idle,
+                   exporter_cpu_per_million=figures["exporter_cpu_seconds"] / max(1, read) * 1e6,
+                   reader_child_cpu_per_million=figures["reader_child_cpu_seconds"] / max(1, read) * 1e6,
                    exporter_ring_dropped=int(total(after, RING_DROPPED) - total(before_own, RING_DROPPED)),
                    published_after=time.monotonic() - started - seconds,
                    rejected=by_reason(before_own, after, "haproxy_exporter_log_lines_rejected_total"),
@@ -423,8 +582,11 @@ def feed(ring: Ring, frames: Sequence[bytes], lines: int, rate: int, timeout: fl
     return out
 
 
-def run_small(frames: Sequence[bytes], args: argparse.Namespace, workdir: Path, logs: bool) -> dict[str, Any]:
-    """Parts 1 (the exporter's side) and 2 on one HAProxy with the frontends and backends of the lines."""
+def run_small(frames: Sequence[bytes], args: argparse.Namespace, workdir: Path, logs: bool,
+              kept: dict[str, Families] | None = None) -> dict[str, Any]:
+    """Parts 1 (the exporter's side) and 2 on one HAProxy with the frontends and backends of the
+    lines; the exporter's log families after part 1 into ``kept["exporter"]`` (all it counted:
+    its totals start with it)."""
     sock, port = str(workdir / "operator.sock"), free_port()
     hap = start_haproxy(workdir, small_config(sock, port, args.ring_mib << 20, args.ring_format), binary=args.binary)
     children = [hap]
@@ -441,6 +603,8 @@ def run_small(frames: Sequence[bytes], args: argparse.Namespace, workdir: Path, 
                 print(f"[cpu] {args.lines:,} lines at {args.cpu_rate:,}/s into the ring ...", flush=True)
                 out["cpu"] = feed(ring, frames, args.lines, args.cpu_rate, args.timeout)
                 print(f"[cpu] {out['cpu']}", flush=True)
+                if ring.ours and kept is not None:
+                    kept["exporter"] = log_series(exporter_page(ring.our_port, ring.buf)[1])
             if "sustained" in args.parts:
                 lines = args.rate * args.seconds
                 print(f"[sustained] {lines:,} lines at {args.rate:,}/s ({args.seconds} s) ...", flush=True)
@@ -466,11 +630,6 @@ class Sample:
     children: dict[int, float] = field(default_factory=dict)  # child process → its CPU (the log reader's)
 
 
-def _cpu_of(stat: str) -> float:
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
 class TaskSampler:
     """``/proc/<pid>/task/*/stat`` every ``step`` seconds, in a thread: the process's CPU and each
     thread's.  The exporter starts a thread for each poll, so a poll's CPU is what threads that
@@ -488,23 +647,12 @@ class TaskSampler:
         threads: dict[int, float] = {}
         for tid in os.listdir(f"{base}/task"):
             try:
-                threads[int(tid)] = _cpu_of(Path(f"{base}/task/{tid}/stat").read_text())
+                threads[int(tid)] = cpu_of(Path(f"{base}/task/{tid}/stat").read_text())
             except (FileNotFoundError, ProcessLookupError):
                 pass  # ended between the listing and the read
-        return Sample(time.monotonic(), _cpu_of(Path(f"{base}/stat").read_text()), threads, self._children())
-
-    def _children(self) -> dict[int, float]:
-        """The CPU of the exporter's child processes (the log reader's, one per target): not in the
-        exporter's own ``/proc/<pid>/stat`` while they run, so counted apart."""
-        found: dict[int, float] = {}
-        for tid in os.listdir(f"/proc/{self.pid}/task"):
-            try:
-                pids = Path(f"/proc/{self.pid}/task/{tid}/children").read_text().split()
-                for pid in pids:
-                    found[int(pid)] = _cpu_of(Path(f"/proc/{pid}/stat").read_text())
-            except (FileNotFoundError, ProcessLookupError):
-                pass
-        return found
+        # the exporter's child processes (the log reader's, one per target): not in its own
+        # /proc/<pid>/stat while they run, so counted apart
+        return Sample(time.monotonic(), cpu_of(Path(f"{base}/stat").read_text()), threads, descendants(self.pid))
 
     def _run(self) -> None:
         while not self._stop.wait(self.step):
@@ -676,6 +824,29 @@ def _turns(rounds: int) -> str:
     return "" if rounds == 1 else f", with and after pooled over {rounds} turns"
 
 
+def equivalence_lines(mode: str, eq: dict[str, Any], cpu: dict[str, Any]) -> list[str]:
+    """The exporter's log families against mtail's equivalent program's, on the same lines."""
+    same = cpu.get("exporter_read") == cpu.get("lines_sent")
+    mark = "ok" if eq["equal"] == eq["samples"] else "MISMATCH"
+    out = [f"   the same counts? exporter against mtail equivalent ({mode}): {eq['equal']:,} of {eq['samples']:,} "
+           f"samples of {len(eq['families'])} families equal [{mark}]"
+           + ("" if same else " (the exporter did not read every line sent: they cannot be equal)")]
+    out.append("     " + "; ".join(f"{name.removeprefix('haproxy_')} {row['equal']}/{row['samples']}"
+                                    for name, row in eq["families"].items()))
+    good = eq["backend_responses_equal"]
+    out.append(f"     backend responses by proxy and code: {good} of {len(eq['backend_responses'])} series equal "
+               f"({sum(r[2] for r in eq['backend_responses']):,.0f} responses)")
+    shown = []
+    for backend, parts in eq["total_time"].items():
+        count, total_s = parts.get("count", [None, None]), parts.get("sum", [None, None])
+        shown.append(f"{backend} {_f(count[0], '{:,.0f}')}/{_f(count[1], '{:,.0f}')} "
+                     f"{_f(total_s[0], '{:,.3f}')}/{_f(total_s[1], '{:,.3f}')}")
+    out.append(f"     total time _count and _sum per backend, exporter/mtail: {'; '.join(shown)}")
+    for name, a, b in eq["differ"][:5]:
+        out.append(f"     differs: {name} exporter {a} mtail {b}")
+    return out
+
+
 def table(run: dict[str, Any]) -> str:
     out = []
     small = run.get("small", {})
@@ -683,35 +854,48 @@ def table(run: dict[str, Any]) -> str:
     mtail = run.get("mtail", {})
     ours = cpu.get("exporter_cpu_per_million")
     out.append(f"1. CPU per million lines ({run['lines']:,} httplog lines, sent at up to {run['cpu_rate']:,}/s)")
-    out.append(f"   {'process':<40} {'lines in':>10} {'counted':>10} {'CPU s':>7} {'CPU s/M':>8} {'lines/s':>9}")
+    out.append(f"   {'process':<44} {'lines in':>10} {'counted':>10} {'CPU s':>7} {'CPU s/M':>8} {'lines/s':>9}")
     if cpu:
-        out.append(f"   {'exporter (ring, show events -w)':<40} {cpu['ring_got']:>10,} {cpu.get('exporter_read', 0):>10,} "
-                   f"{_f(cpu.get('exporter_cpu_seconds')):>7} {_f(ours):>8} {cpu['send_rate']:>9,.0f}")
-        out.append(f"   {'haproxy (log-forward, ring, 2 readers)':<40} {cpu['lines_sent']:>10,} {cpu['ring_got']:>10,} "
+        out.append(f"   {'exporter + its reader (ring, show events -w)':<44} {cpu['ring_got']:>10,} "
+                   f"{cpu.get('exporter_read', 0):>10,} {_f(cpu.get('exporter_cpu_seconds')):>7} {_f(ours):>8} "
+                   f"{cpu['send_rate']:>9,.0f}")
+        if "reader_child_cpu_seconds" in cpu:
+            out.append(f"   {'  of which the reader child process':<44} {'':>10} {'':>10} "
+                       f"{cpu['reader_child_cpu_seconds']:>7.2f} {cpu['reader_child_cpu_per_million']:>8.2f}")
+        out.append(f"   {'haproxy (log-forward, ring, 2 readers)':<44} {cpu['lines_sent']:>10,} {cpu['ring_got']:>10,} "
                    f"{cpu['haproxy_cpu_seconds']:>7.2f} {cpu['haproxy_cpu_seconds'] / max(1, cpu['ring_got']) * 1e6:>8.2f}")
-    for mode, label in (("pipe", "mtail (named pipe)"), ("file", "mtail (file)")):
-        m = mtail.get(mode)
-        if m:
-            out.append(f"   {label:<40} {m['lines_read']:>10,} {m['counted']:>10,} {m['cpu_seconds']:>7.2f} "
-                       f"{m['cpu_per_million']:>8.2f} {m['lines_per_second']:>9,.0f}")
-    for mode in ("pipe", "file"):
-        m = mtail.get(mode)
-        if m:
-            out.append(f"   exporter / mtail ({mode}): {_ratio(ours, m['cpu_per_million'])}  (goal: at most 0.25)")
+    for program, modes in mtail.items():
+        for mode, where in (("pipe", "named pipe"), ("file", "file")):
+            m = modes.get(mode)
+            if m:
+                out.append(f"   {f'mtail {program} ({where})':<44} {m['lines_read']:>10,} {m['counted']:>10,} "
+                           f"{m['cpu_seconds']:>7.2f} {m['cpu_per_million']:>8.2f} {m['lines_per_second']:>9,.0f}")
+    for program, modes in mtail.items():
+        for mode in ("pipe", "file"):
+            m = modes.get(mode)
+            if m:
+                out.append(f"   exporter / mtail {program} ({mode}): {_ratio(ours, m['cpu_per_million'])}  (goal: at most 0.25)")
     if cpu:
-        out.append(f"   exporter: idle {cpu.get('exporter_idle_cpu_per_second', 0) * 1000:.1f} ms CPU/s; its figure runs "
-                   f"until /metrics showed every line ({_f(cpu.get('published_after'))} s after the last was sent: "
-                   f"each poll publishes)")
+        out.append(f"   exporter: idle {cpu.get('exporter_idle_cpu_per_second', 0) * 1000:.1f} ms CPU/s; its figure (its "
+                   f"process {_f(cpu.get('exporter_process_cpu_seconds'))} s + its reader's child process "
+                   f"{_f(cpu.get('reader_child_cpu_seconds'))} s, pid {cpu.get('reader_pids')}) runs until /metrics "
+                   f"showed every line ({_f(cpu.get('published_after'))} s after the last was sent: each poll publishes)")
+        if cpu.get("reader_pids_changed"):
+            out.append(f"   the READER'S PID CHANGED during the run (a restart): {cpu['reader_pids_changed']}; stream "
+                       f"failures {cpu.get('stream_failures', {})}")
         out.append(f"   counts: sent {cpu['lines_sent']:,}, reached the ring {cpu['ring_got']:,} (raw reader), exporter read "
                    f"{cpu.get('exporter_read', 'n/a')}, ring dropped {cpu['ring_dropped']}, rejected {cpu.get('rejected', {})}, "
                    f"unexported {cpu.get('unexported', {})}")
-    for mode in ("pipe", "file"):
-        m = mtail.get(mode)
-        if m:
-            mark = "ok" if m["counted"] == m["lines_sent"] else "MISMATCH"
-            out.append(f"   mtail ({mode}): sent {m['lines_sent']:,}, read {m['lines_read']:,}, counted {m['counted']:,} "
-                       f"[{mark}]; idle {m['idle_cpu_per_second'] * 1000:.1f} ms CPU/s at poll interval {m['poll_interval']} "
-                       f"({m['cpu_per_million_less_idle']:.2f} CPU s/M less that)")
+    for program, modes in mtail.items():
+        for mode in ("pipe", "file"):
+            m = modes.get(mode)
+            if m:
+                mark = "ok" if m["counted"] == m["lines_sent"] else "MISMATCH"
+                out.append(f"   mtail {program} ({mode}): sent {m['lines_sent']:,}, read {m['lines_read']:,}, counted "
+                           f"{m['counted']:,} [{mark}]; idle {m['idle_cpu_per_second'] * 1000:.1f} ms CPU/s at poll "
+                           f"interval {m['poll_interval']} ({m['cpu_per_million_less_idle']:.2f} CPU s/M less that)")
+    for mode, eq in run.get("equivalence", {}).items():
+        out += equivalence_lines(mode, eq, cpu)
     sus = small.get("sustained")
     if sus:
         ok = "n/a" if "exporter_read" not in sus else (
@@ -719,7 +903,9 @@ def table(run: dict[str, Any]) -> str:
         out.append(f"2. Sustained: {sus['lines_sent']:,} lines at {sus['send_rate']:,.0f}/s ({sus['send_seconds']:.1f} s): "
                    f"ring got {sus['ring_got']:,}, dropped {sus['ring_dropped']}, "
                    f"exporter read {sus.get('exporter_read', 'n/a')} [{ok}]")
-        out.append(f"   exporter CPU {_f(sus.get('exporter_cpu_seconds'))} s ({_f(sus.get('exporter_cpu_per_million'))} s/M), "
+        out.append(f"   exporter CPU {_f(sus.get('exporter_cpu_seconds'))} s ({_f(sus.get('exporter_cpu_per_million'))} s/M; "
+                   f"of which its reader's child process {_f(sus.get('reader_child_cpu_seconds'))} s"
+                   f"{', ITS PID CHANGED' if sus.get('reader_pids_changed') else ''}), "
                    f"all on /metrics {_f(sus.get('published_after'))} s after the last line sent (each poll publishes); "
                    f"rejected {sus.get('rejected', {})}")
     big = run.get("big")
@@ -771,6 +957,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ring-format", default="rfc3164", help="the ring's format (and the exporter's ring_format)")
     parser.add_argument("--mtail-poll-interval", default="1ms", help="mtail's --poll_interval for the named pipe")
     parser.add_argument("--no-mtail-file", dest="mtail_file", action="store_false", help="skip mtail tailing a file")
+    parser.add_argument("--mtail-programs", default="light,equivalent",
+                        help="mtail's programs, each run on the same lines: light (a histogram and a counter), "
+                             "equivalent (what the exporter counts; its counts checked against the exporter's)")
     parser.add_argument("--haproxy", default="", help="HAProxy binary: a path, or 3.2 / 3.4 under $HAPROXY_SHARED "
                         "(default: Debian's)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the last lines of a run")
@@ -779,6 +968,9 @@ def main(argv: list[str] | None = None) -> int:
     args.parts = set(args.parts.split(","))
     if args.parts - {"cpu", "sustained", "big"}:
         parser.error(f"--parts: unknown {', '.join(sorted(args.parts - {'cpu', 'sustained', 'big'}))}")
+    args.mtail_programs = args.mtail_programs.split(",")
+    if set(args.mtail_programs) - MTAIL_PROGRAMS.keys():
+        parser.error(f"--mtail-programs: unknown {', '.join(sorted(set(args.mtail_programs) - MTAIL_PROGRAMS.keys()))}")
     args.binary = resolve_haproxy(args.haproxy)
     logs = log_source_registered()
     results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
@@ -791,13 +983,19 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="hrxlogs"))  # short: UNIX socket paths are limited
     started = time.monotonic()
     try:
+        kept: dict[str, Families] = {}
         if {"cpu", "sustained"} & args.parts:
-            run["small"] = run_small(ring_frames(texts), args, workdir, logs)
-        run["mtail"] = {}
-        for mode in (("pipe", "file") if args.mtail_file else ("pipe",)) if "cpu" in args.parts else ():
-            print(f"[cpu] {args.lines:,} lines into mtail ({mode}) ...", flush=True)
-            run["mtail"][mode] = run_mtail(mode, file_lines(texts), args, workdir)
-            print(f"[cpu] mtail ({mode}): {run['mtail'][mode]}", flush=True)
+            run["small"] = run_small(ring_frames(texts), args, workdir, logs, kept)
+        run["mtail"], run["equivalence"] = {}, {}
+        lines = file_lines(texts)
+        for program in args.mtail_programs if "cpu" in args.parts else ():
+            for mode in ("pipe", "file") if args.mtail_file else ("pipe",):
+                print(f"[cpu] {args.lines:,} lines into mtail ({program} program, {mode}) ...", flush=True)
+                figures, families = run_mtail(mode, program, lines, args, workdir)
+                run["mtail"].setdefault(program, {})[mode] = figures
+                print(f"[cpu] mtail ({program}, {mode}): {figures}", flush=True)
+                if program == "equivalent" and "exporter" in kept:
+                    run["equivalence"][mode] = equivalence(kept["exporter"], families)
         if "big" in args.parts:
             run["big"] = run_big(args, workdir, logs)
     finally:

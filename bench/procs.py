@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -59,12 +60,82 @@ class Child:
         return len(os.listdir(f"/proc/{self.pid}/fd"))
 
     def cpu_seconds(self) -> float:
-        """User + system CPU of the whole process (all threads) so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICKS
+        """User + system CPU of the whole process (all threads) so far; not its child processes'
+        (see :meth:`tree_cpu`)."""
+        return cpu_of(Path(f"/proc/{self.pid}/stat").read_text())
+
+    def tree_cpu(self) -> TreeCpu:
+        return tree_cpu(self.pid)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         stop_process(self.proc, sig)
+
+
+def _ticks(stat: str) -> tuple[int, int]:
+    """utime + stime, and cutime + cstime, of a ``/proc/<pid>/stat`` text, in clock ticks."""
+    fields = stat.rsplit(")", 1)[1].split()  # after the command's name, which may hold anything
+    return int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
+
+
+def cpu_of(stat: str, reaped: bool = False) -> float:
+    """Seconds of CPU of a ``/proc/<pid>/stat`` text: utime + stime (all its threads, those that
+    ended too); with ``reaped``, + cutime + cstime: the child processes it waited for once they
+    ended (the kernel adds their CPU, theirs included, to their parent's when it reaps them)."""
+    own, waited = _ticks(stat)
+    return (own + waited if reaped else own) / TICKS
+
+
+def descendants(pid: int) -> dict[int, float]:
+    """The live child processes of ``pid``, theirs and so on (``/proc/<pid>/task/*/children``),
+    each with its CPU: utime + stime + what it reaped (:func:`cpu_of`).  A running child's CPU is
+    in none of its parent's figures: only once it ended and was waited for (cutime, cstime).  One
+    that ends during the walk is left out."""
+    found: dict[int, float] = {}
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        for tid in tasks:
+            try:
+                pids = Path(f"/proc/{parent}/task/{tid}/children").read_text().split()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            for child in map(int, pids):
+                try:
+                    found[child] = cpu_of(Path(f"/proc/{child}/stat").read_text(), reaped=True)
+                except (FileNotFoundError, ProcessLookupError):
+                    continue
+                todo.append(child)
+    return found
+
+
+@dataclass(frozen=True)
+class TreeCpu:
+    """A process's CPU and its descendants', at one moment (seconds): ``own`` its utime + stime,
+    ``reaped`` the children it waited for once they ended (cutime + cstime: a log reader that died
+    and was restarted), ``children`` each live descendant's (:func:`descendants`)."""
+
+    own: float
+    reaped: float
+    children: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def total(self) -> float:
+        return self.own + self.reaped + sum(self.children.values())
+
+    @property
+    def others(self) -> float:
+        """All but the process's own: its child processes', live and ended."""
+        return self.reaped + sum(self.children.values())
+
+
+def tree_cpu(pid: int) -> TreeCpu:
+    """``pid``'s :class:`TreeCpu` now."""
+    own, waited = _ticks(Path(f"/proc/{pid}/stat").read_text())
+    return TreeCpu(own / TICKS, waited / TICKS, descendants(pid))
 
 
 def start_haproxy(workdir: Path, config: str, name: str = "haproxy", args: Sequence[str] = (),
