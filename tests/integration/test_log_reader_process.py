@@ -216,7 +216,9 @@ def nice(pid: int) -> int:
 
 def test_the_reader_yields_the_cores_to_the_exporter(logged: HAProxy, exporter: Exporter) -> None:
     """The ring waits for its reader, a scrape for nothing but a core: the reader runs at a lower
-    priority than the exporter whose lines it reads."""
+    priority than the exporter whose lines it reads, under the batch policy (no preempting)."""
     exporter.until("the log stream never opened", lambda got: value(got, "haproxy_exporter_log_stream_up") == 1)
     [reader] = exporter.readers()
     assert nice(reader) == min(19, nice(exporter.proc.pid) + 10)
+    assert os.sched_getscheduler(reader) == os.SCHED_BATCH
+    assert os.sched_getscheduler(exporter.proc.pid) == os.SCHED_OTHER

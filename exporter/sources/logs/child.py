@@ -154,11 +154,20 @@ def die_with_parent(parent: int) -> None:
 
 
 def yield_to_the_exporter(increment: int) -> None:
-    """Lower this process's priority below the exporter's (a limit on raising it is no failure)."""
+    """Lower this process's priority below the exporter's, and ask the kernel's batch policy for
+    it: a reader woken by each read of the ring then does not take the core from a scrape or a
+    poll already running (a woken process of the normal policy may), it waits for a free one.
+    Neither failing is a failure: the reader works as before."""
     try:
         os.nice(increment)
     except OSError:  # pragma: no cover - at the lowest priority already, or a sandbox forbids it
         pass
+    batch = getattr(os, "SCHED_BATCH", None)
+    if batch is not None:
+        try:
+            os.sched_setscheduler(0, batch, os.sched_param(0))
+        except OSError:  # pragma: no cover - a sandbox forbids it
+            pass
 
 
 def commands(fd: int, loop: StreamLoop, counts: Counts, tick: float = TICK) -> None:
