@@ -15,6 +15,7 @@ from exporter.runtime.address import parse_address
 from exporter.runtime.client import Allowlist, RuntimeClient
 from exporter.sources.base import Link
 from exporter.sources.logs import process, wire
+from exporter.sources.logs.child import Counts
 from exporter.sources.logs.config import NativeConfig
 from exporter.sources.logs.counting import Counting, Values
 from exporter.sources.logs.process import ReaderProcess, apply
@@ -67,6 +68,74 @@ def test_the_counts_sent_make_the_totals_the_tally_makes(version: str, name: str
         assert (got.retries, got.redispatches) == (expected.retries, expected.redispatches)
         assert (got.lines, got.dropped, got.rejected, got.unexported) == (
             expected.lines, expected.dropped, expected.rejected, expected.unexported)
+
+
+class Sent:
+    """What a :class:`~exporter.sources.logs.child.Counts` writes to the exporter."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def send(self, data: bytes) -> None:
+        self.data += data
+
+
+def sent_by_counts(cfg: Any, blocks: list[str], limit: int) -> tuple[Tally, Counts]:
+    """``blocks`` through a reader's :class:`Counts` of the given ``limit`` (its clock stopped: no
+    moment ends before the flush), applied as the exporter's process applies them."""
+    sent = Sent()
+    counts = Counts(Counting(cfg), sent, fold_every=60.0, clock=lambda: 0.0, limit=limit)  # type: ignore[arg-type]
+    for text in blocks:
+        counts.feed(text)
+    counts.flush()
+    tally = Tally(cfg, fold_every=0)
+    tally.set_known(KNOWN)
+    data = io.BytesIO(bytes(sent.data))
+    while (message := wire.read_frame(data.read)) is not None:
+        apply(message, tally, Health(), "", "show events r -w -n")
+    return tally, counts
+
+
+def same_totals(got: Any, expected: Any) -> None:
+    assert got.histograms == expected.histograms and got.native == expected.native
+    assert (got.codes, got.terminations, got.retries, got.redispatches) == (
+        expected.codes, expected.terminations, expected.retries, expected.redispatches)
+    assert (got.lines, got.rejected, got.unexported) == (expected.lines, expected.rejected, expected.unexported)
+
+
+@pytest.mark.parametrize("version, name", CAPTURED)
+@pytest.mark.parametrize("limit", [1, 4, 1 << 16])
+def test_times_binned_while_a_moment_lasts_make_the_same_totals(version: str, name: str, limit: int) -> None:
+    """Past ``limit`` distinct entries the reader bins its times and keeps them until the moment is
+    over; past it with the series too, it sends at once: the totals are the same either way."""
+    cfg = config(version, name, servers=True, native=NativeConfig(schema=3, max_buckets=4))
+    captured = lines(version, f"{name}.log")
+    blocks = [block(captured[at:at + 2] + [GARBAGE[at % len(GARBAGE)]]) for at in range(0, len(captured), 2)]
+    fed = Tally(cfg, fold_every=0)
+    fed.set_known(KNOWN)
+    for text in blocks:
+        fed.feed(text)
+    got, counts = sent_by_counts(cfg, blocks, limit)
+    same_totals(got.view(), fed.view())
+    assert counts.sends >= 1
+
+
+def test_many_distinct_times_are_binned_and_sent_once_a_moment() -> None:
+    """A thousand distinct times of one backend are a thousand pending entries and one series: the
+    reader bins them when they pass its limit, and sends once, when the moment ends."""
+    cfg = config("3.4.0", "httplog")
+    line = next(text for text in lines("3.4.0", "httplog.log") if " be_app/app1 0/0/0/0/0 " in text)
+    blocks = [block([line.replace(" 0/0/0/0/0 ", f" 0/0/0/{ms}/{ms} ") for ms in range(at, at + 100)])
+              for at in range(0, 1000, 100)]
+    fed = Tally(cfg, fold_every=0)
+    fed.set_known(KNOWN)
+    for text in blocks:
+        fed.feed(text)
+    expected = fed.view()
+    assert sum(n for _, counts, _ in expected.histograms[("backend", "total")] for n in counts) == 1000
+    got, counts = sent_by_counts(cfg, blocks, limit=250)
+    assert counts.sends == 1
+    same_totals(got.view(), expected)
 
 
 def test_no_frame_holds_more_than_its_bound() -> None:

@@ -29,11 +29,12 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 from typing import Callable
 
 from exporter.runtime.client import RuntimeClient
 from exporter.sources.logs import wire
-from exporter.sources.logs.counting import Counting, Values
+from exporter.sources.logs.counting import Counting, Series, Values, merge
 from exporter.sources.logs.reader import StreamLoop
 from exporter.sources.logs.tally import PENDING
 
@@ -105,14 +106,17 @@ class Counts:
     :meth:`due` from the command thread when the stream is quiet."""
 
     def __init__(self, counting: Counting, out: Out, fold_every: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, limit: int = PENDING) -> None:
         self.counting = counting
         self.out = out
         self.fold_every = fold_every
         self.clock = clock
+        self.limit = limit
         self.lock = threading.Lock()
         self.pending = counting.pending()
         self.values = Values(counting.config)
+        self.held: dict[str, dict[tuple[str, ...], Series]] = {}  # times binned already this moment
+        self.sends = 0
 
     def feed(self, text: str) -> None:
         with self.lock:
@@ -120,8 +124,23 @@ class Counts:
             self.counting.feed(text, pending)
             if pending.since is None:
                 pending.since = self.clock()
-            if self.clock() - pending.since >= self.fold_every or pending.entries() > PENDING:
+            if self.clock() - pending.since >= self.fold_every:
                 self._send()
+            elif pending.entries() > self.limit:
+                self._bin()
+
+    def _bin(self) -> None:
+        """Many distinct times (at a thousand backends, about two a line): bin them into the series
+        held, which take one entry per pair, so that memory stays bounded and the counts still go
+        once a second (each sending costs the exporter's process a fold per entry, under the
+        interpreter lock its scrapes need).  Sent at once when even the series are too many."""
+        pending = self.pending
+        for timer, counts in pending.timers.items():
+            if counts:
+                merge(self.held.setdefault(timer, {}), self.values.bin(counts, pending.waiting.unexported))
+                pending.timers[timer] = Counter()
+        if pending.entries() + sum(map(len, self.held.values())) > self.limit:
+            self._send()
 
     def due(self) -> None:
         with self.lock:
@@ -136,7 +155,9 @@ class Counts:
 
     def _send(self) -> None:
         pending, self.pending = self.pending, self.counting.pending()
-        for data in wire.frames(pending, self.values, self.counting.matcher.tls):
+        held, self.held = self.held, {}
+        self.sends += 1
+        for data in wire.frames(pending, self.values, self.counting.matcher.tls, held):
             self.out.send(data)
 
 

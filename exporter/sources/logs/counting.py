@@ -20,6 +20,7 @@ from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import repeat
+from operator import add
 from typing import Any, Iterable
 
 from exporter.exposition.native import index as native_index
@@ -136,6 +137,21 @@ class Values:
                 else:
                     series[3][native] = series[3].get(native, 0) + n
         return {pair: (series[0], series[1], series[2], series[3]) for pair, series in out.items()}
+
+
+def merge(into: dict[tuple[str, ...], Series], more: dict[tuple[str, ...], Series]) -> None:
+    """Add binned series (:meth:`Values.bin`) to those held already, pair by pair."""
+    for pair, series in more.items():
+        held = into.get(pair)
+        if held is None:
+            into[pair] = series
+            continue
+        counts, total_ms, zero, native = held
+        if native is not None and series[3] is not None:
+            native = dict(native)
+            for key, n in series[3].items():
+                native[key] = native.get(key, 0) + n
+        into[pair] = (list(map(add, counts, series[0])), total_ms + series[1], zero + series[2], native)
 
 
 def normalize(outcomes: Counter[Outcome], tls: bool, unexported: Counter[str]) -> Counter[Normal]:

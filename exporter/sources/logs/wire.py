@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterator
 from exporter.runtime.address import Address
 from exporter.runtime.client import Allowlist
 from exporter.sources.logs.config import LogsConfig
-from exporter.sources.logs.counting import Pending, Series, Values, Waiting, normalize
+from exporter.sources.logs.counting import Pending, Series, Values, Waiting, merge, normalize
 from exporter.sources.logs.tally import FOLD_EVERY
 
 LOG, UP, NOTE, COUNT, RESUMED, OUTCOMES, SERIES, WAITING = "log", "up", "note", "count", "resumed", "o", "s", "w"
@@ -58,18 +58,25 @@ def frame(message: tuple[Any, ...]) -> bytes:
     return _LENGTH.pack(len(body)) + body
 
 
-def frames(pending: Pending, values: Values, tls: bool) -> Iterator[bytes]:
+def frames(pending: Pending, values: Values, tls: bool,
+           held: dict[str, dict[tuple[str, ...], Series]] | None = None) -> Iterator[bytes]:
     """One moment's pending counts as frames: the outcomes, read (:func:`normalize`; ``tls``: the
     format's frontend is %ft, which may end with "~"), then each timer's times binned per
     (backend[, server]) pair (:meth:`Values.bin`, so that the exporter's process folds one entry
     per pair), at most :data:`CHUNK` entries a frame; the last one :data:`WAITING` (the lines,
-    drops and rejected lines counted with them)."""
+    drops and rejected lines counted with them).  ``held``: series binned already this moment
+    (the reader's process bins its times when they are many, :class:`~.child.Counts`), sent with
+    the rest."""
     waiting = pending.waiting
     outcomes = list(normalize(pending.outcomes, tls, waiting.unexported).items())
     for at in range(0, len(outcomes), CHUNK):
         yield frame((OUTCOMES, outcomes[at:at + CHUNK]))
     for timer, counts in pending.timers.items():
-        binned = [(pair, *series) for pair, series in values.bin(counts, waiting.unexported).items()]
+        found = values.bin(counts, waiting.unexported)
+        if held and held.get(timer):
+            merge(held[timer], found)
+            found = held[timer]
+        binned = [(pair, *series) for pair, series in found.items()]
         for at in range(0, len(binned), SERIES_CHUNK):
             yield frame((SERIES, timer, binned[at:at + SERIES_CHUNK]))
     yield frame((WAITING, waiting.lines, waiting.dropped, list(waiting.rejected.items()),
