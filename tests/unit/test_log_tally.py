@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exporter.sources.logs.config import LogsConfig
+from exporter.sources.logs.counting import Counting
 from exporter.sources.logs.format import FIELDS, BatchMatcher, LogLine
 from exporter.sources.logs.tally import Known, Tally
 from tests.unit.test_log_format import CAPTURED, VERSIONS, custom_format, expected, lines, parser
@@ -59,6 +60,24 @@ def test_the_block_matcher_reads_each_captured_line_as_the_line_parser_does(vers
         assert got.get("status") in (None, str(parsed.status), "-1", "-")
         if "t_active" in got:
             assert got["t_active"] == ("-1" if parsed.t_active is None else str(parsed.t_active))
+
+
+@pytest.mark.parametrize("version, name", CAPTURED)
+@pytest.mark.parametrize("servers", [False, True])
+def test_the_counting_matcher_captures_fewer_fields_and_matches_the_same_lines(version: str, name: str,
+                                                                                servers: bool) -> None:
+    """The matcher the counting uses leaves out what it never reads (%B, %s without per-server
+    histograms): the same lines match, and each field it keeps is the full matcher's."""
+    full = parser(version, name).batch()
+    counting = Counting(config(version, name, servers=servers))
+    kept = counting.matcher
+    assert "bytes" not in kept.columns and ("server" in kept.columns) is (servers and "server" in full.columns)
+    assert set(kept.columns) < set(full.columns)
+    mixed = [*lines(version, f"{name}.log"), *GARBAGE]
+    rows, all_rows = kept.findall(block(mixed)), full.findall(block(mixed))
+    assert len(rows) == len(all_rows) > 0
+    for row, whole in zip(rows, all_rows):
+        assert fields_of(kept, row) == {key: value for key, value in fields_of(full, whole).items() if key in kept.columns}
 
 
 GARBAGE = [

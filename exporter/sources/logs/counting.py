@@ -219,15 +219,20 @@ class Counting:
         self.where = where
         self.config = config
         self.parser = config.parser()
-        self.matcher = self.parser.batch()
-        columns = self.matcher.columns
         self.servers = config.servers
-        self.timers: list[tuple[str, int]] = []  # (timer, its column in a match)
+        captured = self.parser.captured
+        sources: list[tuple[str, str]] = []  # (timer, the field it is read from)
         for timer, (source_field, _) in TIMERS.items():
-            if timer == "total" and source_field not in columns:
+            if timer == "total" and source_field not in captured:
                 source_field = TCP_TOTAL
-            if source_field in columns:
-                self.timers.append((timer, columns[source_field]))
+            if source_field in captured:
+                sources.append((timer, source_field))
+        keep = {"frontend", "backend", "status", "termination", "retries", *(field for _, field in sources)}
+        if self.servers:
+            keep.add("server")
+        self.matcher = self.parser.batch(frozenset(keep))
+        columns = self.matcher.columns
+        self.timers: list[tuple[str, int]] = [(timer, columns[field]) for timer, field in sources]
         self._columns = columns
         self._said: set[str] = set()
 

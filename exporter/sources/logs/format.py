@@ -413,9 +413,10 @@ class LineParser:
         """Why ``line`` (one that :meth:`parse` did not read) was not read: one of :data:`REASONS`."""
         return self._why(line, len(line.encode("utf-8", "replace")))
 
-    def batch(self) -> "BatchMatcher":
-        """The same expression over a block of lines at once (:class:`BatchMatcher`)."""
-        return BatchMatcher(self)
+    def batch(self, keep: frozenset[str] | None = None) -> "BatchMatcher":
+        """The same expression over a block of lines at once (:class:`BatchMatcher`), capturing only
+        the fields in ``keep`` (None: all)."""
+        return BatchMatcher(self, keep)
 
     def _why(self, line: str, size: int) -> str:
         if _HEADERS[self.ring_format].match(line) is None:
@@ -434,11 +435,16 @@ class BatchMatcher:
     parser's, anchored at line ends, with every negated class also refusing a newline, so that a
     match never runs from one line into the next: each line matches here exactly when
     :meth:`LineParser.parse` reads it (a test holds both to the same result).  ``columns`` maps
-    each captured field (:data:`FIELDS`) to its place in the tuples.
+    each captured field (:data:`FIELDS`) to its place in the tuples; a field left out of ``keep``
+    is matched and not captured.
     """
 
-    def __init__(self, parser: LineParser) -> None:
+    def __init__(self, parser: LineParser, keep: frozenset[str] | None = None) -> None:
         body = parser.expression.pattern.replace(_NEVER, "")
+        for name in FIELDS:
+            if keep is not None and name not in keep:  # matched, not captured: a column costs every line
+                for group in ((name, "ft") if name == "frontend" else (name,)):
+                    body = body.replace(f"(?P<{group}>", "(?:")
         if "\\[^" in body:  # pragma: no cover - re.escape writes "\\[\\^": no literal "[^" is ever made
             raise AssertionError("a literal '[^' in a log format's expression")
         body = body.replace("[^", "[^\\n")
