@@ -1,5 +1,6 @@
 """Talk to HAProxy's stats socket: one read-only command per connection, read to the end (or,
-for a command whose answer does not end, read as it comes until it is closed: :class:`Stream`).
+for a command whose answer does not end, read as it comes until it is closed: :class:`Stream`,
+which may be told what process serves it by a command chained before it on its connection).
 
 Framing facts (reference sheet §5): HAProxy ends every command's output with a blank line
 (``\\n\\n``) and, in non-interactive mode, closes the connection.  The master CLI never closes,
@@ -27,6 +28,9 @@ from exporter.runtime.answer import BLOCK, MAX_LINE, Answer, Text
 
 # The master CLI's routing prefix: ``@!<pid> `` reaches one worker, old ones included.
 _ROUTE = re.compile(r"@!\d{1,10} ")
+# What the answers chained before a stream may take in all (Stream.heads): a ``show info`` is
+# 1.1 to 1.4 KB on HAProxy 2.6 to 3.4.
+MAX_HEADS = 1 << 16
 
 
 class CommandRefused(ValueError):
@@ -121,7 +125,7 @@ class StreamingClient(Client, Protocol):
     """A client that can also hold an answer that does not end open (:meth:`RuntimeClient.stream`),
     for a source that streams; the poll itself needs only :meth:`Client.run`."""
 
-    def stream(self, command: str) -> "Stream": ...
+    def stream(self, command: str, before: tuple[str, ...] = ()) -> "Stream": ...
 
 
 class RuntimeClient:
@@ -144,22 +148,31 @@ class RuntimeClient:
         self._exchange((command + "\n").encode(), reader)
         return reader.answer()
 
-    def stream(self, command: str) -> "Stream":
+    def stream(self, command: str, before: tuple[str, ...] = ()) -> "Stream":
         """Send a command whose answer does not end (``show events <ring> -w -n``) and return its
         :class:`Stream`; the connect and the send are bounded by the target's timeouts, the
-        stream's reads by nothing (an idle ring is silent for as long as nothing is logged)."""
-        self.allowlist.check(command)
+        stream's reads by nothing (an idle ring is silent for as long as nothing is logged).
+
+        ``before``: commands whose answers end, chained ahead of it on the same line (``;``, which
+        HAProxy 2.6 to 3.4 run in turn on one connection), read with :meth:`Stream.heads`: what
+        only the stream's own connection can tell, such as the pid of the process serving it.
+        Each is checked on its own, as it would be sent alone."""
+        for part in (*before, command):
+            self.allowlist.check(part)
+            if "\\" in part:  # HAProxy's escape of ";": a chain of parts is read as it is checked
+                raise CommandRefused(f"refusing to chain {part!r}: it holds a backslash")
+        line = ";".join((*before, command))
         sock = self._connect()
         try:
             sock.settimeout(self.limits.timeout)
-            sock.sendall((command + "\n").encode())  # not half-closed: any input ends HAProxy's wait
+            sock.sendall((line + "\n").encode())  # not half-closed: any input ends HAProxy's wait
             sock.settimeout(None)
             if sock.family != socket.AF_UNIX:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)  # a peer gone silent is found
         except OSError as exc:
             sock.close()
-            raise TransportError("io", f"sending {command!r} to {self.address} failed: {exc}") from None
-        return Stream(sock, command)
+            raise TransportError("io", f"sending {line!r} to {self.address} failed: {exc}") from None
+        return Stream(sock, command, len(before))
 
     def _connect(self) -> socket.socket:
         sock = socket.socket(self.address.family, socket.SOCK_STREAM)
@@ -214,20 +227,65 @@ class Stream:
     the stream's only line, like a log line would: so the ring and the level are checked with
     commands that end (``show events`` lists the rings; the level probe) before a stream is opened.
 
+    The answers of the ``before`` commands chained ahead of the streamed one come first, each
+    ending with its blank line: :meth:`heads` reads them, and :meth:`texts` starts after them
+    (a blank line there would otherwise end the stream).  They are bounded by :data:`MAX_HEADS`
+    bytes in all: more is no answer of a command that ends, and ends the stream with
+    :class:`TransportError`.
+
     A line longer than :data:`~exporter.runtime.answer.MAX_LINE` is no line of HAProxy's (a
     ring's ``maxlen`` cuts its lines) and ends the stream with :class:`TransportError`, so what
     is held between reads stays bounded.  Unlike a whole answer, a stream's first bytes are not
     taken for an HTTP page: a syslog header starts with ``<``.
     """
 
-    def __init__(self, sock: socket.socket, command: str) -> None:
+    def __init__(self, sock: socket.socket, command: str, before: int = 0) -> None:
         self.command = command
+        self.before = before
         self.end: str | None = None
         self.bytes_read = 0
         self.lines_read = 0
         self._sock = sock
         self._closing = False
         self._reading = False
+        self._early = b""  # what came with the last answer before the stream: the stream's first bytes
+
+    def heads(self) -> list[str] | None:
+        """The answers of the ``before`` commands, each without its blank line; None when the
+        stream ended first (``end`` says how, and the socket is closed).  Read before :meth:`texts`."""
+        self._reading = True
+        data = b""
+        answers: list[bytes] = []
+        start = 0
+        try:
+            while len(answers) < self.before:
+                if data.startswith(b"\n", start):  # a command with nothing to say answers a lone newline
+                    answers.append(b"")
+                    start += 1
+                    continue
+                blank = data.find(b"\n\n", start)
+                if blank >= 0:
+                    answers.append(data[start:blank + 1])
+                    start = blank + 2
+                    continue
+                if len(data) > MAX_HEADS:
+                    raise TransportError("unexpected_response", f"the answers before {self.command!r} went on for "
+                                                                f"more than {MAX_HEADS} bytes: not HAProxy's")
+                try:
+                    chunk = self._sock.recv(BLOCK)
+                except OSError:
+                    chunk, self.end = b"", "closed" if self._closing else "io"
+                if not chunk:
+                    self.end = self.end or ("closed" if self._closing else "ended")
+                    self._sock.close()
+                    return None
+                self.bytes_read += len(chunk)
+                data += chunk
+        except BaseException:
+            self._sock.close()
+            raise
+        self._early = data[start:]
+        return [answer.decode("utf-8", "replace") for answer in answers]
 
     def batches(self) -> Iterator[list[str]]:
         """The complete lines of each read, as a list per read (see :meth:`texts`)."""
@@ -243,15 +301,17 @@ class Stream:
         rest = ""
         try:
             while True:
-                try:
-                    chunk = self._sock.recv(BLOCK)
-                except OSError:
-                    self.end = "closed" if self._closing else "io"
-                    return
+                chunk, self._early = self._early, b""
                 if not chunk:
-                    self.end = "closed" if self._closing else "ended"
-                    return
-                self.bytes_read += len(chunk)
+                    try:
+                        chunk = self._sock.recv(BLOCK)
+                    except OSError:
+                        self.end = "closed" if self._closing else "io"
+                        return
+                    if not chunk:
+                        self.end = "closed" if self._closing else "ended"
+                        return
+                    self.bytes_read += len(chunk)
                 text = rest + decode(chunk)
                 cut = text.rfind("\n") + 1
                 rest = text[cut:]

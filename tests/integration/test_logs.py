@@ -8,7 +8,9 @@ the traffic) and the client's clock and status codes.
 * ``_sum / _count`` is the mean the client measured, within a few ms (the client also times its
   own connect and read, so it sees a little more, never less);
 * the same for ``tcplog`` (sessions) and a custom ``log-format``;
-* a restart of HAProxy does not reset the histograms, and the stream comes back by itself;
+* a restart of HAProxy does not reset the histograms, and the stream comes back by itself, once
+  (no second reconnect when the poll then sees the new pid);
+* a ``-sf`` reload moves the stream to the new process;
 * below level operator, and for a ring HAProxy does not have, the stream's refusal is counted and
   the rest of the poll is exported.
 """
@@ -20,7 +22,7 @@ import statistics
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -232,33 +234,51 @@ def test_a_custom_log_format_is_read_from_the_same_string_as_haproxy_cfg(logged:
     assert value(got, "haproxy_backend_log_connect_time_seconds_count", proxy="be_fast") == 10
 
 
-def test_a_restart_of_haproxy_keeps_the_counts_and_the_stream_comes_back(logged: HAProxy, exporters) -> None:
+RESTARTS = 3
+
+
+def cli_sessions(hap: HAProxy) -> int:
+    """The CLI sessions HAProxy holds: the test's own ``show sess``, and the exporter's stream if
+    it is open (the exporter polls only when the test asks it to)."""
+    return sum(" fe=GLOBAL " in line for line in hap.cmd("show sess").splitlines())
+
+
+def settling(seen: list[float]) -> Callable[[dict[Any, float]], bool]:
+    """A check for Exporter.until: the stream up, and its connects (kept in ``seen``, one a poll)
+    the same over the last six polls."""
+    def settled(got: dict[Any, float]) -> bool:
+        seen.append(value(got, "haproxy_exporter_log_stream_connects_total"))
+        return value(got, "haproxy_exporter_log_stream_up") == 1 and len(seen) > 5 and seen[-6] == seen[-1]
+    return settled
+
+
+def test_a_restart_of_haproxy_keeps_the_counts_and_the_stream_comes_back_once(logged: HAProxy, exporters) -> None:
+    """Each restart (a new process on the same socket, the old one gone) costs one reconnect: the
+    stream comes back by itself, and the poll that then sees the new pid does not open it again,
+    as the stream's own show info names that pid.  The stream is let come back before any poll
+    sees the new process: the order in which an extra reconnect would be made."""
     exporter = streaming(exporters, logged.admin, ring="httplog")
     for _ in range(5):
         timed_request(logged.ports[0], "/fast")
     exporter.until("not every log line was read", lambda got: lines_read(got) >= 5)
-    logged.stop()
-    logged.start()
-    got = exporter.until("the stream did not open again",
-                         lambda got: value(got, "haproxy_exporter_log_stream_connects_total") >= 2
-                         and value(got, "haproxy_exporter_log_stream_up") == 1)
-    # A stream that opened again before a poll saw the new pid is opened once more when the poll
-    # does (the reader cannot tell a restart from a reload, whose old process would keep an old
-    # stream alive): let that settle, the stream up and its connects the same over half a second.
-    seen: list[float] = []
-
-    def settled(got: dict) -> bool:
-        seen.append(value(got, "haproxy_exporter_log_stream_connects_total"))
-        return value(got, "haproxy_exporter_log_stream_up") == 1 and len(seen) > 5 and seen[-6] == seen[-1]
-
-    exporter.until("the stream did not settle", settled)
-    for _ in range(3):
-        timed_request(logged.ports[0], "/fast")
-    got = exporter.until("not every log line was read", lambda got: lines_read(got) >= 8)
-    # HAProxy's own counters started again from zero; the histograms did not
-    assert stat_counters(logged)[("be_fast", "BACKEND")]["hrsp_2xx"] == 3
-    assert value(got, "haproxy_backend_log_total_time_seconds_count", proxy="be_fast") == 8
-    assert value(got, "haproxy_exporter_log_stream_failures_total", reason="ended") >= 1
+    for restart in range(1, RESTARTS + 1):
+        logged.stop()
+        logged.start()
+        wait_for(lambda: cli_sessions(logged) >= 2, 15, "the stream did not open again on the new process")
+        connects, requests = 1 + restart, 5 + 3 * restart
+        seen: list[float] = []
+        exporter.until("the stream did not settle", settling(seen))  # the first of these polls sees the new pid
+        assert set(seen) == {connects}, f"restart {restart}: connects {seen}, not {connects} all along"
+        for _ in range(3):
+            timed_request(logged.ports[0], "/fast")
+        got = exporter.until("not every log line was read", lambda got, requests=requests: (value(
+            got, "haproxy_backend_log_total_time_seconds_count", proxy="be_fast") or 0) >= requests)
+        # HAProxy's own counters started again from zero; the histograms did not
+        assert stat_counters(logged)[("be_fast", "BACKEND")]["hrsp_2xx"] == 3
+        assert value(got, "haproxy_backend_log_total_time_seconds_count", proxy="be_fast") == requests
+    assert value(got, "haproxy_exporter_log_stream_connects_total") == 1 + RESTARTS
+    assert value(got, "haproxy_exporter_log_stream_failures_total", reason="ended") >= RESTARTS
+    assert value(got, "haproxy_exporter_log_stream_failures_total", reason="no_pid") is None
 
 
 @pytest.mark.parametrize("socket_name, ring, reason", [
@@ -310,6 +330,33 @@ def test_a_reload_behind_the_socket_moves_the_stream_to_the_new_process(logged: 
     got = exporter.until("not every log line was read", lambda got: (value(
         got, "haproxy_backend_log_total_time_seconds_count", proxy="be_fast") or 0) >= 7)
     assert value(got, "haproxy_backend_log_total_time_seconds_count", proxy="be_fast") == 7
+
+
+def test_a_master_worker_reload_moves_the_stream_from_the_workers_socket_to_the_new_worker(
+        haproxy_factory, origin: DelayedOrigin, exporters) -> None:
+    """The target at the worker's own stats socket of a master-worker HAProxy: after a reload
+    (SIGUSR2) the new worker serves the socket, and the stream still open is the old worker's,
+    whose pid its show info named: the poll's new pid opens it again, once, on the new worker,
+    the old worker leaves, and the new one's lines are counted on top of the old one's."""
+    hap: HAProxy = haproxy_factory(CFG.replace("{origin}", str(origin.port)), nports=3, start=False).start_master()
+    (old,), _ = hap.workers()
+    exporter = streaming(exporters, hap.admin, ring="httplog")
+    for _ in range(4):
+        timed_request(hap.ports[0], "/fast")
+    exporter.until("not every log line was read", lambda got: lines_read(got) >= 4)
+    new = hap.reload()
+    wait_for(lambda: f"Pid: {new}\n" in hap.cmd("show info"), 10, "the new worker did not take the socket over")
+    exporter.until("the stream was not opened again on the new worker",
+                   lambda got: value(got, "haproxy_exporter_log_stream_connects_total") == 2
+                   and value(got, "haproxy_exporter_log_stream_up") == 1)
+    wait_for(lambda: hap.workers() == ([new], []), 15, "the old worker did not leave")  # no stream holds it
+    for _ in range(3):
+        timed_request(hap.ports[0], "/fast")
+    got = exporter.until("not every log line was read", lambda got: (value(
+        got, "haproxy_backend_log_total_time_seconds_count", proxy="be_fast") or 0) >= 7)
+    assert value(got, "haproxy_backend_log_total_time_seconds_count", proxy="be_fast") == 7
+    assert value(got, "haproxy_exporter_log_stream_connects_total") == 2
+    assert old != new
 
 
 def test_lines_a_lagging_reader_lost_are_what_haproxy_announces(logged: HAProxy) -> None:

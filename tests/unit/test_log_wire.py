@@ -183,7 +183,8 @@ def test_a_reader_that_cannot_start_is_counted_once_a_try_and_tried_again_until_
     monkeypatch.setattr(process, "spawn", failing)
     health = Health()
     command = "show events r -w -n"
-    client = RuntimeClient(parse_address("/nonexistent/admin.sock"), Allowlist([r"show events r -w -n"]), Limits())
+    client = RuntimeClient(parse_address("/nonexistent/admin.sock"), Allowlist([r"show events r -w -n", r"show info"]),
+                           Limits())  # the log source declares both: show info is chained before the stream
     reader = ReaderProcess(command, Tally(config("3.4", "httplog")), health, pauses=(0.01,))
     reader.start(Link("", "", client))
     reader.ready()

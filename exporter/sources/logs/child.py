@@ -193,6 +193,7 @@ def yield_to_the_exporter(increment: int) -> None:
 
 def commands(fd: int, loop: StreamLoop, counts: Counts, tick: float = TICK) -> None:
     """The command thread: the exporter's commands, and the pending counts of a quiet stream."""
+    received = wire.Commands()
     while True:
         ready, _, _ = select.select([fd], [], [], tick)
         if not ready:
@@ -201,10 +202,10 @@ def commands(fd: int, loop: StreamLoop, counts: Counts, tick: float = TICK) -> N
         data = os.read(fd, 64)
         if not data:  # the exporter is gone
             os._exit(0)
-        for command in data:
-            if command == wire.RENEW[0]:
-                loop.renew()
-            elif command == wire.STOP[0]:
+        for command, pid in received.feed(data):
+            if command == wire.RENEW:
+                loop.renew(pid)
+            elif command == wire.STOP:
                 loop.stop()
                 return
 

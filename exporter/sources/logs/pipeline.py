@@ -64,13 +64,14 @@ class Pipeline:
     def build(self, table_known: Known | None, pid: str | None, cycle: Any) -> list[Family]:
         """The families of what was counted so far, once per ``cycle`` (the cycle's ModelStats: a
         target whose current workers are several builds them once).  ``pid``: the process the
-        poll read; when it is another than the last poll's, the stream is opened again on it."""
+        poll read; when it is another than the last poll's, the reader opens the stream again
+        unless that process serves it already (a restart: the stream came back by itself)."""
         if self._built_for is cycle:
             return []
         self._built_for = cycle
         if pid is not None:
             if self._pid is not None and pid != self._pid and self._reader is not None:
-                self._reader.renew()
+                self._reader.renew(pid)
             self._pid = pid
         if table_known is not None:
             if table_known != self.tally.known:

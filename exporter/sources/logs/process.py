@@ -33,7 +33,7 @@ import exporter
 from exporter.runtime.client import RuntimeClient
 from exporter.sources.base import Link
 from exporter.sources.logs import wire
-from exporter.sources.logs.reader import LIVED, PAUSES, Health
+from exporter.sources.logs.reader import LIVED, PAUSES, SHOW_INFO, Health
 from exporter.sources.logs.tally import Tally
 
 log = logging.getLogger("exporter.logs")
@@ -69,7 +69,8 @@ class ReaderProcess:
         if not isinstance(client, RuntimeClient):  # pragma: no cover - the poll's clients are all RuntimeClient
             self.health.note(link.where, "unsupported", f"the target's client cannot stream {self.command!r}")
             return
-        client.allowlist.check(self.command)
+        for command in (SHOW_INFO, self.command):  # the stream's line (reader.py), refused here rather than in the child
+            client.allowlist.check(command)
         setup = wire.Setup(client.address, client.allowlist, client.limits.connect_timeout, client.limits.timeout,
                            client.limits.max_response_bytes, self.command, self.tally.config, os.getpid())
         self._thread = threading.Thread(target=self._run, args=(setup, link.where), name=f"logs {link.where}".strip(),
@@ -79,9 +80,10 @@ class ReaderProcess:
     def ready(self) -> None:
         self._ready.set()
 
-    def renew(self) -> None:
-        """Open the stream again: the process behind the socket is another one (a reload)."""
-        self._command(wire.RENEW)
+    def renew(self, pid: str | None = None) -> None:
+        """Open the stream again unless it is served by ``pid``, the process the poll now sees
+        behind the socket (the child knows which process serves its stream: reader.py)."""
+        self._command(wire.renew(pid))
 
     def stop(self, wait: float = 5.0) -> None:
         """Ask the child for its last counts and to end; kill it if it has not within ``wait``."""

@@ -18,11 +18,24 @@ it does not have ``No such event sink``, as the stream's one line.  Each end is 
 reason, said in the log once per change of reason, and followed by a new attempt after a pause
 that grows while attempts keep failing.  Through a master CLI a routed stream answers nothing at
 all (HAProxy 2.6 to 3.4), so none is opened: a target at a master CLI says so instead.
+
+The stream is opened with ``show info`` chained before it on the same line (``show info;show
+events <ring> -w -n``, which HAProxy 2.6 to 3.4 run in turn on one connection, at any level:
+the refusals come after show info's answer), because only the stream's own connection can say
+which process serves it.  The poll notices a new process behind the socket by its ``show info``
+and asks for a renew (:meth:`StreamLoop.renew`), but that alone cannot tell the two ways a new
+process comes: after a ``-sf`` reload the open stream stays on the old process (it keeps it alive
+and gets nothing more), and must be opened again; after a restart the old process ended the
+stream, the loop opened another on the new process by itself, and opening it again would only
+add a gap in which lines are lost.  Comparing the two pids tells them apart.  A show info that
+names no pid (cut, or not show info's answer) costs only that: the stream goes on, and every
+renew opens it again, as before.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import Counter
@@ -38,6 +51,9 @@ REFUSALS = {"Permission denied": "permission_denied", "No such event sink": "no_
 # Before each new attempt while they keep failing: the first is short, as a stream ends on every
 # reload of HAProxy and what is logged until the next one opens is not read.
 PAUSES = (0.1, 1.0, 2.0, 5.0, 10.0, 30.0)
+SHOW_INFO = "show info"  # chained before the stream's command: the pid of the process that serves it
+NO_PID = "no_pid"  # what is counted when that show info names none
+_PID = re.compile(r"^Pid: *(\d+) *$", re.M)
 RENEWED = "renewed"  # what _once says of a stream closed to be opened again (StreamLoop.renew)
 # A stream that lasted this long was working: the next one opens at once, and the pauses start
 # again from the first (HAProxy 2.6 ends an idle stream at its `stats timeout`, 10 s by default).
@@ -102,16 +118,31 @@ class StreamLoop:
         self._stopped = threading.Event()
         self._lock = threading.Lock()
         self._stream: Stream | None = None
+        self._opening = False  # from the connect until the stream's show info is read
+        self._stream_pid = ""  # the pid of the process serving the stream ("": not known)
+        self._asked = False  # a renew came while the stream was opening ...
+        self._wanted: str | None = None  # ... for this pid
         self._renewing = False
+        self._said_no_pid = False
 
-    def renew(self) -> None:
-        """Open the stream again: the process behind the socket is another one (a reload), and the
-        stream still open is the old process's, which it would keep alive and which logs nothing more."""
+    def renew(self, pid: str | None = None) -> None:
+        """Open the stream again unless the process serving it is ``pid`` (None: in any case).
+
+        The poll asks when the process behind the socket changed.  After a reload the stream
+        still open is the old process's, which it would keep alive and which logs nothing more;
+        after a restart it is the new process's already (the old one ended it, and the loop opened
+        another), and opening it again would only lose the lines of one more gap.  Only the
+        stream's own ``show info`` tells the two apart: while a stream opens, the answer waits for
+        it; between two streams there is nothing to do, as the next one connects after the ask."""
         with self._lock:
+            if self._opening:
+                self._asked, self._wanted = True, pid
+                return
             stream = self._stream
-            self._renewing = stream is not None
-        if stream is not None:
-            stream.close()
+            if stream is None or (pid is not None and pid == self._stream_pid):
+                return
+            self._renewing = True
+        stream.close()
 
     def stop(self) -> None:
         self._stopped.set()
@@ -136,8 +167,17 @@ class StreamLoop:
 
     def _once(self) -> str | None:
         """One stream from open to end: the reason it ended, None when it was closed by :meth:`stop`."""
+        with self._lock:
+            self._opening, self._asked, self._stream_pid, self._renewing = True, False, "", False
         try:
-            stream = self.client.stream(self.command)
+            return self._opened()
+        finally:
+            with self._lock:
+                self._opening = False
+
+    def _opened(self) -> str | None:
+        try:
+            stream = self.client.stream(self.command, before=(SHOW_INFO,))
         except TransportError as exc:
             self.events.note(exc.reason, str(exc))
             return exc.reason
@@ -151,7 +191,10 @@ class StreamLoop:
         self.events.up(True)
         reason: str | None = None
         try:
-            reason = self._read(stream)
+            heads = stream.heads()
+            if heads is not None:
+                self._serving(stream, heads[0])
+                reason = self._read(stream)
         except TransportError as exc:
             reason = exc.reason
             stream.close()
@@ -170,6 +213,27 @@ class StreamLoop:
         self.events.note(reason, f"the stream of {self.command!r} ended ({reason})")
         return reason
 
+    def _serving(self, stream: Stream, info: str) -> None:
+        """Take the pid of the stream's process from its ``show info``, and answer a renew that
+        came while it was not known.  Without a pid every renew opens the stream again (a reload
+        must not leave it on the old process): counted, and said once."""
+        pid = pid_of(info)
+        if not pid:
+            self.events.count(NO_PID)
+            if not self._said_no_pid:
+                self._said_no_pid = True
+                log.warning("the show info chained before %r named no Pid (%r): the stream opens again whenever "
+                            "the poll sees another pid; counted in haproxy_exporter_log_stream_failures_total"
+                            "{reason=%r}", self.command, info[:80], NO_PID)
+        with self._lock:
+            self._opening, self._stream_pid = False, pid
+            renew = self._asked and (self._wanted is None or self._wanted != pid)
+            self._asked = False
+            if renew:
+                self._renewing = True
+        if renew:
+            stream.close()
+
     def _read(self, stream: Stream) -> str | None:
         """Feed every block; HAProxy's refusal (the stream's one line) is not a log line."""
         first = True
@@ -186,3 +250,9 @@ class StreamLoop:
                 log.exception("counting a block of log lines failed")
                 self.events.count("internal_error")
         return None
+
+
+def pid_of(info: str) -> str:
+    """The ``Pid`` field of a ``show info`` answer; "" when it has none (an error, a cut answer)."""
+    found = _PID.search(info)
+    return found.group(1) if found else ""

@@ -4,9 +4,10 @@ codes; off unless the config has a ``logs`` section (config.py).
 It streams (reader.py: ``show events <ring> -w -n``, level operator) and sends nothing when
 polled: each poll builds the families from what the stream counted so far (tally.py), with the
 names of the same poll's ``show stat`` as the only names that may become labels, and the pid of
-its ``show info`` to notice a reload behind the socket (the stream is then opened again).  The totals are the exporter's own
-counters and live as long as the source: an HAProxy reload or restart behind the same socket does
-not reset them; an exporter restart, or a config reload that changes a source's section, does.
+its ``show info`` to notice a reload behind the socket (the stream is then opened again, unless
+the new process serves it already: reader.py).  The totals are the exporter's own counters and
+live as long as the source: an HAProxy reload or restart behind the same socket does not reset
+them; an exporter restart, or a config reload that changes a source's section, does.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ TABLE = DocTable(
 
 class LogSource(Source):
     name = "logs"
-    allowed = (rf"show events {RING_NAME_PATTERN} -w -n",)
+    # show info is also chained before the stream's command on its connection (reader.py: the pid
+    # of the process that serves the stream), as well as read by the poll.
+    allowed = (rf"show events {RING_NAME_PATTERN} -w -n", SHOW_INFO)
     level = "operator"
     config_key = "logs"
     reads = (SHOW_STAT, SHOW_INFO)

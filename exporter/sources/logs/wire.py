@@ -10,8 +10,9 @@ wait behind it for long.  The last part of one moment's counts (:data:`WAITING`)
 lines counted and tells the parent to fold them.
 
 The parent writes to the child's stdin: first one frame with the setup (``pickle``: the config is
-a dataclass), then single bytes, each a command (:data:`RENEW`, :data:`STOP`).  Its stdin ending
-means the parent is gone.
+a dataclass), then commands, each a line (:func:`renew`, :data:`STOP`; :class:`Commands` reads
+them back): a renew carries the pid the poll saw, which only the child can hold against the pid of
+the process serving its stream.  Its stdin ending means the parent is gone.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from exporter.sources.logs.counting import Pending, Series, Values, Waiting, mer
 from exporter.sources.logs.tally import FOLD_EVERY
 
 LOG, UP, NOTE, COUNT, RESUMED, OUTCOMES, SERIES, WAITING = "log", "up", "note", "count", "resumed", "o", "s", "w"
-RENEW, STOP = b"r", b"s"
+RENEW, STOP = b"r", b"s\n"  # a renew's line: b"r<pid>\n" (no pid: open the stream again in any case)
+MAX_COMMAND = 64  # a longer line is no command of the parent's
 CHUNK = 2000  # outcomes per frame
 SERIES_CHUNK = 500  # binned series per frame (each holds a count per bucket: 0.2 ms to read back)
 MAX_FRAME = 64 << 20  # a frame longer than this is no frame of the child's: the pipe is out of step
@@ -91,6 +93,33 @@ def series_of(message: tuple[Any, ...]) -> list[tuple[tuple[str, ...], Series]]:
 def waiting_of(message: tuple[Any, ...]) -> Waiting:
     _, lines, dropped, rejected, unexported = message
     return Waiting(lines, dropped, Counter(dict(rejected)), Counter(dict(unexported)))
+
+
+def renew(pid: str | None) -> bytes:
+    """The command to open the stream again unless it is served by ``pid`` (a string of digits,
+    as show info's ``Pid``; anything else, or None, asks for it in any case)."""
+    return RENEW + (pid.encode() if pid is not None and pid.isdigit() and len(pid) < 20 else b"") + b"\n"
+
+
+class Commands:
+    """The parent's commands from the bytes of the child's stdin, as they come in any pieces:
+    ``(RENEW, pid or None)`` and ``(STOP, None)``; a line that is none of them is skipped."""
+
+    def __init__(self) -> None:
+        self._rest = b""
+
+    def feed(self, data: bytes) -> list[tuple[bytes, str | None]]:
+        lines = (self._rest + data).split(b"\n")
+        self._rest = lines.pop()
+        if len(self._rest) > MAX_COMMAND:
+            self._rest = b""
+        found: list[tuple[bytes, str | None]] = []
+        for line in lines:
+            if line == STOP[:-1]:
+                found.append((STOP, None))
+            elif line.startswith(RENEW) and (line[1:].isdigit() or len(line) == 1):
+                found.append((RENEW, line[1:].decode() or None))
+        return found
 
 
 def read_frame(read: Callable[[int], bytes]) -> tuple[Any, ...] | None:
