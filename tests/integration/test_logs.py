@@ -234,7 +234,7 @@ def test_a_custom_log_format_is_read_from_the_same_string_as_haproxy_cfg(logged:
     assert value(got, "haproxy_backend_log_connect_time_seconds_count", proxy="be_fast") == 10
 
 
-RESTARTS = 3
+RESTARTS = 2
 
 
 def cli_sessions(hap: HAProxy) -> int:

@@ -1,7 +1,7 @@
 """The log source: HAProxy's own log lines, streamed from a ring, as latency histograms and exact
 codes; off unless the config has a ``logs`` section (config.py).
 
-It streams (reader.py: ``show events <ring> -w -n``, level operator) and sends nothing when
+It streams (reader.py: ``show info;show events <ring> -w -n``, level operator) and sends nothing when
 polled: each poll builds the families from what the stream counted so far (tally.py), with the
 names of the same poll's ``show stat`` as the only names that may become labels, and the pid of
 its ``show info`` to notice a reload behind the socket (the stream is then opened again, unless
@@ -29,7 +29,8 @@ SHOW_STAT = "show stat"
 SHOW_INFO = "show info"
 
 TABLE = DocTable(
-    "**From HAProxy's log lines** (off by default: the `logs` section; a ring read with `show events <ring> -w -n`, "
+    "**From HAProxy's log lines** (off by default: the `logs` section; a ring read with `show events <ring> -w -n` "
+    "after a `show info` on the same connection, "
     "level operator; see [docs/logs.md](docs/logs.md))",
     ("metric", "labels", "type", "from"), place=60)
 
