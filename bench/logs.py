@@ -770,7 +770,8 @@ def run_big(args: argparse.Namespace, workdir: Path, logs: bool) -> dict[str, An
         withs: list[dict[str, Any]] = []
         afters: list[dict[str, Any]] = []
         lines_sent, send_seconds = 0, 0.0
-        for turn in range(args.rounds if logs else 1):
+        control = not logs and args.unread  # the lines flow into the ring, and the exporter reads none
+        for turn in range(args.rounds if logs or control else 1):
             sent: dict[str, Any] = {}
             stop = threading.Event()
 
@@ -787,17 +788,19 @@ def run_big(args: argparse.Namespace, workdir: Path, logs: bool) -> dict[str, An
             lines_sent += sent.get("lines", 0)
             send_seconds += sent.get("seconds", 0.0)
             if logs:
-                read = int(wait_lines(our_port, buf, total(before, LINES_READ), lines_sent, args.timeout, step=1.0))
+                out["exporter_read"] = int(wait_lines(our_port, buf, total(before, LINES_READ), lines_sent,
+                                                      args.timeout, step=1.0))
+            if logs or control:
                 time.sleep(args.interval)  # a poll published what was read
-                print(f"[{args.big}] after the logs (their series stay; {turn + 1}/{args.rounds}) ...", flush=True)
+                print(f"[{args.big}] after the logs ({turn + 1}/{args.rounds}) ...", flush=True)
                 afters.append(condition(our_port, ours.pid, args, buf))
-                out["exporter_read"] = read
         out["with"] = pooled(withs)
         out["lines_sent"] = lines_sent
         out["send_rate"] = lines_sent / send_seconds if send_seconds else 0.0
         out["ring_dropped_pending"] = dropped(sock, RING)
         if logs:
             out["ring_dropped"] = int(total(own(our_port, buf), RING_DROPPED) - total(before, RING_DROPPED))
+        if afters:
             out["after"] = pooled(afters)
     finally:
         stop.set()
@@ -952,6 +955,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="poll intervals each series of scrapes spans at --big (more: more polls seen)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="turns of lines flowing, then not, at --big (pooled: both meet the same moments)")
+    parser.add_argument("--unread", action="store_true",
+                        help="at --big, the exporter has no logs: section: the lines flow into HAProxy's ring and "
+                             "nobody reads them (a control: what the harness's sender and HAProxy cost the scrapes)")
     parser.add_argument("--budget", type=float, default=60.0, help="seconds per series at --big (at least 3 scrapes)")
     parser.add_argument("--ring-mib", type=int, default=32, help="the ring's size")
     parser.add_argument("--ring-format", default="rfc3164", help="the ring's format (and the exporter's ring_format)")
@@ -972,12 +978,14 @@ def main(argv: list[str] | None = None) -> int:
     if set(args.mtail_programs) - MTAIL_PROGRAMS.keys():
         parser.error(f"--mtail-programs: unknown {', '.join(sorted(set(args.mtail_programs) - MTAIL_PROGRAMS.keys()))}")
     args.binary = resolve_haproxy(args.haproxy)
-    logs = log_source_registered()
+    logs = log_source_registered() and not args.unread
     results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
                                "versions": versions(), "command": command_line("logs", argv), "haproxy": args.binary}
     run: dict[str, Any] = {"lines": args.lines, "cpu_rate": args.cpu_rate, "log_source": logs}
     results["run"] = run
-    if not logs:
+    if args.unread:
+        print("--unread: the exporter reads no line (a control of what the harness itself costs at --big)")
+    elif not logs:
         print("this checkout's exporter has no log source: its side is not measured (part 3 runs it without logs:)")
     texts = messages(min(POOL, args.lines), SMALL)
     workdir = Path(tempfile.mkdtemp(prefix="hrxlogs"))  # short: UNIX socket paths are limited
