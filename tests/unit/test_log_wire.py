@@ -14,7 +14,7 @@ import pytest
 from exporter.runtime.address import parse_address
 from exporter.runtime.client import Allowlist, RuntimeClient
 from exporter.sources.base import Link
-from exporter.sources.logs import process, wire
+from exporter.sources.logs import child, process, wire
 from exporter.sources.logs.child import Counts
 from exporter.sources.logs.config import NativeConfig
 from exporter.sources.logs.counting import Counting, Values
@@ -195,3 +195,39 @@ def test_a_reader_that_cannot_start_is_counted_once_a_try_and_tried_again_until_
     assert health.failures["reader_died"] in (len(tries), len(tries) - 1)  # the last try may be counted or stopped
     assert health.failures["reader_died"] >= 2 and set(health.failures) == {"reader_died"}
     assert sum("reader_died" in r.getMessage() for r in caplog.records) == 1  # said once
+
+
+def test_a_moment_lasts_longer_while_its_counts_are_many() -> None:
+    """A second's counts go after a second when they are few; when they are more than the
+    exporter's process should fold a second (child.FOLDS), the moment lasts until they are not, and
+    never longer than child.STRETCH seconds."""
+    cfg = config("3.4.0", "httplog")
+    line = next(text for text in lines("3.4.0", "httplog.log") if " be_app/app1 " in text)
+    now = [0.0]
+    sent = Sent()
+    counts = Counts(Counting(cfg), sent, fold_every=1.0, clock=lambda: now[0])  # type: ignore[arg-type]
+    counts.feed(block([line] * 10))
+    now[0] = 0.99
+    counts.due()
+    assert counts.sends == 0
+    now[0] = 1.0
+    counts.due()
+    assert counts.sends == 1  # few: after one second
+
+    many = child.FOLDS * 2 + 1  # distinct outcomes (frontends), one backend: over two seconds' folding
+    counts.feed(block([line.replace(" fe_httplog ", f" fe{k} ") for k in range(many)]))
+    for at, sends in ((2.0, 1), (3.0, 1), (3.5, 2)):  # since 1.0: 2.5 s of folding is enough
+        now[0] = at
+        counts.due()
+        assert counts.sends == sends, at
+    counts.feed(block([line.replace(" fe_httplog ", f" fe{k} ") for k in range(child.FOLDS * 10)]))
+    for at, sends in ((4.4, 2), (8.4, 2), (8.5, 3)):  # never longer than STRETCH seconds
+        now[0] = at
+        counts.due()
+        assert counts.sends == sends, at
+    tally = Tally(cfg, fold_every=0)
+    tally.set_known(KNOWN)
+    data = io.BytesIO(bytes(sent.data))
+    while (message := wire.read_frame(data.read)) is not None:
+        apply(message, tally, Health(), "", "show events r -w -n")
+    assert tally.view().lines == 10 + many + child.FOLDS * 10

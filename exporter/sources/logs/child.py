@@ -4,11 +4,12 @@ Started by the exporter (process.py) as ``python -m exporter.sources.logs.child`
 whose ring is read, so that the ``findall`` and ``Counter.update`` of 50,000 lines a second do not
 share the exporter's interpreter lock with the poll and the scrapes (BENCHMARKS.md).  It holds
 nothing that must outlive it: the names, the series caps and the totals are the exporter's, so a
-crash here loses at most the last second's counts, and no counter goes down.
+crash here loses at most the counts it had not sent yet (a second's, up to five under heavy
+load: :data:`STRETCH`), and no counter goes down.
 
 Its stdin brings the setup, then commands (wire.py); its stdout takes frames: the pending counts
-about once a second (:data:`~exporter.sources.logs.tally.FOLD_EVERY`) or sooner when they hold
-many entries, what the stream did, and its log records.  It ends
+about once a second (:data:`~exporter.sources.logs.tally.FOLD_EVERY`; longer while they are many,
+:class:`Counts`), what the stream did, and its log records.  It ends
 
 - on :data:`~exporter.sources.logs.wire.STOP`: the stream closed, the last counts sent;
 - when its stdin ends (the exporter is gone, however it went) or when the exporter's process dies
@@ -101,9 +102,19 @@ class Forward(logging.Handler):
             self.handleError(record)
 
 
+# Distinct entries a second the exporter's process may have to fold, past which a moment lasts
+# longer than ``fold_every`` (up to STRETCH times it).  Folding is Python under the interpreter
+# lock the scrapes need: at a thousand backends and 50,000 lines a second, a moment of one second
+# held ~10,000 entries, and the scrapes' p95 grew by 1.4-1.5x while lines flowed; with the fold
+# left out it did not move (BENCHMARKS.md).  A few hundred backends stay at one second.
+FOLDS = 2_000
+STRETCH = 5
+
+
 class Counts:
     """The pending counts and when to send them: :meth:`feed` from the stream's thread,
-    :meth:`due` from the command thread when the stream is quiet."""
+    :meth:`due` from the command thread when the stream is quiet.  A moment lasts ``fold_every``,
+    or longer while its counts hold more than :data:`FOLDS` entries per second of it."""
 
     def __init__(self, counting: Counting, out: Out, fold_every: float,
                  clock: Callable[[], float] = time.monotonic, limit: int = PENDING) -> None:
@@ -124,16 +135,29 @@ class Counts:
             self.counting.feed(text, pending)
             if pending.since is None:
                 pending.since = self.clock()
-            if self.clock() - pending.since >= self.fold_every:
+            if self._over():
                 self._send()
             elif pending.entries() > self.limit:
                 self._bin()
 
+    def _over(self) -> bool:
+        """Whether the moment is over (the lock held, something pending)."""
+        since = self.pending.since
+        assert since is not None
+        age = self.clock() - since
+        if age < self.fold_every:
+            return False
+        if age >= self.fold_every * STRETCH:
+            return True
+        self._bin()  # what is folded is the series and the outcomes
+        if self.pending.since is None:
+            return False  # they were too many: sent
+        return len(self.pending.outcomes) + sum(map(len, self.held.values())) <= FOLDS * age
+
     def _bin(self) -> None:
-        """Many distinct times (at a thousand backends, about two a line): bin them into the series
-        held, which take one entry per pair, so that memory stays bounded and the counts still go
-        once a second (each sending costs the exporter's process a fold per entry, under the
-        interpreter lock its scrapes need).  Sent at once when even the series are too many."""
+        """Bin the pending times into the series held, which take one entry per pair: at a thousand
+        backends there are about two distinct times a line, and memory stays bounded while the
+        moment lasts.  Sent at once when even the series are too many."""
         pending = self.pending
         for timer, counts in pending.timers.items():
             if counts:
@@ -144,8 +168,7 @@ class Counts:
 
     def due(self) -> None:
         with self.lock:
-            since = self.pending.since
-            if since is not None and self.clock() - since >= self.fold_every:
+            if self.pending.since is not None and self._over():
                 self._send()
 
     def flush(self) -> None:
