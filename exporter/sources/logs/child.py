@@ -161,7 +161,7 @@ class Counts:
             self._bin()
             if self.pending.since is None:
                 return False  # they were too many: sent
-            entries = len(self.pending.outcomes) + sum(map(len, self.held.values()))
+            entries = len(self.pending.outcomes) + self._held()
             self.end = since + min(longest, max(age, entries / FOLDS))
         return now >= self.end
 
@@ -174,8 +174,11 @@ class Counts:
             if counts:
                 merge(self.held.setdefault(timer, {}), self.values.bin(counts, pending.waiting.unexported))
                 pending.timers[timer] = Counter()
-        if pending.entries() + sum(map(len, self.held.values())) > self.limit:
+        if pending.entries() + self._held() > self.limit:
             self._send()
+
+    def _held(self) -> int:
+        return sum(map(len, self.held.values()))
 
     def due(self) -> None:
         with self.lock:

@@ -44,7 +44,8 @@ Outcome = tuple[Any, ...]
 # (None: no status, or none of 100 to 599), the termination state's first two characters (None: none,
 # or none HAProxy writes), retries (None: none; -1: not a number), redispatched).
 Normal = tuple[Any, Any, "int | None", "str | None", "int | None", bool]
-# The termination state's two characters as HAProxy writes them (the first: why; the second: when).
+# The two characters of a termination state HAProxy writes (configuration manual, "Session state
+# at disconnection"): what ended it, and at which stage.
 STATE_CAUSES = frozenset("-CSPLRIKUDcs")
 STATE_STAGES = frozenset("-RQCHDLT")
 

@@ -20,13 +20,13 @@ from exporter.sources.doctable import DocRows, DocTable
 from exporter.sources.logs import naming
 from exporter.sources.logs.config import RING_NAME_PATTERN, LogsConfig, parse_logs_config
 from exporter.sources.logs.pipeline import Pipeline
+from exporter.sources.logs.reader import SHOW_INFO
 from exporter.sources.logs.tally import Known
 from exporter.sources.stat.parse import BACKEND, FRONTEND, SERVER, StatTable
 from exporter.sources.values import ModelStats
 from exporter.validation import ConfigError, plain
 
 SHOW_STAT = "show stat"
-SHOW_INFO = "show info"
 
 TABLE = DocTable(
     "**From HAProxy's log lines** (off by default: the `logs` section; a ring read with `show events <ring> -w -n` "

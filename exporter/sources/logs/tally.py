@@ -30,8 +30,6 @@ from exporter.sources.logs.counting import Counting, Normal, Series, Values, Wai
 
 log = logging.getLogger("exporter.logs")
 
-# The two characters of a termination state HAProxy writes (configuration manual, "Session state
-# at disconnection"): what ended it, and at which stage.
 NO_SERVER = "<NOSRV>"
 PENDING = 1 << 16  # distinct pending entries past which they are folded at once (bounded memory)
 # How long counts may wait in the pending ones: the reader folds them this often while lines come,
