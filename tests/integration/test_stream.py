@@ -101,7 +101,7 @@ def test_the_stream_gives_every_log_line_the_frontend_counted(haproxy) -> None:
     # they ended, not always the order they were sent).
     assert all(line.startswith("<134>") and " fe_logged " in line for line in collector.lines)
     assert sorted(line.rsplit('"GET ', 1)[1].split(" ", 1)[0] for line in collector.lines) == sorted(paths)
-    assert collector.stream.end == "closed" and collector.stream.lines_read == len(paths)
+    assert collector.stream.end == "closed"
 
 
 def test_an_idle_stream_outlives_the_stats_timeout_and_closes_at_once(haproxy, haproxy_bin) -> None:
