@@ -43,4 +43,4 @@ def old_stat(version: str) -> str:
 def old_info(version: str) -> str:
     newer = [f for v, fields in INFO_SINCE.items() if _ORDER.index(v) > _ORDER.index(version) for f in fields]
     lines = (FIXTURES / "2.6.12" / "show-info.txt").read_text().split("\n")
-    return "\n".join(l for l in lines if l.split(":", 1)[0] not in newer)
+    return "\n".join(line for line in lines if line.split(":", 1)[0] not in newer)

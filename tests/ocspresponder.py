@@ -3,8 +3,9 @@
 ``updatable`` makes a CA and certificates whose Authority Information Access gives an OCSP URI
 (``http://127.0.0.1:<port>/``), each PEM holding the certificate, the CA (the issuer HAProxy's
 updater needs: a ``.issuer`` file beside it is not enough for 2.8's ``ocsp-update on``) and the
-key.  ``Responder`` listens on 127.0.0.1 and answers each request (GET as RFC 5019 has it, which HAProxy sends, or POST) with openssl's own OCSP
-responder code (``openssl ocsp -reqin ... -index``), one openssl run per request, and counts them.
+key.  ``Responder`` listens on 127.0.0.1 and answers each request (GET as RFC 5019 has it, which
+HAProxy sends, or POST) with openssl's own OCSP responder code (``openssl ocsp -reqin ...
+-index``), one openssl run per request, and counts them.
 (``openssl ocsp -port`` would listen on every address: OpenSSL 3.0 takes no host there.)
 """
 

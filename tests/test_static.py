@@ -1,5 +1,6 @@
 """The habits that keep the package's shape: ruff (lint, import order) and strict mypy, both clean,
-on the exporter and on the code beside it (testkit/, bench/); and every benchmark script imports.
+on the exporter and on the code beside it (testkit/, bench/; ruff on tests/ too); and every
+benchmark script imports.
 
 Settings live in pyproject.toml ([tool.ruff], [tool.mypy]); the tools come with the test extras.
 The suite never runs a benchmark (no timed assertions), so importing each bench module and asking
@@ -18,7 +19,7 @@ import pytest
 from support import require
 
 ROOT = Path(__file__).resolve().parents[1]
-LINTED = ("exporter", "testkit", "bench")
+LINTED = ("exporter", "testkit", "bench", "tests")
 BENCH = sorted(path.stem for path in (ROOT / "bench").glob("*.py") if path.stem != "__init__")
 
 

@@ -16,13 +16,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import unit_directives
 
 from exporter import __version__
 from exporter.cli import build_parser
 from exporter.config import load_config
 from exporter.web.limits import FD_RESERVE
-
-from support import unit_directives
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -11,10 +11,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import dashboard_queries as dq
 import pytest
 import yaml
-
-import dashboard_queries as dq
 from support import require
 
 GENERATOR = dq.DASHBOARD.with_name("generate.py")

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 import yaml
+from support import haproxy_binary, require
 
 from exporter import __version__
 from exporter.cli import FLAGS, build_parser
 from exporter.config import build_config, parse_listen_address
-from support import haproxy_binary, require
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
 

@@ -13,13 +13,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import dashboard_queries as dq
 import pytest
 import yaml
+from support import require
 
 from exporter.sources.logs.source import LogSource
-
-import dashboard_queries as dq
-from support import require
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "logs.md"

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from support import require
 
 PROM_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"

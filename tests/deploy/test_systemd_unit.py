@@ -14,10 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import unit_directives
 
 from exporter.cli import build_parser
-
-from support import unit_directives
 
 UNIT = Path(__file__).resolve().parents[2] / "deploy" / "systemd" / "haproxy-runtime-exporter.service"
 INSTALLED_PATH = "/opt/haproxy-runtime-exporter/bin/haproxy-runtime-exporter"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 import urllib.parse
@@ -23,8 +22,8 @@ from typing import Any, Iterator
 
 import pytest
 import yaml
-
 from support import HAProxy, free_ports, http_ok, require, start_logged, stop_process, wait_for
+
 from testkit.servers import DelayedOrigin
 
 pytestmark = pytest.mark.e2e

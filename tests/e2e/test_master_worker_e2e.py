@@ -27,12 +27,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import haproxies
 import pytest
 import yaml
-
-import haproxies
-from e2e.test_prometheus_e2e import Stack
 from support import HAProxy, SlowBackend, download, free_ports, http_ok, require, start_logged, stop_process, wait_for
+
+from e2e.test_prometheus_e2e import Stack
 
 pytestmark = pytest.mark.e2e
 

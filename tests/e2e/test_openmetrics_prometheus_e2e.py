@@ -23,8 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 from support import ADMIN_HTTP_HEAD, free_ports, http_ok, require, start_logged, wait_for
+
 from testkit.procs import stop_process
 
 # The forms are the exporter's; one HAProxy gives them a page.

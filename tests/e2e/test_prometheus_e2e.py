@@ -30,12 +30,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
+import dashboard_queries as dq
 import pytest
 import yaml
-
-import dashboard_queries as dq
 from httpraw import exchange
 from support import HAProxy, free_ports, http_ok, require, start_logged, stat_rows, stop_process, wait_for
+
 from testkit.tlscerts import ocsp_stapled, self_signed_pem
 
 pytestmark = pytest.mark.e2e

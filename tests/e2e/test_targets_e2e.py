@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support import ADMIN_HTTP_HEAD, HAProxy, free_ports, http_ok, require, start_logged, stop_process, wait_for
 
 from e2e.test_prometheus_e2e import Stack
-from support import ADMIN_HTTP_HEAD, HAProxy, free_ports, http_ok, require, start_logged, stop_process, wait_for
 
 pytestmark = pytest.mark.e2e
 

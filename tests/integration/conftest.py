@@ -4,8 +4,8 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-
 from support import wait_for
+
 from testkit.servers import DelayedOrigin
 
 STATES_CFG = (Path(__file__).parent / "states.cfg").read_text()

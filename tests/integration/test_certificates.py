@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from exposition import samples, value
 from support import ADMIN_HTTP_HEAD, require
-from testkit.tlscerts import self_signed_pem
 
 from exporter.config import build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
+from testkit.tlscerts import self_signed_pem
 
 CFG = ADMIN_HTTP_HEAD.replace("level admin", "level admin\n    stats socket {user} mode 600 level user") + """
 frontend fe_tls

@@ -9,7 +9,6 @@ import sys
 import urllib.request
 
 import pytest
-
 from exposition import samples, value
 from support import free_ports, require, wait_for
 

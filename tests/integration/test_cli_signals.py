@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-
 from exposition import samples, value
-from testkit.fakesocket import FakeSocket, Hang
 from support import ADMIN_HTTP_HEAD, free_ports, raw_command, wait_for
+
+from testkit.fakesocket import FakeSocket, Hang
 
 # The exporter's own side is under test here; HAProxy only gives it a page to serve.
 pytestmark = pytest.mark.one_haproxy
@@ -117,11 +117,11 @@ def test_sighup_applies_a_valid_config_and_refuses_an_invalid_one(haproxy_factor
         refused_before = exp.stderr.count("config reload refused")
         config.write_text(broken)
         exp.proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: exp.stderr.count("config reload refused") == refused_before + 1, 20,
+        wait_for(lambda n=refused_before + 1: exp.stderr.count("config reload refused") == n, 20,
                  f"no refusal logged for {broken!r}:\n{exp.stderr}")
         # The old config keeps running: still HAProxy B, still polling successfully.
         before = successes(exp.scrape() or {})
-        got = exp.wait_metrics(lambda m: successes(m) > before, "polling stopped after a refused reload")
+        got = exp.wait_metrics(lambda m, n=before: successes(m) > n, "polling stopped after a refused reload")
         assert value(got, "haproxy_process_pid") == pid_of(b)
         assert value(got, "haproxy_up") == 1
     assert exp.proc.poll() is None

@@ -69,7 +69,7 @@ def test_two_haproxys_through_one_exporter(haproxy_factory, tmp_path: Path) -> N
         assert not [k for k in overview if k[0].startswith(("haproxy_frontend", "haproxy_process"))]
         assert value(overview, "process_open_fds") > 0
 
-        for name, hap, pid in (("edge1", edge1, info(edge1.admin)["Pid"]),
+        for name, _hap, pid in (("edge1", edge1, info(edge1.admin)["Pid"]),
                                ("edge2", edge2, info(edge2.admin)["Pid"])):
             status, body = fetch(f"{base}/probe?target={name}")
             assert status == 200

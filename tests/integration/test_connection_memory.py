@@ -20,6 +20,7 @@ from typing import Callable, Iterator
 
 import pytest
 from support import ADMIN_HTTP_HEAD, HAProxy, free_ports, wait_for
+
 from testkit.tlscerts import Certs, make_certs
 
 CFG = ADMIN_HTTP_HEAD + "".join(

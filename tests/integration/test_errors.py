@@ -13,13 +13,13 @@ from datetime import datetime
 from typing import Iterator
 
 import pytest
+from exposition import samples, value
+from httpraw import exchange
+from support import wait_for
 
 from exporter.config import build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
-from exposition import samples, value
-from httpraw import exchange
-from support import wait_for
 
 CFG = """
 global

@@ -7,16 +7,16 @@ exported value to lie between the two readings; unchanged cells must match exact
 
 from __future__ import annotations
 
+from exposition import samples, value
+from support import stat_rows
 
-from exporter.sources import values
-from exporter.sources.info import naming as info_naming
-from exporter.sources.stat import naming
 from exporter.config import build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
-from exposition import samples, value
+from exporter.sources import values
+from exporter.sources.info import naming as info_naming
+from exporter.sources.stat import naming
 from integration.conftest import EXPECTED_STATUS
-from support import stat_rows
 
 SCOPE = {"0": "frontend", "1": "backend", "2": "server", "3": "listener"}
 
@@ -109,7 +109,8 @@ def test_every_info_field_equals_show_info(states_haproxy):
     from support import raw_command
 
     def info():
-        return dict(l.split(": ", 1) for l in raw_command(states_haproxy.admin, "show info").splitlines() if ": " in l)
+        return dict(line.split(": ", 1) for line in raw_command(states_haproxy.admin, "show info").splitlines()
+                    if ": " in line)
 
     before = info()
     ok, text = poll(states_haproxy.admin)

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from exposition import samples, value
 from httpraw import connect, exchange, get, read_all
 from support import ADMIN_HTTP_HEAD, free_ports, stop_process, wait_for
@@ -186,8 +185,8 @@ def test_the_cli_raises_the_soft_fd_limit_to_the_hard_one(haproxy_factory) -> No
                             preexec_fn=limit_fds(1024, 4096))
     try:
         wait_for(lambda: _serves(port), 15, "exporter did not serve /metrics")
-        line = next(l for l in Path(f"/proc/{proc.pid}/limits").read_text().splitlines()
-                    if l.startswith("Max open files"))
+        line = next(row for row in Path(f"/proc/{proc.pid}/limits").read_text().splitlines()
+                    if row.startswith("Max open files"))
         assert line.split()[3:5] == ["4096", "4096"], line
     finally:
         stop_process(proc)

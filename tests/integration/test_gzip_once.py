@@ -9,19 +9,18 @@ on the wire are the stored gzip members themselves.
 from __future__ import annotations
 
 import gzip
-import threading
 import urllib.request
-
-from exporter.exposition import gzip as gzip_engines
 from dataclasses import replace
+
+from support import ADMIN_HTTP_HEAD
 
 from exporter.cli import new_store
 from exporter.clock import SYSTEM_CLOCK
 from exporter.config import Config, TargetConfig, WebSection
+from exporter.exposition import gzip as gzip_engines
+from exporter.poll.poller import Poller
 from exporter.runtime.address import parse_address
 from exporter.web.server import start_server
-from exporter.poll.poller import Poller
-from support import ADMIN_HTTP_HEAD
 
 CFG = ADMIN_HTTP_HEAD + """
 frontend fe

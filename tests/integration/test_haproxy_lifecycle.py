@@ -15,12 +15,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from exposition import samples, value
+from support import ADMIN_HTTP_HEAD, FakeClock, HAProxy, raw_command, run_cli_as, stat_rows, wait_for
 
 from exporter.config import build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
-from exposition import samples, value
-from support import ADMIN_HTTP_HEAD, FakeClock, HAProxy, run_cli_as, raw_command, stat_rows, wait_for
 
 CFG = ADMIN_HTTP_HEAD + """
 frontend fe_web

@@ -11,15 +11,15 @@ import re
 from typing import Callable, Iterator
 
 import pytest
+from exposition import samples, value
+from httpraw import connect, exchange, get
+from support import ADMIN_HTTP_HEAD, wait_for
 
 from exporter.cli import new_store
 from exporter.clock import SYSTEM_CLOCK
 from exporter.config import build_config
 from exporter.poll.poller import Poller
 from exporter.web.server import Server, start_server
-from exposition import samples, value
-from httpraw import connect, exchange, get
-from support import ADMIN_HTTP_HEAD, wait_for
 
 # The exporter's own side is under test here; HAProxy only gives it a page to serve.
 pytestmark = pytest.mark.one_haproxy

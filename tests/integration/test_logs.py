@@ -25,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterator
 
 import pytest
+from exposition import samples, value
+from support import HAProxy, promtool_check_metrics, settled_counters, stat_counters, stat_delta, timed_request, wait_for
 
 from exporter.config import TargetConfig, build_config
 from exporter.poll.poller import Poller
@@ -35,8 +37,6 @@ from exporter.sources import registry
 from exporter.sources.logs.config import LogsConfig
 from exporter.sources.logs.tally import Known, Tally
 from exporter.validation import ConfigError
-from exposition import samples, value
-from support import HAProxy, promtool_check_metrics, settled_counters, stat_counters, stat_delta, timed_request, wait_for
 from testkit.servers import DelayedOrigin
 
 CUSTOM = "%ci:%cp [%tr] %ft %b/%s TR=%TR Tw=%Tw Tc=%Tc Tr=%Tr Ta=%Ta %ST %B %tsc %rc"

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import re
 
+from exposition import samples, value
+
 from exporter.config import build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
-from exposition import samples, value
 
 CFG = """
 global

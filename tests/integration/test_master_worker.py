@@ -14,13 +14,13 @@ import socket
 from typing import Iterator
 
 import pytest
+from exposition import samples, value
+from support import FakeClock, SlowBackend, answering, download, raw_command, stat_rows, wait_for
 
 from exporter.config import build_config
 from exporter.poll.poller import Poller
 from exporter.poll.process import make_client
 from exporter.poll.snapshot import Store
-from exposition import samples, value
-from support import FakeClock, SlowBackend, answering, download, raw_command, stat_rows, wait_for
 
 CFG = """
 global

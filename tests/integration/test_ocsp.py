@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from exposition import samples, value
 from support import ADMIN_HTTP_HEAD
-from testkit.tlscerts import ocsp_stapled
 
 from exporter.config import build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
+from testkit.tlscerts import ocsp_stapled
 
 CFG = ADMIN_HTTP_HEAD.replace("level admin", "level admin\n    stats socket {user} mode 600 level user") + """
 frontend fe_tls
@@ -56,7 +56,7 @@ def test_each_stapled_response_as_openssl_reads_it(haproxy_factory, haproxy_bin,
     serials = re.findall(r"Serial Number: (\w+)", listing)
     assert len(serials) == 2, listing
     got = poll(hap.admin)
-    for name, pem in stapled.items():
+    for pem in stapled.values():
         serial = subprocess.run(["openssl", "x509", "-noout", "-serial", "-in", str(pem)], check=True,
                                 capture_output=True, text=True, timeout=60).stdout.split("=")[1].strip()
         assert serial in serials

@@ -20,6 +20,7 @@ from typing import Iterator
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from support import wait_for
 
 from exporter.cli import new_store
 from exporter.clock import SYSTEM_CLOCK
@@ -27,14 +28,14 @@ from exporter.config import build_config
 from exporter.poll.poller import Poller
 from exporter.web.routes import Request, parts_response
 from integration.conftest import STATES_CFG
-from support import wait_for
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "promex-differences.md"
 # The states config, plus promex on a frontend of its own and an origin that takes 5 ms per
 # request, so the response and total time averages are not 0 and their unit is tested; and two
 # stick tables the client traffic fills, one shared by a peers section (the process alone: its
 # local updates count) and one not ({p6}: the local peer's port; {p5} is the origin).
-CFG = STATES_CFG.replace("default_backend be_app", "use_backend be_slow if {{ path_beg /slow }}\n    default_backend be_app").replace(
+CFG = STATES_CFG.replace("default_backend be_app",
+                         "use_backend be_slow if {{ path_beg /slow }}\n    default_backend be_app").replace(
     "global\n", "global\n    localpeer side\n", 1).replace(
     "    option socket-stats\n", "    option socket-stats\n    http-request track-sc0 src table st_shared\n"
     "    http-request track-sc1 src table st_alone\n", 1) + """
@@ -95,7 +96,7 @@ class Page:
                 continue
             self.samples.setdefault(m.group(1), {})[labels] = float(m.group(3))
         for family in text_string_to_metric_families("\n".join(
-                l for l in text.split("\n") if l not in set(self.broken)) + "\n"):
+                line for line in text.split("\n") if line not in set(self.broken)) + "\n"):
             for s in family.samples:  # the reference reader agrees on every line that parses
                 name = s.name if s.name in self.samples else s.name.removesuffix("_total")  # it names counters so
                 assert self.samples[name][tuple(sorted(s.labels.items()))] == s.value or s.value != s.value
@@ -320,15 +321,15 @@ def test_promex_query_parameters_select_what_promex_selects(haproxy_factory, hap
         assert extra == [], f"{query}: we serve what promex leaves out: {extra}"
         # the servers are promex's servers (no-maint)
         def servers(page: Page) -> set[tuple[str, str]]:
-            return {(dict(l).get("proxy", ""), dict(l).get("server", "")) for n, by in page.samples.items()
-                    if n.startswith("haproxy_server_") for l in by}
+            return {(dict(labels).get("proxy", ""), dict(labels).get("server", "")) for n, by in page.samples.items()
+                    if n.startswith("haproxy_server_") for labels in by}
         assert servers(mine) == servers(theirs), query
     _, maintless = ours("no-maint")
     assert maintless is not None and ("be_app", "maint1") not in {
-        (dict(l)["proxy"], dict(l)["server"]) for l in maintless.samples.get("haproxy_server_weight", {})}
+        (dict(labels)["proxy"], dict(labels)["server"]) for labels in maintless.samples.get("haproxy_server_weight", {})}
     _, everything = ours("")
     assert everything is not None and ("be_app", "maint1") in {
-        (dict(l)["proxy"], dict(l)["server"]) for l in everything.samples.get("haproxy_server_weight", {})}
+        (dict(labels)["proxy"], dict(labels)["server"]) for labels in everything.samples.get("haproxy_server_weight", {})}
 
 
 def test_every_documented_difference_is_real() -> None:

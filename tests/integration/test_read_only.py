@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from exposition import samples, value
+from support import ADMIN_HTTP_HEAD
 
-from exporter.sources.registry import allowlist
 from exporter.config import TargetConfig, build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
-from exporter.runtime.client import CommandRefused, RuntimeClient
 from exporter.runtime.address import parse_address
-from exposition import samples, value
-from support import ADMIN_HTTP_HEAD
+from exporter.runtime.client import CommandRefused, RuntimeClient
+from exporter.sources.registry import allowlist
 from testkit.servers import accept_loop
 from testkit.tlscerts import make_certs
 

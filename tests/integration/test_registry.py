@@ -20,6 +20,8 @@ import threading
 from typing import Any, Mapping, Sequence
 
 import pytest
+from exposition import samples, value
+from support import raw_command, wait_for
 
 from exporter.config import TargetConfig, build_config
 from exporter.docs import metrics_markdown
@@ -32,8 +34,6 @@ from exporter.runtime.errors import first_line
 from exporter.sources import registry
 from exporter.sources.base import Command, Link, ModelStats, Source
 from exporter.sources.doctable import DocRows, DocTable
-from exposition import samples, value
-from support import raw_command, wait_for
 
 CFG = """
 global

@@ -14,7 +14,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from support import ADMIN_HTTP_HEAD, free_ports, stop_process, wait_for
 
 MINIMAL_CFG = ADMIN_HTTP_HEAD + """

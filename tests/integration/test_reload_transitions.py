@@ -26,9 +26,9 @@ from typing import Any, Callable, Iterator
 
 import bcrypt
 import pytest
-
 from exposition import samples, value
 from support import ADMIN_HTTP_HEAD, HAProxy, free_ports, haproxy_binary, raw_command, require, stop_process, wait_for
+
 from testkit.tlscerts import Certs, make_certs
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+from exposition import samples, value
+from httpraw import connect, exchange, get, read_all
+from support import ADMIN_HTTP_HEAD, wait_for
 
 from exporter.cli import new_store
 from exporter.clock import SYSTEM_CLOCK
@@ -23,9 +26,6 @@ from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Snapshot, Store
 from exporter.web.config import load_web_config
 from exporter.web.server import Server, start_server
-from exposition import samples, value
-from httpraw import connect, exchange, get, read_all
-from support import ADMIN_HTTP_HEAD, wait_for
 from testkit.tlscerts import Certs, make_certs
 
 # The exporter's own side is under test here; HAProxy only gives it a page to serve.

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from exposition import samples, value
 from freezegun import freeze_time
+from support import ADMIN_HTTP_HEAD
 
 from exporter.config import build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
-from exposition import samples, value
-from support import ADMIN_HTTP_HEAD
 
 CFG = ADMIN_HTTP_HEAD + """
 frontend fe

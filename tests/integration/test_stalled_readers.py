@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from support import ADMIN_HTTP_HEAD, HAProxy, free_ports, haproxy_binary, require, stop_process, wait_for
+
 from testkit.tlscerts import make_certs
 
 REPO = Path(__file__).resolve().parents[2]

@@ -18,13 +18,13 @@ import socket
 import tracemalloc
 
 import pytest
+from exposition import label_bytes, samples, value
+from support import answering, raw_command
 
 from exporter.config import build_config
 from exporter.poll.poller import Poller
 from exporter.poll.process import make_client
 from exporter.poll.snapshot import Store
-from exposition import label_bytes, samples, value
-from support import answering, raw_command
 from testkit.runtime import pipelined, raw_bytes
 
 CFG = """

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import socket
 import time
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
+from support import HAProxy, settled_counters, stat_counters, stat_delta, timed_request, wait_for
 
 from exporter.sources.logs.config import LogsConfig
 from exporter.sources.logs.source import known_names
 from exporter.sources.logs.syslog import SyslogConfig, SyslogReceiver
 from exporter.sources.logs.tally import Tally, View
 from exporter.sources.stat.parse import parse_stat
-from support import HAProxy, settled_counters, stat_counters, stat_delta, timed_request, wait_for
 from testkit.servers import DelayedOrigin
 
 # `log udp@HOST:PORT` and `log /path` are read alike by 2.6 to 3.4 (2.6 also takes `log HOST:PORT`).

@@ -24,17 +24,17 @@ from typing import Callable, Iterator
 
 import bcrypt
 import pytest
-
-from exporter.cli import new_store
-from exporter.clock import SYSTEM_CLOCK
-from exporter.config import build_config
-from exporter.web.server import start_server
-from exporter.poll.poller import Poller
-from exporter.web.config import load_web_config
 from exposition import samples, value
 from httpraw import Answer, read_all
 from httpraw import get as request_bytes
 from support import ADMIN_HTTP_HEAD, HAProxy, free_ports, stop_process, wait_for
+
+from exporter.cli import new_store
+from exporter.clock import SYSTEM_CLOCK
+from exporter.config import build_config
+from exporter.poll.poller import Poller
+from exporter.web.config import load_web_config
+from exporter.web.server import start_server
 from testkit.tlscerts import Certs, make_certs, make_leaf
 
 # The exporter's own side is under test here; HAProxy only gives it a page to serve.

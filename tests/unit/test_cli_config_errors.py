@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from support import free_ports, run_cli_as, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -157,7 +156,8 @@ def test_a_bcrypt_cost_no_password_can_match_is_one_line_exit_2(tmp_path: Path, 
     result = run_cli("--web.config.file", str(web))
     assert result.returncode == 2 and result.stdout == "", result.stderr
     assert result.stderr.splitlines() == [f"haproxy-runtime-exporter: config error: web.config_file: {web}: "
-                                          f"basic_auth_users.bob: bcrypt cost {cost} is outside 04-31: no password would match it"]
+                                          f"basic_auth_users.bob: bcrypt cost {cost} is outside 04-31: "
+                                          "no password would match it"]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the CLI as another user")
@@ -245,7 +245,8 @@ def test_an_alias_bomb_is_one_line_at_once_in_bounded_memory(tmp_path: Path, fla
     assert status == 2
     assert len(lines) == 1 and len(lines[0]) < 600, lines[:1]
     key = "config.file" if flag == "--config.file" else "web.config_file"
-    assert re.fullmatch(f"haproxy-runtime-exporter: config error: {key}: {path} refused at line {text.count(chr(10)) + 1}, column [0-9]+: "
+    assert re.fullmatch(f"haproxy-runtime-exporter: config error: {key}: {path} refused at line "
+                        f"{text.count(chr(10)) + 1}, column [0-9]+: "
                         r"more than 100,000 values with aliases expanded \(an alias bomb\?\)", lines[0]), lines[0]
     assert peak < PEAK_RSS_BOUND_KIB, f"peak RSS {peak} KiB"
 

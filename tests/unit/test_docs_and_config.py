@@ -5,10 +5,10 @@ from pathlib import Path
 
 import yaml
 
-from exporter.sources.info import naming as info_naming
-from exporter.sources.stat import naming
 from exporter.config import CHECKS, SCHEMA, Config, build_config, load_config
 from exporter.docs import BEGIN, END, metrics_markdown
+from exporter.sources.info import naming as info_naming
+from exporter.sources.stat import naming
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from exposition import samples, types, value
 
 from exporter.config import build_config
 from exporter.exposition.render import render
@@ -16,7 +17,6 @@ from exporter.sources.errors.model import error_families
 from exporter.sources.errors.parse import local_time, parse_errors
 from exporter.sources.errors.source import ErrorsSource
 from exporter.validation import ConfigError
-from exposition import samples, types, value
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 VERSIONS = ["2.6.12", "2.8.25", "3.2.0", "3.4.0"]

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from testkit.fakesocket import Cut, FakeSocket, Hang
 from prometheus_client.parser import text_string_to_metric_families
 from support import EMPTY_ANSWERS, FakeClock, answering
 
@@ -23,6 +22,7 @@ from exporter.config import build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
 from exporter.runtime.advice import ADVICE
+from testkit.fakesocket import Cut, FakeSocket, Hang
 
 FAULTS = Path(__file__).parent.parent / "fixtures" / "faults"
 INFO = (FAULTS / "show-info.txt").read_bytes()

@@ -12,17 +12,16 @@ import math
 from pathlib import Path
 
 import pytest
+from exposition import samples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from models import build_families
-from exposition import samples
 
-from exporter.runtime.errors import ParseError
 from exporter.exposition.families import Family, LabelSet
 from exporter.exposition.render import render
+from exporter.runtime.errors import ParseError
 from exporter.sources.info.parse import parse_info
 from exporter.sources.stat.parse import parse_stat
-
 from exporter.sources.sticktables import parse as parse_table
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "faults"
@@ -186,5 +185,5 @@ def test_the_round_trip_catches_a_broken_escape() -> None:
     bad = LabelSet((("proxy", "a"),))
     bad.text = 'proxy="a"b"'
     fam.add(bad, "1")
-    with pytest.raises(Exception):
-        assert same(read_back(render([fam])), expected([fam]))
+    with pytest.raises(ValueError):  # the reference reader refuses the line
+        read_back(render([fam]))

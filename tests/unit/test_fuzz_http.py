@@ -22,9 +22,9 @@ from typing import Iterator
 
 import h11
 import pytest
+from httpraw import connect, read_all
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from httpraw import connect, read_all
 from support import EMPTY_ANSWERS, answering
 
 from exporter.cli import new_store
@@ -40,7 +40,8 @@ from exporter.web.routes import ALLOWED_METHODS, Request, Response, dispatch, ro
 from exporter.web.server import Server, start_server
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "3.2.0"
-ANSWERS = {**EMPTY_ANSWERS, "show info": (FIXTURES / "show-info.txt").read_text(), "show stat": (FIXTURES / "show-stat.csv").read_text(),
+ANSWERS = {**EMPTY_ANSWERS, "show info": (FIXTURES / "show-info.txt").read_text(),
+           "show stat": (FIXTURES / "show-stat.csv").read_text(),
            "show table": (FIXTURES / "show-table.txt").read_text(),
            "show table fe_main": (FIXTURES / "show-table-fe_main.txt").read_text(),
            "show resolvers": (FIXTURES / "show-resolvers.txt").read_text()}

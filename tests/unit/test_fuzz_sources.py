@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from exposition import samples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from exposition import samples
 from support import promtool_check_metrics
 
 from exporter.exposition.families import Family

@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 
 import pytest
-
 from support import answering
+
 from exporter.config import build_config
 from exporter.exposition.page import Page
 from exporter.poll.poller import Poller

@@ -19,7 +19,6 @@ from typing import Iterator
 
 import pytest
 from exposition import samples, value
-from testkit.fakesocket import FakeSocket
 from support import EMPTY_ANSWERS, require
 
 from exporter.config import build_config
@@ -30,6 +29,7 @@ from exporter.poll.snapshot import Store
 from exporter.sources.sticktables.config import StickTableConfig
 from exporter.sources.sticktables.model import entry_families
 from exporter.sources.sticktables.parse import parse_table_dump
+from testkit.fakesocket import FakeSocket
 
 FAULTS = Path(__file__).parent.parent / "fixtures" / "faults"
 INFO = (FAULTS / "show-info.txt").read_bytes()

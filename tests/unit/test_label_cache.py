@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exporter.exposition.render import render
-from exporter.sources.stat.model import StatReuse
 from models import build_families
+
+from exporter.exposition.render import render
 from exporter.sources.info.parse import parse_info
+from exporter.sources.stat.model import StatReuse
 from exporter.sources.stat.parse import parse_stat
 from testkit.synthetic import synthetic_show_stat
 

@@ -36,7 +36,8 @@ def twin(column: LabelProduct | LabelExtension) -> list[LabelSet]:
     return [row.plus(column.group.suffixes[at]) for row in column.rows for at in column.positions]
 
 
-def pages(product: LabelProduct | LabelExtension, cut: int | None) -> tuple[tuple[bytes, ...], tuple[bytes, ...], Dropped, Dropped]:
+def pages(product: LabelProduct | LabelExtension,
+          cut: int | None) -> tuple[tuple[bytes, ...], tuple[bytes, ...], Dropped, Dropped]:
     """Both families' pieces, samples from ``cut`` on being the maintenance tail."""
     values = [str(n) for n in range(len(product))]
     got, want = [], []

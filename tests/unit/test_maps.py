@@ -7,13 +7,13 @@ import re
 from pathlib import Path
 
 import pytest
+from exposition import samples, types, value
 
 from exporter.exposition.render import render
 from exporter.runtime.errors import ParseError
 from exporter.sources.maps.model import acl_families, map_families
 from exporter.sources.maps.parse import parse_acls, parse_maps
 from exporter.sources.values import ModelStats
-from exposition import samples, types, value
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 VERSIONS = ["2.6.12", "2.8.25", "3.2.0", "3.4.0"]

@@ -17,7 +17,6 @@ from typing import Any, Callable, Iterator
 
 import pytest
 from exposition import samples, value
-from testkit.fakesocket import FakeSocket
 from support import EMPTY_ANSWERS
 
 from exporter.config import TargetConfig, build_config
@@ -39,6 +38,7 @@ from exporter.sources.registry import allowlist
 from exporter.sources.resolvers.parse import parse_resolvers
 from exporter.sources.stat.parse import parse_stat
 from exporter.sources.sticktables.parse import parse_table_dump, parse_table_summary
+from testkit.fakesocket import FakeSocket
 
 FIX = Path(__file__).parent.parent / "fixtures"
 INFO = (FIX / "faults" / "show-info.txt").read_text()

@@ -5,16 +5,16 @@ import io
 import math
 
 import pytest
-
-from exporter.sources import values
-from exporter.sources.info import naming as info_naming
-from exporter.sources.stat import naming
-from exporter.exposition.render import render
-from exporter.sources.info.parse import parse_info
-from exporter.sources.stat.parse import parse_stat
-from models import build_families
 from exposition import samples, types, value
 from layouts import old_info, old_stat
+from models import build_families
+
+from exporter.exposition.render import render
+from exporter.sources import values
+from exporter.sources.info import naming as info_naming
+from exporter.sources.info.parse import parse_info
+from exporter.sources.stat import naming
+from exporter.sources.stat.parse import parse_stat
 
 SCOPE = {"0": "frontend", "1": "backend", "2": "server", "3": "listener"}
 
@@ -124,7 +124,7 @@ def test_state_sets_for_every_status_string():
         assert current("haproxy_backend_status", ("UP", "DOWN"), proxy=f"be{i}") == state, status
     for i, (status, state) in enumerate(FRONTEND_STATUS.items()):
         assert current("haproxy_frontend_status", ("UP", "DOWN"), proxy=f"fe{i}") == state, status
-    for i, (status, state) in enumerate(LISTENER_STATUS.items()):
+    for i, state in enumerate(LISTENER_STATUS.values()):
         assert current("haproxy_listener_status", naming.LISTENER_STATES, proxy="fe0", listener=f"l{i}") == state
     for i, (status, state) in enumerate(CHECK_STATUS.items()):
         for name in ("haproxy_server_check_status", "haproxy_server_agent_status"):

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from exposition import samples, types, value
+from support import answering, promtool_check_metrics
+
 from exporter.config import build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
-from exposition import samples, types, value
-from support import answering, promtool_check_metrics
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 UNKNOWN = "Unknown command, but maybe one of the following ones is a better match:\n"

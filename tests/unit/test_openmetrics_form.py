@@ -81,10 +81,11 @@ def test_convert_rewrites_only_the_metadata() -> None:
 
 
 def test_the_poll_prepares_the_openmetrics_form_only_once_a_scrape_asked_for_it() -> None:
+    from support import answering
+
     from exporter.config import build_config
     from exporter.poll.poller import Poller
     from exporter.poll.snapshot import Store
-    from support import answering
     from unit.test_golden import FIXTURES
 
     answers = {"show info": (FIXTURES / "3.3.0" / "show-info.txt").read_text(),

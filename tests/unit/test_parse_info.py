@@ -1,8 +1,8 @@
 import pytest
+from layouts import old_info
 
 from exporter.runtime.errors import ParseError
 from exporter.sources.info.parse import parse_info
-from layouts import old_info
 
 
 @pytest.mark.parametrize("version", ["2.6.12", "3.2.0", "3.3.0"])
@@ -14,7 +14,7 @@ def test_captures(fixtures, version):
     # names with spaces and hyphens survive
     assert "Unstoppable Jobs" in info and "Ulimit-n" in info
     # one entry per non-empty line
-    assert len(info) == len([l for l in text.split("\n") if l])
+    assert len(info) == len([line for line in text.split("\n") if line])
 
 
 def test_values_with_colons_and_spaces(fixtures):

@@ -3,18 +3,17 @@ import io
 from pathlib import Path
 
 import pytest
+from exposition import samples, value
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from exporter.runtime.answer import Answer
-from exporter.runtime.errors import ParseError
-from exporter.sources.stat import parse
-from exporter.sources.stat.parse import BACKEND, FRONTEND, LISTENER, SERVER, _split_cells, parse_header, parse_stat
-from exposition import samples, value
 from layouts import STAT_WIDTH, old_stat
 
 from exporter.exposition.render import render
+from exporter.runtime.answer import Answer
+from exporter.runtime.errors import ParseError
+from exporter.sources.stat import parse
 from exporter.sources.stat.model import stat_families
+from exporter.sources.stat.parse import BACKEND, FRONTEND, LISTENER, SERVER, _split_cells, parse_header, parse_stat
 from exporter.sources.values import ModelStats
 
 
@@ -35,8 +34,8 @@ def test_captures_read_by_header_name(fixtures, version):
     by_key = {(r[0], r[1], r[table.index["type"]]): r for r in rows}
     for want in ref:
         got = by_key[(want["pxname"], want["svname"], want["type"])]
-        for name, value in want.items():
-            assert got[table.index[name]] == value, (version, name)
+        for name, wanted in want.items():
+            assert got[table.index[name]] == wanted, (version, name)
     # module columns after "-" are addressable by name
     assert "h1_open_connections" in table.index
     assert table.index["-"] < table.index["h1_open_connections"]
@@ -241,9 +240,9 @@ def test_a_table_read_against_the_last_one_reads_the_same_and_keeps_its_unchange
 
     before = parse_stat(answer(rows))
     after_rows = [list(row) for row in rows]
-    for row, column, value in edits:
+    for row, column, new in edits:
         if row < len(after_rows) and column >= 3:
-            after_rows[row][column] = value
+            after_rows[row][column] = new
     if another_row:
         after_rows.append(list(rows[0]))
     text = answer(after_rows)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from exposition import samples, types, value
-from testkit.fakesocket import FakeSocket
 from support import EMPTY_ANSWERS, haproxy_seconds, peer_links
 
 from exporter.config import build_config
@@ -24,6 +23,7 @@ from exporter.sources.peers import naming
 from exporter.sources.peers.model import peer_families
 from exporter.sources.peers.parse import duration_seconds, parse_peers
 from exporter.sources.values import ModelStats
+from testkit.fakesocket import FakeSocket
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 FAULTS = FIXTURES / "faults"

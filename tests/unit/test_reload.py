@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from exporter.config import build_config, load_config
-from exporter.validation import ConfigError
 from exporter.reload import Settings, Signals, load_settings, reload_settings
+from exporter.validation import ConfigError
 
 
 def test_invalid_reload_is_refused_with_one_error_line(caplog: pytest.LogCaptureFixture) -> None:

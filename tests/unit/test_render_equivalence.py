@@ -11,23 +11,23 @@ promtool, Prometheus' own linter, must accept the large output too.
 from __future__ import annotations
 
 import math
+import shutil
 import subprocess
 from pathlib import Path
-import shutil
 
 import pytest
+from models import build_families
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from support import require
 
 from exporter.exposition.families import Family
 from exporter.exposition.render import render, render_bytes, to_client_families
 from exporter.sources.info.parse import parse_info
 from exporter.sources.stat.parse import SERVER, parse_stat
-from support import require
 from testkit.synthetic import CHECK_CODES, SERVER_STATUSES, synthetic_show_stat
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "2.6.12"
-from models import build_families
 
 
 class _Snapshot:

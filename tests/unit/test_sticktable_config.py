@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.sources.registry import allowlist
 from exporter.config import build_config
-from exporter.sources.sticktables.config import StickTableConfig
+from exporter.sources.registry import allowlist
+from exporter.sources.sticktables.config import DEFAULT_MAX_ENTRIES, StickTableConfig, dump_command, parse_stick_tables
 from exporter.validation import ConfigError
-from exporter.sources.sticktables.config import DEFAULT_MAX_ENTRIES, dump_command, parse_stick_tables
 
 
 def test_full_section() -> None:

@@ -11,11 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.sources.sticktables.config import StickTableConfig
 from exporter.exposition.render import render
-from exporter.sources.sticktables.parse import TableInfo, parse_table_dump, parse_table_summary
+from exporter.sources.sticktables.config import StickTableConfig
 from exporter.sources.sticktables.model import entry_families, select_entries, summary_families
 from exporter.sources.sticktables.naming import DEFAULT_SORT_ORDER
+from exporter.sources.sticktables.parse import TableInfo, parse_table_dump, parse_table_summary
 
 FIX = Path(__file__).parent.parent / "fixtures"
 

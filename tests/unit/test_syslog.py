@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from support import wait_for
 
 from exporter.sources.logs import syslog
 from exporter.sources.logs.syslog import SyslogConfig, SyslogReceiver, parse_syslog_config
 from exporter.validation import ConfigError
-from support import wait_for
 
 # ------------------------------------------------------------------ config
 

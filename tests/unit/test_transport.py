@@ -4,9 +4,9 @@ import threading
 import pytest
 
 from exporter.config import TargetConfig
-from exporter.sources.registry import allowlist
 from exporter.runtime.address import parse_address
 from exporter.runtime.client import CommandRefused, RuntimeClient, TransportError
+from exporter.sources.registry import allowlist
 
 
 @pytest.mark.parametrize("command", [

@@ -15,13 +15,13 @@ from typing import Iterator
 
 import pytest
 from exposition import samples, value
-from testkit.fakesocket import FakeSocket
 from support import EMPTY_ANSWERS, require
 
 from exporter.config import build_config
 from exporter.poll.poller import Poller
 from exporter.poll.snapshot import Store
 from exporter.sources.values import COUNTER, GAUGE, number_text, plain_column, scaled_text
+from testkit.fakesocket import FakeSocket
 
 FAULTS = Path(__file__).parent.parent / "fixtures" / "faults"
 INFO = (FAULTS / "show-info.txt").read_text()
