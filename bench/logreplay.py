@@ -53,6 +53,15 @@ def config() -> LogsConfig:
     return LogsConfig(ring="logs", format="httplog", ring_format="rfc3164", maxlen=2048, buckets=BUCKETS)
 
 
+def ring_lines(count: int) -> list[str]:
+    """``count`` of bench/logs.py's lines as the ring holds them (its rfc3164 header), each with its newline."""
+    return [PRI + HEADER + text + "\n" for text in messages(count, SMALL)]
+
+
+def blocks_of(lines: list[str], size: int) -> list[str]:
+    return ["".join(lines[at:at + size]) for at in range(0, len(lines), size)]
+
+
 def best(rounds: int, lines: int, run: Callable[[], float]) -> float:
     """The least of ``rounds`` runs' thread CPU, in microseconds a line."""
     return min(run() for _ in range(rounds)) / lines * 1e6
@@ -128,8 +137,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--piece", type=int, default=12_000, help="bytes per write into the socketpair of part 3")
     parser.add_argument("--engines", action="store_true", help="also the other engines with a Python binding")
     args = parser.parse_args(argv)
-    lines = [PRI + HEADER + text + "\n" for text in messages(args.lines, SMALL)]
-    blocks = ["".join(lines[at:at + args.block]) for at in range(0, len(lines), args.block)]
+    lines = ring_lines(args.lines)
+    blocks = blocks_of(lines, args.block)
     data = "".join(lines).encode()
     collect_seldom()  # as the child does
     counting = Counting(config())

@@ -23,12 +23,10 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from bench.logs import BUCKETS, HEADER, PRI, SMALL, messages
-from exporter.sources.logs.config import LogsConfig
+from bench.logreplay import best, blocks_of, config, ring_lines, timed
 from exporter.sources.logs.counting import Counting
 
 HERE = Path(__file__).resolve().parent
@@ -63,25 +61,15 @@ def rows(counting: Counting, block: str) -> list[tuple[str, ...]]:
     return [tuple(row[at] for at in order) for row in counting.matcher.findall(block)]
 
 
-def best(rounds: int, lines: int, work: Callable[[], object]) -> float:
-    spent = []
-    for _ in range(rounds):
-        start = time.thread_time()
-        work()
-        spent.append(time.thread_time() - start)
-    return min(spent) / lines * 1e6
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.logscan", description=__doc__.split("\n")[0])
     parser.add_argument("--lines", type=int, default=400_000, help="lines per round")
     parser.add_argument("--rounds", type=int, default=5, help="rounds; the least CPU counts")
     parser.add_argument("--block", type=int, default=61, help="lines per block (a real read's at 50,000 a second)")
     args = parser.parse_args(argv)
-    counting = Counting(LogsConfig(ring="logs", format="httplog", ring_format="rfc3164", maxlen=2048,
-                                   buckets=BUCKETS))
-    lines = [PRI + HEADER + text + "\n" for text in messages(args.lines, SMALL)]
-    blocks = ["".join(lines[at:at + args.block]) for at in range(0, len(lines), args.block)]
+    counting = Counting(config())
+    lines = ring_lines(args.lines)
+    blocks = blocks_of(lines, args.block)
     with tempfile.TemporaryDirectory(prefix="logscan") as workdir:
         scan = build(Path(workdir)).scan
         refused = sum(1 for block in blocks if scan(block) is None)
@@ -108,8 +96,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{args.lines:,} httplog lines (rfc3164 ring header), blocks of {args.block}: the prototype's rows "
               f"equal findall's on every one; of HAProxy's own {seen} captured lines, {alike} read alike, the "
               "rest refused (left to re)")
-        ours = best(args.rounds, args.lines, lambda: [counting.matcher.findall(block) for block in blocks])
-        theirs = best(args.rounds, args.lines, lambda: [scan(block) for block in blocks])
+        ours = best(args.rounds, args.lines, timed(lambda: [counting.matcher.findall(block) for block in blocks]))
+        theirs = best(args.rounds, args.lines, timed(lambda: [scan(block) for block in blocks]))
     print(f"  findall (re)          {ours:.2f} us a line")
     print(f"  the C prototype       {theirs:.2f} us a line  ({theirs / ours:.2f} of re's)")
 

@@ -222,9 +222,9 @@ class Stream:
       on 2.6) or ended its answer with a blank line (a soft stop, ``Permission denied`` below
       operator level); a stream of log lines never holds a blank line, and HAProxy writes
       nothing after the one that ends its answer, so only the end of each read is looked at (a
-      read is tens of kilobytes: a search through all of it was 5 % of a log line's cost, and
-      what a peer that is not HAProxy writes after a blank line is read as lines, which the log
-      source rejects);
+      read is tens of kilobytes, and a search through all of it was a visible part of a log
+      line's cost: BENCHMARKS.md); what a peer that is not HAProxy writes after a blank line is
+      read as lines, which the log source rejects;
     - the socket failed (``"io"``).
 
     What HAProxy says when it refuses (``Permission denied``, ``No such event sink``) arrives as
