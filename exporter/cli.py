@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import socket
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence, get_type_hints
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence
 
 from exporter import __version__, flags
 from exporter.clock import SYSTEM_CLOCK, Clock
@@ -68,8 +69,9 @@ def build_parser() -> OneLineParser:
 
 # The keys whose values are whole numbers (the section classes say which): a flag's text for one
 # is read as a number, as YAML reads it in the file.
-INT_KEYS = {f"{section}.{name}" for section, (cls, checks) in CHECKS.items()
-            for name, kind in get_type_hints(cls).items() if kind is int and name in checks}
+# (The annotations are read as written, not evaluated: ``int | None`` cannot be on Python 3.9.)
+INT_KEYS = {f"{section}.{f.name}" for section, (cls, checks) in CHECKS.items()
+            for f in dataclasses.fields(cls) if f.type in (int, "int") and f.name in checks}
 
 
 def _coerce(key: str, value: str) -> Any:

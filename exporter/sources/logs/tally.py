@@ -63,7 +63,7 @@ class Histogram:
 
 # The histograms a (backend[, server]) pair's times go to, and the reason a line's time is lost
 # (unknown_server, series_cap), if any.
-_Route = tuple[tuple[Histogram, ...], str | None]
+_Route = tuple[tuple[Histogram, ...], "str | None"]
 
 
 @dataclass
