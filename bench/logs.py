@@ -22,6 +22,9 @@
    against the delta of the exporter's ``haproxy_exporter_log_lines_read_total``, mtail's
    counter total against the lines sent, and every sample of the exporter's log families against
    the equivalent program's (all of them equal, buckets too, when every line was read by both).
+   With ``--turns N`` the comparison runs N times, each turn the exporter's run then mtail's
+   (HAProxy and the exporter stay up, idle, while mtail runs): the ratio turn by turn, its median,
+   range and pooled value, as a shared machine's pace moves from one minute to the next.
 2. **Sustained rate.**  ``--rate`` lines/s for ``--seconds`` into the ring: the events it dropped
    and the exporter's lines read against the lines sent.
 3. **Polling at scale with logs flowing.**  At ``--big`` (1000 backends x 10 servers: bench/genconfig.py
@@ -40,6 +43,7 @@ the pipe is held open throughout, as a syslog daemon holds it.  Figures are repo
 asserted: the exit status is non-zero only when the run itself fails.
 
     .venv/bin/python -m bench.logs                                  # the full run, ~5 minutes
+    .venv/bin/python -m bench.logs --parts cpu --turns 5 --mtail-programs equivalent   # ~10 minutes
     .venv/bin/python -m bench.logs --lines 100000 --seconds 5 --big 100x10 --repeat 5   # a short one
 """
 
@@ -60,7 +64,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from bench import client
 from bench.environment import machine, versions
@@ -271,7 +275,10 @@ def small_config(sock: str, port: int, ring_size: int, ring_format: str) -> str:
     frontends = list(dict.fromkeys(r.frontend for r in SMALL))
     backends = {r.backend: r.servers for r in SMALL}
     *ports, server_port = free_ports(len(frontends) + 1)
-    lines = [GLOBAL.format(sock=sock).rstrip("\n"), "    maxconn 2000", "", "defaults", "    mode http",
+    # stats timeout: HAProxy 2.6 ends a `show events -w` stream idle for that long (10 s by default),
+    # and the raw reader's stream (RingReader) must outlive the mtail runs between two turns.
+    lines = [GLOBAL.format(sock=sock).rstrip("\n"), "    stats timeout 10m", "    maxconn 2000", "", "defaults",
+             "    mode http",
              "    timeout connect 2s", "    timeout client 60s", "    timeout server 60s", ""]
     for name, fe_port in zip(frontends, ports):
         first = next(r.backend for r in SMALL if r.frontend == name)
@@ -430,9 +437,9 @@ class Mtail:
 
     def __init__(self, workdir: Path, mode: str, poll_interval: str | None, program: str = "light") -> None:
         binary = require(shutil.which("mtail"), "mtail (apt-get install mtail)")
-        home = workdir / f"mtail-{mode}-{program}"
+        home = Path(tempfile.mkdtemp(prefix=f"mtail-{mode}-{program}-", dir=workdir))  # one per turn
         progs = home / "progs"
-        progs.mkdir(parents=True)
+        progs.mkdir()
         (progs / "haproxy.mtail").write_text(mtail_program(program))
         self.path = home / ("pipe" if mode == "pipe" else "haproxy.log")
         if mode == "pipe":
@@ -583,10 +590,13 @@ def feed(ring: Ring, frames: Sequence[bytes], lines: int, rate: int, timeout: fl
 
 
 def run_small(frames: Sequence[bytes], args: argparse.Namespace, workdir: Path, logs: bool,
-              kept: dict[str, Families] | None = None) -> dict[str, Any]:
+              kept: dict[str, Families] | None = None,
+              between: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Parts 1 (the exporter's side) and 2 on one HAProxy with the frontends and backends of the
-    lines; the exporter's log families after part 1 into ``kept["exporter"]`` (all it counted:
-    its totals start with it)."""
+    lines; the exporter's log families after part 1's first turn into ``kept["exporter"]`` (all it
+    counted: its totals start with it).  Part 1 runs ``args.turns`` times, ``between(turn)`` after
+    each (mtail's runs of that turn, while the exporter waits with nothing to read), so that both
+    meet the same stretches of a shared machine."""
     sock, port = str(workdir / "operator.sock"), free_port()
     hap = start_haproxy(workdir, small_config(sock, port, args.ring_mib << 20, args.ring_format), binary=args.binary)
     children = [hap]
@@ -599,12 +609,17 @@ def run_small(frames: Sequence[bytes], args: argparse.Namespace, workdir: Path, 
                 ring.ours, ring.our_port = start_exporter(sock, args.interval, workdir, args.ring_format, True)
                 children.append(ring.ours)
                 time.sleep(1)  # the stream is open
-            if "cpu" in args.parts:
-                print(f"[cpu] {args.lines:,} lines at {args.cpu_rate:,}/s into the ring ...", flush=True)
-                out["cpu"] = feed(ring, frames, args.lines, args.cpu_rate, args.timeout)
-                print(f"[cpu] {out['cpu']}", flush=True)
-                if ring.ours and kept is not None:
-                    kept["exporter"] = log_series(exporter_page(ring.our_port, ring.buf)[1])
+            for turn in range(1, args.turns + 1) if "cpu" in args.parts else ():
+                print(f"[cpu] turn {turn}: {args.lines:,} lines at {args.cpu_rate:,}/s into the ring ...", flush=True)
+                figures = feed(ring, frames, args.lines, args.cpu_rate, args.timeout)
+                out.setdefault("cpu_turns", []).append(figures)
+                print(f"[cpu] {figures}", flush=True)
+                if turn == 1:
+                    out["cpu"] = figures
+                    if ring.ours and kept is not None:
+                        kept["exporter"] = log_series(exporter_page(ring.our_port, ring.buf)[1])
+                if between is not None:
+                    between(turn)
             if "sustained" in args.parts:
                 lines = args.rate * args.seconds
                 print(f"[sustained] {lines:,} lines at {args.rate:,}/s ({args.seconds} s) ...", flush=True)
@@ -850,6 +865,40 @@ def equivalence_lines(mode: str, eq: dict[str, Any], cpu: dict[str, Any]) -> lis
     return out
 
 
+def turn_ratios(ours: Sequence[dict[str, Any]], theirs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The exporter's CPU per million lines over mtail's, turn by turn (each pair ran back to back),
+    their median and range, and the ratio of the sums (every turn's CPU over every turn's lines)."""
+    pairs = [(a["exporter_cpu_per_million"], b["cpu_per_million"]) for a, b in zip(ours, theirs)
+             if "exporter_cpu_per_million" in a and b.get("cpu_per_million")]
+    ratios = [a / b for a, b in pairs]
+    if not ratios:
+        return {}
+    cpu_ours = sum(a["exporter_cpu_seconds"] for a in ours[:len(ratios)])
+    lines_ours = sum(a["exporter_read"] for a in ours[:len(ratios)])
+    cpu_theirs = sum(b["cpu_seconds"] for b in theirs[:len(ratios)])
+    lines_theirs = sum(b["lines_read"] for b in theirs[:len(ratios)])
+    return {"ratios": ratios, "median": statistics.median(ratios), "low": min(ratios), "high": max(ratios),
+            "pooled": (cpu_ours / max(1, lines_ours)) / (cpu_theirs / max(1, lines_theirs)) if cpu_theirs else None,
+            "ours": [a for a, _ in pairs], "theirs": [b for _, b in pairs]}
+
+
+def turns_lines(ours: Sequence[dict[str, Any]], mtail: dict[str, dict[str, list[dict[str, Any]]]]) -> list[str]:
+    """Part 1's turns, when there are more than one: the ratio in each, its median and range."""
+    if len(ours) < 2:
+        return []
+    out = [f"   {len(ours)} turns, each the exporter's run then mtail's, CPU s/M (exporter / mtail = ratio):"]
+    for program, modes in mtail.items():
+        for mode, theirs in modes.items():
+            r = turn_ratios(ours, theirs)
+            if not r:
+                continue
+            cells = "; ".join(f"{a:.2f}/{b:.2f}={a / b:.2f}" for a, b in zip(r["ours"], r["theirs"]))
+            out.append(f"     mtail {program} ({mode}): {cells}")
+            out.append(f"       ratio median {r['median']:.2f}, range {r['low']:.2f}-{r['high']:.2f}, "
+                       f"pooled {_f(r['pooled'])}  (goal: at most 0.25)")
+    return out
+
+
 def table(run: dict[str, Any]) -> str:
     out = []
     small = run.get("small", {})
@@ -899,6 +948,7 @@ def table(run: dict[str, Any]) -> str:
                            f"interval {m['poll_interval']} ({m['cpu_per_million_less_idle']:.2f} CPU s/M less that)")
     for mode, eq in run.get("equivalence", {}).items():
         out += equivalence_lines(mode, eq, cpu)
+    out += turns_lines(small.get("cpu_turns", []), run.get("mtail_turns", {}))
     sus = small.get("sustained")
     if sus:
         ok = "n/a" if "exporter_read" not in sus else (
@@ -944,6 +994,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lines", type=int, default=1_000_000, help="lines for the CPU comparison")
     parser.add_argument("--cpu-rate", type=int, default=50_000,
                         help="lines per second for the CPU comparison (mtail's pipe may set a slower pace)")
+    parser.add_argument("--turns", type=int, default=1,
+                        help="turns of the CPU comparison, the exporter's run then mtail's in each (the ratio's "
+                             "median and range over them: a shared machine's pace moves from minute to minute)")
     parser.add_argument("--rate", type=int, default=100_000, help="lines per second of the sustained run")
     parser.add_argument("--seconds", type=int, default=60, help="length of the sustained run")
     parser.add_argument("--parts", default="cpu,sustained,big", help="which of cpu,sustained,big to run (default: all)")
@@ -992,18 +1045,25 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         kept: dict[str, Families] = {}
-        if {"cpu", "sustained"} & args.parts:
-            run["small"] = run_small(ring_frames(texts), args, workdir, logs, kept)
-        run["mtail"], run["equivalence"] = {}, {}
+        run["mtail"], run["mtail_turns"], run["equivalence"] = {}, {}, {}
         lines = file_lines(texts)
-        for program in args.mtail_programs if "cpu" in args.parts else ():
-            for mode in ("pipe", "file") if args.mtail_file else ("pipe",):
-                print(f"[cpu] {args.lines:,} lines into mtail ({program} program, {mode}) ...", flush=True)
-                figures, families = run_mtail(mode, program, lines, args, workdir)
-                run["mtail"].setdefault(program, {})[mode] = figures
-                print(f"[cpu] mtail ({program}, {mode}): {figures}", flush=True)
-                if program == "equivalent" and "exporter" in kept:
-                    run["equivalence"][mode] = equivalence(kept["exporter"], families)
+
+        def mtail_turn(turn: int) -> None:
+            """mtail's runs of one turn of part 1, each program and mode on the same lines."""
+            for program in args.mtail_programs:
+                for mode in ("pipe", "file") if args.mtail_file else ("pipe",):
+                    print(f"[cpu] turn {turn}: {args.lines:,} lines into mtail ({program} program, {mode}) ...",
+                          flush=True)
+                    figures, families = run_mtail(mode, program, lines, args, workdir)
+                    run["mtail_turns"].setdefault(program, {}).setdefault(mode, []).append(figures)
+                    print(f"[cpu] mtail ({program}, {mode}): {figures}", flush=True)
+                    if turn == 1:
+                        run["mtail"].setdefault(program, {})[mode] = figures
+                        if program == "equivalent" and "exporter" in kept:
+                            run["equivalence"][mode] = equivalence(kept["exporter"], families)
+
+        if {"cpu", "sustained"} & args.parts:
+            run["small"] = run_small(ring_frames(texts), args, workdir, logs, kept, mtail_turn)
         if "big" in args.parts:
             run["big"] = run_big(args, workdir, logs)
     finally:
