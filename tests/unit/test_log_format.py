@@ -10,6 +10,7 @@ server time at least its delay, the bytes a TCP client received.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
@@ -20,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exporter.runtime.errors import ParseError
+from exporter.sources.logs import format as format_module
 from exporter.sources.logs.format import (
     BUILTIN_FORMATS,
     REASONS,
@@ -275,3 +277,32 @@ def test_names_may_hold_dashes_and_dots_even_next_to_a_dash() -> None:
     got = compile_format("%f-%b-%s %ST").parse("fe.a-b-be:1-srv_2 200")
     assert isinstance(got, LogLine)
     assert (got.frontend, got.backend, got.server) == ("fe.a", "b", "be:1-srv_2")  # the first split that fits
+
+
+def _strings(alphabet: str, longest: int) -> list[str]:
+    return ["".join(chars) for size in range(longest + 1) for chars in itertools.product(alphabet, repeat=size)]
+
+
+@pytest.mark.parametrize(("ours", "written"), [
+    (format_module._NUMBER, r"[+-]?\d+|-"),
+    (format_module._TYPED_INT, r"[+-]?\d{1,19}|-"),
+])
+def test_a_number_is_read_as_its_plain_expression_reads_it(ours: str, written: str) -> None:
+    """The number expressions are written digits first for speed: every string of up to 5
+    characters over digits, signs, a blank and a letter is matched by them as by the plain
+    expression, at every length (what a match backtracking into them may take)."""
+    mine, plain = re.compile(f"(?:{ours})", re.ASCII), re.compile(f"(?:{written})", re.ASCII)
+    for text in _strings("0+- a", 5):
+        assert bool(mine.fullmatch(text)) == bool(plain.fullmatch(text)), text
+        assert (mine.match(text) or [None])[0] == (plain.match(text) or [None])[0], text
+    long = "1" * 19
+    for text in (long, "-" + long, "+" + long, long + "1", "-" + long + "1"):
+        assert bool(mine.fullmatch(text)) == bool(plain.fullmatch(text)), text
+
+
+def test_the_spelled_out_classes_are_the_categories_they_replace() -> None:
+    """[0-9] and the blanks are \\d and \\s under re.ASCII, character for character."""
+    blanks = re.compile(f"[{format_module._BLANKS}]", re.ASCII)
+    for code in range(256):
+        c = chr(code)
+        assert bool(blanks.fullmatch(c)) == bool(re.fullmatch(r"\s", c, re.ASCII)), code
