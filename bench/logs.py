@@ -868,18 +868,16 @@ def equivalence_lines(mode: str, eq: dict[str, Any], cpu: dict[str, Any]) -> lis
 def turn_ratios(ours: Sequence[dict[str, Any]], theirs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The exporter's CPU per million lines over mtail's, turn by turn (each pair ran back to back),
     their median and range, and the ratio of the sums (every turn's CPU over every turn's lines)."""
-    pairs = [(a["exporter_cpu_per_million"], b["cpu_per_million"]) for a, b in zip(ours, theirs)
-             if "exporter_cpu_per_million" in a and b.get("cpu_per_million")]
-    ratios = [a / b for a, b in pairs]
-    if not ratios:
+    pairs = [(a, b) for a, b in zip(ours, theirs) if "exporter_cpu_per_million" in a and b.get("cpu_per_million")]
+    if not pairs:
         return {}
-    cpu_ours = sum(a["exporter_cpu_seconds"] for a in ours[:len(ratios)])
-    lines_ours = sum(a["exporter_read"] for a in ours[:len(ratios)])
-    cpu_theirs = sum(b["cpu_seconds"] for b in theirs[:len(ratios)])
-    lines_theirs = sum(b["lines_read"] for b in theirs[:len(ratios)])
+    mine = [a["exporter_cpu_per_million"] for a, _ in pairs]
+    other = [b["cpu_per_million"] for _, b in pairs]
+    ratios = [a / b for a, b in zip(mine, other)]
+    per_line_ours = sum(a["exporter_cpu_seconds"] for a, _ in pairs) / max(1, sum(a["exporter_read"] for a, _ in pairs))
+    per_line_theirs = sum(b["cpu_seconds"] for _, b in pairs) / max(1, sum(b["lines_read"] for _, b in pairs))
     return {"ratios": ratios, "median": statistics.median(ratios), "low": min(ratios), "high": max(ratios),
-            "pooled": (cpu_ours / max(1, lines_ours)) / (cpu_theirs / max(1, lines_theirs)) if cpu_theirs else None,
-            "ours": [a for a, _ in pairs], "theirs": [b for _, b in pairs]}
+            "pooled": per_line_ours / per_line_theirs if per_line_theirs else None, "ours": mine, "theirs": other}
 
 
 def turns_lines(ours: Sequence[dict[str, Any]], mtail: dict[str, dict[str, list[dict[str, Any]]]]) -> list[str]:

@@ -1,6 +1,7 @@
 """The habits that keep the package's shape: ruff (lint, import order) and strict mypy, both clean,
-on the exporter and on the code beside it (testkit/, bench/; ruff on tests/ too); and every
-benchmark script imports.
+on the exporter and on the code beside it (testkit/, bench/; ruff on tests/ too); every
+benchmark script imports; and every module of the exporter imports on the oldest Python that
+pyproject.toml declares.
 
 Settings live in pyproject.toml ([tool.ruff], [tool.mypy]); the tools come with the test extras.
 The suite never runs a benchmark (no timed assertions), so importing each bench module and asking

@@ -301,7 +301,7 @@ def test_a_number_is_read_as_its_plain_expression_reads_it(ours: str, written: s
 
 
 def test_the_spelled_out_classes_are_the_categories_they_replace() -> None:
-    """[0-9] and the blanks are \\d and \\s under re.ASCII, character for character."""
+    """The spelled-out blanks are \\s under re.ASCII, character for character."""
     blanks = re.compile(f"[{format_module._BLANKS}]", re.ASCII)
     for code in range(256):
         c = chr(code)
